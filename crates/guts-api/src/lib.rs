@@ -1,0 +1,22 @@
+//! The HTTP edge of Guts: the API listener (GitHub-compatible REST, admin API, probes)
+//! and the metrics listener, their middleware, and the one `ApiError`.
+//!
+//! Architecture invariant: this is the only crate that knows HTTP. Below it, crates
+//! speak in domain types; the node crate only binds listeners and hands them here.
+
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod ops;
+pub mod router;
+mod routes;
+pub mod server;
+pub mod state;
+
+pub use error::{ApiError, FieldError};
+pub use metrics::HttpMetrics;
+pub use ops::ops_router;
+pub use router::api_router;
+pub use server::serve;
+pub use state::{AppState, EdgeLimits, NodeInfo};

@@ -1,0 +1,4 @@
+//! One module per resource; [`crate::router`] merges them.
+
+pub(crate) mod admin;
+pub(crate) mod health;

@@ -1,0 +1,95 @@
+//! The state every handler and middleware of the API listener shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use guts_ops::{Health, Secret, Telemetry};
+use tokio::sync::Semaphore;
+
+use crate::metrics::HttpMetrics;
+
+/// Limits applied at the HTTP edge, from the node's configuration.
+#[derive(Debug, Clone)]
+pub struct EdgeLimits {
+    /// Whole-request deadline (`GUTS_REQUEST_TIMEOUT`): slow bodies and slow handlers
+    /// both end in a 408 rather than holding a connection forever.
+    pub request_timeout: Duration,
+    /// Largest accepted request body (`GUTS_MAX_REQUEST_SIZE_MB`); above it, 413.
+    pub max_body_bytes: usize,
+    /// Requests served at once (`GUTS_MAX_CONNECTIONS`); above it, 503 + Retry-After.
+    pub max_in_flight: usize,
+    /// How long a client may take to send its request headers (slowloris guard).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 100 * 1024 * 1024,
+            max_in_flight: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Facts about this node that the admin API reports.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub version: &'static str,
+    pub peer_id: String,
+}
+
+/// Cheap to clone: one `Arc` around everything.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub health: Arc<Health>,
+    pub metrics: Arc<HttpMetrics>,
+    pub node: NodeInfo,
+    /// `GUTS_ADMIN_TOKEN`; `None` disables the admin API.
+    pub admin_token: Option<Secret<String>>,
+    /// The log-level switch; `None` when no subscriber was installed (unit tests).
+    pub telemetry: Option<Arc<Telemetry>>,
+    pub limits: EdgeLimits,
+    pub(crate) in_flight: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(
+        health: Arc<Health>,
+        metrics: Arc<HttpMetrics>,
+        node: NodeInfo,
+        admin_token: Option<Secret<String>>,
+        telemetry: Option<Arc<Telemetry>>,
+        limits: EdgeLimits,
+    ) -> Self {
+        let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+        Self(Arc::new(Inner {
+            health,
+            metrics,
+            node,
+            admin_token,
+            telemetry,
+            limits,
+            in_flight,
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for Arc<Health> {
+    fn from_ref(state: &AppState) -> Self {
+        state.health.clone()
+    }
+}
