@@ -1,1 +1,17 @@
-fn main() {}
+//! `guts-node`: parse the command line and hand over to the subcommand.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use guts_node::cli::{self, Cli, Command, ConfigAction};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        None | Some(Command::Run) => cli::run(&cli),
+        Some(Command::Keygen) => cli::keygen(),
+        Some(Command::Config {
+            action: ConfigAction::Check,
+        }) => cli::config_check(&cli),
+    }
+}

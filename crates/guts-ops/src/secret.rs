@@ -33,6 +33,14 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
+/// Serialises as `<redacted>`: anything that dumps a structure holding a secret (a
+/// config report, a validation error) shows the placeholder, never the value.
+impl<T> serde::Serialize for Secret<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
 /// Compares two byte strings in time that depends only on their lengths, so a token
 /// check does not leak how many leading bytes matched.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -1,0 +1,588 @@
+//! The node's configuration: embedded defaults, overridden by an optional TOML file
+//! (`--config` / `GUTS_CONFIG`), overridden by `GUTS_*` environment variables.
+//!
+//! Both layers arrive as text and go through one parser per setting ([`Config::apply`]),
+//! then the whole is checked by `validator`. Every failure names the variable, shows the
+//! value (unless it is a secret) and states the rule, so a bad deployment fails at
+//! start-up with one readable line instead of misbehaving later.
+//!
+//! [`SETTINGS`] is the single list of what exists: the README table, the example file
+//! and `config check` are tested against it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use guts_core::Keypair;
+use guts_ops::{LogFormat, LogLevel, Secret};
+use validator::{Validate, ValidationError};
+
+/// One documented setting: TOML key `key`, environment variable `GUTS_<KEY>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub key: &'static str,
+    /// The default as written in the README and the example file; empty means unset.
+    pub default: &'static str,
+    /// Secrets are never echoed: not in errors, not by `config check`.
+    pub secret: bool,
+    pub doc: &'static str,
+}
+
+impl Setting {
+    pub fn env_var(&self) -> String {
+        format!("GUTS_{}", self.key.to_ascii_uppercase())
+    }
+}
+
+/// Every setting the node reads. A setting is listed here only once something reads it.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "api_addr",
+        default: "127.0.0.1:8080",
+        secret: false,
+        doc: "Address of the API listener (REST API, git over HTTP, admin API, probes).",
+    },
+    Setting {
+        key: "metrics_addr",
+        default: "127.0.0.1:9090",
+        secret: false,
+        doc: "Address of the metrics listener (`/metrics` and the probes); it outlives the API listener during shutdown.",
+    },
+    Setting {
+        key: "data_dir",
+        default: "./guts-data",
+        secret: false,
+        doc: "Directory for all node state; created if missing.",
+    },
+    Setting {
+        key: "private_key",
+        default: "",
+        secret: true,
+        doc: "Node key: 64 hex characters (ed25519 seed). Unset: generated into `<data_dir>/node.key` (mode 0600) on first start and reused.",
+    },
+    Setting {
+        key: "log_level",
+        default: "info",
+        secret: false,
+        doc: "One of error, warn, info, debug, trace. Dependencies never log below info.",
+    },
+    Setting {
+        key: "log_format",
+        default: "json",
+        secret: false,
+        doc: "`json` (one object per line, for log shippers) or `pretty` (for people).",
+    },
+    Setting {
+        key: "max_connections",
+        default: "10000",
+        secret: false,
+        doc: "HTTP requests served at once; beyond it the node answers 503 with Retry-After.",
+    },
+    Setting {
+        key: "max_request_size_mb",
+        default: "100",
+        secret: false,
+        doc: "Largest request body in MiB; larger bodies get 413.",
+    },
+    Setting {
+        key: "request_timeout",
+        default: "30",
+        secret: false,
+        doc: "Seconds a request may take, body included; slower ones get 408.",
+    },
+    Setting {
+        key: "otlp_endpoint",
+        default: "",
+        secret: false,
+        doc: "OpenTelemetry collector (OTLP/gRPC), e.g. `http://otel-collector:4317`. Unset: no spans are exported.",
+    },
+    Setting {
+        key: "admin_token",
+        default: "",
+        secret: true,
+        doc: "Token for the admin API (`Authorization: token …`), at least 16 characters. Unset: the admin API answers 403.",
+    },
+    Setting {
+        key: "shutdown_timeout",
+        default: "20",
+        secret: false,
+        doc: "Seconds a SIGTERM/SIGINT shutdown may take to drain before the node gives up and exits 1.",
+    },
+];
+
+/// Environment variables that are read, but are not settings.
+const OTHER_VARS: &[&str] = &["GUTS_CONFIG"];
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Validate)]
+pub struct Config {
+    #[validate(custom(function = "check_nonzero_port"))]
+    pub api_addr: SocketAddr,
+    #[validate(custom(function = "check_nonzero_port"))]
+    pub metrics_addr: SocketAddr,
+    #[validate(custom(function = "check_nonempty_path"))]
+    pub data_dir: PathBuf,
+    #[validate(custom(function = "check_node_key"))]
+    pub private_key: Option<Secret<String>>,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+    #[validate(range(min = 1, max = 1_000_000, message = "must be from 1 to 1000000"))]
+    pub max_connections: u32,
+    #[validate(range(min = 1, max = 16_384, message = "must be from 1 to 16384 (MiB)"))]
+    pub max_request_size_mb: u32,
+    #[validate(range(min = 1, max = 3600, message = "must be from 1 to 3600 (seconds)"))]
+    pub request_timeout: u64,
+    #[validate(custom(function = "check_http_url"))]
+    pub otlp_endpoint: Option<String>,
+    #[validate(custom(function = "check_admin_token"))]
+    pub admin_token: Option<Secret<String>>,
+    #[validate(range(min = 1, max = 3600, message = "must be from 1 to 3600 (seconds)"))]
+    pub shutdown_timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            data_dir: PathBuf::from("./guts-data"),
+            private_key: None,
+            log_level: LogLevel::Info,
+            log_format: LogFormat::Json,
+            max_connections: 10_000,
+            max_request_size_mb: 100,
+            request_timeout: 30,
+            otlp_endpoint: None,
+            admin_token: None,
+            shutdown_timeout: 20,
+        }
+    }
+}
+
+/// Why the configuration was refused. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A setting's value broke its rule. `value` is `None` for secrets.
+    #[error("invalid configuration: {var}{}: {rule}", value.as_ref().map(|v| format!("={v:?}")).unwrap_or_else(|| " (value hidden)".to_string()))]
+    Invalid {
+        var: String,
+        value: Option<String>,
+        rule: String,
+    },
+    #[error("invalid configuration: cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("invalid configuration: unknown key {key:?} in config file {path}")]
+    UnknownFileKey { path: PathBuf, key: String },
+    #[error("invalid configuration: cannot read GUTS_* environment: {0}")]
+    Env(String),
+}
+
+/// A loaded configuration and what was noticed on the way (unknown variables).
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+fn invalid(setting: &Setting, raw: &str, rule: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        var: setting.env_var(),
+        value: (!setting.secret).then(|| raw.to_string()),
+        rule: rule.into(),
+    }
+}
+
+fn parse_addr(raw: &str) -> Result<SocketAddr, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| "must be an IP socket address such as 127.0.0.1:8080".to_string())
+}
+
+fn parse_number<T: std::str::FromStr>(raw: &str) -> Result<T, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| "must be a whole number".to_string())
+}
+
+/// Empty strings mean "unset" for optional settings, which is what an operator means by
+/// `GUTS_OTLP_ENDPOINT=` in a manifest.
+fn optional(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    (!raw.is_empty()).then(|| raw.to_string())
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the `GUTS_*` variables among `env`.
+    /// `env` is passed in rather than read, so tests need not touch the process
+    /// environment.
+    pub fn load<I>(file: Option<&Path>, env: I) -> Result<Loaded, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut config = Config::default();
+        if let Some(path) = file {
+            for (key, raw) in read_file(path)? {
+                let setting = SETTINGS.iter().find(|s| s.key == key).ok_or_else(|| {
+                    ConfigError::UnknownFileKey {
+                        path: path.to_path_buf(),
+                        key: key.clone(),
+                    }
+                })?;
+                config.apply(setting, &raw)?;
+            }
+        }
+
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("GUTS_") && !OTHER_VARS.contains(&k.as_str()))
+            .collect();
+        let vars: HashMap<String, String> = envy::prefixed("GUTS_")
+            .from_iter(env)
+            .map_err(|e| ConfigError::Env(e.to_string()))?;
+        let mut warnings = Vec::new();
+        let mut keys: Vec<_> = vars.keys().collect();
+        keys.sort();
+        for key in keys {
+            let raw = &vars[key];
+            match SETTINGS.iter().find(|s| s.key == key.as_str()) {
+                Some(setting) => config.apply(setting, raw)?,
+                None => warnings.push(format!(
+                    "unknown environment variable GUTS_{} is ignored",
+                    key.to_ascii_uppercase()
+                )),
+            }
+        }
+
+        config.check()?;
+        Ok(Loaded { config, warnings })
+    }
+
+    /// Parses one setting's text into its field.
+    fn apply(&mut self, setting: &Setting, raw: &str) -> Result<(), ConfigError> {
+        let err = |rule: String| invalid(setting, raw, rule);
+        match setting.key {
+            "api_addr" => self.api_addr = parse_addr(raw).map_err(err)?,
+            "metrics_addr" => self.metrics_addr = parse_addr(raw).map_err(err)?,
+            "data_dir" => self.data_dir = PathBuf::from(raw.trim()),
+            "private_key" => self.private_key = optional(raw).map(Secret::new),
+            "log_level" => self.log_level = raw.parse().map_err(|e| err(format!("{e}")))?,
+            "log_format" => self.log_format = raw.parse().map_err(|e| err(format!("{e}")))?,
+            "max_connections" => self.max_connections = parse_number(raw).map_err(err)?,
+            "max_request_size_mb" => self.max_request_size_mb = parse_number(raw).map_err(err)?,
+            "request_timeout" => self.request_timeout = parse_number(raw).map_err(err)?,
+            "otlp_endpoint" => self.otlp_endpoint = optional(raw),
+            "admin_token" => self.admin_token = optional(raw).map(Secret::new),
+            "shutdown_timeout" => self.shutdown_timeout = parse_number(raw).map_err(err)?,
+            other => {
+                return Err(ConfigError::Invalid {
+                    var: format!("GUTS_{}", other.to_ascii_uppercase()),
+                    value: None,
+                    rule: "is listed but not handled (a bug)".to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the `validator` rules and turns the first failure (in [`SETTINGS`] order,
+    /// so the message is deterministic) into a [`ConfigError::Invalid`].
+    fn check(&self) -> Result<(), ConfigError> {
+        let Err(errors) = self.validate() else {
+            return Ok(());
+        };
+        let fields = errors.field_errors();
+        let rendered = self.rendered();
+        for setting in SETTINGS {
+            if let Some(list) = fields.get(setting.key) {
+                let rule = list
+                    .first()
+                    .and_then(|e| e.message.as_ref().map(|m| m.to_string()))
+                    .unwrap_or_else(|| "is invalid".to_string());
+                let value = rendered.get(setting.key).cloned().unwrap_or_default();
+                return Err(invalid(setting, &value, rule));
+            }
+        }
+        Err(ConfigError::Invalid {
+            var: "GUTS_*".to_string(),
+            value: None,
+            rule: errors.to_string(),
+        })
+    }
+
+    /// Every setting as text, secrets as `<redacted>`, unset optionals absent.
+    pub fn rendered(&self) -> BTreeMap<&'static str, String> {
+        let secret = |s: &Option<Secret<String>>| s.as_ref().map(|_| guts_ops::secret::REDACTED.to_string());
+        let mut out = BTreeMap::new();
+        out.insert("api_addr", self.api_addr.to_string());
+        out.insert("metrics_addr", self.metrics_addr.to_string());
+        out.insert("data_dir", self.data_dir.display().to_string());
+        if let Some(v) = secret(&self.private_key) {
+            out.insert("private_key", v);
+        }
+        out.insert("log_level", self.log_level.to_string());
+        out.insert("log_format", self.log_format.as_str().to_string());
+        out.insert("max_connections", self.max_connections.to_string());
+        out.insert("max_request_size_mb", self.max_request_size_mb.to_string());
+        out.insert("request_timeout", self.request_timeout.to_string());
+        if let Some(v) = &self.otlp_endpoint {
+            out.insert("otlp_endpoint", v.clone());
+        }
+        if let Some(v) = secret(&self.admin_token) {
+            out.insert("admin_token", v);
+        }
+        out.insert("shutdown_timeout", self.shutdown_timeout.to_string());
+        out
+    }
+
+    /// The effective configuration as TOML, secrets redacted: `config check`'s output.
+    pub fn to_redacted_toml(&self) -> String {
+        let numeric = [
+            "max_connections",
+            "max_request_size_mb",
+            "request_timeout",
+            "shutdown_timeout",
+        ];
+        let mut table = toml::Table::new();
+        for (key, value) in self.rendered() {
+            let value = match value.parse::<i64>() {
+                Ok(n) if numeric.contains(&key) => toml::Value::Integer(n),
+                _ => toml::Value::String(value),
+            };
+            table.insert(key.to_string(), value);
+        }
+        toml::to_string(&table).unwrap_or_default()
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout)
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        (self.max_request_size_mb as usize).saturating_mul(1024 * 1024)
+    }
+}
+
+/// Reads a TOML file into `key -> text`, through the `config` crate (which also gives
+/// us its file handling and error messages with line numbers).
+fn read_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let file_error = |reason: String| ConfigError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let source = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .build()
+        .map_err(|e| file_error(e.to_string()))?;
+    let table: HashMap<String, config::Value> = source
+        .try_deserialize()
+        .map_err(|e| file_error(e.to_string()))?;
+    let mut out = Vec::with_capacity(table.len());
+    for (key, value) in table {
+        let text = value
+            .into_string()
+            .map_err(|e| file_error(format!("{key}: {e}")))?;
+        out.push((key, text));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn check_nonzero_port(addr: &SocketAddr) -> Result<(), ValidationError> {
+    if addr.port() == 0 {
+        return Err(ValidationError::new("port").with_message("port must not be 0".into()));
+    }
+    Ok(())
+}
+
+fn check_nonempty_path(path: &Path) -> Result<(), ValidationError> {
+    if path.as_os_str().is_empty() {
+        return Err(ValidationError::new("path").with_message("must not be empty".into()));
+    }
+    Ok(())
+}
+
+fn check_node_key(key: &Secret<String>) -> Result<(), ValidationError> {
+    Keypair::from_hex(key.expose())
+        .map(|_| ())
+        .map_err(|e| ValidationError::new("key").with_message(format!("ed25519 seed {e}").into()))
+}
+
+fn check_admin_token(token: &Secret<String>) -> Result<(), ValidationError> {
+    let token = token.expose();
+    if token.chars().count() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ValidationError::new("token")
+            .with_message("must be at least 16 characters without spaces".into()));
+    }
+    Ok(())
+}
+
+fn check_http_url(url: &str) -> Result<(), ValidationError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
+        _ => Err(ValidationError::new("url")
+            .with_message("must be an http:// or https:// URL such as http://collector:4317".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+        Config::load(None, env(pairs))
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let loaded = load_env(&[("PATH", "/bin")]).unwrap();
+        assert_eq!(loaded.config, Config::default());
+        assert!(loaded.warnings.is_empty());
+    }
+
+    #[test]
+    fn every_setting_default_matches_the_code() {
+        let rendered = Config::default().rendered();
+        for s in SETTINGS {
+            let actual = rendered.get(s.key).map(String::as_str).unwrap_or("");
+            assert_eq!(actual, s.default, "{}", s.key);
+            // Every listed setting is handled by apply().
+            let mut c = Config::default();
+            if !s.default.is_empty() {
+                c.apply(s, s.default).unwrap();
+            }
+        }
+        assert_eq!(rendered.len(), SETTINGS.iter().filter(|s| !s.default.is_empty()).count());
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guts.toml");
+        std::fs::write(&path, "request_timeout = 7\nlog_level = \"debug\"\napi_addr = \"127.0.0.1:7000\"\n").unwrap();
+        let loaded = Config::load(Some(&path), env(&[("GUTS_REQUEST_TIMEOUT", "9")])).unwrap();
+        assert_eq!(loaded.config.request_timeout, 9);
+        assert_eq!(loaded.config.log_level, LogLevel::Debug);
+        assert_eq!(loaded.config.api_addr.port(), 7000);
+        assert_eq!(loaded.config.shutdown_timeout, 20);
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error_and_unknown_env_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guts.toml");
+        std::fs::write(&path, "request_timeot = 7\n").unwrap();
+        let err = Config::load(Some(&path), Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("request_timeot"), "{err}");
+
+        let loaded = load_env(&[("GUTS_LOG_LEVL", "debug"), ("GUTS_CONFIG", "x")]).unwrap();
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(loaded.warnings[0].contains("GUTS_LOG_LEVL"));
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable_value_and_rule() {
+        let cases = [
+            ("GUTS_API_ADDR", "localhost:80:80", "socket address"),
+            ("GUTS_API_ADDR", "127.0.0.1:0", "port must not be 0"),
+            ("GUTS_METRICS_ADDR", "0.0.0.0:0", "port must not be 0"),
+            ("GUTS_LOG_LEVEL", "loud", "must be one of"),
+            ("GUTS_LOG_FORMAT", "xml", "must be one of"),
+            ("GUTS_REQUEST_TIMEOUT", "0", "from 1 to 3600"),
+            ("GUTS_SHUTDOWN_TIMEOUT", "-3", "whole number"),
+            ("GUTS_MAX_CONNECTIONS", "0", "from 1 to"),
+            ("GUTS_MAX_REQUEST_SIZE_MB", "lots", "whole number"),
+            ("GUTS_OTLP_ENDPOINT", "collector:4317", "http://"),
+        ];
+        for (var, value, rule) in cases {
+            let err = load_env(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}: {err}");
+            assert!(err.contains(&format!("{value:?}")), "{var}: {err}");
+            assert!(err.contains(rule), "{var}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_never_echoed() {
+        let key = "a".repeat(63);
+        let err = load_env(&[("GUTS_PRIVATE_KEY", &key)]).unwrap_err().to_string();
+        assert!(err.contains("GUTS_PRIVATE_KEY") && err.contains("64 hex"), "{err}");
+        assert!(!err.contains(&key), "{err}");
+
+        let err = load_env(&[("GUTS_ADMIN_TOKEN", "short-secret")]).unwrap_err().to_string();
+        assert!(err.contains("GUTS_ADMIN_TOKEN") && !err.contains("short-secret"), "{err}");
+
+        let good_key = "b".repeat(64);
+        let loaded = load_env(&[
+            ("GUTS_PRIVATE_KEY", &good_key),
+            ("GUTS_ADMIN_TOKEN", "a-long-enough-admin-token"),
+        ])
+        .unwrap();
+        let dump = loaded.config.to_redacted_toml();
+        assert!(!dump.contains(&good_key) && !dump.contains("a-long-enough"), "{dump}");
+        assert!(dump.contains("private_key = \"<redacted>\""), "{dump}");
+        assert!(!format!("{:?}", loaded.config).contains(&good_key));
+    }
+
+    #[test]
+    fn empty_optional_means_unset() {
+        let loaded = load_env(&[("GUTS_OTLP_ENDPOINT", ""), ("GUTS_PRIVATE_KEY", " ")]).unwrap();
+        assert_eq!(loaded.config.otlp_endpoint, None);
+        assert!(loaded.config.private_key.is_none());
+    }
+
+    #[test]
+    fn redacted_dump_is_loadable_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("effective.toml");
+        let config = load_env(&[("GUTS_REQUEST_TIMEOUT", "12")]).unwrap().config;
+        std::fs::write(&path, config.to_redacted_toml()).unwrap();
+        let again = Config::load(Some(&path), Vec::new()).unwrap().config;
+        assert_eq!(again, config);
+    }
+
+    /// The README table, the example file and SETTINGS must agree: a setting is
+    /// documented once, everywhere, with the same default.
+    #[test]
+    fn readme_and_example_file_match_settings() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let mut table: BTreeMap<String, String> = BTreeMap::new();
+        for line in readme.lines().filter(|l| l.starts_with("| `GUTS_")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let var = cells[1].trim_matches('`').to_string();
+            let default = cells[2].trim_matches('`').to_string();
+            table.insert(var, if default == "unset" { String::new() } else { default });
+        }
+        let expected: BTreeMap<String, String> = SETTINGS
+            .iter()
+            .map(|s| (s.env_var(), s.default.to_string()))
+            .collect();
+        assert_eq!(table, expected, "README.md configuration table");
+
+        let example_path = root.join("config/guts.example.toml");
+        let example = std::fs::read_to_string(&example_path).unwrap();
+        for s in SETTINGS {
+            let set = example.lines().any(|l| l.starts_with(&format!("{} = ", s.key)));
+            let commented = example.lines().any(|l| l.starts_with(&format!("# {} = ", s.key)));
+            assert!(set ^ commented, "{} must appear exactly once, set or commented", s.key);
+            assert_eq!(set, !s.default.is_empty(), "{}: set iff it has a default", s.key);
+        }
+        let loaded = Config::load(Some(&example_path), Vec::new()).unwrap();
+        assert_eq!(loaded.config, Config::default(), "the example file sets the defaults");
+    }
+}

@@ -1,0 +1,120 @@
+//! The node key on disk: `<data_dir>/node.key`, 64 hex characters and a newline, mode
+//! 0600, written atomically (temp file, fsync, rename, fsync of the directory) so a
+//! crash during the first start never leaves a truncated key behind.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use guts_core::{KeyParseError, Keypair};
+use guts_ops::Secret;
+
+pub const KEY_FILE: &str = "node.key";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("cannot read node key {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("node key {path} is corrupt: {source}")]
+    Corrupt { path: PathBuf, source: KeyParseError },
+    #[error("cannot write node key {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("GUTS_PRIVATE_KEY is invalid: {0}")]
+    Configured(KeyParseError),
+}
+
+/// Where the node's key came from, for the start-up log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    Configured,
+    Loaded,
+    Generated,
+}
+
+/// The configured key if there is one; else the key file, created on first start.
+pub fn load_or_create(
+    configured: Option<&Secret<String>>,
+    data_dir: &Path,
+) -> Result<(Keypair, KeySource), KeyFileError> {
+    if let Some(hex) = configured {
+        let key = Keypair::from_hex(hex.expose()).map_err(KeyFileError::Configured)?;
+        return Ok((key, KeySource::Configured));
+    }
+    let path = data_dir.join(KEY_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            warn_if_readable_by_others(&path);
+            let key = Keypair::from_hex(&text).map_err(|source| KeyFileError::Corrupt {
+                path: path.clone(),
+                source,
+            })?;
+            Ok((key, KeySource::Loaded))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keypair::generate();
+            write_atomically(&path, &key).map_err(|source| KeyFileError::Write { path, source })?;
+            Ok((key, KeySource::Generated))
+        }
+        Err(source) => Err(KeyFileError::Read { path, source }),
+    }
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    if let Ok(meta) = fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "node key is readable by other users; chmod 600 it");
+        }
+    }
+}
+
+fn write_atomically(path: &Path, key: &Keypair) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!("{KEY_FILE}.tmp"));
+    let _ = fs::remove_file(&tmp);
+    {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(key.seed_hex().as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_once_then_reused_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, source) = load_or_create(None, dir.path()).unwrap();
+        assert_eq!(source, KeySource::Generated);
+        let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (second, source) = load_or_create(None, dir.path()).unwrap();
+        assert_eq!(source, KeySource::Loaded);
+        assert_eq!(first.public(), second.public());
+        assert!(!dir.path().join("node.key.tmp").exists());
+    }
+
+    #[test]
+    fn configured_key_wins_and_corrupt_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let hex = Secret::new("11".repeat(32));
+        let (key, source) = load_or_create(Some(&hex), dir.path()).unwrap();
+        assert_eq!(source, KeySource::Configured);
+        assert_eq!(key.seed_hex().as_str(), hex.expose());
+        assert!(!dir.path().join(KEY_FILE).exists());
+
+        fs::write(dir.path().join(KEY_FILE), "not a key").unwrap();
+        let err = load_or_create(None, dir.path()).unwrap_err().to_string();
+        assert!(err.contains("node.key") && err.contains("corrupt"), "{err}");
+    }
+}

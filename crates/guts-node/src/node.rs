@@ -1,0 +1,249 @@
+//! Composition root and lifecycle: [`Node::bind`] builds every subsystem from the
+//! configuration and starts the listeners; [`Node::shutdown`] takes it down in order.
+//!
+//! Shutdown order: readiness fails (draining) -> the API listener stops accepting and
+//! in-flight requests finish -> background tasks are cancelled and drained -> the
+//! metrics listener (which kept reporting the drain) stops last.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use guts_api::{AppState, EdgeLimits, HttpMetrics, NodeInfo};
+use guts_core::Keypair;
+use guts_ops::{HealthBuilder, MetricsRegistry, Probe, Supervisor, Telemetry};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::keyfile::{self, KeyFileError, KeySource};
+
+/// How long a client may take to send request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot create data directory {path} (GUTS_DATA_DIR): {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    #[error("cannot listen on {addr} ({var}): {source}")]
+    Bind {
+        var: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("shutdown did not finish within {0:?}")]
+    ShutdownTimeout(Duration),
+    #[error("{0}")]
+    TaskFailed(String),
+}
+
+/// The node's key and where it came from. Loaded before anything else starts, because
+/// the peer id labels the node's logs and traces.
+#[derive(Debug)]
+pub struct Identity {
+    pub key: Keypair,
+    pub source: KeySource,
+}
+
+impl Identity {
+    /// Creates the data directory if needed and loads (or first generates) the key.
+    pub fn load(config: &Config) -> Result<Identity, NodeError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let (key, source) = keyfile::load_or_create(config.private_key.as_ref(), &config.data_dir)?;
+        Ok(Identity { key, source })
+    }
+
+    pub fn peer_id(&self) -> String {
+        self.key.public().peer_id()
+    }
+}
+
+/// A running node. Dropping it without [`Node::shutdown`] leaves its tasks running until
+/// the runtime ends.
+#[derive(Debug)]
+pub struct Node {
+    key: Keypair,
+    api_addr: SocketAddr,
+    metrics_addr: SocketAddr,
+    health: Arc<guts_ops::Health>,
+    supervisor: Supervisor,
+    /// Stops the API listener from accepting (first step of shutdown).
+    api_stop: CancellationToken,
+    /// Cancelled by the API server task once its last connection closed.
+    api_done: CancellationToken,
+    /// Stops the metrics listener (last step of shutdown).
+    ops_stop: CancellationToken,
+}
+
+impl Node {
+    /// Builds and starts a node. Returns once both listeners accept connections and the
+    /// node reports itself started.
+    pub async fn bind(
+        config: &Config,
+        identity: Identity,
+        telemetry: Option<Arc<Telemetry>>,
+    ) -> Result<Node, NodeError> {
+        let started_at = Instant::now();
+        let Identity { key, source } = identity;
+        let peer_id = key.public().peer_id();
+        match source {
+            KeySource::Generated => tracing::info!(%peer_id, "generated a new node key"),
+            KeySource::Loaded => tracing::info!(%peer_id, "loaded the node key"),
+            KeySource::Configured => tracing::info!(%peer_id, "using the node key from GUTS_PRIVATE_KEY"),
+        }
+
+        let mut registry = MetricsRegistry::new();
+        let http_metrics = Arc::new(HttpMetrics::register(registry.registry_mut()));
+        let encoder = Arc::new(registry.freeze());
+
+        let mut health = HealthBuilder::default();
+        let probe_dir = config.data_dir.clone();
+        health.register("data_dir", &[Probe::Ready], move || {
+            let dir = probe_dir.clone();
+            async move { data_dir_writable(dir).await }
+        });
+        let health = Arc::new(health.build());
+
+        let api_listener = bind("GUTS_API_ADDR", config.api_addr).await?;
+        let ops_listener = bind("GUTS_METRICS_ADDR", config.metrics_addr).await?;
+        let api_addr = local_addr("GUTS_API_ADDR", &api_listener, config.api_addr)?;
+        let metrics_addr = local_addr("GUTS_METRICS_ADDR", &ops_listener, config.metrics_addr)?;
+
+        let limits = EdgeLimits {
+            request_timeout: config.request_timeout(),
+            max_body_bytes: config.max_body_bytes(),
+            max_in_flight: config.max_connections as usize,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+        };
+        let state = AppState::new(
+            health.clone(),
+            http_metrics,
+            NodeInfo {
+                version: env!("CARGO_PKG_VERSION"),
+                peer_id: peer_id.clone(),
+            },
+            config.admin_token.clone(),
+            telemetry,
+            limits,
+        );
+
+        let supervisor = Supervisor::new();
+        let api_stop = CancellationToken::new();
+        let api_done = CancellationToken::new();
+        let ops_stop = CancellationToken::new();
+
+        let router = guts_api::api_router(state);
+        let (stop, done) = (api_stop.clone(), api_done.clone());
+        supervisor.spawn("api-server", async move {
+            let result = guts_api::serve(api_listener, router, stop, HEADER_READ_TIMEOUT).await;
+            done.cancel();
+            result
+        });
+        let router = guts_api::ops_router(health.clone(), encoder);
+        let stop = ops_stop.clone();
+        supervisor.spawn("metrics-server", async move {
+            guts_api::serve(ops_listener, router, stop, HEADER_READ_TIMEOUT).await
+        });
+
+        // Nothing to recover yet: storage will hold the start-up gate once it exists.
+        health.mark_started();
+        tracing::info!(
+            %peer_id,
+            api = %api_addr,
+            metrics = %metrics_addr,
+            data_dir = %config.data_dir.display(),
+            startup_ms = started_at.elapsed().as_millis() as u64,
+            "node ready"
+        );
+        Ok(Node {
+            key,
+            api_addr,
+            metrics_addr,
+            health,
+            supervisor,
+            api_stop,
+            api_done,
+            ops_stop,
+        })
+    }
+
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
+    }
+
+    pub fn peer_id(&self) -> String {
+        self.key.public().peer_id()
+    }
+
+    /// Resolves when some task asked the node to stop (a failure); signals are the
+    /// caller's business.
+    pub async fn failed(&self) {
+        self.supervisor.shutdown_requested().await
+    }
+
+    /// Stops the node in order within `timeout`. Errors if a task had failed earlier or
+    /// the drain did not finish in time; either way, everything has been asked to stop.
+    pub async fn shutdown(self, timeout: Duration) -> Result<(), NodeError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        tracing::info!(timeout_s = timeout.as_secs(), "shutting down: draining");
+        self.health.start_draining();
+        self.api_stop.cancel();
+        let drained = tokio::time::timeout_at(deadline, self.api_done.cancelled())
+            .await
+            .is_ok();
+        if !drained {
+            tracing::error!("in-flight requests did not finish before the shutdown timeout");
+        }
+        self.supervisor.request_shutdown();
+        self.ops_stop.cancel();
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let all_stopped = self.supervisor.drain(remaining).await;
+        if let Some(why) = self.supervisor.failure() {
+            return Err(NodeError::TaskFailed(why));
+        }
+        if !drained || all_stopped.is_err() {
+            return Err(NodeError::ShutdownTimeout(timeout));
+        }
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+async fn bind(var: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind { var, addr, source })
+}
+
+fn local_addr(var: &'static str, listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, NodeError> {
+    listener
+        .local_addr()
+        .map_err(|source| NodeError::Bind { var, addr, source })
+}
+
+/// Readiness: the data directory accepts a durable write. Runs on the blocking pool
+/// because fsync can take a while on a struggling disk.
+async fn data_dir_writable(dir: PathBuf) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || probe_write(&dir))
+        .await
+        .map_err(|e| format!("probe task failed: {e}"))?
+}
+
+fn probe_write(dir: &Path) -> Result<(), String> {
+    use std::io::Write as _;
+    let path = dir.join(".health-probe");
+    let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(b"ok")
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
