@@ -36,14 +36,21 @@ fn defaults_work_with_no_configuration_at_all() {
     });
     assert_eq!(ready.status(), 200);
     for probe in ["/health/live", "/health/startup", "/health"] {
-        let r = http.get(format!("http://127.0.0.1:8080{probe}")).send().unwrap();
+        let r = http
+            .get(format!("http://127.0.0.1:8080{probe}"))
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 200, "{probe}");
     }
     let r = http.get("http://127.0.0.1:9090/metrics").send().unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().unwrap().contains("guts_http_requests_total"));
     assert!(dir.path().join("guts-data/node.key").exists());
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        Signal::SIGTERM,
+    )
+    .unwrap();
     assert!(child.wait().unwrap().success());
 }
 
@@ -51,7 +58,10 @@ fn defaults_work_with_no_configuration_at_all() {
 fn probes_report_each_check_as_json() {
     let node = TestNode::start();
     let http = client();
-    for (path, listener) in [("/health", node.url("/health")), ("/health", node.metrics_url("/health"))] {
+    for (path, listener) in [
+        ("/health", node.url("/health")),
+        ("/health", node.metrics_url("/health")),
+    ] {
         let r = http.get(listener).send().unwrap();
         assert_eq!(r.status(), 200, "{path}");
         let report: serde_json::Value = r.json().unwrap();
@@ -62,7 +72,10 @@ fn probes_report_each_check_as_json() {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert!(names.contains(&"data_dir") && names.contains(&"startup"), "{report}");
+        assert!(
+            names.contains(&"data_dir") && names.contains(&"startup"),
+            "{report}"
+        );
         assert!(report["checks"][2]["latency_ms"].is_number(), "{report}");
     }
 }
@@ -87,9 +100,23 @@ fn readiness_fails_when_the_data_dir_is_not_writable() {
         .clone();
     assert_eq!(check["status"], "fail", "{report}");
     // Liveness is unaffected: a full disk is no reason to restart the process.
-    assert_eq!(client().get(node.url("/health/live")).send().unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(node.url("/health/live"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
     std::fs::remove_dir(&probe).unwrap();
-    assert_eq!(client().get(node.url("/health/ready")).send().unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(node.url("/health/ready"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[test]
@@ -111,7 +138,8 @@ fn invalid_configuration_exits_2_naming_the_variable() {
     ];
     for (var, value) in cases {
         for args in [&[][..], &["config", "check"][..]] {
-            let (status, _, stderr) = run_to_exit(args, &[(var, value), ("GUTS_DATA_DIR", data)], dir.path());
+            let (status, _, stderr) =
+                run_to_exit(args, &[(var, value), ("GUTS_DATA_DIR", data)], dir.path());
             assert_eq!(status.code(), Some(2), "{var}={value} {args:?}: {stderr}");
             let lines: Vec<&str> = stderr.lines().collect();
             assert_eq!(lines.len(), 1, "one line: {stderr}");
@@ -123,15 +151,26 @@ fn invalid_configuration_exits_2_naming_the_variable() {
             }
         }
     }
-    assert!(!std::path::Path::new(data).exists(), "a refused config must not touch the data dir");
+    assert!(
+        !std::path::Path::new(data).exists(),
+        "a refused config must not touch the data dir"
+    );
 
     // A bad file key and an unreadable file are refused too.
     let file = dir.path().join("guts.toml");
     std::fs::write(&file, "api_adr = \"127.0.0.1:1\"\n").unwrap();
-    let (status, _, stderr) = run_to_exit(&["--config", file.to_str().unwrap(), "config", "check"], &[], dir.path());
+    let (status, _, stderr) = run_to_exit(
+        &["--config", file.to_str().unwrap(), "config", "check"],
+        &[],
+        dir.path(),
+    );
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("api_adr"), "{stderr}");
-    let (status, _, _) = run_to_exit(&["config", "check"], &[("GUTS_CONFIG", "/nonexistent.toml")], dir.path());
+    let (status, _, _) = run_to_exit(
+        &["config", "check"],
+        &[("GUTS_CONFIG", "/nonexistent.toml")],
+        dir.path(),
+    );
     assert_eq!(status.code(), Some(2));
 }
 
@@ -190,7 +229,9 @@ fn restart_keeps_the_peer_id() {
     let id = first.peer_id();
     assert!(first.stop().success());
     let key_file = data.join("node.key");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key_file).unwrap().permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_file).unwrap().permissions(),
+    );
     assert_eq!(mode & 0o777, 0o600);
 
     let mut second = TestNode::start_with(NodeOptions::default().data_dir(&data));
@@ -210,7 +251,11 @@ fn restart_keeps_the_peer_id() {
 fn sigterm_drains_an_in_flight_request_and_exits_0() {
     let mut node = TestNode::start_with(NodeOptions::default().env("GUTS_SHUTDOWN_TIMEOUT", "10"));
     // A request whose body is still arriving: in flight from the server's view.
-    let mut slow = RawRequest::begin(node.api, &admin_put_head(LEVEL_BODY.len()), &LEVEL_BODY[..5]);
+    let mut slow = RawRequest::begin(
+        node.api,
+        &admin_put_head(LEVEL_BODY.len()),
+        &LEVEL_BODY[..5],
+    );
     std::thread::sleep(Duration::from_millis(200));
     let signalled = Instant::now();
     node.signal(Signal::SIGTERM);
@@ -218,21 +263,34 @@ fn sigterm_drains_an_in_flight_request_and_exits_0() {
     // Readiness turns 503 at once (observed on the metrics listener, which stays up
     // until the drain is over) ...
     let ready = eventually(Duration::from_secs(5), "readiness 503", || {
-        let r = client().get(node.metrics_url("/health/ready")).send().ok()?;
+        let r = client()
+            .get(node.metrics_url("/health/ready"))
+            .send()
+            .ok()?;
         (r.status() == 503).then_some(r)
     });
     let report: serde_json::Value = ready.json().unwrap();
     assert!(report.to_string().contains("draining"), "{report}");
     // ... and the API listener no longer accepts new connections.
     eventually(Duration::from_secs(5), "API listener closed", || {
-        std::net::TcpStream::connect(node.api).is_err().then_some(())
+        std::net::TcpStream::connect(node.api)
+            .is_err()
+            .then_some(())
     });
-    assert!(node.wait_exit(Duration::from_millis(300)).is_none(), "exited before the request finished");
+    assert!(
+        node.wait_exit(Duration::from_millis(300)).is_none(),
+        "exited before the request finished"
+    );
 
     // The in-flight request completes normally.
     slow.send(&LEVEL_BODY[5..]);
     let response = slow.response();
-    assert_eq!(response.status, 200, "{:?}", String::from_utf8_lossy(&response.body));
+    assert_eq!(
+        response.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&response.body)
+    );
     assert_eq!(response.json()["level"], "debug");
 
     let status = node.wait_exit(Duration::from_secs(10)).expect("node exits");
@@ -244,12 +302,18 @@ fn sigterm_drains_an_in_flight_request_and_exits_0() {
 #[test]
 fn a_second_signal_exits_at_once_and_a_stuck_drain_times_out() {
     let mut node = TestNode::start_with(NodeOptions::default().env("GUTS_SHUTDOWN_TIMEOUT", "30"));
-    let _slow = RawRequest::begin(node.api, &admin_put_head(LEVEL_BODY.len()), &LEVEL_BODY[..3]);
+    let _slow = RawRequest::begin(
+        node.api,
+        &admin_put_head(LEVEL_BODY.len()),
+        &LEVEL_BODY[..3],
+    );
     std::thread::sleep(Duration::from_millis(200));
     node.signal(Signal::SIGTERM);
     assert!(node.wait_exit(Duration::from_millis(500)).is_none());
     node.signal(Signal::SIGINT);
-    let status = node.wait_exit(Duration::from_secs(3)).expect("second signal ends the process");
+    let status = node
+        .wait_exit(Duration::from_secs(3))
+        .expect("second signal ends the process");
     assert_eq!(status.code(), Some(130));
 
     // With a short timeout and a client that never finishes, the node gives up and
@@ -259,11 +323,17 @@ fn a_second_signal_exits_at_once_and_a_stuck_drain_times_out() {
             .env("GUTS_SHUTDOWN_TIMEOUT", "1")
             .env("GUTS_REQUEST_TIMEOUT", "60"),
     );
-    let _stuck = RawRequest::begin(node.api, &admin_put_head(LEVEL_BODY.len()), &LEVEL_BODY[..3]);
+    let _stuck = RawRequest::begin(
+        node.api,
+        &admin_put_head(LEVEL_BODY.len()),
+        &LEVEL_BODY[..3],
+    );
     std::thread::sleep(Duration::from_millis(200));
     let t = Instant::now();
     node.signal(Signal::SIGTERM);
-    let status = node.wait_exit(Duration::from_secs(5)).expect("bounded shutdown");
+    let status = node
+        .wait_exit(Duration::from_secs(5))
+        .expect("bounded shutdown");
     assert_eq!(status.code(), Some(1));
     assert!(t.elapsed() < Duration::from_secs(4));
 }
@@ -274,7 +344,12 @@ fn edge_errors_are_github_json() {
     let http = client();
     let github_error = |r: reqwest::blocking::Response, status: u16| -> serde_json::Value {
         assert_eq!(r.status(), status);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
         let body: serde_json::Value = r.json().unwrap();
         assert!(body["message"].is_string(), "{body}");
         assert!(body["documentation_url"].is_string(), "{body}");
@@ -298,7 +373,9 @@ fn edge_errors_are_github_json() {
     // Oversized body, chunked (no Content-Length): caught while reading.
     let mut raw = RawRequest::begin(
         node.api,
-        &format!("PUT /admin/log-level HTTP/1.1\r\nHost: x\r\nAuthorization: token {ADMIN_TOKEN}\r\nTransfer-Encoding: chunked"),
+        &format!(
+            "PUT /admin/log-level HTTP/1.1\r\nHost: x\r\nAuthorization: token {ADMIN_TOKEN}\r\nTransfer-Encoding: chunked"
+        ),
         b"",
     );
     let chunk = vec![b' '; 256 * 1024];
@@ -314,18 +391,35 @@ fn edge_errors_are_github_json() {
     assert!(response.json()["message"].is_string());
 
     // Wrong method, bad JSON, bad value, bad credentials, missing credentials.
-    github_error(http.delete(node.url("/admin/log-level")).send().unwrap(), 405);
-    let admin = |r: reqwest::blocking::RequestBuilder| r.header("Authorization", format!("token {ADMIN_TOKEN}"));
-    let body = github_error(admin(http.put(node.url("/admin/log-level"))).body("{").send().unwrap(), 400);
+    github_error(
+        http.delete(node.url("/admin/log-level")).send().unwrap(),
+        405,
+    );
+    let admin = |r: reqwest::blocking::RequestBuilder| {
+        r.header("Authorization", format!("token {ADMIN_TOKEN}"))
+    };
+    let body = github_error(
+        admin(http.put(node.url("/admin/log-level")))
+            .body("{")
+            .send()
+            .unwrap(),
+        400,
+    );
     assert_eq!(body["message"], "Problems parsing JSON");
     let body = github_error(
-        admin(http.put(node.url("/admin/log-level"))).body(r#"{"level":"loud"}"#).send().unwrap(),
+        admin(http.put(node.url("/admin/log-level")))
+            .body(r#"{"level":"loud"}"#)
+            .send()
+            .unwrap(),
         422,
     );
     assert_eq!(body["errors"][0]["field"], "level");
     github_error(http.get(node.url("/admin/info")).send().unwrap(), 401);
     github_error(
-        http.get(node.url("/admin/info")).bearer_auth("wrong-token-wrong-token").send().unwrap(),
+        http.get(node.url("/admin/info"))
+            .bearer_auth("wrong-token-wrong-token")
+            .send()
+            .unwrap(),
         401,
     );
 }
@@ -334,13 +428,21 @@ fn edge_errors_are_github_json() {
 fn request_ids_round_trip_and_are_generated() {
     let node = TestNode::start();
     let http = client();
-    let r = http.get(node.url("/nothing")).header("x-request-id", "req-42.abc").send().unwrap();
+    let r = http
+        .get(node.url("/nothing"))
+        .header("x-request-id", "req-42.abc")
+        .send()
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "req-42.abc");
     let r = http.get(node.url("/nothing")).send().unwrap();
     let generated = r.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(generated.len(), 36, "{generated}");
     // A hostile id is replaced, not echoed.
-    let r = http.get(node.url("/nothing")).header("x-request-id", "a b\tc").send().unwrap();
+    let r = http
+        .get(node.url("/nothing"))
+        .header("x-request-id", "a b\tc")
+        .send()
+        .unwrap();
     assert_ne!(r.headers()["x-request-id"], "a b\tc");
 
     // The request log line carries route template, status, duration, both ids.
@@ -353,7 +455,11 @@ fn request_ids_round_trip_and_are_generated() {
     assert_eq!(line["span"]["method"], "GET");
     assert_eq!(line["status"], 404);
     assert!(line["duration_ms"].is_number());
-    assert_eq!(line["span"]["trace_id"].as_str().unwrap().len(), 32, "{line}");
+    assert_eq!(
+        line["span"]["trace_id"].as_str().unwrap().len(),
+        32,
+        "{line}"
+    );
 }
 
 #[test]
@@ -364,7 +470,11 @@ fn request_timeout_and_saturation_answer_408_and_503() {
             .env("GUTS_MAX_CONNECTIONS", "1"),
     );
     // One request holds the only slot ...
-    let slow = RawRequest::begin(node.api, &admin_put_head(LEVEL_BODY.len()), &LEVEL_BODY[..2]);
+    let slow = RawRequest::begin(
+        node.api,
+        &admin_put_head(LEVEL_BODY.len()),
+        &LEVEL_BODY[..2],
+    );
     std::thread::sleep(Duration::from_millis(200));
     // ... so another is turned away with 503 and Retry-After,
     let r = client()
@@ -375,7 +485,14 @@ fn request_timeout_and_saturation_answer_408_and_503() {
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));
     // while probes still answer (they are outside the limit),
-    assert_eq!(client().get(node.url("/health/live")).send().unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(node.url("/health/live"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
     // and the slow one ends with 408 once GUTS_REQUEST_TIMEOUT passes.
     let response = slow.response();
     assert_eq!(response.status, 408);
@@ -399,9 +516,18 @@ fn secrets_never_reach_the_logs() {
     );
     let http = client();
     for path in ["/admin/info", "/admin/log-level", "/nothing", "/health"] {
-        http.get(node.url(path)).header("Authorization", format!("token {user_token}")).send().unwrap();
-        http.get(node.url(path)).bearer_auth(ADMIN_TOKEN).send().unwrap();
-        http.get(node.url(path)).basic_auth("someone", Some(user_token)).send().unwrap();
+        http.get(node.url(path))
+            .header("Authorization", format!("token {user_token}"))
+            .send()
+            .unwrap();
+        http.get(node.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .unwrap();
+        http.get(node.url(path))
+            .basic_auth("someone", Some(user_token))
+            .send()
+            .unwrap();
     }
     http.put(node.url("/admin/log-level"))
         .bearer_auth(ADMIN_TOKEN)
@@ -410,7 +536,10 @@ fn secrets_never_reach_the_logs() {
         .unwrap();
     assert!(node.stop().success());
     let logs = node.logs();
-    assert!(logs.lines().count() > 10, "expected trace-level logs:\n{logs}");
+    assert!(
+        logs.lines().count() > 10,
+        "expected trace-level logs:\n{logs}"
+    );
     for secret in [user_token, ADMIN_TOKEN, private_key.as_str()] {
         assert!(!logs.contains(secret), "secret {secret} leaked into logs");
     }
@@ -423,7 +552,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -442,7 +575,9 @@ fn spans_are_exported_over_otlp_and_join_an_incoming_trace() {
     let mut collector = rt
         .block_on(fake_opentelemetry_collector::FakeCollectorServer::start())
         .unwrap();
-    let mut node = TestNode::start_with(NodeOptions::default().env("GUTS_OTLP_ENDPOINT", &collector.endpoint()));
+    let mut node = TestNode::start_with(
+        NodeOptions::default().env("GUTS_OTLP_ENDPOINT", &collector.endpoint()),
+    );
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent_span = "00f067aa0ba902b7";
     let r = client()
@@ -465,10 +600,11 @@ fn spans_are_exported_over_otlp_and_join_an_incoming_trace() {
     let route = request.attributes.get("route").cloned().unwrap_or_default();
     assert!(route.contains("\"/admin/info\""), "{route}");
     // The log line of that request carries the same trace id.
-    assert!(node
-        .log_lines()
-        .iter()
-        .any(|l| l["message"] == "request" && l["span"]["trace_id"] == trace_id));
+    assert!(
+        node.log_lines()
+            .iter()
+            .any(|l| l["message"] == "request" && l["span"]["trace_id"] == trace_id)
+    );
 }
 
 #[test]
@@ -494,7 +630,10 @@ fn prometheus_scrapes_the_metrics_port() {
     let web = format!("127.0.0.1:{}", free_port());
     let mut prom = std::process::Command::new(prometheus)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
         .arg(format!("--web.listen-address={web}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -524,7 +663,11 @@ fn prometheus_scrapes_the_metrics_port() {
     });
     assert_eq!(up, 1.0);
     let series = "sum(guts_http_requests_total{job=\"guts\",route=\"unmatched\",status=\"404\"})";
-    let before = eventually(Duration::from_secs(30), "guts_http_requests_total scraped", || query(series));
+    let before = eventually(
+        Duration::from_secs(30),
+        "guts_http_requests_total scraped",
+        || query(series),
+    );
     assert!(before >= 3.0, "{before}");
     for _ in 0..5 {
         http.get(node.url("/nothing")).send().unwrap();

@@ -31,7 +31,16 @@ pub fn node_binary() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "guts-node", "--bin", "guts-node", "--profile", profile])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "guts-node",
+                "--bin",
+                "guts-node",
+                "--profile",
+                profile,
+            ])
             .arg("--manifest-path")
             .arg(&manifest)
             .arg("--target-dir")
@@ -57,7 +66,11 @@ pub fn free_port() -> u16 {
 
 /// Runs `guts-node` with `args` and `env` (on top of a cleared environment) to
 /// completion, for subcommands and start-up failures.
-pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (ExitStatus, String, String) {
+pub fn run_to_exit(
+    args: &[&str],
+    env: &[(&str, &str)],
+    cwd: &Path,
+) -> (ExitStatus, String, String) {
     let out = Command::new(node_binary())
         .args(args)
         .env_clear()
@@ -193,14 +206,21 @@ impl TestNode {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.try_exit() {
-                panic!("node exited during start-up with {status}:\n{}", self.logs());
+                panic!(
+                    "node exited during start-up with {status}:\n{}",
+                    self.logs()
+                );
             }
-            if let Ok(r) = client().get(self.url("/health/ready")).send() {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = client().get(self.url("/health/ready")).send()
+                && r.status() == 200
+            {
+                return;
             }
-            assert!(Instant::now() < deadline, "node not ready in {within:?}:\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "node not ready in {within:?}:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -210,10 +230,10 @@ impl TestNode {
     }
 
     fn try_exit(&mut self) -> Option<ExitStatus> {
-        if self.exit.is_none() {
-            if let Some(child) = self.child.as_mut() {
-                self.exit = child.try_wait().unwrap();
-            }
+        if self.exit.is_none()
+            && let Some(child) = self.child.as_mut()
+        {
+            self.exit = child.try_wait().unwrap();
         }
         self.exit
     }
@@ -250,7 +270,12 @@ impl TestNode {
 
     /// A metric sample's value from `/metrics` (exact series text before the value).
     pub fn metric(&self, series: &str) -> Option<f64> {
-        let text = client().get(self.metrics_url("/metrics")).send().ok()?.text().ok()?;
+        let text = client()
+            .get(self.metrics_url("/metrics"))
+            .send()
+            .ok()?
+            .text()
+            .ok()?;
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
     }
@@ -258,11 +283,11 @@ impl TestNode {
 
 impl Drop for TestNode {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if self.exit.is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(mut child) = self.child.take()
+            && self.exit.is_none()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
@@ -288,7 +313,9 @@ impl RawRequest {
     /// followed by the first `body_prefix` bytes of the body.
     pub fn begin(addr: SocketAddr, head: &str, body_prefix: &[u8]) -> RawRequest {
         let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         stream.write_all(head.as_bytes()).unwrap();
         stream.write_all(b"\r\n\r\n").unwrap();
         stream.write_all(body_prefix).unwrap();
@@ -312,13 +339,14 @@ impl RawRequest {
                 Err(e) if buf.is_empty() => panic!("no response: {e}"),
                 Err(_) => break,
             }
-            if let Some(parsed) = RawResponse::parse(&buf) {
-                if parsed.complete {
-                    return parsed;
-                }
+            if let Some(parsed) = RawResponse::parse(&buf)
+                && parsed.complete
+            {
+                return parsed;
             }
         }
-        RawResponse::parse(&buf).unwrap_or_else(|| panic!("unparseable response: {:?}", String::from_utf8_lossy(&buf)))
+        RawResponse::parse(&buf)
+            .unwrap_or_else(|| panic!("unparseable response: {:?}", String::from_utf8_lossy(&buf)))
     }
 }
 
@@ -372,7 +400,10 @@ pub fn eventually<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

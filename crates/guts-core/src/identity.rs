@@ -115,13 +115,12 @@ pub struct PublicKey(VerifyingKey);
 
 impl PublicKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyParseError> {
-        let arr: [u8; KEY_LEN] =
-            bytes
-                .try_into()
-                .map_err(|_| KeyParseError::WrongByteLength {
-                    expected: KEY_LEN,
-                    found: bytes.len(),
-                })?;
+        let arr: [u8; KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| KeyParseError::WrongByteLength {
+                expected: KEY_LEN,
+                found: bytes.len(),
+            })?;
         VerifyingKey::from_bytes(&arr)
             .map(PublicKey)
             .map_err(|_| KeyParseError::InvalidPoint)
@@ -134,7 +133,8 @@ impl PublicKey {
     /// Checks `signature` over `message`. Strict verification: rejects small-order keys
     /// and malleable signatures, so one message has one valid signature per key.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> bool {
-        self.0.verify_strict(message, signature).is_ok() && self.0.verify(message, signature).is_ok()
+        self.0.verify_strict(message, signature).is_ok()
+            && self.0.verify(message, signature).is_ok()
     }
 
     /// The libp2p peer id of this key in its usual base58 text form (`12D3KooW…`).

@@ -312,7 +312,8 @@ impl Config {
 
     /// Every setting as text, secrets as `<redacted>`, unset optionals absent.
     pub fn rendered(&self) -> BTreeMap<&'static str, String> {
-        let secret = |s: &Option<Secret<String>>| s.as_ref().map(|_| guts_ops::secret::REDACTED.to_string());
+        let secret =
+            |s: &Option<Secret<String>>| s.as_ref().map(|_| guts_ops::secret::REDACTED.to_string());
         let mut out = BTreeMap::new();
         out.insert("api_addr", self.api_addr.to_string());
         out.insert("metrics_addr", self.metrics_addr.to_string());
@@ -427,8 +428,9 @@ fn check_http_url(url: &str) -> Result<(), ValidationError> {
         .or_else(|| url.strip_prefix("https://"));
     match rest {
         Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
-        _ => Err(ValidationError::new("url")
-            .with_message("must be an http:// or https:// URL such as http://collector:4317".into())),
+        _ => Err(ValidationError::new("url").with_message(
+            "must be an http:// or https:// URL such as http://collector:4317".into(),
+        )),
     }
 }
 
@@ -466,14 +468,21 @@ mod tests {
                 c.apply(s, s.default).unwrap();
             }
         }
-        assert_eq!(rendered.len(), SETTINGS.iter().filter(|s| !s.default.is_empty()).count());
+        assert_eq!(
+            rendered.len(),
+            SETTINGS.iter().filter(|s| !s.default.is_empty()).count()
+        );
     }
 
     #[test]
     fn env_overrides_file_overrides_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("guts.toml");
-        std::fs::write(&path, "request_timeout = 7\nlog_level = \"debug\"\napi_addr = \"127.0.0.1:7000\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "request_timeout = 7\nlog_level = \"debug\"\napi_addr = \"127.0.0.1:7000\"\n",
+        )
+        .unwrap();
         let loaded = Config::load(Some(&path), env(&[("GUTS_REQUEST_TIMEOUT", "9")])).unwrap();
         assert_eq!(loaded.config.request_timeout, 9);
         assert_eq!(loaded.config.log_level, LogLevel::Debug);
@@ -486,7 +495,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("guts.toml");
         std::fs::write(&path, "request_timeot = 7\n").unwrap();
-        let err = Config::load(Some(&path), Vec::new()).unwrap_err().to_string();
+        let err = Config::load(Some(&path), Vec::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("request_timeot"), "{err}");
 
         let loaded = load_env(&[("GUTS_LOG_LEVL", "debug"), ("GUTS_CONFIG", "x")]).unwrap();
@@ -519,12 +530,22 @@ mod tests {
     #[test]
     fn secrets_are_never_echoed() {
         let key = "a".repeat(63);
-        let err = load_env(&[("GUTS_PRIVATE_KEY", &key)]).unwrap_err().to_string();
-        assert!(err.contains("GUTS_PRIVATE_KEY") && err.contains("64 hex"), "{err}");
+        let err = load_env(&[("GUTS_PRIVATE_KEY", &key)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("GUTS_PRIVATE_KEY") && err.contains("64 hex"),
+            "{err}"
+        );
         assert!(!err.contains(&key), "{err}");
 
-        let err = load_env(&[("GUTS_ADMIN_TOKEN", "short-secret")]).unwrap_err().to_string();
-        assert!(err.contains("GUTS_ADMIN_TOKEN") && !err.contains("short-secret"), "{err}");
+        let err = load_env(&[("GUTS_ADMIN_TOKEN", "short-secret")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("GUTS_ADMIN_TOKEN") && !err.contains("short-secret"),
+            "{err}"
+        );
 
         let good_key = "b".repeat(64);
         let loaded = load_env(&[
@@ -533,7 +554,10 @@ mod tests {
         ])
         .unwrap();
         let dump = loaded.config.to_redacted_toml();
-        assert!(!dump.contains(&good_key) && !dump.contains("a-long-enough"), "{dump}");
+        assert!(
+            !dump.contains(&good_key) && !dump.contains("a-long-enough"),
+            "{dump}"
+        );
         assert!(dump.contains("private_key = \"<redacted>\""), "{dump}");
         assert!(!format!("{:?}", loaded.config).contains(&good_key));
     }
@@ -566,7 +590,14 @@ mod tests {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             let var = cells[1].trim_matches('`').to_string();
             let default = cells[2].trim_matches('`').to_string();
-            table.insert(var, if default == "unset" { String::new() } else { default });
+            table.insert(
+                var,
+                if default == "unset" {
+                    String::new()
+                } else {
+                    default
+                },
+            );
         }
         let expected: BTreeMap<String, String> = SETTINGS
             .iter()
@@ -577,12 +608,29 @@ mod tests {
         let example_path = root.join("config/guts.example.toml");
         let example = std::fs::read_to_string(&example_path).unwrap();
         for s in SETTINGS {
-            let set = example.lines().any(|l| l.starts_with(&format!("{} = ", s.key)));
-            let commented = example.lines().any(|l| l.starts_with(&format!("# {} = ", s.key)));
-            assert!(set ^ commented, "{} must appear exactly once, set or commented", s.key);
-            assert_eq!(set, !s.default.is_empty(), "{}: set iff it has a default", s.key);
+            let set = example
+                .lines()
+                .any(|l| l.starts_with(&format!("{} = ", s.key)));
+            let commented = example
+                .lines()
+                .any(|l| l.starts_with(&format!("# {} = ", s.key)));
+            assert!(
+                set ^ commented,
+                "{} must appear exactly once, set or commented",
+                s.key
+            );
+            assert_eq!(
+                set,
+                !s.default.is_empty(),
+                "{}: set iff it has a default",
+                s.key
+            );
         }
         let loaded = Config::load(Some(&example_path), Vec::new()).unwrap();
-        assert_eq!(loaded.config, Config::default(), "the example file sets the defaults");
+        assert_eq!(
+            loaded.config,
+            Config::default(),
+            "the example file sets the defaults"
+        );
     }
 }

@@ -15,11 +15,20 @@ pub const KEY_FILE: &str = "node.key";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("cannot read node key {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("node key {path} is corrupt: {source}")]
-    Corrupt { path: PathBuf, source: KeyParseError },
+    Corrupt {
+        path: PathBuf,
+        source: KeyParseError,
+    },
     #[error("cannot write node key {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("GUTS_PRIVATE_KEY is invalid: {0}")]
     Configured(KeyParseError),
 }
@@ -96,7 +105,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (first, source) = load_or_create(None, dir.path()).unwrap();
         assert_eq!(source, KeySource::Generated);
-        let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let (second, source) = load_or_create(None, dir.path()).unwrap();
         assert_eq!(source, KeySource::Loaded);

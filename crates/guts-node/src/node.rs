@@ -25,7 +25,10 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("cannot create data directory {path} (GUTS_DATA_DIR): {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Key(#[from] KeyFileError),
     #[error("cannot listen on {addr} ({var}): {source}")]
@@ -95,7 +98,9 @@ impl Node {
         match source {
             KeySource::Generated => tracing::info!(%peer_id, "generated a new node key"),
             KeySource::Loaded => tracing::info!(%peer_id, "loaded the node key"),
-            KeySource::Configured => tracing::info!(%peer_id, "using the node key from GUTS_PRIVATE_KEY"),
+            KeySource::Configured => {
+                tracing::info!(%peer_id, "using the node key from GUTS_PRIVATE_KEY")
+            }
         }
 
         let mut registry = MetricsRegistry::new();
@@ -225,7 +230,11 @@ async fn bind(var: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeEr
         .map_err(|source| NodeError::Bind { var, addr, source })
 }
 
-fn local_addr(var: &'static str, listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, NodeError> {
+fn local_addr(
+    var: &'static str,
+    listener: &TcpListener,
+    addr: SocketAddr,
+) -> Result<SocketAddr, NodeError> {
     listener
         .local_addr()
         .map_err(|source| NodeError::Bind { var, addr, source })

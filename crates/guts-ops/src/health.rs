@@ -51,7 +51,10 @@ pub struct Health {
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Health")
-            .field("checks", &self.checks.iter().map(|c| c.name).collect::<Vec<_>>())
+            .field(
+                "checks",
+                &self.checks.iter().map(|c| c.name).collect::<Vec<_>>(),
+            )
             .field("started", &self.started.load(Ordering::Relaxed))
             .field("draining", &self.draining.load(Ordering::Relaxed))
             .finish()
@@ -156,11 +159,21 @@ impl Health {
         let mut checks = Vec::new();
         if wanted(STARTUP_PROBES) {
             let ok = self.started.load(Ordering::SeqCst);
-            checks.push(flag_report("startup", STARTUP_PROBES, ok, "recovery not finished"));
+            checks.push(flag_report(
+                "startup",
+                STARTUP_PROBES,
+                ok,
+                "recovery not finished",
+            ));
         }
         if wanted(DRAINING_PROBES) {
             let ok = !self.draining.load(Ordering::SeqCst);
-            checks.push(flag_report("draining", DRAINING_PROBES, ok, "node is shutting down"));
+            checks.push(flag_report(
+                "draining",
+                DRAINING_PROBES,
+                ok,
+                "node is shutting down",
+            ));
         }
         let runs = self
             .checks
@@ -176,7 +189,11 @@ impl Health {
                 };
                 CheckReport {
                     name: c.name,
-                    status: if error.is_none() { Status::Pass } else { Status::Fail },
+                    status: if error.is_none() {
+                        Status::Pass
+                    } else {
+                        Status::Fail
+                    },
                     latency_ms: start.elapsed().as_secs_f64() * 1000.0,
                     probes: c.probes,
                     error,
@@ -255,6 +272,12 @@ mod tests {
         let health = builder.build();
         let report = health.report(Some(Probe::Live)).await;
         assert!(!report.healthy());
-        assert!(report.checks[0].error.as_deref().unwrap().contains("timed out"));
+        assert!(
+            report.checks[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("timed out")
+        );
     }
 }

@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn never_prints_its_value() {
         let s = Secret::new("hunter2".to_string());
-        assert_eq!(format!("{s} {s:?} {:?}", Some(&s)), "<redacted> <redacted> Some(<redacted>)");
+        assert_eq!(
+            format!("{s} {s:?} {:?}", Some(&s)),
+            "<redacted> <redacted> Some(<redacted>)"
+        );
         assert_eq!(s.expose(), "hunter2");
     }
 

@@ -28,7 +28,9 @@ const OWN_CRATES: &[&str] = &[
 ];
 
 /// `GUTS_LOG_LEVEL`: the five `tracing` levels, nothing else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Error,

@@ -14,7 +14,11 @@ const RETRY_AFTER_SECS: u64 = 1;
 
 /// Holds a permit for the request's duration. Saturation is answered at once with 503
 /// rather than queued: a queue would only turn overload into timeouts.
-pub(crate) async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn limit_in_flight(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     match state.in_flight.clone().try_acquire_owned() {
         Ok(_permit) => next.run(req).await,
         Err(_) => ApiError::overloaded(RETRY_AFTER_SECS).into_response(),

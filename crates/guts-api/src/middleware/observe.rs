@@ -73,7 +73,11 @@ fn trace_id(span: &tracing::Span, parent: &opentelemetry::Context) -> String {
     random_trace_id()
 }
 
-pub(crate) async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn observe(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = crate::metrics::Method::from(req.method());
     let route = req
@@ -151,7 +155,11 @@ pub(crate) async fn observe(State(state): State<AppState>, mut req: Request, nex
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    let histogram = state.metrics.response_size.get_or_create(&route_labels).clone();
+    let histogram = state
+        .metrics
+        .response_size
+        .get_or_create(&route_labels)
+        .clone();
     response.map(|body| Body::new(CountingBody::new(body, histogram)))
 }
 

@@ -37,7 +37,10 @@ struct LogLevelBody {
     level: String,
 }
 
-async fn get_log_level(_: Admin, State(state): State<AppState>) -> Result<Json<LogLevelBody>, ApiError> {
+async fn get_log_level(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<Json<LogLevelBody>, ApiError> {
     let telemetry = state.telemetry.as_ref().ok_or_else(ApiError::not_found)?;
     Ok(Json(LogLevelBody {
         level: telemetry.level().to_string(),
@@ -50,14 +53,17 @@ async fn set_log_level(
     JsonBody(body): JsonBody<LogLevelBody>,
 ) -> Result<Json<LogLevelBody>, ApiError> {
     let telemetry = state.telemetry.as_ref().ok_or_else(ApiError::not_found)?;
-    let level: LogLevel = body.level.parse().map_err(|e: guts_ops::telemetry::UnknownVariant| {
-        ApiError::validation(FieldError {
-            resource: "LogLevel".into(),
-            field: "level".into(),
-            code: "invalid".into(),
-            message: Some(e.to_string()),
-        })
-    })?;
+    let level: LogLevel =
+        body.level
+            .parse()
+            .map_err(|e: guts_ops::telemetry::UnknownVariant| {
+                ApiError::validation(FieldError {
+                    resource: "LogLevel".into(),
+                    field: "level".into(),
+                    code: "invalid".into(),
+                    message: Some(e.to_string()),
+                })
+            })?;
     telemetry.set_level(level).map_err(|e| {
         tracing::error!(error = %e, "log level change failed");
         ApiError::internal()

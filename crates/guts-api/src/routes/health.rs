@@ -18,8 +18,14 @@ where
 {
     Router::new()
         .route("/health", get(|s: State<Arc<Health>>| respond(s, None)))
-        .route("/health/live", get(|s: State<Arc<Health>>| respond(s, Some(Probe::Live))))
-        .route("/health/ready", get(|s: State<Arc<Health>>| respond(s, Some(Probe::Ready))))
+        .route(
+            "/health/live",
+            get(|s: State<Arc<Health>>| respond(s, Some(Probe::Live))),
+        )
+        .route(
+            "/health/ready",
+            get(|s: State<Arc<Health>>| respond(s, Some(Probe::Ready))),
+        )
         .route(
             "/health/startup",
             get(|s: State<Arc<Health>>| respond(s, Some(Probe::Startup))),
