@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use guts_e2e::*;
+use crate::harness::*;
 
 fn admin_put_head(len: usize) -> String {
     format!(
@@ -356,9 +356,13 @@ fn edge_errors_are_github_json() {
         body
     };
 
-    // Unknown route.
+    // Unknown route, counted under a bounded label rather than its raw path.
     let body = github_error(http.get(node.url("/no/such/route")).send().unwrap(), 404);
     assert_eq!(body["message"], "Not Found");
+    let series = r#"guts_http_requests_total{method="GET",route="unmatched",status="404"}"#;
+    assert_eq!(node.metric(series), Some(1.0));
+    let metrics = client().get(node.metrics_url("/metrics")).send().unwrap().text().unwrap();
+    assert!(!metrics.contains("/no/such/route"));
 
     // Oversized body, declared up front.
     let big = vec![b' '; 2 * 1024 * 1024];
@@ -496,6 +500,7 @@ fn request_timeout_and_saturation_answer_408_and_503() {
     // and the slow one ends with 408 once GUTS_REQUEST_TIMEOUT passes.
     let response = slow.response();
     assert_eq!(response.status, 408);
+    assert!(response.header("content-type").unwrap().starts_with("application/json"));
     assert!(response.json()["message"].is_string());
     let r = client()
         .get(node.url("/admin/info"))

@@ -1,62 +1,25 @@
-//! Test harness for end-to-end tests: runs the real `guts-node` binary in a temp dir on
+//! The end-to-end test harness: runs the real `guts-node` binary in a temp dir on
 //! free loopback ports, captures its logs, and talks to it over real sockets.
 //!
 //! Nothing here reaches into the node's internals: a test sees what an operator sees
 //! (exit codes, logs, HTTP answers, metrics).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-pub use nix::sys::signal::Signal;
+pub(crate) use nix::sys::signal::Signal;
 
-/// The node binary, built once per test process with the same profile as the tests.
-///
-/// Cargo does not build another package's binary for an integration test, so the
-/// harness asks cargo for it; when it is already fresh this is a no-op.
-pub fn node_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        // target/<profile>/deps/<test-binary>
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap();
-        let profile = profile_dir.file_name().unwrap().to_str().unwrap();
-        let profile = if profile == "debug" { "dev" } else { profile };
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "guts-node",
-                "--bin",
-                "guts-node",
-                "--profile",
-                profile,
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(target_dir)
-            .status()
-            .expect("run cargo build for guts-node");
-        assert!(status.success(), "building guts-node failed");
-        let bin = profile_dir.join("guts-node");
-        assert!(bin.exists(), "{} missing after build", bin.display());
-        bin
-    })
+/// The node binary cargo built for this test run.
+pub(crate) fn node_binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_guts-node"))
 }
 
 /// A loopback port that was free a moment ago. (The node refuses port 0 by design, so
 /// tests pick ports; a collision shows up as a bind error naming the variable.)
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -66,7 +29,7 @@ pub fn free_port() -> u16 {
 
 /// Runs `guts-node` with `args` and `env` (on top of a cleared environment) to
 /// completion, for subcommands and start-up failures.
-pub fn run_to_exit(
+pub(crate) fn run_to_exit(
     args: &[&str],
     env: &[(&str, &str)],
     cwd: &Path,
@@ -89,11 +52,11 @@ pub fn run_to_exit(
 
 /// A running node process. Killed on drop.
 #[derive(Debug)]
-pub struct TestNode {
+pub(crate) struct TestNode {
     child: Option<Child>,
-    pub api: SocketAddr,
-    pub metrics: SocketAddr,
-    pub data_dir: PathBuf,
+    pub(crate) api: SocketAddr,
+    pub(crate) metrics: SocketAddr,
+    pub(crate) data_dir: PathBuf,
     log_path: PathBuf,
     exit: Option<ExitStatus>,
     _dir: Option<tempfile::TempDir>,
@@ -101,36 +64,36 @@ pub struct TestNode {
 
 /// How to start a node.
 #[derive(Debug, Clone, Default)]
-pub struct NodeOptions {
+pub(crate) struct NodeOptions {
     /// Extra `GUTS_*` variables.
-    pub env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
     /// Reuse this data dir (restarts); a fresh temp dir otherwise.
-    pub data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// Wait for `/health/ready` before returning (default true).
-    pub no_wait: bool,
+    pub(crate) no_wait: bool,
 }
 
 impl NodeOptions {
-    pub fn env(mut self, key: &str, value: &str) -> Self {
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
         self
     }
 
-    pub fn data_dir(mut self, dir: &Path) -> Self {
+    pub(crate) fn data_dir(mut self, dir: &Path) -> Self {
         self.data_dir = Some(dir.to_path_buf());
         self
     }
 }
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 impl TestNode {
     /// A node with defaults, JSON logs at debug level and an admin token.
-    pub fn start() -> TestNode {
+    pub(crate) fn start() -> TestNode {
         Self::start_with(NodeOptions::default())
     }
 
-    pub fn start_with(options: NodeOptions) -> TestNode {
+    pub(crate) fn start_with(options: NodeOptions) -> TestNode {
         let (dir, data_dir) = match &options.data_dir {
             Some(d) => (None, d.clone()),
             None => {
@@ -175,25 +138,25 @@ impl TestNode {
         node
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.api, path)
     }
 
-    pub fn metrics_url(&self, path: &str) -> String {
+    pub(crate) fn metrics_url(&self, path: &str) -> String {
         format!("http://{}{}", self.metrics, path)
     }
 
-    pub fn pid(&self) -> nix::unistd::Pid {
+    pub(crate) fn pid(&self) -> nix::unistd::Pid {
         nix::unistd::Pid::from_raw(self.child.as_ref().unwrap().id() as i32)
     }
 
     /// Everything the node wrote to stdout and stderr so far.
-    pub fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     /// The JSON log lines, parsed (non-JSON lines are skipped).
-    pub fn log_lines(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn log_lines(&self) -> Vec<serde_json::Value> {
         self.logs()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -202,7 +165,7 @@ impl TestNode {
 
     /// Polls `/health/ready` until 200; panics with the logs if the process dies or the
     /// deadline passes.
-    pub fn wait_ready(&mut self, within: Duration) {
+    pub(crate) fn wait_ready(&mut self, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.try_exit() {
@@ -225,7 +188,7 @@ impl TestNode {
         }
     }
 
-    pub fn signal(&self, signal: Signal) {
+    pub(crate) fn signal(&self, signal: Signal) {
         nix::sys::signal::kill(self.pid(), signal).unwrap();
     }
 
@@ -239,7 +202,7 @@ impl TestNode {
     }
 
     /// Waits for the process to exit; `None` if it is still running after `within`.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.try_exit() {
@@ -253,14 +216,14 @@ impl TestNode {
     }
 
     /// SIGTERM, then wait for a clean exit; returns the exit status.
-    pub fn stop(&mut self) -> ExitStatus {
+    pub(crate) fn stop(&mut self) -> ExitStatus {
         self.signal(Signal::SIGTERM);
         self.wait_exit(Duration::from_secs(30))
             .unwrap_or_else(|| panic!("node did not stop:\n{}", self.logs()))
     }
 
     /// The value of the `peer_id` field of the "node ready" log line.
-    pub fn peer_id(&self) -> String {
+    pub(crate) fn peer_id(&self) -> String {
         self.log_lines()
             .iter()
             .find(|l| l["message"] == "node ready")
@@ -269,7 +232,7 @@ impl TestNode {
     }
 
     /// A metric sample's value from `/metrics` (exact series text before the value).
-    pub fn metric(&self, series: &str) -> Option<f64> {
+    pub(crate) fn metric(&self, series: &str) -> Option<f64> {
         let text = client()
             .get(self.metrics_url("/metrics"))
             .send()
@@ -293,7 +256,7 @@ impl Drop for TestNode {
 }
 
 /// A blocking HTTP client with no proxy and no connection reuse surprises.
-pub fn client() -> reqwest::blocking::Client {
+pub(crate) fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
@@ -304,14 +267,14 @@ pub fn client() -> reqwest::blocking::Client {
 /// A raw HTTP/1.1 exchange over one socket, for what a client library hides: partial
 /// bodies, slow senders, exact bytes.
 #[derive(Debug)]
-pub struct RawRequest {
+pub(crate) struct RawRequest {
     stream: TcpStream,
 }
 
 impl RawRequest {
     /// Connects and sends `head` (request line and headers, without the blank line)
     /// followed by the first `body_prefix` bytes of the body.
-    pub fn begin(addr: SocketAddr, head: &str, body_prefix: &[u8]) -> RawRequest {
+    pub(crate) fn begin(addr: SocketAddr, head: &str, body_prefix: &[u8]) -> RawRequest {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -323,13 +286,13 @@ impl RawRequest {
         RawRequest { stream }
     }
 
-    pub fn send(&mut self, bytes: &[u8]) {
+    pub(crate) fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
         self.stream.flush().unwrap();
     }
 
     /// Reads the response until the server closes or a full Content-Length body arrived.
-    pub fn response(mut self) -> RawResponse {
+    pub(crate) fn response(mut self) -> RawResponse {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
         loop {
@@ -351,10 +314,10 @@ impl RawRequest {
 }
 
 #[derive(Debug, Clone)]
-pub struct RawResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+pub(crate) struct RawResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
     complete: bool,
 }
 
@@ -380,21 +343,21 @@ impl RawResponse {
         })
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
     }
 }
 
 /// Polls `f` until it returns `Some`, or panics with `what` after `within`.
-pub fn eventually<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn eventually<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + within;
     loop {
         if let Some(v) = f() {

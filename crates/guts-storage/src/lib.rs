@@ -1,0 +1,15 @@
+//! Guts on disk: a transactional store (redb) for operations, materialised state,
+//! accounts and tokens, and bare git repositories through gix.
+//!
+//! Architecture invariant: storage never touches the network. Writes are acknowledged
+//! only once durable (fsync); on open, it recovers to the last durable commit and
+//! removes what an interrupted run left behind.
+
+pub mod db;
+pub mod error;
+pub mod metrics;
+pub mod schema;
+
+pub use db::{Store, WriterHandle};
+pub use error::StoreError;
+pub use metrics::StorageMetrics;

@@ -1,0 +1,70 @@
+//! Storage metrics: `guts_storage_*` families.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    /// A static name of the storage operation (`create_repo`, `create_user`, …).
+    pub operation: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabels {
+    /// `operation`, `repository`, `user`, `token`, `git_object`.
+    pub r#type: &'static str,
+}
+
+#[derive(Debug)]
+pub struct StorageMetrics {
+    pub operation_duration: Family<OperationLabels, Histogram>,
+    pub objects: Family<TypeLabels, Gauge>,
+    pub size_bytes: Gauge,
+    pub batch_size: Histogram,
+}
+
+impl StorageMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let this = Self {
+            operation_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 18))),
+            objects: Family::default(),
+            size_bytes: Gauge::default(),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+        };
+        let storage = registry.sub_registry_with_prefix("storage");
+        storage.register_with_unit(
+            "operation_duration",
+            "Time for a durable storage operation, queueing and fsync included",
+            Unit::Seconds,
+            this.operation_duration.clone(),
+        );
+        storage.register(
+            "objects",
+            "Stored items by type",
+            this.objects.clone(),
+        );
+        storage.register_with_unit(
+            "size",
+            "Bytes on disk under the data directory",
+            Unit::Bytes,
+            this.size_bytes.clone(),
+        );
+        storage.register(
+            "commit_batch_size",
+            "Writes folded into one durable commit",
+            this.batch_size.clone(),
+        );
+        this
+    }
+
+    pub fn observe(&self, operation: &'static str, elapsed: Duration) {
+        self.operation_duration
+            .get_or_create(&OperationLabels { operation })
+            .observe(elapsed.as_secs_f64());
+    }
+}

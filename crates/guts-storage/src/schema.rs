@@ -1,0 +1,72 @@
+//! The tables of the store and their key/value layouts, in one place so that a reader
+//! sees the whole on-disk schema at once.
+
+use redb::{Database, MultimapTableDefinition, ReadableTable as _, TableDefinition};
+
+use crate::error::StoreError;
+
+/// Small node-level values (`schema_version`, the readiness probe).
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Signed operations by id: `op id (32 bytes) -> canonical SignedOp encoding`.
+pub const OPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ops");
+
+/// Which operations belong to which repository: `repo id -> op id` (multimap).
+pub const REPO_OPS: MultimapTableDefinition<&[u8], &[u8]> = MultimapTableDefinition::new("repo_ops");
+
+/// Materialised repository summaries: `repo id -> JSON RepoRecord`. Derived from the
+/// repository's operations in the same transaction that stores them.
+pub const REPOS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("repos");
+
+/// Repository names: `lowercase "owner/name" -> repo id`. GitHub names are
+/// case-insensitive; the record keeps the spelling.
+pub const REPO_NAMES: TableDefinition<&str, &[u8]> = TableDefinition::new("repo_names");
+
+/// Accounts: `lowercase login -> JSON UserRecord` (with the sealed custodial key).
+pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+
+/// `public key (32 bytes) -> lowercase login`, to name an operation's author.
+pub const USER_KEYS: TableDefinition<&[u8], &str> = TableDefinition::new("user_keys");
+
+/// Personal access tokens: `blake3(token) -> JSON TokenRecord`. The token itself is
+/// never stored.
+pub const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
+
+/// Operations that failed verification or permission checks: `op id -> JSON reason`.
+pub const REJECTED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("rejected");
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Creates every table so that readers never meet a missing one, and records the schema
+/// version (refusing a database written by a newer, incompatible version).
+pub(crate) fn create_tables(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        txn.open_table(OPS)?;
+        txn.open_multimap_table(REPO_OPS)?;
+        txn.open_table(REPOS)?;
+        txn.open_table(REPO_NAMES)?;
+        txn.open_table(USERS)?;
+        txn.open_table(USER_KEYS)?;
+        txn.open_table(TOKENS)?;
+        txn.open_table(REJECTED)?;
+        let existing = meta
+            .get("schema_version")?
+            .and_then(|v| <[u8; 4]>::try_from(v.value()).ok())
+            .map(u32::from_be_bytes);
+        match existing {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StoreError::Corrupt(format!(
+                    "database schema version {v} is newer than this binary's {SCHEMA_VERSION}"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}

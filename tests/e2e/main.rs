@@ -1,0 +1,9 @@
+//! Workspace-level end-to-end tests: the real `guts-node` binary in temp dirs on free
+//! loopback ports. Compiled as one integration-test binary of the guts-node package
+//! (each test binary links everything, so there is one), which is also how cargo knows
+//! to build the binary first and tells us where it is.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+mod node;
