@@ -34,7 +34,8 @@ const QUEUE_DEPTH: usize = 4096;
 /// re-run in a transaction of its own, so one failure never takes others with it.
 /// Writes are therefore `Fn`: they may run twice and must not have side effects outside
 /// the transaction.
-type WriteFn = Box<dyn Fn(&WriteTransaction) -> Result<Box<dyn FnOnce() + Send>, StoreError> + Send>;
+type WriteFn =
+    Box<dyn Fn(&WriteTransaction) -> Result<Box<dyn FnOnce() + Send>, StoreError> + Send>;
 
 struct Job {
     write: WriteFn,
@@ -80,7 +81,10 @@ impl Store {
     /// Opens (creating if needed) the database under `data_dir` and starts the writer.
     /// redb recovers from an interrupted commit on open: the last durable commit is what
     /// is seen, never a half-applied one.
-    pub fn open(data_dir: &Path, metrics: Arc<StorageMetrics>) -> Result<(Store, WriterHandle), StoreError> {
+    pub fn open(
+        data_dir: &Path,
+        metrics: Arc<StorageMetrics>,
+    ) -> Result<(Store, WriterHandle), StoreError> {
         let path = data_dir.join(DB_FILE);
         let db = Database::builder()
             .create(&path)
@@ -107,7 +111,9 @@ impl Store {
                 metrics,
                 path,
             },
-            WriterHandle { thread: Some(thread) },
+            WriterHandle {
+                thread: Some(thread),
+            },
         ))
     }
 

@@ -7,9 +7,11 @@
 
 pub mod db;
 pub mod error;
+pub mod git;
 pub mod metrics;
 pub mod schema;
 
 pub use db::{Store, WriterHandle};
 pub use error::StoreError;
+pub use git::{GitRepo, GitRepos, Oid, RefUpdateError};
 pub use metrics::StorageMetrics;

@@ -31,7 +31,9 @@ pub struct StorageMetrics {
 impl StorageMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let this = Self {
-            operation_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 18))),
+            operation_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+            }),
             objects: Family::default(),
             size_bytes: Gauge::default(),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
@@ -43,11 +45,7 @@ impl StorageMetrics {
             Unit::Seconds,
             this.operation_duration.clone(),
         );
-        storage.register(
-            "objects",
-            "Stored items by type",
-            this.objects.clone(),
-        );
+        storage.register("objects", "Stored items by type", this.objects.clone());
         storage.register_with_unit(
             "size",
             "Bytes on disk under the data directory",

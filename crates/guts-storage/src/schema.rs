@@ -12,7 +12,8 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const OPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ops");
 
 /// Which operations belong to which repository: `repo id -> op id` (multimap).
-pub const REPO_OPS: MultimapTableDefinition<&[u8], &[u8]> = MultimapTableDefinition::new("repo_ops");
+pub const REPO_OPS: MultimapTableDefinition<&[u8], &[u8]> =
+    MultimapTableDefinition::new("repo_ops");
 
 /// Materialised repository summaries: `repo id -> JSON RepoRecord`. Derived from the
 /// repository's operations in the same transaction that stores them.

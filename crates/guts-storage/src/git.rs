@@ -1,0 +1,389 @@
+//! Bare git repositories on disk, one per repository: `<data_dir>/repos/<repo-id>.git`,
+//! created, opened, read, written and deleted through gix.
+//!
+//! Directory changes are made atomic with renames: a repository is initialised under
+//! `repos/.tmp/` and renamed into place; a deleted one is renamed into `repos/.trash/`
+//! before it is removed. Whatever an interrupted run left in either is removed on open,
+//! so a crash never leaves a half-created repository visible.
+
+use std::path::{Path, PathBuf};
+
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+use gix::refs::{FullName, Target};
+
+use crate::error::StoreError;
+
+/// A git object id (SHA-1). Kept as raw bytes at this boundary so that callers do not
+/// need gix types.
+pub type Oid = [u8; 20];
+
+#[derive(Debug, Clone)]
+pub struct GitRepos {
+    root: PathBuf,
+}
+
+/// Why a ref update was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RefUpdateError {
+    /// The ref's current value was not the expected one (a concurrent update won).
+    #[error("ref {name} changed concurrently")]
+    Mismatch { name: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn git_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Git {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl GitRepos {
+    /// Opens the repository root under `data_dir`, removing leftovers of interrupted
+    /// creations and deletions.
+    pub fn open(data_dir: &Path) -> Result<GitRepos, StoreError> {
+        let root = data_dir.join("repos");
+        for dir in [root.join(".tmp"), root.join(".trash")] {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+            }
+            std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        }
+        Ok(GitRepos { root })
+    }
+
+    /// Where the repository with this (hex) id lives.
+    pub fn path(&self, id_hex: &str) -> PathBuf {
+        self.root.join(format!("{id_hex}.git"))
+    }
+
+    pub fn exists(&self, id_hex: &str) -> bool {
+        self.path(id_hex).join("HEAD").is_file()
+    }
+
+    /// Creates an empty bare repository whose HEAD points at `default_branch` (a full
+    /// ref name). Idempotent: an existing repository is left as it is.
+    pub fn create(&self, id_hex: &str, default_branch: &str) -> Result<(), StoreError> {
+        let target = self.path(id_hex);
+        if self.exists(id_hex) {
+            return Ok(());
+        }
+        let staging = self.root.join(".tmp").join(format!("{id_hex}.git"));
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(io_error(&staging))?;
+        }
+        let repo = gix::init_bare(&staging).map_err(|e| git_error(&staging, e))?;
+        let head: FullName = default_branch
+            .try_into()
+            .map_err(|e| git_error(&staging, format!("default branch {default_branch:?}: {e}")))?;
+        repo.edit_reference(RefEdit {
+            change: Change::Update {
+                log: LogChange::default(),
+                expected: PreviousValue::Any,
+                new: Target::Symbolic(head),
+            },
+            name: "HEAD".try_into().map_err(|e| git_error(&staging, e))?,
+            deref: false,
+        })
+        .map_err(|e| git_error(&staging, e))?;
+        drop(repo);
+        sync_tree(&staging)?;
+        std::fs::rename(&staging, &target).map_err(io_error(&target))?;
+        sync_dir(&self.root)?;
+        Ok(())
+    }
+
+    /// Removes a repository: renamed out of sight first (atomic), then deleted.
+    pub fn delete(&self, id_hex: &str) -> Result<(), StoreError> {
+        let path = self.path(id_hex);
+        if !path.exists() {
+            return Ok(());
+        }
+        let trash = self.root.join(".trash").join(format!("{id_hex}.git"));
+        if trash.exists() {
+            std::fs::remove_dir_all(&trash).map_err(io_error(&trash))?;
+        }
+        std::fs::rename(&path, &trash).map_err(io_error(&path))?;
+        sync_dir(&self.root)?;
+        std::fs::remove_dir_all(&trash).map_err(io_error(&trash))
+    }
+
+    pub fn open_repo(&self, id_hex: &str) -> Result<GitRepo, StoreError> {
+        let path = self.path(id_hex);
+        let repo = gix::open(&path).map_err(|e| git_error(&path, e))?;
+        Ok(GitRepo { repo, path })
+    }
+}
+
+/// One open repository.
+#[derive(Debug)]
+pub struct GitRepo {
+    repo: gix::Repository,
+    path: PathBuf,
+}
+
+impl GitRepo {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<Oid, StoreError> {
+        let id = self
+            .repo
+            .write_blob(bytes)
+            .map_err(|e| git_error(&self.path, e))?;
+        to_oid(&self.path, id.detach())
+    }
+
+    /// The object's kind and content, or `None` if it is absent.
+    pub fn read_object(
+        &self,
+        id: &Oid,
+    ) -> Result<Option<(gix::object::Kind, Vec<u8>)>, StoreError> {
+        match self.repo.try_find_object(gix::ObjectId::Sha1(*id)) {
+            Ok(Some(object)) => Ok(Some((object.kind, object.data.clone()))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(git_error(&self.path, e)),
+        }
+    }
+
+    pub fn has_object(&self, id: &Oid) -> bool {
+        self.repo.has_object(gix::ObjectId::Sha1(*id))
+    }
+
+    /// The object a ref points at (peeling nothing), `None` if the ref does not exist.
+    pub fn ref_target(&self, name: &str) -> Result<Option<Oid>, StoreError> {
+        let found = self
+            .repo
+            .try_find_reference(name)
+            .map_err(|e| git_error(&self.path, e))?;
+        match found.map(|r| r.inner.target) {
+            Some(Target::Object(id)) => Ok(Some(to_oid(&self.path, id)?)),
+            Some(Target::Symbolic(_)) | None => Ok(None),
+        }
+    }
+
+    /// Compare-and-swap of one ref: moves `name` from `old` to `new` (`None` = absent)
+    /// only if it currently is `old`; the check and the write happen under the ref's
+    /// lock file.
+    pub fn update_ref(
+        &self,
+        name: &str,
+        old: Option<Oid>,
+        new: Option<Oid>,
+    ) -> Result<(), RefUpdateError> {
+        let full: FullName = name
+            .try_into()
+            .map_err(|e| git_error(&self.path, format!("ref {name:?}: {e}")))?;
+        let expected = match old {
+            Some(id) => PreviousValue::MustExistAndMatch(Target::Object(gix::ObjectId::Sha1(id))),
+            None => PreviousValue::MustNotExist,
+        };
+        let change = match new {
+            Some(id) => Change::Update {
+                log: LogChange::default(),
+                expected,
+                new: Target::Object(gix::ObjectId::Sha1(id)),
+            },
+            None => Change::Delete {
+                expected,
+                log: RefLog::AndReference,
+            },
+        };
+        let edit = RefEdit {
+            change,
+            name: full,
+            deref: false,
+        };
+        match self.repo.edit_reference(edit) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // gix reports a failed precondition through its transaction error; check
+                // the ref again to tell a lost race from an I/O failure.
+                let now = self.ref_target(name)?;
+                if now != old {
+                    Err(RefUpdateError::Mismatch {
+                        name: name.to_string(),
+                    })
+                } else {
+                    Err(git_error(&self.path, e).into())
+                }
+            }
+        }
+    }
+
+    /// Whether commit `ancestor` is reachable from commit `descendant` (true when equal).
+    /// Missing objects mean "not known to be an ancestor".
+    pub fn is_ancestor(&self, ancestor: &Oid, descendant: &Oid) -> bool {
+        if ancestor == descendant {
+            return true;
+        }
+        let (a, d) = (
+            gix::ObjectId::Sha1(*ancestor),
+            gix::ObjectId::Sha1(*descendant),
+        );
+        match self.repo.merge_base(a, d) {
+            Ok(base) => base.is_some_and(|b| b.detach() == a),
+            Err(_) => false,
+        }
+    }
+}
+
+fn to_oid(path: &Path, id: gix::ObjectId) -> Result<Oid, StoreError> {
+    id.as_bytes()
+        .try_into()
+        .map_err(|_| git_error(path, format!("object id {id} is not SHA-1")))
+}
+
+/// fsyncs every file and directory under `dir`, so a renamed-into-place repository is
+/// complete on disk before it becomes visible.
+fn sync_tree(dir: &Path) -> Result<(), StoreError> {
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io_error(&path))?;
+        if kind.is_dir() {
+            sync_tree(&path)?;
+        } else if kind.is_file() {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io_error(&path))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io_error(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn create_write_cas_delete_and_recover() {
+        let dir = tempfile::tempdir().unwrap();
+        let repos = GitRepos::open(dir.path()).unwrap();
+        let id = "ab".repeat(32);
+        repos.create(&id, "refs/heads/trunk").unwrap();
+        assert!(repos.exists(&id));
+        // Real git agrees it is a bare repository with HEAD -> trunk.
+        let path = repos.path(&id);
+        assert_eq!(git(&path, &["rev-parse", "--is-bare-repository"]), "true");
+        assert_eq!(git(&path, &["symbolic-ref", "HEAD"]), "refs/heads/trunk");
+
+        let repo = repos.open_repo(&id).unwrap();
+        let blob = repo.write_blob(b"hello\n").unwrap();
+        let file = dir.path().join("hello.txt");
+        std::fs::write(&file, b"hello\n").unwrap();
+        assert_eq!(
+            hex::encode(blob),
+            git(dir.path(), &["hash-object", file.to_str().unwrap()])
+        );
+        let (kind, data) = repo.read_object(&blob).unwrap().unwrap();
+        assert_eq!(kind, gix::object::Kind::Blob);
+        assert_eq!(data, b"hello\n");
+        assert_eq!(git(&path, &["cat-file", "-p", &hex::encode(blob)]), "hello");
+
+        // CAS: create, move with the right old value, refuse with a stale one.
+        repo.update_ref("refs/tags/t", None, Some(blob)).unwrap();
+        let other = repo.write_blob(b"other\n").unwrap();
+        repo.update_ref("refs/tags/t", Some(blob), Some(other))
+            .unwrap();
+        let stale = repo.update_ref("refs/tags/t", Some(blob), Some(blob));
+        assert!(
+            matches!(stale, Err(RefUpdateError::Mismatch { .. })),
+            "{stale:?}"
+        );
+        assert!(matches!(
+            repo.update_ref("refs/tags/t", None, Some(blob)),
+            Err(RefUpdateError::Mismatch { .. })
+        ));
+        assert_eq!(repo.ref_target("refs/tags/t").unwrap(), Some(other));
+        repo.update_ref("refs/tags/t", Some(other), None).unwrap();
+        assert_eq!(repo.ref_target("refs/tags/t").unwrap(), None);
+
+        // Leftovers of an interrupted creation vanish on open; the repository stays.
+        std::fs::create_dir_all(dir.path().join("repos/.tmp/zz.git/objects")).unwrap();
+        let repos = GitRepos::open(dir.path()).unwrap();
+        assert!(!dir.path().join("repos/.tmp/zz.git").exists());
+        assert!(repos.exists(&id));
+        repos.delete(&id).unwrap();
+        assert!(!repos.exists(&id) && !path.exists());
+    }
+
+    #[test]
+    fn ancestry_follows_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let repos = GitRepos::open(dir.path()).unwrap();
+        let id = "cd".repeat(32);
+        repos.create(&id, "refs/heads/main").unwrap();
+        let path = repos.path(&id);
+        let work = dir.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(
+            &work,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                "one",
+            ],
+        );
+        let one = git(&work, &["rev-parse", "HEAD"]);
+        git(
+            &work,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                "two",
+            ],
+        );
+        let two = git(&work, &["rev-parse", "HEAD"]);
+        git(&work, &["push", "-q", path.to_str().unwrap(), "main"]);
+        let repo = repos.open_repo(&id).unwrap();
+        let oid = |h: &str| -> Oid { hex::decode(h).unwrap().try_into().unwrap() };
+        assert!(repo.is_ancestor(&oid(&one), &oid(&two)));
+        assert!(!repo.is_ancestor(&oid(&two), &oid(&one)));
+        assert!(repo.is_ancestor(&oid(&two), &oid(&two)));
+        assert!(!repo.is_ancestor(&[7; 20], &oid(&two)));
+        assert_eq!(repo.ref_target("refs/heads/main").unwrap(), Some(oid(&two)));
+    }
+}
