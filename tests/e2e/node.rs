@@ -361,7 +361,12 @@ fn edge_errors_are_github_json() {
     assert_eq!(body["message"], "Not Found");
     let series = r#"guts_http_requests_total{method="GET",route="unmatched",status="404"}"#;
     assert_eq!(node.metric(series), Some(1.0));
-    let metrics = client().get(node.metrics_url("/metrics")).send().unwrap().text().unwrap();
+    let metrics = client()
+        .get(node.metrics_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(!metrics.contains("/no/such/route"));
 
     // Oversized body, declared up front.
@@ -500,7 +505,12 @@ fn request_timeout_and_saturation_answer_408_and_503() {
     // and the slow one ends with 408 once GUTS_REQUEST_TIMEOUT passes.
     let response = slow.response();
     assert_eq!(response.status, 408);
-    assert!(response.header("content-type").unwrap().starts_with("application/json"));
+    assert!(
+        response
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
     assert!(response.json()["message"].is_string());
     let r = client()
         .get(node.url("/admin/info"))
