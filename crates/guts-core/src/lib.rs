@@ -1,9 +1,31 @@
-//! Pure domain of Guts: identities today; signed operations, the per-repository
-//! operation DAG and its deterministic fold as they land.
+//! Pure domain of Guts: identities, signed operations and their canonical encoding,
+//! the per-repository operation DAG, and its deterministic fold into state.
 //!
-//! Architecture invariant: no I/O, no async, no clocks read implicitly. Everything here
-//! is a function of its arguments, so it can be tested exhaustively and fuzzed.
+//! Architecture invariant: no I/O, no async, no clocks read implicitly, no randomness
+//! except key generation. Everything here is a function of its arguments, so it can be
+//! tested exhaustively and fuzzed.
+//!
+//! The path of an operation through this crate: an [`Operation`] is signed into a
+//! [`SignedOp`] (or decoded into one from untrusted bytes, which verifies it), inserted
+//! into its repository's [`RepoDag`], and [`fold()`] turns the DAG into a [`RepoState`].
 
+pub mod codec;
+pub mod dag;
+pub mod fold;
+pub mod hlc;
 pub mod identity;
+pub mod ids;
+pub mod names;
+pub mod op;
 
+#[cfg(test)]
+pub(crate) mod arbitrary;
+
+pub use codec::{DecodeError, EncodeError};
+pub use dag::{DagError, Inserted, RepoDag};
+pub use fold::{Ancestry, RefState, Rejection, RepoMeta, RepoState, fold};
+pub use hlc::{Clock, ClockError, Hlc};
 pub use identity::{KeyParseError, Keypair, PublicKey};
+pub use ids::{IdParseError, ObjectId, OpId, RepoId};
+pub use names::{NameError, validate_login, validate_ref_name, validate_repo_name};
+pub use op::{BranchProtection, Operation, Payload, Role, SignedOp};

@@ -1,0 +1,167 @@
+//! Proptest generators for the domain types, kept next to the types so every module's
+//! tests build values the same way.
+
+use proptest::prelude::*;
+
+use crate::hlc::Hlc;
+use crate::identity::{Keypair, PublicKey};
+use crate::ids::{ObjectId, OpId, RepoId};
+use crate::op::{BranchProtection, Operation, Payload, Role};
+
+/// A small fixed cast of keys, so generated operations reuse authors.
+pub(crate) fn keypair(seed: u8) -> Keypair {
+    Keypair::from_seed(&[seed; 32])
+}
+
+pub(crate) fn any_keypair() -> impl Strategy<Value = Keypair> {
+    (1u8..=5).prop_map(keypair)
+}
+
+pub(crate) fn public_key() -> impl Strategy<Value = PublicKey> {
+    any_keypair().prop_map(|k| k.public())
+}
+
+pub(crate) fn hlc() -> impl Strategy<Value = Hlc> {
+    (any::<u64>(), any::<u32>()).prop_map(|(wall_ms, counter)| Hlc { wall_ms, counter })
+}
+
+pub(crate) fn object_id() -> impl Strategy<Value = ObjectId> {
+    any::<[u8; 20]>().prop_map(ObjectId::from_bytes)
+}
+
+pub(crate) fn role() -> impl Strategy<Value = Role> {
+    prop_oneof![
+        Just(Role::Read),
+        Just(Role::Write),
+        Just(Role::Admin),
+        Just(Role::Owner)
+    ]
+}
+
+pub(crate) fn protection() -> impl Strategy<Value = BranchProtection> {
+    (any::<bool>(), any::<bool>(), any::<u8>()).prop_map(
+        |(no_force_push, no_deletion, required_approvals)| BranchProtection {
+            no_force_push,
+            no_deletion,
+            required_approvals,
+        },
+    )
+}
+
+/// Text that exercises multi-byte UTF-8 as well as plain names.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof!["[a-z0-9._-]{0,16}", "\\PC{0,24}"]
+}
+
+fn ref_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "refs/heads/[a-z]{1,8}",
+        "refs/tags/v[0-9]{1,3}",
+        "\\PC{0,24}"
+    ]
+}
+
+pub(crate) fn payload() -> impl Strategy<Value = Payload> {
+    prop_oneof![
+        (text(), text(), text(), any::<bool>(), text()).prop_map(
+            |(owner, name, description, private, default_branch)| Payload::CreateRepo {
+                owner,
+                name,
+                description,
+                private,
+                default_branch,
+            }
+        ),
+        (
+            proptest::option::of(text()),
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(text())
+        )
+            .prop_map(|(description, private, default_branch)| {
+                Payload::UpdateRepo {
+                    description,
+                    private,
+                    default_branch,
+                }
+            }),
+        Just(Payload::DeleteRepo),
+        (public_key(), proptest::option::of(role()))
+            .prop_map(|(user, role)| Payload::SetRole { user, role }),
+        (ref_name(), proptest::option::of(protection())).prop_map(|(branch, protection)| {
+            Payload::SetBranchProtection { branch, protection }
+        }),
+        (
+            ref_name(),
+            proptest::option::of(object_id()),
+            proptest::option::of(object_id()),
+            any::<bool>()
+        )
+            .prop_map(|(name, old, new, force)| Payload::UpdateRef {
+                name,
+                old,
+                new,
+                force,
+            }),
+    ]
+}
+
+/// An operation with arbitrary (not necessarily sorted) parents and the key of its
+/// author, ready for `sign`.
+pub(crate) fn signable_operation() -> impl Strategy<Value = (Operation, Keypair)> {
+    (
+        any::<[u8; 32]>(),
+        proptest::collection::vec(any::<[u8; 32]>().prop_map(OpId::from_bytes), 0..5),
+        any_keypair(),
+        hlc(),
+        payload(),
+    )
+        .prop_map(|(repo, parents, key, timestamp, payload)| {
+            let op = Operation {
+                repo: RepoId::from_bytes(repo),
+                parents,
+                author: key.public(),
+                timestamp,
+                payload,
+            };
+            (op, key)
+        })
+}
+
+/// An in-memory git commit graph: the [`Ancestry`] of tests.
+///
+/// [`Ancestry`]: crate::fold::Ancestry
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CommitGraph {
+    parents: std::collections::BTreeMap<ObjectId, Vec<ObjectId>>,
+}
+
+impl CommitGraph {
+    /// A commit id that is easy to read in failures.
+    pub(crate) fn commit(n: u8) -> ObjectId {
+        ObjectId::from_bytes([n; 20])
+    }
+
+    /// Adds commit `n` with the given parent commits.
+    pub(crate) fn add(&mut self, n: u8, parents: &[u8]) -> ObjectId {
+        let id = Self::commit(n);
+        self.parents
+            .insert(id, parents.iter().map(|&p| Self::commit(p)).collect());
+        id
+    }
+}
+
+impl crate::fold::Ancestry for CommitGraph {
+    fn is_ancestor(&self, ancestor: &ObjectId, descendant: &ObjectId) -> bool {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![*descendant];
+        while let Some(commit) = stack.pop() {
+            if commit == *ancestor {
+                return true;
+            }
+            if seen.insert(commit) {
+                stack.extend(self.parents.get(&commit).into_iter().flatten().copied());
+            }
+        }
+        false
+    }
+}

@@ -1,0 +1,674 @@
+//! The canonical, versioned binary encoding of operations, and the small writer and
+//! reader it is built from.
+//!
+//! An operation's id is the hash of its encoding, so the encoding must be canonical:
+//! one operation, one byte string. Hence a hand-written format with no choices left to
+//! an encoder (no varints, no optional fields, no maps), and a decoder that refuses
+//! every other spelling (trailing bytes, unsorted parents, booleans other than 0 and 1)
+//! instead of normalising it. The reader is written for hostile input: it never panics,
+//! never indexes without a bounds check, and compares a declared length with the input
+//! that remains *before* allocating for it, so memory use is bounded by the input size.
+//!
+//! Layout of an unsigned operation (all integers big-endian):
+//!
+//! | field      | bytes                                                          |
+//! |------------|----------------------------------------------------------------|
+//! | version    | `u8` = [`FORMAT_VERSION`]                                      |
+//! | repo       | 32                                                             |
+//! | parents    | `u32` count (≤ [`MAX_PARENTS`]), then 32 each, strictly ascending |
+//! | author     | 32 (ed25519 public key)                                        |
+//! | timestamp  | `u64` wall_ms, `u32` counter                                   |
+//! | payload    | `u16` tag, then the variant's fields in declaration order      |
+//!
+//! Strings are a `u32` byte length then UTF-8; `Option` is a `u8` tag (0 none, 1 some)
+//! then the value; `bool` is a `u8` 0 or 1; `Role` is a `u8` (1 read, 2 write, 3 admin,
+//! 4 owner). A signed operation is this encoding followed by the 64-byte signature.
+//! Payload tags 0x0001..=0x0006 are taken; 0x0100 and up are reserved for issue, pull
+//! request, comment and label payloads. A decoder meeting a tag it does not know fails
+//! with [`DecodeError::UnknownPayload`].
+
+use crate::hlc::Hlc;
+use crate::identity::PublicKey;
+use crate::ids::{ObjectId, OpId, RepoId};
+use crate::op::{BranchProtection, Operation, Payload, Role};
+
+/// The first byte of every encoded operation.
+pub const FORMAT_VERSION: u8 = 1;
+/// Largest encoded signed operation, signature included.
+pub const MAX_OP_BYTES: usize = 1024 * 1024;
+/// Most parents an operation may name. An author lists the heads it saw; more than
+/// this many concurrent heads means it should merge in steps.
+pub const MAX_PARENTS: usize = 64;
+/// Longest name (owner, repository, branch or ref name) in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+/// Longest free text (a description) in bytes.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+
+const TAG_CREATE_REPO: u16 = 0x0001;
+const TAG_UPDATE_REPO: u16 = 0x0002;
+const TAG_DELETE_REPO: u16 = 0x0003;
+const TAG_SET_ROLE: u16 = 0x0004;
+const TAG_SET_BRANCH_PROTECTION: u16 = 0x0005;
+const TAG_UPDATE_REF: u16 = 0x0006;
+
+/// Why a value could not be encoded: it exceeds a cap the decoder would enforce, so
+/// encoding it would produce bytes no peer accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{found} {field}, more than the limit of {max}")]
+    TooManyItems {
+        field: &'static str,
+        max: usize,
+        found: usize,
+    },
+    #[error("{field} is {found} bytes, more than the limit of {max}")]
+    FieldTooLong {
+        field: &'static str,
+        max: usize,
+        found: usize,
+    },
+    #[error("encoded operation is {found} bytes, more than the limit of {max}")]
+    TooLarge { max: usize, found: usize },
+    /// The key passed to `sign` is not the operation's author, so the signature could
+    /// never verify. (The keys are not carried: a `PublicKey` is large, and the caller
+    /// has both.)
+    #[error("signing key is not the operation's author")]
+    WrongKey,
+}
+
+/// Why bytes are not a valid encoded value. Every malformed input maps to one of these;
+/// none panics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("input is {found} bytes, more than the limit of {max}")]
+    TooLarge { max: usize, found: usize },
+    #[error("unexpected end of input: needed {needed} bytes, {remaining} remaining")]
+    UnexpectedEnd { needed: usize, remaining: usize },
+    #[error("unsupported format version {0}")]
+    UnsupportedVersion(u8),
+    #[error("{0} trailing bytes after the value")]
+    TrailingBytes(usize),
+    #[error("invalid boolean byte {0}")]
+    InvalidBool(u8),
+    #[error("invalid option tag {0}")]
+    InvalidOptionTag(u8),
+    #[error("unknown payload tag {0:#06x}")]
+    UnknownPayload(u16),
+    #[error("unknown role tag {0}")]
+    UnknownRole(u8),
+    #[error("{field} is {found} bytes, more than the limit of {max}")]
+    FieldTooLong {
+        field: &'static str,
+        max: usize,
+        found: usize,
+    },
+    #[error("{found} {field}, more than the limit of {max}")]
+    TooManyItems {
+        field: &'static str,
+        max: usize,
+        found: usize,
+    },
+    #[error("parents are not strictly ascending")]
+    ParentsNotCanonical,
+    #[error("{field} is not valid utf-8")]
+    InvalidUtf8 { field: &'static str },
+    #[error("{field} is not a valid ed25519 public key")]
+    InvalidPublicKey { field: &'static str },
+    #[error("signature does not verify against the author's key")]
+    BadSignature,
+}
+
+/// Appends fixed-width big-endian integers and length-prefixed byte strings.
+#[derive(Debug, Default, Clone)]
+pub struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub fn u8(&mut self, value: u8) {
+        self.buf.push(value);
+    }
+
+    pub fn u16(&mut self, value: u16) {
+        self.buf.extend_from_slice(&value.to_be_bytes());
+    }
+
+    pub fn u32(&mut self, value: u32) {
+        self.buf.extend_from_slice(&value.to_be_bytes());
+    }
+
+    pub fn u64(&mut self, value: u64) {
+        self.buf.extend_from_slice(&value.to_be_bytes());
+    }
+
+    pub fn bool(&mut self, value: bool) {
+        self.u8(u8::from(value));
+    }
+
+    /// The tag of an `Option`: 1 when present. The caller writes the value after it.
+    pub fn option_tag(&mut self, present: bool) {
+        self.bool(present);
+    }
+
+    /// Bytes of a width both sides know (ids, keys, signatures): no length prefix.
+    pub fn fixed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    pub fn hlc(&mut self, at: Hlc) {
+        self.u64(at.wall_ms);
+        self.u32(at.counter);
+    }
+
+    /// A count of following items, refused above `max` as the reader would refuse it.
+    pub fn count(
+        &mut self,
+        field: &'static str,
+        count: usize,
+        max: usize,
+    ) -> Result<(), EncodeError> {
+        let too_many = EncodeError::TooManyItems {
+            field,
+            max,
+            found: count,
+        };
+        if count > max {
+            return Err(too_many);
+        }
+        self.u32(u32::try_from(count).map_err(|_| too_many)?);
+        Ok(())
+    }
+
+    /// A `u32` length then the bytes, refused above `max` as the reader would refuse it.
+    pub fn bytes(
+        &mut self,
+        field: &'static str,
+        bytes: &[u8],
+        max: usize,
+    ) -> Result<(), EncodeError> {
+        let len = bounded_u32(field, bytes.len(), max)?;
+        self.u32(len);
+        self.fixed(bytes);
+        Ok(())
+    }
+
+    pub fn str(&mut self, field: &'static str, text: &str, max: usize) -> Result<(), EncodeError> {
+        self.bytes(field, text.as_bytes(), max)
+    }
+
+    /// A `u64` length then the bytes, with no cap: for local encodings that must not
+    /// fail (folded state, hashed for comparison), never for anything a peer decodes.
+    pub fn long_bytes(&mut self, bytes: &[u8]) {
+        self.long_count(bytes.len());
+        self.fixed(bytes);
+    }
+
+    /// A `u64` count, with no cap; see [`Writer::long_bytes`].
+    pub fn long_count(&mut self, count: usize) {
+        // `usize` is at most 64 bits on every platform Rust supports.
+        self.u64(u64::try_from(count).unwrap_or(u64::MAX));
+    }
+}
+
+/// `value` as a `u32` if it is at most `max` (and fits at all).
+fn bounded_u32(field: &'static str, value: usize, max: usize) -> Result<u32, EncodeError> {
+    let too_long = EncodeError::FieldTooLong {
+        field,
+        max,
+        found: value,
+    };
+    if value > max {
+        return Err(too_long);
+    }
+    u32::try_from(value).map_err(|_| too_long)
+}
+
+/// Reads what [`Writer`] wrote from untrusted bytes. Every method checks bounds and
+/// returns a [`DecodeError`] rather than panicking.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    input: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(input: &'a [u8]) -> Self {
+        Self { input, pos: 0 }
+    }
+
+    /// Bytes consumed so far.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.input.len().saturating_sub(self.pos)
+    }
+
+    /// Succeeds only when every byte has been consumed: a canonical encoding has no
+    /// slack, and accepting trailing bytes would give one value many encodings.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        match self.remaining() {
+            0 => Ok(()),
+            extra => Err(DecodeError::TrailingBytes(extra)),
+        }
+    }
+
+    /// The next `n` bytes, borrowed from the input.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end_of_input = DecodeError::UnexpectedEnd {
+            needed: n,
+            remaining: self.remaining(),
+        };
+        let end = self.pos.checked_add(n).ok_or(end_of_input.clone())?;
+        let slice = self.input.get(self.pos..end).ok_or(end_of_input)?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let bytes = self.take(N)?;
+        <[u8; N]>::try_from(bytes).map_err(|_| DecodeError::UnexpectedEnd {
+            needed: N,
+            remaining: bytes.len(),
+        })
+    }
+
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        let [byte] = self.array::<1>()?;
+        Ok(byte)
+    }
+
+    pub fn u16(&mut self) -> Result<u16, DecodeError> {
+        self.array().map(u16::from_be_bytes)
+    }
+
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
+        self.array().map(u32::from_be_bytes)
+    }
+
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
+        self.array().map(u64::from_be_bytes)
+    }
+
+    pub fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(DecodeError::InvalidBool(other)),
+        }
+    }
+
+    /// The tag of an `Option`: true when a value follows.
+    pub fn option_tag(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(DecodeError::InvalidOptionTag(other)),
+        }
+    }
+
+    pub fn hlc(&mut self) -> Result<Hlc, DecodeError> {
+        Ok(Hlc {
+            wall_ms: self.u64()?,
+            counter: self.u32()?,
+        })
+    }
+
+    /// A count of items of `item_len` bytes each, refused above `max` or when the
+    /// items could not fit in the remaining input, so that a caller may allocate
+    /// `count` items afterwards without trusting the count.
+    pub fn count(
+        &mut self,
+        field: &'static str,
+        max: usize,
+        item_len: usize,
+    ) -> Result<usize, DecodeError> {
+        let count = usize::try_from(self.u32()?).unwrap_or(usize::MAX);
+        if count > max {
+            return Err(DecodeError::TooManyItems {
+                field,
+                max,
+                found: count,
+            });
+        }
+        let needed = count.saturating_mul(item_len);
+        if needed > self.remaining() {
+            return Err(DecodeError::UnexpectedEnd {
+                needed,
+                remaining: self.remaining(),
+            });
+        }
+        Ok(count)
+    }
+
+    /// A `u32`-length-prefixed byte string of at most `max` bytes, borrowed.
+    pub fn bytes(&mut self, field: &'static str, max: usize) -> Result<&'a [u8], DecodeError> {
+        let len = usize::try_from(self.u32()?).unwrap_or(usize::MAX);
+        if len > max {
+            return Err(DecodeError::FieldTooLong {
+                field,
+                max,
+                found: len,
+            });
+        }
+        self.take(len)
+    }
+
+    pub fn string(&mut self, field: &'static str, max: usize) -> Result<String, DecodeError> {
+        let bytes = self.bytes(field, max)?;
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError::InvalidUtf8 { field })
+    }
+
+    pub fn public_key(&mut self, field: &'static str) -> Result<PublicKey, DecodeError> {
+        let bytes = self.array::<32>()?;
+        PublicKey::from_bytes(&bytes).map_err(|_| DecodeError::InvalidPublicKey { field })
+    }
+}
+
+/// The canonical encoding of an unsigned operation: the bytes its id hashes and its
+/// author signs. Parents must already be sorted and unique (`Operation::sign` sees to
+/// it); this function encodes what it is given.
+pub(crate) fn encode_operation(op: &Operation) -> Result<Vec<u8>, EncodeError> {
+    let mut w = Writer::new();
+    w.u8(FORMAT_VERSION);
+    w.fixed(op.repo.as_bytes());
+    w.count("parents", op.parents.len(), MAX_PARENTS)?;
+    for parent in &op.parents {
+        w.fixed(parent.as_bytes());
+    }
+    w.fixed(op.author.as_bytes());
+    w.hlc(op.timestamp);
+    encode_payload(&mut w, &op.payload)?;
+    Ok(w.into_bytes())
+}
+
+fn encode_payload(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> {
+    match payload {
+        Payload::CreateRepo {
+            owner,
+            name,
+            description,
+            private,
+            default_branch,
+        } => {
+            w.u16(TAG_CREATE_REPO);
+            w.str("owner", owner, MAX_NAME_BYTES)?;
+            w.str("name", name, MAX_NAME_BYTES)?;
+            w.str("description", description, MAX_TEXT_BYTES)?;
+            w.bool(*private);
+            w.str("default_branch", default_branch, MAX_NAME_BYTES)?;
+        }
+        Payload::UpdateRepo {
+            description,
+            private,
+            default_branch,
+        } => {
+            w.u16(TAG_UPDATE_REPO);
+            w.option_tag(description.is_some());
+            if let Some(description) = description {
+                w.str("description", description, MAX_TEXT_BYTES)?;
+            }
+            w.option_tag(private.is_some());
+            if let Some(private) = private {
+                w.bool(*private);
+            }
+            w.option_tag(default_branch.is_some());
+            if let Some(branch) = default_branch {
+                w.str("default_branch", branch, MAX_NAME_BYTES)?;
+            }
+        }
+        Payload::DeleteRepo => w.u16(TAG_DELETE_REPO),
+        Payload::SetRole { user, role } => {
+            w.u16(TAG_SET_ROLE);
+            w.fixed(user.as_bytes());
+            w.option_tag(role.is_some());
+            if let Some(role) = role {
+                w.u8(role_tag(*role));
+            }
+        }
+        Payload::SetBranchProtection { branch, protection } => {
+            w.u16(TAG_SET_BRANCH_PROTECTION);
+            w.str("branch", branch, MAX_NAME_BYTES)?;
+            w.option_tag(protection.is_some());
+            if let Some(protection) = protection {
+                encode_protection(w, protection);
+            }
+        }
+        Payload::UpdateRef {
+            name,
+            old,
+            new,
+            force,
+        } => {
+            w.u16(TAG_UPDATE_REF);
+            w.str("ref name", name, MAX_NAME_BYTES)?;
+            encode_object_id(w, old.as_ref());
+            encode_object_id(w, new.as_ref());
+            w.bool(*force);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn encode_protection(w: &mut Writer, protection: &BranchProtection) {
+    w.bool(protection.no_force_push);
+    w.bool(protection.no_deletion);
+    w.u8(protection.required_approvals);
+}
+
+fn encode_object_id(w: &mut Writer, oid: Option<&ObjectId>) {
+    w.option_tag(oid.is_some());
+    if let Some(oid) = oid {
+        w.fixed(oid.as_bytes());
+    }
+}
+
+pub(crate) fn role_tag(role: Role) -> u8 {
+    match role {
+        Role::Read => 1,
+        Role::Write => 2,
+        Role::Admin => 3,
+        Role::Owner => 4,
+    }
+}
+
+/// Reads one unsigned operation, leaving the reader just after it (where a signed
+/// operation's signature starts).
+pub(crate) fn decode_operation(r: &mut Reader<'_>) -> Result<Operation, DecodeError> {
+    let version = r.u8()?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    let repo = RepoId::from_bytes(r.array()?);
+    let count = r.count("parents", MAX_PARENTS, OpId::LEN)?;
+    let mut parents = Vec::with_capacity(count);
+    for _ in 0..count {
+        let parent = OpId::from_bytes(r.array()?);
+        if parents.last().is_some_and(|last| *last >= parent) {
+            return Err(DecodeError::ParentsNotCanonical);
+        }
+        parents.push(parent);
+    }
+    let author = r.public_key("author")?;
+    let timestamp = r.hlc()?;
+    let payload = decode_payload(r)?;
+    Ok(Operation {
+        repo,
+        parents,
+        author,
+        timestamp,
+        payload,
+    })
+}
+
+fn decode_payload(r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
+    let payload = match r.u16()? {
+        TAG_CREATE_REPO => Payload::CreateRepo {
+            owner: r.string("owner", MAX_NAME_BYTES)?,
+            name: r.string("name", MAX_NAME_BYTES)?,
+            description: r.string("description", MAX_TEXT_BYTES)?,
+            private: r.bool()?,
+            default_branch: r.string("default_branch", MAX_NAME_BYTES)?,
+        },
+        TAG_UPDATE_REPO => Payload::UpdateRepo {
+            description: decode_option(r, |r| r.string("description", MAX_TEXT_BYTES))?,
+            private: decode_option(r, Reader::bool)?,
+            default_branch: decode_option(r, |r| r.string("default_branch", MAX_NAME_BYTES))?,
+        },
+        TAG_DELETE_REPO => Payload::DeleteRepo,
+        TAG_SET_ROLE => Payload::SetRole {
+            user: r.public_key("user")?,
+            role: decode_option(r, decode_role)?,
+        },
+        TAG_SET_BRANCH_PROTECTION => Payload::SetBranchProtection {
+            branch: r.string("branch", MAX_NAME_BYTES)?,
+            protection: decode_option(r, decode_protection)?,
+        },
+        TAG_UPDATE_REF => Payload::UpdateRef {
+            name: r.string("ref name", MAX_NAME_BYTES)?,
+            old: decode_option(r, |r| r.array().map(ObjectId::from_bytes))?,
+            new: decode_option(r, |r| r.array().map(ObjectId::from_bytes))?,
+            force: r.bool()?,
+        },
+        other => return Err(DecodeError::UnknownPayload(other)),
+    };
+    Ok(payload)
+}
+
+fn decode_option<'a, T>(
+    r: &mut Reader<'a>,
+    value: impl FnOnce(&mut Reader<'a>) -> Result<T, DecodeError>,
+) -> Result<Option<T>, DecodeError> {
+    if r.option_tag()? {
+        value(r).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn decode_role(r: &mut Reader<'_>) -> Result<Role, DecodeError> {
+    match r.u8()? {
+        1 => Ok(Role::Read),
+        2 => Ok(Role::Write),
+        3 => Ok(Role::Admin),
+        4 => Ok(Role::Owner),
+        other => Err(DecodeError::UnknownRole(other)),
+    }
+}
+
+fn decode_protection(r: &mut Reader<'_>) -> Result<BranchProtection, DecodeError> {
+    Ok(BranchProtection {
+        no_force_push: r.bool()?,
+        no_deletion: r.bool()?,
+        required_approvals: r.u8()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn reader_refuses_lengths_beyond_the_input_before_allocating() {
+        // Declares a 4 GiB string with 3 bytes behind it.
+        let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3]);
+        assert!(matches!(
+            r.bytes("x", usize::MAX),
+            Err(DecodeError::UnexpectedEnd { .. })
+        ));
+        let mut r = Reader::new(&[0, 0, 0, 5, 1, 2, 3]);
+        assert_eq!(
+            r.bytes("x", 4),
+            Err(DecodeError::FieldTooLong {
+                field: "x",
+                max: 4,
+                found: 5
+            })
+        );
+        let mut r = Reader::new(&[0, 0, 0, 64, 1, 2, 3]);
+        assert!(matches!(
+            r.count("parents", 64, 32),
+            Err(DecodeError::UnexpectedEnd { .. })
+        ));
+    }
+
+    #[test]
+    fn reader_rejects_non_canonical_scalars() {
+        assert_eq!(Reader::new(&[2]).bool(), Err(DecodeError::InvalidBool(2)));
+        assert_eq!(
+            Reader::new(&[7]).option_tag(),
+            Err(DecodeError::InvalidOptionTag(7))
+        );
+        assert_eq!(
+            Reader::new(&[1, 2]).finish(),
+            Err(DecodeError::TrailingBytes(2))
+        );
+        assert_eq!(
+            Reader::new(&[0, 0, 0, 2, 0xc3, 0x28]).string("s", 10),
+            Err(DecodeError::InvalidUtf8 { field: "s" })
+        );
+        assert_eq!(
+            decode_role(&mut Reader::new(&[9])),
+            Err(DecodeError::UnknownRole(9))
+        );
+    }
+
+    #[test]
+    fn writer_refuses_what_the_reader_would_refuse() {
+        let mut w = Writer::new();
+        assert_eq!(
+            w.str("name", &"x".repeat(MAX_NAME_BYTES + 1), MAX_NAME_BYTES),
+            Err(EncodeError::FieldTooLong {
+                field: "name",
+                max: MAX_NAME_BYTES,
+                found: MAX_NAME_BYTES + 1
+            })
+        );
+        assert!(w.as_slice().is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn scalars_round_trip(a in any::<u8>(), b in any::<u16>(), c in any::<u32>(), d in any::<u64>(), s in ".{0,20}", flag in any::<bool>()) {
+            let mut w = Writer::new();
+            w.u8(a);
+            w.u16(b);
+            w.u32(c);
+            w.u64(d);
+            w.str("s", &s, 1024).unwrap();
+            w.bool(flag);
+            let bytes = w.into_bytes();
+            let mut r = Reader::new(&bytes);
+            prop_assert_eq!(r.u8().unwrap(), a);
+            prop_assert_eq!(r.u16().unwrap(), b);
+            prop_assert_eq!(r.u32().unwrap(), c);
+            prop_assert_eq!(r.u64().unwrap(), d);
+            prop_assert_eq!(r.string("s", 1024).unwrap(), s);
+            prop_assert_eq!(r.bool().unwrap(), flag);
+            r.finish().unwrap();
+        }
+
+        #[test]
+        fn decoding_arbitrary_payload_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode_operation(&mut Reader::new(&bytes));
+        }
+    }
+}

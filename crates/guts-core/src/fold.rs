@@ -1,0 +1,1667 @@
+//! The deterministic fold of a repository's operation DAG into its state.
+//!
+//! State is never stored as truth: it is what [`fold`] computes from the complete
+//! operations of a [`RepoDag`], visited in the DAG's topological order (ties broken by
+//! `(timestamp, id)`). The order and every rule below depend only on the set of
+//! operations and on git ancestry, so two nodes holding the same operations and objects
+//! hold byte-identical state ([`RepoState::encode`]), whatever order the operations
+//! arrived in. An operation that breaks a rule is recorded in
+//! [`RepoState::rejected`] and changes nothing else; it still counts as a parent, so its
+//! descendants are folded normally.
+//!
+//! # Permissions in the causal past
+//!
+//! An operation is authorised against the ACL *its author could have seen*: the fold of
+//! the accepted ACL operations (the `CreateRepo` that makes its author owner, and
+//! `SetRole`s) among its ancestors, applied in topological order. A revocation that is
+//! concurrent with a push therefore does not retroactively reject the push, and no
+//! author can be rejected because of an operation they could not know about.
+//!
+//! Computing that ACL per operation by walking ancestors would be O(n²). Instead each
+//! accepted ACL operation gets a bit (in topological order), each operation's causal
+//! past is the bit set of ACL operations among its ancestors (the union of its
+//! parents' sets plus the parents themselves), and bit sets are interned with the ACL
+//! they produce. On a linear history an operation shares its parent's set in O(1); a
+//! new set (after an ACL operation, or at a merge that joins different sets) costs
+//! O(k/64) to build and at most O(k) ACL steps to evaluate, for k accepted ACL
+//! operations. Restricting the global topological order to a set of ancestors gives
+//! exactly the topological order of that set (Kahn's algorithm with a fixed priority
+//! commutes with taking down-closed subsets), so replaying bits in ascending order is
+//! the ACL fold the rule describes.
+//!
+//! An accepted `SetRole` applies unconditionally wherever it is in the past: when an
+//! admin demotes a collaborator while the owner concurrently promotes them to admin,
+//! the one later in topological order wins, everywhere alike.
+//!
+//! Branch protections, in contrast, are read from the state at the operation's
+//! position in the global order: they constrain what a ref may become, not who may act.
+
+use std::collections::BTreeMap;
+
+use crate::codec::Writer;
+use crate::dag::RepoDag;
+use crate::hlc::Hlc;
+use crate::identity::PublicKey;
+use crate::ids::{ObjectId, OpId, RepoId};
+use crate::names::{self, NameError};
+use crate::op::{BranchProtection, Payload, Role, SignedOp};
+
+/// Version byte leading [`RepoState::encode`].
+const STATE_FORMAT_VERSION: u8 = 1;
+/// Refs under this prefix belong to Guts (conflict refs) and cannot be pushed.
+pub const RESERVED_REF_PREFIX: &str = "refs/guts/";
+/// Where losing tips of concurrent ref updates are kept.
+pub const CONFLICT_REF_PREFIX: &str = "refs/guts/conflicts/";
+
+/// Git commit ancestry, answered by storage.
+pub trait Ancestry {
+    /// Whether `ancestor` is reachable from `descendant` through commit parents; true
+    /// when they are equal. Must be a function of the object graph alone (storage
+    /// inserts a ref operation only once its objects are present, so every node gives
+    /// the same answers for the operations it folds).
+    fn is_ancestor(&self, ancestor: &ObjectId, descendant: &ObjectId) -> bool;
+}
+
+/// What `CreateRepo` established, as amended by `UpdateRepo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoMeta {
+    pub owner: String,
+    pub name: String,
+    pub description: String,
+    pub private: bool,
+    /// A short branch name (`main`).
+    pub default_branch: String,
+    pub created_by: PublicKey,
+    pub created_at: Hlc,
+}
+
+/// The current value of a ref and the operation that set it (whose `(timestamp, id)`
+/// decides a later conflict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefState {
+    pub target: ObjectId,
+    pub op: OpId,
+    pub at: Hlc,
+}
+
+/// Which protection rule refused an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtectedAction {
+    ForcePush,
+    Deletion,
+}
+
+/// Why an operation was not applied. Stored in the state, so it is part of what nodes
+/// agree on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("create_repo must have no parents")]
+    CreateWithParents,
+    #[error("repository id does not match the create_repo operation")]
+    RepoIdMismatch,
+    #[error("repository already created")]
+    AlreadyCreated,
+    #[error("repository does not exist")]
+    NoRepo,
+    #[error("repository is deleted")]
+    RepoDeleted,
+    #[error("invalid {field}: {error}")]
+    InvalidName {
+        field: &'static str,
+        error: NameError,
+    },
+    #[error("requires role {required:?}, author holds {held:?}")]
+    NotPermitted { required: Role, held: Option<Role> },
+    #[error("the owner role cannot be granted, changed or removed")]
+    OwnerImmutable,
+    #[error("only the owner can change another admin's role")]
+    AdminRequiresOwner,
+    #[error("refs under refs/guts/ are reserved")]
+    ReservedRef,
+    #[error("ref update with neither an old nor a new value")]
+    EmptyRefUpdate,
+    /// Creating the ref would make it a directory of an existing ref or the other way
+    /// round (`refs/heads/a` next to `refs/heads/a/b`), which git cannot store.
+    #[error("ref {existing} occupies the path")]
+    RefPathConflict { existing: String },
+    #[error("non-fast-forward update without force")]
+    NonFastForward,
+    #[error("branch protection forbids {0:?}")]
+    Protected(ProtectedAction),
+}
+
+impl Rejection {
+    /// Stable snake_case reason, for the `reason` label of
+    /// `guts_operations_rejected_total` (bounded: one value per variant).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::CreateWithParents => "create_with_parents",
+            Rejection::RepoIdMismatch => "repo_id_mismatch",
+            Rejection::AlreadyCreated => "already_created",
+            Rejection::NoRepo => "no_repo",
+            Rejection::RepoDeleted => "repo_deleted",
+            Rejection::InvalidName { .. } => "invalid_name",
+            Rejection::NotPermitted { .. } => "not_permitted",
+            Rejection::OwnerImmutable => "owner_immutable",
+            Rejection::AdminRequiresOwner => "admin_requires_owner",
+            Rejection::ReservedRef => "reserved_ref",
+            Rejection::EmptyRefUpdate => "empty_ref_update",
+            Rejection::RefPathConflict { .. } => "ref_path_conflict",
+            Rejection::NonFastForward => "non_fast_forward",
+            Rejection::Protected(_) => "protected",
+        }
+    }
+}
+
+/// A repository's state: the fold of its operations.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RepoState {
+    /// `None` until a valid `CreateRepo` is folded.
+    pub meta: Option<RepoMeta>,
+    /// Set by `DeleteRepo`; every later operation is rejected.
+    pub deleted: bool,
+    /// Collaborators. The creator is `Owner`.
+    pub acl: BTreeMap<PublicKey, Role>,
+    /// Keyed by full ref name.
+    pub protections: BTreeMap<String, BranchProtection>,
+    /// Keyed by full ref name.
+    pub refs: BTreeMap<String, RefState>,
+    /// Losing tips of concurrent ref updates, keyed by their ref name
+    /// `refs/guts/conflicts/<ref without "refs/">/<losing op id>`.
+    pub conflicts: BTreeMap<String, ObjectId>,
+    pub rejected: BTreeMap<OpId, Rejection>,
+    /// Number of operations applied (not rejected).
+    pub applied: u64,
+}
+
+impl RepoState {
+    /// The canonical encoding: equal states, equal bytes. A local format (for digests
+    /// and comparison), so lengths are `u64` and nothing can fail.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(STATE_FORMAT_VERSION);
+        w.option_tag(self.meta.is_some());
+        if let Some(meta) = &self.meta {
+            w.long_bytes(meta.owner.as_bytes());
+            w.long_bytes(meta.name.as_bytes());
+            w.long_bytes(meta.description.as_bytes());
+            w.bool(meta.private);
+            w.long_bytes(meta.default_branch.as_bytes());
+            w.fixed(meta.created_by.as_bytes());
+            w.hlc(meta.created_at);
+        }
+        w.bool(self.deleted);
+        w.long_count(self.acl.len());
+        for (user, role) in &self.acl {
+            w.fixed(user.as_bytes());
+            w.u8(crate::codec::role_tag(*role));
+        }
+        w.long_count(self.protections.len());
+        for (branch, protection) in &self.protections {
+            w.long_bytes(branch.as_bytes());
+            crate::codec::encode_protection(&mut w, protection);
+        }
+        w.long_count(self.refs.len());
+        for (name, state) in &self.refs {
+            w.long_bytes(name.as_bytes());
+            w.fixed(state.target.as_bytes());
+            w.fixed(state.op.as_bytes());
+            w.hlc(state.at);
+        }
+        w.long_count(self.conflicts.len());
+        for (name, target) in &self.conflicts {
+            w.long_bytes(name.as_bytes());
+            w.fixed(target.as_bytes());
+        }
+        w.long_count(self.rejected.len());
+        for (id, rejection) in &self.rejected {
+            w.fixed(id.as_bytes());
+            encode_rejection(&mut w, rejection);
+        }
+        w.u64(self.applied);
+        w.into_bytes()
+    }
+
+    /// blake3 of [`RepoState::encode`]: what two nodes compare to know they agree.
+    pub fn digest(&self) -> [u8; 32] {
+        *blake3::hash(&self.encode()).as_bytes()
+    }
+
+    /// The role `user` holds now (at the end of the fold).
+    pub fn role(&self, user: &PublicKey) -> Option<Role> {
+        self.acl.get(user).copied()
+    }
+}
+
+/// The conflict ref under which a losing tip of `name` set by `op` is kept.
+pub fn conflict_ref_name(name: &str, op: &OpId) -> String {
+    let short = name.strip_prefix("refs/").unwrap_or(name);
+    format!("{CONFLICT_REF_PREFIX}{short}/{op}")
+}
+
+/// Folds the complete operations of `dag` into state. A pure function of the DAG's
+/// operation set and of `ancestry`.
+pub fn fold(dag: &RepoDag, ancestry: &dyn Ancestry) -> RepoState {
+    let mut folder = Folder {
+        repo: dag.repo(),
+        ancestry,
+        state: RepoState::default(),
+        deletions: BTreeMap::new(),
+        effects: Vec::new(),
+        pasts: Pasts::new(),
+        info: vec![OpInfo::default(); dag.len()],
+    };
+    for i in dag.order() {
+        let Some(op) = dag.op_at(i) else {
+            continue;
+        };
+        folder.visit(i, op, dag.parents_at(i));
+    }
+    folder.state
+}
+
+type Acl = BTreeMap<PublicKey, Role>;
+
+/// What the fold remembers about an operation it has visited, by local index.
+#[derive(Debug, Clone, Copy, Default)]
+struct OpInfo {
+    /// Interned set of accepted ACL operations among the strict ancestors.
+    past: usize,
+    /// This operation's bit, if it is an accepted ACL operation.
+    acl_bit: Option<usize>,
+}
+
+/// One ACL change: `user` gets `role`, or is removed when `None`.
+type AclEffect = (PublicKey, Option<Role>);
+
+/// Interned causal-past sets and the ACL each produces. Set 0 is the empty past.
+#[derive(Debug)]
+struct Pasts {
+    sets: Vec<(Vec<u64>, Acl)>,
+    lookup: BTreeMap<Vec<u64>, usize>,
+}
+
+impl Pasts {
+    fn new() -> Self {
+        Self {
+            sets: vec![(Vec::new(), Acl::new())],
+            lookup: BTreeMap::from([(Vec::new(), 0)]),
+        }
+    }
+
+    fn bits(&self, past: usize) -> &[u64] {
+        self.sets.get(past).map_or(&[], |(bits, _)| bits)
+    }
+
+    fn acl(&self, past: usize) -> Option<&Acl> {
+        self.sets.get(past).map(|(_, acl)| acl)
+    }
+
+    /// The past of an operation with these parents.
+    fn combine(&mut self, parents: &[usize], info: &[OpInfo], effects: &[AclEffect]) -> usize {
+        let parent_info: Vec<OpInfo> = parents
+            .iter()
+            .filter_map(|&p| info.get(p).copied())
+            .collect();
+        let Some(first) = parent_info.first().copied() else {
+            return 0;
+        };
+        // Fast path, the common case: no parent is an ACL operation and all parents
+        // share one past (a linear history, or a merge of branches with the same ACL).
+        if parent_info
+            .iter()
+            .all(|p| p.acl_bit.is_none() && p.past == first.past)
+        {
+            return first.past;
+        }
+        let mut bits = self.bits(first.past).to_vec();
+        for parent in &parent_info {
+            or_into(&mut bits, self.bits(parent.past));
+            if let Some(bit) = parent.acl_bit {
+                set_bit(&mut bits, bit);
+            }
+        }
+        while bits.last() == Some(&0) {
+            bits.pop();
+        }
+        if let Some(&known) = self.lookup.get(&bits) {
+            return known;
+        }
+        let acl = match (parent_info.as_slice(), first.acl_bit) {
+            // One parent that is an ACL operation: its bit is above every bit of its
+            // own past (it comes after its ancestors), so extend its ACL by one step.
+            ([_], Some(bit)) => {
+                let mut acl = self.acl(first.past).cloned().unwrap_or_default();
+                if let Some(effect) = effects.get(bit) {
+                    apply_effect(&mut acl, effect);
+                }
+                acl
+            }
+            _ => replay(&bits, effects),
+        };
+        let id = self.sets.len();
+        self.sets.push((bits.clone(), acl));
+        self.lookup.insert(bits, id);
+        id
+    }
+}
+
+fn or_into(bits: &mut Vec<u64>, other: &[u64]) {
+    if bits.len() < other.len() {
+        bits.resize(other.len(), 0);
+    }
+    for (word, extra) in bits.iter_mut().zip(other) {
+        *word |= extra;
+    }
+}
+
+fn set_bit(bits: &mut Vec<u64>, bit: usize) {
+    let word = bit / 64;
+    if bits.len() <= word {
+        bits.resize(word + 1, 0);
+    }
+    if let Some(w) = bits.get_mut(word) {
+        *w |= 1 << (bit % 64);
+    }
+}
+
+/// The ACL produced by the effects whose bits are set, in bit (= topological) order.
+fn replay(bits: &[u64], effects: &[AclEffect]) -> Acl {
+    let mut acl = Acl::new();
+    for (w, &word) in bits.iter().enumerate() {
+        let mut rest = word;
+        while rest != 0 {
+            let bit = w * 64 + rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if let Some(effect) = effects.get(bit) {
+                apply_effect(&mut acl, effect);
+            }
+        }
+    }
+    acl
+}
+
+fn apply_effect(acl: &mut Acl, (user, role): &AclEffect) {
+    match role {
+        Some(role) => {
+            acl.insert(*user, *role);
+        }
+        None => {
+            acl.remove(user);
+        }
+    }
+}
+
+/// The fold in progress.
+struct Folder<'a> {
+    repo: RepoId,
+    ancestry: &'a dyn Ancestry,
+    state: RepoState,
+    /// The last deletion of each currently absent ref: a deletion competes with a
+    /// concurrent update like an update does, so its `(timestamp, id)` is kept.
+    deletions: BTreeMap<String, (Hlc, OpId)>,
+    /// Accepted ACL operations, indexed by bit.
+    effects: Vec<AclEffect>,
+    pasts: Pasts,
+    info: Vec<OpInfo>,
+}
+
+impl Folder<'_> {
+    fn visit(&mut self, i: usize, op: &SignedOp, parents: &[usize]) {
+        let past = self.pasts.combine(parents, &self.info, &self.effects);
+        let outcome = self.apply(op, past);
+        let mut acl_bit = None;
+        match outcome {
+            Ok(effect) => {
+                self.state.applied = self.state.applied.saturating_add(1);
+                if let Some(effect) = effect {
+                    acl_bit = Some(self.effects.len());
+                    self.effects.push(effect);
+                }
+            }
+            Err(rejection) => {
+                self.state.rejected.insert(op.id(), rejection);
+            }
+        }
+        if let Some(slot) = self.info.get_mut(i) {
+            *slot = OpInfo { past, acl_bit };
+        }
+    }
+
+    /// Checks and applies one operation. Every check runs before any mutation, so a
+    /// rejected operation changes nothing. Returns the ACL effect of an accepted ACL
+    /// operation.
+    fn apply(&mut self, signed: &SignedOp, past: usize) -> Result<Option<AclEffect>, Rejection> {
+        let op = signed.op();
+        if let Payload::CreateRepo {
+            owner,
+            name,
+            description,
+            private,
+            default_branch,
+        } = &op.payload
+        {
+            if !op.parents.is_empty() {
+                return Err(Rejection::CreateWithParents);
+            }
+            if RepoId::derive(&op.author, owner, name, op.timestamp) != self.repo {
+                return Err(Rejection::RepoIdMismatch);
+            }
+            if self.state.meta.is_some() {
+                return Err(Rejection::AlreadyCreated);
+            }
+            names::validate_login(owner).map_err(invalid("owner"))?;
+            names::validate_repo_name(name).map_err(invalid("name"))?;
+            validate_default_branch(default_branch)?;
+            self.state.meta = Some(RepoMeta {
+                owner: owner.clone(),
+                name: name.clone(),
+                description: description.clone(),
+                private: *private,
+                default_branch: default_branch.clone(),
+                created_by: op.author,
+                created_at: op.timestamp,
+            });
+            let effect = (op.author, Some(Role::Owner));
+            apply_effect(&mut self.state.acl, &effect);
+            return Ok(Some(effect));
+        }
+
+        if self.state.meta.is_none() {
+            return Err(Rejection::NoRepo);
+        }
+        if self.state.deleted {
+            return Err(Rejection::RepoDeleted);
+        }
+        let empty = Acl::new();
+        let acl = self.pasts.acl(past).unwrap_or(&empty);
+        let held = acl.get(&op.author).copied();
+        let require = |required: Role| {
+            if held >= Some(required) {
+                Ok(())
+            } else {
+                Err(Rejection::NotPermitted { required, held })
+            }
+        };
+
+        match &op.payload {
+            // Handled above; a creation reaching this point would be a second one.
+            Payload::CreateRepo { .. } => Err(Rejection::AlreadyCreated),
+            Payload::UpdateRepo {
+                description,
+                private,
+                default_branch,
+            } => {
+                require(Role::Admin)?;
+                if let Some(branch) = default_branch {
+                    validate_default_branch(branch)?;
+                }
+                if let Some(meta) = &mut self.state.meta {
+                    if let Some(description) = description {
+                        meta.description.clone_from(description);
+                    }
+                    if let Some(private) = private {
+                        meta.private = *private;
+                    }
+                    if let Some(branch) = default_branch {
+                        meta.default_branch.clone_from(branch);
+                    }
+                }
+                Ok(None)
+            }
+            Payload::DeleteRepo => {
+                require(Role::Owner)?;
+                self.state.deleted = true;
+                Ok(None)
+            }
+            Payload::SetRole { user, role } => {
+                require(Role::Admin)?;
+                let target = acl.get(user).copied();
+                if *role == Some(Role::Owner) || target == Some(Role::Owner) {
+                    return Err(Rejection::OwnerImmutable);
+                }
+                if target == Some(Role::Admin) && *user != op.author && held != Some(Role::Owner) {
+                    return Err(Rejection::AdminRequiresOwner);
+                }
+                let effect = (*user, *role);
+                apply_effect(&mut self.state.acl, &effect);
+                Ok(Some(effect))
+            }
+            Payload::SetBranchProtection { branch, protection } => {
+                require(Role::Admin)?;
+                validate_pushable_ref(branch)?;
+                match protection {
+                    Some(protection) => {
+                        self.state.protections.insert(branch.clone(), *protection);
+                    }
+                    None => {
+                        self.state.protections.remove(branch);
+                    }
+                }
+                Ok(None)
+            }
+            Payload::UpdateRef {
+                name,
+                old,
+                new,
+                force,
+            } => {
+                require(Role::Write)?;
+                self.update_ref(signed, name, *old, *new, *force)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Git's push semantics when `old` matches the folded value, and the conflict rule
+    /// of DESIGN section 4 when a concurrent update was folded first.
+    fn update_ref(
+        &mut self,
+        signed: &SignedOp,
+        name: &str,
+        old: Option<ObjectId>,
+        new: Option<ObjectId>,
+        force: bool,
+    ) -> Result<(), Rejection> {
+        validate_pushable_ref(name)?;
+        if old.is_none() && new.is_none() {
+            return Err(Rejection::EmptyRefUpdate);
+        }
+        let protection = self
+            .state
+            .protections
+            .get(name)
+            .copied()
+            .unwrap_or_default();
+        if let (Some(old), Some(new)) = (old, new)
+            && !self.ancestry.is_ancestor(&old, &new)
+        {
+            if !force {
+                return Err(Rejection::NonFastForward);
+            }
+            if protection.no_force_push {
+                return Err(Rejection::Protected(ProtectedAction::ForcePush));
+            }
+        }
+        if new.is_none() && protection.no_deletion {
+            return Err(Rejection::Protected(ProtectedAction::Deletion));
+        }
+
+        let mine = (signed.op().timestamp, signed.id());
+        let current = self.state.refs.get(name).copied();
+        if current.is_none()
+            && new.is_some()
+            && let Some(existing) = self.path_conflict(name)
+        {
+            return Err(Rejection::RefPathConflict { existing });
+        }
+        if old == current.map(|c| c.target) {
+            self.set_ref(name, new, mine);
+            return Ok(());
+        }
+        match (current, new) {
+            (Some(cur), Some(new)) => {
+                if self.ancestry.is_ancestor(&cur.target, &new) {
+                    // A fast-forward of the concurrent update: nothing is lost.
+                    self.set_ref(name, Some(new), mine);
+                } else if self.ancestry.is_ancestor(&new, &cur.target) {
+                    // The concurrent update already contains ours.
+                } else if mine > (cur.at, cur.op) {
+                    self.keep_conflict(name, &cur.op, cur.target);
+                    self.set_ref(name, Some(new), mine);
+                } else {
+                    self.keep_conflict(name, &signed.id(), new);
+                }
+            }
+            (Some(cur), None) => {
+                // A deletion against a concurrent update: the later wins, and a losing
+                // tip is kept.
+                if mine > (cur.at, cur.op) {
+                    self.keep_conflict(name, &cur.op, cur.target);
+                    self.set_ref(name, None, mine);
+                }
+            }
+            (None, Some(new)) => match self.deletions.get(name) {
+                Some(&deletion) if deletion > mine => {
+                    self.keep_conflict(name, &signed.id(), new);
+                }
+                // Our update beats a concurrent deletion, or there is nothing to
+                // compete with (the ref's creation was rejected): nothing is lost.
+                _ => self.set_ref(name, Some(new), mine),
+            },
+            // Deleting what a concurrent operation already deleted.
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    /// An existing ref that is a directory prefix of `name`, or lies under `name` as a
+    /// directory. O(depth · log n).
+    fn path_conflict(&self, name: &str) -> Option<String> {
+        let refs = &self.state.refs;
+        let above = name
+            .match_indices('/')
+            .map(|(slash, _)| name.get(..slash).unwrap_or_default())
+            .find(|prefix| refs.contains_key(*prefix));
+        if let Some(prefix) = above {
+            return Some(prefix.to_owned());
+        }
+        let directory = format!("{name}/");
+        refs.range(directory.clone()..)
+            .next()
+            .map(|(existing, _)| existing)
+            .filter(|existing| existing.starts_with(&directory))
+            .cloned()
+    }
+
+    fn set_ref(&mut self, name: &str, target: Option<ObjectId>, (at, op): (Hlc, OpId)) {
+        match target {
+            Some(target) => {
+                self.deletions.remove(name);
+                self.state
+                    .refs
+                    .insert(name.to_owned(), RefState { target, op, at });
+            }
+            None => {
+                self.state.refs.remove(name);
+                self.deletions.insert(name.to_owned(), (at, op));
+            }
+        }
+    }
+
+    fn keep_conflict(&mut self, name: &str, losing_op: &OpId, tip: ObjectId) {
+        self.state
+            .conflicts
+            .insert(conflict_ref_name(name, losing_op), tip);
+    }
+}
+
+fn invalid(field: &'static str) -> impl Fn(NameError) -> Rejection {
+    move |error| Rejection::InvalidName { field, error }
+}
+
+/// A default branch is a short name; it must make a valid ref under `refs/heads/`.
+fn validate_default_branch(branch: &str) -> Result<(), Rejection> {
+    names::validate_ref_name(&format!("refs/heads/{branch}")).map_err(invalid("default_branch"))
+}
+
+fn validate_pushable_ref(name: &str) -> Result<(), Rejection> {
+    names::validate_ref_name(name).map_err(invalid("ref name"))?;
+    if name.starts_with(RESERVED_REF_PREFIX) {
+        return Err(Rejection::ReservedRef);
+    }
+    Ok(())
+}
+
+fn encode_rejection(w: &mut Writer, rejection: &Rejection) {
+    match rejection {
+        Rejection::CreateWithParents => w.u8(1),
+        Rejection::RepoIdMismatch => w.u8(2),
+        Rejection::AlreadyCreated => w.u8(3),
+        Rejection::NoRepo => w.u8(4),
+        Rejection::RepoDeleted => w.u8(5),
+        Rejection::InvalidName { field, error } => {
+            w.u8(6);
+            w.long_bytes(field.as_bytes());
+            encode_name_error(w, error);
+        }
+        Rejection::NotPermitted { required, held } => {
+            w.u8(7);
+            w.u8(crate::codec::role_tag(*required));
+            w.u8(held.map_or(0, crate::codec::role_tag));
+        }
+        Rejection::OwnerImmutable => w.u8(8),
+        Rejection::AdminRequiresOwner => w.u8(9),
+        Rejection::ReservedRef => w.u8(10),
+        Rejection::EmptyRefUpdate => w.u8(11),
+        Rejection::NonFastForward => w.u8(12),
+        Rejection::RefPathConflict { existing } => {
+            w.u8(14);
+            w.long_bytes(existing.as_bytes());
+        }
+        Rejection::Protected(action) => {
+            w.u8(13);
+            w.u8(match action {
+                ProtectedAction::ForcePush => 1,
+                ProtectedAction::Deletion => 2,
+            });
+        }
+    }
+}
+
+fn encode_name_error(w: &mut Writer, error: &NameError) {
+    match error {
+        NameError::Empty => w.u8(1),
+        NameError::TooLong { max, found } => {
+            w.u8(2);
+            w.long_count(*max);
+            w.long_count(*found);
+        }
+        NameError::InvalidChar { ch, position } => {
+            w.u8(3);
+            w.u32(u32::from(*ch));
+            w.long_count(*position);
+        }
+        NameError::EdgeHyphen => w.u8(4),
+        NameError::DoubleHyphen => w.u8(5),
+        NameError::DotName => w.u8(6),
+        NameError::GitSuffix => w.u8(7),
+        NameError::NotUnderRefs => w.u8(8),
+        NameError::DoubleDot => w.u8(9),
+        NameError::AtBrace => w.u8(10),
+        NameError::BareAt => w.u8(11),
+        NameError::EmptyComponent => w.u8(12),
+        NameError::TrailingSlash => w.u8(13),
+        NameError::TrailingDot => w.u8(14),
+        NameError::DotComponent => w.u8(15),
+        NameError::LockComponent => w.u8(16),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arbitrary::{CommitGraph, keypair, protection, role};
+    use crate::identity::Keypair;
+    use crate::op::Operation;
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+
+    const MAIN: &str = "refs/heads/main";
+
+    fn commit(n: u8) -> ObjectId {
+        CommitGraph::commit(n)
+    }
+
+    fn at(wall_ms: u64) -> Hlc {
+        Hlc {
+            wall_ms,
+            counter: 0,
+        }
+    }
+
+    /// A repository created by `keypair(1)` ("alice/repo"), with a commit graph:
+    ///
+    /// ```text
+    /// 1 -- 2 -- 4
+    ///  \    \
+    ///   3    5
+    /// ```
+    struct World {
+        dag: RepoDag,
+        graph: CommitGraph,
+        create: SignedOp,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let owner = keypair(1);
+            let created = at(1_000);
+            let repo = RepoId::derive(&owner.public(), "alice", "repo", created);
+            let create = Operation {
+                repo,
+                parents: vec![],
+                author: owner.public(),
+                timestamp: created,
+                payload: Payload::CreateRepo {
+                    owner: "alice".into(),
+                    name: "repo".into(),
+                    description: "a repository".into(),
+                    private: false,
+                    default_branch: "main".into(),
+                },
+            }
+            .sign(&owner)
+            .unwrap();
+            let mut dag = RepoDag::new(repo);
+            dag.insert(create.clone()).unwrap();
+            let mut graph = CommitGraph::default();
+            graph.add(1, &[]);
+            graph.add(2, &[1]);
+            graph.add(3, &[1]);
+            graph.add(4, &[2]);
+            graph.add(5, &[2]);
+            Self { dag, graph, create }
+        }
+
+        /// Signs and inserts an operation.
+        fn op(
+            &mut self,
+            key: &Keypair,
+            parents: &[&SignedOp],
+            wall_ms: u64,
+            payload: Payload,
+        ) -> SignedOp {
+            let signed = Operation {
+                repo: self.dag.repo(),
+                parents: parents.iter().map(|p| p.id()).collect(),
+                author: key.public(),
+                timestamp: at(wall_ms),
+                payload,
+            }
+            .sign(key)
+            .unwrap();
+            self.dag.insert(signed.clone()).unwrap();
+            signed
+        }
+
+        fn state(&self) -> RepoState {
+            fold(&self.dag, &self.graph)
+        }
+    }
+
+    fn push(old: Option<u8>, new: Option<u8>, force: bool) -> Payload {
+        Payload::UpdateRef {
+            name: MAIN.into(),
+            old: old.map(commit),
+            new: new.map(commit),
+            force,
+        }
+    }
+
+    fn grant(user: &Keypair, role: Option<Role>) -> Payload {
+        Payload::SetRole {
+            user: user.public(),
+            role,
+        }
+    }
+
+    fn protect(no_force_push: bool, no_deletion: bool) -> Payload {
+        Payload::SetBranchProtection {
+            branch: MAIN.into(),
+            protection: Some(BranchProtection {
+                no_force_push,
+                no_deletion,
+                required_approvals: 0,
+            }),
+        }
+    }
+
+    fn target(state: &RepoState) -> Option<ObjectId> {
+        state.refs.get(MAIN).map(|r| r.target)
+    }
+
+    #[test]
+    fn creation_makes_the_author_owner() {
+        let w = World::new();
+        let state = w.state();
+        let meta = state.meta.as_ref().unwrap();
+        assert_eq!((meta.owner.as_str(), meta.name.as_str()), ("alice", "repo"));
+        assert_eq!(meta.created_by, keypair(1).public());
+        assert_eq!(state.role(&keypair(1).public()), Some(Role::Owner));
+        assert_eq!(state.applied, 1);
+        assert!(state.rejected.is_empty());
+    }
+
+    #[test]
+    fn fast_forward_of_the_concurrent_update_wins_in_either_order() {
+        // 2 is an ancestor of 4: whichever of the two pushes is folded first, 4 ends
+        // up on main and nothing is recorded as a conflict.
+        for (t_a, t_b) in [(10, 20), (20, 10)] {
+            let mut w = World::new();
+            let owner = keypair(1);
+            let writer = keypair(2);
+            let create = w.create.clone();
+            let g = w.op(&owner, &[&create], 5, grant(&writer, Some(Role::Write)));
+            let base = w.op(&owner, &[&g], 6, push(None, Some(1), false));
+            w.op(&owner, &[&base], t_a, push(Some(1), Some(2), false));
+            w.op(&writer, &[&base], t_b, push(Some(1), Some(4), false));
+            let state = w.state();
+            assert_eq!(target(&state), Some(commit(4)), "order {t_a} {t_b}");
+            assert!(state.conflicts.is_empty());
+            assert!(state.rejected.is_empty());
+        }
+    }
+
+    #[test]
+    fn diverged_updates_keep_the_loser_as_a_conflict_ref() {
+        for (t_a, t_b) in [(10, 20), (20, 10)] {
+            let mut w = World::new();
+            let owner = keypair(1);
+            let writer = keypair(2);
+            let create = w.create.clone();
+            let g = w.op(&owner, &[&create], 5, grant(&writer, Some(Role::Write)));
+            let base = w.op(&owner, &[&g], 6, push(None, Some(1), false));
+            // 2 and 3 have diverged from 1.
+            let a = w.op(&owner, &[&base], t_a, push(Some(1), Some(2), false));
+            let b = w.op(&writer, &[&base], t_b, push(Some(1), Some(3), false));
+            let state = w.state();
+            let (winner, loser, lost_tip) = if t_a > t_b {
+                (a, b, commit(3))
+            } else {
+                (b, a, commit(2))
+            };
+            assert_eq!(state.refs.get(MAIN).unwrap().op, winner.id());
+            let key = format!("refs/guts/conflicts/heads/main/{}", loser.id());
+            assert_eq!(conflict_ref_name(MAIN, &loser.id()), key);
+            assert_eq!(state.conflicts, BTreeMap::from([(key, lost_tip)]));
+            assert!(state.rejected.is_empty());
+        }
+    }
+
+    #[test]
+    fn equal_timestamps_are_broken_by_id() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let create = w.create.clone();
+        let base = w.op(&owner, &[&create], 6, push(None, Some(1), false));
+        let a = w.op(&owner, &[&base], 10, push(Some(1), Some(2), false));
+        let b = w.op(&owner, &[&base], 10, push(Some(1), Some(3), false));
+        let winner = a.id().max(b.id());
+        assert_eq!(w.state().refs.get(MAIN).unwrap().op, winner);
+        assert_eq!(w.state().conflicts.len(), 1);
+    }
+
+    #[test]
+    fn concurrent_revoke_does_not_reject_the_concurrent_push() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let writer = keypair(2);
+        let create = w.create.clone();
+        let g = w.op(&owner, &[&create], 5, grant(&writer, Some(Role::Write)));
+        // The revocation is folded first (earlier timestamp) but the push did not
+        // descend from it.
+        let revoke = w.op(&owner, &[&g], 10, grant(&writer, None));
+        let concurrent = w.op(&writer, &[&g], 20, push(None, Some(1), false));
+        let state = w.state();
+        assert!(state.rejected.is_empty(), "{:?}", state.rejected);
+        assert_eq!(target(&state), Some(commit(1)));
+        assert_eq!(state.role(&writer.public()), None);
+        // A push that saw the revocation is rejected.
+        let after = w.op(
+            &writer,
+            &[&revoke, &concurrent],
+            30,
+            push(Some(1), Some(2), false),
+        );
+        let state = w.state();
+        assert_eq!(
+            state.rejected.get(&after.id()),
+            Some(&Rejection::NotPermitted {
+                required: Role::Write,
+                held: None
+            })
+        );
+        assert_eq!(target(&state), Some(commit(1)));
+    }
+
+    #[test]
+    fn grants_reach_descendants_through_merges_and_rejected_ops() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let writer = keypair(2);
+        let stranger = keypair(3);
+        let create = w.create.clone();
+        let g = w.op(&owner, &[&create], 5, grant(&writer, Some(Role::Write)));
+        let side = w.op(&owner, &[&create], 6, protect(false, false));
+        // Rejected (no permission), but still a parent.
+        let noise = w.op(&stranger, &[&g], 7, push(None, Some(5), false));
+        let merge = w.op(&writer, &[&noise, &side], 8, push(None, Some(1), false));
+        let state = w.state();
+        assert_eq!(
+            state.rejected.keys().copied().collect::<Vec<_>>(),
+            vec![noise.id()]
+        );
+        assert_eq!(state.refs.get(MAIN).unwrap().op, merge.id());
+    }
+
+    #[test]
+    fn authors_without_a_role_are_not_permitted() {
+        let mut w = World::new();
+        let stranger = keypair(3);
+        let reader = keypair(4);
+        let owner = keypair(1);
+        let create = w.create.clone();
+        let g = w.op(&owner, &[&create], 5, grant(&reader, Some(Role::Read)));
+        let push_op = w.op(&stranger, &[&g], 10, push(None, Some(1), false));
+        let read_push = w.op(&reader, &[&g], 11, push(None, Some(1), false));
+        let read_grant = w.op(&reader, &[&g], 12, grant(&stranger, Some(Role::Write)));
+        let state = w.state();
+        assert_eq!(
+            state.rejected.get(&push_op.id()),
+            Some(&Rejection::NotPermitted {
+                required: Role::Write,
+                held: None
+            })
+        );
+        assert_eq!(
+            state.rejected.get(&read_push.id()),
+            Some(&Rejection::NotPermitted {
+                required: Role::Write,
+                held: Some(Role::Read)
+            })
+        );
+        assert_eq!(
+            state.rejected.get(&read_grant.id()),
+            Some(&Rejection::NotPermitted {
+                required: Role::Admin,
+                held: Some(Role::Read)
+            })
+        );
+        assert!(state.refs.is_empty());
+        assert_eq!(state.role(&stranger.public()), None);
+        assert_eq!(
+            state.rejected.values().next().unwrap().reason(),
+            "not_permitted"
+        );
+    }
+
+    #[test]
+    fn non_fast_forward_needs_force() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let create = w.create.clone();
+        let base = w.op(&owner, &[&create], 5, push(None, Some(2), false));
+        let refused = w.op(&owner, &[&base], 6, push(Some(2), Some(3), false));
+        assert_eq!(
+            w.state().rejected.get(&refused.id()),
+            Some(&Rejection::NonFastForward)
+        );
+        assert_eq!(target(&w.state()), Some(commit(2)));
+        w.op(&owner, &[&refused], 7, push(Some(2), Some(3), true));
+        assert_eq!(target(&w.state()), Some(commit(3)));
+    }
+
+    #[test]
+    fn protected_branch_refuses_force_and_deletion() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let create = w.create.clone();
+        let base = w.op(&owner, &[&create], 5, push(None, Some(2), false));
+        let p = w.op(&owner, &[&base], 6, protect(true, true));
+        let forced = w.op(&owner, &[&p], 7, push(Some(2), Some(3), true));
+        let deleted = w.op(&owner, &[&p], 8, push(Some(2), None, false));
+        // A fast-forward with the force flag set is not a force push.
+        let ff = w.op(
+            &owner,
+            &[&forced, &deleted],
+            9,
+            push(Some(2), Some(4), true),
+        );
+        let state = w.state();
+        assert_eq!(
+            state.rejected.get(&forced.id()),
+            Some(&Rejection::Protected(ProtectedAction::ForcePush))
+        );
+        assert_eq!(
+            state.rejected.get(&deleted.id()),
+            Some(&Rejection::Protected(ProtectedAction::Deletion))
+        );
+        assert_eq!(state.refs.get(MAIN).unwrap().op, ff.id());
+        // Lifting the protection allows both again.
+        let lift = w.op(
+            &owner,
+            &[&ff],
+            10,
+            Payload::SetBranchProtection {
+                branch: MAIN.into(),
+                protection: None,
+            },
+        );
+        w.op(&owner, &[&lift], 11, push(Some(4), None, false));
+        let state = w.state();
+        assert!(state.refs.is_empty());
+        assert!(state.protections.is_empty());
+    }
+
+    #[test]
+    fn deletion_competes_like_an_update() {
+        for (t_delete, t_push) in [(10, 20), (20, 10)] {
+            let mut w = World::new();
+            let owner = keypair(1);
+            let create = w.create.clone();
+            let base = w.op(&owner, &[&create], 5, push(None, Some(1), false));
+            let delete = w.op(&owner, &[&base], t_delete, push(Some(1), None, false));
+            let update = w.op(&owner, &[&base], t_push, push(Some(1), Some(2), false));
+            let state = w.state();
+            assert!(state.rejected.is_empty());
+            if t_delete > t_push {
+                assert_eq!(target(&state), None);
+                assert_eq!(
+                    state.conflicts,
+                    BTreeMap::from([(conflict_ref_name(MAIN, &update.id()), commit(2))])
+                );
+            } else {
+                assert_eq!(state.refs.get(MAIN).unwrap().op, update.id());
+                assert!(
+                    state.conflicts.is_empty(),
+                    "a deletion leaves no tip to keep"
+                );
+            }
+            let _ = delete;
+        }
+    }
+
+    #[test]
+    fn ref_names_are_checked_and_guts_refs_reserved() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let create = w.create.clone();
+        let cases = [
+            ("refs/guts/conflicts/heads/main/x", Rejection::ReservedRef),
+            (
+                "refs/heads/a..b",
+                Rejection::InvalidName {
+                    field: "ref name",
+                    error: NameError::DoubleDot,
+                },
+            ),
+            (
+                "main",
+                Rejection::InvalidName {
+                    field: "ref name",
+                    error: NameError::NotUnderRefs,
+                },
+            ),
+        ];
+        for (i, (name, want)) in cases.into_iter().enumerate() {
+            let op = w.op(
+                &owner,
+                &[&create],
+                10 + i as u64,
+                Payload::UpdateRef {
+                    name: name.into(),
+                    old: None,
+                    new: Some(commit(1)),
+                    force: false,
+                },
+            );
+            assert_eq!(w.state().rejected.get(&op.id()), Some(&want), "{name}");
+        }
+        let empty = w.op(&owner, &[&create], 20, push(None, None, false));
+        assert_eq!(
+            w.state().rejected.get(&empty.id()),
+            Some(&Rejection::EmptyRefUpdate)
+        );
+    }
+
+    #[test]
+    fn refs_cannot_be_both_a_file_and_a_directory() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let create = w.create.clone();
+        let update = |name: &str| Payload::UpdateRef {
+            name: name.into(),
+            old: None,
+            new: Some(commit(1)),
+            force: false,
+        };
+        let base = w.op(&owner, &[&create], 5, update("refs/heads/a/b"));
+        let above = w.op(&owner, &[&base], 6, update("refs/heads/a"));
+        let below = w.op(&owner, &[&base], 7, update("refs/heads/a/b/c"));
+        let sibling = w.op(&owner, &[&base], 8, update("refs/heads/a/bc"));
+        let state = w.state();
+        let existing = "refs/heads/a/b".to_owned();
+        assert_eq!(
+            state.rejected.get(&above.id()),
+            Some(&Rejection::RefPathConflict {
+                existing: existing.clone()
+            })
+        );
+        assert_eq!(
+            state.rejected.get(&below.id()),
+            Some(&Rejection::RefPathConflict { existing })
+        );
+        assert!(!state.rejected.contains_key(&sibling.id()));
+    }
+
+    #[test]
+    fn create_repo_rules() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let create = w.create.clone();
+        let payload = create.op().payload.clone();
+        // Same id inputs, different description: a second root, rejected.
+        let mut second = payload.clone();
+        if let Payload::CreateRepo { description, .. } = &mut second {
+            *description = "another".into();
+        }
+        let twin = w.op(&owner, &[], 1_000, second);
+        // Claims this repository but derives another id.
+        let forged = w.op(&owner, &[], 999, payload.clone());
+        let with_parents = w.op(&owner, &[&create], 1_000, payload);
+        let state = w.state();
+        assert_eq!(
+            state.rejected.get(&with_parents.id()),
+            Some(&Rejection::CreateWithParents)
+        );
+        assert_eq!(
+            state.rejected.get(&forged.id()),
+            Some(&Rejection::RepoIdMismatch)
+        );
+        // Equal timestamps: the root with the smaller id was created; the other lost.
+        let (first, other) = if create.id() < twin.id() {
+            (&create, &twin)
+        } else {
+            (&twin, &create)
+        };
+        assert_eq!(
+            state.rejected.get(&other.id()),
+            Some(&Rejection::AlreadyCreated)
+        );
+        assert!(!state.rejected.contains_key(&first.id()));
+
+        // Invalid names are rejected even with a matching id.
+        let bad_owner = "-bad-";
+        let id = RepoId::derive(&owner.public(), bad_owner, "repo", at(5));
+        let op = Operation {
+            repo: id,
+            parents: vec![],
+            author: owner.public(),
+            timestamp: at(5),
+            payload: Payload::CreateRepo {
+                owner: bad_owner.into(),
+                name: "repo".into(),
+                description: String::new(),
+                private: true,
+                default_branch: "main".into(),
+            },
+        }
+        .sign(&owner)
+        .unwrap();
+        let mut dag = RepoDag::new(id);
+        dag.insert(op.clone()).unwrap();
+        let state = fold(&dag, &CommitGraph::default());
+        assert_eq!(
+            state.rejected.get(&op.id()),
+            Some(&Rejection::InvalidName {
+                field: "owner",
+                error: NameError::EdgeHyphen
+            })
+        );
+        assert!(state.meta.is_none());
+    }
+
+    #[test]
+    fn operations_before_creation_or_after_deletion_are_rejected() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let create = w.create.clone();
+        let early = w.op(&owner, &[], 1, push(None, Some(1), false));
+        let admin = keypair(2);
+        let g = w.op(&owner, &[&create], 5, grant(&admin, Some(Role::Admin)));
+        let not_owner = w.op(&admin, &[&g], 6, Payload::DeleteRepo);
+        let delete = w.op(&owner, &[&g], 7, Payload::DeleteRepo);
+        let late = w.op(&owner, &[&delete], 8, push(None, Some(1), false));
+        let state = w.state();
+        assert_eq!(state.rejected.get(&early.id()), Some(&Rejection::NoRepo));
+        assert_eq!(
+            state.rejected.get(&not_owner.id()),
+            Some(&Rejection::NotPermitted {
+                required: Role::Owner,
+                held: Some(Role::Admin)
+            })
+        );
+        assert_eq!(
+            state.rejected.get(&late.id()),
+            Some(&Rejection::RepoDeleted)
+        );
+        assert!(state.deleted);
+        assert!(state.refs.is_empty());
+    }
+
+    #[test]
+    fn set_role_rules() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let admin = keypair(2);
+        let other_admin = keypair(3);
+        let writer = keypair(4);
+        let create = w.create.clone();
+        let g1 = w.op(&owner, &[&create], 5, grant(&admin, Some(Role::Admin)));
+        let g2 = w.op(&owner, &[&g1], 6, grant(&other_admin, Some(Role::Admin)));
+        let g3 = w.op(&admin, &[&g2], 7, grant(&writer, Some(Role::Write)));
+        let demote_admin = w.op(&admin, &[&g3], 8, grant(&other_admin, Some(Role::Read)));
+        let grant_owner = w.op(&admin, &[&g3], 9, grant(&writer, Some(Role::Owner)));
+        let touch_owner = w.op(&admin, &[&g3], 10, grant(&owner, Some(Role::Read)));
+        let owner_self = w.op(&owner, &[&g3], 11, grant(&owner, None));
+        let promote = w.op(&admin, &[&g3], 12, grant(&writer, Some(Role::Admin)));
+        let step_down = w.op(
+            &other_admin,
+            &[&g3],
+            13,
+            grant(&other_admin, Some(Role::Write)),
+        );
+        let describe = w.op(
+            &admin,
+            &[&g3],
+            14,
+            Payload::UpdateRepo {
+                description: Some("new".into()),
+                private: Some(true),
+                default_branch: Some("trunk".into()),
+            },
+        );
+        let bad_branch = w.op(
+            &admin,
+            &[&g3],
+            15,
+            Payload::UpdateRepo {
+                description: None,
+                private: None,
+                default_branch: Some("a..b".into()),
+            },
+        );
+        let state = w.state();
+        let rejected = |op: &SignedOp| state.rejected.get(&op.id()).cloned();
+        assert_eq!(rejected(&demote_admin), Some(Rejection::AdminRequiresOwner));
+        assert_eq!(rejected(&grant_owner), Some(Rejection::OwnerImmutable));
+        assert_eq!(rejected(&touch_owner), Some(Rejection::OwnerImmutable));
+        assert_eq!(rejected(&owner_self), Some(Rejection::OwnerImmutable));
+        assert_eq!(rejected(&promote), None);
+        assert_eq!(rejected(&step_down), None);
+        assert_eq!(rejected(&describe), None);
+        assert!(matches!(
+            rejected(&bad_branch),
+            Some(Rejection::InvalidName {
+                field: "default_branch",
+                ..
+            })
+        ));
+        assert_eq!(state.role(&owner.public()), Some(Role::Owner));
+        assert_eq!(state.role(&writer.public()), Some(Role::Admin));
+        assert_eq!(state.role(&other_admin.public()), Some(Role::Write));
+        let meta = state.meta.unwrap();
+        assert_eq!(
+            (
+                meta.description.as_str(),
+                meta.private,
+                meta.default_branch.as_str()
+            ),
+            ("new", true, "trunk")
+        );
+    }
+
+    #[test]
+    fn state_encoding_reflects_every_change() {
+        let mut w = World::new();
+        let owner = keypair(1);
+        let create = w.create.clone();
+        let before = w.state();
+        w.op(&owner, &[&create], 5, push(None, Some(1), false));
+        let after = w.state();
+        assert_ne!(before.encode(), after.encode());
+        assert_ne!(before.digest(), after.digest());
+        assert_eq!(after.digest(), *blake3::hash(&after.encode()).as_bytes());
+        assert_eq!(RepoState::default().encode()[0], STATE_FORMAT_VERSION);
+    }
+
+    #[test]
+    fn ancestry_past_sets_scale_linearly_on_a_long_history() {
+        // Thousands of operations with interleaved grants: completes quickly only if
+        // causal-past ACLs are shared rather than recomputed per operation.
+        let mut w = World::new();
+        let owner = keypair(1);
+        let writer = keypair(2);
+        let mut head = w.create.clone();
+        for i in 0..2_000u64 {
+            let payload = if i % 100 == 0 {
+                grant(&writer, Some(Role::Write))
+            } else {
+                Payload::UpdateRepo {
+                    description: Some(format!("{i}")),
+                    private: None,
+                    default_branch: None,
+                }
+            };
+            head = w.op(&owner, &[&head], 10 + i, payload);
+        }
+        let state = w.state();
+        assert_eq!(state.applied, 2_001);
+    }
+
+    // ---- convergence ----------------------------------------------------------------
+
+    #[derive(Debug, Clone)]
+    enum Action {
+        Grant {
+            user: u8,
+            role: Option<Role>,
+        },
+        Protect {
+            branch: usize,
+            protection: Option<BranchProtection>,
+        },
+        Push {
+            branch: usize,
+            old: prop::sample::Index,
+            new: Option<prop::sample::Index>,
+            force: bool,
+        },
+        Describe {
+            private: bool,
+        },
+        Delete,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Step {
+        author: u8,
+        parents: Vec<prop::sample::Index>,
+        delta: u64,
+        action: Action,
+    }
+
+    const BRANCHES: [&str; 2] = ["refs/heads/main", "refs/heads/dev"];
+    const COMMITS: u8 = 10;
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            3 => (2u8..=4, proptest::option::of(role()))
+                .prop_map(|(user, role)| Action::Grant { user, role }),
+            1 => (0..BRANCHES.len(), proptest::option::of(protection()))
+                .prop_map(|(branch, protection)| Action::Protect { branch, protection }),
+            10 => (
+                0..BRANCHES.len(),
+                any::<prop::sample::Index>(),
+                proptest::option::weighted(0.9, any::<prop::sample::Index>()),
+                proptest::bool::weighted(0.3),
+            )
+                .prop_map(|(branch, old, new, force)| Action::Push { branch, old, new, force }),
+            1 => any::<bool>().prop_map(|private| Action::Describe { private }),
+            1 => proptest::strategy::LazyJust::new(|| Action::Delete),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        (
+            1u8..=4,
+            proptest::collection::vec(any::<prop::sample::Index>(), 1..4),
+            0u64..4,
+            action(),
+        )
+            .prop_map(|(author, parents, delta, action)| Step {
+                author,
+                parents,
+                delta,
+                action,
+            })
+    }
+
+    /// A commit graph (each commit has one or two earlier parents) and the
+    /// operations of a scenario, root first.
+    fn scenario() -> impl Strategy<Value = (CommitGraph, Vec<SignedOp>)> {
+        (
+            proptest::collection::vec(
+                (
+                    any::<prop::sample::Index>(),
+                    proptest::option::weighted(0.2, any::<prop::sample::Index>()),
+                ),
+                usize::from(COMMITS - 1),
+            ),
+            proptest::collection::vec(step(), 1..40),
+        )
+            .prop_map(|(commit_parents, steps)| {
+                let mut graph = CommitGraph::default();
+                graph.add(0, &[]);
+                for (n, (first, second)) in (1..COMMITS).zip(commit_parents) {
+                    let mut parents = vec![first.index(usize::from(n)) as u8];
+                    if let Some(second) = second {
+                        parents.push(second.index(usize::from(n)) as u8);
+                    }
+                    graph.add(n, &parents);
+                }
+                (graph, build(&steps))
+            })
+    }
+
+    fn build(steps: &[Step]) -> Vec<SignedOp> {
+        let owner = keypair(1);
+        let created = at(1_000);
+        let repo = RepoId::derive(&owner.public(), "alice", "repo", created);
+        let create = Operation {
+            repo,
+            parents: vec![],
+            author: owner.public(),
+            timestamp: created,
+            payload: Payload::CreateRepo {
+                owner: "alice".into(),
+                name: "repo".into(),
+                description: String::new(),
+                private: false,
+                default_branch: "main".into(),
+            },
+        }
+        .sign(&owner)
+        .unwrap();
+        let mut ops = vec![create];
+        // Values pushed so far per branch, so that `old` often matches something.
+        let mut pushed: [Vec<ObjectId>; 2] = [Vec::new(), Vec::new()];
+        for (n, step) in steps.iter().enumerate() {
+            let parents: Vec<&SignedOp> = step
+                .parents
+                .iter()
+                .map(|p| &ops[p.index(ops.len())])
+                .collect();
+            let wall_ms = parents
+                .iter()
+                .map(|p| p.op().timestamp.wall_ms)
+                .max()
+                .unwrap_or(0)
+                + step.delta;
+            let parent_ids: Vec<OpId> = parents.iter().map(|p| p.id()).collect();
+            let payload = match &step.action {
+                Action::Grant { user, role } => Payload::SetRole {
+                    user: keypair(*user).public(),
+                    role: *role,
+                },
+                Action::Protect { branch, protection } => Payload::SetBranchProtection {
+                    branch: BRANCHES[*branch].into(),
+                    protection: *protection,
+                },
+                Action::Push {
+                    branch,
+                    old,
+                    new,
+                    force,
+                } => {
+                    let mut candidates: Vec<Option<ObjectId>> = vec![None];
+                    candidates.extend(pushed[*branch].iter().copied().map(Some));
+                    let old = candidates[old.index(candidates.len())];
+                    let new = new.map(|n| commit(n.index(usize::from(COMMITS)) as u8));
+                    if let Some(new) = new {
+                        pushed[*branch].push(new);
+                    }
+                    Payload::UpdateRef {
+                        name: BRANCHES[*branch].into(),
+                        old,
+                        new,
+                        force: *force,
+                    }
+                }
+                Action::Describe { private } => Payload::UpdateRepo {
+                    description: Some(format!("step {n}")),
+                    private: Some(*private),
+                    default_branch: None,
+                },
+                Action::Delete => Payload::DeleteRepo,
+            };
+            let key = keypair(step.author);
+            let op = Operation {
+                repo,
+                parents: parent_ids,
+                author: key.public(),
+                timestamp: Hlc {
+                    wall_ms,
+                    counter: n as u32,
+                },
+                payload,
+            }
+            .sign(&key)
+            .unwrap();
+            ops.push(op);
+        }
+        ops
+    }
+
+    fn fold_in_order(ops: &[SignedOp], graph: &CommitGraph) -> RepoState {
+        let repo = ops[0].op().repo;
+        let mut dag = RepoDag::new(repo);
+        for op in ops {
+            dag.insert(op.clone()).unwrap();
+        }
+        assert_eq!(dag.pending_len(), 0);
+        fold(&dag, graph)
+    }
+
+    #[test]
+    fn scenarios_are_not_vacuous() {
+        // The generator must produce accepted pushes and conflicts, or the convergence
+        // property would only compare empty states.
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let (mut refs, mut conflicts, mut rejected, mut applied) = (0, 0, 0, 0);
+        for _ in 0..32 {
+            let (graph, ops) = scenario().new_tree(&mut runner).unwrap().current();
+            let state = fold_in_order(&ops, &graph);
+            refs += state.refs.len();
+            conflicts += state.conflicts.len();
+            rejected += state.rejected.len();
+            applied += state.applied;
+        }
+        assert!(refs > 0 && conflicts > 0 && rejected > 0 && applied > 100);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// The central property: any permutation, with any duplication, of the same
+        /// operations folds to byte-identical state.
+        #[test]
+        fn fold_converges_for_any_insertion_order(
+            ((graph, ops), orders) in scenario().prop_flat_map(|(graph, ops)| {
+                let shuffles = proptest::collection::vec(
+                    (Just(ops.clone()).prop_shuffle(), proptest::collection::vec(any::<prop::sample::Index>(), 0..6)),
+                    3,
+                );
+                (Just((graph, ops)), shuffles)
+            })
+        ) {
+            let reference = fold_in_order(&ops, &graph);
+            let bytes = reference.encode();
+            for (mut order, duplicates) in orders {
+                let extra: Vec<SignedOp> =
+                    duplicates.iter().map(|d| order[d.index(order.len())].clone()).collect();
+                for (k, op) in extra.into_iter().enumerate() {
+                    let at = (k * 7) % (order.len() + 1);
+                    order.insert(at, op);
+                }
+                let state = fold_in_order(&order, &graph);
+                prop_assert_eq!(&state.encode(), &bytes);
+            }
+            // Invariants of any folded state.
+            prop_assert_eq!(reference.role(&keypair(1).public()), Some(Role::Owner));
+            prop_assert_eq!(
+                reference.acl.values().filter(|r| **r == Role::Owner).count(),
+                1
+            );
+            prop_assert_eq!(reference.applied as usize + reference.rejected.len(), ops.len());
+            for name in reference.refs.keys() {
+                prop_assert!(!name.starts_with(RESERVED_REF_PREFIX));
+            }
+            for name in reference.conflicts.keys() {
+                prop_assert!(name.starts_with(CONFLICT_REF_PREFIX));
+                prop_assert_eq!(names::validate_ref_name(name), Ok(()));
+            }
+        }
+    }
+}
