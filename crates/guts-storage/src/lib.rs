@@ -5,13 +5,17 @@
 //! only once durable (fsync); on open, it recovers to the last durable commit and
 //! removes what an interrupted run left behind.
 
+pub mod accounts;
 pub mod db;
 pub mod error;
 pub mod git;
 pub mod metrics;
 pub mod schema;
+pub mod seal;
 
+pub use accounts::{AccountError, Accounts, NewToken, Scope, TokenRecord, UserRecord};
 pub use db::{Store, WriterHandle};
 pub use error::StoreError;
 pub use git::{GitRepo, GitRepos, Oid, RefUpdateError};
 pub use metrics::StorageMetrics;
+pub use seal::{SealError, Sealer};

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -20,12 +21,24 @@ pub struct TypeLabels {
     pub r#type: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// `Rejection::reason()` of guts-core: a fixed set of snake_case names.
+    pub reason: &'static str,
+}
+
 #[derive(Debug)]
 pub struct StorageMetrics {
     pub operation_duration: Family<OperationLabels, Histogram>,
     pub objects: Family<TypeLabels, Gauge>,
     pub size_bytes: Gauge,
     pub batch_size: Histogram,
+    /// `guts_users_total`: accounts known to this node.
+    pub users: Gauge,
+    /// `guts_repositories_total`: live (not deleted) repositories.
+    pub repositories: Gauge,
+    /// `guts_operations_rejected_total{reason}`.
+    pub rejected: Family<ReasonLabels, Counter>,
 }
 
 impl StorageMetrics {
@@ -37,7 +50,26 @@ impl StorageMetrics {
             objects: Family::default(),
             size_bytes: Gauge::default(),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            users: Gauge::default(),
+            repositories: Gauge::default(),
+            rejected: Family::default(),
         };
+        // Domain totals sit at the top level (`guts_users_total`), as DESIGN names them.
+        registry.register(
+            "users_total",
+            "User accounts known to this node",
+            this.users.clone(),
+        );
+        registry.register(
+            "repositories_total",
+            "Repositories (not deleted) known to this node",
+            this.repositories.clone(),
+        );
+        registry.register(
+            "operations_rejected",
+            "Operations refused by verification or permission checks, by reason",
+            this.rejected.clone(),
+        );
         let storage = registry.sub_registry_with_prefix("storage");
         storage.register_with_unit(
             "operation_duration",

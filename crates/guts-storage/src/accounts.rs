@@ -1,0 +1,485 @@
+//! Accounts and personal access tokens.
+//!
+//! Every user has an ed25519 key. By default it is custodial: created here, sealed with
+//! the cluster secret ([`crate::seal`]) and opened only to sign that user's operations
+//! after token authentication. Tokens are random, shown once, stored as their BLAKE3
+//! hash, scoped, and revocable.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use guts_core::names::{NameError, validate_login};
+use guts_core::{Keypair, PublicKey};
+use guts_ops::Secret;
+use redb::{ReadableTable as _, ReadableTableMetadata as _};
+use serde::{Deserialize, Serialize};
+
+use crate::db::Store;
+use crate::error::StoreError;
+use crate::schema::{TOKENS, USER_KEYS, USERS};
+use crate::seal::{SealError, Sealer};
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Read and write repositories the user has access to (git and REST).
+    Repo,
+    /// Everything the user's account may do, including administration for site admins.
+    Admin,
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "repo" => Ok(Scope::Repo),
+            "admin" => Ok(Scope::Admin),
+            other => Err(format!("unknown scope {other:?} (expected repo or admin)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// As the user spelled it; lookups are case-insensitive like GitHub's.
+    pub login: String,
+    /// GitHub-style numeric id, derived from the public key so every node agrees on it.
+    pub id: u64,
+    /// Hex of the ed25519 public key.
+    pub public_key: String,
+    /// Hex of the sealed custodial seed; absent for users who sign their own operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_key: Option<String>,
+    pub site_admin: bool,
+    pub suspended: bool,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+impl UserRecord {
+    pub fn public_key(&self) -> Result<PublicKey, StoreError> {
+        self.public_key
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("user {}: public key: {e}", self.login)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Stable id for listing and revoking (derived from the hash, not the token).
+    pub id: u64,
+    pub login: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: u64,
+    pub revoked: bool,
+}
+
+/// A freshly created token: the only time its text exists outside the client.
+#[derive(Debug)]
+pub struct NewToken {
+    pub token: Secret<String>,
+    pub record: TokenRecord,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("invalid login: {0}")]
+    InvalidLogin(#[from] NameError),
+    #[error("login {0:?} is already taken")]
+    LoginTaken(String),
+    #[error("no user {0:?}")]
+    NoSuchUser(String),
+    #[error("no such token")]
+    NoSuchToken,
+    #[error("user {0:?} has no custodial key on this node")]
+    NotCustodial(String),
+    #[error("custodial key: {0}")]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Prefix of every token, so secret scanners can recognise a leaked one.
+pub const TOKEN_PREFIX: &str = "guts_";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    *blake3::hash(token.as_bytes()).as_bytes()
+}
+
+/// A 48-bit id (safe in JavaScript numbers) from `bytes`; never 0.
+pub fn numeric_id(bytes: &[u8]) -> u64 {
+    let h = blake3::hash(bytes);
+    let mut id = [0u8; 8];
+    id[2..].copy_from_slice(&h.as_bytes()[..6]);
+    u64::from_be_bytes(id).max(1)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    store: Store,
+    sealer: Arc<Sealer>,
+}
+
+impl Accounts {
+    pub fn new(store: Store, sealer: Arc<Sealer>) -> Accounts {
+        Accounts { store, sealer }
+    }
+
+    /// Creates a user with a new custodial key. Durable when it returns.
+    pub async fn create_user(
+        &self,
+        login: &str,
+        site_admin: bool,
+    ) -> Result<UserRecord, AccountError> {
+        validate_login(login)?;
+        let key = Keypair::generate();
+        let sealed = self
+            .sealer
+            .seal(key.seed_bytes().as_slice(), &login.to_ascii_lowercase())?;
+        let public = key.public();
+        let record = UserRecord {
+            login: login.to_string(),
+            id: numeric_id(public.as_bytes()),
+            public_key: public.to_string(),
+            sealed_key: Some(hex::encode(sealed)),
+            site_admin,
+            suspended: false,
+            created_at: now(),
+        };
+        let bytes = encode(&record)?;
+        let lower = login.to_ascii_lowercase();
+        let outcome = self
+            .store
+            .write("create_user", move |txn| {
+                let mut users = txn.open_table(USERS)?;
+                if users.get(lower.as_str())?.is_some() {
+                    return Ok(Err(AccountError::LoginTaken(lower.clone())));
+                }
+                users.insert(lower.as_str(), bytes.as_slice())?;
+                txn.open_table(USER_KEYS)?
+                    .insert(public.as_bytes().as_slice(), lower.as_str())?;
+                Ok(Ok(()))
+            })
+            .await?;
+        outcome?;
+        self.refresh_counts();
+        Ok(record)
+    }
+
+    pub fn user(&self, login: &str) -> Result<Option<UserRecord>, AccountError> {
+        let read = self.store.read()?;
+        let users = read.open_table(USERS).map_err(StoreError::from)?;
+        let found = users
+            .get(login.to_ascii_lowercase().as_str())
+            .map_err(StoreError::from)?;
+        Ok(found.map(|v| decode("user", v.value())).transpose()?)
+    }
+
+    pub fn user_by_key(&self, key: &PublicKey) -> Result<Option<UserRecord>, AccountError> {
+        let read = self.store.read()?;
+        let keys = read.open_table(USER_KEYS).map_err(StoreError::from)?;
+        let Some(login) = keys
+            .get(key.as_bytes().as_slice())
+            .map_err(StoreError::from)?
+            .map(|v| v.value().to_string())
+        else {
+            return Ok(None);
+        };
+        self.user(&login)
+    }
+
+    /// Every user, ordered by lowercase login.
+    pub fn users(&self) -> Result<Vec<UserRecord>, AccountError> {
+        let read = self.store.read()?;
+        let users = read.open_table(USERS).map_err(StoreError::from)?;
+        let mut out = Vec::new();
+        for entry in users.iter().map_err(StoreError::from)? {
+            let (_, v) = entry.map_err(StoreError::from)?;
+            out.push(decode("user", v.value())?);
+        }
+        Ok(out)
+    }
+
+    pub fn count(&self) -> Result<u64, AccountError> {
+        let read = self.store.read()?;
+        let users = read.open_table(USERS).map_err(StoreError::from)?;
+        Ok(users.len().map_err(StoreError::from)?)
+    }
+
+    /// Opens the user's custodial key to sign on their behalf.
+    pub fn signing_key(&self, user: &UserRecord) -> Result<Keypair, AccountError> {
+        let sealed = user
+            .sealed_key
+            .as_ref()
+            .ok_or_else(|| AccountError::NotCustodial(user.login.clone()))?;
+        let sealed = hex::decode(sealed)
+            .map_err(|e| StoreError::Corrupt(format!("user {}: sealed key: {e}", user.login)))?;
+        let seed = self
+            .sealer
+            .open(&sealed, &user.login.to_ascii_lowercase())?;
+        let seed: [u8; 32] = seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("user {}: sealed key length", user.login)))?;
+        let key = Keypair::from_seed(&seed);
+        if key.public().to_string() != user.public_key {
+            return Err(
+                StoreError::Corrupt(format!("user {}: key does not match", user.login)).into(),
+            );
+        }
+        Ok(key)
+    }
+
+    pub async fn set_suspended(
+        &self,
+        login: &str,
+        suspended: bool,
+    ) -> Result<UserRecord, AccountError> {
+        let lower = login.to_ascii_lowercase();
+        let outcome = self
+            .store
+            .write("suspend_user", move |txn| {
+                let mut users = txn.open_table(USERS)?;
+                let Some(mut record) = users
+                    .get(lower.as_str())?
+                    .map(|v| decode::<UserRecord>("user", v.value()))
+                    .transpose()?
+                else {
+                    return Ok(Err(AccountError::NoSuchUser(lower.clone())));
+                };
+                record.suspended = suspended;
+                users.insert(lower.as_str(), encode(&record)?.as_slice())?;
+                Ok(Ok(record))
+            })
+            .await?;
+        outcome
+    }
+
+    /// Creates a token for `login`. The returned text is the only copy there will be.
+    pub async fn create_token(
+        &self,
+        login: &str,
+        name: &str,
+        scopes: Vec<Scope>,
+    ) -> Result<NewToken, AccountError> {
+        let user = self
+            .user(login)?
+            .ok_or_else(|| AccountError::NoSuchUser(login.to_string()))?;
+        let random: [u8; 20] = rand::random();
+        let token = format!("{TOKEN_PREFIX}{}", hex::encode(random));
+        let hash = token_hash(&token);
+        let record = TokenRecord {
+            id: numeric_id(&hash),
+            login: user.login.clone(),
+            name: name.to_string(),
+            scopes,
+            created_at: now(),
+            revoked: false,
+        };
+        let bytes = encode(&record)?;
+        self.store
+            .write("create_token", move |txn| {
+                txn.open_table(TOKENS)?
+                    .insert(hash.as_slice(), bytes.as_slice())?;
+                Ok(())
+            })
+            .await?;
+        Ok(NewToken {
+            token: Secret::new(token),
+            record,
+        })
+    }
+
+    /// The user and token record behind `token`, if it is valid, unrevoked and its user
+    /// is not suspended. Costs one hash and two lookups, no write.
+    pub fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<Option<(UserRecord, TokenRecord)>, AccountError> {
+        if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
+            return Ok(None);
+        }
+        let read = self.store.read()?;
+        let tokens = read.open_table(TOKENS).map_err(StoreError::from)?;
+        let Some(record) = tokens
+            .get(token_hash(token).as_slice())
+            .map_err(StoreError::from)?
+            .map(|v| decode::<TokenRecord>("token", v.value()))
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        if record.revoked {
+            return Ok(None);
+        }
+        match self.user(&record.login)? {
+            Some(user) if !user.suspended => Ok(Some((user, record))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The tokens of `login` (metadata only), newest first.
+    pub fn tokens(&self, login: &str) -> Result<Vec<TokenRecord>, AccountError> {
+        let read = self.store.read()?;
+        let tokens = read.open_table(TOKENS).map_err(StoreError::from)?;
+        let mut out = Vec::new();
+        for entry in tokens.iter().map_err(StoreError::from)? {
+            let (_, v) = entry.map_err(StoreError::from)?;
+            let record: TokenRecord = decode("token", v.value())?;
+            if record.login.eq_ignore_ascii_case(login) {
+                out.push(record);
+            }
+        }
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Revokes a token of `login` by id. Revoked tokens stop working at once.
+    pub async fn revoke_token(&self, login: &str, id: u64) -> Result<(), AccountError> {
+        let login = login.to_string();
+        let outcome = self
+            .store
+            .write("revoke_token", move |txn| {
+                let mut tokens = txn.open_table(TOKENS)?;
+                let mut found = None;
+                for entry in tokens.iter()? {
+                    let (k, v) = entry?;
+                    let record: TokenRecord = decode("token", v.value())?;
+                    if record.id == id && record.login.eq_ignore_ascii_case(&login) {
+                        found = Some((k.value().to_vec(), record));
+                        break;
+                    }
+                }
+                let Some((key, mut record)) = found else {
+                    return Ok(Err(AccountError::NoSuchToken));
+                };
+                record.revoked = true;
+                tokens.insert(key.as_slice(), encode(&record)?.as_slice())?;
+                Ok(Ok(()))
+            })
+            .await?;
+        outcome
+    }
+
+    fn refresh_counts(&self) {
+        if let Ok(n) = self.count() {
+            self.store.metrics().users.set(n as i64);
+            self.store
+                .metrics()
+                .objects
+                .get_or_create(&crate::metrics::TypeLabels { r#type: "user" })
+                .set(n as i64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::StorageMetrics;
+
+    async fn accounts(dir: &std::path::Path, secret: &[u8]) -> (Accounts, crate::WriterHandle) {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(StorageMetrics::register(&mut registry));
+        let (store, writer) = Store::open(dir, metrics).unwrap();
+        (Accounts::new(store, Arc::new(Sealer::new(secret))), writer)
+    }
+
+    #[tokio::test]
+    async fn users_tokens_and_custody() {
+        let dir = tempfile::tempdir().unwrap();
+        let (accounts, _w) = accounts(dir.path(), b"secret").await;
+        let alice = accounts.create_user("Alice", false).await.unwrap();
+        assert!(matches!(
+            accounts.create_user("alice", false).await,
+            Err(AccountError::LoginTaken(_))
+        ));
+        assert!(matches!(
+            accounts.create_user("-bad-", false).await,
+            Err(AccountError::InvalidLogin(_))
+        ));
+        assert_eq!(accounts.user("ALICE").unwrap().unwrap(), alice);
+        let key = accounts.signing_key(&alice).unwrap();
+        assert_eq!(key.public().to_string(), alice.public_key);
+        assert_eq!(
+            accounts.user_by_key(&key.public()).unwrap().unwrap().login,
+            "Alice"
+        );
+
+        let new = accounts
+            .create_token("alice", "laptop", vec![Scope::Repo])
+            .await
+            .unwrap();
+        let text = new.token.expose().clone();
+        assert!(text.starts_with(TOKEN_PREFIX));
+        let (user, token) = accounts.authenticate(&text).unwrap().unwrap();
+        assert_eq!(user.login, "Alice");
+        assert_eq!(token.scopes, vec![Scope::Repo]);
+        assert!(accounts.authenticate("guts_nope").unwrap().is_none());
+        assert!(
+            accounts
+                .authenticate(&text[..text.len() - 1])
+                .unwrap()
+                .is_none()
+        );
+
+        // The token's text is nowhere on disk.
+        drop(accounts);
+        let raw = std::fs::read(dir.path().join(crate::db::DB_FILE)).unwrap();
+        assert!(!raw.windows(text.len()).any(|w| w == text.as_bytes()));
+    }
+
+    #[tokio::test]
+    async fn revocation_suspension_and_wrong_cluster_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (accounts, writer) = accounts(dir.path(), b"secret").await;
+            accounts.create_user("bob", true).await.unwrap();
+            let t1 = accounts
+                .create_token("bob", "a", vec![Scope::Admin])
+                .await
+                .unwrap();
+            let t2 = accounts
+                .create_token("bob", "b", vec![Scope::Repo])
+                .await
+                .unwrap();
+            accounts.revoke_token("bob", t1.record.id).await.unwrap();
+            assert!(accounts.authenticate(t1.token.expose()).unwrap().is_none());
+            assert!(accounts.authenticate(t2.token.expose()).unwrap().is_some());
+            assert!(matches!(
+                accounts.revoke_token("bob", 42).await,
+                Err(AccountError::NoSuchToken)
+            ));
+            accounts.set_suspended("bob", true).await.unwrap();
+            assert!(accounts.authenticate(t2.token.expose()).unwrap().is_none());
+            assert_eq!(accounts.tokens("bob").unwrap().len(), 2);
+            drop(accounts);
+            writer.join();
+        }
+        // Same data, different cluster secret: the user exists but cannot be signed for.
+        let (other, _w) = accounts(dir.path(), b"another secret").await;
+        let bob = other.user("bob").unwrap().unwrap();
+        assert!(matches!(
+            other.signing_key(&bob),
+            Err(AccountError::Seal(SealError::WrongSecret))
+        ));
+    }
+}
