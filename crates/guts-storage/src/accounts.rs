@@ -254,8 +254,7 @@ impl Accounts {
         suspended: bool,
     ) -> Result<UserRecord, AccountError> {
         let lower = login.to_ascii_lowercase();
-        let outcome = self
-            .store
+        self.store
             .write("suspend_user", move |txn| {
                 let mut users = txn.open_table(USERS)?;
                 let Some(mut record) = users
@@ -269,8 +268,7 @@ impl Accounts {
                 users.insert(lower.as_str(), encode(&record)?.as_slice())?;
                 Ok(Ok(record))
             })
-            .await?;
-        outcome
+            .await?
     }
 
     /// Creates a token for `login`. The returned text is the only copy there will be.
@@ -355,8 +353,7 @@ impl Accounts {
     /// Revokes a token of `login` by id. Revoked tokens stop working at once.
     pub async fn revoke_token(&self, login: &str, id: u64) -> Result<(), AccountError> {
         let login = login.to_string();
-        let outcome = self
-            .store
+        self.store
             .write("revoke_token", move |txn| {
                 let mut tokens = txn.open_table(TOKENS)?;
                 let mut found = None;
@@ -375,8 +372,7 @@ impl Accounts {
                 tokens.insert(key.as_slice(), encode(&record)?.as_slice())?;
                 Ok(Ok(()))
             })
-            .await?;
-        outcome
+            .await?
     }
 
     fn refresh_counts(&self) {
