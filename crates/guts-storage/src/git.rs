@@ -116,6 +116,33 @@ impl GitRepos {
         std::fs::remove_dir_all(&trash).map_err(io_error(&trash))
     }
 
+    /// Removes every repository directory whose id is not in `live`: what a crash left
+    /// between creating a directory and committing its operation, or between committing
+    /// a deletion and removing the directory.
+    pub fn remove_orphans(
+        &self,
+        live: &std::collections::HashSet<String>,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.root).map_err(io_error(&self.root))? {
+            let entry = entry.map_err(io_error(&self.root))?;
+            let file_name = entry.file_name();
+            let Some(id) = file_name.to_str().and_then(|n| n.strip_suffix(".git")) else {
+                continue;
+            };
+            if !live.contains(id) {
+                tracing::warn!(
+                    repo = id,
+                    "removing a repository directory no operation owns"
+                );
+                let path = entry.path();
+                std::fs::remove_dir_all(&path).map_err(io_error(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     pub fn open_repo(&self, id_hex: &str) -> Result<GitRepo, StoreError> {
         let path = self.path(id_hex);
         let repo = gix::open(&path).map_err(|e| git_error(&path, e))?;

@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod git;
 pub mod metrics;
+pub mod repos;
 pub mod schema;
 pub mod seal;
 
@@ -18,4 +19,5 @@ pub use db::{Store, WriterHandle};
 pub use error::StoreError;
 pub use git::{GitRepo, GitRepos, Oid, RefUpdateError};
 pub use metrics::StorageMetrics;
+pub use repos::{RepoError, RepoView, Repositories};
 pub use seal::{SealError, Sealer};

@@ -15,12 +15,9 @@ pub const OPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ops");
 pub const REPO_OPS: MultimapTableDefinition<&[u8], &[u8]> =
     MultimapTableDefinition::new("repo_ops");
 
-/// Materialised repository summaries: `repo id -> JSON RepoRecord`. Derived from the
-/// repository's operations in the same transaction that stores them.
-pub const REPOS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("repos");
-
-/// Repository names: `lowercase "owner/name" -> repo id`. GitHub names are
-/// case-insensitive; the record keeps the spelling.
+/// Repository names: `lowercase "owner/name" -> repo id`, claimed in the transaction
+/// that stores the creating operation, released with the deleting one. GitHub names are
+/// case-insensitive; the operation keeps the spelling.
 pub const REPO_NAMES: TableDefinition<&str, &[u8]> = TableDefinition::new("repo_names");
 
 /// Accounts: `lowercase login -> JSON UserRecord` (with the sealed custodial key).
@@ -46,7 +43,6 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), StoreError> {
         let mut meta = txn.open_table(META)?;
         txn.open_table(OPS)?;
         txn.open_multimap_table(REPO_OPS)?;
-        txn.open_table(REPOS)?;
         txn.open_table(REPO_NAMES)?;
         txn.open_table(USERS)?;
         txn.open_table(USER_KEYS)?;

@@ -1,0 +1,523 @@
+//! Repositories as operations: every change to a repository is a signed operation,
+//! checked by folding it into the repository's DAG *before* it is stored, and stored
+//! durably before it is acknowledged.
+//!
+//! The operation log (`OPS`, `REPO_OPS`) is the only truth. Repository state lives in
+//! memory as the fold of that log and is rebuilt from it on open, so there is no
+//! materialised copy that could disagree with it after a crash. The one derived table,
+//! `REPO_NAMES`, exists so that a name is claimed atomically with the operation that
+//! claims it.
+//!
+//! Cost model, for now: appending re-folds the repository (O(ops in the repository)),
+//! and opening folds every repository once. Both are fine at thousands of operations
+//! per repository; an incremental fold is the next step when that stops being true.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use guts_core::names::{NameError, validate_repo_name};
+use guts_core::{
+    Ancestry, Clock, Hlc, Keypair, ObjectId, Operation, Payload, Rejection, RepoDag, RepoId,
+    RepoState, SignedOp, fold,
+};
+use redb::ReadableTable as _;
+
+use crate::db::Store;
+use crate::error::StoreError;
+use crate::git::GitRepos;
+use crate::metrics::{ReasonLabels, TypeLabels};
+use crate::schema::{OPS, REPO_NAMES, REPO_OPS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("invalid repository name: {0}")]
+    InvalidName(NameError),
+    #[error("invalid default branch: {0}")]
+    InvalidBranch(NameError),
+    #[error("name already exists on this account")]
+    NameTaken,
+    #[error("no such repository")]
+    NotFound,
+    /// The fold refused the operation (permission, rules); counted and not stored.
+    #[error("operation rejected: {0}")]
+    Rejected(Rejection),
+    #[error("cannot encode the operation: {0}")]
+    Encode(#[from] guts_core::EncodeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A repository's state as last folded, shared with readers without copying.
+#[derive(Debug, Clone)]
+pub struct RepoView {
+    pub id: RepoId,
+    pub state: RepoState,
+    /// Wall-clock milliseconds of the newest operation.
+    pub updated_ms: u64,
+}
+
+/// One repository: its DAG (guarded for appends, which must see current heads) and the
+/// latest fold (swapped atomically for readers).
+#[derive(Debug)]
+struct Entry {
+    dag: tokio::sync::Mutex<RepoDag>,
+    view: RwLock<Arc<RepoView>>,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    by_id: HashMap<RepoId, Arc<Entry>>,
+    /// Lowercase `owner/name` of live repositories.
+    by_name: HashMap<String, RepoId>,
+}
+
+#[derive(Debug)]
+pub struct Repositories {
+    store: Store,
+    git: GitRepos,
+    index: RwLock<Index>,
+    clock: Mutex<Clock>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn name_key(owner: &str, name: &str) -> String {
+    format!(
+        "{}/{}",
+        owner.to_ascii_lowercase(),
+        name.to_ascii_lowercase()
+    )
+}
+
+/// Git ancestry from the repository's objects; without a repository (or objects) nothing
+/// is an ancestor of anything but itself.
+struct GitAncestry(Option<crate::git::GitRepo>);
+
+impl Ancestry for GitAncestry {
+    fn is_ancestor(&self, ancestor: &ObjectId, descendant: &ObjectId) -> bool {
+        if ancestor == descendant {
+            return true;
+        }
+        self.0
+            .as_ref()
+            .is_some_and(|r| r.is_ancestor(ancestor.as_bytes(), descendant.as_bytes()))
+    }
+}
+
+fn view_of(dag: &RepoDag, ancestry: &dyn Ancestry) -> RepoView {
+    let state = fold(dag, ancestry);
+    let updated_ms = dag
+        .topological()
+        .iter()
+        .map(|op| op.op().timestamp.wall_ms)
+        .max()
+        .unwrap_or(0);
+    RepoView {
+        id: dag.repo(),
+        state,
+        updated_ms,
+    }
+}
+
+impl Repositories {
+    /// Loads every stored operation, verifies it (decoding checks signatures), folds
+    /// each repository, and removes git directories that no live repository owns
+    /// (left by a crash between creating a directory and committing its operation, or
+    /// between committing a deletion and removing the directory).
+    pub fn open(store: Store, git: GitRepos) -> Result<Repositories, StoreError> {
+        let mut dags: BTreeMap<RepoId, RepoDag> = BTreeMap::new();
+        let mut latest = Hlc::default();
+        {
+            let read = store.read()?;
+            let ops = read.open_table(OPS)?;
+            for entry in ops.iter()? {
+                let (_, bytes) = entry?;
+                let op = SignedOp::decode(bytes.value())
+                    .map_err(|e| StoreError::Corrupt(format!("stored operation: {e}")))?;
+                latest = latest.max(op.op().timestamp);
+                let repo = op.op().repo;
+                let dag = dags.entry(repo).or_insert_with(|| RepoDag::new(repo));
+                dag.insert(op)
+                    .map_err(|e| StoreError::Corrupt(format!("stored operation: {e}")))?;
+            }
+        }
+        let mut index = Index::default();
+        for (id, dag) in dags {
+            let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
+            let view = view_of(&dag, &ancestry);
+            if let (Some(meta), false) = (&view.state.meta, view.state.deleted) {
+                index.by_name.insert(name_key(&meta.owner, &meta.name), id);
+            }
+            index.by_id.insert(
+                id,
+                Arc::new(Entry {
+                    dag: tokio::sync::Mutex::new(dag),
+                    view: RwLock::new(Arc::new(view)),
+                }),
+            );
+        }
+        let live: std::collections::HashSet<String> =
+            index.by_name.values().map(|id| id.to_string()).collect();
+        git.remove_orphans(&live)?;
+        let mut clock = Clock::new();
+        clock.tick(latest.wall_ms.max(now_ms()));
+        let this = Repositories {
+            store,
+            git,
+            index: RwLock::new(index),
+            clock: Mutex::new(clock),
+        };
+        this.refresh_count();
+        Ok(this)
+    }
+
+    fn tick(&self) -> Hlc {
+        match self.clock.lock() {
+            Ok(mut clock) => clock.tick(now_ms()),
+            Err(poisoned) => poisoned.into_inner().tick(now_ms()),
+        }
+    }
+
+    fn refresh_count(&self) {
+        let n = self.index.read().map(|i| i.by_name.len()).unwrap_or(0) as i64;
+        let metrics = self.store.metrics();
+        metrics.repositories.set(n);
+        metrics
+            .objects
+            .get_or_create(&TypeLabels {
+                r#type: "repository",
+            })
+            .set(n);
+    }
+
+    fn count_rejection(&self, rejection: &Rejection) {
+        self.store
+            .metrics()
+            .rejected
+            .get_or_create(&ReasonLabels {
+                reason: rejection.reason(),
+            })
+            .inc();
+    }
+
+    pub fn git(&self) -> &GitRepos {
+        &self.git
+    }
+
+    /// The live repository `owner/name` (case-insensitive).
+    pub fn find(&self, owner: &str, name: &str) -> Option<Arc<RepoView>> {
+        let index = self.index.read().ok()?;
+        let id = index.by_name.get(&name_key(owner, name))?;
+        let entry = index.by_id.get(id)?;
+        entry.view.read().ok().map(|v| v.clone())
+    }
+
+    /// Every live repository, ordered by `owner/name`.
+    pub fn list(&self) -> Vec<Arc<RepoView>> {
+        let Ok(index) = self.index.read() else {
+            return Vec::new();
+        };
+        let mut names: Vec<(&String, &RepoId)> = index.by_name.iter().collect();
+        names.sort();
+        names
+            .into_iter()
+            .filter_map(|(_, id)| index.by_id.get(id))
+            .filter_map(|e| e.view.read().ok().map(|v| v.clone()))
+            .collect()
+    }
+
+    /// Creates a repository owned by `key`'s holder under `owner`: a root `CreateRepo`
+    /// operation, an empty bare git repository, and the name claim, atomically.
+    pub async fn create(
+        &self,
+        key: &Keypair,
+        owner: &str,
+        name: &str,
+        description: &str,
+        private: bool,
+        default_branch: &str,
+    ) -> Result<Arc<RepoView>, RepoError> {
+        validate_repo_name(name).map_err(RepoError::InvalidName)?;
+        guts_core::validate_ref_name(&format!("refs/heads/{default_branch}"))
+            .map_err(RepoError::InvalidBranch)?;
+        let claim = name_key(owner, name);
+        if self
+            .index
+            .read()
+            .is_ok_and(|i| i.by_name.contains_key(&claim))
+        {
+            return Err(RepoError::NameTaken);
+        }
+        let at = self.tick();
+        let author = key.public();
+        let id = RepoId::derive(&author, owner, name, at);
+        let op = Operation {
+            repo: id,
+            parents: Vec::new(),
+            author,
+            timestamp: at,
+            payload: Payload::CreateRepo {
+                owner: owner.to_string(),
+                name: name.to_string(),
+                description: description.to_string(),
+                private,
+                default_branch: default_branch.to_string(),
+            },
+        }
+        .sign(key)?;
+        let mut dag = RepoDag::new(id);
+        dag.insert(op.clone())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let view = view_of(&dag, &GitAncestry(None));
+        if let Some(rejection) = view.state.rejected.get(&op.id()) {
+            self.count_rejection(rejection);
+            return Err(RepoError::Rejected(rejection.clone()));
+        }
+
+        let hex_id = id.to_string();
+        let git = self.git.clone();
+        let branch = format!("refs/heads/{default_branch}");
+        let dir_id = hex_id.clone();
+        tokio::task::spawn_blocking(move || git.create(&dir_id, &branch))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("git task: {e}")))??;
+
+        let bytes = op.encode();
+        let op_id = op.id();
+        let claimed = self
+            .store
+            .write("create_repo", move |txn| {
+                let mut names = txn.open_table(REPO_NAMES)?;
+                if names.get(claim.as_str())?.is_some() {
+                    return Ok(false);
+                }
+                names.insert(claim.as_str(), id.as_bytes().as_slice())?;
+                txn.open_table(OPS)?
+                    .insert(op_id.as_bytes().as_slice(), bytes.as_slice())?;
+                txn.open_multimap_table(REPO_OPS)?
+                    .insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
+                Ok(true)
+            })
+            .await?;
+        if !claimed {
+            let _ = self.git.delete(&hex_id);
+            return Err(RepoError::NameTaken);
+        }
+        let view = Arc::new(view);
+        if let Ok(mut index) = self.index.write() {
+            index.by_name.insert(name_key(owner, name), id);
+            index.by_id.insert(
+                id,
+                Arc::new(Entry {
+                    dag: tokio::sync::Mutex::new(dag),
+                    view: RwLock::new(view.clone()),
+                }),
+            );
+        }
+        self.refresh_count();
+        Ok(view)
+    }
+
+    /// Appends an operation with `payload`, authored by `key`, to repository `id`. The
+    /// fold decides whether it is allowed; a rejected operation is counted and not stored.
+    pub async fn append(
+        &self,
+        id: RepoId,
+        key: &Keypair,
+        payload: Payload,
+    ) -> Result<Arc<RepoView>, RepoError> {
+        let entry = self
+            .index
+            .read()
+            .ok()
+            .and_then(|i| i.by_id.get(&id).cloned())
+            .ok_or(RepoError::NotFound)?;
+        let mut dag = entry.dag.lock().await;
+        let op = Operation {
+            repo: id,
+            parents: dag.heads(),
+            author: key.public(),
+            timestamp: self.tick(),
+            payload,
+        }
+        .sign(key)?;
+        let mut trial = dag.clone();
+        trial
+            .insert(op.clone())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let git = self.git.open_repo(&id.to_string()).ok();
+        let view = view_of(&trial, &GitAncestry(git));
+        if let Some(rejection) = view.state.rejected.get(&op.id()) {
+            self.count_rejection(rejection);
+            return Err(RepoError::Rejected(rejection.clone()));
+        }
+        let deleted = view.state.deleted;
+        let release = view
+            .state
+            .meta
+            .as_ref()
+            .filter(|_| deleted)
+            .map(|m| name_key(&m.owner, &m.name));
+        let bytes = op.encode();
+        let op_id = op.id();
+        let released = release.clone();
+        self.store
+            .write("append_operation", move |txn| {
+                txn.open_table(OPS)?
+                    .insert(op_id.as_bytes().as_slice(), bytes.as_slice())?;
+                txn.open_multimap_table(REPO_OPS)?
+                    .insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
+                if let Some(name) = &released {
+                    txn.open_table(REPO_NAMES)?.remove(name.as_str())?;
+                }
+                Ok(())
+            })
+            .await?;
+        *dag = trial;
+        let view = Arc::new(view);
+        if let Ok(mut current) = entry.view.write() {
+            *current = view.clone();
+        }
+        if let Some(name) = release {
+            if let Ok(mut index) = self.index.write() {
+                index.by_name.remove(&name);
+            }
+            self.refresh_count();
+            let git = self.git.clone();
+            let dir = id.to_string();
+            // The deletion is durable; the directory goes now, or at the next open.
+            let _ = tokio::task::spawn_blocking(move || git.delete(&dir)).await;
+        }
+        Ok(view)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::StorageMetrics;
+    use guts_core::Role;
+
+    fn open(dir: &std::path::Path) -> (Repositories, crate::WriterHandle, Arc<StorageMetrics>) {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(StorageMetrics::register(&mut registry));
+        let (store, writer) = Store::open(dir, metrics.clone()).unwrap();
+        let repos = Repositories::open(store, GitRepos::open(dir).unwrap()).unwrap();
+        (repos, writer, metrics)
+    }
+
+    #[tokio::test]
+    async fn create_find_delete_and_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (repos, _w, metrics) = open(dir.path());
+        let alice = Keypair::generate();
+        let mallory = Keypair::generate();
+        let view = repos
+            .create(&alice, "alice", "Hello", "greets", false, "main")
+            .await
+            .unwrap();
+        assert_eq!(view.state.role(&alice.public()), Some(Role::Owner));
+        assert!(repos.git().exists(&view.id.to_string()));
+        assert_eq!(repos.find("ALICE", "hello").unwrap().id, view.id);
+        assert!(matches!(
+            repos
+                .create(&alice, "alice", "hello", "", false, "main")
+                .await,
+            Err(RepoError::NameTaken)
+        ));
+        assert!(matches!(
+            repos.create(&alice, "alice", "..", "", false, "main").await,
+            Err(RepoError::InvalidName(_))
+        ));
+
+        // Mallory cannot delete it: the fold rejects, the metric counts, nothing is stored.
+        let refused = repos.append(view.id, &mallory, Payload::DeleteRepo).await;
+        assert!(
+            matches!(
+                refused,
+                Err(RepoError::Rejected(Rejection::NotPermitted { .. }))
+            ),
+            "{refused:?}"
+        );
+        let counted = metrics
+            .rejected
+            .get_or_create(&ReasonLabels {
+                reason: "not_permitted",
+            })
+            .get();
+        assert_eq!(counted, 1);
+        assert!(repos.find("alice", "hello").is_some());
+
+        repos
+            .append(view.id, &alice, Payload::DeleteRepo)
+            .await
+            .unwrap();
+        assert!(repos.find("alice", "hello").is_none());
+        assert!(!repos.git().exists(&view.id.to_string()));
+        // The name is free again.
+        repos
+            .create(&alice, "alice", "hello", "", true, "trunk")
+            .await
+            .unwrap();
+        assert_eq!(repos.list().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn reopen_rebuilds_state_from_the_log_and_removes_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = Keypair::generate();
+        let (id, digest) = {
+            let (repos, writer, _) = open(dir.path());
+            let view = repos
+                .create(&alice, "alice", "kept", "", false, "main")
+                .await
+                .unwrap();
+            let bob = Keypair::generate();
+            let view2 = repos
+                .append(
+                    view.id,
+                    &alice,
+                    Payload::SetRole {
+                        user: bob.public(),
+                        role: Some(Role::Write),
+                    },
+                )
+                .await
+                .unwrap();
+            let gone = repos
+                .create(&alice, "alice", "gone", "", false, "main")
+                .await
+                .unwrap();
+            repos
+                .append(gone.id, &alice, Payload::DeleteRepo)
+                .await
+                .unwrap();
+            drop(repos);
+            writer.join();
+            (view.id, view2.state.digest())
+        };
+        // A directory no operation owns (a crash after mkdir, before commit).
+        std::fs::create_dir_all(
+            dir.path()
+                .join(format!("repos/{}.git/objects", "ee".repeat(32))),
+        )
+        .unwrap();
+        let (repos, _w, metrics) = open(dir.path());
+        let view = repos.find("alice", "kept").unwrap();
+        assert_eq!(view.id, id);
+        assert_eq!(view.state.digest(), digest, "same log, same state");
+        assert!(repos.find("alice", "gone").is_none());
+        assert!(
+            !dir.path()
+                .join(format!("repos/{}.git", "ee".repeat(32)))
+                .exists()
+        );
+        assert_eq!(metrics.repositories.get(), 1);
+    }
+}
