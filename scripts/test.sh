@@ -27,3 +27,5 @@ echo "== build"
 cargo build --workspace --all-targets --locked
 echo "== tests"
 cargo nextest run --workspace --locked --no-fail-fast
+echo "== fuzz smoke (every target, 10 s each)"
+scripts/fuzz-smoke.sh

@@ -99,6 +99,13 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
     }
 
+    /// Replaces the top-level message (GitHub's "Repository creation failed." over a
+    /// field error, for instance).
+    pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     /// Adds `WWW-Authenticate: Basic`, which git's credential helpers wait for.
     pub fn with_basic_challenge(mut self) -> Self {
         self.www_authenticate = true;

@@ -3,9 +3,12 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use base64::Engine as _;
+use guts_storage::{Scope, TokenRecord, UserRecord};
 use http::request::Parts;
 use http::{StatusCode, header};
 use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -51,6 +54,111 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer"))
         .then_some(token)
         .filter(|t| !t.is_empty())
+}
+
+/// The credential a request carries: a token from `token`/`Bearer`, or the password of
+/// HTTP Basic (how git sends a token). `None` when there is no Authorization header;
+/// `Some(None)` when there is one we cannot read (which is a bad credential).
+fn credential(parts: &Parts) -> Option<Option<Zeroizing<String>>> {
+    let value = parts.headers.get(header::AUTHORIZATION)?;
+    if let Some(token) = bearer_token(parts) {
+        return Some(Some(Zeroizing::new(token.to_string())));
+    }
+    let basic = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, b64)| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+        })
+        .map(Zeroizing::new)
+        .and_then(|raw| {
+            let text = std::str::from_utf8(&raw).ok()?;
+            text.split_once(':')
+                .map(|(_, password)| Zeroizing::new(password.to_string()))
+        });
+    Some(basic)
+}
+
+/// An authenticated user and the token they used.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub user: UserRecord,
+    pub token: TokenRecord,
+}
+
+impl Authed {
+    /// Whether the token grants `scope` (`admin` implies every scope).
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.token.scopes.contains(&scope) || self.token.scopes.contains(&Scope::Admin)
+    }
+
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.allows(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "Resource not accessible by personal access token: needs the {} scope",
+                match scope {
+                    Scope::Repo => "repo",
+                    Scope::Admin => "admin",
+                }
+            )))
+        }
+    }
+}
+
+/// The caller, if they sent credentials. Credentials that match nothing are a 401
+/// even where anonymous access would be fine, as on GitHub.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<Authed>);
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(credential) = credential(parts) else {
+            return Ok(MaybeUser(None));
+        };
+        let Some(token) = credential else {
+            return Err(ApiError::bad_credentials());
+        };
+        match state.accounts.authenticate(&token) {
+            Ok(Some((user, token))) => {
+                tracing::Span::current().record("user", user.login.as_str());
+                Ok(MaybeUser(Some(Authed { user, token })))
+            }
+            Ok(None) => Err(ApiError::bad_credentials()),
+            Err(e) => {
+                tracing::error!(error = %e, "token lookup failed");
+                Err(ApiError::internal())
+            }
+        }
+    }
+}
+
+/// The caller, who must be authenticated (401 "Requires authentication" otherwise).
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Authed);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match MaybeUser::from_request_parts(parts, state).await?.0 {
+            Some(authed) => Ok(AuthUser(authed)),
+            None => Err(ApiError::requires_authentication()),
+        }
+    }
 }
 
 /// Proof that the request carries `GUTS_ADMIN_TOKEN`.

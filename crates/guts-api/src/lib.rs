@@ -4,19 +4,26 @@
 //! Architecture invariant: this is the only crate that knows HTTP. Below it, crates
 //! speak in domain types; the node crate only binds listeners and hands them here.
 
+// GitHub's repository object is one large `json!` literal.
+#![recursion_limit = "256"]
+
 pub mod error;
 pub mod extract;
+pub mod links;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;
+pub mod pagination;
 pub mod router;
 mod routes;
 pub mod server;
 pub mod state;
+pub mod time;
+pub mod views;
 
 pub use error::{ApiError, FieldError};
 pub use metrics::HttpMetrics;
 pub use ops::ops_router;
 pub use router::api_router;
 pub use server::serve;
-pub use state::{AppState, EdgeLimits, NodeInfo};
+pub use state::{AppState, EdgeLimits, NodeInfo, Services};

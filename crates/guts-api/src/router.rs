@@ -22,6 +22,8 @@ pub fn api_router(state: AppState) -> Router {
     let limits = state.limits.clone();
     let guarded = Router::new()
         .merge(routes::admin::router())
+        .merge(routes::users::router())
+        .merge(routes::repos::router())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(
             ServiceBuilder::new()

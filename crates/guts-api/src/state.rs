@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use guts_ops::{Health, Secret, Telemetry};
+use guts_storage::{Accounts, Repositories};
 use tokio::sync::Semaphore;
 
 use crate::metrics::HttpMetrics;
@@ -55,7 +56,19 @@ pub struct Inner {
     /// The log-level switch; `None` when no subscriber was installed (unit tests).
     pub telemetry: Option<Arc<Telemetry>>,
     pub limits: EdgeLimits,
+    pub accounts: Accounts,
+    pub repos: Arc<Repositories>,
+    /// `GUTS_OPEN_REGISTRATION`: anyone may create an account.
+    pub open_registration: bool,
     pub(crate) in_flight: Arc<Semaphore>,
+}
+
+/// The domain services the API drives.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub accounts: Accounts,
+    pub repos: Arc<Repositories>,
+    pub open_registration: bool,
 }
 
 impl AppState {
@@ -66,6 +79,7 @@ impl AppState {
         admin_token: Option<Secret<String>>,
         telemetry: Option<Arc<Telemetry>>,
         limits: EdgeLimits,
+        services: Services,
     ) -> Self {
         let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
         Self(Arc::new(Inner {
@@ -75,6 +89,9 @@ impl AppState {
             admin_token,
             telemetry,
             limits,
+            accounts: services.accounts,
+            repos: services.repos,
+            open_registration: services.open_registration,
             in_flight,
         }))
     }

@@ -10,7 +10,8 @@ use guts_core::Keypair;
 use guts_ops::TelemetrySettings;
 
 use crate::config::{Config, Loaded};
-use crate::node::{Identity, Node};
+use crate::node::{Identity, Node, OpenedStorage};
+use guts_storage::{Scope, StorageMetrics};
 
 /// Exit code for a configuration that was refused.
 pub const EXIT_CONFIG: u8 = 2;
@@ -38,6 +39,22 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// Account tools that work on the data directory while the node is stopped.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create an account with a custodial key and print its first token.
+    Create {
+        login: String,
+        /// Make the account a site administrator (token scopes repo and admin).
+        #[arg(long)]
+        admin: bool,
     },
 }
 
@@ -72,6 +89,57 @@ pub fn config_check(cli: &Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+/// `user create`: opens the store directly, so it refuses (the database is locked)
+/// while a node runs on the same data directory; use the admin API then.
+pub fn user_create(cli: &Cli, login: &str, admin: bool) -> ExitCode {
+    let loaded = match load(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("guts-node: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: anyhow::Result<String> = runtime.block_on(async {
+        std::fs::create_dir_all(&loaded.config.data_dir)?;
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(StorageMetrics::register(&mut registry));
+        let storage = OpenedStorage::open(&loaded.config, metrics)?;
+        let user = storage.accounts.create_user(login, admin).await?;
+        let scopes = if admin {
+            vec![Scope::Repo, Scope::Admin]
+        } else {
+            vec![Scope::Repo]
+        };
+        let token = storage
+            .accounts
+            .create_token(&user.login, "initial", scopes)
+            .await?;
+        let text = token.token.expose().clone();
+        drop(storage.accounts);
+        drop(storage.repos);
+        drop(storage.store);
+        storage.writer.join();
+        Ok(text)
+    });
+    match result {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("guts-node: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

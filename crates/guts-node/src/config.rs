@@ -104,6 +104,18 @@ pub const SETTINGS: &[Setting] = &[
         doc: "Token for the admin API (`Authorization: token …`), at least 16 characters. Unset: the admin API answers 403.",
     },
     Setting {
+        key: "cluster_secret",
+        default: "",
+        secret: true,
+        doc: "Secret shared by the nodes of one cluster (at least 32 characters); seals custodial user keys. Unset: generated into `<data_dir>/cluster.secret` (mode 0600) for a single node.",
+    },
+    Setting {
+        key: "open_registration",
+        default: "false",
+        secret: false,
+        doc: "`true` lets anyone create an account with `POST /api/v3/users`; otherwise accounts come from the admin API or `guts-node user create`.",
+    },
+    Setting {
         key: "shutdown_timeout",
         default: "20",
         secret: false,
@@ -137,6 +149,9 @@ pub struct Config {
     pub otlp_endpoint: Option<String>,
     #[validate(custom(function = "check_admin_token"))]
     pub admin_token: Option<Secret<String>>,
+    #[validate(custom(function = "check_cluster_secret"))]
+    pub cluster_secret: Option<Secret<String>>,
+    pub open_registration: bool,
     #[validate(range(min = 1, max = 3600, message = "must be from 1 to 3600 (seconds)"))]
     pub shutdown_timeout: u64,
 }
@@ -155,6 +170,8 @@ impl Default for Config {
             request_timeout: 30,
             otlp_endpoint: None,
             admin_token: None,
+            cluster_secret: None,
+            open_registration: false,
             shutdown_timeout: 20,
         }
     }
@@ -197,6 +214,14 @@ fn parse_addr(raw: &str) -> Result<SocketAddr, String> {
     raw.trim()
         .parse()
         .map_err(|_| "must be an IP socket address such as 127.0.0.1:8080".to_string())
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("must be true or false".to_string()),
+    }
 }
 
 fn parse_number<T: std::str::FromStr>(raw: &str) -> Result<T, String> {
@@ -273,6 +298,8 @@ impl Config {
             "request_timeout" => self.request_timeout = parse_number(raw).map_err(err)?,
             "otlp_endpoint" => self.otlp_endpoint = optional(raw),
             "admin_token" => self.admin_token = optional(raw).map(Secret::new),
+            "cluster_secret" => self.cluster_secret = optional(raw).map(Secret::new),
+            "open_registration" => self.open_registration = parse_bool(raw).map_err(err)?,
             "shutdown_timeout" => self.shutdown_timeout = parse_number(raw).map_err(err)?,
             other => {
                 return Err(ConfigError::Invalid {
@@ -332,6 +359,10 @@ impl Config {
         if let Some(v) = secret(&self.admin_token) {
             out.insert("admin_token", v);
         }
+        if let Some(v) = secret(&self.cluster_secret) {
+            out.insert("cluster_secret", v);
+        }
+        out.insert("open_registration", self.open_registration.to_string());
         out.insert("shutdown_timeout", self.shutdown_timeout.to_string());
         out
     }
@@ -346,8 +377,9 @@ impl Config {
         ];
         let mut table = toml::Table::new();
         for (key, value) in self.rendered() {
-            let value = match value.parse::<i64>() {
-                Ok(n) if numeric.contains(&key) => toml::Value::Integer(n),
+            let value = match (value.parse::<i64>(), value.parse::<bool>()) {
+                (Ok(n), _) if numeric.contains(&key) => toml::Value::Integer(n),
+                (_, Ok(b)) => toml::Value::Boolean(b),
                 _ => toml::Value::String(value),
             };
             table.insert(key.to_string(), value);
@@ -418,6 +450,15 @@ fn check_admin_token(token: &Secret<String>) -> Result<(), ValidationError> {
     if token.chars().count() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ValidationError::new("token")
             .with_message("must be at least 16 characters without spaces".into()));
+    }
+    Ok(())
+}
+
+fn check_cluster_secret(secret: &Secret<String>) -> Result<(), ValidationError> {
+    if secret.expose().chars().count() < 32 {
+        return Err(
+            ValidationError::new("secret").with_message("must be at least 32 characters".into())
+        );
     }
     Ok(())
 }
@@ -518,6 +559,7 @@ mod tests {
             ("GUTS_MAX_CONNECTIONS", "0", "from 1 to"),
             ("GUTS_MAX_REQUEST_SIZE_MB", "lots", "whole number"),
             ("GUTS_OTLP_ENDPOINT", "collector:4317", "http://"),
+            ("GUTS_OPEN_REGISTRATION", "maybe", "true or false"),
         ];
         for (var, value, rule) in cases {
             let err = load_env(&[(var, value)]).unwrap_err().to_string();

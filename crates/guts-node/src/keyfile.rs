@@ -1,6 +1,8 @@
-//! The node key on disk: `<data_dir>/node.key`, 64 hex characters and a newline, mode
-//! 0600, written atomically (temp file, fsync, rename, fsync of the directory) so a
-//! crash during the first start never leaves a truncated key behind.
+//! Secrets generated on first start and kept in the data directory: the node key
+//! (`node.key`) and, for a single node, the cluster secret (`cluster.secret`). Each is
+//! 64 hex characters and a newline, mode 0600, written atomically (temp file, fsync,
+//! rename, fsync of the directory) so a crash during the first start never leaves a
+//! truncated secret behind.
 
 use std::fs;
 use std::io::Write as _;
@@ -11,6 +13,7 @@ use guts_core::{KeyParseError, Keypair};
 use guts_ops::Secret;
 
 pub const KEY_FILE: &str = "node.key";
+pub const CLUSTER_SECRET_FILE: &str = "cluster.secret";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
@@ -62,8 +65,46 @@ pub fn load_or_create(
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = Keypair::generate();
-            write_atomically(&path, &key).map_err(|source| KeyFileError::Write { path, source })?;
+            write_atomically(&path, key.seed_hex().as_bytes())
+                .map_err(|source| KeyFileError::Write { path, source })?;
             Ok((key, KeySource::Generated))
+        }
+        Err(source) => Err(KeyFileError::Read { path, source }),
+    }
+}
+
+/// The configured cluster secret's bytes if there is one; else `cluster.secret`,
+/// created with 32 random bytes on first start. A node that generates its own secret
+/// is a cluster of one: another node cannot open its users' keys.
+pub fn cluster_secret(
+    configured: Option<&Secret<String>>,
+    data_dir: &Path,
+) -> Result<Secret<Vec<u8>>, KeyFileError> {
+    if let Some(secret) = configured {
+        return Ok(Secret::new(secret.expose().as_bytes().to_vec()));
+    }
+    let path = data_dir.join(CLUSTER_SECRET_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            warn_if_readable_by_others(&path);
+            let text = text.trim();
+            if text.len() < 32 {
+                return Err(KeyFileError::Corrupt {
+                    path,
+                    source: KeyParseError::WrongHexLength {
+                        expected: 64,
+                        found: text.len(),
+                    },
+                });
+            }
+            Ok(Secret::new(text.as_bytes().to_vec()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let random: [u8; 32] = rand::random();
+            let text = hex::encode(random);
+            write_atomically(&path, text.as_bytes())
+                .map_err(|source| KeyFileError::Write { path, source })?;
+            Ok(Secret::new(text.into_bytes()))
         }
         Err(source) => Err(KeyFileError::Read { path, source }),
     }
@@ -78,9 +119,13 @@ fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
-fn write_atomically(path: &Path, key: &Keypair) -> std::io::Result<()> {
+fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!("{KEY_FILE}.tmp"));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("secret");
+    let tmp = dir.join(format!("{name}.tmp"));
     let _ = fs::remove_file(&tmp);
     {
         let mut file = fs::OpenOptions::new()
@@ -88,7 +133,7 @@ fn write_atomically(path: &Path, key: &Keypair) -> std::io::Result<()> {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        file.write_all(key.seed_hex().as_bytes())?;
+        file.write_all(contents)?;
         file.write_all(b"\n")?;
         file.sync_all()?;
     }
@@ -114,6 +159,26 @@ mod tests {
         assert_eq!(source, KeySource::Loaded);
         assert_eq!(first.public(), second.public());
         assert!(!dir.path().join("node.key.tmp").exists());
+    }
+
+    #[test]
+    fn cluster_secret_is_generated_once_or_taken_from_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = cluster_secret(None, dir.path()).unwrap();
+        assert_eq!(first.expose().len(), 64);
+        let mode = fs::metadata(dir.path().join(CLUSTER_SECRET_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(cluster_secret(None, dir.path()).unwrap(), first);
+        let configured = Secret::new("x".repeat(40));
+        assert_eq!(
+            cluster_secret(Some(&configured), dir.path())
+                .unwrap()
+                .expose(),
+            &"x".repeat(40).into_bytes()
+        );
     }
 
     #[test]

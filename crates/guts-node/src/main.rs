@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use guts_node::cli::{self, Cli, Command, ConfigAction};
+use guts_node::cli::{self, Cli, Command, ConfigAction, UserAction};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -13,5 +13,8 @@ fn main() -> ExitCode {
         Some(Command::Config {
             action: ConfigAction::Check,
         }) => cli::config_check(&cli),
+        Some(Command::User {
+            action: UserAction::Create { login, admin },
+        }) => cli::user_create(&cli, login, *admin),
     }
 }

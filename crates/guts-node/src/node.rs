@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use guts_api::{AppState, EdgeLimits, HttpMetrics, NodeInfo};
+use guts_api::{AppState, EdgeLimits, HttpMetrics, NodeInfo, Services};
 use guts_core::Keypair;
 use guts_ops::{HealthBuilder, MetricsRegistry, Probe, Supervisor, Telemetry};
+use guts_storage::{
+    Accounts, GitRepos, Repositories, Sealer, StorageMetrics, Store, StoreError, WriterHandle,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +40,8 @@ pub enum NodeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
     #[error("shutdown did not finish within {0:?}")]
     ShutdownTimeout(Duration),
     #[error("{0}")]
@@ -82,6 +87,35 @@ pub struct Node {
     api_done: CancellationToken,
     /// Stops the metrics listener (last step of shutdown).
     ops_stop: CancellationToken,
+    /// Joined at the end of shutdown: the last queued write is durable ("flush").
+    writer: WriterHandle,
+}
+
+/// Storage opened and recovered: what the services are built from.
+#[derive(Debug)]
+pub struct OpenedStorage {
+    pub store: Store,
+    pub writer: WriterHandle,
+    pub accounts: Accounts,
+    pub repos: Arc<Repositories>,
+}
+
+impl OpenedStorage {
+    /// Opens the store and the repositories under the data directory and recovers them
+    /// (state rebuilt from the operation log, leftovers of interrupted work removed).
+    /// Used by the node and by the offline `user` subcommand.
+    pub fn open(config: &Config, metrics: Arc<StorageMetrics>) -> Result<OpenedStorage, NodeError> {
+        let secret = keyfile::cluster_secret(config.cluster_secret.as_ref(), &config.data_dir)?;
+        let (store, writer) = Store::open(&config.data_dir, metrics)?;
+        let repos = Repositories::open(store.clone(), GitRepos::open(&config.data_dir)?)?;
+        let accounts = Accounts::new(store.clone(), Arc::new(Sealer::new(secret.expose())));
+        Ok(OpenedStorage {
+            store,
+            writer,
+            accounts,
+            repos: Arc::new(repos),
+        })
+    }
 }
 
 impl Node {
@@ -105,13 +139,27 @@ impl Node {
 
         let mut registry = MetricsRegistry::new();
         let http_metrics = Arc::new(HttpMetrics::register(registry.registry_mut()));
+        let storage_metrics = Arc::new(StorageMetrics::register(registry.registry_mut()));
         let encoder = Arc::new(registry.freeze());
+
+        let recovery = Instant::now();
+        let storage = OpenedStorage::open(config, storage_metrics)?;
+        tracing::info!(
+            repositories = storage.repos.list().len(),
+            recovery_ms = recovery.elapsed().as_millis() as u64,
+            "storage recovered"
+        );
 
         let mut health = HealthBuilder::default();
         let probe_dir = config.data_dir.clone();
         health.register("data_dir", &[Probe::Ready], move || {
             let dir = probe_dir.clone();
             async move { data_dir_writable(dir).await }
+        });
+        let probe_store = storage.store.clone();
+        health.register("storage", &[Probe::Ready], move || {
+            let store = probe_store.clone();
+            async move { store.probe().await.map_err(|e| e.to_string()) }
         });
         let health = Arc::new(health.build());
 
@@ -136,6 +184,11 @@ impl Node {
             config.admin_token.clone(),
             telemetry,
             limits,
+            Services {
+                accounts: storage.accounts.clone(),
+                repos: storage.repos.clone(),
+                open_registration: config.open_registration,
+            },
         );
 
         let supervisor = Supervisor::new();
@@ -156,7 +209,7 @@ impl Node {
             guts_api::serve(ops_listener, router, stop, HEADER_READ_TIMEOUT).await
         });
 
-        // Nothing to recover yet: storage will hold the start-up gate once it exists.
+        // Recovery ran above, before the listeners started: startup is done.
         health.mark_started();
         tracing::info!(
             %peer_id,
@@ -175,6 +228,7 @@ impl Node {
             api_stop,
             api_done,
             ops_stop,
+            writer: storage.writer,
         })
     }
 
@@ -213,10 +267,23 @@ impl Node {
         self.ops_stop.cancel();
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let all_stopped = self.supervisor.drain(remaining).await;
+        // Every holder of a store handle (the routers) is gone with the servers: the
+        // writer drains its queue, commits, and exits.
+        let writer = self.writer;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let flushed = tokio::time::timeout(
+            remaining,
+            tokio::task::spawn_blocking(move || writer.join()),
+        )
+        .await
+        .is_ok();
+        if !flushed {
+            tracing::error!("storage writer did not finish before the shutdown timeout");
+        }
         if let Some(why) = self.supervisor.failure() {
             return Err(NodeError::TaskFailed(why));
         }
-        if !drained || all_stopped.is_err() {
+        if !drained || all_stopped.is_err() || !flushed {
             return Err(NodeError::ShutdownTimeout(timeout));
         }
         tracing::info!("shutdown complete");

@@ -43,11 +43,17 @@ struct Job {
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
+enum Message {
+    Write(Job),
+    /// Commit what is queued, then stop: later writes fail with `StoreError::Closed`.
+    Close,
+}
+
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Message>,
     metrics: Arc<StorageMetrics>,
     path: PathBuf,
 }
@@ -58,17 +64,23 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Joins the writer thread; returned by [`Store::open`] so shutdown can wait for the
-/// last commit ("flush storage").
+/// Closes and joins the writer thread; returned by [`Store::open`] so shutdown can
+/// wait for the last commit ("flush storage").
 #[derive(Debug)]
 pub struct WriterHandle {
+    queue: mpsc::Sender<Message>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WriterHandle {
-    /// Waits until every queued write is committed and the writer exits. Call after the
-    /// last [`Store`] clone that may write has been dropped.
+    /// Commits every write queued so far, stops the writer and waits for it. Writes
+    /// attempted afterwards fail with [`StoreError::Closed`]. Blocking: call it from a
+    /// blocking context.
     pub fn join(mut self) {
+        // try_send rather than blocking_send, which refuses to run inside a runtime.
+        while let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Message::Close) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
@@ -95,6 +107,7 @@ impl Store {
         let db = Arc::new(db);
         crate::schema::create_tables(&db)?;
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        let writer_queue = queue.clone();
         let writer_db = db.clone();
         let writer_metrics = metrics.clone();
         let thread = std::thread::Builder::new()
@@ -112,6 +125,7 @@ impl Store {
                 path,
             },
             WriterHandle {
+                queue: writer_queue,
                 thread: Some(thread),
             },
         ))
@@ -150,10 +164,10 @@ impl Store {
         });
         let (done_tx, done_rx) = oneshot::channel();
         self.queue
-            .send(Job {
+            .send(Message::Write(Job {
                 write: job_write,
                 done: done_tx,
-            })
+            }))
             .await
             .map_err(|_| StoreError::Closed)?;
         done_rx.await.map_err(|_| StoreError::Closed)??;
@@ -173,15 +187,23 @@ impl Store {
     }
 }
 
-fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, metrics: &StorageMetrics) {
+fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Message>, metrics: &StorageMetrics) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
+    let mut closing = false;
+    while !closing {
+        match rx.blocking_recv() {
+            Some(Message::Write(job)) => batch.push(job),
+            Some(Message::Close) | None => closing = true,
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Message::Write(job)) => batch.push(job),
+                Ok(Message::Close) => closing = true,
                 Err(_) => break,
             }
+        }
+        if batch.is_empty() {
+            continue;
         }
         metrics.batch_size.observe(batch.len() as f64);
         if let Err(e) = commit_batch(db, &batch) {
@@ -269,6 +291,30 @@ mod tests {
             let v = t.get(format!("k{i}").as_str()).unwrap().unwrap();
             assert_eq!(v.value(), i.to_be_bytes().as_slice());
         }
+    }
+
+    #[tokio::test]
+    async fn join_flushes_then_later_writes_are_refused() {
+        let (_dir, store, writer) = open();
+        store
+            .write("test", |txn| {
+                txn.open_table(META)?.insert("before", b"1".as_slice())?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        writer.join();
+        let after = store
+            .write("test", |txn| {
+                txn.open_table(META)?.insert("after", b"1".as_slice())?;
+                Ok(())
+            })
+            .await;
+        assert!(matches!(after, Err(StoreError::Closed)), "{after:?}");
+        let read = store.read().unwrap();
+        let t = read.open_table(META).unwrap();
+        assert!(t.get("before").unwrap().is_some());
+        assert!(t.get("after").unwrap().is_none());
     }
 
     #[tokio::test]

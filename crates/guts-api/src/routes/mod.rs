@@ -2,3 +2,5 @@
 
 pub(crate) mod admin;
 pub(crate) mod health;
+pub(crate) mod repos;
+pub(crate) mod users;

@@ -1,0 +1,61 @@
+//! Absolute URLs for response bodies and headers. GitHub clients navigate by the `url`
+//! fields they are given (PyGithub follows them verbatim), so every URL we hand out must
+//! be absolute and include `/api/v3`. The origin is taken from the request (`Host`,
+//! `X-Forwarded-Proto` / `X-Forwarded-Host` behind a proxy).
+
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+
+pub const API_PREFIX: &str = "/api/v3";
+
+#[derive(Debug, Clone)]
+pub struct Links {
+    origin: String,
+}
+
+fn plausible_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Links {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let host = header("x-forwarded-host")
+            .or_else(|| header("host"))
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .filter(|h| plausible_host(h))
+            .unwrap_or("localhost");
+        let scheme = match header("x-forwarded-proto") {
+            Some("https") => "https",
+            _ => "http",
+        };
+        Ok(Links {
+            origin: format!("{scheme}://{host}"),
+        })
+    }
+}
+
+impl Links {
+    /// `scheme://host` of this request.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// An API URL: `origin/api/v3{path}`.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}{API_PREFIX}{path}", self.origin)
+    }
+
+    /// A web URL (`html_url`): `origin{path}`.
+    pub fn web(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+}

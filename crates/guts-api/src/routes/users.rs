@@ -1,0 +1,120 @@
+//! Users: `GET /user`, `GET /users/{username}`, and account creation by open
+//! registration (`POST /users`, a Guts extension, off unless `GUTS_OPEN_REGISTRATION`).
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use guts_storage::{AccountError, Scope};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::{AuthUser, JsonBody};
+use crate::links::Links;
+use crate::state::AppState;
+use crate::views;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v3/user", get(me))
+        .route("/api/v3/users/{username}", get(by_login))
+        .route("/api/v3/users", post(register))
+}
+
+async fn me(AuthUser(authed): AuthUser, links: Links) -> Json<serde_json::Value> {
+    Json(views::user(&links, &authed.user))
+}
+
+async fn by_login(
+    State(state): State<AppState>,
+    links: Links,
+    Path(login): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    match state.accounts.user(&login) {
+        Ok(Some(user)) => Ok(Json(views::user(&links, &user))),
+        Ok(None) => Err(ApiError::not_found()),
+        Err(e) => Err(account_error(e)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Registration {
+    login: Option<String>,
+}
+
+/// Creates an account and its first token (scope `repo`); the token is shown once.
+async fn register(
+    State(state): State<AppState>,
+    links: Links,
+    JsonBody(body): JsonBody<Registration>,
+) -> Result<Response, ApiError> {
+    if !state.open_registration {
+        return Err(ApiError::forbidden(
+            "Registration is closed on this node: ask an administrator for an account",
+        ));
+    }
+    let login = body.login.ok_or_else(|| missing("User", "login"))?;
+    create_account(&state, &links, &login, false, vec![Scope::Repo]).await
+}
+
+/// Shared by open registration and the admin API: account plus first token.
+pub(crate) async fn create_account(
+    state: &AppState,
+    links: &Links,
+    login: &str,
+    site_admin: bool,
+    scopes: Vec<Scope>,
+) -> Result<Response, ApiError> {
+    let user = state
+        .accounts
+        .create_user(login, site_admin)
+        .await
+        .map_err(account_error)?;
+    let token = state
+        .accounts
+        .create_token(&user.login, "initial", scopes)
+        .await
+        .map_err(account_error)?;
+    tracing::info!(login = %user.login, site_admin, "account created");
+    let mut body = views::user(links, &user);
+    if let Some(map) = body.as_object_mut() {
+        map.insert("token".to_string(), json!(token.token.expose()));
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub(crate) fn missing(resource: &'static str, field: &'static str) -> ApiError {
+    ApiError::validation(FieldError {
+        resource: resource.into(),
+        field: field.into(),
+        code: "missing_field".into(),
+        message: None,
+    })
+}
+
+pub(crate) fn account_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::InvalidLogin(reason) => ApiError::validation(FieldError {
+            resource: "User".into(),
+            field: "login".into(),
+            code: "invalid".into(),
+            message: Some(reason.to_string()),
+        }),
+        AccountError::LoginTaken(_) => ApiError::validation(FieldError {
+            resource: "User".into(),
+            field: "login".into(),
+            code: "already_exists".into(),
+            message: Some("login is already taken".to_string()),
+        }),
+        AccountError::NoSuchUser(_) | AccountError::NoSuchToken => ApiError::not_found(),
+        AccountError::NotCustodial(_) => ApiError::forbidden(
+            "This account signs its own operations: submit pre-signed operations instead",
+        ),
+        e @ (AccountError::Seal(_) | AccountError::Store(_)) => {
+            tracing::error!(error = %e, "account storage failed");
+            ApiError::internal()
+        }
+    }
+}

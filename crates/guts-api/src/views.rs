@@ -1,0 +1,185 @@
+//! GitHub's JSON shapes for users and repositories. Clients navigate by the URLs in
+//! them, so every resource carries its absolute `url` and the related `*_url`s.
+
+use guts_core::{PublicKey, Role};
+use guts_storage::{RepoView, UserRecord, accounts::numeric_id};
+use serde_json::{Value, json};
+
+use crate::links::Links;
+use crate::time::iso8601;
+
+/// The short user object GitHub embeds (`owner`, `user`, `author`…).
+pub fn simple_user(links: &Links, login: &str, id: u64, site_admin: bool) -> Value {
+    let api = |p: &str| links.api(&format!("/users/{login}{p}"));
+    json!({
+        "login": login,
+        "id": id,
+        "node_id": format!("U_{id}"),
+        "avatar_url": "",
+        "gravatar_id": "",
+        "url": api(""),
+        "html_url": links.web(&format!("/{login}")),
+        "repos_url": api("/repos"),
+        "followers_url": api("/followers"),
+        "following_url": api("/following{/other_user}"),
+        "gists_url": api("/gists{/gist_id}"),
+        "starred_url": api("/starred{/owner}{/repo}"),
+        "subscriptions_url": api("/subscriptions"),
+        "organizations_url": api("/orgs"),
+        "events_url": api("/events{/privacy}"),
+        "received_events_url": api("/received_events"),
+        "type": "User",
+        "user_view_type": "public",
+        "site_admin": site_admin,
+    })
+}
+
+/// The full user object of `GET /user` and `GET /users/{u}`.
+pub fn user(links: &Links, user: &UserRecord) -> Value {
+    let mut value = simple_user(links, &user.login, user.id, user.site_admin);
+    if let Some(map) = value.as_object_mut() {
+        let at = iso8601(user.created_at);
+        for (k, v) in [
+            ("name", Value::Null),
+            ("company", Value::Null),
+            ("blog", json!("")),
+            ("location", Value::Null),
+            ("email", Value::Null),
+            ("hireable", Value::Null),
+            ("bio", Value::Null),
+            ("twitter_username", Value::Null),
+            ("public_repos", json!(0)),
+            ("public_gists", json!(0)),
+            ("followers", json!(0)),
+            ("following", json!(0)),
+            ("created_at", json!(at)),
+            ("updated_at", json!(at)),
+        ] {
+            map.insert(k.to_string(), v);
+        }
+        map.insert("public_key".to_string(), json!(user.public_key));
+    }
+    value
+}
+
+/// The owner of a repository as a user object: the local account if there is one,
+/// else what the creating operation says (a user known only through replication).
+pub fn owner(links: &Links, login: &str, account: Option<&UserRecord>, key: &PublicKey) -> Value {
+    match account {
+        Some(u) => simple_user(links, &u.login, u.id, u.site_admin),
+        None => simple_user(links, login, numeric_id(key.as_bytes()), false),
+    }
+}
+
+/// GitHub's repository object; `permissions` only when the caller is known.
+pub fn repo(links: &Links, view: &RepoView, owner: Value, role: Option<Option<Role>>) -> Value {
+    let Some(meta) = &view.state.meta else {
+        return Value::Null;
+    };
+    let full = format!("{}/{}", meta.owner, meta.name);
+    let api = |p: &str| links.api(&format!("/repos/{full}{p}"));
+    let created = iso8601(meta.created_at.wall_ms / 1000);
+    let updated = iso8601(view.updated_ms / 1000);
+    let pushed = view
+        .state
+        .refs
+        .values()
+        .map(|r| r.at.wall_ms)
+        .max()
+        .map_or(created.clone(), |ms| iso8601(ms / 1000));
+    let id = numeric_id(view.id.as_bytes());
+    let mut value = json!({
+        "id": id,
+        "node_id": format!("R_{}", view.id),
+        "name": meta.name,
+        "full_name": full,
+        "owner": owner,
+        "private": meta.private,
+        "html_url": links.web(&format!("/{full}")),
+        "description": if meta.description.is_empty() { Value::Null } else { json!(meta.description) },
+        "fork": false,
+        "url": api(""),
+        "forks_url": api("/forks"),
+        "keys_url": api("/keys{/key_id}"),
+        "collaborators_url": api("/collaborators{/collaborator}"),
+        "teams_url": api("/teams"),
+        "hooks_url": api("/hooks"),
+        "issue_events_url": api("/issues/events{/number}"),
+        "events_url": api("/events"),
+        "assignees_url": api("/assignees{/user}"),
+        "branches_url": api("/branches{/branch}"),
+        "tags_url": api("/tags"),
+        "blobs_url": api("/git/blobs{/sha}"),
+        "git_tags_url": api("/git/tags{/sha}"),
+        "git_refs_url": api("/git/refs{/sha}"),
+        "trees_url": api("/git/trees{/sha}"),
+        "statuses_url": api("/statuses/{sha}"),
+        "languages_url": api("/languages"),
+        "stargazers_url": api("/stargazers"),
+        "contributors_url": api("/contributors"),
+        "subscribers_url": api("/subscribers"),
+        "subscription_url": api("/subscription"),
+        "commits_url": api("/commits{/sha}"),
+        "git_commits_url": api("/git/commits{/sha}"),
+        "comments_url": api("/comments{/number}"),
+        "issue_comment_url": api("/issues/comments{/number}"),
+        "contents_url": api("/contents/{+path}"),
+        "compare_url": api("/compare/{base}...{head}"),
+        "merges_url": api("/merges"),
+        "archive_url": api("/{archive_format}{/ref}"),
+        "downloads_url": api("/downloads"),
+        "issues_url": api("/issues{/number}"),
+        "pulls_url": api("/pulls{/number}"),
+        "milestones_url": api("/milestones{/number}"),
+        "notifications_url": api("/notifications{?since,all,participating}"),
+        "labels_url": api("/labels{/name}"),
+        "releases_url": api("/releases{/id}"),
+        "deployments_url": api("/deployments"),
+        "created_at": created,
+        "updated_at": updated,
+        "pushed_at": pushed,
+        "git_url": links.web(&format!("/{full}.git")),
+        "ssh_url": Value::Null,
+        "clone_url": links.web(&format!("/{full}.git")),
+        "svn_url": links.web(&format!("/{full}")),
+        "homepage": Value::Null,
+        "size": 0,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "language": Value::Null,
+        "has_issues": true,
+        "has_projects": false,
+        "has_downloads": false,
+        "has_wiki": false,
+        "has_pages": false,
+        "has_discussions": false,
+        "forks_count": 0,
+        "mirror_url": Value::Null,
+        "archived": false,
+        "disabled": false,
+        "open_issues_count": 0,
+        "license": Value::Null,
+        "allow_forking": false,
+        "is_template": false,
+        "topics": [],
+        "visibility": if meta.private { "private" } else { "public" },
+        "forks": 0,
+        "open_issues": 0,
+        "watchers": 0,
+        "default_branch": meta.default_branch,
+    });
+    if let (Some(role), Some(map)) = (role, value.as_object_mut()) {
+        let at_least = |r: Role| role.is_some_and(|have| have >= r);
+        map.insert(
+            "permissions".to_string(),
+            json!({
+                "admin": at_least(Role::Admin),
+                "maintain": at_least(Role::Admin),
+                "push": at_least(Role::Write),
+                "triage": at_least(Role::Write),
+                "pull": at_least(Role::Read) || !meta.private,
+            }),
+        );
+    }
+    value
+}
