@@ -140,7 +140,10 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(store: Store, sealer: Arc<Sealer>) -> Accounts {
-        Accounts { store, sealer }
+        let this = Accounts { store, sealer };
+        // The user gauge starts from what is stored, not from zero.
+        this.refresh_counts();
+        this
     }
 
     /// Creates a user with a new custodial key. Durable when it returns.
