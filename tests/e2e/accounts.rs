@@ -203,6 +203,13 @@ fn users_tokens_and_repositories_in_github_shapes() {
     );
     assert_eq!(node.metric("guts_repositories_total"), Some(2.0));
     assert_eq!(node.metric("guts_users_total"), Some(2.0));
+    assert_eq!(
+        node.metric(r#"guts_storage_objects_total{type="repository"}"#),
+        Some(2.0)
+    );
+    let creates = r#"guts_storage_operation_duration_seconds_count{operation="create_repo"}"#;
+    assert!(node.metric(creates).unwrap() >= 3.0);
+    assert!(node.metric("guts_storage_size_bytes").unwrap() > 0.0);
 }
 
 #[test]

@@ -22,6 +22,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::keyfile::{self, KeyFileError, KeySource};
 
+/// How often `guts_storage_size_bytes` is measured.
+const STORAGE_SIZE_INTERVAL: Duration = Duration::from_secs(15);
+
 /// How long a client may take to send request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -140,6 +143,7 @@ impl Node {
         let mut registry = MetricsRegistry::new();
         let http_metrics = Arc::new(HttpMetrics::register(registry.registry_mut()));
         let storage_metrics = Arc::new(StorageMetrics::register(registry.registry_mut()));
+        let size_metrics = storage_metrics.clone();
         let encoder = Arc::new(registry.freeze());
 
         let recovery = Instant::now();
@@ -207,6 +211,20 @@ impl Node {
         let stop = ops_stop.clone();
         supervisor.spawn("metrics-server", async move {
             guts_api::serve(ops_listener, router, stop, HEADER_READ_TIMEOUT).await
+        });
+
+        // The data directory's size changes with every write but is only worth a walk
+        // now and then.
+        let (token, dir) = (supervisor.token(), config.data_dir.clone());
+        supervisor.spawn("storage-size", async move {
+            loop {
+                let (metrics, dir) = (size_metrics.clone(), dir.clone());
+                let _ = tokio::task::spawn_blocking(move || metrics.measure_size(&dir)).await;
+                tokio::select! {
+                    () = token.cancelled() => return Ok::<(), std::convert::Infallible>(()),
+                    () = tokio::time::sleep(STORAGE_SIZE_INTERVAL) => {}
+                }
+            }
         });
 
         // Recovery ran above, before the listeners started: startup is done.

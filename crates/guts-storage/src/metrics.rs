@@ -77,7 +77,11 @@ impl StorageMetrics {
             Unit::Seconds,
             this.operation_duration.clone(),
         );
-        storage.register("objects", "Stored items by type", this.objects.clone());
+        storage.register(
+            "objects_total",
+            "Stored items by type",
+            this.objects.clone(),
+        );
         storage.register_with_unit(
             "size",
             "Bytes on disk under the data directory",
@@ -90,6 +94,27 @@ impl StorageMetrics {
             this.batch_size.clone(),
         );
         this
+    }
+
+    /// Walks `dir` and sets `guts_storage_size_bytes`. Blocking (directory walk).
+    pub fn measure_size(&self, dir: &std::path::Path) -> u64 {
+        fn walk(dir: &std::path::Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return 0;
+            };
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    _ => 0,
+                })
+                .sum()
+        }
+        let bytes = walk(dir);
+        self.size_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        bytes
     }
 
     pub fn observe(&self, operation: &'static str, elapsed: Duration) {
