@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
 use axum::{Json, Router};
 use guts_ops::LogLevel;
-use guts_storage::{Scope, TokenRecord};
+use guts_storage::{Scope, TokenRecord, UserRecord};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,7 +15,7 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::{Admin, JsonBody};
 use crate::links::Links;
 use crate::pagination::Page;
-use crate::routes::users::{account_error, create_account, missing};
+use crate::routes::users::{account_error, create_account, existing_user, missing};
 use crate::state::AppState;
 use crate::views;
 
@@ -64,16 +64,7 @@ async fn list_users(
 ) -> Result<Response, ApiError> {
     let users = state.accounts.users().map_err(account_error)?;
     let (users, headers) = page.apply(users);
-    let body: Vec<_> = users
-        .iter()
-        .map(|u| {
-            let mut v = views::user(&links, u);
-            if let Some(map) = v.as_object_mut() {
-                map.insert("suspended".to_string(), json!(u.suspended));
-            }
-            v
-        })
-        .collect();
+    let body: Vec<_> = users.iter().map(|u| admin_user_json(&links, u)).collect();
     Ok((headers, Json(body)).into_response())
 }
 
@@ -133,14 +124,7 @@ async fn list_tokens(
     State(state): State<AppState>,
     Path(login): Path<String>,
 ) -> Result<Response, ApiError> {
-    if state
-        .accounts
-        .user(&login)
-        .map_err(account_error)?
-        .is_none()
-    {
-        return Err(ApiError::not_found());
-    }
+    existing_user(&state, &login)?;
     let tokens = state.accounts.tokens(&login).map_err(account_error)?;
     Ok(Json(tokens.iter().map(token_json).collect::<Vec<_>>()).into_response())
 }
@@ -175,11 +159,16 @@ async fn set_suspended(
         .set_suspended(&login, body.suspended)
         .await
         .map_err(account_error)?;
-    let mut v = views::user(&links, &user);
+    Ok(Json(admin_user_json(&links, &user)))
+}
+
+/// The user object plus what only administrators see.
+fn admin_user_json(links: &Links, user: &UserRecord) -> serde_json::Value {
+    let mut v = views::user(links, user);
     if let Some(map) = v.as_object_mut() {
         map.insert("suspended".to_string(), json!(user.suspended));
     }
-    Ok(Json(v))
+    v
 }
 
 #[derive(Debug, Serialize)]

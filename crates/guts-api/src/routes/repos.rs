@@ -17,7 +17,7 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
 use crate::links::Links;
 use crate::pagination::Page;
-use crate::routes::users::{account_error, missing};
+use crate::routes::users::{account_error, existing_user, missing};
 use crate::state::AppState;
 use crate::views;
 
@@ -223,14 +223,7 @@ async fn list_for_user(
     MaybeUser(caller): MaybeUser,
     Path(login): Path<String>,
 ) -> Result<Response, ApiError> {
-    if state
-        .accounts
-        .user(&login)
-        .map_err(account_error)?
-        .is_none()
-    {
-        return Err(ApiError::not_found());
-    }
+    existing_user(&state, &login)?;
     let theirs: Vec<Arc<RepoView>> = state
         .repos
         .list()

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use guts_storage::{AccountError, Scope};
+use guts_storage::{AccountError, Scope, UserRecord};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -32,11 +32,16 @@ async fn by_login(
     links: Links,
     Path(login): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    match state.accounts.user(&login) {
-        Ok(Some(user)) => Ok(Json(views::user(&links, &user))),
-        Ok(None) => Err(ApiError::not_found()),
-        Err(e) => Err(account_error(e)),
-    }
+    Ok(Json(views::user(&links, &existing_user(&state, &login)?)))
+}
+
+/// The account `login`, or GitHub's 404.
+pub(crate) fn existing_user(state: &AppState, login: &str) -> Result<UserRecord, ApiError> {
+    state
+        .accounts
+        .user(login)
+        .map_err(account_error)?
+        .ok_or_else(ApiError::not_found)
 }
 
 #[derive(Debug, Deserialize)]
