@@ -25,7 +25,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== build"
 cargo build --workspace --all-targets --locked
-echo "== tests"
-cargo nextest run --workspace --locked --no-fail-fast
 echo "== fuzz smoke (every target, 10 s each)"
 scripts/fuzz-smoke.sh
+# Last, so that the test runner's summary closes the output.
+echo "== tests"
+cargo nextest run --workspace --locked --no-fail-fast
