@@ -45,6 +45,27 @@ fn check_object_format(value: &[u8]) -> Result<(), ParseError> {
     }
 }
 
+/// The capability words both services share, after their own flags were tried:
+/// `agent=` and `session-id=` (kept), `object-format=` (must be sha1), and anything else
+/// (kept in `unknown` for the server to refuse).
+fn parse_shared_capability(
+    word: &[u8],
+    agent: &mut Option<String>,
+    session_id: &mut Option<String>,
+    unknown: &mut Vec<String>,
+) -> Result<(), ParseError> {
+    if let Some(value) = value_of(word, b"agent") {
+        *agent = Some(cap_value("agent", value)?);
+    } else if let Some(value) = value_of(word, b"session-id") {
+        *session_id = Some(cap_value("session-id", value)?);
+    } else if let Some(value) = value_of(word, b"object-format") {
+        check_object_format(value)?;
+    } else {
+        push_unknown(unknown, word)?;
+    }
+    Ok(())
+}
+
 /// Keeps a capability this crate does not know, up to [`MAX_UNKNOWN_CAPABILITIES`].
 fn push_unknown(unknown: &mut Vec<String>, word: &[u8]) -> Result<(), ParseError> {
     let word = line::token("capability", word)?;

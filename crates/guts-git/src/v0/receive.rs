@@ -24,7 +24,7 @@ use crate::line::{self, LineBuf, Lines};
 use crate::oid::Oid;
 use crate::pktline::{self, Packet};
 
-use super::{cap_value, check_object_format, push_unknown, value_of};
+use super::parse_shared_capability;
 
 /// The capabilities a pushing client asked for on its first command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,16 +63,12 @@ impl ReceiveCapabilities {
             b"ofs-delta" => &mut self.ofs_delta,
             b"push-options" => &mut self.push_options,
             _ => {
-                if let Some(value) = value_of(word, b"agent") {
-                    self.agent = Some(cap_value("agent", value)?);
-                } else if let Some(value) = value_of(word, b"session-id") {
-                    self.session_id = Some(cap_value("session-id", value)?);
-                } else if let Some(value) = value_of(word, b"object-format") {
-                    check_object_format(value)?;
-                } else {
-                    push_unknown(&mut self.unknown, word)?;
-                }
-                return Ok(());
+                return parse_shared_capability(
+                    word,
+                    &mut self.agent,
+                    &mut self.session_id,
+                    &mut self.unknown,
+                );
             }
         };
         *flag = true;

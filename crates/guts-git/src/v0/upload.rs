@@ -27,7 +27,7 @@ use crate::line::{self, LineBuf, Lines};
 use crate::oid::Oid;
 use crate::pktline::{self, Packet};
 
-use super::{cap_value, check_object_format, push_unknown, value_of};
+use super::parse_shared_capability;
 
 /// The capabilities a fetching client asked for on its want lines.
 ///
@@ -79,16 +79,12 @@ impl UploadCapabilities {
             b"deepen-not" => &mut self.deepen_not,
             b"filter" => &mut self.filter,
             _ => {
-                if let Some(value) = value_of(word, b"agent") {
-                    self.agent = Some(cap_value("agent", value)?);
-                } else if let Some(value) = value_of(word, b"session-id") {
-                    self.session_id = Some(cap_value("session-id", value)?);
-                } else if let Some(value) = value_of(word, b"object-format") {
-                    check_object_format(value)?;
-                } else {
-                    push_unknown(&mut self.unknown, word)?;
-                }
-                return Ok(());
+                return parse_shared_capability(
+                    word,
+                    &mut self.agent,
+                    &mut self.session_id,
+                    &mut self.unknown,
+                );
             }
         };
         *flag = true;
