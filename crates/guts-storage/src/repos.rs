@@ -8,9 +8,11 @@
 //! `REPO_NAMES`, exists so that a name is claimed atomically with the operation that
 //! claims it.
 //!
-//! Cost model, for now: appending re-folds the repository (O(ops in the repository)),
-//! and opening folds every repository once. Both are fine at thousands of operations
-//! per repository; an incremental fold is the next step when that stops being true.
+//! Cost model, for now: appending clones the repository's DAG and re-folds it (O(ops in
+//! the repository), on the blocking pool), and opening folds every repository once.
+//! Appends to one repository are serialised through the durable commit, so that each
+//! names the previous one as its parent. Both are fine at thousands of operations per
+//! repository; an incremental fold is the next step when that stops being true.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -59,9 +61,13 @@ pub struct RepoView {
 
 /// One repository: its DAG (guarded for appends, which must see current heads) and the
 /// latest fold (swapped atomically for readers).
+///
+/// The DAG sits in an `Arc` so that an append can hand a snapshot to the blocking pool
+/// (folding is CPU work that must not stall the async workers) while the lock keeps
+/// the current DAG in place until the new one is durable.
 #[derive(Debug)]
 struct Entry {
-    dag: tokio::sync::Mutex<RepoDag>,
+    dag: tokio::sync::Mutex<Arc<RepoDag>>,
     view: RwLock<Arc<RepoView>>,
 }
 
@@ -157,7 +163,7 @@ impl Repositories {
             index.by_id.insert(
                 id,
                 Arc::new(Entry {
-                    dag: tokio::sync::Mutex::new(dag),
+                    dag: tokio::sync::Mutex::new(Arc::new(dag)),
                     view: RwLock::new(Arc::new(view)),
                 }),
             );
@@ -315,7 +321,7 @@ impl Repositories {
             index.by_id.insert(
                 id,
                 Arc::new(Entry {
-                    dag: tokio::sync::Mutex::new(dag),
+                    dag: tokio::sync::Mutex::new(Arc::new(dag)),
                     view: RwLock::new(view.clone()),
                 }),
             );
@@ -347,12 +353,19 @@ impl Repositories {
             payload,
         }
         .sign(key)?;
-        let mut trial = dag.clone();
-        trial
-            .insert(op.clone())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let git = self.git.open_repo(&id.to_string()).ok();
-        let view = view_of(&trial, &GitAncestry(git));
+        // Clone, insert and fold on the blocking pool: O(operations in the repository).
+        let (snapshot, git, candidate) = (Arc::clone(&dag), self.git.clone(), op.clone());
+        let (trial, view) = tokio::task::spawn_blocking(move || {
+            let mut trial = RepoDag::clone(&snapshot);
+            trial
+                .insert(candidate)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
+            let view = view_of(&trial, &ancestry);
+            Ok::<_, StoreError>((trial, view))
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("fold task failed: {e}")))??;
         if let Some(rejection) = view.state.rejected.get(&op.id()) {
             self.count_rejection(rejection);
             return Err(RepoError::Rejected(rejection.clone()));
@@ -379,7 +392,7 @@ impl Repositories {
                 Ok(())
             })
             .await?;
-        *dag = trial;
+        *dag = Arc::new(trial);
         let view = Arc::new(view);
         if let Ok(mut current) = entry.view.write() {
             *current = view.clone();
