@@ -238,6 +238,11 @@ impl RepoDag {
     }
 
     /// The parents of the operation at a local index, as local indices.
+    /// The local index of a complete operation.
+    pub(crate) fn index_of(&self, id: &OpId) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
     pub(crate) fn parents_at(&self, i: usize) -> &[usize] {
         self.nodes.get(i).map_or(&[], |node| &node.parents)
     }

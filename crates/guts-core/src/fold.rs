@@ -39,7 +39,7 @@
 use std::collections::BTreeMap;
 
 use crate::codec::Writer;
-use crate::dag::RepoDag;
+use crate::dag::{DagError, RepoDag};
 use crate::hlc::Hlc;
 use crate::identity::PublicKey;
 use crate::ids::{ObjectId, OpId, RepoId};
@@ -242,22 +242,149 @@ pub fn conflict_ref_name(name: &str, op: &OpId) -> String {
 /// Folds the complete operations of `dag` into state. A pure function of the DAG's
 /// operation set and of `ancestry`.
 pub fn fold(dag: &RepoDag, ancestry: &dyn Ancestry) -> RepoState {
-    let mut folder = Folder {
-        repo: dag.repo(),
-        ancestry,
-        state: RepoState::default(),
-        deletions: BTreeMap::new(),
-        effects: Vec::new(),
-        pasts: Pasts::new(),
-        info: vec![OpInfo::default(); dag.len()],
-    };
-    for i in dag.order() {
-        let Some(op) = dag.op_at(i) else {
-            continue;
+    Fold::new(dag, ancestry).into_state()
+}
+
+/// A fold that can be continued: the state of a DAG plus what the fold needs to visit
+/// more operations, so a local append costs one visit instead of a re-fold.
+///
+/// A local operation names every current head as a parent, so it descends from every
+/// operation in the DAG and comes last in the topological order; folding the DAG with
+/// it is folding the DAG, then visiting it. [`Fold::append`] relies on exactly that
+/// (and checks it). Operations from elsewhere can land anywhere in the order: for them,
+/// build a new `Fold`.
+#[derive(Debug, Clone)]
+pub struct Fold {
+    repo: RepoId,
+    state: RepoState,
+    deletions: BTreeMap<String, (Hlc, OpId)>,
+    effects: Vec<AclEffect>,
+    pasts: Pasts,
+    info: Vec<OpInfo>,
+}
+
+/// Why [`Fold::append`] did not add an operation. In every case the DAG and the fold
+/// are unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// The rules refuse it; nothing was inserted.
+    #[error("operation rejected: {0}")]
+    Rejected(Rejection),
+    /// Its parents are not exactly the DAG's heads, so it is not last in the order.
+    #[error("the operation's parents are not the current heads")]
+    NotAtHeads,
+    /// The fold does not cover the DAG it is given.
+    #[error("the fold does not match the DAG")]
+    Stale,
+    #[error("the operation is already in the DAG")]
+    Duplicate,
+    #[error(transparent)]
+    Dag(#[from] DagError),
+}
+
+impl Fold {
+    /// Folds every complete operation of `dag`.
+    pub fn new(dag: &RepoDag, ancestry: &dyn Ancestry) -> Fold {
+        let mut folder = Folder {
+            ancestry,
+            fold: Fold {
+                repo: dag.repo(),
+                state: RepoState::default(),
+                deletions: BTreeMap::new(),
+                effects: Vec::new(),
+                pasts: Pasts::new(),
+                info: vec![OpInfo::default(); dag.len()],
+            },
         };
-        folder.visit(i, op, dag.parents_at(i));
+        for i in dag.order() {
+            let Some(op) = dag.op_at(i) else {
+                continue;
+            };
+            folder.visit(i, op, dag.parents_at(i));
+        }
+        folder.fold
     }
-    folder.state
+
+    pub fn state(&self) -> &RepoState {
+        &self.state
+    }
+
+    pub fn into_state(self) -> RepoState {
+        self.state
+    }
+
+    /// Checks `op`, which must name every head of `dag` as a parent, and if the rules
+    /// accept it inserts it into `dag` and folds it: the result equals
+    /// `Fold::new(&dag_with_op)`. If they refuse it, nothing changes and the rejection
+    /// is returned (a refused local operation is never stored).
+    pub fn append(
+        &mut self,
+        dag: &mut RepoDag,
+        op: SignedOp,
+        ancestry: &dyn Ancestry,
+    ) -> Result<(), AppendError> {
+        if op.op().repo != dag.repo() {
+            return Err(DagError::WrongRepo {
+                expected: dag.repo(),
+                found: op.op().repo,
+            }
+            .into());
+        }
+        if self.repo != dag.repo() || self.info.len() != dag.len() || dag.pending_len() != 0 {
+            return Err(AppendError::Stale);
+        }
+        if dag.contains(&op.id()) {
+            return Err(AppendError::Duplicate);
+        }
+        if op.op().parents != dag.heads() {
+            return Err(AppendError::NotAtHeads);
+        }
+        let parents: Vec<usize> = op
+            .op()
+            .parents
+            .iter()
+            .filter_map(|p| dag.index_of(p))
+            .collect();
+        let mut folder = Folder {
+            ancestry,
+            fold: std::mem::replace(self, Fold::empty(dag.repo())),
+        };
+        let past = folder
+            .fold
+            .pasts
+            .combine(&parents, &folder.fold.info, &folder.fold.effects);
+        // `apply` checks everything before it mutates anything, so a refusal leaves
+        // the fold exactly as it was.
+        let outcome = folder.apply(&op, past);
+        *self = folder.fold;
+        let effect = outcome.map_err(AppendError::Rejected)?;
+        let expected = dag.len();
+        dag.insert(op)?;
+        if dag.len() != expected + 1 {
+            // Cannot happen for a fresh local operation (nothing can wait for it),
+            // but if something was promoted with it, start over rather than guess.
+            *self = Fold::new(dag, ancestry);
+            return Ok(());
+        }
+        self.state.applied = self.state.applied.saturating_add(1);
+        let acl_bit = effect.map(|effect| {
+            self.effects.push(effect);
+            self.effects.len() - 1
+        });
+        self.info.push(OpInfo { past, acl_bit });
+        Ok(())
+    }
+
+    fn empty(repo: RepoId) -> Fold {
+        Fold {
+            repo,
+            state: RepoState::default(),
+            deletions: BTreeMap::new(),
+            effects: Vec::new(),
+            pasts: Pasts::new(),
+            info: Vec::new(),
+        }
+    }
 }
 
 type Acl = BTreeMap<PublicKey, Role>;
@@ -275,7 +402,7 @@ struct OpInfo {
 type AclEffect = (PublicKey, Option<Role>);
 
 /// Interned causal-past sets and the ACL each produces. Set 0 is the empty past.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pasts {
     sets: Vec<(Vec<u64>, Acl)>,
     lookup: BTreeMap<Vec<u64>, usize>,
@@ -392,38 +519,33 @@ fn apply_effect(acl: &mut Acl, (user, role): &AclEffect) {
     }
 }
 
-/// The fold in progress.
+/// The fold in progress: a [`Fold`] and the ancestry oracle it consults.
 struct Folder<'a> {
-    repo: RepoId,
     ancestry: &'a dyn Ancestry,
-    state: RepoState,
-    /// The last deletion of each currently absent ref: a deletion competes with a
-    /// concurrent update like an update does, so its `(timestamp, id)` is kept.
-    deletions: BTreeMap<String, (Hlc, OpId)>,
-    /// Accepted ACL operations, indexed by bit.
-    effects: Vec<AclEffect>,
-    pasts: Pasts,
-    info: Vec<OpInfo>,
+    fold: Fold,
 }
 
 impl Folder<'_> {
     fn visit(&mut self, i: usize, op: &SignedOp, parents: &[usize]) {
-        let past = self.pasts.combine(parents, &self.info, &self.effects);
+        let past = self
+            .fold
+            .pasts
+            .combine(parents, &self.fold.info, &self.fold.effects);
         let outcome = self.apply(op, past);
         let mut acl_bit = None;
         match outcome {
             Ok(effect) => {
-                self.state.applied = self.state.applied.saturating_add(1);
+                self.fold.state.applied = self.fold.state.applied.saturating_add(1);
                 if let Some(effect) = effect {
-                    acl_bit = Some(self.effects.len());
-                    self.effects.push(effect);
+                    acl_bit = Some(self.fold.effects.len());
+                    self.fold.effects.push(effect);
                 }
             }
             Err(rejection) => {
-                self.state.rejected.insert(op.id(), rejection);
+                self.fold.state.rejected.insert(op.id(), rejection);
             }
         }
-        if let Some(slot) = self.info.get_mut(i) {
+        if let Some(slot) = self.fold.info.get_mut(i) {
             *slot = OpInfo { past, acl_bit };
         }
     }
@@ -444,16 +566,16 @@ impl Folder<'_> {
             if !op.parents.is_empty() {
                 return Err(Rejection::CreateWithParents);
             }
-            if RepoId::derive(&op.author, owner, name, op.timestamp) != self.repo {
+            if RepoId::derive(&op.author, owner, name, op.timestamp) != self.fold.repo {
                 return Err(Rejection::RepoIdMismatch);
             }
-            if self.state.meta.is_some() {
+            if self.fold.state.meta.is_some() {
                 return Err(Rejection::AlreadyCreated);
             }
             names::validate_login(owner).map_err(invalid("owner"))?;
             names::validate_repo_name(name).map_err(invalid("name"))?;
             validate_default_branch(default_branch)?;
-            self.state.meta = Some(RepoMeta {
+            self.fold.state.meta = Some(RepoMeta {
                 owner: owner.clone(),
                 name: name.clone(),
                 description: description.clone(),
@@ -463,18 +585,18 @@ impl Folder<'_> {
                 created_at: op.timestamp,
             });
             let effect = (op.author, Some(Role::Owner));
-            apply_effect(&mut self.state.acl, &effect);
+            apply_effect(&mut self.fold.state.acl, &effect);
             return Ok(Some(effect));
         }
 
-        if self.state.meta.is_none() {
+        if self.fold.state.meta.is_none() {
             return Err(Rejection::NoRepo);
         }
-        if self.state.deleted {
+        if self.fold.state.deleted {
             return Err(Rejection::RepoDeleted);
         }
         let empty = Acl::new();
-        let acl = self.pasts.acl(past).unwrap_or(&empty);
+        let acl = self.fold.pasts.acl(past).unwrap_or(&empty);
         let held = acl.get(&op.author).copied();
         let require = |required: Role| {
             if held >= Some(required) {
@@ -496,7 +618,7 @@ impl Folder<'_> {
                 if let Some(branch) = default_branch {
                     validate_default_branch(branch)?;
                 }
-                if let Some(meta) = &mut self.state.meta {
+                if let Some(meta) = &mut self.fold.state.meta {
                     if let Some(description) = description {
                         meta.description.clone_from(description);
                     }
@@ -511,7 +633,7 @@ impl Folder<'_> {
             }
             Payload::DeleteRepo => {
                 require(Role::Owner)?;
-                self.state.deleted = true;
+                self.fold.state.deleted = true;
                 Ok(None)
             }
             Payload::SetRole { user, role } => {
@@ -524,7 +646,7 @@ impl Folder<'_> {
                     return Err(Rejection::AdminRequiresOwner);
                 }
                 let effect = (*user, *role);
-                apply_effect(&mut self.state.acl, &effect);
+                apply_effect(&mut self.fold.state.acl, &effect);
                 Ok(Some(effect))
             }
             Payload::SetBranchProtection { branch, protection } => {
@@ -532,10 +654,13 @@ impl Folder<'_> {
                 validate_pushable_ref(branch)?;
                 match protection {
                     Some(protection) => {
-                        self.state.protections.insert(branch.clone(), *protection);
+                        self.fold
+                            .state
+                            .protections
+                            .insert(branch.clone(), *protection);
                     }
                     None => {
-                        self.state.protections.remove(branch);
+                        self.fold.state.protections.remove(branch);
                     }
                 }
                 Ok(None)
@@ -568,6 +693,7 @@ impl Folder<'_> {
             return Err(Rejection::EmptyRefUpdate);
         }
         let protection = self
+            .fold
             .state
             .protections
             .get(name)
@@ -588,7 +714,7 @@ impl Folder<'_> {
         }
 
         let mine = (signed.op().timestamp, signed.id());
-        let current = self.state.refs.get(name).copied();
+        let current = self.fold.state.refs.get(name).copied();
         if current.is_none()
             && new.is_some()
             && let Some(existing) = self.path_conflict(name)
@@ -621,7 +747,7 @@ impl Folder<'_> {
                     self.set_ref(name, None, mine);
                 }
             }
-            (None, Some(new)) => match self.deletions.get(name) {
+            (None, Some(new)) => match self.fold.deletions.get(name) {
                 Some(&deletion) if deletion > mine => {
                     self.keep_conflict(name, &signed.id(), new);
                 }
@@ -638,7 +764,7 @@ impl Folder<'_> {
     /// An existing ref that is a directory prefix of `name`, or lies under `name` as a
     /// directory. O(depth · log n).
     fn path_conflict(&self, name: &str) -> Option<String> {
-        let refs = &self.state.refs;
+        let refs = &self.fold.state.refs;
         let above = name
             .match_indices('/')
             .map(|(slash, _)| name.get(..slash).unwrap_or_default())
@@ -657,20 +783,22 @@ impl Folder<'_> {
     fn set_ref(&mut self, name: &str, target: Option<ObjectId>, (at, op): (Hlc, OpId)) {
         match target {
             Some(target) => {
-                self.deletions.remove(name);
-                self.state
+                self.fold.deletions.remove(name);
+                self.fold
+                    .state
                     .refs
                     .insert(name.to_owned(), RefState { target, op, at });
             }
             None => {
-                self.state.refs.remove(name);
-                self.deletions.insert(name.to_owned(), (at, op));
+                self.fold.state.refs.remove(name);
+                self.fold.deletions.insert(name.to_owned(), (at, op));
             }
         }
     }
 
     fn keep_conflict(&mut self, name: &str, losing_op: &OpId, tip: ObjectId) {
-        self.state
+        self.fold
+            .state
             .conflicts
             .insert(conflict_ref_name(name, losing_op), tip);
     }
@@ -1663,5 +1791,111 @@ mod tests {
                 prop_assert_eq!(names::validate_ref_name(name), Ok(()));
             }
         }
+
+        /// A local append (parents = all heads) folded incrementally equals a re-fold of
+        /// the DAG with it, and a refused one changes nothing.
+        #[test]
+        fn appending_equals_refolding(
+            (graph, ops) in scenario(),
+            tail in proptest::collection::vec(step(), 1..24),
+        ) {
+            let repo = ops[0].op().repo;
+            let mut dag = RepoDag::new(repo);
+            for op in &ops {
+                dag.insert(op.clone()).unwrap();
+            }
+            let mut incremental = Fold::new(&dag, &graph);
+            let templates = build(&tail);
+            let latest = ops
+                .iter()
+                .chain(&templates)
+                .map(|o| o.op().timestamp.wall_ms)
+                .max()
+                .unwrap();
+            let (mut accepted, mut refused) = (0, 0);
+            for (k, template) in templates.iter().skip(1).enumerate() {
+                let wall = latest + 1 + k as u64;
+                let key = (0..=u8::MAX)
+                    .map(keypair)
+                    .find(|k| k.public() == template.op().author)
+                    .unwrap();
+                let op = Operation {
+                    repo,
+                    parents: dag.heads(),
+                    author: key.public(),
+                    timestamp: Hlc { wall_ms: wall, counter: 0 },
+                    payload: template.op().payload.clone(),
+                }
+                .sign(&key)
+                .unwrap();
+                let mut with = dag.clone();
+                with.insert(op.clone()).unwrap();
+                let full = fold(&with, &graph);
+                let before = incremental.state().encode();
+                match incremental.append(&mut dag, op.clone(), &graph) {
+                    Ok(()) => {
+                        prop_assert_eq!(incremental.state().encode(), full.encode());
+                        accepted += 1;
+                    }
+                    Err(AppendError::Rejected(rejection)) => {
+                        prop_assert_eq!(full.rejected.get(&op.id()), Some(&rejection));
+                        prop_assert_eq!(incremental.state().encode(), before);
+                        prop_assert!(!dag.contains(&op.id()));
+                        refused += 1;
+                    }
+                    Err(other) => prop_assert!(false, "unexpected {other}"),
+                }
+            }
+            prop_assert_eq!(accepted + refused, templates.len() - 1);
+            prop_assert_eq!(Fold::new(&dag, &graph).state().encode(), incremental.state().encode());
+        }
+    }
+
+    #[test]
+    fn append_refuses_what_it_cannot_fold_incrementally() {
+        let graph = CommitGraph::default();
+        let ops = build(&[]);
+        let repo = ops[0].op().repo;
+        let mut dag = RepoDag::new(repo);
+        dag.insert(ops[0].clone()).unwrap();
+        let mut f = Fold::new(&dag, &graph);
+        let owner = keypair(1);
+        let describe = |parents: Vec<OpId>, wall_ms: u64| {
+            Operation {
+                repo,
+                parents,
+                author: owner.public(),
+                timestamp: Hlc {
+                    wall_ms,
+                    counter: 0,
+                },
+                payload: Payload::UpdateRepo {
+                    description: Some("x".into()),
+                    private: None,
+                    default_branch: None,
+                },
+            }
+            .sign(&owner)
+            .unwrap()
+        };
+        let orphan = describe(vec![], 5_000);
+        assert_eq!(
+            f.append(&mut dag, orphan, &graph),
+            Err(AppendError::NotAtHeads)
+        );
+        let good = describe(dag.heads(), 5_001);
+        f.append(&mut dag, good.clone(), &graph).unwrap();
+        assert_eq!(
+            f.append(&mut dag, good, &graph),
+            Err(AppendError::Duplicate)
+        );
+        let stale = Fold::new(&RepoDag::new(repo), &graph);
+        let next = describe(dag.heads(), 5_002);
+        let mut stale = stale;
+        assert_eq!(
+            stale.append(&mut dag, next, &graph),
+            Err(AppendError::Stale)
+        );
+        assert_eq!(f.state().applied, 2);
     }
 }

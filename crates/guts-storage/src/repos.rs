@@ -8,11 +8,11 @@
 //! `REPO_NAMES`, exists so that a name is claimed atomically with the operation that
 //! claims it.
 //!
-//! Cost model, for now: appending clones the repository's DAG and re-folds it (O(ops in
-//! the repository), on the blocking pool), and opening folds every repository once.
-//! Appends to one repository are serialised through the durable commit, so that each
-//! names the previous one as its parent. Both are fine at thousands of operations per
-//! repository; an incremental fold is the next step when that stops being true.
+//! Cost model: a local append names every head as a parent, so it is last in the
+//! topological order and is folded incrementally (`Fold::append`: one visit, no copy of
+//! the DAG), on the blocking pool. Opening folds every repository once. Appends to one
+//! repository are serialised through the durable commit, so that each names the
+//! previous one as its parent.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,8 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use guts_core::names::{NameError, validate_repo_name};
 use guts_core::{
-    Ancestry, Clock, Hlc, Keypair, ObjectId, Operation, Payload, Rejection, RepoDag, RepoId,
-    RepoState, SignedOp, fold,
+    Ancestry, AppendError, Clock, Fold, Hlc, Keypair, ObjectId, Operation, Payload, Rejection,
+    RepoDag, RepoId, RepoState, SignedOp,
 };
 use redb::ReadableTable as _;
 
@@ -59,15 +59,49 @@ pub struct RepoView {
     pub updated_ms: u64,
 }
 
-/// One repository: its DAG (guarded for appends, which must see current heads) and the
-/// latest fold (swapped atomically for readers).
+/// A repository's DAG and its continuable fold, owned by whoever appends.
+#[derive(Debug)]
+struct Engine {
+    dag: RepoDag,
+    fold: Fold,
+    updated_ms: u64,
+}
+
+impl Engine {
+    fn new(dag: RepoDag, ancestry: &dyn Ancestry) -> Engine {
+        let fold = Fold::new(&dag, ancestry);
+        let updated_ms = dag
+            .topological()
+            .iter()
+            .map(|op| op.op().timestamp.wall_ms)
+            .max()
+            .unwrap_or(0);
+        Engine {
+            dag,
+            fold,
+            updated_ms,
+        }
+    }
+
+    fn view(&self) -> RepoView {
+        RepoView {
+            id: self.dag.repo(),
+            state: self.fold.state().clone(),
+            updated_ms: self.updated_ms,
+        }
+    }
+}
+
+/// One repository: its engine (guarded for appends, which must see current heads) and
+/// the latest fold (swapped atomically for readers).
 ///
-/// The DAG sits in an `Arc` so that an append can hand a snapshot to the blocking pool
-/// (folding is CPU work that must not stall the async workers) while the lock keeps
-/// the current DAG in place until the new one is durable.
+/// An append takes the engine out of the lock into the blocking pool (folding is CPU
+/// work that must not stall the async workers) and puts it back. If that task fails,
+/// or the durable write does, the slot is left empty and the next append rebuilds the
+/// engine from the stored log, so memory never holds an operation the disk does not.
 #[derive(Debug)]
 struct Entry {
-    dag: tokio::sync::Mutex<Arc<RepoDag>>,
+    engine: tokio::sync::Mutex<Option<Box<Engine>>>,
     view: RwLock<Arc<RepoView>>,
 }
 
@@ -116,21 +150,6 @@ impl Ancestry for GitAncestry {
     }
 }
 
-fn view_of(dag: &RepoDag, ancestry: &dyn Ancestry) -> RepoView {
-    let state = fold(dag, ancestry);
-    let updated_ms = dag
-        .topological()
-        .iter()
-        .map(|op| op.op().timestamp.wall_ms)
-        .max()
-        .unwrap_or(0);
-    RepoView {
-        id: dag.repo(),
-        state,
-        updated_ms,
-    }
-}
-
 impl Repositories {
     /// Loads every stored operation, verifies it (decoding checks signatures), folds
     /// each repository, and removes git directories that no live repository owns
@@ -156,14 +175,15 @@ impl Repositories {
         let mut index = Index::default();
         for (id, dag) in dags {
             let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
-            let view = view_of(&dag, &ancestry);
+            let engine = Engine::new(dag, &ancestry);
+            let view = engine.view();
             if let (Some(meta), false) = (&view.state.meta, view.state.deleted) {
                 index.by_name.insert(name_key(&meta.owner, &meta.name), id);
             }
             index.by_id.insert(
                 id,
                 Arc::new(Entry {
-                    dag: tokio::sync::Mutex::new(Arc::new(dag)),
+                    engine: tokio::sync::Mutex::new(Some(Box::new(engine))),
                     view: RwLock::new(Arc::new(view)),
                 }),
             );
@@ -181,6 +201,28 @@ impl Repositories {
         };
         this.refresh_count();
         Ok(this)
+    }
+
+    /// Rebuilds a repository's engine from the stored log (after a failed append).
+    fn load_engine(&self, id: RepoId) -> Result<Engine, StoreError> {
+        let read = self.store.read()?;
+        let members = read.open_multimap_table(REPO_OPS)?;
+        let ops = read.open_table(OPS)?;
+        let mut dag = RepoDag::new(id);
+        for member in members.get(id.as_bytes().as_slice())? {
+            let op_id = member?;
+            let Some(bytes) = ops.get(op_id.value())? else {
+                return Err(StoreError::Corrupt(format!(
+                    "repository {id}: operation missing"
+                )));
+            };
+            let op = SignedOp::decode(bytes.value())
+                .map_err(|e| StoreError::Corrupt(format!("stored operation: {e}")))?;
+            dag.insert(op)
+                .map_err(|e| StoreError::Corrupt(format!("stored operation: {e}")))?;
+        }
+        let ancestry = GitAncestry(self.git.open_repo(&id.to_string()).ok());
+        Ok(Engine::new(dag, &ancestry))
     }
 
     fn tick(&self) -> Hlc {
@@ -280,7 +322,8 @@ impl Repositories {
         let mut dag = RepoDag::new(id);
         dag.insert(op.clone())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let view = view_of(&dag, &GitAncestry(None));
+        let engine = Engine::new(dag, &GitAncestry(None));
+        let view = engine.view();
         if let Some(rejection) = view.state.rejected.get(&op.id()) {
             self.count_rejection(rejection);
             return Err(RepoError::Rejected(rejection.clone()));
@@ -321,7 +364,7 @@ impl Repositories {
             index.by_id.insert(
                 id,
                 Arc::new(Entry {
-                    dag: tokio::sync::Mutex::new(Arc::new(dag)),
+                    engine: tokio::sync::Mutex::new(Some(Box::new(engine))),
                     view: RwLock::new(view.clone()),
                 }),
             );
@@ -344,31 +387,46 @@ impl Repositories {
             .ok()
             .and_then(|i| i.by_id.get(&id).cloned())
             .ok_or(RepoError::NotFound)?;
-        let mut dag = entry.dag.lock().await;
+        let mut slot = entry.engine.lock().await;
+        let engine = match slot.take() {
+            Some(engine) => engine,
+            None => Box::new(self.load_engine(id)?),
+        };
         let op = Operation {
             repo: id,
-            parents: dag.heads(),
+            parents: engine.dag.heads(),
             author: key.public(),
             timestamp: self.tick(),
             payload,
         }
         .sign(key)?;
-        // Clone, insert and fold on the blocking pool: O(operations in the repository).
-        let (snapshot, git, candidate) = (Arc::clone(&dag), self.git.clone(), op.clone());
-        let (trial, view) = tokio::task::spawn_blocking(move || {
-            let mut trial = RepoDag::clone(&snapshot);
-            trial
-                .insert(candidate)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (git, candidate) = (self.git.clone(), op.clone());
+        let (engine, appended) = tokio::task::spawn_blocking(move || {
+            let mut engine = engine;
             let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
-            let view = view_of(&trial, &ancestry);
-            Ok::<_, StoreError>((trial, view))
+            let Engine {
+                dag,
+                fold,
+                updated_ms,
+            } = &mut *engine;
+            let wall_ms = candidate.op().timestamp.wall_ms;
+            let appended = fold.append(dag, candidate, &ancestry);
+            if appended.is_ok() {
+                *updated_ms = (*updated_ms).max(wall_ms);
+            }
+            (engine, appended)
         })
         .await
-        .map_err(|e| StoreError::Corrupt(format!("fold task failed: {e}")))??;
-        if let Some(rejection) = view.state.rejected.get(&op.id()) {
-            self.count_rejection(rejection);
-            return Err(RepoError::Rejected(rejection.clone()));
+        .map_err(|e| StoreError::Corrupt(format!("fold task failed: {e}")))?;
+        let view = engine.view();
+        *slot = Some(engine);
+        match appended {
+            Ok(()) => {}
+            Err(AppendError::Rejected(rejection)) => {
+                self.count_rejection(&rejection);
+                return Err(RepoError::Rejected(rejection));
+            }
+            Err(other) => return Err(StoreError::Corrupt(other.to_string()).into()),
         }
         let deleted = view.state.deleted;
         let release = view
@@ -380,7 +438,8 @@ impl Repositories {
         let bytes = op.encode();
         let op_id = op.id();
         let released = release.clone();
-        self.store
+        let written = self
+            .store
             .write("append_operation", move |txn| {
                 txn.open_table(OPS)?
                     .insert(op_id.as_bytes().as_slice(), bytes.as_slice())?;
@@ -391,8 +450,14 @@ impl Repositories {
                 }
                 Ok(())
             })
-            .await?;
-        *dag = Arc::new(trial);
+            .await;
+        if let Err(e) = written {
+            // The operation is folded in memory but not on disk: drop the engine so
+            // the next append rebuilds it from the log.
+            *slot = None;
+            return Err(e.into());
+        }
+        drop(slot);
         let view = Arc::new(view);
         if let Ok(mut current) = entry.view.write() {
             *current = view.clone();
@@ -525,6 +590,9 @@ mod tests {
         let view = repos.find("alice", "kept").unwrap();
         assert_eq!(view.id, id);
         assert_eq!(view.state.digest(), digest, "same log, same state");
+        // The engine rebuilt from the log (what a failed append falls back to) agrees.
+        let rebuilt = repos.load_engine(id).unwrap();
+        assert_eq!(rebuilt.view().state.digest(), digest);
         assert!(repos.find("alice", "gone").is_none());
         assert!(
             !dir.path()
