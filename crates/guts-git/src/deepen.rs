@@ -59,6 +59,28 @@ pub(crate) struct DeepenLines {
     not: Vec<String>,
 }
 
+/// Writes the lines both protocol versions send to limit history, in git's order:
+/// `shallow` ids, the deepen request, then `filter`.
+pub(crate) fn write_shallow_section<W: std::io::Write>(
+    out: &mut W,
+    line: &mut LineBuf,
+    shallows: &[crate::oid::Oid],
+    deepen: Option<&Deepen>,
+    filter: Option<&str>,
+) -> Result<(), WriteError> {
+    for shallow in shallows {
+        line.push(b"shallow ").oid(shallow).write_to(out)?;
+    }
+    if let Some(deepen) = deepen {
+        deepen.write(out)?;
+    }
+    if let Some(filter) = filter {
+        line::check_text("filter", filter)?;
+        line.push(b"filter ").push_str(filter).write_to(out)?;
+    }
+    Ok(())
+}
+
 impl DeepenLines {
     /// Takes `line` if it is one of the three; `Ok(false)` leaves it to the caller.
     pub(crate) fn accept(&mut self, line: &[u8]) -> Result<bool, ParseError> {

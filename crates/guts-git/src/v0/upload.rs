@@ -20,7 +20,7 @@
 
 use std::io::Write;
 
-use crate::deepen::{Deepen, DeepenLines};
+use crate::deepen::{Deepen, DeepenLines, write_shallow_section};
 use crate::error::{ParseError, WriteError};
 use crate::limits::MAX_LIST_LEN;
 use crate::line::{self, LineBuf, Lines};
@@ -277,16 +277,13 @@ impl UploadRequest {
             }
             line.write_to(out)?;
         }
-        for shallow in &self.shallows {
-            line.push(b"shallow ").oid(shallow).write_to(out)?;
-        }
-        if let Some(deepen) = &self.deepen {
-            deepen.write(out)?;
-        }
-        if let Some(filter) = &self.filter {
-            line::check_text("filter", filter)?;
-            line.push(b"filter ").push_str(filter).write_to(out)?;
-        }
+        write_shallow_section(
+            out,
+            &mut line,
+            &self.shallows,
+            self.deepen.as_ref(),
+            self.filter.as_deref(),
+        )?;
         pktline::write_flush(out)?;
         if self.wants.is_empty() {
             return Ok(());

@@ -15,7 +15,7 @@
 
 use std::io::Write;
 
-use crate::deepen::{Deepen, DeepenLines};
+use crate::deepen::{Deepen, DeepenLines, write_shallow_section};
 use crate::error::{ParseError, WriteError, quote};
 use crate::limits::{MAX_LIST_LEN, MAX_REF_PREFIXES};
 use crate::line::{self, LineBuf, Lines};
@@ -209,16 +209,13 @@ impl FetchArgs {
                 pktline::write_line(out, arg.as_bytes())?;
             }
         }
-        for shallow in &self.shallows {
-            line.push(b"shallow ").oid(shallow).write_to(out)?;
-        }
-        if let Some(deepen) = &self.deepen {
-            deepen.write(out)?;
-        }
-        if let Some(filter) = &self.filter {
-            line::check_text("filter", filter)?;
-            line.push(b"filter ").push_str(filter).write_to(out)?;
-        }
+        write_shallow_section(
+            out,
+            &mut line,
+            &self.shallows,
+            self.deepen.as_ref(),
+            self.filter.as_deref(),
+        )?;
         for have in &self.haves {
             line.push(b"have ").oid(have).write_to(out)?;
         }
