@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod extract;
+mod git_io;
 pub mod links;
 pub mod metrics;
 pub mod middleware;

@@ -35,7 +35,11 @@ pub fn api_router(state: AppState) -> Router {
                 ))
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
         );
+    // Git requests stream packs for as long as they need: no whole-request deadline or
+    // body cap (they have idle timeouts and their own limits), and plain-text errors
+    // that git shows, so they stay outside the JSON edge.
     guarded
+        .merge(routes::git::router())
         .merge(routes::health::router())
         .layer(from_fn_with_state(state.clone(), observe))
         .with_state(state)

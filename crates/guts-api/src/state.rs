@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
+use guts_git::serve::GitMetrics;
 use guts_ops::{Health, Secret, Telemetry};
 use guts_storage::{Accounts, Repositories};
 use tokio::sync::Semaphore;
@@ -22,6 +23,10 @@ pub struct EdgeLimits {
     pub max_in_flight: usize,
     /// How long a client may take to send its request headers (slowloris guard).
     pub header_read_timeout: Duration,
+    /// Largest git push (`GUTS_MAX_PUSH_SIZE_MB`). Git requests are exempt from
+    /// `request_timeout` and `max_body_bytes`: they stream, and fail instead after
+    /// `request_timeout` without progress.
+    pub max_push_bytes: u64,
 }
 
 impl Default for EdgeLimits {
@@ -31,6 +36,7 @@ impl Default for EdgeLimits {
             max_body_bytes: 100 * 1024 * 1024,
             max_in_flight: 10_000,
             header_read_timeout: Duration::from_secs(10),
+            max_push_bytes: 2048 * 1024 * 1024,
         }
     }
 }
@@ -60,6 +66,7 @@ pub struct Inner {
     pub repos: Arc<Repositories>,
     /// `GUTS_OPEN_REGISTRATION`: anyone may create an account.
     pub open_registration: bool,
+    pub git: Arc<GitMetrics>,
     pub(crate) in_flight: Arc<Semaphore>,
 }
 
@@ -69,6 +76,7 @@ pub struct Services {
     pub accounts: Accounts,
     pub repos: Arc<Repositories>,
     pub open_registration: bool,
+    pub git_metrics: Arc<GitMetrics>,
 }
 
 impl AppState {
@@ -92,6 +100,7 @@ impl AppState {
             accounts: services.accounts,
             repos: services.repos,
             open_registration: services.open_registration,
+            git: services.git_metrics,
             in_flight,
         }))
     }

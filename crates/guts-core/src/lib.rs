@@ -23,7 +23,9 @@ pub(crate) mod arbitrary;
 
 pub use codec::{DecodeError, EncodeError};
 pub use dag::{DagError, Inserted, RepoDag};
-pub use fold::{Ancestry, AppendError, Fold, RefState, Rejection, RepoMeta, RepoState, fold};
+pub use fold::{
+    Ancestry, AppendError, Fold, ProtectedAction, RefState, Rejection, RepoMeta, RepoState, fold,
+};
 pub use hlc::{Clock, ClockError, Hlc};
 pub use identity::{KeyParseError, Keypair, PublicKey};
 pub use ids::{IdParseError, ObjectId, OpId, RepoId};

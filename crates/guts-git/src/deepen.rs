@@ -28,7 +28,7 @@ pub enum Deepen {
 impl Deepen {
     /// Writes the request's `deepen*` lines (without trailing LF in `deepen <n>`, as git
     /// writes it; readers accept either).
-    pub(crate) fn write<W: std::io::Write>(&self, out: &mut W) -> Result<(), WriteError> {
+    pub(crate) fn write<W: std::io::Write + ?Sized>(&self, out: &mut W) -> Result<(), WriteError> {
         match self {
             Deepen::Depth(depth) => {
                 pktline::write_data(out, format!("deepen {depth}").as_bytes())?;
@@ -61,7 +61,7 @@ pub(crate) struct DeepenLines {
 
 /// Writes the lines both protocol versions send to limit history, in git's order:
 /// `shallow` ids, the deepen request, then `filter`.
-pub(crate) fn write_shallow_section<W: std::io::Write>(
+pub(crate) fn write_shallow_section<W: std::io::Write + ?Sized>(
     out: &mut W,
     line: &mut LineBuf,
     shallows: &[crate::oid::Oid],

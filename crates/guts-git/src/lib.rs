@@ -27,6 +27,8 @@ pub mod deepen;
 pub mod error;
 pub mod oid;
 pub mod pktline;
+#[cfg(feature = "server")]
+pub mod serve;
 pub mod v0;
 pub mod v2;
 

@@ -221,7 +221,7 @@ impl LineBuf {
     }
 
     /// Writes the line, LF appended, as one data packet, and empties the buffer.
-    pub(crate) fn write_to<W: Write>(&mut self, out: &mut W) -> Result<(), WriteError> {
+    pub(crate) fn write_to<W: Write + ?Sized>(&mut self, out: &mut W) -> Result<(), WriteError> {
         pktline::write_line(out, &self.buf)?;
         self.buf.clear();
         Ok(())

@@ -202,7 +202,7 @@ impl<'a> Iterator for PktReader<'a> {
 }
 
 /// Writes one data packet; payloads over [`MAX_DATA_LEN`] are refused, not split.
-pub fn write_data<W: Write>(out: &mut W, data: &[u8]) -> Result<(), WriteError> {
+pub fn write_data<W: Write + ?Sized>(out: &mut W, data: &[u8]) -> Result<(), WriteError> {
     if data.len() > MAX_DATA_LEN {
         return Err(WriteError::TooLong {
             len: data.len(),
@@ -215,7 +215,7 @@ pub fn write_data<W: Write>(out: &mut W, data: &[u8]) -> Result<(), WriteError> 
 }
 
 /// Writes `text` and a LF as one data packet: the form of every non-binary line.
-pub fn write_line<W: Write>(out: &mut W, text: &[u8]) -> Result<(), WriteError> {
+pub fn write_line<W: Write + ?Sized>(out: &mut W, text: &[u8]) -> Result<(), WriteError> {
     let len = text.len().saturating_add(1);
     if len > MAX_DATA_LEN {
         return Err(WriteError::TooLong {
@@ -229,22 +229,22 @@ pub fn write_line<W: Write>(out: &mut W, text: &[u8]) -> Result<(), WriteError> 
     Ok(())
 }
 
-pub fn write_flush<W: Write>(out: &mut W) -> Result<(), WriteError> {
+pub fn write_flush<W: Write + ?Sized>(out: &mut W) -> Result<(), WriteError> {
     out.write_all(b"0000")?;
     Ok(())
 }
 
-pub fn write_delim<W: Write>(out: &mut W) -> Result<(), WriteError> {
+pub fn write_delim<W: Write + ?Sized>(out: &mut W) -> Result<(), WriteError> {
     out.write_all(b"0001")?;
     Ok(())
 }
 
-pub fn write_response_end<W: Write>(out: &mut W) -> Result<(), WriteError> {
+pub fn write_response_end<W: Write + ?Sized>(out: &mut W) -> Result<(), WriteError> {
     out.write_all(b"0002")?;
     Ok(())
 }
 
-fn write_header<W: Write>(out: &mut W, len: usize) -> Result<(), WriteError> {
+fn write_header<W: Write + ?Sized>(out: &mut W, len: usize) -> Result<(), WriteError> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digit = |shift: usize| HEX.get((len >> shift) & 0xf).copied().unwrap_or(b'0');
     out.write_all(&[digit(12), digit(8), digit(4), digit(0)])?;
@@ -257,7 +257,7 @@ pub const ERR_PREFIX: &[u8] = b"ERR ";
 /// Writes an `ERR` packet, which ends the exchange: git prints the message as "remote
 /// error: ..." and stops. A message too long for one packet is cut (at a character
 /// boundary), since an error must always be deliverable.
-pub fn write_err<W: Write>(out: &mut W, message: &str) -> Result<(), WriteError> {
+pub fn write_err<W: Write + ?Sized>(out: &mut W, message: &str) -> Result<(), WriteError> {
     let room = MAX_DATA_LEN - ERR_PREFIX.len() - 1;
     let mut end = message.len().min(room);
     while !message.is_char_boundary(end) {
@@ -310,7 +310,11 @@ impl Band {
 ///
 /// (The older `side-band`, with 1000-byte packets, is not written: a client that knows
 /// side-band-64k, which every git since 1.6 does, never asks for it when offered both.)
-pub fn write_sideband<W: Write>(out: &mut W, band: Band, payload: &[u8]) -> Result<(), WriteError> {
+pub fn write_sideband<W: Write + ?Sized>(
+    out: &mut W,
+    band: Band,
+    payload: &[u8],
+) -> Result<(), WriteError> {
     let mut chunks = payload.chunks(MAX_SIDEBAND_DATA_LEN).peekable();
     if chunks.peek().is_none() {
         write_header(out, HEADER_LEN + 1)?;

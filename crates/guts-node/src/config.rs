@@ -86,6 +86,12 @@ pub const SETTINGS: &[Setting] = &[
         doc: "Largest request body in MiB; larger bodies get 413.",
     },
     Setting {
+        key: "max_push_size_mb",
+        default: "2048",
+        secret: false,
+        doc: "Largest git push in MiB (the pack, as sent); a larger push is refused with 413.",
+    },
+    Setting {
         key: "request_timeout",
         default: "30",
         secret: false,
@@ -143,6 +149,8 @@ pub struct Config {
     pub max_connections: u32,
     #[validate(range(min = 1, max = 16_384, message = "must be from 1 to 16384 (MiB)"))]
     pub max_request_size_mb: u32,
+    #[validate(range(min = 1, max = 1_048_576, message = "must be from 1 to 1048576 (MiB)"))]
+    pub max_push_size_mb: u32,
     #[validate(range(min = 1, max = 3600, message = "must be from 1 to 3600 (seconds)"))]
     pub request_timeout: u64,
     #[validate(custom(function = "check_http_url"))]
@@ -167,6 +175,7 @@ impl Default for Config {
             log_format: LogFormat::Json,
             max_connections: 10_000,
             max_request_size_mb: 100,
+            max_push_size_mb: 2048,
             request_timeout: 30,
             otlp_endpoint: None,
             admin_token: None,
@@ -295,6 +304,7 @@ impl Config {
             "log_format" => self.log_format = raw.parse().map_err(|e| err(format!("{e}")))?,
             "max_connections" => self.max_connections = parse_number(raw).map_err(err)?,
             "max_request_size_mb" => self.max_request_size_mb = parse_number(raw).map_err(err)?,
+            "max_push_size_mb" => self.max_push_size_mb = parse_number(raw).map_err(err)?,
             "request_timeout" => self.request_timeout = parse_number(raw).map_err(err)?,
             "otlp_endpoint" => self.otlp_endpoint = optional(raw),
             "admin_token" => self.admin_token = optional(raw).map(Secret::new),
@@ -352,6 +362,7 @@ impl Config {
         out.insert("log_format", self.log_format.as_str().to_string());
         out.insert("max_connections", self.max_connections.to_string());
         out.insert("max_request_size_mb", self.max_request_size_mb.to_string());
+        out.insert("max_push_size_mb", self.max_push_size_mb.to_string());
         out.insert("request_timeout", self.request_timeout.to_string());
         if let Some(v) = &self.otlp_endpoint {
             out.insert("otlp_endpoint", v.clone());
@@ -372,6 +383,7 @@ impl Config {
         let numeric = [
             "max_connections",
             "max_request_size_mb",
+            "max_push_size_mb",
             "request_timeout",
             "shutdown_timeout",
         ];
@@ -397,6 +409,10 @@ impl Config {
 
     pub fn max_body_bytes(&self) -> usize {
         (self.max_request_size_mb as usize).saturating_mul(1024 * 1024)
+    }
+
+    pub fn max_push_bytes(&self) -> u64 {
+        u64::from(self.max_push_size_mb).saturating_mul(1024 * 1024)
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use guts_api::{AppState, EdgeLimits, HttpMetrics, NodeInfo, Services};
 use guts_core::Keypair;
+use guts_git::serve::GitMetrics;
 use guts_ops::{HealthBuilder, MetricsRegistry, Probe, Supervisor, Telemetry};
 use guts_storage::{
     Accounts, GitRepos, Repositories, Sealer, StorageMetrics, Store, StoreError, WriterHandle,
@@ -143,6 +144,7 @@ impl Node {
         let mut registry = MetricsRegistry::new();
         let http_metrics = Arc::new(HttpMetrics::register(registry.registry_mut()));
         let storage_metrics = Arc::new(StorageMetrics::register(registry.registry_mut()));
+        let git_metrics = Arc::new(GitMetrics::register(registry.registry_mut()));
         let size_metrics = storage_metrics.clone();
         let encoder = Arc::new(registry.freeze());
 
@@ -177,6 +179,7 @@ impl Node {
             max_body_bytes: config.max_body_bytes(),
             max_in_flight: config.max_connections as usize,
             header_read_timeout: HEADER_READ_TIMEOUT,
+            max_push_bytes: config.max_push_bytes(),
         };
         let state = AppState::new(
             health.clone(),
@@ -192,6 +195,7 @@ impl Node {
                 accounts: storage.accounts.clone(),
                 repos: storage.repos.clone(),
                 open_registration: config.open_registration,
+                git_metrics,
             },
         );
 

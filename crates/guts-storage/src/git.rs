@@ -149,10 +149,40 @@ impl GitRepos {
         Ok(removed)
     }
 
+    /// A fresh directory for an incoming pack, under `repos/.tmp/` (same filesystem as
+    /// the repositories, so the verified pack moves into place by rename; wiped on open,
+    /// so an interrupted push leaves nothing behind).
+    pub fn quarantine(&self) -> Result<Quarantine, StoreError> {
+        let dir = self.root.join(".tmp").join(format!(
+            "incoming-{}",
+            hex::encode(rand::random::<[u8; 12]>())
+        ));
+        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        Ok(Quarantine { dir })
+    }
+
     pub fn open_repo(&self, id_hex: &str) -> Result<GitRepo, StoreError> {
         let path = self.path(id_hex);
         let repo = gix::open(&path).map_err(|e| git_error(&path, e))?;
         Ok(GitRepo { repo, path })
+    }
+}
+
+/// A directory holding one incoming pack until it is verified; removed on drop.
+#[derive(Debug)]
+pub struct Quarantine {
+    dir: PathBuf,
+}
+
+impl Quarantine {
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Quarantine {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -253,6 +283,102 @@ impl GitRepo {
         }
     }
 
+    /// Moves a verified pack and its index from a quarantine into `objects/pack`,
+    /// durably: both files are fsynced before the renames and the directory after, and
+    /// the index goes last (readers load a pack once its index exists), so a crash never
+    /// leaves an index pointing at a missing or partial pack.
+    pub fn install_pack(&self, pack: &Path, index: &Path) -> Result<(), StoreError> {
+        let dir = self.path.join("objects").join("pack");
+        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        for file in [pack, index] {
+            std::fs::File::open(file)
+                .and_then(|f| f.sync_all())
+                .map_err(io_error(file))?;
+        }
+        for file in [pack, index] {
+            let Some(name) = file.file_name() else {
+                return Err(git_error(file, "pack path has no file name"));
+            };
+            let target = dir.join(name);
+            std::fs::rename(file, &target).map_err(io_error(&target))?;
+        }
+        sync_dir(&dir)
+    }
+
+    /// The underlying gix repository, for the git protocol servers (object database,
+    /// packs); refs are written only through [`GitRepo::update_ref`] and
+    /// [`GitRepo::sync_refs`].
+    pub fn gix(&self) -> &gix::Repository {
+        &self.repo
+    }
+
+    /// Every ref that points at an object, by full name (symbolic refs such as HEAD are
+    /// not listed).
+    pub fn refs(&self) -> Result<Vec<(String, Oid)>, StoreError> {
+        let platform = self
+            .repo
+            .references()
+            .map_err(|e| git_error(&self.path, e))?;
+        let mut out = Vec::new();
+        for r in platform.all().map_err(|e| git_error(&self.path, e))? {
+            let r = r.map_err(|e| git_error(&self.path, e))?;
+            if let Target::Object(id) = &r.inner.target {
+                out.push((r.inner.name.as_bstr().to_string(), to_oid(&self.path, *id)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes the refs on disk exactly `desired` (the fold's refs, the truth): sets what
+    /// differs, deletes what is not desired. A desired ref whose object is absent is
+    /// left unset and reported, never written dangling. Returns how many refs changed.
+    pub fn sync_refs(
+        &self,
+        desired: &std::collections::BTreeMap<String, Oid>,
+    ) -> Result<usize, StoreError> {
+        let current: std::collections::BTreeMap<String, Oid> = self.refs()?.into_iter().collect();
+        let mut edits = Vec::new();
+        for (name, id) in desired {
+            if current.get(name) == Some(id) {
+                continue;
+            }
+            if !self.has_object(id) {
+                tracing::error!(
+                    repo = %self.path.display(),
+                    r#ref = %name,
+                    "the fold names an object this repository lacks; ref left unset"
+                );
+                continue;
+            }
+            edits.push(RefEdit {
+                change: Change::Update {
+                    log: LogChange::default(),
+                    expected: PreviousValue::Any,
+                    new: Target::Object(gix::ObjectId::Sha1(*id)),
+                },
+                name: full_name(&self.path, name)?,
+                deref: false,
+            });
+        }
+        for name in current.keys().filter(|n| !desired.contains_key(*n)) {
+            edits.push(RefEdit {
+                change: Change::Delete {
+                    expected: PreviousValue::Any,
+                    log: RefLog::AndReference,
+                },
+                name: full_name(&self.path, name)?,
+                deref: false,
+            });
+        }
+        let changed = edits.len();
+        if changed > 0 {
+            self.repo
+                .edit_references(edits)
+                .map_err(|e| git_error(&self.path, e))?;
+        }
+        Ok(changed)
+    }
+
     /// Whether commit `ancestor` is reachable from commit `descendant` (true when equal).
     /// Missing objects mean "not known to be an ancestor".
     pub fn is_ancestor(&self, ancestor: &Oid, descendant: &Oid) -> bool {
@@ -268,6 +394,11 @@ impl GitRepo {
             Err(_) => false,
         }
     }
+}
+
+fn full_name(path: &Path, name: &str) -> Result<FullName, StoreError> {
+    name.try_into()
+        .map_err(|e| git_error(path, format!("ref {name:?}: {e}")))
 }
 
 fn to_oid(path: &Path, id: gix::ObjectId) -> Result<Oid, StoreError> {

@@ -85,7 +85,7 @@ pub struct Advertisement<'a> {
 }
 
 /// Writes the advertisement, final flush included.
-pub fn write_advertisement<W: Write>(
+pub fn write_advertisement<W: Write + ?Sized>(
     out: &mut W,
     adv: &Advertisement<'_>,
 ) -> Result<(), WriteError> {

@@ -160,7 +160,7 @@ impl ReceiveRequest {
     }
 
     /// Writes the request as git's send-pack would, without the pack.
-    pub fn write<W: Write>(&self, out: &mut W) -> Result<(), WriteError> {
+    pub fn write<W: Write + ?Sized>(&self, out: &mut W) -> Result<(), WriteError> {
         let mut line = LineBuf::new();
         for shallow in &self.shallows {
             line.push(b"shallow ").oid(shallow).write_to(out)?;

@@ -254,7 +254,7 @@ impl UploadRequest {
     /// to carry the capabilities and no haves section: the body ends at its first flush.
     /// Refuses what the parser would refuse: both side-bands, or a filter without the
     /// `filter` capability.
-    pub fn write<W: Write>(&self, out: &mut W) -> Result<(), WriteError> {
+    pub fn write<W: Write + ?Sized>(&self, out: &mut W) -> Result<(), WriteError> {
         if self.caps.side_band && self.caps.side_band_64k {
             return Err(WriteError::Invalid {
                 field: "capabilities",

@@ -114,7 +114,7 @@ impl CapabilityAdvertisement {
     }
 
     /// Writes `version 2`, one line per capability in git's order, and the flush.
-    pub fn write<W: Write>(&self, out: &mut W) -> Result<(), WriteError> {
+    pub fn write<W: Write + ?Sized>(&self, out: &mut W) -> Result<(), WriteError> {
         pktline::write_line(out, b"version 2")?;
         let mut line = LineBuf::new();
         if let Some(agent) = &self.agent {
@@ -178,7 +178,7 @@ pub struct LsRef<'a> {
 }
 
 /// Writes one `ls-refs` line: `<oid> <name>[ symref-target:<t>][ peeled:<oid>]`.
-pub fn write_ls_ref<W: Write>(out: &mut W, r: &LsRef<'_>) -> Result<(), WriteError> {
+pub fn write_ls_ref<W: Write + ?Sized>(out: &mut W, r: &LsRef<'_>) -> Result<(), WriteError> {
     line::check_ref_name("ref name", r.name)?;
     let mut line = LineBuf::new();
     match &r.oid {
@@ -204,7 +204,7 @@ pub fn write_ls_ref<W: Write>(out: &mut W, r: &LsRef<'_>) -> Result<(), WriteErr
 }
 
 /// Writes a whole `ls-refs` response: each line, then the flush.
-pub fn write_ls_refs<W: Write>(out: &mut W, refs: &[LsRef<'_>]) -> Result<(), WriteError> {
+pub fn write_ls_refs<W: Write + ?Sized>(out: &mut W, refs: &[LsRef<'_>]) -> Result<(), WriteError> {
     for r in refs {
         write_ls_ref(out, r)?;
     }

@@ -71,7 +71,7 @@ impl LsRefsArgs {
         Ok(())
     }
 
-    fn write<W: Write>(&self, out: &mut W) -> Result<(), WriteError> {
+    fn write<W: Write + ?Sized>(&self, out: &mut W) -> Result<(), WriteError> {
         for (on, arg) in [
             (self.peel, "peel"),
             (self.symrefs, "symrefs"),
@@ -187,7 +187,7 @@ impl FetchArgs {
         }
     }
 
-    fn write<W: Write>(&self, out: &mut W) -> Result<(), WriteError> {
+    fn write<W: Write + ?Sized>(&self, out: &mut W) -> Result<(), WriteError> {
         let mut line = LineBuf::new();
         for want in &self.wants {
             line.push(b"want ").oid(want).write_to(out)?;
@@ -372,7 +372,7 @@ fn capability(caps: &mut ClientCapabilities, line: &[u8]) -> Result<(), ParseErr
 impl Request {
     /// Writes the request as git's client would: command, capabilities, delimiter,
     /// arguments, flush.
-    pub fn write<W: Write>(&self, out: &mut W) -> Result<(), WriteError> {
+    pub fn write<W: Write + ?Sized>(&self, out: &mut W) -> Result<(), WriteError> {
         let Request::Command(request) = self else {
             return pktline::write_flush(out);
         };

@@ -1,0 +1,204 @@
+//! An incoming pack, from the wire to the object database: streamed into a quarantine
+//! directory while gix indexes it (verifying every object's checksum and completing a
+//! thin pack with the bases it refers to), then checked for connectivity (every object
+//! it names is in the pack or already in the repository), and only then moved into the
+//! repository. A pack that fails any step never becomes visible, and its quarantine is
+//! removed (on drop, or by the next start after a crash).
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use gix::objs::Exists as _;
+use guts_storage::{GitRepo, Quarantine};
+
+use super::ServeError;
+
+/// A verified pack waiting in its quarantine.
+#[derive(Debug)]
+pub struct Ingested {
+    // Held so the quarantine lives until the pack is installed (or dropped with it).
+    _quarantine: Quarantine,
+    pub pack: PathBuf,
+    pub index: PathBuf,
+    pub objects: u32,
+    pub bytes: u64,
+}
+
+/// Reads a pack from `pack` into `quarantine`, indexes and verifies it. `Ok(None)` for a
+/// pack without objects (what git sends when the pushed commits are all here already).
+/// `max_object_bytes` caps any single object (decompressed) and so the memory one
+/// hostile object can claim.
+pub fn ingest(
+    repo: &GitRepo,
+    quarantine: Quarantine,
+    pack: &mut dyn BufRead,
+    max_object_bytes: usize,
+) -> Result<Option<Ingested>, ServeError> {
+    let interrupt = AtomicBool::new(false);
+    let mut counted = CountingRead {
+        inner: pack,
+        read: 0,
+    };
+    let outcome = gix_pack::Bundle::write_to_directory(
+        &mut counted,
+        Some(quarantine.path()),
+        &mut gix::progress::Discard,
+        &interrupt,
+        Some(repo.gix().objects.clone()),
+        gix::hash::Kind::Sha1,
+        gix_pack::bundle::write::Options {
+            thread_limit: None,
+            iteration_mode: gix_pack::data::input::Mode::Verify,
+            index_version: gix_pack::index::Version::V2,
+            alloc_limit_bytes: Some(max_object_bytes),
+            compression: gix::zlib::Compression::BEST_SPEED,
+        },
+    )
+    .map_err(|e| ServeError::Refused(format!("index-pack failed: {}", first_line(&e))))?;
+    let bytes = counted.read;
+    let (Some(pack), Some(index)) = (outcome.data_path, outcome.index_path) else {
+        return Err(ServeError::Git("index-pack wrote no files".to_owned()));
+    };
+    if outcome.index.num_objects == 0 {
+        return Ok(None);
+    }
+    check_connectivity(repo, &index, max_object_bytes)?;
+    Ok(Some(Ingested {
+        _quarantine: quarantine,
+        pack,
+        index,
+        objects: outcome.index.num_objects,
+        bytes,
+    }))
+}
+
+fn first_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+/// Every object the pack's commits, trees and tags name must be in the pack or in the
+/// repository; the repository is connected already, so then everything reachable from
+/// the pack is present (what git's `--check-connectivity` establishes).
+fn check_connectivity(
+    repo: &GitRepo,
+    index: &std::path::Path,
+    max_object_bytes: usize,
+) -> Result<(), ServeError> {
+    let bundle = gix_pack::Bundle::at(index, gix::hash::Kind::Sha1).map_err(ServeError::git)?;
+    let missing: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let processor = {
+        let missing = missing.clone();
+        let index = &bundle.index;
+        let odb = repo.gix().objects.clone();
+        move |kind: gix::object::Kind,
+              data: &[u8],
+              entry: &gix_pack::index::Entry,
+              _: &dyn gix::Progress|
+              -> gix::Result<()> {
+            let present = |id: &gix::oid| index.lookup(id).is_some() || odb.exists(id);
+            let note = |what: String| {
+                if let Ok(mut slot) = missing.lock()
+                    && slot.is_none()
+                {
+                    *slot = Some(what);
+                }
+            };
+            match kind {
+                gix::object::Kind::Commit => {
+                    match gix::objs::CommitRef::from_bytes(data, gix::hash::Kind::Sha1) {
+                        Ok(commit) => {
+                            let tree = commit.tree();
+                            if !present(&tree) {
+                                note(format!("tree {tree} of commit {}", entry.oid));
+                            }
+                            for parent in commit.parents() {
+                                if !present(&parent) {
+                                    note(format!("parent {parent} of commit {}", entry.oid));
+                                }
+                            }
+                        }
+                        Err(e) => note(format!("malformed commit {}: {e}", entry.oid)),
+                    }
+                }
+                gix::object::Kind::Tree => {
+                    for item in gix::objs::TreeRefIter::from_bytes(data, gix::hash::Kind::Sha1) {
+                        match item {
+                            Ok(item) if item.mode.is_commit() => {}
+                            Ok(item) => {
+                                if !present(item.oid) {
+                                    note(format!("{} of tree {}", item.oid, entry.oid));
+                                }
+                            }
+                            Err(e) => {
+                                note(format!("malformed tree {}: {e}", entry.oid));
+                                break;
+                            }
+                        }
+                    }
+                }
+                gix::object::Kind::Tag => {
+                    match gix::objs::TagRefIter::from_bytes(data, gix::hash::Kind::Sha1).target_id()
+                    {
+                        Ok(target) if present(&target) => {}
+                        Ok(target) => note(format!("{target} tagged by {}", entry.oid)),
+                        Err(e) => note(format!("malformed tag {}: {e}", entry.oid)),
+                    }
+                }
+                gix::object::Kind::Blob => {}
+            }
+            Ok(())
+        }
+    };
+    bundle
+        .index
+        .traverse(
+            &bundle.pack,
+            &mut gix::progress::Discard,
+            &AtomicBool::new(false),
+            processor,
+            gix_pack::index::traverse::Options {
+                traversal: gix_pack::index::traverse::Algorithm::DeltaTreeLookup,
+                thread_limit: None,
+                check:
+                    gix_pack::index::traverse::SafetyCheck::SkipFileAndObjectChecksumVerification,
+                alloc_limit_bytes: Some(max_object_bytes),
+                make_pack_lookup_cache: || gix_pack::cache::Never,
+            },
+        )
+        .map_err(|e| {
+            ServeError::Refused(format!("pack verification failed: {}", first_line(&e)))
+        })?;
+    let missing = missing.lock().map(|m| m.clone()).unwrap_or_default();
+    match missing {
+        Some(what) => Err(ServeError::Refused(format!(
+            "missing necessary objects: {what}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+struct CountingRead<'a> {
+    inner: &'a mut dyn BufRead,
+    read: u64,
+}
+
+impl std::io::Read for CountingRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+impl BufRead for CountingRead<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.read += amt as u64;
+        self.inner.consume(amt);
+    }
+}

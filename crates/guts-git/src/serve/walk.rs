@@ -1,0 +1,531 @@
+//! Which objects a fetch sends: the commits reachable from the wants and not from what
+//! the client has, their trees and blobs minus those the client has at the edge, and
+//! the shallow boundary of `deepen` requests. Also the "ready" test of negotiation.
+//!
+//! The commit walk is git's: newest first by committer time, interesting and
+//! uninteresting commits in one queue, stopping once only uninteresting ones are left,
+//! so an incremental fetch reads the new commits and a few old ones, not the whole
+//! history. Clock skew can only make it send a commit the client already has, never
+//! omit one it lacks: the walk ends only when no interesting commit is queued.
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use gix::ObjectId;
+use gix::objs::Find as _;
+
+use super::{ServeError, from_gix, to_gix};
+use crate::{Deepen, Oid};
+
+/// `deepen 2147483647`: what `git fetch --unshallow` sends.
+const INFINITE_DEPTH: u32 = 0x7fff_ffff;
+
+/// A parsed commit: what the walks need of it.
+#[derive(Debug, Clone)]
+pub struct CommitNode {
+    pub tree: ObjectId,
+    pub parents: Vec<ObjectId>,
+    /// Committer time, seconds since the epoch.
+    pub time: i64,
+}
+
+/// Commits parsed on demand and kept for the request.
+pub struct Graph<'r> {
+    repo: &'r gix::Repository,
+    buf: Vec<u8>,
+    commits: HashMap<ObjectId, CommitNode>,
+}
+
+impl std::fmt::Debug for Graph<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("commits", &self.commits.len())
+            .finish()
+    }
+}
+
+impl<'r> Graph<'r> {
+    pub fn new(repo: &'r gix::Repository) -> Self {
+        Graph {
+            repo,
+            buf: Vec::new(),
+            commits: HashMap::new(),
+        }
+    }
+
+    pub fn repo(&self) -> &'r gix::Repository {
+        self.repo
+    }
+
+    /// The object's kind, `None` if it is absent.
+    pub fn kind(&self, id: &ObjectId) -> Result<Option<gix::object::Kind>, ServeError> {
+        match self.repo.try_find_header(*id) {
+            Ok(header) => Ok(header.map(|h| h.kind())),
+            Err(e) => Err(ServeError::git(e)),
+        }
+    }
+
+    /// The commit `id`, `None` if it is absent or not a commit.
+    pub fn commit(&mut self, id: &ObjectId) -> Result<Option<&CommitNode>, ServeError> {
+        if !self.commits.contains_key(id) {
+            let Some(data) = self
+                .repo
+                .objects
+                .try_find(id, &mut self.buf)
+                .map_err(ServeError::git)?
+            else {
+                return Ok(None);
+            };
+            if data.kind != gix::object::Kind::Commit {
+                return Ok(None);
+            }
+            let commit = gix::objs::CommitRef::from_bytes(data.data, gix::hash::Kind::Sha1)
+                .map_err(|e| ServeError::Git(format!("commit {id}: {e}")))?;
+            let node = CommitNode {
+                tree: commit.tree(),
+                parents: commit.parents().collect(),
+                time: commit.time().map(|t| t.seconds).unwrap_or(0),
+            };
+            self.commits.insert(*id, node);
+        }
+        Ok(self.commits.get(id))
+    }
+
+    fn parents(&mut self, id: &ObjectId) -> Result<Vec<ObjectId>, ServeError> {
+        Ok(self
+            .commit(id)?
+            .map(|c| c.parents.clone())
+            .unwrap_or_default())
+    }
+
+    fn time(&mut self, id: &ObjectId) -> Result<i64, ServeError> {
+        Ok(self.commit(id)?.map(|c| c.time).unwrap_or(0))
+    }
+}
+
+/// What a fetch asked for, after negotiation.
+#[derive(Debug, Clone, Default)]
+pub struct WalkRequest {
+    pub wants: Vec<Oid>,
+    /// Haves the server has too (the common commits).
+    pub common: Vec<Oid>,
+    /// The client's current shallow boundary.
+    pub client_shallows: Vec<Oid>,
+    pub deepen: Option<Deepen>,
+    pub deepen_relative: bool,
+    /// `deepen-not` revisions resolved to commits.
+    pub deepen_not: Vec<ObjectId>,
+    /// Annotated tags as `(tag, peeled target)`, for `include-tag`.
+    pub include_tags: Vec<(Oid, Oid)>,
+}
+
+/// The result: what to send and how the client's shallow boundary moves.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Every object of the pack, commits first (newest first), then trees and blobs.
+    pub objects: Vec<ObjectId>,
+    pub commits: usize,
+    /// New shallow commits to announce (`shallow <id>`).
+    pub shallow: Vec<Oid>,
+    /// Client shallow commits that are shallow no more (`unshallow <id>`).
+    pub unshallow: Vec<Oid>,
+}
+
+/// Heap entry: newest commit first; ties by id so the order is deterministic.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Queued {
+    time: i64,
+    id: ObjectId,
+    interesting: bool,
+}
+
+pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError> {
+    let mut plan = Plan::default();
+    let mut sent: HashSet<ObjectId> = HashSet::new();
+
+    // Wants: annotated tags are sent and peeled; commits start the walk.
+    let mut start: Vec<ObjectId> = Vec::new();
+    let mut loose_trees: Vec<ObjectId> = Vec::new();
+    for want in &req.wants {
+        let mut id = to_gix(want);
+        for _ in 0..64 {
+            match graph.kind(&id)? {
+                None => {
+                    return Err(ServeError::Refused(format!(
+                        "upload-pack: not our ref {want}"
+                    )));
+                }
+                Some(gix::object::Kind::Tag) => {
+                    if sent.insert(id) {
+                        plan.objects.push(id);
+                    }
+                    id = super::refs::tag_target(graph.repo(), id)?;
+                }
+                Some(gix::object::Kind::Commit) => {
+                    start.push(id);
+                    break;
+                }
+                Some(gix::object::Kind::Tree) => {
+                    loose_trees.push(id);
+                    break;
+                }
+                Some(gix::object::Kind::Blob) => {
+                    if sent.insert(id) {
+                        plan.objects.push(id);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    // The client's shallow commits it really has here (others are ignored, as git does).
+    let mut client_shallow: HashSet<ObjectId> = HashSet::new();
+    for s in &req.client_shallows {
+        let id = to_gix(s);
+        if graph.commit(&id)?.is_some() {
+            client_shallow.insert(id);
+        }
+    }
+    let mut boundary: HashSet<ObjectId> = client_shallow.clone();
+    let mut unshallowed: Vec<ObjectId> = Vec::new();
+    if let Some(deepen) = &req.deepen {
+        let (shallow, not_shallow) = deepen_boundary(graph, req, deepen, &start, &client_shallow)?;
+        for id in &client_shallow {
+            if not_shallow.contains(id) && !shallow.contains(id) {
+                unshallowed.push(*id);
+            }
+        }
+        unshallowed.sort();
+        for id in &unshallowed {
+            boundary.remove(id);
+            start.extend(graph.parents(id)?);
+            plan.unshallow.extend(from_gix(id));
+        }
+        let mut fresh: Vec<&ObjectId> = shallow
+            .iter()
+            .filter(|id| !client_shallow.contains(*id))
+            .collect();
+        fresh.sort();
+        plan.shallow
+            .extend(fresh.into_iter().filter_map(|id| from_gix(id)));
+        boundary.extend(shallow);
+    }
+
+    // The commit walk.
+    let mut uninteresting: HashSet<ObjectId> = HashSet::new();
+    let mut queued_interesting: HashSet<ObjectId> = HashSet::new();
+    let mut heap = BinaryHeap::new();
+    let mut interesting_in_heap = 0usize;
+    for have in &req.common {
+        let id = to_gix(have);
+        if graph.commit(&id)?.is_some() {
+            heap.push(Queued {
+                time: graph.time(&id)?,
+                id,
+                interesting: false,
+            });
+        }
+    }
+    // The client has its shallow commits (not their parents).
+    for id in &client_shallow {
+        uninteresting.insert(*id);
+    }
+    for id in &start {
+        if queued_interesting.insert(*id) {
+            heap.push(Queued {
+                time: graph.time(id)?,
+                id: *id,
+                interesting: true,
+            });
+            interesting_in_heap += 1;
+        }
+    }
+    let mut walked: Vec<ObjectId> = Vec::new();
+    while interesting_in_heap > 0 {
+        let Some(entry) = heap.pop() else { break };
+        if entry.interesting {
+            interesting_in_heap -= 1;
+            if uninteresting.contains(&entry.id) {
+                continue;
+            }
+            walked.push(entry.id);
+            if boundary.contains(&entry.id) {
+                continue;
+            }
+            for parent in graph.parents(&entry.id)? {
+                if !uninteresting.contains(&parent)
+                    && queued_interesting.insert(parent)
+                    && graph.commit(&parent)?.is_some()
+                {
+                    heap.push(Queued {
+                        time: graph.time(&parent)?,
+                        id: parent,
+                        interesting: true,
+                    });
+                    interesting_in_heap += 1;
+                }
+            }
+        } else {
+            if !uninteresting.insert(entry.id) {
+                continue;
+            }
+            if client_shallow.contains(&entry.id) {
+                continue;
+            }
+            for parent in graph.parents(&entry.id)? {
+                if !uninteresting.contains(&parent) && graph.commit(&parent)?.is_some() {
+                    heap.push(Queued {
+                        time: graph.time(&parent)?,
+                        id: parent,
+                        interesting: false,
+                    });
+                }
+            }
+        }
+    }
+    let commits: Vec<ObjectId> = walked
+        .into_iter()
+        .filter(|c| !uninteresting.contains(c))
+        .collect();
+
+    // Trees the client has: those of the uninteresting commits at the edge.
+    let mut excluded: HashSet<ObjectId> = HashSet::new();
+    let mut edges: Vec<ObjectId> = unshallowed.clone();
+    for c in &commits {
+        if boundary.contains(c) {
+            continue;
+        }
+        for p in graph.parents(c)? {
+            if uninteresting.contains(&p) {
+                edges.push(p);
+            }
+        }
+    }
+    edges.sort();
+    edges.dedup();
+    let mut ignored = Vec::new();
+    for edge in &edges {
+        if let Some(tree) = graph.commit(edge)?.map(|c| c.tree) {
+            collect_tree(graph, tree, &mut excluded, &HashSet::new(), &mut ignored)?;
+        }
+    }
+
+    for c in &commits {
+        if sent.insert(*c) {
+            plan.objects.push(*c);
+        }
+    }
+    plan.commits = commits.len();
+    for c in &commits {
+        let Some(tree) = graph.commit(c)?.map(|n| n.tree) else {
+            continue;
+        };
+        collect_tree(graph, tree, &mut sent, &excluded, &mut plan.objects)?;
+    }
+    for tree in loose_trees {
+        collect_tree(graph, tree, &mut sent, &excluded, &mut plan.objects)?;
+    }
+    for (tag, peeled) in &req.include_tags {
+        let (tag, peeled) = (to_gix(tag), to_gix(peeled));
+        if sent.contains(&peeled) && sent.insert(tag) {
+            plan.objects.push(tag);
+        }
+    }
+    Ok(plan)
+}
+
+/// Adds `tree` and everything below it that is neither in `seen` nor in `skip` to
+/// `out` (and `seen`). Submodule commits (gitlinks) are not objects of this repository.
+fn collect_tree(
+    graph: &Graph<'_>,
+    tree: ObjectId,
+    seen: &mut HashSet<ObjectId>,
+    skip: &HashSet<ObjectId>,
+    out: &mut Vec<ObjectId>,
+) -> Result<(), ServeError> {
+    if skip.contains(&tree) || !seen.insert(tree) {
+        return Ok(());
+    }
+    out.push(tree);
+    let mut stack = vec![tree];
+    let mut buf = Vec::new();
+    while let Some(id) = stack.pop() {
+        let data = graph
+            .repo
+            .objects
+            .try_find(&id, &mut buf)
+            .map_err(ServeError::git)?
+            .ok_or_else(|| ServeError::Git(format!("tree {id} is missing")))?;
+        for entry in gix::objs::TreeRefIter::from_bytes(data.data, gix::hash::Kind::Sha1) {
+            let entry = entry.map_err(|e| ServeError::Git(format!("tree {id}: {e}")))?;
+            if entry.mode.is_commit() {
+                continue;
+            }
+            let child = entry.oid.to_owned();
+            if skip.contains(&child) || !seen.insert(child) {
+                continue;
+            }
+            out.push(child);
+            if entry.mode.is_tree() {
+                stack.push(child);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The new shallow boundary of a deepen request, and the commits found not to be
+/// shallow (whose parents the client gets).
+fn deepen_boundary(
+    graph: &mut Graph<'_>,
+    req: &WalkRequest,
+    deepen: &Deepen,
+    start: &[ObjectId],
+    client_shallow: &HashSet<ObjectId>,
+) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>), ServeError> {
+    let mut shallow = HashSet::new();
+    let mut not_shallow = HashSet::new();
+    match deepen {
+        Deepen::Depth(depth) if *depth >= INFINITE_DEPTH => {
+            // Everything reachable is wanted: nothing is shallow; every client shallow
+            // commit reachable from the wants is unshallowed.
+            let mut stack: Vec<ObjectId> = start.to_vec();
+            let mut seen: HashSet<ObjectId> = stack.iter().copied().collect();
+            while let Some(id) = stack.pop() {
+                not_shallow.insert(id);
+                for p in graph.parents(&id)? {
+                    if seen.insert(p) {
+                        stack.push(p);
+                    }
+                }
+            }
+        }
+        Deepen::Depth(depth) => {
+            // Breadth-first by levels, so each commit gets its smallest depth. With
+            // deepen-relative the count starts at the client's shallow commits.
+            let (roots, limit): (Vec<ObjectId>, u32) = if req.deepen_relative {
+                let mut roots: Vec<ObjectId> = client_shallow.iter().copied().collect();
+                roots.sort();
+                (roots, depth.saturating_add(1))
+            } else {
+                (start.to_vec(), *depth)
+            };
+            let mut level: Vec<ObjectId> = roots;
+            let mut seen: HashSet<ObjectId> = level.iter().copied().collect();
+            let mut d = 1u32;
+            while !level.is_empty() {
+                let mut next = Vec::new();
+                for id in level {
+                    let parents = graph.parents(&id)?;
+                    if d >= limit {
+                        if !parents.is_empty() {
+                            shallow.insert(id);
+                        }
+                        continue;
+                    }
+                    not_shallow.insert(id);
+                    for p in parents {
+                        if seen.insert(p) {
+                            next.push(p);
+                        }
+                    }
+                }
+                level = next;
+                d = d.saturating_add(1);
+            }
+        }
+        Deepen::Cut { since, .. } => {
+            // Excluded: older than `since`, or reachable from a deepen-not revision.
+            let mut excluded: HashSet<ObjectId> = HashSet::new();
+            let mut stack: Vec<ObjectId> = req.deepen_not.clone();
+            while let Some(id) = stack.pop() {
+                if excluded.insert(id) {
+                    stack.extend(graph.parents(&id)?);
+                }
+            }
+            let included = |graph: &mut Graph<'_>, id: &ObjectId| -> Result<bool, ServeError> {
+                if excluded.contains(id) {
+                    return Ok(false);
+                }
+                let time = graph.time(id)?;
+                Ok(since.is_none_or(|s| time >= i64::try_from(s).unwrap_or(i64::MAX)))
+            };
+            let mut stack: Vec<ObjectId> = Vec::new();
+            for id in start {
+                if included(graph, id)? {
+                    stack.push(*id);
+                }
+            }
+            if stack.is_empty() {
+                return Err(ServeError::Refused(
+                    "no commits selected for shallow requests".to_owned(),
+                ));
+            }
+            let mut seen: HashSet<ObjectId> = stack.iter().copied().collect();
+            while let Some(id) = stack.pop() {
+                let mut cut = false;
+                for p in graph.parents(&id)? {
+                    if included(graph, &p)? {
+                        if seen.insert(p) {
+                            stack.push(p);
+                        }
+                    } else {
+                        cut = true;
+                    }
+                }
+                if cut {
+                    shallow.insert(id);
+                } else {
+                    not_shallow.insert(id);
+                }
+            }
+        }
+    }
+    Ok((shallow, not_shallow))
+}
+
+/// Negotiation's "ready": every wanted commit reaches a common commit, looking only at
+/// commits no older than the oldest common one (git's `ok_to_give_up` cut-off), so
+/// the test costs little even on long histories.
+pub fn ready(
+    graph: &mut Graph<'_>,
+    wants: &[Oid],
+    common: &HashSet<ObjectId>,
+) -> Result<bool, ServeError> {
+    if common.is_empty() {
+        return Ok(false);
+    }
+    let mut oldest = i64::MAX;
+    for c in common {
+        oldest = oldest.min(graph.time(c)?);
+    }
+    let mut reaches: HashSet<ObjectId> = common.clone();
+    for want in wants {
+        let id = to_gix(want);
+        if graph.commit(&id)?.is_none() {
+            continue;
+        }
+        let mut stack = vec![id];
+        let mut seen: HashSet<ObjectId> = HashSet::from([id]);
+        let mut found = false;
+        while let Some(c) = stack.pop() {
+            if reaches.contains(&c) {
+                found = true;
+                break;
+            }
+            for p in graph.parents(&c)? {
+                if !seen.insert(p) {
+                    continue;
+                }
+                if reaches.contains(&p) || graph.time(&p)? >= oldest {
+                    stack.push(p);
+                }
+            }
+        }
+        if !found {
+            return Ok(false);
+        }
+        reaches.insert(id);
+    }
+    Ok(true)
+}
