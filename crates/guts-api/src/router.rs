@@ -24,6 +24,8 @@ pub fn api_router(state: AppState) -> Router {
         .merge(routes::admin::router())
         .merge(routes::users::router())
         .merge(routes::repos::router())
+        .merge(routes::branches::router())
+        .merge(routes::collaborators::router())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(
             ServiceBuilder::new()

@@ -1,6 +1,8 @@
 //! One module per resource; [`crate::router`] merges them.
 
 pub(crate) mod admin;
+pub(crate) mod branches;
+pub(crate) mod collaborators;
 pub(crate) mod git;
 pub(crate) mod health;
 pub(crate) mod repos;

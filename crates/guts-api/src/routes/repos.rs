@@ -58,7 +58,7 @@ fn render(
     views::repo(links, view, owner, caller.map(|c| role_of(view, Some(c))))
 }
 
-fn find_visible(
+pub(crate) fn find_visible(
     state: &AppState,
     owner: &str,
     name: &str,

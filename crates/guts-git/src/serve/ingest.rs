@@ -58,12 +58,12 @@ pub fn ingest(
     )
     .map_err(|e| ServeError::Refused(format!("index-pack failed: {}", first_line(&e))))?;
     let bytes = counted.read;
-    let (Some(pack), Some(index)) = (outcome.data_path, outcome.index_path) else {
-        return Err(ServeError::Git("index-pack wrote no files".to_owned()));
-    };
     if outcome.index.num_objects == 0 {
         return Ok(None);
     }
+    let (Some(pack), Some(index)) = (outcome.data_path, outcome.index_path) else {
+        return Err(ServeError::Git("index-pack wrote no files".to_owned()));
+    };
     check_connectivity(repo, &index, max_object_bytes)?;
     Ok(Some(Ingested {
         _quarantine: quarantine,

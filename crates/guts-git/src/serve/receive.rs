@@ -154,7 +154,6 @@ async fn apply(
     let git = repos.git().clone();
     let dir = repo_id.to_string();
     let commands = request.commands.clone();
-    let delete_refs = request.caps.delete_refs;
     let checks: Vec<Verdict> =
         tokio::task::spawn_blocking(move || -> Result<Vec<Verdict>, ServeError> {
             let repo = git.open_repo(&dir)?;
@@ -168,9 +167,7 @@ async fn apply(
                         return Err("refusing to update a ref outside refs/".to_owned());
                     }
                     if c.is_delete() {
-                        if !delete_refs {
-                            return Err("deletion requires the delete-refs capability".to_owned());
-                        }
+                        // Clients do not echo `delete-refs`: it is the server's promise.
                         return Ok(());
                     }
                     let kind = repo

@@ -178,6 +178,14 @@ fn upload_v0(
         None => None,
     };
     let last = common.last().copied();
+    if !req.done && req.haves.is_empty() {
+        // The request ended with its want section (a deepen request's first round):
+        // git's server answers only the shallow update. Anything more would be read
+        // as the start of the next answer, since remote-curl joins the answers of
+        // one negotiation into one stream.
+        out.flush().map_err(ServeError::Write)?;
+        return Ok(UploadOutcome::default());
+    }
     if !req.done {
         let detailed = caps.multi_ack_detailed;
         if caps.multi_ack || detailed {

@@ -1,0 +1,165 @@
+//! Branch protection (`/repos/{owner}/{repo}/branches/{branch}/protection`): GitHub's
+//! shapes for the rules the fold enforces on pushes and merges (no force-push, no
+//! deletion, required approving reviews). Changes are signed `SetBranchProtection`
+//! operations; the fold decides who may make them (admins).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use guts_core::{BranchProtection, Payload};
+use guts_storage::Scope;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::{AuthUser, JsonBody, MaybeUser};
+use crate::links::Links;
+use crate::routes::repos::{find_visible, repo_error};
+use crate::routes::users::account_error;
+use crate::state::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route(
+        "/api/v3/repos/{owner}/{repo}/branches/{branch}/protection",
+        get(get_protection)
+            .put(put_protection)
+            .delete(delete_protection),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct Reviews {
+    #[serde(default)]
+    required_approving_review_count: Option<u8>,
+}
+
+/// GitHub's request: the four required keys may be `null`; Guts reads the ones it
+/// enforces and accepts the rest.
+#[derive(Debug, Deserialize)]
+struct PutProtection {
+    #[serde(default)]
+    required_pull_request_reviews: Option<Reviews>,
+    #[serde(default)]
+    allow_force_pushes: Option<bool>,
+    #[serde(default)]
+    allow_deletions: Option<bool>,
+}
+
+fn full_branch(branch: &str) -> Result<String, ApiError> {
+    let full = format!("refs/heads/{branch}");
+    guts_core::validate_ref_name(&full).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid branch: {e}"),
+        )
+    })?;
+    Ok(full)
+}
+
+fn render(links: &Links, owner: &str, repo: &str, branch: &str, p: &BranchProtection) -> Value {
+    let url = links.api(&format!(
+        "/repos/{owner}/{repo}/branches/{branch}/protection"
+    ));
+    let reviews = (p.required_approvals > 0).then(|| {
+        json!({
+            "url": format!("{url}/required_pull_request_reviews"),
+            "required_approving_review_count": p.required_approvals,
+            "dismiss_stale_reviews": false,
+            "require_code_owner_reviews": false,
+        })
+    });
+    json!({
+        "url": url,
+        "required_status_checks": null,
+        "required_pull_request_reviews": reviews,
+        "enforce_admins": { "url": format!("{url}/enforce_admins"), "enabled": true },
+        "allow_force_pushes": { "enabled": !p.no_force_push },
+        "allow_deletions": { "enabled": !p.no_deletion },
+        "restrictions": null,
+    })
+}
+
+async fn get_protection(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, branch)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let full = full_branch(&branch)?;
+    let protection = view
+        .state
+        .protections
+        .get(&full)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Branch not protected"))?;
+    Ok(Json(render(&links, &owner, &repo, &branch, protection)))
+}
+
+async fn put_protection(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, branch)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<PutProtection>,
+) -> Result<Json<Value>, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    authed.require(Scope::Repo)?;
+    let full = full_branch(&branch)?;
+    let protection = BranchProtection {
+        no_force_push: !body.allow_force_pushes.unwrap_or(false),
+        no_deletion: !body.allow_deletions.unwrap_or(false),
+        required_approvals: body
+            .required_pull_request_reviews
+            .and_then(|r| r.required_approving_review_count)
+            .unwrap_or(0),
+    };
+    let key = state
+        .accounts
+        .signing_key(&authed.user)
+        .map_err(account_error)?;
+    state
+        .repos
+        .append(
+            view.id,
+            &key,
+            Payload::SetBranchProtection {
+                branch: full,
+                protection: Some(protection),
+            },
+        )
+        .await
+        .map_err(repo_error)?;
+    Ok(Json(render(&links, &owner, &repo, &branch, &protection)))
+}
+
+async fn delete_protection(
+    State(state): State<AppState>,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, branch)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    authed.require(Scope::Repo)?;
+    let full = full_branch(&branch)?;
+    if !view.state.protections.contains_key(&full) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "Branch not protected"));
+    }
+    let key = state
+        .accounts
+        .signing_key(&authed.user)
+        .map_err(account_error)?;
+    state
+        .repos
+        .append(
+            view.id,
+            &key,
+            Payload::SetBranchProtection {
+                branch: full,
+                protection: None,
+            },
+        )
+        .await
+        .map_err(repo_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,168 @@
+//! Collaborators (`/repos/{owner}/{repo}/collaborators/{username}`): GitHub's
+//! permission names mapped onto the fold's roles (`pull`/`triage` → read,
+//! `push`/`maintain` → write, `admin` → admin). Changes are signed `SetRole`
+//! operations by the caller; the fold decides whether the caller may make them.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use guts_core::{Payload, Role};
+use guts_storage::Scope;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::{AuthUser, MaybeUser};
+use crate::routes::repos::{find_visible, repo_error};
+use crate::routes::users::{account_error, existing_user};
+use crate::state::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v3/repos/{owner}/{repo}/collaborators/{username}",
+            get(check).put(add).delete(remove),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/collaborators/{username}/permission",
+            get(permission),
+        )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AddCollaborator {
+    #[serde(default)]
+    permission: Option<String>,
+}
+
+fn role_for(permission: &str) -> Option<Role> {
+    match permission {
+        "pull" | "triage" => Some(Role::Read),
+        "push" | "maintain" => Some(Role::Write),
+        "admin" => Some(Role::Admin),
+        _ => None,
+    }
+}
+
+fn permission_name(role: Option<Role>) -> &'static str {
+    match role {
+        None => "none",
+        Some(Role::Read) => "read",
+        Some(Role::Write) => "write",
+        Some(Role::Admin | Role::Owner) => "admin",
+    }
+}
+
+async fn add(
+    State(state): State<AppState>,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, username)): Path<(String, String, String)>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    authed.require(Scope::Repo)?;
+    // The body is optional (GitHub defaults to `push`).
+    let body: AddCollaborator = if body.iter().all(u8::is_ascii_whitespace) {
+        AddCollaborator::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Problems parsing JSON"))?
+    };
+    let permission = body.permission.unwrap_or_else(|| "push".to_owned());
+    let role = role_for(&permission).ok_or_else(|| {
+        ApiError::validation(FieldError {
+            resource: "Repository".into(),
+            field: "permission".into(),
+            code: "invalid".into(),
+            message: Some("permission must be pull, triage, push, maintain or admin".into()),
+        })
+    })?;
+    let user = existing_user(&state, &username)?;
+    let key = user.public_key().map_err(|e| {
+        tracing::error!(error = %e, "stored user key unreadable");
+        ApiError::internal()
+    })?;
+    let existed = view.state.role(&key).is_some();
+    let signer = state
+        .accounts
+        .signing_key(&authed.user)
+        .map_err(account_error)?;
+    state
+        .repos
+        .append(
+            view.id,
+            &signer,
+            Payload::SetRole {
+                user: key,
+                role: Some(role),
+            },
+        )
+        .await
+        .map_err(repo_error)?;
+    // GitHub answers 201 with an invitation for a new collaborator; Guts adds them at
+    // once, which GitHub answers with 204.
+    Ok(if existed {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::CREATED
+    })
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, username)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    authed.require(Scope::Repo)?;
+    let user = existing_user(&state, &username)?;
+    let key = user.public_key().map_err(|_| ApiError::internal())?;
+    let signer = state
+        .accounts
+        .signing_key(&authed.user)
+        .map_err(account_error)?;
+    state
+        .repos
+        .append(
+            view.id,
+            &signer,
+            Payload::SetRole {
+                user: key,
+                role: None,
+            },
+        )
+        .await
+        .map_err(repo_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn check(
+    State(state): State<AppState>,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, username)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let user = existing_user(&state, &username)?;
+    let key = user.public_key().map_err(|_| ApiError::internal())?;
+    match view.state.role(&key) {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+async fn permission(
+    State(state): State<AppState>,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, username)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let user = existing_user(&state, &username)?;
+    let key = user.public_key().map_err(|_| ApiError::internal())?;
+    let role = view.state.role(&key);
+    Ok(Json(json!({
+        "permission": permission_name(role),
+        "role_name": permission_name(role),
+        "user": { "login": user.login },
+    })))
+}
