@@ -57,6 +57,15 @@ impl GitRepos {
             }
             std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         }
+        // A ref write killed half-way leaves its lock file, which would refuse every
+        // later update of that ref. Nothing else writes here, so at open any lock is
+        // stale.
+        for entry in std::fs::read_dir(&root).map_err(io_error(&root))? {
+            let path = entry.map_err(io_error(&root))?.path();
+            if path.extension().is_some_and(|e| e == "git") {
+                remove_locks(&path, 0)?;
+            }
+        }
         Ok(GitRepos { root })
     }
 
@@ -423,6 +432,22 @@ fn sync_tree(dir: &Path) -> Result<(), StoreError> {
         }
     }
     sync_dir(dir)
+}
+
+/// Removes `*.lock` files at the top of a repository and anywhere under `refs/`.
+fn remove_locks(dir: &Path, depth: usize) -> Result<(), StoreError> {
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io_error(&path))?;
+        if kind.is_file() && path.extension().is_some_and(|e| e == "lock") {
+            tracing::warn!(path = %path.display(), "removing a stale lock file");
+            std::fs::remove_file(&path).map_err(io_error(&path))?;
+        } else if kind.is_dir() && (depth > 0 || entry.file_name() == "refs") && depth < 64 {
+            remove_locks(&path, depth + 1)?;
+        }
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

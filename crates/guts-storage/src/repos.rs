@@ -751,6 +751,119 @@ mod tests {
         assert_eq!(repos.list().len(), 1);
     }
 
+    fn commit(repo: &gix::Repository, parents: &[ObjectId], message: &str) -> ObjectId {
+        let tree = repo
+            .write_object(gix::objs::Tree::empty())
+            .unwrap()
+            .detach();
+        let sig = gix::actor::Signature {
+            name: "t".into(),
+            email: "t@example.com".into(),
+            time: gix::date::Time::new(1_700_000_000, 0),
+        };
+        let commit = gix::objs::Commit {
+            tree,
+            parents: parents
+                .iter()
+                .map(|p| gix::ObjectId::Sha1(*p.as_bytes()))
+                .collect(),
+            author: sig.clone(),
+            committer: sig,
+            encoding: None,
+            message: message.into(),
+            extra_headers: Vec::new(),
+        };
+        let id = repo.write_object(&commit).unwrap().detach();
+        ObjectId::from_bytes(id.as_bytes().try_into().unwrap())
+    }
+
+    fn push(name: &str, old: Option<ObjectId>, new: Option<ObjectId>) -> RefCommand {
+        RefCommand {
+            name: name.into(),
+            old,
+            new,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn ref_updates_are_compare_and_swap_atomic_and_survive_a_lost_ref_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = Keypair::generate();
+        let (id, c2) = {
+            let (repos, writer, _) = open(dir.path());
+            let view = repos
+                .create(&alice, "alice", "r", "", false, "main")
+                .await
+                .unwrap();
+            let git = repos.git().open_repo(&view.id.to_string()).unwrap();
+            let c1 = commit(git.gix(), &[], "one");
+            let c2 = commit(git.gix(), &[c1], "two");
+            let side = commit(git.gix(), &[c1], "side");
+            let main = "refs/heads/main";
+            let done = repos
+                .update_refs(view.id, &alice, vec![push(main, None, Some(c1))], false)
+                .await
+                .unwrap();
+            assert_eq!(done, vec![Ok(())]);
+            assert_eq!(git.ref_target(main).unwrap(), Some(*c1.as_bytes()));
+            // A stale old value loses, whatever the new value is.
+            let stale = repos
+                .update_refs(view.id, &alice, vec![push(main, None, Some(c2))], false)
+                .await
+                .unwrap();
+            assert!(
+                matches!(stale[0], Err(RefRefusal::Stale { .. })),
+                "{stale:?}"
+            );
+            // Atomic: one refusal refuses all, and nothing is stored.
+            let before = repos.find("alice", "r").unwrap().state.applied;
+            let atomic = repos
+                .update_refs(
+                    view.id,
+                    &alice,
+                    vec![
+                        push("refs/heads/x", None, Some(side)),
+                        push("refs/guts/nope", None, Some(side)),
+                    ],
+                    true,
+                )
+                .await
+                .unwrap();
+            assert_eq!(atomic[0], Err(RefRefusal::AtomicAborted));
+            assert_eq!(atomic[1], Err(RefRefusal::Rejected(Rejection::ReservedRef)));
+            assert_eq!(repos.find("alice", "r").unwrap().state.applied, before);
+            assert_eq!(git.ref_target("refs/heads/x").unwrap(), None);
+            // A fast-forward and a non-fast-forward (allowed: unprotected) in one push.
+            let both = repos
+                .update_refs(
+                    view.id,
+                    &alice,
+                    vec![
+                        push(main, Some(c1), Some(c2)),
+                        push("refs/heads/side", None, Some(side)),
+                    ],
+                    false,
+                )
+                .await
+                .unwrap();
+            assert_eq!(both, vec![Ok(()), Ok(())]);
+            // Simulate a crash between the durable operation and the ref write.
+            std::fs::remove_file(git.path().join("refs/heads/main")).unwrap();
+            std::fs::write(git.path().join("refs/heads/side.lock"), b"").unwrap();
+            drop(repos);
+            writer.join();
+            (view.id, c2)
+        };
+        let (repos, _w, _) = open(dir.path());
+        let git = repos.git().open_repo(&id.to_string()).unwrap();
+        assert_eq!(
+            git.ref_target("refs/heads/main").unwrap(),
+            Some(*c2.as_bytes()),
+            "restored from the operation log"
+        );
+        assert!(!git.path().join("refs/heads/side.lock").exists());
+    }
+
     #[tokio::test]
     async fn reopen_rebuilds_state_from_the_log_and_removes_orphans() {
         let dir = tempfile::tempdir().unwrap();
