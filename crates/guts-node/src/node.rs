@@ -26,6 +26,9 @@ use crate::keyfile::{self, KeyFileError, KeySource};
 /// How often `guts_storage_size_bytes` is measured.
 const STORAGE_SIZE_INTERVAL: Duration = Duration::from_secs(15);
 
+/// How often repositories are checked for packs to consolidate.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How long a client may take to send request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -230,6 +233,50 @@ impl Node {
                 }
             }
         });
+
+        // Pushes leave one pack each; consolidate repositories that have many (see
+        // guts_storage::maintenance for why git does it).
+        match guts_storage::maintenance::find_git() {
+            Some(git) => {
+                let (token, repos) = (supervisor.token(), storage.repos.clone());
+                supervisor.spawn("git-maintenance", async move {
+                    loop {
+                        tokio::select! {
+                            () = token.cancelled() => return Ok::<(), std::convert::Infallible>(()),
+                            () = tokio::time::sleep(MAINTENANCE_INTERVAL) => {}
+                        }
+                        for view in repos.list() {
+                            if token.is_cancelled() {
+                                break;
+                            }
+                            let (dirs, id, git) =
+                                (repos.git().clone(), view.id.to_string(), git.clone());
+                            let _ = tokio::task::spawn_blocking(move || {
+                                if dirs.pack_count(&id) < guts_storage::maintenance::PACK_THRESHOLD
+                                {
+                                    return;
+                                }
+                                let started = Instant::now();
+                                match guts_storage::maintenance::repack(&git, &dirs.path(&id)) {
+                                    Ok(()) => tracing::info!(
+                                        repo = %id,
+                                        ms = started.elapsed().as_millis() as u64,
+                                        "packs consolidated"
+                                    ),
+                                    Err(e) => {
+                                        tracing::warn!(repo = %id, error = %e, "repack failed")
+                                    }
+                                }
+                            })
+                            .await;
+                        }
+                    }
+                });
+            }
+            None => tracing::warn!(
+                "no git binary found: packs left by pushes are not consolidated (served correctly, less compactly)"
+            ),
+        }
 
         // Recovery ran above, before the listeners started: startup is done.
         health.mark_started();

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod db;
 pub mod error;
 pub mod git;
+pub mod maintenance;
 pub mod metrics;
 pub mod repos;
 pub mod schema;
