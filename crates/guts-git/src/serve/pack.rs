@@ -51,7 +51,9 @@ pub fn write_pack(
             mode: output::entry::iter_from_counts::Mode::PackCopyAndBaseObjects,
             // A delta against an object the client may lack would make a broken pack.
             allow_thin_pack: false,
-            chunk_size: 64,
+            // Chunks of entries are held in memory (compressed data included) until
+            // written in order: small chunks bound memory when objects are large.
+            chunk_size: 8,
             version: gix_pack::data::Version::V2,
             compression: Default::default(),
         },
