@@ -59,12 +59,34 @@ impl BodyReader {
         }
     }
 
-    /// Boxed, gzip-decoded when the client said so.
+    /// Boxed, gzip-decoded when the client said so. The decoder is built on the first
+    /// read, because building it reads the gzip header, which must not happen on an
+    /// async worker.
     pub(crate) fn boxed(self, gzip: bool) -> Box<dyn Read + Send> {
         if gzip {
-            Box::new(flate2::read::GzDecoder::new(self))
+            Box::new(LazyGzip::Pending(Some(self)))
         } else {
             Box::new(self)
+        }
+    }
+}
+
+enum LazyGzip {
+    Pending(Option<BodyReader>),
+    Reading(Box<flate2::read::GzDecoder<BodyReader>>),
+}
+
+impl Read for LazyGzip {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let LazyGzip::Pending(body) = self {
+            let body = body
+                .take()
+                .ok_or_else(|| io::Error::other("gzip reader lost its body"))?;
+            *self = LazyGzip::Reading(Box::new(flate2::read::GzDecoder::new(body)));
+        }
+        match self {
+            LazyGzip::Reading(decoder) => decoder.read(buf),
+            LazyGzip::Pending(_) => Err(io::Error::other("gzip reader not started")),
         }
     }
 }
