@@ -470,8 +470,31 @@ fn protected_branch_refuses_force_push_and_deletion() {
 
         // No deletion.
         let run = git.fails(&b, &["push", "origin", "--delete", "main"]);
-        assert_mentions(&run, &["protected", "rejected"]);
+        assert_mentions(&run, &["protected"]);
         assert_eq!(ref_of(&git, &url, "refs/heads/main"), Some(base.clone()));
+
+        // An atomic push that includes the refused force-push moves nothing at all.
+        let rewritten = git.rev(&b, "HEAD");
+        git.ok(&b, &["branch", "-f", "feat-next", "origin/feat"]);
+        git.ok(&b, &["checkout", "--quiet", "feat-next"]);
+        let feat_next = git.commits(&b, "feat-next", 1);
+        let run = git.fails(
+            &b,
+            &[
+                "push",
+                "--atomic",
+                "--force",
+                "origin",
+                &format!("{rewritten}:refs/heads/main"),
+                "feat-next:feat",
+            ],
+        );
+        assert_mentions(&run, &["protected", "atomic"]);
+        assert_eq!(ref_of(&git, &url, "refs/heads/main"), Some(base.clone()));
+        assert_eq!(ref_of(&git, &url, "refs/heads/feat"), Some(base.clone()));
+        git.ok(&b, &["push", "origin", "feat-next:feat"]);
+        assert_eq!(ref_of(&git, &url, "refs/heads/feat"), Some(feat_next));
+        git.ok(&b, &["checkout", "--quiet", "main"]);
 
         // Fast-forwards are still fine.
         git.ok(&b, &["reset", "--hard", "--quiet", "origin/main"]);
