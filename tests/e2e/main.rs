@@ -6,5 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod git;
+mod gitutil;
 mod harness;
 mod node;
