@@ -4,12 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use guts_git::serve::GitMetrics;
+use guts_git::serve::{GitMetrics, PlanCache};
 use guts_ops::{Health, Secret, Telemetry};
 use guts_storage::{Accounts, Repositories};
 use tokio::sync::Semaphore;
 
 use crate::metrics::HttpMetrics;
+
+/// Full-clone object selections kept (each about 20 bytes per object).
+const GIT_PLAN_CACHE_ENTRIES: usize = 16;
 
 /// Limits applied at the HTTP edge, from the node's configuration.
 #[derive(Debug, Clone)]
@@ -67,6 +70,8 @@ pub struct Inner {
     /// `GUTS_OPEN_REGISTRATION`: anyone may create an account.
     pub open_registration: bool,
     pub git: Arc<GitMetrics>,
+    /// Object selections of full clones, reused by later clones of the same refs.
+    pub git_plans: Arc<PlanCache>,
     pub(crate) in_flight: Arc<Semaphore>,
 }
 
@@ -101,6 +106,7 @@ impl AppState {
             repos: services.repos,
             open_registration: services.open_registration,
             git: services.git_metrics,
+            git_plans: Arc::new(PlanCache::new(GIT_PLAN_CACHE_ENTRIES)),
             in_flight,
         }))
     }

@@ -229,6 +229,7 @@ async fn upload_pack(
     let git = state.repos.git().clone();
     let dir = view.id.to_string();
     let metrics = state.git.clone();
+    let plans = state.git_plans.clone();
     // Awaited by nobody: it ends when the pack is written or the client goes away (a
     // failed write ends it), and it holds the in-flight permit until then.
     drop(tokio::task::spawn_blocking(move || {
@@ -241,6 +242,7 @@ async fn upload_pack(
                 .and_then(|repo| {
                     serve::upload_pack(
                         &repo,
+                        &plans,
                         protocol,
                         &mut reader,
                         &mut writer,

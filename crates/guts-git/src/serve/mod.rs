@@ -27,6 +27,7 @@ pub use metrics::GitMetrics;
 pub use receive::{PushOutcome, receive_pack};
 pub use refs::advertise;
 pub use upload::upload_pack;
+pub use walk::PlanCache;
 
 use crate::error::{ParseError, WriteError};
 

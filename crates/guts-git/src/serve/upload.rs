@@ -13,7 +13,7 @@ use guts_storage::GitRepo;
 
 use super::pack::{PackStats, Sideband, progress, write_pack};
 use super::refs::{RefList, ls_refs, v2_capabilities};
-use super::walk::{Graph, Plan, WalkRequest, plan, ready};
+use super::walk::{Graph, Plan, PlanCache, WalkRequest, ready};
 use super::{Protocol, ServeError, read_capped, to_gix};
 use crate::pktline::{self, Band};
 use crate::v0::{UploadRequest, parse_upload_request};
@@ -32,14 +32,15 @@ pub struct UploadOutcome {
 /// started) and returned.
 pub fn upload_pack(
     repo: &GitRepo,
+    plans: &PlanCache,
     protocol: Protocol,
     body: &mut dyn Read,
     out: &mut dyn Write,
     limit: u64,
 ) -> Result<UploadOutcome, ServeError> {
     let result = read_capped(body, limit).and_then(|body| match protocol {
-        Protocol::V0 => upload_v0(repo, &body, out),
-        Protocol::V2 => upload_v2(repo, &body, out),
+        Protocol::V0 => upload_v0(repo, plans, &body, out),
+        Protocol::V2 => upload_v2(repo, plans, &body, out),
     });
     if let Err(e) = &result {
         report(out, e);
@@ -138,6 +139,7 @@ fn walk_request(
 
 fn upload_v0(
     repo: &GitRepo,
+    plans: &PlanCache,
     body: &[u8],
     out: &mut dyn Write,
 ) -> Result<UploadOutcome, ServeError> {
@@ -165,7 +167,7 @@ fn upload_v0(
     let early: Option<Plan> = match req.deepen {
         // The shallow update opens every answer to a deepen request.
         Some(_) => {
-            let plan = plan(&mut graph, &walk)?;
+            let plan = timed_plan(repo, plans, &mut graph, &walk)?;
             for id in &plan.shallow {
                 write_oid_line(out, b"shallow ", id)?;
             }
@@ -216,7 +218,7 @@ fn upload_v0(
     }
     let plan = match early {
         Some(plan) => plan,
-        None => plan(&mut graph, &walk)?,
+        None => timed_plan(repo, plans, &mut graph, &walk)?,
     };
     let sideband = caps.side_band_64k || caps.side_band;
     let stats = send_pack(
@@ -231,6 +233,7 @@ fn upload_v0(
 
 fn upload_v2(
     repo: &GitRepo,
+    plans: &PlanCache,
     body: &[u8],
     out: &mut dyn Write,
 ) -> Result<UploadOutcome, ServeError> {
@@ -247,12 +250,13 @@ fn upload_v2(
             out.flush().map_err(ServeError::Write)?;
             Ok(UploadOutcome::default())
         }
-        Command::Fetch(args) => fetch_v2(repo, &args, out),
+        Command::Fetch(args) => fetch_v2(repo, plans, &args, out),
     }
 }
 
 fn fetch_v2(
     repo: &GitRepo,
+    plans: &PlanCache,
     args: &FetchArgs,
     out: &mut dyn Write,
 ) -> Result<UploadOutcome, ServeError> {
@@ -303,7 +307,7 @@ fn fetch_v2(
         args.deepen_relative,
         args.include_tag,
     )?;
-    let plan = plan(&mut graph, &walk)?;
+    let plan = timed_plan(repo, plans, &mut graph, &walk)?;
     if args.deepen.is_some() || !args.shallows.is_empty() {
         pktline::write_line(out, b"shallow-info")?;
         for id in &plan.shallow {
@@ -319,9 +323,48 @@ fn fetch_v2(
     Ok(UploadOutcome { pack: Some(stats) })
 }
 
+fn timed_plan(
+    repo: &GitRepo,
+    plans: &PlanCache,
+    graph: &mut Graph<'_>,
+    walk: &WalkRequest,
+) -> Result<Plan, ServeError> {
+    let started = std::time::Instant::now();
+    let key = repo.path().to_string_lossy();
+    let plan = plans.plan(&key, graph, walk)?;
+    tracing::debug!(
+        commits = plan.commits,
+        objects = plan.objects.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "objects selected"
+    );
+    Ok(plan)
+}
+
 /// Streams the pack: framed on band 1 when `sideband` is `Some(small)`, with progress
 /// on band 2 when asked, then a flush; raw otherwise.
 fn send_pack(
+    repo: &gix::Repository,
+    plan: Plan,
+    out: &mut dyn Write,
+    sideband: Option<bool>,
+    show_progress: bool,
+) -> Result<PackStats, ServeError> {
+    let objects = plan.objects.len();
+    let started = std::time::Instant::now();
+    let stats = send_pack_inner(repo, plan, out, sideband, show_progress)?;
+    tracing::debug!(
+        objects,
+        bytes = stats.bytes,
+        reused = stats.copied,
+        recompressed = stats.recompressed,
+        ms = started.elapsed().as_millis() as u64,
+        "pack sent"
+    );
+    Ok(stats)
+}
+
+fn send_pack_inner(
     repo: &gix::Repository,
     plan: Plan,
     out: &mut dyn Write,

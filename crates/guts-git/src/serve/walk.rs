@@ -8,7 +8,9 @@
 //! history. Clock skew can only make it send a commit the client already has, never
 //! omit one it lacks: the walk ends only when no interesting commit is queued.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
+
+use gix::hashtable::{HashMap, HashSet};
 
 use gix::ObjectId;
 use gix::objs::Find as _;
@@ -28,9 +30,15 @@ pub struct CommitNode {
     pub time: i64,
 }
 
+/// Bytes of decoded delta bases kept while walking. Trees are stored as long delta
+/// chains; without a cache every tree re-inflates its chain, which dominated the walk.
+const DELTA_BASE_CACHE_BYTES: usize = 64 << 20;
+
 /// Commits parsed on demand and kept for the request.
 pub struct Graph<'r> {
     repo: &'r gix::Repository,
+    /// The repository's object database with a delta-base cache sized for walks.
+    objects: gix::OdbHandle,
     buf: Vec<u8>,
     commits: HashMap<ObjectId, CommitNode>,
 }
@@ -45,10 +53,17 @@ impl std::fmt::Debug for Graph<'_> {
 
 impl<'r> Graph<'r> {
     pub fn new(repo: &'r gix::Repository) -> Self {
+        let mut objects = repo.objects.clone();
+        objects.set_pack_cache(|| {
+            Box::new(gix_pack::cache::lru::MemoryCappedHashmap::new(
+                DELTA_BASE_CACHE_BYTES,
+            ))
+        });
         Graph {
             repo,
+            objects,
             buf: Vec::new(),
-            commits: HashMap::new(),
+            commits: HashMap::default(),
         }
     }
 
@@ -68,7 +83,6 @@ impl<'r> Graph<'r> {
     pub fn commit(&mut self, id: &ObjectId) -> Result<Option<&CommitNode>, ServeError> {
         if !self.commits.contains_key(id) {
             let Some(data) = self
-                .repo
                 .objects
                 .try_find(id, &mut self.buf)
                 .map_err(ServeError::git)?
@@ -140,7 +154,7 @@ struct Queued {
 
 pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError> {
     let mut plan = Plan::default();
-    let mut sent: HashSet<ObjectId> = HashSet::new();
+    let mut sent: HashSet<ObjectId> = HashSet::default();
 
     // Wants: annotated tags are sent and peeled; commits start the walk.
     let mut start: Vec<ObjectId> = Vec::new();
@@ -179,7 +193,7 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
     }
 
     // The client's shallow commits it really has here (others are ignored, as git does).
-    let mut client_shallow: HashSet<ObjectId> = HashSet::new();
+    let mut client_shallow: HashSet<ObjectId> = HashSet::default();
     for s in &req.client_shallows {
         let id = to_gix(s);
         if graph.commit(&id)?.is_some() {
@@ -212,8 +226,8 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
     }
 
     // The commit walk.
-    let mut uninteresting: HashSet<ObjectId> = HashSet::new();
-    let mut queued_interesting: HashSet<ObjectId> = HashSet::new();
+    let mut uninteresting: HashSet<ObjectId> = HashSet::default();
+    let mut queued_interesting: HashSet<ObjectId> = HashSet::default();
     let mut heap = BinaryHeap::new();
     let mut interesting_in_heap = 0usize;
     for have in &req.common {
@@ -289,7 +303,7 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
         .collect();
 
     // Trees the client has: those of the uninteresting commits at the edge.
-    let mut excluded: HashSet<ObjectId> = HashSet::new();
+    let mut excluded: HashSet<ObjectId> = HashSet::default();
     let mut edges: Vec<ObjectId> = unshallowed.clone();
     for c in &commits {
         if boundary.contains(c) {
@@ -306,7 +320,13 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
     let mut ignored = Vec::new();
     for edge in &edges {
         if let Some(tree) = graph.commit(edge)?.map(|c| c.tree) {
-            collect_tree(graph, tree, &mut excluded, &HashSet::new(), &mut ignored)?;
+            collect_tree(
+                graph,
+                tree,
+                &mut excluded,
+                &HashSet::default(),
+                &mut ignored,
+            )?;
         }
     }
 
@@ -325,13 +345,104 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
     for tree in loose_trees {
         collect_tree(graph, tree, &mut sent, &excluded, &mut plan.objects)?;
     }
-    for (tag, peeled) in &req.include_tags {
+    add_tags(&mut plan, &mut sent, &req.include_tags);
+    Ok(plan)
+}
+
+/// `include-tag`: annotated tags whose target is sent go along.
+fn add_tags(plan: &mut Plan, sent: &mut HashSet<ObjectId>, tags: &[(Oid, Oid)]) {
+    for (tag, peeled) in tags {
         let (tag, peeled) = (to_gix(tag), to_gix(peeled));
         if sent.contains(&peeled) && sent.insert(tag) {
             plan.objects.push(tag);
         }
     }
-    Ok(plan)
+}
+
+/// Plans of full clones, by repository and wants. What is reachable from given commits
+/// never changes (objects are immutable), so a plan for wants without haves or
+/// shallow lines stays right forever; only `include-tag`, which depends on the tags of
+/// the moment, is applied per request. This plays the part of git's reachability
+/// bitmaps: a repeated clone of the same refs skips the walk.
+#[derive(Debug)]
+pub struct PlanCache {
+    entries: std::sync::Mutex<std::collections::VecDeque<CachedPlan>>,
+    capacity: usize,
+}
+
+#[derive(Debug)]
+struct CachedPlan {
+    repo: String,
+    wants: Vec<Oid>,
+    plan: std::sync::Arc<Plan>,
+}
+
+/// Plans above this many objects are not kept (about 20 bytes each).
+const MAX_CACHED_OBJECTS: usize = 4_000_000;
+
+impl PlanCache {
+    pub fn new(capacity: usize) -> Self {
+        PlanCache {
+            entries: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            capacity,
+        }
+    }
+
+    /// The plan for `req` on repository `repo` (any stable key), from the cache when
+    /// the request is a plain full clone.
+    pub fn plan(
+        &self,
+        repo: &str,
+        graph: &mut Graph<'_>,
+        req: &WalkRequest,
+    ) -> Result<Plan, ServeError> {
+        let cacheable = req.common.is_empty()
+            && req.client_shallows.is_empty()
+            && req.deepen.is_none()
+            && self.capacity > 0;
+        if !cacheable {
+            return plan(graph, req);
+        }
+        let mut wants = req.wants.clone();
+        wants.sort();
+        wants.dedup();
+        let hit = self.entries.lock().ok().and_then(|mut entries| {
+            let at = entries
+                .iter()
+                .position(|e| e.repo == repo && e.wants == wants)?;
+            let entry = entries.remove(at)?;
+            let plan = entry.plan.clone();
+            entries.push_front(entry);
+            Some(plan)
+        });
+        let base = match hit {
+            Some(plan) => plan,
+            None => {
+                let untagged = WalkRequest {
+                    include_tags: Vec::new(),
+                    ..req.clone()
+                };
+                let plan = std::sync::Arc::new(plan(graph, &untagged)?);
+                if plan.objects.len() <= MAX_CACHED_OBJECTS
+                    && let Ok(mut entries) = self.entries.lock()
+                {
+                    entries.push_front(CachedPlan {
+                        repo: repo.to_owned(),
+                        wants,
+                        plan: plan.clone(),
+                    });
+                    entries.truncate(self.capacity);
+                }
+                plan
+            }
+        };
+        let mut plan = Plan::clone(&base);
+        if !req.include_tags.is_empty() {
+            let mut sent: HashSet<ObjectId> = plan.objects.iter().copied().collect();
+            add_tags(&mut plan, &mut sent, &req.include_tags);
+        }
+        Ok(plan)
+    }
 }
 
 /// Adds `tree` and everything below it that is neither in `seen` nor in `skip` to
@@ -351,7 +462,6 @@ fn collect_tree(
     let mut buf = Vec::new();
     while let Some(id) = stack.pop() {
         let data = graph
-            .repo
             .objects
             .try_find(&id, &mut buf)
             .map_err(ServeError::git)?
@@ -383,8 +493,8 @@ fn deepen_boundary(
     start: &[ObjectId],
     client_shallow: &HashSet<ObjectId>,
 ) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>), ServeError> {
-    let mut shallow = HashSet::new();
-    let mut not_shallow = HashSet::new();
+    let mut shallow = HashSet::default();
+    let mut not_shallow = HashSet::default();
     match deepen {
         Deepen::Depth(depth) if *depth >= INFINITE_DEPTH => {
             // Everything reachable is wanted: nothing is shallow; every client shallow
@@ -436,7 +546,7 @@ fn deepen_boundary(
         }
         Deepen::Cut { since, .. } => {
             // Excluded: older than `since`, or reachable from a deepen-not revision.
-            let mut excluded: HashSet<ObjectId> = HashSet::new();
+            let mut excluded: HashSet<ObjectId> = HashSet::default();
             let mut stack: Vec<ObjectId> = req.deepen_not.clone();
             while let Some(id) = stack.pop() {
                 if excluded.insert(id) {
@@ -506,7 +616,8 @@ pub fn ready(
             continue;
         }
         let mut stack = vec![id];
-        let mut seen: HashSet<ObjectId> = HashSet::from([id]);
+        let mut seen: HashSet<ObjectId> = HashSet::default();
+        seen.insert(id);
         let mut found = false;
         while let Some(c) = stack.pop() {
             if reaches.contains(&c) {
