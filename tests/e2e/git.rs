@@ -1184,3 +1184,32 @@ fn push_of_100_mb_streams_with_bounded_memory() {
     );
     assert!(peak < 400.0, "guts-node peaked at {peak:.1} MiB (VmHWM)");
 }
+
+/// A push over `GUTS_MAX_PUSH_SIZE_MB` (sent chunked, so the node learns its size only
+/// while reading) is refused with a report git shows, not a reset connection; nothing
+/// moves and no quarantine is left behind.
+#[test]
+fn push_over_the_size_limit_is_refused_with_a_message() {
+    let node = TestNode::start_with(NodeOptions::default().env("GUTS_MAX_PUSH_SIZE_MB", "1"));
+    let alice = create_user(&node, "alice");
+    create_repo(&node, &alice, "capped", false);
+    let tmp = tempfile::tempdir().unwrap();
+    for proto in PROTOCOLS {
+        let git = Git::v(proto);
+        let work = git.init(tmp.path(), &format!("work-v{proto}"));
+        write_random_files(&work, "data", 3, MB, 7 + u64::from(proto));
+        git.ok(&work, &["add", "-A"]);
+        git.ok(&work, &["commit", "--quiet", "-m", "3 MB"]);
+        let url = auth_url(&node, "alice", &alice, "alice/capped");
+        let run = git.fails(&work, &["push", &url, "HEAD:refs/heads/main"]);
+        assert_mentions(&run, &["over the limit"]);
+        assert!(
+            git.ls_remote(&anon_url(&node, "alice/capped")).is_empty(),
+            "v{proto}: nothing may move"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(node.data_dir.join("repos/.tmp"))
+        .unwrap()
+        .collect();
+    assert!(leftovers.is_empty(), "quarantines left: {leftovers:?}");
+}

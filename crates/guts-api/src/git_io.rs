@@ -27,6 +27,7 @@ pub(crate) struct BodyReader {
     idle: Duration,
     limit: u64,
     read: u64,
+    refused: bool,
     chunk: Bytes,
 }
 
@@ -55,6 +56,7 @@ impl BodyReader {
             idle,
             limit,
             read: 0,
+            refused: false,
             chunk: Bytes::new(),
         }
     }
@@ -108,10 +110,13 @@ impl Read for BodyReader {
                 Ok(Some(Err(e))) => return Err(io::Error::other(e)),
                 Ok(Some(Ok(bytes))) => {
                     self.read += bytes.len() as u64;
-                    if self.read > self.limit {
+                    self.chunk = bytes;
+                    if self.read > self.limit && !self.refused {
+                        // Refused once; later reads pass, so the caller may drain
+                        // the rest and answer a client that is still sending.
+                        self.refused = true;
                         return Err(too_large(self.limit));
                     }
-                    self.chunk = bytes;
                 }
             }
         }

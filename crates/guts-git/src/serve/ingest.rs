@@ -40,6 +40,7 @@ pub fn ingest(
     let mut counted = CountingRead {
         inner: pack,
         read: 0,
+        failure: None,
     };
     let outcome = gix_pack::Bundle::write_to_directory(
         &mut counted,
@@ -56,7 +57,12 @@ pub fn ingest(
             compression: gix::zlib::Compression::BEST_SPEED,
         },
     )
-    .map_err(|e| ServeError::Refused(format!("index-pack failed: {}", first_line(&e))))?;
+    .map_err(|e| match counted.failure.take() {
+        // The body could not be read (over the push limit, idle too long, client
+        // gone): that is the story, not how gix noticed.
+        Some(read) => ServeError::Read(read),
+        None => ServeError::Refused(format!("index-pack failed: {}", first_line(&e))),
+    })?;
     let bytes = counted.read;
     if outcome.index.num_objects == 0 {
         return Ok(None);
@@ -179,14 +185,29 @@ fn check_connectivity(
     }
 }
 
+/// Counts what the pack reader consumed and keeps the first read error, which gix
+/// reports only as "an IO operation failed".
 struct CountingRead<'a> {
     inner: &'a mut dyn BufRead,
     read: u64,
+    failure: Option<std::io::Error>,
+}
+
+impl CountingRead<'_> {
+    fn note<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result
+            && self.failure.is_none()
+        {
+            self.failure = Some(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        result
+    }
 }
 
 impl std::io::Read for CountingRead<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let result = self.inner.read(buf);
+        let n = self.note(result)?;
         self.read += n as u64;
         Ok(n)
     }
@@ -194,7 +215,12 @@ impl std::io::Read for CountingRead<'_> {
 
 impl BufRead for CountingRead<'_> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        self.inner.fill_buf()
+        let CountingRead { inner, failure, .. } = self;
+        inner.fill_buf().inspect_err(|e| {
+            if failure.is_none() {
+                *failure = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        })
     }
 
     fn consume(&mut self, amt: usize) {

@@ -19,6 +19,9 @@ use super::pack::Sideband;
 use crate::pktline::{self, Band};
 use crate::v0::{ReceiveParser, ReceiveRequest, ReceiveStep};
 
+/// Most bytes read past a refused pack so the client can read the report.
+const DRAIN_LIMIT: u64 = 256 << 20;
+
 /// Most bytes of a command list (everything before the pack).
 const MAX_COMMANDS_BYTES: usize = 16 << 20;
 
@@ -61,8 +64,8 @@ pub async fn receive_pack(
         };
         let repo = git.open_repo(&dir)?;
         let ingested = if request.0.expects_pack() {
-            let mut pack = BufReader::with_capacity(256 * 1024, request.1.chain(body));
-            match git.quarantine() {
+            let mut pack = BufReader::with_capacity(256 * 1024, request.1.chain(body.by_ref()));
+            let ingested = match git.quarantine() {
                 Ok(quarantine) => {
                     ingest(&repo, quarantine, &mut pack, max_object_bytes).and_then(|ingested| {
                         if let Some(ingested) = &ingested {
@@ -72,7 +75,14 @@ pub async fn receive_pack(
                     })
                 }
                 Err(e) => Err(e.into()),
+            };
+            drop(pack);
+            if ingested.is_err() {
+                // Read on (a bounded amount) so that the client, still sending, gets
+                // to read the report instead of a reset connection.
+                let _ = std::io::copy(&mut body.take(DRAIN_LIMIT), &mut std::io::sink());
             }
+            ingested
         } else {
             Ok(None)
         };
