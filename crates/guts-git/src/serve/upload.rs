@@ -118,14 +118,23 @@ fn walk_request(
     deepen_relative: bool,
     include_tag: bool,
 ) -> Result<WalkRequest, ServeError> {
-    let include_tags = if include_tag {
-        refs.refs
-            .iter()
-            .filter_map(|(_, oid, peeled)| peeled.map(|p| (*oid, p)))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let mut include_tags = Vec::new();
+    if include_tag {
+        for (_, oid, peeled) in &refs.refs {
+            let Some(peeled) = peeled else { continue };
+            // The tag objects between the ref and its target (usually just one).
+            let mut chain = vec![*oid];
+            let mut id = to_gix(oid);
+            for _ in 0..64 {
+                id = super::refs::tag_target(graph.repo(), id)?;
+                if graph.kind(&id)? != Some(gix::object::Kind::Tag) {
+                    break;
+                }
+                chain.extend(super::from_gix(&id));
+            }
+            include_tags.push((chain, *peeled));
+        }
+    }
     Ok(WalkRequest {
         wants: wants.to_vec(),
         common: common.to_vec(),

@@ -128,8 +128,9 @@ pub struct WalkRequest {
     pub deepen_relative: bool,
     /// `deepen-not` revisions resolved to commits.
     pub deepen_not: Vec<ObjectId>,
-    /// Annotated tags as `(tag, peeled target)`, for `include-tag`.
-    pub include_tags: Vec<(Oid, Oid)>,
+    /// Annotated tags for `include-tag`: the chain of tag objects a tag ref names
+    /// (outermost first; more than one for a tag of a tag) and the final target.
+    pub include_tags: Vec<(Vec<Oid>, Oid)>,
 }
 
 /// The result: what to send and how the client's shallow boundary moves.
@@ -230,9 +231,11 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
     let mut queued_interesting: HashSet<ObjectId> = HashSet::default();
     let mut heap = BinaryHeap::new();
     let mut interesting_in_heap = 0usize;
+    // Uninteresting commits are marked when queued, not when popped: a commit reached
+    // both ways must never be walked as interesting.
     for have in &req.common {
         let id = to_gix(have);
-        if graph.commit(&id)?.is_some() {
+        if graph.commit(&id)?.is_some() && uninteresting.insert(id) {
             heap.push(Queued {
                 time: graph.time(&id)?,
                 id,
@@ -280,14 +283,11 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
                 }
             }
         } else {
-            if !uninteresting.insert(entry.id) {
-                continue;
-            }
             if client_shallow.contains(&entry.id) {
                 continue;
             }
             for parent in graph.parents(&entry.id)? {
-                if !uninteresting.contains(&parent) && graph.commit(&parent)?.is_some() {
+                if graph.commit(&parent)?.is_some() && uninteresting.insert(parent) {
                     heap.push(Queued {
                         time: graph.time(&parent)?,
                         id: parent,
@@ -349,12 +349,18 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
     Ok(plan)
 }
 
-/// `include-tag`: annotated tags whose target is sent go along.
-fn add_tags(plan: &mut Plan, sent: &mut HashSet<ObjectId>, tags: &[(Oid, Oid)]) {
-    for (tag, peeled) in tags {
-        let (tag, peeled) = (to_gix(tag), to_gix(peeled));
-        if sent.contains(&peeled) && sent.insert(tag) {
-            plan.objects.push(tag);
+/// `include-tag`: annotated tags whose target is sent go along, with every tag of the
+/// chain (a tag of a tag needs the inner tag too).
+fn add_tags(plan: &mut Plan, sent: &mut HashSet<ObjectId>, tags: &[(Vec<Oid>, Oid)]) {
+    for (chain, peeled) in tags {
+        if !sent.contains(&to_gix(peeled)) {
+            continue;
+        }
+        for tag in chain {
+            let tag = to_gix(tag);
+            if sent.insert(tag) {
+                plan.objects.push(tag);
+            }
         }
     }
 }
@@ -611,8 +617,15 @@ pub fn ready(
     }
     let mut reaches: HashSet<ObjectId> = common.clone();
     for want in wants {
-        let id = to_gix(want);
+        let mut id = to_gix(want);
+        for _ in 0..64 {
+            if graph.kind(&id)? != Some(gix::object::Kind::Tag) {
+                break;
+            }
+            id = super::refs::tag_target(graph.repo(), id)?;
+        }
         if graph.commit(&id)?.is_none() {
+            // Trees and blobs have no history to negotiate.
             continue;
         }
         let mut stack = vec![id];
