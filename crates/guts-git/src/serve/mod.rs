@@ -18,6 +18,7 @@
 pub mod ingest;
 pub mod metrics;
 pub mod pack;
+pub mod packs;
 pub mod receive;
 pub mod refs;
 pub mod upload;

@@ -31,10 +31,9 @@ pub fn write_pack(
 ) -> Result<PackStats, ServeError> {
     let num_entries = u32::try_from(objects.len())
         .map_err(|_| ServeError::Refused("more than 2^32 objects requested".to_owned()))?;
-    let mut db = repo.objects.clone().into_inner();
-    // Pack locations found while counting are used later to copy entries: the packs
-    // must stay loaded for the whole pack (gix refuses otherwise).
-    db.prevent_pack_unload();
+    // Locations from the indexes, sizes from the offsets: nothing is inflated to find
+    // where an entry ends (see `packs`).
+    let db = super::packs::PackSet::open(repo)?;
     let counts: Vec<output::Count> = objects
         .into_iter()
         .map(|id| output::Count {

@@ -336,12 +336,13 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
         }
     }
     plan.commits = commits.len();
+    let mut roots = Vec::with_capacity(commits.len());
     for c in &commits {
-        let Some(tree) = graph.commit(c)?.map(|n| n.tree) else {
-            continue;
-        };
-        collect_tree(graph, tree, &mut sent, &excluded, &mut plan.objects)?;
+        if let Some(tree) = graph.commit(c)?.map(|n| n.tree) {
+            roots.push(tree);
+        }
     }
+    collect_trees(graph, roots, &mut sent, &excluded, &mut plan.objects)?;
     for tree in loose_trees {
         collect_tree(graph, tree, &mut sent, &excluded, &mut plan.objects)?;
     }
@@ -449,6 +450,72 @@ impl PlanCache {
         }
         Ok(plan)
     }
+}
+
+/// Below this many root trees, one thread walks them all.
+const PARALLEL_MIN_ROOTS: usize = 512;
+
+/// Collects the objects of `roots` (commit trees, newest first) like [`collect_tree`],
+/// on several threads for long histories: inflating trees is most of a full clone's
+/// walk. The roots are cut into contiguous runs, one per thread, because consecutive
+/// commits share most of their trees; each run dedups on its own, and the runs are
+/// merged in order, so the result holds each object once (what a run shares with the
+/// run before it is walked twice, which is roughly one tree's worth).
+fn collect_trees(
+    graph: &Graph<'_>,
+    roots: Vec<ObjectId>,
+    sent: &mut HashSet<ObjectId>,
+    skip: &HashSet<ObjectId>,
+    out: &mut Vec<ObjectId>,
+) -> Result<(), ServeError> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    if threads == 1 || roots.len() < PARALLEL_MIN_ROOTS {
+        for tree in roots {
+            collect_tree(graph, tree, sent, skip, out)?;
+        }
+        return Ok(());
+    }
+    let run = roots.len().div_ceil(threads);
+    let results: Vec<Result<Vec<ObjectId>, ServeError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = roots
+            .chunks(run)
+            .map(|chunk| {
+                let repo = graph.repo().clone();
+                let known = &*sent;
+                scope.spawn(move || {
+                    let local = Graph::new(&repo);
+                    let mut seen: HashSet<ObjectId> = HashSet::default();
+                    let mut found = Vec::new();
+                    for tree in chunk {
+                        if known.contains(tree) {
+                            continue;
+                        }
+                        collect_tree(&local, *tree, &mut seen, skip, &mut found)?;
+                    }
+                    Ok(found)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    Err(ServeError::Git("tree walk thread panicked".to_owned()))
+                })
+            })
+            .collect()
+    });
+    for found in results {
+        for id in found? {
+            if sent.insert(id) {
+                out.push(id);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Adds `tree` and everything below it that is neither in `seen` nor in `skip` to
