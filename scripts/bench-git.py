@@ -6,13 +6,14 @@ fresh node and `../shared/tools/git_http_cgi.py` (git http-backend) and measures
 each, against both:
 
   - the initial push of the whole repository into an empty one (node vs. CGI);
-  - a full `git clone --bare`;
+  - a full `git clone --bare`: the first one of each just-pushed repository (cold: the
+    node caches full-clone object selections), then repeated ones (warm);
   - a no-op `git fetch` in an up-to-date clone;
   - a one-commit push to a fresh branch from a working clone;
   - the server-side time of a full-clone upload-pack request (v2 and v0): the request
     body a real `git clone` sent (captured with GIT_TRACE_PACKET) POSTed to the node,
     fed to `git upload-pack --stateless-rpc` directly and POSTed to the CGI server;
-    response and pack bytes of each.
+    response and pack bytes of each (warm: after the clones above).
 
 It prints every sample, then one table per repository with the medians, the ratios
 node/git against the targets (clone <= 1.0x, push <= 1.2x, pack bytes <= 1.1x) and the
@@ -405,7 +406,10 @@ def post_upload_pack(url: str, body: bytes, version: int, auth: str | None = Non
 
 
 def direct_upload_pack(runner: Runner, repo: Path, body: bytes, version: int):
-    """`git upload-pack --stateless-rpc` fed the body; (seconds, response, peak RSS KiB)."""
+    """`git upload-pack --stateless-rpc` fed the body; (seconds until it exits, response).
+
+    (Its peak RSS is not reported: a child of this process inherits the script's own
+    high-water mark through fork and exec, so ru_maxrss would measure Python.)"""
     env = dict(runner.env)
     if version == 2:
         env["GIT_PROTOCOL"] = "version=2"
@@ -425,15 +429,14 @@ def direct_upload_pack(runner: Runner, repo: Path, body: bytes, version: int):
     out = p.stdout.read()
     t_in.join()
     t_err.join()
-    _, status, usage = os.wait4(p.pid, 0)
+    p.wait()
     elapsed = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
     p.stdout.close()
     p.stderr.close()
     if p.returncode != 0:
         raise BenchError(f"git upload-pack --stateless-rpc failed ({p.returncode}): "
                          f"{b''.join(errbuf).decode(errors='replace')}")
-    return elapsed, out, usage.ru_maxrss
+    return elapsed, out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -599,18 +602,44 @@ class Bench:
             node.alive()
         self.print_samples(res, "initial push")
 
-        # ---- warm-up clones (untimed), also the capture of the clone's request bodies
-        log(f"-- [{name}] warm-up clones (v2 and v0) capturing the fetch request")
+        order = [("node", node_read), ("git", git_read)]
+
+        def rounds():
+            for i in range(n):  # alternate who goes first
+                yield i, (order if i % 2 == 0 else order[::-1])
+
+        # ---- first clone of a just-pushed repository: nothing cached by the node yet
+        # (it keeps full-clone object selections). Each node sample clones another of the
+        # repositories the initial pushes made; git has no such cache and clones r.git.
+        # The first pair also captures the v2 request bodies a real clone sends.
+        log(f"-- [{name}] first clone of a just-pushed repository (cold), {n} times each")
         bodies: dict[tuple[str, int], bytes] = {}
-        for side, url in (("node", node_read), ("git", git_read)):
-            for version in (2, 0):
-                dest = work / f"warm-{side}-v{version}.git"
-                trace = work / f"trace-{side}-v{version}.txt"
-                self.runner.git("-c", f"protocol.version={version}", "clone", "--quiet",
-                                "--bare", url, dest, env={"GIT_TRACE_PACKET": str(trace)})
-                self.check_clone(name, side, f"v{version} clone", dest, src_refs, src_head)
-                bodies[(side, version)] = request_from_trace(trace.read_text(), version)
+        for i, sides in rounds():
+            for side, url in sides:
+                if side == "node":
+                    url = f"{node.url}/alice/{'r' if i == 0 else f'init{i}'}.git"
+                dest = work / f"cold-{side}-{i}.git"
+                trace = work / f"trace-{side}-v2.txt"
+                env = {"GIT_TRACE_PACKET": str(trace)} if i == 0 else None
+                t = self.runner.timed(["git", "clone", "--quiet", "--bare", url, dest], env=env)
+                res.add("cold clone", side, t)
+                self.check_clone(name, side, "cold clone", dest, src_refs, src_head)
+                if i == 0:
+                    bodies[(side, 2)] = request_from_trace(trace.read_text(), 2)
                 shutil.rmtree(dest)
+            node.alive()
+        self.print_samples(res, "cold clone")
+
+        # ---- a protocol v0 clone of each (untimed), for its request body
+        log(f"-- [{name}] protocol v0 clones capturing the fetch request")
+        for side, url in order:
+            dest = work / f"v0-{side}.git"
+            trace = work / f"trace-{side}-v0.txt"
+            g("-c", "protocol.version=0", "clone", "--quiet", "--bare", url, dest,
+              env={"GIT_TRACE_PACKET": str(trace)})
+            self.check_clone(name, side, "v0 clone", dest, src_refs, src_head)
+            bodies[(side, 0)] = request_from_trace(trace.read_text(), 0)
+            shutil.rmtree(dest)
         for version in (2, 0):
             if bodies[("node", version)] != bodies[("git", version)]:
                 log(f"   note: the v{version} clone request differs between servers "
@@ -622,14 +651,9 @@ class Bench:
                 log(f"   v{version} request: {len(bodies[('node', version)])} bytes, "
                     f"identical for both servers")
 
-        order = [("node", node_read), ("git", git_read)]
-
-        def rounds():
-            for i in range(n):  # alternate who goes first
-                yield i, (order if i % 2 == 0 else order[::-1])
-
         # ---- full clone
-        log(f"-- [{name}] full clone (git clone --bare), {n} times each")
+        log(f"-- [{name}] full clone (git clone --bare), node's selection cached, "
+            f"{n} times each")
         for i, sides in rounds():
             for side, url in sides:
                 dest = work / f"clone-{side}-{i}.git"
@@ -666,7 +690,6 @@ class Bench:
             log(f"-- [{name}] server-side full-clone upload-pack, protocol v{version}, "
                 f"{n} times each")
             infos: dict[str, PackInfo] = {}
-            rss_git = []
             for i in range(n):
                 body_n, body_g = bodies[("node", version)], bodies[("git", version)]
                 steps = [
@@ -680,10 +703,7 @@ class Bench:
                 if i % 2:
                     steps.reverse()
                 for side, fn in steps:
-                    out = fn()
-                    t, data = out[0], out[1]
-                    if side == "git direct":
-                        rss_git.append(out[2])
+                    t, data = fn()
                     try:
                         info = parse_upload_pack_response(data)
                     except BenchError as e:
@@ -699,7 +719,6 @@ class Bench:
                 res.add(f"{metric} response bytes", side, info.response_bytes)
                 res.add(f"{metric} pack bytes", side, info.pack_bytes)
                 res.add(f"{metric} objects", side, info.objects)
-            res.add(f"{metric} git peak RSS KiB", "git direct", max(rss_git))
             self.print_samples(res, metric)
             for side, info in infos.items():
                 log(f"   {side:10}: response {info.response_bytes} B, pack {info.pack_bytes} B,"
@@ -811,14 +830,16 @@ class Bench:
         m = res.median
         row("initial push (whole repo)", m("initial push", "node"), m("initial push", "git"),
             "git http-backend", TARGETS["push"])
-        row("full clone --bare", m("clone", "node"), m("clone", "git"), "git http-backend",
+        row("full clone, first (cold)", m("cold clone", "node"), m("cold clone", "git"),
+            "git http-backend", TARGETS["clone"])
+        row("full clone, repeated", m("clone", "node"), m("clone", "git"), "git http-backend",
             TARGETS["clone"])
         row("no-op fetch", m("no-op fetch", "node"), m("no-op fetch", "git"), "git http-backend")
         row("one-commit push", m("small push", "node"), m("small push", "git"),
             "git http-backend", TARGETS["push"])
         for v in (2, 0):
             k = f"upload-pack v{v}"
-            row(f"upload-pack v{v} (full clone)", m(k, "node"), m(k, "git direct"),
+            row(f"upload-pack v{v} (full clone, warm)", m(k, "node"), m(k, "git direct"),
                 "upload-pack --stateless-rpc")
             row(f"upload-pack v{v} over HTTP", m(k, "node"), m(k, "git http"), "git http-backend")
             row(f"  pack bytes v{v}", m(f"{k} pack bytes", "node"),
@@ -838,9 +859,6 @@ class Bench:
         out.append(f"node peak RSS (VmHWM): {res.info['node VmHWM']}; RSS at end "
                    f"{res.info['node VmRSS at end']}; node CPU over the run "
                    f"{res.info['node CPU seconds']} s")
-        rss = max(res.samples["upload-pack v2 git peak RSS KiB"]["git direct"]
-                  + res.samples["upload-pack v0 git peak RSS KiB"]["git direct"])
-        out.append(f"git upload-pack + pack-objects peak RSS (full clone): {rss} kB")
         return "\n".join(out)
 
     def cleanup(self) -> None:
