@@ -1562,6 +1562,7 @@ impl Node {
         let out = Shared::default();
         let result = receive_pack(
             self.repos.clone(),
+            std::sync::Arc::new(guts_git::serve::PlanCache::new(4)),
             self.id,
             self.key.clone(),
             Box::new(std::io::Cursor::new(body)),
@@ -1785,4 +1786,44 @@ async fn receive_pack_reports_a_bad_pack_and_moves_nothing() {
     assert!(quarantines_left(&node.data).is_empty());
     let repo = node.repos.git().open_repo(&node.id.to_string()).unwrap();
     assert!(!repo.has_object(&hex_bytes(&c5)));
+}
+
+#[test]
+fn refresh_after_a_push_selects_the_clone_incrementally_when_refs_moved_forward() {
+    let f = linear(6);
+    let repo = f.open();
+    let empty = f.empty_repo();
+    let mut empty_graph = Graph::new(empty.gix());
+    let cache = PlanCache::new(4);
+    let clone_of = |mark: u32| WalkRequest {
+        wants: vec![f.oid(mark)],
+        ..WalkRequest::default()
+    };
+
+    // A first push: the whole walk, allowed.
+    f.git(&["update-ref", "refs/heads/main", &f.at(4)]);
+    assert!(
+        !cache.refresh_clone("k", &repo, false).unwrap(),
+        "nothing to start from"
+    );
+    assert!(cache.refresh_clone("k", &repo, true).unwrap());
+    let at4 = cache.plan("k", &mut empty_graph, &clone_of(4)).unwrap();
+    assert_eq!(hexes(&at4.objects), f.rev_list(&[&f.at(4)]));
+    assert!(
+        !cache.refresh_clone("k", &repo, true).unwrap(),
+        "already current"
+    );
+
+    // A fast-forward: incremental, without permission for a whole walk, and exactly
+    // what a fresh walk would select (served through a graph that knows nothing).
+    f.git(&["update-ref", "refs/heads/main", &f.at(6)]);
+    assert!(cache.refresh_clone("k", &repo, false).unwrap());
+    let at6 = cache.plan("k", &mut empty_graph, &clone_of(6)).unwrap();
+    assert_eq!(hexes(&at6.objects), f.rev_list(&[&f.at(6)]));
+    assert_eq!(at6.commits, 6);
+
+    // A rewind is not a move forward: left to the next clone.
+    f.git(&["update-ref", "refs/heads/main", &f.at(5)]);
+    assert!(!cache.refresh_clone("k", &repo, false).unwrap());
+    assert!(cache.plan("k", &mut empty_graph, &clone_of(5)).is_err());
 }

@@ -319,6 +319,7 @@ async fn receive_pack(
     let report = SharedBuf::default();
     let result = serve::receive_pack(
         state.repos.clone(),
+        state.git_plans.clone(),
         view.id,
         key,
         reader,

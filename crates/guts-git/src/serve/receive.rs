@@ -41,8 +41,10 @@ type Verdict = Result<(), String>;
 
 /// Serves one receive-pack request. Blocking I/O runs on the blocking pool; `body` and
 /// `out` are blocking reader and writer (the HTTP edge bridges them).
+#[allow(clippy::too_many_arguments)]
 pub async fn receive_pack(
     repos: Arc<Repositories>,
+    plans: Arc<super::PlanCache>,
     repo_id: RepoId,
     key: Keypair,
     body: Box<dyn Read + Send>,
@@ -113,6 +115,21 @@ pub async fn receive_pack(
     };
     outcome.updated = verdicts.iter().filter(|v| v.is_ok()).count();
     outcome.refused = verdicts.len() - outcome.updated;
+    if outcome.updated > 0 {
+        // Before answering, so that a clone right after the push finds its objects
+        // selected (see `PlanCache::refresh_clone` for the cost).
+        let first_push = request.commands.iter().all(|c| c.old.is_zero());
+        let (git, dir, plans) = (repos.git().clone(), repo_id.to_string(), plans.clone());
+        let refreshed = tokio::task::spawn_blocking(move || {
+            let repo = git.open_repo(&dir)?;
+            let key = repo.path().to_string_lossy().into_owned();
+            plans.refresh_clone(&key, &repo, first_push)
+        })
+        .await;
+        if let Ok(Err(e)) | Err(e) = refreshed.map_err(|e| ServeError::Git(e.to_string())) {
+            tracing::warn!(error = %e, "refreshing the clone selection failed");
+        }
+    }
     let unpack = outcome.unpack_error.clone();
     tokio::task::spawn_blocking(move || {
         write_report(&mut out, &request, unpack.as_deref(), &verdicts)

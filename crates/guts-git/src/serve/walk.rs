@@ -395,6 +395,93 @@ impl PlanCache {
         }
     }
 
+    /// After a push: brings the cached selection for a full clone of the repository's
+    /// branches and tags (the wants `git clone` sends) up to date, so that the first
+    /// clone after a push does not pay for the walk. Cheap when the refs moved forward
+    /// from a cached selection (an incremental walk from the old tips, as for a fetch);
+    /// a whole walk only when `allow_full` (a first push, whose cost is of the order of
+    /// the push itself); otherwise left to the next clone. Returns whether a selection
+    /// was stored.
+    pub fn refresh_clone(
+        &self,
+        repo: &str,
+        git: &guts_storage::GitRepo,
+        allow_full: bool,
+    ) -> Result<bool, ServeError> {
+        if self.capacity == 0 {
+            return Ok(false);
+        }
+        let refs = super::refs::RefList::read(git)?;
+        let mut wants: Vec<Oid> = refs
+            .refs
+            .iter()
+            .filter(|(name, _, _)| {
+                name.starts_with("refs/heads/") || name.starts_with("refs/tags/")
+            })
+            .map(|(_, oid, _)| *oid)
+            .collect();
+        wants.sort();
+        wants.dedup();
+        if wants.is_empty() {
+            return Ok(false);
+        }
+        let (current, previous) = match self.entries.lock() {
+            Ok(entries) => (
+                entries.iter().any(|e| e.repo == repo && e.wants == wants),
+                entries
+                    .iter()
+                    .find(|e| e.repo == repo)
+                    .map(|e| (e.wants.clone(), e.plan.clone())),
+            ),
+            Err(_) => return Ok(false),
+        };
+        if current {
+            return Ok(false);
+        }
+        let mut graph = Graph::new(git.gix());
+        let plan = match previous {
+            Some((old_wants, old_plan)) if moved_forward(&mut graph, &old_wants, &wants)? => {
+                let delta = plan(
+                    &mut graph,
+                    &WalkRequest {
+                        wants: wants.clone(),
+                        common: old_wants,
+                        ..WalkRequest::default()
+                    },
+                )?;
+                let mut merged = Plan::clone(&old_plan);
+                let mut have: HashSet<ObjectId> = merged.objects.iter().copied().collect();
+                merged.commits += delta.commits;
+                for id in delta.objects {
+                    if have.insert(id) {
+                        merged.objects.push(id);
+                    }
+                }
+                merged
+            }
+            _ if allow_full => plan(
+                &mut graph,
+                &WalkRequest {
+                    wants: wants.clone(),
+                    ..WalkRequest::default()
+                },
+            )?,
+            _ => return Ok(false),
+        };
+        if plan.objects.len() > MAX_CACHED_OBJECTS {
+            return Ok(false);
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.push_front(CachedPlan {
+                repo: repo.to_owned(),
+                wants,
+                plan: std::sync::Arc::new(plan),
+            });
+            entries.truncate(self.capacity);
+        }
+        Ok(true)
+    }
+
     /// The plan for `req` on repository `repo` (any stable key), from the cache when
     /// the request is a plain full clone.
     pub fn plan(
@@ -450,6 +537,40 @@ impl PlanCache {
         }
         Ok(plan)
     }
+}
+
+/// Whether every old want is still wanted or is a commit the new wants reach: then
+/// what the new wants reach is what the old ones did plus what an incremental walk
+/// finds. A deleted or moved tag, or a rewritten branch, says no.
+fn moved_forward(graph: &mut Graph<'_>, old: &[Oid], new: &[Oid]) -> Result<bool, ServeError> {
+    let starts: Vec<ObjectId> = new.iter().map(to_gix).collect();
+    for want in old {
+        if new.contains(want) {
+            continue;
+        }
+        let target = to_gix(want);
+        let Some(oldest) = graph.commit(&target)?.map(|c| c.time) else {
+            return Ok(false);
+        };
+        let mut stack: Vec<ObjectId> = starts.clone();
+        let mut seen: HashSet<ObjectId> = stack.iter().copied().collect();
+        let mut found = false;
+        while let Some(c) = stack.pop() {
+            if c == target {
+                found = true;
+                break;
+            }
+            for p in graph.parents(&c)? {
+                if seen.insert(p) && graph.time(&p)? >= oldest {
+                    stack.push(p);
+                }
+            }
+        }
+        if !found {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Below this many root trees, one thread walks them all.
