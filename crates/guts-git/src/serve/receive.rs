@@ -121,9 +121,16 @@ pub async fn receive_pack(
         let first_push = request.commands.iter().all(|c| c.old.is_zero());
         let (git, dir, plans) = (repos.git().clone(), repo_id.to_string(), plans.clone());
         let refreshed = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let repo = git.open_repo(&dir)?;
             let key = repo.path().to_string_lossy().into_owned();
-            plans.refresh_clone(&key, &repo, first_push)
+            let stored = plans.refresh_clone(&key, &repo, first_push)?;
+            tracing::debug!(
+                stored,
+                ms = started.elapsed().as_millis() as u64,
+                "clone selection refreshed"
+            );
+            Ok::<_, ServeError>(stored)
         })
         .await;
         if let Ok(Err(e)) | Err(e) = refreshed.map_err(|e| ServeError::Git(e.to_string())) {

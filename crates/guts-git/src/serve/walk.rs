@@ -154,6 +154,18 @@ struct Queued {
 }
 
 pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError> {
+    plan_with(graph, req, None)
+}
+
+/// [`plan`], with the objects the client is known to have (everything reachable from
+/// `req.common`) given instead of found by walking the trees of the edge commits:
+/// what a refresh of a cached selection has at hand, and the edge walk (a whole tree
+/// per edge) was most of its cost.
+fn plan_with(
+    graph: &mut Graph<'_>,
+    req: &WalkRequest,
+    known: Option<&HashSet<ObjectId>>,
+) -> Result<Plan, ServeError> {
     let mut plan = Plan::default();
     let mut sent: HashSet<ObjectId> = HashSet::default();
 
@@ -248,7 +260,9 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
         uninteresting.insert(*id);
     }
     for id in &start {
-        if queued_interesting.insert(*id) {
+        // A want the client has needs no walk; queued, it would keep the walk going
+        // down to its (possibly old) commit.
+        if !uninteresting.contains(id) && queued_interesting.insert(*id) {
             heap.push(Queued {
                 time: graph.time(id)?,
                 id: *id,
@@ -317,6 +331,9 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
     }
     edges.sort();
     edges.dedup();
+    if known.is_some() {
+        edges.clear();
+    }
     let mut ignored = Vec::new();
     for edge in &edges {
         if let Some(tree) = graph.commit(edge)?.map(|c| c.tree) {
@@ -342,9 +359,10 @@ pub fn plan(graph: &mut Graph<'_>, req: &WalkRequest) -> Result<Plan, ServeError
             roots.push(tree);
         }
     }
-    collect_trees(graph, roots, &mut sent, &excluded, &mut plan.objects)?;
+    let excluded = known.unwrap_or(&excluded);
+    collect_trees(graph, roots, &mut sent, excluded, &mut plan.objects)?;
     for tree in loose_trees {
-        collect_tree(graph, tree, &mut sent, &excluded, &mut plan.objects)?;
+        collect_tree(graph, tree, &mut sent, excluded, &mut plan.objects)?;
     }
     add_tags(&mut plan, &mut sent, &req.include_tags);
     Ok(plan)
@@ -441,16 +459,17 @@ impl PlanCache {
         let mut graph = Graph::new(git.gix());
         let plan = match previous {
             Some((old_wants, old_plan)) if moved_forward(&mut graph, &old_wants, &wants)? => {
-                let delta = plan(
+                let mut merged = Plan::clone(&old_plan);
+                let mut have: HashSet<ObjectId> = merged.objects.iter().copied().collect();
+                let delta = plan_with(
                     &mut graph,
                     &WalkRequest {
                         wants: wants.clone(),
                         common: old_wants,
                         ..WalkRequest::default()
                     },
+                    Some(&have),
                 )?;
-                let mut merged = Plan::clone(&old_plan);
-                let mut have: HashSet<ObjectId> = merged.objects.iter().copied().collect();
                 merged.commits += delta.commits;
                 for id in delta.objects {
                     if have.insert(id) {
