@@ -11,6 +11,12 @@ use gix_pack::data::output;
 use super::ServeError;
 use crate::pktline::{self, Band};
 
+/// Bytes of stored entries per chunk of work (see `write_pack`).
+const CHUNK_BYTES: u64 = 4 << 20;
+
+/// Most entries per chunk.
+const MAX_CHUNK: usize = 64;
+
 /// What a pack contained.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PackStats {
@@ -34,6 +40,12 @@ pub fn write_pack(
     // Locations from the indexes, sizes from the offsets: nothing is inflated to find
     // where an entry ends (see `packs`).
     let db = super::packs::PackSet::open(repo)?;
+    // Chunks of entries (compressed data included) wait in memory until written in
+    // order, a few per thread: size them to hold about CHUNK_BYTES, so that large
+    // objects stay bounded and small ones are not handed over one by one.
+    let chunk_size = usize::try_from(CHUNK_BYTES / db.mean_entry_bytes().max(1))
+        .unwrap_or(MAX_CHUNK)
+        .clamp(1, MAX_CHUNK);
     let counts: Vec<output::Count> = objects
         .into_iter()
         .map(|id| output::Count {
@@ -50,9 +62,7 @@ pub fn write_pack(
             mode: output::entry::iter_from_counts::Mode::PackCopyAndBaseObjects,
             // A delta against an object the client may lack would make a broken pack.
             allow_thin_pack: false,
-            // Chunks of entries are held in memory (compressed data included) until
-            // written in order: small chunks bound memory when objects are large.
-            chunk_size: 8,
+            chunk_size,
             version: gix_pack::data::Version::V2,
             compression: Default::default(),
         },

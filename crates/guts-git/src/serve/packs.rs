@@ -82,6 +82,20 @@ impl PackSet {
     }
 }
 
+impl PackSet {
+    /// Mean size of a stored entry, compressed: what one object costs in memory while
+    /// it waits to be written.
+    pub fn mean_entry_bytes(&self) -> u64 {
+        let (bytes, objects) = self.packs.iter().fold((0u64, 0u64), |(b, o), p| {
+            (
+                b + p.bundle.pack.data_len() as u64,
+                o + u64::from(p.bundle.index.num_objects()),
+            )
+        });
+        bytes.checked_div(objects).unwrap_or(0)
+    }
+}
+
 /// A pack whose files vanished in between (a concurrent repack) is skipped: its
 /// objects are in the pack that replaced it, which the listing also saw or the
 /// fallback handle finds.
