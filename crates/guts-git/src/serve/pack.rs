@@ -46,43 +46,25 @@ pub fn write_pack(
     let chunk_size = usize::try_from(CHUNK_BYTES / db.mean_entry_bytes().max(1))
         .unwrap_or(MAX_CHUNK)
         .clamp(1, MAX_CHUNK);
-    let counts: Vec<output::Count> = objects
-        .into_iter()
-        .map(|id| output::Count {
+    let mut counts: Vec<output::Count> = Vec::with_capacity(objects.len());
+    let mut buf = Vec::new();
+    for id in objects {
+        let location =
+            gix_pack::Find::location_by_oid(&db, &id, &mut buf).map_err(ServeError::git)?;
+        counts.push(output::Count {
             id,
-            entry_pack_location: output::count::PackLocation::NotLookedUp,
-        })
-        .collect();
-    let mut entries = output::entry::iter_from_counts(
-        counts,
-        db,
-        Box::new(gix::progress::Discard),
-        output::entry::iter_from_counts::Options {
-            thread_limit: None,
-            mode: output::entry::iter_from_counts::Mode::PackCopyAndBaseObjects,
-            // A delta against an object the client may lack would make a broken pack.
-            allow_thin_pack: false,
-            chunk_size,
-            version: gix_pack::data::Version::V2,
-            compression: Default::default(),
-        },
-    )
-    .map_err(ServeError::git)?;
+            entry_pack_location: output::count::PackLocation::LookedUp(location),
+        });
+    }
+    let mut entries = Entries::new(db, counts, chunk_size);
     let mut stats = PackStats::default();
     let mut counter = CountingWriter {
         inner: out,
         written: 0,
     };
     {
-        let in_order = gix::parallel::InOrderIter::from(entries.by_ref()).map(|chunk| {
-            let chunk = chunk?;
-            if let Some(bad) = chunk.iter().find(|e| e.is_invalid()) {
-                return Err(gix::error::message!("object {} is missing", bad.id).into());
-            }
-            Ok(chunk)
-        });
         let mut writer = output::bytes::FromEntriesIter::new(
-            in_order,
+            entries.by_ref(),
             &mut counter,
             num_entries,
             gix_pack::data::Version::V2,
@@ -92,12 +74,118 @@ pub fn write_pack(
             written.map_err(|e| write_or_git(&e))?;
         }
     }
-    let outcome = gix::parallel::Finalize::finalize(entries).map_err(ServeError::git)?;
     stats.objects = num_entries as usize;
     stats.bytes = counter.written;
-    stats.copied = outcome.objects_copied_from_pack;
-    stats.recompressed = outcome.decoded_and_recompressed_objects;
+    stats.copied = entries.copied;
+    stats.recompressed = entries.recompressed;
     Ok(stats)
+}
+
+/// The pack's entries, made one chunk at a time as the writer asks for them.
+///
+/// gix-pack has `iter_from_counts` for this, on worker threads, but it sizes its chunks
+/// itself (a quarter of the objects per chunk on two cores, up to 1,000), ignoring the
+/// size asked for, and several chunks wait in channels: a clone of 200 MB of large
+/// objects held 190 MB. Here a chunk is made only when the writer needs it, so memory
+/// holds one chunk. Entries are copied as stored (no inflating, no deflating) unless a
+/// delta's base is not in this pack, which is cheap work done serially.
+///
+/// Order: counts sorted by pack and offset (the order gix-pack needs to copy deltas: a
+/// delta names its base by position in this order), loose objects first.
+struct Entries {
+    db: super::packs::PackSet,
+    counts: Vec<output::Count>,
+    /// For each pack, the range of `counts` it holds.
+    by_pack: Vec<(u32, std::ops::Range<usize>)>,
+    next: usize,
+    chunk: usize,
+    buf: Vec<u8>,
+    copied: usize,
+    recompressed: usize,
+}
+
+impl Entries {
+    fn new(db: super::packs::PackSet, mut counts: Vec<output::Count>, chunk: usize) -> Self {
+        let key = |c: &output::Count| match &c.entry_pack_location {
+            output::count::PackLocation::LookedUp(Some(l)) => (1u8, l.pack_id, l.pack_offset),
+            _ => (0, 0, 0),
+        };
+        counts.sort_by_key(key);
+        let mut by_pack: Vec<(u32, std::ops::Range<usize>)> = Vec::new();
+        for (i, count) in counts.iter().enumerate() {
+            let (packed, pack_id, _) = key(count);
+            if packed == 0 {
+                continue;
+            }
+            match by_pack.last_mut() {
+                Some((id, range)) if *id == pack_id => range.end = i + 1,
+                _ => by_pack.push((pack_id, i..i + 1)),
+            }
+        }
+        Entries {
+            db,
+            counts,
+            by_pack,
+            next: 0,
+            chunk: chunk.max(1),
+            buf: Vec::new(),
+            copied: 0,
+            recompressed: 0,
+        }
+    }
+
+    fn entry(&mut self, at: usize) -> gix::Result<output::Entry> {
+        let Some(count) = self.counts.get(at) else {
+            return Err(gix::error::message!("entry {at} is out of range").into());
+        };
+        if let output::count::PackLocation::LookedUp(Some(location)) = &count.entry_pack_location
+            && let Some(stored) = gix_pack::Find::entry_by_location(&self.db, location)
+            && let Some((_, range)) = self.by_pack.iter().find(|(id, _)| *id == location.pack_id)
+            && let Some(bases) = self.counts.get(range.clone())
+        {
+            let copied = output::Entry::from_pack_entry(
+                stored,
+                count,
+                bases,
+                range.start,
+                None::<fn(u32, u64) -> gix::Result<Option<ObjectId>>>,
+                gix_pack::data::Version::V2,
+            );
+            if let Some(entry) = copied {
+                self.copied += 1;
+                return entry;
+            }
+        }
+        // Not stored in a pack, or a delta whose base is not sent: decode, deflate.
+        let id = count.id;
+        let object = gix_pack::Find::try_find(&self.db, &id, &mut self.buf)?
+            .ok_or_else(|| gix::error::message!("object {id} is missing"))?;
+        self.recompressed += 1;
+        output::Entry::from_data(count, &object.0, Default::default())
+    }
+}
+
+impl Iterator for Entries {
+    type Item = gix::Result<Vec<output::Entry>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.counts.len() {
+            return None;
+        }
+        let end = (self.next + self.chunk).min(self.counts.len());
+        let mut chunk = Vec::with_capacity(end - self.next);
+        for at in self.next..end {
+            match self.entry(at) {
+                Ok(entry) => chunk.push(entry),
+                Err(e) => {
+                    self.next = self.counts.len();
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.next = end;
+        Some(Ok(chunk))
+    }
 }
 
 /// A failed write to the client is the client's doing (it went away); anything else
