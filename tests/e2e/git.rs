@@ -1183,6 +1183,12 @@ fn push_of_100_mb_streams_with_bounded_memory() {
          peak RssAnon {anon_peak:.1} MiB"
     );
     assert!(peak < 400.0, "guts-node peaked at {peak:.1} MiB (VmHWM)");
+    // The heap is what streaming bounds (VmHWM also counts the mapped pack files): a
+    // pack held whole would put 100 MB here. Measured ~34 MiB.
+    assert!(
+        anon_peak < 80.0,
+        "guts-node heap (RssAnon) peaked at {anon_peak:.1} MiB: is a pack held in memory?"
+    );
 }
 
 /// A push over `GUTS_MAX_PUSH_SIZE_MB` (sent chunked, so the node learns its size only
