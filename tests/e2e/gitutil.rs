@@ -519,19 +519,76 @@ pub(crate) fn workspace_root() -> PathBuf {
         .unwrap()
 }
 
-/// `shared/tools/synth.py` beside the project; a missing tool is a failure, not a skip.
-pub(crate) fn synth_py() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/synth.py");
-    assert!(
-        path.is_file(),
-        "{} is missing: the git tests need ../shared/tools/synth.py beside the project",
-        path.display()
-    );
-    path
+/// `shared/tools/synth.py`: beside the project (`../shared/tools`, where the brief puts
+/// it), or where `GUTS_SHARED_TOOLS` says. `None` when this checkout has no such
+/// neighbour (a clone elsewhere); the caller then generates the history itself.
+pub(crate) fn synth_py() -> Option<PathBuf> {
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools");
+    std::env::var_os("GUTS_SHARED_TOOLS")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([beside, PathBuf::from("/work/shared/tools")])
+        .map(|dir| dir.join("synth.py"))
+        .find(|path| path.is_file())
+}
+
+/// A `git fast-import` stream of the same shape as synth.py's (one branch, `files`
+/// text files of 40 lines in 50 directories, each commit editing `edits` lines of as
+/// many files, a tag every 1,000 commits), deterministic, for checkouts without
+/// `../shared`. Not synth.py's byte stream: its own small generator.
+pub(crate) fn generated_history(commits: u32, files: u32, edits: u32) -> Vec<u8> {
+    let mut rng = Prng::new(42);
+    let mut contents: Vec<Vec<String>> = (0..files)
+        .map(|i| (0..40).map(|j| format!("line {j} of file {i}\n")).collect())
+        .collect();
+    let mut out = Vec::new();
+    for c in 1..=commits {
+        let message = format!("commit {c}\n");
+        out.extend_from_slice(
+            format!(
+                "commit refs/heads/main\nmark :{c}\ncommitter Synth <s@example.com> {} +0000\ndata {}\n{message}",
+                1_700_000_000 + u64::from(c) * 60,
+                message.len()
+            )
+            .as_bytes(),
+        );
+        if c > 1 {
+            out.extend_from_slice(format!("from :{}\n", c - 1).as_bytes());
+        }
+        let touched: Vec<usize> = if c == 1 {
+            (0..files as usize).collect()
+        } else {
+            (0..edits)
+                .map(|_| (rng.next_u64() % u64::from(files)) as usize)
+                .collect()
+        };
+        for f in touched {
+            let lines = &mut contents[f];
+            if c > 1 {
+                let at = (rng.next_u64() % 40) as usize;
+                lines[at] = format!("edit {c} {}\n", rng.next_u64());
+            }
+            let data: String = lines.concat();
+            out.extend_from_slice(
+                format!(
+                    "M 100644 inline src/d{}/f{f}.txt\ndata {}\n{data}\n",
+                    f % 50,
+                    data.len()
+                )
+                .as_bytes(),
+            );
+        }
+        if c % 1000 == 0 {
+            out.extend_from_slice(
+                format!("reset refs/tags/v{}\nfrom :{c}\n\n", c / 1000).as_bytes(),
+            );
+        }
+    }
+    out
 }
 
 /// A bare repository at `parent/name` filled by `synth.py commits files edits |
-/// git fast-import`.
+/// git fast-import` (or, without `../shared`, by [`generated_history`]).
 pub(crate) fn synth_repo(
     parent: &Path,
     name: &str,
@@ -542,8 +599,23 @@ pub(crate) fn synth_repo(
     let git = Git::v(2);
     git.ok(parent, &["init", "--bare", "--quiet", name]);
     let repo = parent.join(name);
+    let Some(script) = synth_py() else {
+        eprintln!("../shared/tools/synth.py not beside this checkout: generating the history");
+        let mut import = git.cmd(&repo, &["fast-import", "--quiet"]);
+        import.stdin(Stdio::piped());
+        let mut child = import.spawn().unwrap();
+        let stream = generated_history(commits, files, edits);
+        {
+            use std::io::Write as _;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(&stream).unwrap();
+        }
+        let run = finish(child, "git fast-import", GIT_DEADLINE);
+        assert!(run.status.success(), "fast-import failed: {run}");
+        return repo;
+    };
     let mut synth = Command::new("python3")
-        .arg(synth_py())
+        .arg(script)
         .args([commits.to_string(), files.to_string(), edits.to_string()])
         .stdout(Stdio::piped())
         .spawn()
