@@ -240,6 +240,27 @@ impl Repositories {
         Ok(Engine::new(dag, &ancestry))
     }
 
+    fn entry(&self, id: RepoId) -> Result<Arc<Entry>, RepoError> {
+        self.index
+            .read()
+            .ok()
+            .and_then(|i| i.by_id.get(&id).cloned())
+            .ok_or(RepoError::NotFound)
+    }
+
+    /// The engine from its slot, or rebuilt from the log if a failed append left the
+    /// slot empty. The caller holds the slot's lock and puts an engine back (or not).
+    fn take_engine(
+        &self,
+        slot: &mut Option<Box<Engine>>,
+        id: RepoId,
+    ) -> Result<Box<Engine>, RepoError> {
+        match slot.take() {
+            Some(engine) => Ok(engine),
+            None => Ok(Box::new(self.load_engine(id)?)),
+        }
+    }
+
     fn tick(&self) -> Hlc {
         match self.clock.lock() {
             Ok(mut clock) => clock.tick(now_ms()),
@@ -396,17 +417,9 @@ impl Repositories {
         key: &Keypair,
         payload: Payload,
     ) -> Result<Arc<RepoView>, RepoError> {
-        let entry = self
-            .index
-            .read()
-            .ok()
-            .and_then(|i| i.by_id.get(&id).cloned())
-            .ok_or(RepoError::NotFound)?;
+        let entry = self.entry(id)?;
         let mut slot = entry.engine.lock().await;
-        let engine = match slot.take() {
-            Some(engine) => engine,
-            None => Box::new(self.load_engine(id)?),
-        };
+        let engine = self.take_engine(&mut slot, id)?;
         let op = Operation {
             repo: id,
             parents: engine.dag.heads(),
@@ -563,17 +576,9 @@ impl Repositories {
         commands: Vec<RefCommand>,
         atomic: bool,
     ) -> Result<Vec<Result<(), RefRefusal>>, RepoError> {
-        let entry = self
-            .index
-            .read()
-            .ok()
-            .and_then(|i| i.by_id.get(&id).cloned())
-            .ok_or(RepoError::NotFound)?;
+        let entry = self.entry(id)?;
         let mut slot = entry.engine.lock().await;
-        let engine = match slot.take() {
-            Some(engine) => engine,
-            None => Box::new(self.load_engine(id)?),
-        };
+        let engine = self.take_engine(&mut slot, id)?;
         let stamps: Vec<Hlc> = commands.iter().map(|_| self.tick()).collect();
         let (git, key) = (self.git.clone(), key.clone());
         let (engine, results, ops, rejections) = tokio::task::spawn_blocking(move || {

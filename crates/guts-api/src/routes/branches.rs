@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, MaybeUser};
 use crate::links::Links;
-use crate::routes::repos::{find_visible, repo_error};
-use crate::routes::users::account_error;
+use crate::routes::repos::{append_as, find_visible};
+
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -115,22 +115,16 @@ async fn put_protection(
             .and_then(|r| r.required_approving_review_count)
             .unwrap_or(0),
     };
-    let key = state
-        .accounts
-        .signing_key(&authed.user)
-        .map_err(account_error)?;
-    state
-        .repos
-        .append(
-            view.id,
-            &key,
-            Payload::SetBranchProtection {
-                branch: full,
-                protection: Some(protection),
-            },
-        )
-        .await
-        .map_err(repo_error)?;
+    append_as(
+        &state,
+        &authed,
+        &view,
+        Payload::SetBranchProtection {
+            branch: full,
+            protection: Some(protection),
+        },
+    )
+    .await?;
     Ok(Json(render(&links, &owner, &repo, &branch, &protection)))
 }
 
@@ -145,21 +139,15 @@ async fn delete_protection(
     if !view.state.protections.contains_key(&full) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "Branch not protected"));
     }
-    let key = state
-        .accounts
-        .signing_key(&authed.user)
-        .map_err(account_error)?;
-    state
-        .repos
-        .append(
-            view.id,
-            &key,
-            Payload::SetBranchProtection {
-                branch: full,
-                protection: None,
-            },
-        )
-        .await
-        .map_err(repo_error)?;
+    append_as(
+        &state,
+        &authed,
+        &view,
+        Payload::SetBranchProtection {
+            branch: full,
+            protection: None,
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, MaybeUser};
-use crate::routes::repos::{find_visible, repo_error};
-use crate::routes::users::{account_error, existing_user};
+use crate::routes::repos::{append_as, find_visible};
+use crate::routes::users::existing_user;
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -84,22 +84,16 @@ async fn add(
         ApiError::internal()
     })?;
     let existed = view.state.role(&key).is_some();
-    let signer = state
-        .accounts
-        .signing_key(&authed.user)
-        .map_err(account_error)?;
-    state
-        .repos
-        .append(
-            view.id,
-            &signer,
-            Payload::SetRole {
-                user: key,
-                role: Some(role),
-            },
-        )
-        .await
-        .map_err(repo_error)?;
+    append_as(
+        &state,
+        &authed,
+        &view,
+        Payload::SetRole {
+            user: key,
+            role: Some(role),
+        },
+    )
+    .await?;
     // GitHub answers 201 with an invitation for a new collaborator; Guts adds them at
     // once, which GitHub answers with 204.
     Ok(if existed {
@@ -118,22 +112,16 @@ async fn remove(
     authed.require(Scope::Repo)?;
     let user = existing_user(&state, &username)?;
     let key = user.public_key().map_err(|_| ApiError::internal())?;
-    let signer = state
-        .accounts
-        .signing_key(&authed.user)
-        .map_err(account_error)?;
-    state
-        .repos
-        .append(
-            view.id,
-            &signer,
-            Payload::SetRole {
-                user: key,
-                role: None,
-            },
-        )
-        .await
-        .map_err(repo_error)?;
+    append_as(
+        &state,
+        &authed,
+        &view,
+        Payload::SetRole {
+            user: key,
+            role: None,
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -141,6 +141,26 @@ fn invalid(field: &'static str, message: &str) -> ApiError {
     })
 }
 
+/// Signs `payload` as the caller and appends it to the repository's log. The token
+/// must carry the `repo` scope; the fold decides whether the caller may do it.
+pub(crate) async fn append_as(
+    state: &AppState,
+    authed: &Authed,
+    view: &RepoView,
+    payload: Payload,
+) -> Result<Arc<RepoView>, ApiError> {
+    authed.require(Scope::Repo)?;
+    let key = state
+        .accounts
+        .signing_key(&authed.user)
+        .map_err(account_error)?;
+    state
+        .repos
+        .append(view.id, &key, payload)
+        .await
+        .map_err(repo_error)
+}
+
 pub(crate) fn repo_error(e: RepoError) -> ApiError {
     match e {
         RepoError::InvalidName(reason) => invalid("name", &reason.to_string()),
@@ -180,16 +200,7 @@ async fn delete_repo(
 ) -> Result<StatusCode, ApiError> {
     tracing::Span::current().record("repo", format!("{owner}/{name}"));
     let view = find_visible(&state, &owner, &name, Some(&authed))?;
-    authed.require(Scope::Repo)?;
-    let key = state
-        .accounts
-        .signing_key(&authed.user)
-        .map_err(account_error)?;
-    state
-        .repos
-        .append(view.id, &key, Payload::DeleteRepo)
-        .await
-        .map_err(repo_error)?;
+    append_as(&state, &authed, &view, Payload::DeleteRepo).await?;
     tracing::info!(repo = %format!("{owner}/{name}"), by = %authed.user.login, "repository deleted");
     Ok(StatusCode::NO_CONTENT)
 }
