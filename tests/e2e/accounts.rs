@@ -9,20 +9,6 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-/// Creates an account through the admin API; returns its first token.
-fn create_user(node: &TestNode, login: &str) -> String {
-    let r = client()
-        .post(node.url("/admin/users"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "login": login }))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
-    let body: Value = r.json().unwrap();
-    assert_eq!(body["login"], login);
-    body["token"].as_str().unwrap().to_string()
-}
-
 fn create_repo(node: &TestNode, token: &str, body: Value) -> reqwest::blocking::Response {
     client()
         .post(node.url("/api/v3/user/repos"))

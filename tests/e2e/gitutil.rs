@@ -10,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::*;
 
@@ -350,20 +350,6 @@ pub(crate) fn assert_mentions(run: &GitRun, needles: &[&str]) {
 }
 
 // ---- Accounts and repositories through the REST API ----
-
-/// Creates an account through the admin API; returns its token.
-#[track_caller]
-pub(crate) fn create_user(node: &TestNode, login: &str) -> String {
-    let r = client()
-        .post(node.url("/admin/users"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "login": login }))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
-    let body: Value = r.json().unwrap();
-    body["token"].as_str().unwrap().to_string()
-}
 
 /// Creates `owner/name` as the token's user.
 #[track_caller]

@@ -381,3 +381,18 @@ pub(crate) fn eventually<T>(within: Duration, what: &str, mut f: impl FnMut() ->
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Creates an account through the admin API; returns its first token.
+#[track_caller]
+pub(crate) fn create_user(node: &TestNode, login: &str) -> String {
+    let r = client()
+        .post(node.url("/admin/users"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "login": login }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["login"], login);
+    body["token"].as_str().unwrap().to_string()
+}

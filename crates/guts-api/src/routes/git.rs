@@ -204,23 +204,55 @@ fn gzipped(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip"))
 }
 
+/// What both POST handlers start with: who may do what, and an in-flight permit that
+/// the handler keeps for as long as its body streams (not only until the headers).
+struct Admitted {
+    parts: http::request::Parts,
+    body: Body,
+    view: Arc<RepoView>,
+    caller: Option<Authed>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+async fn admit(
+    state: &AppState,
+    owner: &str,
+    repo: &str,
+    need: Need,
+    req: Request,
+) -> Result<Admitted, Response> {
+    let (mut parts, body) = req.into_parts();
+    let (view, caller) = authorize(state, &mut parts, owner, repo, need).await?;
+    let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
+        return Err(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many requests in flight.",
+        ));
+    };
+    Ok(Admitted {
+        parts,
+        body,
+        view,
+        caller,
+        permit,
+    })
+}
+
 async fn upload_pack(
     State(state): State<AppState>,
     Path((owner, repo)): Path<(String, String)>,
     req: Request,
 ) -> Response {
     let started = Instant::now();
-    let (mut parts, body) = req.into_parts();
-    let (view, _) = match authorize(&state, &mut parts, &owner, &repo, Need::Read).await {
-        Ok(found) => found,
+    let Admitted {
+        parts,
+        body,
+        view,
+        permit,
+        ..
+    } = match admit(&state, &owner, &repo, Need::Read, req).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
-    };
-    // The permit lives as long as the pack streams, not only until the headers.
-    let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many requests in flight.",
-        );
     };
     let protocol = protocol(&parts.headers);
     let idle = state.limits.request_timeout;
@@ -281,9 +313,14 @@ async fn receive_pack(
     req: Request,
 ) -> Response {
     let started = Instant::now();
-    let (mut parts, body) = req.into_parts();
-    let (view, caller) = match authorize(&state, &mut parts, &owner, &repo, Need::Write).await {
-        Ok(found) => found,
+    let Admitted {
+        parts,
+        body,
+        view,
+        caller,
+        permit: _permit,
+    } = match admit(&state, &owner, &repo, Need::Write, req).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let Some(authed) = caller else {
@@ -307,12 +344,6 @@ async fn receive_pack(
     let key = match state.accounts.signing_key(&authed.user) {
         Ok(key) => key,
         Err(e) => return internal(&e),
-    };
-    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many requests in flight.",
-        );
     };
     let reader =
         BodyReader::new(body, state.limits.request_timeout, limit).boxed(gzipped(&parts.headers));

@@ -361,27 +361,7 @@ fn send_pack(
 ) -> Result<PackStats, ServeError> {
     let objects = plan.objects.len();
     let started = std::time::Instant::now();
-    let stats = send_pack_inner(repo, plan, out, sideband, show_progress)?;
-    tracing::debug!(
-        objects,
-        bytes = stats.bytes,
-        reused = stats.copied,
-        recompressed = stats.recompressed,
-        ms = started.elapsed().as_millis() as u64,
-        "pack sent"
-    );
-    Ok(stats)
-}
-
-fn send_pack_inner(
-    repo: &gix::Repository,
-    plan: Plan,
-    out: &mut dyn Write,
-    sideband: Option<bool>,
-    show_progress: bool,
-) -> Result<PackStats, ServeError> {
-    let objects = plan.objects.len();
-    match sideband {
+    let stats = match sideband {
         Some(small) => {
             if show_progress {
                 progress(out, &format!("Enumerating objects: {objects}, done.\n"))?;
@@ -404,15 +384,20 @@ fn send_pack_inner(
                 )?;
             }
             pktline::write_flush(out)?;
-            out.flush().map_err(ServeError::Write)?;
-            Ok(stats)
+            stats
         }
-        None => {
-            let stats = write_pack(repo, plan.objects, out)?;
-            out.flush().map_err(ServeError::Write)?;
-            Ok(stats)
-        }
-    }
+        None => write_pack(repo, plan.objects, out)?,
+    };
+    out.flush().map_err(ServeError::Write)?;
+    tracing::debug!(
+        objects,
+        bytes = stats.bytes,
+        reused = stats.copied,
+        recompressed = stats.recompressed,
+        ms = started.elapsed().as_millis() as u64,
+        "pack sent"
+    );
+    Ok(stats)
 }
 
 fn write_oid_line(out: &mut dyn Write, prefix: &[u8], id: &Oid) -> Result<(), ServeError> {
