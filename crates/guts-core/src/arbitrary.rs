@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 
+use crate::collab::{LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
 use crate::hlc::Hlc;
 use crate::identity::{Keypair, PublicKey};
 use crate::ids::{ObjectId, OpId, RepoId};
@@ -102,6 +103,124 @@ pub(crate) fn payload() -> impl Strategy<Value = Payload> {
                 new,
                 force,
             }),
+        collab_payload(),
+    ]
+}
+
+fn op_id() -> impl Strategy<Value = OpId> {
+    any::<[u8; 32]>().prop_map(OpId::from_bytes)
+}
+
+fn names() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(text(), 0..4)
+}
+
+fn keys() -> impl Strategy<Value = Vec<PublicKey>> {
+    proptest::collection::vec(public_key(), 0..3)
+}
+
+fn thread_edit() -> impl Strategy<Value = ThreadEdit> {
+    use proptest::option::of;
+    (
+        of(text()),
+        of(text()),
+        of(any::<bool>()),
+        of(any::<bool>()),
+        of(any::<bool>()),
+        of(text()),
+    )
+        .prop_map(|(title, body, open, locked, draft, base)| ThreadEdit {
+            title,
+            body,
+            open,
+            locked,
+            draft,
+            base,
+        })
+}
+
+/// Issue, pull request, comment, label, review and merge payloads.
+fn collab_payload() -> impl Strategy<Value = Payload> {
+    let verdict = prop_oneof![
+        Just(Verdict::Approve),
+        Just(Verdict::RequestChanges),
+        Just(Verdict::Comment)
+    ];
+    let method = prop_oneof![
+        Just(MergeMethod::Merge),
+        Just(MergeMethod::Squash),
+        Just(MergeMethod::Rebase)
+    ];
+    let review_comment = (text(), any::<u32>(), text())
+        .prop_map(|(path, line, body)| ReviewComment { path, line, body });
+    prop_oneof![
+        (any::<u64>(), text(), text(), names(), keys()).prop_map(
+            |(number, title, body, labels, assignees)| Payload::OpenIssue {
+                number,
+                title,
+                body,
+                labels,
+                assignees,
+            }
+        ),
+        (any::<u64>(), text(), text(), text(), text(), any::<bool>()).prop_map(
+            |(number, title, body, head, base, draft)| Payload::OpenPull {
+                number,
+                title,
+                body,
+                head,
+                base,
+                draft,
+            }
+        ),
+        (op_id(), thread_edit()).prop_map(|(thread, edit)| Payload::EditThread { thread, edit }),
+        (op_id(), names(), names()).prop_map(|(thread, add, remove)| Payload::LabelThread {
+            thread,
+            add,
+            remove
+        }),
+        (op_id(), keys(), keys()).prop_map(|(thread, add, remove)| Payload::AssignThread {
+            thread,
+            add,
+            remove
+        }),
+        (op_id(), text()).prop_map(|(thread, body)| Payload::Comment { thread, body }),
+        (op_id(), proptest::option::of(text()))
+            .prop_map(|(comment, body)| Payload::EditComment { comment, body }),
+        (
+            text(),
+            proptest::option::of((text(), text(), text()).prop_map(
+                |(name, color, description)| LabelDef {
+                    name,
+                    color,
+                    description
+                }
+            ))
+        )
+            .prop_map(|(name, label)| Payload::SetLabel { name, label }),
+        (
+            op_id(),
+            verdict,
+            text(),
+            object_id(),
+            proptest::collection::vec(review_comment, 0..3)
+        )
+            .prop_map(|(pull, verdict, body, commit, comments)| Payload::Review {
+                pull,
+                verdict,
+                body,
+                commit,
+                comments,
+            }),
+        (op_id(), method, object_id(), object_id(), object_id()).prop_map(
+            |(pull, method, head, old, new)| Payload::MergePull {
+                pull,
+                method,
+                head,
+                old,
+                new,
+            }
+        ),
     ]
 }
 

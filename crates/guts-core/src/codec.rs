@@ -23,10 +23,15 @@
 //! Strings are a `u32` byte length then UTF-8; `Option` is a `u8` tag (0 none, 1 some)
 //! then the value; `bool` is a `u8` 0 or 1; `Role` is a `u8` (1 read, 2 write, 3 admin,
 //! 4 owner). A signed operation is this encoding followed by the 64-byte signature.
-//! Payload tags 0x0001..=0x0006 are taken; 0x0100 and up are reserved for issue, pull
-//! request, comment and label payloads. A decoder meeting a tag it does not know fails
+//! A list is a `u32` count then its items. Payload tags 0x0001..=0x0006 are repository
+//! payloads; 0x0100..=0x0109 are collaboration payloads (issues, pull requests,
+//! comments, labels, reviews, merges). A decoder meeting a tag it does not know fails
 //! with [`DecodeError::UnknownPayload`].
 
+use crate::collab::{
+    LabelDef, MAX_ASSIGNEES, MAX_LABELS, MAX_REVIEW_COMMENTS, MergeMethod, ReviewComment,
+    ThreadEdit, Verdict,
+};
 use crate::hlc::Hlc;
 use crate::identity::PublicKey;
 use crate::ids::{ObjectId, OpId, RepoId};
@@ -50,6 +55,16 @@ const TAG_DELETE_REPO: u16 = 0x0003;
 const TAG_SET_ROLE: u16 = 0x0004;
 const TAG_SET_BRANCH_PROTECTION: u16 = 0x0005;
 const TAG_UPDATE_REF: u16 = 0x0006;
+const TAG_OPEN_ISSUE: u16 = 0x0100;
+const TAG_OPEN_PULL: u16 = 0x0101;
+const TAG_EDIT_THREAD: u16 = 0x0102;
+const TAG_LABEL_THREAD: u16 = 0x0103;
+const TAG_ASSIGN_THREAD: u16 = 0x0104;
+const TAG_COMMENT: u16 = 0x0105;
+const TAG_EDIT_COMMENT: u16 = 0x0106;
+const TAG_SET_LABEL: u16 = 0x0107;
+const TAG_REVIEW: u16 = 0x0108;
+const TAG_MERGE_PULL: u16 = 0x0109;
 
 /// Why a value could not be encoded: it exceeds a cap the decoder would enforce, so
 /// encoding it would produce bytes no peer accepts.
@@ -96,6 +111,8 @@ pub enum DecodeError {
     UnknownPayload(u16),
     #[error("unknown role tag {0}")]
     UnknownRole(u8),
+    #[error("unknown {field} tag {tag}")]
+    UnknownTag { field: &'static str, tag: u8 },
     #[error("{field} is {found} bytes, more than the limit of {max}")]
     FieldTooLong {
         field: &'static str,
@@ -461,8 +478,191 @@ fn encode_payload(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> 
             encode_object_id(w, new.as_ref());
             w.bool(*force);
         }
+        other => encode_collab(w, other)?,
     }
     Ok(())
+}
+
+fn encode_collab(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> {
+    match payload {
+        Payload::OpenIssue {
+            number,
+            title,
+            body,
+            labels,
+            assignees,
+        } => {
+            w.u16(TAG_OPEN_ISSUE);
+            w.u64(*number);
+            w.str("title", title, MAX_NAME_BYTES)?;
+            w.str("body", body, MAX_TEXT_BYTES)?;
+            encode_names(w, "labels", labels, MAX_LABELS)?;
+            encode_keys(w, "assignees", assignees, MAX_ASSIGNEES)?;
+        }
+        Payload::OpenPull {
+            number,
+            title,
+            body,
+            head,
+            base,
+            draft,
+        } => {
+            w.u16(TAG_OPEN_PULL);
+            w.u64(*number);
+            w.str("title", title, MAX_NAME_BYTES)?;
+            w.str("body", body, MAX_TEXT_BYTES)?;
+            w.str("head", head, MAX_NAME_BYTES)?;
+            w.str("base", base, MAX_NAME_BYTES)?;
+            w.bool(*draft);
+        }
+        Payload::EditThread { thread, edit } => {
+            w.u16(TAG_EDIT_THREAD);
+            w.fixed(thread.as_bytes());
+            encode_opt_str(w, "title", edit.title.as_deref(), MAX_NAME_BYTES)?;
+            encode_opt_str(w, "body", edit.body.as_deref(), MAX_TEXT_BYTES)?;
+            encode_opt_bool(w, edit.open);
+            encode_opt_bool(w, edit.locked);
+            encode_opt_bool(w, edit.draft);
+            encode_opt_str(w, "base", edit.base.as_deref(), MAX_NAME_BYTES)?;
+        }
+        Payload::LabelThread {
+            thread,
+            add,
+            remove,
+        } => {
+            w.u16(TAG_LABEL_THREAD);
+            w.fixed(thread.as_bytes());
+            encode_names(w, "labels", add, MAX_LABELS)?;
+            encode_names(w, "labels", remove, MAX_LABELS)?;
+        }
+        Payload::AssignThread {
+            thread,
+            add,
+            remove,
+        } => {
+            w.u16(TAG_ASSIGN_THREAD);
+            w.fixed(thread.as_bytes());
+            encode_keys(w, "assignees", add, MAX_ASSIGNEES)?;
+            encode_keys(w, "assignees", remove, MAX_ASSIGNEES)?;
+        }
+        Payload::Comment { thread, body } => {
+            w.u16(TAG_COMMENT);
+            w.fixed(thread.as_bytes());
+            w.str("body", body, MAX_TEXT_BYTES)?;
+        }
+        Payload::EditComment { comment, body } => {
+            w.u16(TAG_EDIT_COMMENT);
+            w.fixed(comment.as_bytes());
+            encode_opt_str(w, "body", body.as_deref(), MAX_TEXT_BYTES)?;
+        }
+        Payload::SetLabel { name, label } => {
+            w.u16(TAG_SET_LABEL);
+            w.str("label", name, MAX_NAME_BYTES)?;
+            w.option_tag(label.is_some());
+            if let Some(label) = label {
+                w.str("label", &label.name, MAX_NAME_BYTES)?;
+                w.str("color", &label.color, MAX_NAME_BYTES)?;
+                w.str("description", &label.description, MAX_TEXT_BYTES)?;
+            }
+        }
+        Payload::Review {
+            pull,
+            verdict,
+            body,
+            commit,
+            comments,
+        } => {
+            w.u16(TAG_REVIEW);
+            w.fixed(pull.as_bytes());
+            w.u8(verdict_tag(*verdict));
+            w.str("body", body, MAX_TEXT_BYTES)?;
+            w.fixed(commit.as_bytes());
+            w.count("comments", comments.len(), MAX_REVIEW_COMMENTS)?;
+            for c in comments {
+                w.str("path", &c.path, MAX_NAME_BYTES)?;
+                w.u32(c.line);
+                w.str("body", &c.body, MAX_TEXT_BYTES)?;
+            }
+        }
+        Payload::MergePull {
+            pull,
+            method,
+            head,
+            old,
+            new,
+        } => {
+            w.u16(TAG_MERGE_PULL);
+            w.fixed(pull.as_bytes());
+            w.u8(merge_method_tag(*method));
+            w.fixed(head.as_bytes());
+            w.fixed(old.as_bytes());
+            w.fixed(new.as_bytes());
+        }
+        // Repository payloads are encoded by `encode_payload`.
+        Payload::CreateRepo { .. }
+        | Payload::UpdateRepo { .. }
+        | Payload::DeleteRepo
+        | Payload::SetRole { .. }
+        | Payload::SetBranchProtection { .. }
+        | Payload::UpdateRef { .. } => {}
+    }
+    Ok(())
+}
+
+fn encode_names(
+    w: &mut Writer,
+    field: &'static str,
+    names: &[String],
+    max: usize,
+) -> Result<(), EncodeError> {
+    w.count(field, names.len(), max)?;
+    names
+        .iter()
+        .try_for_each(|name| w.str(field, name, MAX_NAME_BYTES))
+}
+
+fn encode_keys(
+    w: &mut Writer,
+    field: &'static str,
+    keys: &[crate::identity::PublicKey],
+    max: usize,
+) -> Result<(), EncodeError> {
+    w.count(field, keys.len(), max)?;
+    keys.iter().for_each(|key| w.fixed(key.as_bytes()));
+    Ok(())
+}
+
+fn encode_opt_str(
+    w: &mut Writer,
+    field: &'static str,
+    text: Option<&str>,
+    max: usize,
+) -> Result<(), EncodeError> {
+    w.option_tag(text.is_some());
+    text.map_or(Ok(()), |text| w.str(field, text, max))
+}
+
+fn encode_opt_bool(w: &mut Writer, value: Option<bool>) {
+    w.option_tag(value.is_some());
+    if let Some(value) = value {
+        w.bool(value);
+    }
+}
+
+pub(crate) fn verdict_tag(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Approve => 1,
+        Verdict::RequestChanges => 2,
+        Verdict::Comment => 3,
+    }
+}
+
+pub(crate) fn merge_method_tag(method: MergeMethod) -> u8 {
+    match method {
+        MergeMethod::Merge => 1,
+        MergeMethod::Squash => 2,
+        MergeMethod::Rebase => 3,
+    }
 }
 
 pub(crate) fn encode_protection(w: &mut Writer, protection: &BranchProtection) {
@@ -545,9 +745,143 @@ fn decode_payload(r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
             new: decode_option(r, |r| r.array().map(ObjectId::from_bytes))?,
             force: r.bool()?,
         },
+        other => return decode_collab(r, other),
+    };
+    Ok(payload)
+}
+
+fn decode_collab(r: &mut Reader<'_>, tag: u16) -> Result<Payload, DecodeError> {
+    let op_id = |r: &mut Reader<'_>| r.array().map(OpId::from_bytes);
+    let object = |r: &mut Reader<'_>| r.array().map(ObjectId::from_bytes);
+    let payload = match tag {
+        TAG_OPEN_ISSUE => Payload::OpenIssue {
+            number: r.u64()?,
+            title: r.string("title", MAX_NAME_BYTES)?,
+            body: r.string("body", MAX_TEXT_BYTES)?,
+            labels: decode_names(r, "labels", MAX_LABELS)?,
+            assignees: decode_keys(r, "assignees", MAX_ASSIGNEES)?,
+        },
+        TAG_OPEN_PULL => Payload::OpenPull {
+            number: r.u64()?,
+            title: r.string("title", MAX_NAME_BYTES)?,
+            body: r.string("body", MAX_TEXT_BYTES)?,
+            head: r.string("head", MAX_NAME_BYTES)?,
+            base: r.string("base", MAX_NAME_BYTES)?,
+            draft: r.bool()?,
+        },
+        TAG_EDIT_THREAD => Payload::EditThread {
+            thread: op_id(r)?,
+            edit: ThreadEdit {
+                title: decode_option(r, |r| r.string("title", MAX_NAME_BYTES))?,
+                body: decode_option(r, |r| r.string("body", MAX_TEXT_BYTES))?,
+                open: decode_option(r, Reader::bool)?,
+                locked: decode_option(r, Reader::bool)?,
+                draft: decode_option(r, Reader::bool)?,
+                base: decode_option(r, |r| r.string("base", MAX_NAME_BYTES))?,
+            },
+        },
+        TAG_LABEL_THREAD => Payload::LabelThread {
+            thread: op_id(r)?,
+            add: decode_names(r, "labels", MAX_LABELS)?,
+            remove: decode_names(r, "labels", MAX_LABELS)?,
+        },
+        TAG_ASSIGN_THREAD => Payload::AssignThread {
+            thread: op_id(r)?,
+            add: decode_keys(r, "assignees", MAX_ASSIGNEES)?,
+            remove: decode_keys(r, "assignees", MAX_ASSIGNEES)?,
+        },
+        TAG_COMMENT => Payload::Comment {
+            thread: op_id(r)?,
+            body: r.string("body", MAX_TEXT_BYTES)?,
+        },
+        TAG_EDIT_COMMENT => Payload::EditComment {
+            comment: op_id(r)?,
+            body: decode_option(r, |r| r.string("body", MAX_TEXT_BYTES))?,
+        },
+        TAG_SET_LABEL => Payload::SetLabel {
+            name: r.string("label", MAX_NAME_BYTES)?,
+            label: decode_option(r, |r| {
+                Ok(LabelDef {
+                    name: r.string("label", MAX_NAME_BYTES)?,
+                    color: r.string("color", MAX_NAME_BYTES)?,
+                    description: r.string("description", MAX_TEXT_BYTES)?,
+                })
+            })?,
+        },
+        TAG_REVIEW => Payload::Review {
+            pull: op_id(r)?,
+            verdict: decode_verdict(r)?,
+            body: r.string("body", MAX_TEXT_BYTES)?,
+            commit: object(r)?,
+            comments: {
+                // Each comment is at least a path length, a line and a body length.
+                let count = r.count("comments", MAX_REVIEW_COMMENTS, 12)?;
+                let mut comments = Vec::with_capacity(count);
+                for _ in 0..count {
+                    comments.push(ReviewComment {
+                        path: r.string("path", MAX_NAME_BYTES)?,
+                        line: r.u32()?,
+                        body: r.string("body", MAX_TEXT_BYTES)?,
+                    });
+                }
+                comments
+            },
+        },
+        TAG_MERGE_PULL => Payload::MergePull {
+            pull: op_id(r)?,
+            method: decode_merge_method(r)?,
+            head: object(r)?,
+            old: object(r)?,
+            new: object(r)?,
+        },
         other => return Err(DecodeError::UnknownPayload(other)),
     };
     Ok(payload)
+}
+
+fn decode_names(
+    r: &mut Reader<'_>,
+    field: &'static str,
+    max: usize,
+) -> Result<Vec<String>, DecodeError> {
+    // Each name is at least its 4-byte length.
+    let count = r.count(field, max, 4)?;
+    (0..count)
+        .map(|_| r.string(field, MAX_NAME_BYTES))
+        .collect()
+}
+
+fn decode_keys(
+    r: &mut Reader<'_>,
+    field: &'static str,
+    max: usize,
+) -> Result<Vec<crate::identity::PublicKey>, DecodeError> {
+    let count = r.count(field, max, 32)?;
+    (0..count).map(|_| r.public_key(field)).collect()
+}
+
+fn decode_verdict(r: &mut Reader<'_>) -> Result<Verdict, DecodeError> {
+    match r.u8()? {
+        1 => Ok(Verdict::Approve),
+        2 => Ok(Verdict::RequestChanges),
+        3 => Ok(Verdict::Comment),
+        tag => Err(DecodeError::UnknownTag {
+            field: "verdict",
+            tag,
+        }),
+    }
+}
+
+fn decode_merge_method(r: &mut Reader<'_>) -> Result<MergeMethod, DecodeError> {
+    match r.u8()? {
+        1 => Ok(MergeMethod::Merge),
+        2 => Ok(MergeMethod::Squash),
+        3 => Ok(MergeMethod::Rebase),
+        tag => Err(DecodeError::UnknownTag {
+            field: "merge method",
+            tag,
+        }),
+    }
 }
 
 fn decode_option<'a, T>(

@@ -39,6 +39,7 @@
 use std::collections::BTreeMap;
 
 use crate::codec::Writer;
+use crate::collab::{Actor, Collab, Merged, NewPull};
 use crate::dag::{DagError, RepoDag};
 use crate::hlc::Hlc;
 use crate::identity::PublicKey;
@@ -47,7 +48,7 @@ use crate::names::{self, NameError};
 use crate::op::{BranchProtection, Payload, Role, SignedOp};
 
 /// Version byte leading [`RepoState::encode`].
-const STATE_FORMAT_VERSION: u8 = 1;
+const STATE_FORMAT_VERSION: u8 = 2;
 /// Refs under this prefix belong to Guts (conflict refs) and cannot be pushed.
 pub const RESERVED_REF_PREFIX: &str = "refs/guts/";
 /// Where losing tips of concurrent ref updates are kept.
@@ -89,6 +90,8 @@ pub struct RefState {
 pub enum ProtectedAction {
     ForcePush,
     Deletion,
+    /// A push to a branch that takes changes through reviewed pull requests only.
+    DirectPush,
 }
 
 /// Why an operation was not applied. Stored in the state, so it is part of what nodes
@@ -128,6 +131,36 @@ pub enum Rejection {
     NonFastForward,
     #[error("branch protection forbids {0:?}")]
     Protected(ProtectedAction),
+    #[error("no such issue or pull request")]
+    NoSuchThread,
+    #[error("not a pull request")]
+    NotAPull,
+    #[error("no such comment")]
+    NoSuchComment,
+    #[error("the pull request is closed")]
+    ThreadClosed,
+    #[error("the pull request is already merged")]
+    AlreadyMerged,
+    #[error("the pull request is a draft")]
+    Draft,
+    #[error("authors cannot approve or request changes on their own pull request")]
+    OwnPullReview,
+    #[error("{required} approving reviews are required, found {approvals}")]
+    ReviewRequired { required: u8, approvals: u8 },
+    #[error("head and base must be different branches")]
+    SameBranch,
+    #[error("the branch does not exist")]
+    BranchMissing,
+    #[error("a pull request for this head and base is already open")]
+    DuplicatePull,
+    #[error("no commits between base and head")]
+    NoCommits,
+    #[error("a label with that name already exists")]
+    LabelExists,
+    #[error("invalid {field}")]
+    InvalidText { field: &'static str },
+    #[error("too many {field}")]
+    TooMany { field: &'static str },
 }
 
 impl Rejection {
@@ -149,6 +182,21 @@ impl Rejection {
             Rejection::RefPathConflict { .. } => "ref_path_conflict",
             Rejection::NonFastForward => "non_fast_forward",
             Rejection::Protected(_) => "protected",
+            Rejection::NoSuchThread => "no_such_thread",
+            Rejection::NotAPull => "not_a_pull",
+            Rejection::NoSuchComment => "no_such_comment",
+            Rejection::ThreadClosed => "thread_closed",
+            Rejection::AlreadyMerged => "already_merged",
+            Rejection::Draft => "draft",
+            Rejection::OwnPullReview => "own_pull_review",
+            Rejection::ReviewRequired { .. } => "review_required",
+            Rejection::SameBranch => "same_branch",
+            Rejection::BranchMissing => "branch_missing",
+            Rejection::DuplicatePull => "duplicate_pull",
+            Rejection::NoCommits => "no_commits",
+            Rejection::LabelExists => "label_exists",
+            Rejection::InvalidText { .. } => "invalid_text",
+            Rejection::TooMany { .. } => "too_many",
         }
     }
 }
@@ -172,6 +220,8 @@ pub struct RepoState {
     pub rejected: BTreeMap<OpId, Rejection>,
     /// Number of operations applied (not rejected).
     pub applied: u64,
+    /// Issues, pull requests, comments, labels and reviews.
+    pub collab: Collab,
 }
 
 impl RepoState {
@@ -219,6 +269,7 @@ impl RepoState {
             encode_rejection(&mut w, rejection);
         }
         w.u64(self.applied);
+        self.collab.encode(&mut w);
         w.into_bytes()
     }
 
@@ -672,9 +723,140 @@ impl Folder<'_> {
                 force,
             } => {
                 require(Role::Write)?;
+                let reviewed = self
+                    .fold
+                    .state
+                    .protections
+                    .get(name)
+                    .is_some_and(|p| p.required_approvals > 0);
+                if reviewed && new.is_some() {
+                    return Err(Rejection::Protected(ProtectedAction::DirectPush));
+                }
                 self.update_ref(signed, name, *old, *new, *force)?;
                 Ok(None)
             }
+            collab => {
+                let actor = Actor {
+                    key: op.author,
+                    held,
+                    at: op.timestamp,
+                    op: signed.id(),
+                    public: self.fold.state.meta.as_ref().is_some_and(|m| !m.private),
+                };
+                self.apply_collab(signed, &actor, collab)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Issues, pull requests and their discussion; the rules live in [`crate::collab`],
+    /// this adds what needs refs and ancestry.
+    fn apply_collab(
+        &mut self,
+        signed: &SignedOp,
+        actor: &Actor,
+        payload: &Payload,
+    ) -> Result<(), Rejection> {
+        let branch = |state: &RepoState, name: &str| {
+            state
+                .refs
+                .get(&format!("refs/heads/{name}"))
+                .map(|r| r.target)
+        };
+        let collab = &mut self.fold.state.collab;
+        match payload {
+            Payload::OpenIssue {
+                number,
+                title,
+                body,
+                labels,
+                assignees,
+            } => collab.open_issue(actor, *number, title, body, labels, assignees),
+            Payload::OpenPull {
+                number,
+                title,
+                body,
+                head,
+                base,
+                draft,
+            } => {
+                let state = &self.fold.state;
+                let head_sha = branch(state, head).ok_or(Rejection::BranchMissing)?;
+                let base_sha = branch(state, base).ok_or(Rejection::BranchMissing)?;
+                if self.ancestry.is_ancestor(&head_sha, &base_sha) {
+                    return Err(Rejection::NoCommits);
+                }
+                let new = NewPull {
+                    number: *number,
+                    title,
+                    body,
+                    head,
+                    base,
+                    draft: *draft,
+                    head_sha,
+                    base_sha,
+                };
+                self.fold.state.collab.open_pull(actor, &new)
+            }
+            Payload::EditThread { thread, edit } => {
+                let base_exists = edit
+                    .base
+                    .as_ref()
+                    .is_some_and(|b| branch(&self.fold.state, b).is_some());
+                self.fold
+                    .state
+                    .collab
+                    .edit_thread(actor, thread, edit, base_exists)
+            }
+            Payload::LabelThread {
+                thread,
+                add,
+                remove,
+            } => collab.label_thread(actor, thread, add, remove),
+            Payload::AssignThread {
+                thread,
+                add,
+                remove,
+            } => collab.assign_thread(actor, thread, add, remove),
+            Payload::Comment { thread, body } => collab.comment(actor, thread, body),
+            Payload::EditComment { comment, body } => {
+                collab.edit_comment(actor, comment, body.as_deref())
+            }
+            Payload::SetLabel { name, label } => collab.set_label(actor, name, label.as_ref()),
+            Payload::Review {
+                pull,
+                verdict,
+                body,
+                commit,
+                comments,
+            } => collab.review(actor, pull, *verdict, body, *commit, comments),
+            Payload::MergePull {
+                pull,
+                method,
+                head,
+                old,
+                new,
+            } => {
+                let state = &self.fold.state;
+                let base = state.collab.check_merge(actor, pull, &state.protections)?;
+                self.update_ref(signed, &base, Some(*old), Some(*new), false)?;
+                let merged = Merged {
+                    by: actor.key,
+                    at: actor.at,
+                    method: *method,
+                    head: *head,
+                    commit: *new,
+                };
+                self.fold.state.collab.mark_merged(pull, merged);
+                Ok(())
+            }
+            // Repository payloads are applied by `apply`.
+            Payload::CreateRepo { .. }
+            | Payload::UpdateRepo { .. }
+            | Payload::DeleteRepo
+            | Payload::SetRole { .. }
+            | Payload::SetBranchProtection { .. }
+            | Payload::UpdateRef { .. } => Err(Rejection::AlreadyCreated),
         }
     }
 
@@ -852,7 +1034,36 @@ fn encode_rejection(w: &mut Writer, rejection: &Rejection) {
             w.u8(match action {
                 ProtectedAction::ForcePush => 1,
                 ProtectedAction::Deletion => 2,
+                ProtectedAction::DirectPush => 3,
             });
+        }
+        Rejection::NoSuchThread => w.u8(15),
+        Rejection::NotAPull => w.u8(16),
+        Rejection::NoSuchComment => w.u8(17),
+        Rejection::ThreadClosed => w.u8(18),
+        Rejection::AlreadyMerged => w.u8(19),
+        Rejection::Draft => w.u8(20),
+        Rejection::OwnPullReview => w.u8(21),
+        Rejection::ReviewRequired {
+            required,
+            approvals,
+        } => {
+            w.u8(22);
+            w.u8(*required);
+            w.u8(*approvals);
+        }
+        Rejection::SameBranch => w.u8(23),
+        Rejection::BranchMissing => w.u8(24),
+        Rejection::DuplicatePull => w.u8(25),
+        Rejection::NoCommits => w.u8(26),
+        Rejection::LabelExists => w.u8(27),
+        Rejection::InvalidText { field } => {
+            w.u8(28);
+            w.long_bytes(field.as_bytes());
+        }
+        Rejection::TooMany { field } => {
+            w.u8(29);
+            w.long_bytes(field.as_bytes());
         }
     }
 }
@@ -890,6 +1101,7 @@ fn encode_name_error(w: &mut Writer, error: &NameError) {
 mod tests {
     use super::*;
     use crate::arbitrary::{CommitGraph, keypair, protection, role};
+    use crate::collab::{LabelDef, MergeMethod, ThreadEdit, Verdict};
     use crate::identity::Keypair;
     use crate::op::Operation;
     use proptest::prelude::*;
@@ -1560,6 +1772,15 @@ mod tests {
             private: bool,
         },
         Delete,
+        Open {
+            number: u64,
+            pull: bool,
+        },
+        Discuss {
+            thread: prop::sample::Index,
+            kind: u8,
+            commit: prop::sample::Index,
+        },
     }
 
     #[derive(Debug, Clone)]
@@ -1588,6 +1809,9 @@ mod tests {
                 .prop_map(|(branch, old, new, force)| Action::Push { branch, old, new, force }),
             1 => any::<bool>().prop_map(|private| Action::Describe { private }),
             1 => proptest::strategy::LazyJust::new(|| Action::Delete),
+            3 => (1u64..6, any::<bool>()).prop_map(|(number, pull)| Action::Open { number, pull }),
+            5 => (any::<prop::sample::Index>(), 0u8..6, any::<prop::sample::Index>())
+                .prop_map(|(thread, kind, commit)| Action::Discuss { thread, kind, commit }),
         ]
     }
 
@@ -1655,6 +1879,8 @@ mod tests {
         let mut ops = vec![create];
         // Values pushed so far per branch, so that `old` often matches something.
         let mut pushed: [Vec<ObjectId>; 2] = [Vec::new(), Vec::new()];
+        // Issues and pull requests opened so far.
+        let mut threads: Vec<OpId> = Vec::new();
         for (n, step) in steps.iter().enumerate() {
             let parents: Vec<&SignedOp> = step
                 .parents
@@ -1703,8 +1929,30 @@ mod tests {
                     default_branch: None,
                 },
                 Action::Delete => Payload::DeleteRepo,
+                Action::Open { number, pull } => open_payload(*number, *pull),
+                Action::Discuss {
+                    thread,
+                    kind,
+                    commit: c,
+                } => {
+                    let thread = if threads.is_empty() {
+                        OpId::from_bytes([7; 32])
+                    } else {
+                        threads[thread.index(threads.len())]
+                    };
+                    let main = pushed[0].last().copied().unwrap_or(commit(0));
+                    discuss_payload(
+                        thread,
+                        *kind,
+                        main,
+                        commit(c.index(usize::from(COMMITS)) as u8),
+                    )
+                }
             };
-            let key = keypair(step.author);
+            let opens = matches!(step.action, Action::Open { .. });
+            // Merges by the owner, who may always merge, so that some succeed.
+            let merges = matches!(payload, Payload::MergePull { .. });
+            let key = keypair(if merges { 1 } else { step.author });
             let op = Operation {
                 repo,
                 parents: parent_ids,
@@ -1717,9 +1965,73 @@ mod tests {
             }
             .sign(&key)
             .unwrap();
+            if opens {
+                threads.push(op.id());
+            }
             ops.push(op);
         }
         ops
+    }
+
+    fn open_payload(number: u64, pull: bool) -> Payload {
+        if pull {
+            Payload::OpenPull {
+                number,
+                title: format!("pull {number}"),
+                body: String::new(),
+                head: "dev".into(),
+                base: "main".into(),
+                draft: false,
+            }
+        } else {
+            issue(number, "issue")
+        }
+    }
+
+    /// One of the things done to a thread: comment, close or reopen, label, review,
+    /// merge, rename a label.
+    fn discuss_payload(thread: OpId, kind: u8, main: ObjectId, new: ObjectId) -> Payload {
+        match kind {
+            0 => Payload::Comment {
+                thread,
+                body: "c".into(),
+            },
+            1 => Payload::EditThread {
+                thread,
+                edit: ThreadEdit {
+                    open: Some(new.as_bytes()[0].is_multiple_of(2)),
+                    ..ThreadEdit::default()
+                },
+            },
+            2 => Payload::LabelThread {
+                thread,
+                add: vec!["x".into()],
+                remove: vec!["y".into()],
+            },
+            3 => Payload::Review {
+                pull: thread,
+                verdict: Verdict::Approve,
+                body: String::new(),
+                commit: new,
+                comments: vec![],
+            },
+            // The newest commit descends from many others, so merges often apply.
+            4 => Payload::MergePull {
+                pull: thread,
+                method: MergeMethod::Merge,
+                head: new,
+                old: main,
+                new: commit(COMMITS - 1),
+            },
+            _ => Payload::SetLabel {
+                name: if new.as_bytes()[0].is_multiple_of(2) { "x" } else { "y" }.into(),
+                label: Some(LabelDef {
+                    name: "y".into(),
+                    color: "00ff00".into(),
+                    description: String::new(),
+                }),
+            },
+        }
     }
 
     fn fold_in_order(ops: &[SignedOp], graph: &CommitGraph) -> RepoState {
@@ -1738,6 +2050,7 @@ mod tests {
         // property would only compare empty states.
         let mut runner = proptest::test_runner::TestRunner::deterministic();
         let (mut refs, mut conflicts, mut rejected, mut applied) = (0, 0, 0, 0);
+        let (mut threads, mut renumbered, mut comments, mut merged) = (0, 0, 0, 0);
         for _ in 0..32 {
             let (graph, ops) = scenario().new_tree(&mut runner).unwrap().current();
             let state = fold_in_order(&ops, &graph);
@@ -1745,8 +2058,27 @@ mod tests {
             conflicts += state.conflicts.len();
             rejected += state.rejected.len();
             applied += state.applied;
+            threads += state.collab.threads.len();
+            comments += state.collab.comments.len();
+            for (id, thread) in &state.collab.threads {
+                let proposed =
+                    ops.iter()
+                        .find(|op| op.id() == *id)
+                        .map(|op| match &op.op().payload {
+                            Payload::OpenIssue { number, .. }
+                            | Payload::OpenPull { number, .. } => *number,
+                            _ => 0,
+                        });
+                renumbered += usize::from(proposed != Some(thread.number));
+                merged += usize::from(thread.pull.as_ref().is_some_and(|p| p.merged.is_some()));
+            }
         }
         assert!(refs > 0 && conflicts > 0 && rejected > 0 && applied > 100);
+        assert!(
+            threads > 10 && renumbered > 0 && comments > 0,
+            "{threads} {renumbered} {comments}"
+        );
+        assert!(merged > 0, "no scenario merged a pull request");
     }
 
     proptest! {
@@ -1897,5 +2229,262 @@ mod tests {
             Err(AppendError::Stale)
         );
         assert_eq!(f.state().applied, 2);
+    }
+
+    fn issue(number: u64, title: &str) -> Payload {
+        Payload::OpenIssue {
+            number,
+            title: title.into(),
+            body: String::new(),
+            labels: vec![],
+            assignees: vec![],
+        }
+    }
+
+    fn number_of(state: &RepoState, id: &SignedOp) -> u64 {
+        state.collab.threads[&id.id()].number
+    }
+
+    #[test]
+    fn concurrent_issues_with_one_number_get_distinct_numbers_in_either_order() {
+        let mut w = World::new();
+        let (alice, bob) = (keypair(1), keypair(2));
+        let create = w.create.clone();
+        let first = w.op(&alice, &[&create], 2_000, issue(1, "first"));
+        // Bob, on another node, saw only the creation and proposed 1 too, later.
+        let second = w.op(&bob, &[&create], 2_001, issue(1, "second"));
+        let third = w.op(&alice, &[&first, &second], 3_000, issue(3, "third"));
+        let state = w.state();
+        assert_eq!(number_of(&state, &first), 1);
+        assert_eq!(number_of(&state, &second), 2);
+        assert_eq!(number_of(&state, &third), 3);
+        assert_eq!(state.collab.next_number(), 4);
+        // A proposal beyond the next free number is not taken at face value.
+        let far = w.op(&alice, &[&third], 4_000, issue(1_000_000, "far"));
+        assert_eq!(number_of(&w.state(), &far), 4);
+    }
+
+    #[test]
+    fn discussion_permissions_follow_github() {
+        let mut w = World::new();
+        let (alice, stranger) = (keypair(1), keypair(9));
+        let create = w.create.clone();
+        // Public repository: anyone opens issues and comments, nobody else edits them.
+        let opened = w.op(&stranger, &[&create], 2_000, issue(1, "bug"));
+        let comment = w.op(
+            &stranger,
+            &[&opened],
+            2_001,
+            Payload::Comment {
+                thread: opened.id(),
+                body: "details".into(),
+            },
+        );
+        let label = w.op(
+            &stranger,
+            &[&comment],
+            2_002,
+            Payload::LabelThread {
+                thread: opened.id(),
+                add: vec!["bug".into()],
+                remove: vec![],
+            },
+        );
+        let lock = w.op(
+            &alice,
+            &[&label],
+            2_003,
+            Payload::EditThread {
+                thread: opened.id(),
+                edit: ThreadEdit {
+                    locked: Some(true),
+                    ..ThreadEdit::default()
+                },
+            },
+        );
+        let after_lock = w.op(
+            &stranger,
+            &[&lock],
+            2_004,
+            Payload::Comment {
+                thread: opened.id(),
+                body: "more".into(),
+            },
+        );
+        let close = w.op(
+            &stranger,
+            &[&after_lock],
+            2_005,
+            Payload::EditThread {
+                thread: opened.id(),
+                edit: ThreadEdit {
+                    open: Some(false),
+                    ..ThreadEdit::default()
+                },
+            },
+        );
+        let state = w.state();
+        let thread = &state.collab.threads[&opened.id()];
+        assert_eq!(thread.comments, vec![comment.id()]);
+        assert!(thread.labels.is_empty());
+        assert!(thread.locked);
+        assert!(matches!(
+            state.rejected[&label.id()],
+            Rejection::NotPermitted { .. }
+        ));
+        assert!(matches!(
+            state.rejected[&after_lock.id()],
+            Rejection::NotPermitted { .. }
+        ));
+        // The author may still close their own issue.
+        assert!(!state.rejected.contains_key(&close.id()));
+        assert!(!thread.open);
+        assert_eq!(thread.closed.map(|(_, by)| by), Some(stranger.public()));
+    }
+
+    #[test]
+    fn pull_requests_merge_only_with_required_approvals() {
+        let mut w = World::new();
+        let (alice, bob, carol) = (keypair(1), keypair(2), keypair(3));
+        let create = w.create.clone();
+        let g1 = w.op(&alice, &[&create], 1_500, grant(&bob, Some(Role::Write)));
+        let main = w.op(&alice, &[&g1], 2_000, push(None, Some(1), false));
+        let feature = w.op(
+            &bob,
+            &[&main],
+            2_001,
+            Payload::UpdateRef {
+                name: "refs/heads/feature".into(),
+                old: None,
+                new: Some(commit(2)),
+                force: false,
+            },
+        );
+        let protect = w.op(
+            &alice,
+            &[&feature],
+            2_002,
+            Payload::SetBranchProtection {
+                branch: MAIN.into(),
+                protection: Some(BranchProtection {
+                    required_approvals: 1,
+                    ..BranchProtection::default()
+                }),
+            },
+        );
+        // Direct pushes to a reviewed branch are refused.
+        let direct = w.op(&bob, &[&protect], 2_003, push(Some(1), Some(2), false));
+        let open = w.op(
+            &bob,
+            &[&direct],
+            2_004,
+            Payload::OpenPull {
+                number: 1,
+                title: "feature".into(),
+                body: String::new(),
+                head: "feature".into(),
+                base: "main".into(),
+                draft: false,
+            },
+        );
+        let merge = |pull: &SignedOp| Payload::MergePull {
+            pull: pull.id(),
+            method: MergeMethod::Merge,
+            head: commit(2),
+            old: commit(1),
+            new: commit(4),
+        };
+        let early = w.op(&bob, &[&open], 2_005, merge(&open));
+        let own = w.op(
+            &bob,
+            &[&early],
+            2_006,
+            Payload::Review {
+                pull: open.id(),
+                verdict: Verdict::Approve,
+                body: String::new(),
+                commit: commit(2),
+                comments: vec![],
+            },
+        );
+        let approve = w.op(
+            &carol,
+            &[&own],
+            2_007,
+            Payload::Review {
+                pull: open.id(),
+                verdict: Verdict::Approve,
+                body: "ok".into(),
+                commit: commit(2),
+                comments: vec![],
+            },
+        );
+        let merged = w.op(&bob, &[&approve], 2_008, merge(&open));
+        let state = w.state();
+        assert_eq!(
+            state.rejected[&direct.id()],
+            Rejection::Protected(ProtectedAction::DirectPush)
+        );
+        assert_eq!(
+            state.rejected[&early.id()],
+            Rejection::ReviewRequired {
+                required: 1,
+                approvals: 0
+            }
+        );
+        assert_eq!(state.rejected[&own.id()], Rejection::OwnPullReview);
+        assert!(!state.rejected.contains_key(&merged.id()), "{state:?}");
+        assert_eq!(target(&state), Some(commit(4)));
+        let pull = state.collab.threads[&open.id()].pull.clone().unwrap();
+        assert_eq!(pull.merged.map(|m| m.commit), Some(commit(4)));
+        assert_eq!(state.collab.approvals(&pull), 1);
+        assert!(!state.collab.threads[&open.id()].open);
+    }
+
+    #[test]
+    fn labels_rename_and_delete_reach_every_thread() {
+        let mut w = World::new();
+        let alice = keypair(1);
+        let create = w.create.clone();
+        let opened = w.op(
+            &alice,
+            &[&create],
+            2_000,
+            Payload::OpenIssue {
+                number: 1,
+                title: "t".into(),
+                body: String::new(),
+                labels: vec!["Bug".into()],
+                assignees: vec![],
+            },
+        );
+        let rename = w.op(
+            &alice,
+            &[&opened],
+            2_001,
+            Payload::SetLabel {
+                name: "bug".into(),
+                label: Some(LabelDef {
+                    name: "defect".into(),
+                    color: "ff0000".into(),
+                    description: String::new(),
+                }),
+            },
+        );
+        let state = w.state();
+        assert!(state.collab.threads[&opened.id()].labels.contains("defect"));
+        assert_eq!(state.collab.labels["defect"].color, "ff0000");
+        w.op(
+            &alice,
+            &[&rename],
+            2_002,
+            Payload::SetLabel {
+                name: "DEFECT".into(),
+                label: None,
+            },
+        );
+        let state = w.state();
+        assert!(state.collab.labels.is_empty());
+        assert!(state.collab.threads[&opened.id()].labels.is_empty());
     }
 }

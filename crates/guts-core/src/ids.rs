@@ -100,6 +100,19 @@ impl ObjectId {
     }
 }
 
+impl OpId {
+    /// A positive integer below 2^48 taken from the id: GitHub's integer ids for things
+    /// that are operations here (comments, reviews). Below 2^53 so JavaScript clients
+    /// hold it exactly; the id is a hash, so 48 bits collide only by astronomical luck.
+    pub fn numeric(&self) -> u64 {
+        let mut bytes = [0u8; 8];
+        if let (Some(dst), Some(src)) = (bytes.get_mut(2..), self.0.get(..6)) {
+            dst.copy_from_slice(src);
+        }
+        u64::from_be_bytes(bytes).max(1)
+    }
+}
+
 impl RepoId {
     /// The id a `CreateRepo` by `author` claiming `owner/name` at `at` must carry.
     ///

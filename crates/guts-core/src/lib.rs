@@ -10,6 +10,7 @@
 //! into its repository's [`RepoDag`], and [`fold()`] turns the DAG into a [`RepoState`].
 
 pub mod codec;
+pub mod collab;
 pub mod dag;
 pub mod fold;
 pub mod hlc;
@@ -22,6 +23,10 @@ pub mod op;
 pub(crate) mod arbitrary;
 
 pub use codec::{DecodeError, EncodeError};
+pub use collab::{
+    Collab, Comment, LabelDef, MergeMethod, Merged, Pull, Review, ReviewComment, Thread,
+    ThreadEdit, Verdict,
+};
 pub use dag::{DagError, Inserted, RepoDag};
 pub use fold::{
     Ancestry, AppendError, Fold, ProtectedAction, RefState, Rejection, RepoMeta, RepoState, fold,

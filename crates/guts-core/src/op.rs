@@ -9,6 +9,7 @@
 use ed25519_dalek::Signature;
 
 use crate::codec::{self, DecodeError, EncodeError, MAX_OP_BYTES, Reader};
+use crate::collab::{LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
 use crate::hlc::Hlc;
 use crate::identity::{Keypair, PublicKey};
 use crate::ids::{ObjectId, OpId, RepoId};
@@ -56,9 +57,12 @@ pub struct BranchProtection {
 
 /// What an operation does.
 ///
-/// Non-exhaustive: issue, pull request, comment and label payloads are added later
-/// with new codec tags, and an old node decoding one fails with a typed error instead
-/// of misreading it.
+/// Non-exhaustive: payloads are added with new codec tags, and an old node decoding one
+/// fails with a typed error instead of misreading it.
+///
+/// Issues and pull requests are "threads", named by the id of the operation that
+/// opened them: numbers are display names that the fold hands out (see
+/// [`crate::collab`]), so nothing refers to a thread by number.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Payload {
@@ -97,6 +101,77 @@ pub enum Payload {
         new: Option<ObjectId>,
         force: bool,
     },
+    /// Opens an issue. `number` is the number the author saw free; when a concurrent
+    /// thread took it, the fold gives this one the next free number.
+    OpenIssue {
+        number: u64,
+        title: String,
+        body: String,
+        labels: Vec<String>,
+        assignees: Vec<PublicKey>,
+    },
+    /// Opens a pull request from branch `head` into branch `base` (short names, same
+    /// repository). Numbers as for issues: one sequence for both.
+    OpenPull {
+        number: u64,
+        title: String,
+        body: String,
+        head: String,
+        base: String,
+        draft: bool,
+    },
+    /// Edits an issue or pull request: title, body, open/closed, lock, draft, base.
+    EditThread {
+        thread: OpId,
+        edit: ThreadEdit,
+    },
+    /// Adds and removes labels (by name, case-insensitive) on a thread. A label the
+    /// repository does not define yet is created with a default colour, as on GitHub.
+    LabelThread {
+        thread: OpId,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+    AssignThread {
+        thread: OpId,
+        add: Vec<PublicKey>,
+        remove: Vec<PublicKey>,
+    },
+    /// A comment on an issue or pull request conversation.
+    Comment {
+        thread: OpId,
+        body: String,
+    },
+    /// Replaces a comment's body, or deletes the comment when `body` is `None`.
+    EditComment {
+        comment: OpId,
+        body: Option<String>,
+    },
+    /// Creates or updates the repository label `name` (renaming it when
+    /// `label.name` differs), or deletes it when `None`.
+    SetLabel {
+        name: String,
+        label: Option<LabelDef>,
+    },
+    /// A review of pull request `pull` at `commit`, with inline comments.
+    Review {
+        pull: OpId,
+        verdict: Verdict,
+        body: String,
+        commit: ObjectId,
+        comments: Vec<ReviewComment>,
+    },
+    /// Merges pull request `pull`: moves its base branch from `old` to `new` (a commit
+    /// written by the merging node) and marks the pull request merged, in one
+    /// operation, so a merge is never half-recorded. `head` is the head commit that was
+    /// merged.
+    MergePull {
+        pull: OpId,
+        method: MergeMethod,
+        head: ObjectId,
+        old: ObjectId,
+        new: ObjectId,
+    },
 }
 
 impl Payload {
@@ -109,6 +184,16 @@ impl Payload {
             Payload::SetRole { .. } => "set_role",
             Payload::SetBranchProtection { .. } => "set_branch_protection",
             Payload::UpdateRef { .. } => "update_ref",
+            Payload::OpenIssue { .. } => "open_issue",
+            Payload::OpenPull { .. } => "open_pull",
+            Payload::EditThread { .. } => "edit_thread",
+            Payload::LabelThread { .. } => "label_thread",
+            Payload::AssignThread { .. } => "assign_thread",
+            Payload::Comment { .. } => "comment",
+            Payload::EditComment { .. } => "edit_comment",
+            Payload::SetLabel { .. } => "set_label",
+            Payload::Review { .. } => "review",
+            Payload::MergePull { .. } => "merge_pull",
         }
     }
 }
@@ -381,10 +466,10 @@ mod tests {
         let mut bytes = signed.encode();
         // The tag sits right before the signature for a field-less payload.
         let tag_at = bytes.len() - SIGNATURE_LEN - 2;
-        bytes[tag_at..tag_at + 2].copy_from_slice(&0x0100u16.to_be_bytes());
+        bytes[tag_at..tag_at + 2].copy_from_slice(&0x0200u16.to_be_bytes());
         assert_eq!(
             SignedOp::decode(&bytes),
-            Err(DecodeError::UnknownPayload(0x0100))
+            Err(DecodeError::UnknownPayload(0x0200))
         );
     }
 
