@@ -10,15 +10,19 @@ pub mod db;
 pub mod error;
 pub mod git;
 pub mod maintenance;
+pub mod merge;
 pub mod metrics;
 pub mod repos;
 pub mod schema;
 pub mod seal;
+#[cfg(test)]
+mod testing;
 
 pub use accounts::{AccountError, Accounts, NewToken, Scope, TokenRecord, UserRecord};
 pub use db::{Store, WriterHandle};
 pub use error::StoreError;
 pub use git::{GitRepo, GitRepos, Oid, Quarantine, RefUpdateError};
+pub use merge::{MergeError, MergeRequest, Mergeability, Signature};
 pub use metrics::StorageMetrics;
 pub use repos::{RefCommand, RefRefusal, RepoError, RepoView, Repositories};
 pub use seal::{SealError, Sealer};
