@@ -140,7 +140,7 @@ impl GitRepo {
             MergeMethod::Rebase => rebase(&memory, base, head, &signature)?,
         };
         self.persist(&mut memory)?;
-        Ok(tip.as_bytes().try_into().map_err(git_err)?)
+        tip.as_bytes().try_into().map_err(git_err)
     }
 
     /// A copy of this repository whose object writes stay in memory.
@@ -457,6 +457,27 @@ mod tests {
             self.bare_git(&["merge-tree", "--write-tree", &base, &head])
         }
 
+        /// `write_merge` with this test's title, message and signature.
+        fn write(&self, base: Oid, head: Oid, method: MergeMethod) -> Result<Oid, MergeError> {
+            let author = guts();
+            self.repo.write_merge(&MergeRequest {
+                base,
+                head,
+                method,
+                title: PR_TITLE,
+                message: "Add c.txt",
+                author: &author,
+            })
+        }
+
+        /// `mergeability`, checking that it wrote no object.
+        fn mergeability(&self, base: &Oid, head: &Oid) -> Mergeability {
+            let before = self.count_objects();
+            let checked = self.repo.mergeability(base, head).unwrap();
+            assert_eq!(self.count_objects(), before, "mergeability wrote objects");
+            checked
+        }
+
         fn count_objects(&self) -> String {
             self.bare_git(&["count-objects", "-v"])
         }
@@ -510,30 +531,21 @@ mod tests {
         }
     }
 
-    fn request(base: Oid, head: Oid, method: MergeMethod, author: &Signature) -> MergeRequest<'_> {
-        MergeRequest {
-            base,
-            head,
-            method,
-            title: PR_TITLE,
-            message: "Add c.txt",
-            author,
-        }
+    /// The diverged fixture with head written into base by `method`: (fixture, base,
+    /// head, result).
+    fn diverged_and_written(method: MergeMethod) -> (Fixture, Oid, Oid, Oid) {
+        let f = Fixture::new();
+        let (base, head) = f.diverged(false);
+        let written = f.write(base, head, method).unwrap();
+        (f, base, head, written)
     }
 
     #[test]
-    fn merge_commit_has_both_parents_and_gits_merge_tree() {
+    fn clean_merge_commit_has_both_parents_and_gits_merge_tree() {
         let f = Fixture::new();
         let (base, head) = f.diverged(false);
-        assert_eq!(
-            f.repo.mergeability(&base, &head).unwrap(),
-            Mergeability::Clean
-        );
-        let sig = guts();
-        let merged = f
-            .repo
-            .write_merge(&request(base, head, MergeMethod::Merge, &sig))
-            .unwrap();
+        assert_eq!(f.mergeability(&base, &head), Mergeability::Clean);
+        let merged = f.write(base, head, MergeMethod::Merge).unwrap();
         let parents = format!("{} {}", hex::encode(base), hex::encode(head));
         assert_eq!(f.show("%P", &merged), parents);
         assert_eq!(f.show("%T", &merged), f.git_merge_tree(&base, &head));
@@ -548,13 +560,7 @@ mod tests {
 
     #[test]
     fn squash_is_one_commit_on_base_with_the_merge_tree() {
-        let f = Fixture::new();
-        let (base, head) = f.diverged(false);
-        let sig = guts();
-        let squashed = f
-            .repo
-            .write_merge(&request(base, head, MergeMethod::Squash, &sig))
-            .unwrap();
+        let (f, base, head, squashed) = diverged_and_written(MergeMethod::Squash);
         assert_eq!(f.show("%P", &squashed), hex::encode(base));
         assert_eq!(f.show("%T", &squashed), f.git_merge_tree(&base, &head));
         assert_eq!(f.show("%an", &squashed), "Guts Merger");
@@ -563,13 +569,7 @@ mod tests {
 
     #[test]
     fn rebase_replays_head_commits_keeping_authors_and_messages() {
-        let f = Fixture::new();
-        let (base, head) = f.diverged(false);
-        let sig = guts();
-        let rebased = f
-            .repo
-            .write_merge(&request(base, head, MergeMethod::Rebase, &sig))
-            .unwrap();
+        let (f, base, head, rebased) = diverged_and_written(MergeMethod::Rebase);
         let range = format!("{}..{}", hex::encode(base), hex::encode(rebased));
         assert_eq!(f.bare_git(&["rev-list", "--count", &range]), "2");
         assert_eq!(f.bare_git(&["rev-list", "--merges", &range]), "");
@@ -594,14 +594,13 @@ mod tests {
         let (base, head) = f.diverged(true);
         let before = f.count_objects();
         assert_eq!(
-            f.repo.mergeability(&base, &head).unwrap(),
+            f.mergeability(&base, &head),
             Mergeability::Conflicts {
                 paths: vec!["a.txt".into()]
             }
         );
-        let sig = guts();
         for method in [MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase] {
-            let result = f.repo.write_merge(&request(base, head, method, &sig));
+            let result = f.write(base, head, method);
             match result {
                 Err(MergeError::Conflict { paths }) => assert_eq!(paths, ["a.txt"]),
                 other => panic!("{method:?}: {other:?}"),
@@ -613,31 +612,18 @@ mod tests {
     }
 
     #[test]
-    fn mergeability_writes_no_objects() {
-        let f = Fixture::new();
-        let (base, head) = f.diverged(false);
-        let before = f.count_objects();
-        assert_eq!(
-            f.repo.mergeability(&base, &head).unwrap(),
-            Mergeability::Clean
-        );
-        assert_eq!(f.count_objects(), before);
-    }
-
-    #[test]
     fn merged_heads_are_up_to_date_and_fast_forwards_still_get_a_merge_commit() {
         let f = Fixture::new();
         let init = f.commit("Init <i@example.com>", "init", &[("a.txt", "a\n")]);
         let tip = f.commit("Max <m@example.com>", "two", &[("b.txt", "b\n")]);
         f.push();
-        let sig = guts();
         for head in [init, tip] {
             assert_eq!(
                 f.repo.mergeability(&tip, &head).unwrap(),
                 Mergeability::UpToDate
             );
             for method in [MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase] {
-                let result = f.repo.write_merge(&request(tip, head, method, &sig));
+                let result = f.write(tip, head, method);
                 assert!(matches!(result, Err(MergeError::UpToDate)), "{result:?}");
             }
         }
@@ -646,10 +632,7 @@ mod tests {
             f.repo.mergeability(&init, &tip).unwrap(),
             Mergeability::Clean
         );
-        let merged = f
-            .repo
-            .write_merge(&request(init, tip, MergeMethod::Merge, &sig))
-            .unwrap();
+        let merged = f.write(init, tip, MergeMethod::Merge).unwrap();
         let parents = format!("{} {}", hex::encode(init), hex::encode(tip));
         assert_eq!(f.show("%P", &merged), parents);
         assert_eq!(f.show("%T", &merged), f.show("%T", &tip));
@@ -664,7 +647,6 @@ mod tests {
         let orphan = f.commit("Orphan <o@example.com>", "orphan", &[("o.txt", "o\n")]);
         f.push();
         let blob = oid(&f.bare_git(&["rev-parse", &format!("{}:a.txt", hex::encode(tip))]));
-        let sig = guts();
         for missing in [[7; 20], blob] {
             let checked = f.repo.mergeability(&tip, &missing);
             assert!(
@@ -676,9 +658,7 @@ mod tests {
                 matches!(checked, Err(MergeError::NotFound(_))),
                 "{checked:?}"
             );
-            let written = f
-                .repo
-                .write_merge(&request(tip, missing, MergeMethod::Merge, &sig));
+            let written = f.write(tip, missing, MergeMethod::Merge);
             assert!(
                 matches!(written, Err(MergeError::NotFound(_))),
                 "{written:?}"
@@ -705,19 +685,13 @@ mod tests {
         );
         let head = oid(&git(&f.work, &["rev-parse", "HEAD"]));
         f.push();
-        let sig = guts();
-        let rebased = f
-            .repo
-            .write_merge(&request(base, head, MergeMethod::Rebase, &sig));
+        let rebased = f.write(base, head, MergeMethod::Rebase);
         match rebased {
             Err(MergeError::MergeCommitInRebase(id)) => assert_eq!(id, hex::encode(head)),
             other => panic!("{other:?}"),
         }
         // The other methods take it.
-        let merged = f
-            .repo
-            .write_merge(&request(base, head, MergeMethod::Merge, &sig))
-            .unwrap();
+        let merged = f.write(base, head, MergeMethod::Merge).unwrap();
         assert_eq!(f.show("%T", &merged), f.git_merge_tree(&base, &head));
         f.fsck_with(&merged);
     }
