@@ -14,6 +14,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
+# GitHub client libraries the end-to-end tests drive (PyPI), in a venv under target/.
+venv=target/pyvenv
+if ! "$venv/bin/python" -c 'import github' >/dev/null 2>&1; then
+  echo "== installing PyGithub into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'PyGithub>=2.4,<3'
+fi
+export GUTS_PYTHON="$PWD/$venv/bin/python"
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"
   cargo install cargo-nextest --locked

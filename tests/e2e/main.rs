@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod clients;
 mod git;
 mod gitutil;
 mod harness;
+mod issues;
 mod node;

@@ -19,6 +19,7 @@ pub mod router;
 mod routes;
 pub mod server;
 pub mod state;
+mod threads;
 pub mod time;
 pub mod views;
 

@@ -26,6 +26,11 @@ pub fn api_router(state: AppState) -> Router {
         .merge(routes::repos::router())
         .merge(routes::branches::router())
         .merge(routes::collaborators::router())
+        .merge(routes::issues::router())
+        .merge(routes::comments::router())
+        .merge(routes::labels::router())
+        .merge(routes::pulls::router())
+        .merge(routes::reviews::router())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(
             ServiceBuilder::new()

@@ -2024,7 +2024,12 @@ mod tests {
                 new: commit(COMMITS - 1),
             },
             _ => Payload::SetLabel {
-                name: if new.as_bytes()[0].is_multiple_of(2) { "x" } else { "y" }.into(),
+                name: if new.as_bytes()[0].is_multiple_of(2) {
+                    "x"
+                } else {
+                    "y"
+                }
+                .into(),
                 label: Some(LabelDef {
                     name: "y".into(),
                     color: "00ff00".into(),

@@ -22,6 +22,12 @@ pub struct TypeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// `open`, `closed` or (pull requests) `merged`.
+    pub state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     /// `Rejection::reason()` of guts-core: a fixed set of snake_case names.
     pub reason: &'static str,
@@ -39,6 +45,10 @@ pub struct StorageMetrics {
     pub repositories: Gauge,
     /// `guts_operations_rejected_total{reason}`.
     pub rejected: Family<ReasonLabels, Counter>,
+    /// `guts_issues_total{state}`: issues of live repositories.
+    pub issues: Family<StateLabels, Gauge>,
+    /// `guts_pull_requests_total{state}`: pull requests of live repositories.
+    pub pulls: Family<StateLabels, Gauge>,
 }
 
 impl StorageMetrics {
@@ -53,6 +63,8 @@ impl StorageMetrics {
             users: Gauge::default(),
             repositories: Gauge::default(),
             rejected: Family::default(),
+            issues: Family::default(),
+            pulls: Family::default(),
         };
         // Domain totals sit at the top level (`guts_users_total`), as DESIGN names them.
         registry.register(
@@ -64,6 +76,16 @@ impl StorageMetrics {
             "repositories_total",
             "Repositories (not deleted) known to this node",
             this.repositories.clone(),
+        );
+        registry.register(
+            "issues_total",
+            "Issues of live repositories, by state",
+            this.issues.clone(),
+        );
+        registry.register(
+            "pull_requests_total",
+            "Pull requests of live repositories, by state",
+            this.pulls.clone(),
         );
         registry.register(
             "operations_rejected",
@@ -94,6 +116,25 @@ impl StorageMetrics {
             this.batch_size.clone(),
         );
         this
+    }
+
+    /// Moves one thread between states: `before` and `after` are `(is_pull, state)`
+    /// of the same thread, `None` where it does not exist (or is not counted).
+    pub fn move_thread(
+        &self,
+        before: Option<(bool, &'static str)>,
+        after: Option<(bool, &'static str)>,
+    ) {
+        if before == after {
+            return;
+        }
+        let family = |pull: bool| if pull { &self.pulls } else { &self.issues };
+        if let Some((pull, state)) = before {
+            family(pull).get_or_create(&StateLabels { state }).dec();
+        }
+        if let Some((pull, state)) = after {
+            family(pull).get_or_create(&StateLabels { state }).inc();
+        }
     }
 
     /// Walks `dir` and sets `guts_storage_size_bytes`. Blocking (directory walk).

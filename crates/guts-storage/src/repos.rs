@@ -41,6 +41,9 @@ pub enum RepoError {
     NameTaken,
     #[error("no such repository")]
     NotFound,
+    /// The state moved since the caller looked (a merge's base branch or head).
+    #[error("{0}")]
+    Moved(String),
     /// The fold refused the operation (permission, rules); counted and not stored.
     #[error("operation rejected: {0}")]
     Rejected(Rejection),
@@ -200,6 +203,11 @@ impl Repositories {
             let Ok(view) = entry.view.read().map(|v| v.clone()) else {
                 continue;
             };
+            for thread in view.state.collab.threads.values() {
+                store
+                    .metrics()
+                    .move_thread(None, Some(thread_state(thread)));
+            }
             let repo = git.open_repo(&id.to_string())?;
             let changed = repo.sync_refs(&materialised_refs(&view.state))?;
             if changed > 0 {
@@ -417,9 +425,43 @@ impl Repositories {
         key: &Keypair,
         payload: Payload,
     ) -> Result<Arc<RepoView>, RepoError> {
+        self.append_checked(id, key, payload, |_| Ok(()))
+            .await
+            .map(|(view, _)| view)
+    }
+
+    /// [`Repositories::append`], after `check` accepted the current state (under the
+    /// repository's append lock, so nothing changes between the check and the append:
+    /// how a merge insists the base branch is still where the merge commit was built).
+    /// Returns the new state and the operation's id.
+    ///
+    /// An `OpenIssue` or `OpenPull` proposing number 0 is given the next free number
+    /// at the heads it names, so concurrent requests to one node never race for a
+    /// number.
+    pub async fn append_checked(
+        &self,
+        id: RepoId,
+        key: &Keypair,
+        mut payload: Payload,
+        check: impl FnOnce(&RepoState) -> Result<(), RepoError>,
+    ) -> Result<(Arc<RepoView>, OpId), RepoError> {
         let entry = self.entry(id)?;
         let mut slot = entry.engine.lock().await;
         let engine = self.take_engine(&mut slot, id)?;
+        let checked = check(engine.fold.state());
+        if let Payload::OpenIssue { number, .. } | Payload::OpenPull { number, .. } = &mut payload
+            && *number == 0
+        {
+            *number = engine.fold.state().collab.next_number();
+        }
+        if let Err(e) = checked {
+            *slot = Some(engine);
+            return Err(e);
+        }
+        let counted = counted_thread(&payload);
+        let before = counted
+            .and_then(|t| engine.fold.state().collab.threads.get(&t))
+            .map(thread_state);
         let op = Operation {
             repo: id,
             parents: engine.dag.heads(),
@@ -456,6 +498,7 @@ impl Repositories {
             }
             Err(other) => return Err(StoreError::Corrupt(other.to_string()).into()),
         }
+        let moves_refs = matches!(op.op().payload, Payload::MergePull { .. });
         let deleted = view.state.deleted;
         let release = view
             .state
@@ -485,10 +528,24 @@ impl Repositories {
             *slot = None;
             return Err(e.into());
         }
-        drop(slot);
         let view = Arc::new(view);
         if let Ok(mut current) = entry.view.write() {
             *current = view.clone();
+        }
+        if moves_refs {
+            // Still under the append lock, so git's refs change in the fold's order.
+            self.sync_git_refs(id, &view.state).await?;
+        }
+        drop(slot);
+        let thread = counted.unwrap_or(op_id);
+        let after = view.state.collab.threads.get(&thread).map(thread_state);
+        self.store.metrics().move_thread(before, after);
+        if release.is_some() {
+            for thread in view.state.collab.threads.values() {
+                self.store
+                    .metrics()
+                    .move_thread(Some(thread_state(thread)), None);
+            }
         }
         if let Some(name) = release {
             if let Ok(mut index) = self.index.write() {
@@ -500,8 +557,28 @@ impl Repositories {
             // The deletion is durable; the directory goes now, or at the next open.
             let _ = tokio::task::spawn_blocking(move || git.delete(&dir)).await;
         }
-        Ok(view)
+        Ok((view, op_id))
     }
+}
+
+/// The thread whose state an operation may change, for the issue and pull request
+/// gauges: the one it opens is its own id (`None` here, resolved after signing).
+fn counted_thread(payload: &Payload) -> Option<OpId> {
+    match payload {
+        Payload::EditThread { thread, .. } => Some(*thread),
+        Payload::MergePull { pull, .. } => Some(*pull),
+        _ => None,
+    }
+}
+
+/// `(is_pull, state)` of a thread, as the gauges label it.
+fn thread_state(thread: &guts_core::Thread) -> (bool, &'static str) {
+    let state = match (&thread.pull, thread.open) {
+        (Some(p), _) if p.merged.is_some() => "merged",
+        (_, true) => "open",
+        (_, false) => "closed",
+    };
+    (thread.pull.is_some(), state)
 }
 
 /// Every ref the fold says exists, with its target: branches and tags, plus the losing
@@ -676,13 +753,20 @@ impl Repositories {
             *current = view.clone();
         }
         // Still under the engine lock, so git's refs change in the fold's order.
+        self.sync_git_refs(id, &view.state).await?;
+        drop(slot);
+        Ok(results)
+    }
+
+    /// Makes git's refs of repository `id` what `state` says. Callers hold the
+    /// repository's append lock.
+    async fn sync_git_refs(&self, id: RepoId, state: &RepoState) -> Result<(), StoreError> {
         let git = self.git.clone();
-        let desired = materialised_refs(&view.state);
+        let desired = materialised_refs(state);
         tokio::task::spawn_blocking(move || git.open_repo(&id.to_string())?.sync_refs(&desired))
             .await
             .map_err(|e| StoreError::Corrupt(format!("ref sync task failed: {e}")))??;
-        drop(slot);
-        Ok(results)
+        Ok(())
     }
 }
 
@@ -923,5 +1007,71 @@ mod tests {
                 .exists()
         );
         assert_eq!(metrics.repositories.get(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_issues_get_consecutive_numbers_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (repos, writer, metrics) = open(dir.path());
+        let alice = Keypair::generate();
+        let view = repos
+            .create(&alice, "alice", "issues", "", false, "main")
+            .await
+            .unwrap();
+        let repos = Arc::new(repos);
+        let repo_id = view.id;
+        let opens: Vec<_> = (0..24)
+            .map(|i| {
+                let (repos, alice) = (repos.clone(), alice.clone());
+                tokio::spawn(async move {
+                    let payload = Payload::OpenIssue {
+                        number: 0,
+                        title: format!("issue {i}"),
+                        body: String::new(),
+                        labels: vec![],
+                        assignees: vec![],
+                    };
+                    repos
+                        .append_checked(repo_id, &alice, payload, |_| Ok(()))
+                        .await
+                        .unwrap()
+                        .1
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for open in opens {
+            ids.push(open.await.unwrap());
+        }
+        let state = repos.find("alice", "issues").unwrap().state.clone();
+        let mut numbers: Vec<u64> = ids
+            .iter()
+            .map(|id| state.collab.threads[id].number)
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, (1..=24).collect::<Vec<u64>>());
+        let open_gauge = |m: &StorageMetrics| {
+            m.issues
+                .get_or_create(&crate::metrics::StateLabels { state: "open" })
+                .get()
+        };
+        assert_eq!(open_gauge(&metrics), 24);
+
+        // A refused check stores nothing.
+        let refused = repos
+            .append_checked(repo_id, &alice, Payload::DeleteRepo, |_| {
+                Err(RepoError::Moved("moved".into()))
+            })
+            .await;
+        assert!(matches!(refused, Err(RepoError::Moved(_))), "{refused:?}");
+
+        // The log is the truth: reopening folds the same state.
+        drop(repos);
+        writer.join();
+        let (reopened, _w, metrics) = open(dir.path());
+        let again = reopened.find("alice", "issues").unwrap();
+        assert!(!again.state.deleted);
+        assert_eq!(again.state.encode(), state.encode());
+        assert_eq!(open_gauge(&metrics), 24);
     }
 }

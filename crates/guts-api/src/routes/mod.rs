@@ -3,7 +3,12 @@
 pub(crate) mod admin;
 pub(crate) mod branches;
 pub(crate) mod collaborators;
+pub(crate) mod comments;
 pub(crate) mod git;
 pub(crate) mod health;
+pub(crate) mod issues;
+pub(crate) mod labels;
+pub(crate) mod pulls;
 pub(crate) mod repos;
+pub(crate) mod reviews;
 pub(crate) mod users;

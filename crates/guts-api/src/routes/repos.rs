@@ -44,7 +44,7 @@ fn visible(view: &RepoView, caller: Option<&Authed>) -> bool {
     !private || role_of(view, caller).is_some() || caller.is_some_and(|a| a.user.site_admin)
 }
 
-fn render(
+pub(crate) fn render(
     state: &AppState,
     links: &Links,
     view: &RepoView,
@@ -169,6 +169,7 @@ pub(crate) fn repo_error(e: RepoError) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "name already exists on this account")
         }
         RepoError::NotFound => ApiError::not_found(),
+        RepoError::Moved(what) => ApiError::new(StatusCode::CONFLICT, what),
         RepoError::Rejected(Rejection::NotPermitted { .. }) => {
             ApiError::forbidden("Must have admin rights to Repository.")
         }

@@ -1,0 +1,493 @@
+//! Issues (`/repos/{owner}/{repo}/issues…`): list with GitHub's filters, open, read,
+//! edit (title, body, state, labels, assignees), lock and assignees. Pull requests are
+//! issues too and appear here with `pull_request`, as on GitHub. Every change is a
+//! signed operation of the caller; the fold decides who may make it.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use guts_core::{OpId, Payload, PublicKey, Role, Thread, ThreadEdit};
+use guts_storage::RepoView;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::extract::{AuthUser, JsonBody, MaybeUser};
+use crate::links::Links;
+use crate::pagination::Page;
+use crate::routes::repos::find_visible;
+use crate::routes::users::existing_user;
+use crate::state::AppState;
+use crate::threads::{self, Render, find_thread, invalid_field, missing_field, role_of};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v3/repos/{owner}/{repo}/issues",
+            get(list).post(create),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/issues/{number}",
+            get(get_one).patch(update),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/issues/{number}/lock",
+            put(lock).delete(unlock),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/issues/{number}/assignees",
+            post(add_assignees).delete(remove_assignees),
+        )
+}
+
+/// Query of `GET …/issues`. Unknown values are 422 as on GitHub.
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    labels: Option<String>,
+    assignee: Option<String>,
+    creator: Option<String>,
+    sort: Option<String>,
+    direction: Option<String>,
+}
+
+/// Which threads a list shows, by state (`open` by default).
+pub(crate) fn state_filter(state: Option<&str>) -> Result<fn(&Thread) -> bool, ApiError> {
+    match state.unwrap_or("open") {
+        "open" => Ok(|t| t.open),
+        "closed" => Ok(|t| !t.open),
+        "all" => Ok(|_| true),
+        _ => Err(invalid_field(
+            "Issue",
+            "state",
+            "must be open, closed or all",
+        )),
+    }
+}
+
+/// Sorts threads by `sort` (`created`, `updated`, `comments`) and `direction`
+/// (`desc` by default), as GitHub's list endpoints do.
+pub(crate) fn sort_threads(
+    threads: &mut [(OpId, &Thread)],
+    sort: Option<&str>,
+    direction: Option<&str>,
+) -> Result<(), ApiError> {
+    match sort.unwrap_or("created") {
+        "created" => threads.sort_by_key(|(_, t)| t.number),
+        "updated" => threads.sort_by_key(|(_, t)| (t.updated_at, t.number)),
+        "comments" => threads.sort_by_key(|(_, t)| (t.comments.len(), t.number)),
+        _ => {
+            return Err(invalid_field(
+                "Issue",
+                "sort",
+                "must be created, updated or comments",
+            ));
+        }
+    }
+    match direction.unwrap_or("desc") {
+        "desc" => threads.reverse(),
+        "asc" => {}
+        _ => return Err(invalid_field("Issue", "direction", "must be asc or desc")),
+    }
+    Ok(())
+}
+
+fn user_key(state: &AppState, login: &str) -> Result<PublicKey, ApiError> {
+    existing_user(state, login)?
+        .public_key()
+        .map_err(|_| ApiError::internal())
+}
+
+/// The `assignee` filter of a list.
+enum Assignee {
+    Ignored,
+    Nobody,
+    Anybody,
+    User(PublicKey),
+}
+
+impl Assignee {
+    fn matches(&self, thread: &Thread) -> bool {
+        match self {
+            Assignee::Ignored => true,
+            Assignee::Nobody => thread.assignees.is_empty(),
+            Assignee::Anybody => !thread.assignees.is_empty(),
+            Assignee::User(key) => thread.assignees.contains(key),
+        }
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let keep_state = state_filter(query.state.as_deref())?;
+    let labels: Vec<String> = query
+        .labels
+        .iter()
+        .flat_map(|l| l.split(','))
+        .map(|l| l.trim().to_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let creator = query
+        .creator
+        .as_deref()
+        .map(|login| user_key(&state, login))
+        .transpose()?;
+    let assignee = match query.assignee.as_deref() {
+        None => Assignee::Ignored,
+        Some("none") => Assignee::Nobody,
+        Some("*") => Assignee::Anybody,
+        Some(login) => Assignee::User(user_key(&state, login)?),
+    };
+    let mut found: Vec<(OpId, &Thread)> = view
+        .state
+        .collab
+        .threads
+        .iter()
+        .filter(|(_, t)| keep_state(t))
+        .filter(|(_, t)| labels.iter().all(|l| t.labels.contains(l)))
+        .filter(|(_, t)| creator.is_none_or(|c| t.author == c))
+        .filter(|(_, t)| assignee.matches(t))
+        .map(|(id, t)| (*id, t))
+        .collect();
+    sort_threads(
+        &mut found,
+        query.sort.as_deref(),
+        query.direction.as_deref(),
+    )?;
+    let (items, headers) = page.apply(found);
+    let render = Render::new(&state, &links, &view);
+    let body: Vec<Value> = items.iter().map(|(id, t)| render.issue(id, t)).collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateIssue {
+    title: Option<serde_json::Value>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    labels: Vec<LabelRef>,
+    #[serde(default)]
+    assignees: Vec<String>,
+    #[serde(default)]
+    assignee: Option<String>,
+}
+
+/// GitHub accepts labels as names or as `{"name": …}` objects.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum LabelRef {
+    Name(String),
+    Object { name: String },
+}
+
+impl LabelRef {
+    pub(crate) fn into_name(self) -> String {
+        match self {
+            LabelRef::Name(name) | LabelRef::Object { name } => name,
+        }
+    }
+}
+
+/// A title may be a string or a number on GitHub; anything else is invalid.
+fn title_text(title: Option<&Value>) -> Result<Option<String>, ApiError> {
+    match title {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(invalid_field("Issue", "title", "must be a string")),
+    }
+}
+
+fn keys_of(state: &AppState, logins: &[String]) -> Result<Vec<PublicKey>, ApiError> {
+    logins
+        .iter()
+        .map(|login| {
+            user_key(state, login)
+                .map_err(|_| invalid_field("Issue", "assignees", "names an unknown user"))
+        })
+        .collect()
+}
+
+async fn create(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo)): Path<(String, String)>,
+    JsonBody(body): JsonBody<CreateIssue>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let title = title_text(body.title.as_ref())?.ok_or_else(|| missing_field("Issue", "title"))?;
+    threads::validate_text("Issue", Some(&title), body.body.as_deref())?;
+    let writer = role_of(&view, &authed) >= Some(Role::Write);
+    let mut logins = body.assignees;
+    logins.extend(body.assignee);
+    // As on GitHub, labels and assignees from someone without push access are dropped.
+    let (labels, assignees) = if writer {
+        let labels: Vec<String> = body.labels.into_iter().map(LabelRef::into_name).collect();
+        validate_labels(&labels)?;
+        (labels, keys_of(&state, &logins)?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let payload = Payload::OpenIssue {
+        number: 0,
+        title,
+        body: body.body.unwrap_or_default(),
+        labels,
+        assignees,
+    };
+    let (view, id) = threads::append(&state, &authed, &view, payload).await?;
+    respond_thread(&state, &links, &view, &id, StatusCode::CREATED)
+}
+
+/// Checks label names as GitHub does (non-empty, at most 50 characters).
+pub(crate) fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
+    if labels.len() > guts_core::collab::MAX_LABELS {
+        return Err(invalid_field("Label", "labels", "too many labels"));
+    }
+    for label in labels {
+        if label.trim().is_empty() || label.chars().count() > 50 || label.contains(',') {
+            return Err(invalid_field(
+                "Label",
+                "name",
+                "must be 1 to 50 characters without commas",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The issue object of thread `id` in `view`, with `status`.
+pub(crate) fn respond_thread(
+    state: &AppState,
+    links: &Links,
+    view: &RepoView,
+    id: &OpId,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    threads::respond(state, links, view, status, |r| {
+        let thread = view.state.collab.threads.get(id)?;
+        Some(r.issue(id, thread))
+    })
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let (id, _) = find_thread(&view, number)?;
+    respond_thread(&state, &links, &view, &id, StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+struct UpdateIssue {
+    title: Option<Value>,
+    body: Option<String>,
+    state: Option<String>,
+    #[serde(default)]
+    state_reason: Option<String>,
+    labels: Option<Vec<LabelRef>>,
+    assignees: Option<Vec<String>>,
+    assignee: Option<String>,
+}
+
+/// `open`/`closed` as the thread edit's `open` flag.
+pub(crate) fn open_flag(state: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match state {
+        None => Ok(None),
+        Some("open") => Ok(Some(true)),
+        Some("closed") => Ok(Some(false)),
+        Some(_) => Err(invalid_field("Issue", "state", "must be open or closed")),
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<UpdateIssue>,
+) -> Result<Response, ApiError> {
+    let mut view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let (id, thread) = find_thread(&view, number)?;
+    let title = title_text(body.title.as_ref())?;
+    threads::validate_text("Issue", title.as_deref(), body.body.as_deref())?;
+    let _ = body.state_reason;
+    let edit = ThreadEdit {
+        title,
+        body: body.body,
+        open: open_flag(body.state.as_deref())?,
+        ..ThreadEdit::default()
+    };
+    let labels = body
+        .labels
+        .map(|l| l.into_iter().map(LabelRef::into_name).collect::<Vec<_>>());
+    if let Some(labels) = &labels {
+        validate_labels(labels)?;
+    }
+    let mut logins = body.assignees;
+    if let Some(one) = body.assignee {
+        logins.get_or_insert_with(Vec::new).push(one);
+    }
+    let assignees = logins.map(|l| keys_of(&state, &l)).transpose()?;
+    let label_change = labels.map(|wanted| label_diff(thread, &wanted));
+    let assignee_change = assignees.map(|wanted| {
+        let wanted: BTreeSet<PublicKey> = wanted.into_iter().collect();
+        let add: Vec<PublicKey> = wanted.difference(&thread.assignees).copied().collect();
+        let remove: Vec<PublicKey> = thread.assignees.difference(&wanted).copied().collect();
+        (add, remove)
+    });
+    if edit != ThreadEdit::default() {
+        view = threads::append(
+            &state,
+            &authed,
+            &view,
+            Payload::EditThread { thread: id, edit },
+        )
+        .await?
+        .0;
+    }
+    if let Some((add, remove)) = label_change.filter(|(a, r)| !a.is_empty() || !r.is_empty()) {
+        let payload = Payload::LabelThread {
+            thread: id,
+            add,
+            remove,
+        };
+        view = threads::append(&state, &authed, &view, payload).await?.0;
+    }
+    if let Some((add, remove)) = assignee_change.filter(|(a, r)| !a.is_empty() || !r.is_empty()) {
+        let payload = Payload::AssignThread {
+            thread: id,
+            add,
+            remove,
+        };
+        view = threads::append(&state, &authed, &view, payload).await?.0;
+    }
+    respond_thread(&state, &links, &view, &id, StatusCode::OK)
+}
+
+/// Labels to add and remove so that `thread` carries exactly `wanted`.
+pub(crate) fn label_diff(thread: &Thread, wanted: &[String]) -> (Vec<String>, Vec<String>) {
+    let wanted_keys: BTreeSet<String> = wanted.iter().map(|l| l.to_lowercase()).collect();
+    let add = wanted
+        .iter()
+        .filter(|l| !thread.labels.contains(&l.to_lowercase()))
+        .cloned()
+        .collect();
+    let remove = thread
+        .labels
+        .iter()
+        .filter(|l| !wanted_keys.contains(*l))
+        .cloned()
+        .collect();
+    (add, remove)
+}
+
+async fn set_lock(
+    state: AppState,
+    authed: crate::extract::Authed,
+    (owner, repo, number): (String, String, u64),
+    locked: bool,
+) -> Result<StatusCode, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let (id, _) = find_thread(&view, number)?;
+    let edit = ThreadEdit {
+        locked: Some(locked),
+        ..ThreadEdit::default()
+    };
+    threads::append(
+        &state,
+        &authed,
+        &view,
+        Payload::EditThread { thread: id, edit },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn lock(
+    State(state): State<AppState>,
+    AuthUser(authed): AuthUser,
+    Path(path): Path<(String, String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    set_lock(state, authed, path, true).await
+}
+
+async fn unlock(
+    State(state): State<AppState>,
+    AuthUser(authed): AuthUser,
+    Path(path): Path<(String, String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    set_lock(state, authed, path, false).await
+}
+
+#[derive(Debug, Deserialize)]
+struct Assignees {
+    #[serde(default)]
+    assignees: Vec<String>,
+}
+
+async fn change_assignees(
+    state: AppState,
+    links: Links,
+    authed: crate::extract::Authed,
+    (owner, repo, number): (String, String, u64),
+    logins: &[String],
+    adding: bool,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let (id, _) = find_thread(&view, number)?;
+    let keys = keys_of(&state, logins)?;
+    let (add, remove) = if adding {
+        (keys, Vec::new())
+    } else {
+        (Vec::new(), keys)
+    };
+    let payload = Payload::AssignThread {
+        thread: id,
+        add,
+        remove,
+    };
+    let (view, _) = threads::append(&state, &authed, &view, payload).await?;
+    let status = if adding {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    respond_thread(&state, &links, &view, &id, status)
+}
+
+async fn add_assignees(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path(path): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<Assignees>,
+) -> Result<Response, ApiError> {
+    change_assignees(state, links, authed, path, &body.assignees, true).await
+}
+
+async fn remove_assignees(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path(path): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<Assignees>,
+) -> Result<Response, ApiError> {
+    change_assignees(state, links, authed, path, &body.assignees, false).await
+}

@@ -1,0 +1,321 @@
+//! Labels: the repository's labels (`/repos/{owner}/{repo}/labels[/{name}]`) and the
+//! labels of one issue or pull request (`/repos/{owner}/{repo}/issues/{number}/labels`).
+//! Names are case-insensitive, as on GitHub.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use guts_core::{LabelDef, OpId, Payload};
+use guts_storage::RepoView;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
+use crate::links::Links;
+use crate::pagination::Page;
+use crate::routes::issues::{LabelRef, label_diff, validate_labels};
+use crate::routes::repos::find_visible;
+use crate::state::AppState;
+use crate::threads::{self, Render, find_thread, invalid_field, missing_field};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v3/repos/{owner}/{repo}/labels",
+            get(list).post(create),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/labels/{name}",
+            get(get_one).patch(update).delete(remove),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
+            get(list_on).post(add_on).put(replace_on).delete(clear_on),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/issues/{number}/labels/{name}",
+            delete(remove_on),
+        )
+}
+
+async fn list(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let labels: Vec<&LabelDef> = view.state.collab.labels.values().collect();
+    let (items, headers) = page.apply(labels);
+    let render = Render::new(&state, &links, &view);
+    let body: Vec<Value> = items.iter().map(|l| render.label(l)).collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+fn find_label<'v>(view: &'v RepoView, name: &str) -> Result<&'v LabelDef, ApiError> {
+    view.state
+        .collab
+        .labels
+        .get(&name.to_lowercase())
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, name)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let label = find_label(&view, &name)?;
+    Ok(Json(Render::new(&state, &links, &view).label(label)))
+}
+
+#[derive(Debug, Deserialize)]
+struct LabelBody {
+    name: Option<String>,
+    new_name: Option<String>,
+    color: Option<String>,
+    description: Option<String>,
+}
+
+/// GitHub accepts colours with or without `#`, in any case.
+fn color(text: &str) -> Result<String, ApiError> {
+    let hex = text.trim_start_matches('#').to_lowercase();
+    if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(hex)
+    } else {
+        Err(invalid_field(
+            "Label",
+            "color",
+            "must be a 6 character hex code",
+        ))
+    }
+}
+
+fn description(text: Option<String>) -> Result<String, ApiError> {
+    let text = text.unwrap_or_default();
+    if text.chars().count() > 100 {
+        return Err(invalid_field(
+            "Label",
+            "description",
+            "is too long (maximum is 100 characters)",
+        ));
+    }
+    Ok(text)
+}
+
+async fn respond_label(
+    state: &AppState,
+    links: &Links,
+    authed: &Authed,
+    view: &RepoView,
+    name: String,
+    label: LabelDef,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let key = label.name.to_lowercase();
+    let payload = Payload::SetLabel {
+        name,
+        label: Some(label),
+    };
+    let (view, _) = threads::append(state, authed, view, payload).await?;
+    let label = find_label(&view, &key)?;
+    let body = Render::new(state, links, &view).label(label);
+    Ok((status, Json(body)).into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo)): Path<(String, String)>,
+    JsonBody(body): JsonBody<LabelBody>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let name = body.name.ok_or_else(|| missing_field("Label", "name"))?;
+    validate_labels(std::slice::from_ref(&name))?;
+    if view.state.collab.labels.contains_key(&name.to_lowercase()) {
+        return Err(ApiError::validation(FieldError {
+            resource: "Label".into(),
+            field: "name".into(),
+            code: "already_exists".into(),
+            message: None,
+        }));
+    }
+    let label = LabelDef {
+        name: name.clone(),
+        color: color(body.color.as_deref().unwrap_or("ededed"))?,
+        description: description(body.description)?,
+    };
+    respond_label(
+        &state,
+        &links,
+        &authed,
+        &view,
+        name,
+        label,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+async fn update(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, name)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<LabelBody>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let current = find_label(&view, &name)?.clone();
+    let new_name = body.new_name.or(body.name).unwrap_or(current.name);
+    validate_labels(std::slice::from_ref(&new_name))?;
+    let label = LabelDef {
+        name: new_name,
+        color: match body.color {
+            Some(c) => color(&c)?,
+            None => current.color,
+        },
+        description: match body.description {
+            Some(d) => description(Some(d))?,
+            None => current.description,
+        },
+    };
+    respond_label(&state, &links, &authed, &view, name, label, StatusCode::OK).await
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, name)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    find_label(&view, &name)?;
+    threads::append(
+        &state,
+        &authed,
+        &view,
+        Payload::SetLabel { name, label: None },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The labels of thread `id`, as a list response.
+fn labels_of(state: &AppState, links: &Links, view: &RepoView, id: &OpId) -> Response {
+    let render = Render::new(state, links, view);
+    let body = view
+        .state
+        .collab
+        .threads
+        .get(id)
+        .map(|t| render.thread_labels(t))
+        .unwrap_or_default();
+    Json(body).into_response()
+}
+
+async fn list_on(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let (_, thread) = find_thread(&view, number)?;
+    let render = Render::new(&state, &links, &view);
+    let (items, headers) = page.apply(render.thread_labels(thread));
+    Ok((headers, Json(items)).into_response())
+}
+
+/// `{"labels": [...]}` or a bare array, of names or `{"name"}` objects.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum LabelsBody {
+    Wrapped { labels: Vec<LabelRef> },
+    Bare(Vec<LabelRef>),
+}
+
+impl LabelsBody {
+    fn names(self) -> Result<Vec<String>, ApiError> {
+        let refs = match self {
+            LabelsBody::Wrapped { labels } | LabelsBody::Bare(labels) => labels,
+        };
+        let names: Vec<String> = refs.into_iter().map(LabelRef::into_name).collect();
+        validate_labels(&names)?;
+        Ok(names)
+    }
+}
+
+async fn change_on(
+    state: &AppState,
+    links: &Links,
+    authed: &Authed,
+    (owner, repo, number): (String, String, u64),
+    change: impl FnOnce(&guts_core::Thread) -> (Vec<String>, Vec<String>),
+) -> Result<Response, ApiError> {
+    let view = find_visible(state, &owner, &repo, Some(authed))?;
+    let (id, thread) = find_thread(&view, number)?;
+    let (add, remove) = change(thread);
+    let payload = Payload::LabelThread {
+        thread: id,
+        add,
+        remove,
+    };
+    let (view, _) = threads::append(state, authed, &view, payload).await?;
+    Ok(labels_of(state, links, &view, &id))
+}
+
+async fn add_on(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path(path): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<LabelsBody>,
+) -> Result<Response, ApiError> {
+    let names = body.names()?;
+    change_on(&state, &links, &authed, path, |_| (names, Vec::new())).await
+}
+
+async fn replace_on(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path(path): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<LabelsBody>,
+) -> Result<Response, ApiError> {
+    let names = body.names()?;
+    change_on(&state, &links, &authed, path, |t| label_diff(t, &names)).await
+}
+
+async fn clear_on(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path(path): Path<(String, String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    change_on(&state, &links, &authed, path, |t| label_diff(t, &[])).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_on(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, number, name)): Path<(String, String, u64, String)>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let (_, thread) = find_thread(&view, number)?;
+    if !thread.labels.contains(&name.to_lowercase()) {
+        return Err(ApiError::not_found().with_message("Label does not exist"));
+    }
+    change_on(&state, &links, &authed, (owner, repo, number), |_| {
+        (Vec::new(), vec![name])
+    })
+    .await
+}

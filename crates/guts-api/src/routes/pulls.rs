@@ -1,0 +1,574 @@
+//! Pull requests (`/repos/{owner}/{repo}/pulls…`): open from a head branch into a base
+//! branch of the same repository, list, read (with `mergeable` computed), edit, close,
+//! reopen, and merge. A merge writes real git commits (merge, squash or rebase) and
+//! moves the base branch with one signed `MergePull` operation of the merging user,
+//! refused with 405 when the pull request cannot merge (closed, draft, conflicts,
+//! branch protection unmet) and 409 when the head or base moved meanwhile.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use guts_core::{MergeMethod, ObjectId, OpId, Payload, Pull, RepoState, Thread, ThreadEdit};
+use guts_storage::{MergeError, MergeRequest, Mergeability, RepoError, RepoView};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
+use crate::links::Links;
+use crate::pagination::Page;
+use crate::routes::issues::{open_flag, sort_threads, state_filter};
+use crate::routes::repos::find_visible;
+use crate::state::AppState;
+use crate::threads::{self, Render, find_thread, invalid_field, missing_field};
+use crate::time::iso8601;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v3/repos/{owner}/{repo}/pulls", get(list).post(create))
+        .route(
+            "/api/v3/repos/{owner}/{repo}/pulls/{number}",
+            get(get_one).patch(update),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/pulls/{number}/merge",
+            put(merge).get(is_merged),
+        )
+}
+
+/// The head commit of a pull request: its branch while open and the branch exists,
+/// else what was recorded (at merge, or when it was opened).
+pub(crate) fn head_sha(state: &RepoState, pull: &Pull) -> ObjectId {
+    if let Some(merged) = &pull.merged {
+        return merged.head;
+    }
+    state
+        .refs
+        .get(&format!("refs/heads/{}", pull.head))
+        .map_or(pull.head_sha, |r| r.target)
+}
+
+fn base_sha(state: &RepoState, pull: &Pull) -> ObjectId {
+    state
+        .refs
+        .get(&format!("refs/heads/{}", pull.base))
+        .map_or(pull.base_sha, |r| r.target)
+}
+
+/// The thread numbered `number`, which must be a pull request.
+pub(crate) fn find_pull(view: &RepoView, number: u64) -> Result<(OpId, &Thread, &Pull), ApiError> {
+    let (id, thread) = find_thread(view, number)?;
+    let pull = thread.pull.as_ref().ok_or_else(ApiError::not_found)?;
+    Ok((id, thread, pull))
+}
+
+impl Render<'_> {
+    fn branch_end(&self, branch: &str, sha: ObjectId, repo: &Value) -> Value {
+        let owner = self
+            .view
+            .state
+            .meta
+            .as_ref()
+            .map(|m| m.owner.clone())
+            .unwrap_or_default();
+        json!({
+            "label": format!("{owner}:{branch}"),
+            "ref": branch,
+            "sha": sha.to_string(),
+            "user": repo.get("owner").cloned().unwrap_or(Value::Null),
+            "repo": repo,
+        })
+    }
+
+    /// GitHub's pull request object. `mergeable` is `None` where GitHub sends null
+    /// (lists, or not computed).
+    fn pull(&self, id: &OpId, thread: &Thread, pull: &Pull, mergeable: Option<bool>) -> Value {
+        let n = thread.number;
+        let issue = self.issue(id, thread);
+        let state = &self.view.state;
+        let repo = crate::routes::repos::render(self.state, self.links, self.view, None);
+        let head = head_sha(state, pull);
+        let merged = pull.merged.as_ref();
+        let field = |name: &str| issue.get(name).cloned().unwrap_or(Value::Null);
+        json!({
+            "url": self.api(&format!("/pulls/{n}")),
+            "id": id.numeric(),
+            "node_id": format!("PR_{id}"),
+            "html_url": self.web(&format!("/pull/{n}")),
+            "diff_url": self.web(&format!("/pull/{n}.diff")),
+            "patch_url": self.web(&format!("/pull/{n}.patch")),
+            "issue_url": self.api(&format!("/issues/{n}")),
+            "commits_url": self.api(&format!("/pulls/{n}/commits")),
+            "review_comments_url": self.api(&format!("/pulls/{n}/comments")),
+            "review_comment_url": self.api("/pulls/comments{/number}"),
+            "comments_url": self.api(&format!("/issues/{n}/comments")),
+            "statuses_url": self.api(&format!("/statuses/{head}")),
+            "number": n,
+            "state": field("state"),
+            "locked": thread.locked,
+            "title": thread.title,
+            "user": field("user"),
+            "body": field("body"),
+            "labels": field("labels"),
+            "milestone": Value::Null,
+            "active_lock_reason": Value::Null,
+            "created_at": field("created_at"),
+            "updated_at": field("updated_at"),
+            "closed_at": field("closed_at"),
+            "merged_at": merged.map(|m| iso8601(m.at.wall_ms / 1000)),
+            "merge_commit_sha": merged.map(|m| m.commit.to_string()),
+            "assignee": field("assignee"),
+            "assignees": field("assignees"),
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "head": self.branch_end(&pull.head, head, &repo),
+            "base": self.branch_end(&pull.base, base_sha(state, pull), &repo),
+            "_links": {
+                "self": {"href": self.api(&format!("/pulls/{n}"))},
+                "html": {"href": self.web(&format!("/pull/{n}"))},
+                "issue": {"href": self.api(&format!("/issues/{n}"))},
+                "comments": {"href": self.api(&format!("/issues/{n}/comments"))},
+                "review_comments": {"href": self.api(&format!("/pulls/{n}/comments"))},
+                "commits": {"href": self.api(&format!("/pulls/{n}/commits"))},
+                "statuses": {"href": self.api(&format!("/statuses/{head}"))},
+            },
+            "author_association": field("author_association"),
+            "auto_merge": Value::Null,
+            "draft": pull.draft,
+            "merged": merged.is_some(),
+            "mergeable": mergeable,
+            "rebaseable": mergeable,
+            "mergeable_state": match mergeable {
+                Some(true) if pull.draft => "draft",
+                Some(true) => "clean",
+                Some(false) => "dirty",
+                None => "unknown",
+            },
+            "merged_by": merged.map(|m| self.user(&m.by)),
+            "comments": thread.comments.len(),
+            "review_comments": pull.reviews.iter()
+                .filter_map(|r| state.collab.reviews.get(r))
+                .map(|r| r.comments.len())
+                .sum::<usize>(),
+            "maintainer_can_modify": false,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    head: Option<String>,
+    base: Option<String>,
+    sort: Option<String>,
+    direction: Option<String>,
+}
+
+/// `owner:branch` or `branch` as a branch of this repository.
+fn branch_name(view: &RepoView, spec: &str) -> String {
+    match spec.split_once(':') {
+        Some((owner, branch))
+            if view
+                .state
+                .meta
+                .as_ref()
+                .is_some_and(|m| m.owner.eq_ignore_ascii_case(owner)) =>
+        {
+            branch.to_owned()
+        }
+        _ => spec.to_owned(),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let keep_state = state_filter(query.state.as_deref())?;
+    let head = query.head.as_deref().map(|h| branch_name(&view, h));
+    let sort = match query.sort.as_deref() {
+        Some("popularity" | "long-running") => Some("created"),
+        other => other,
+    };
+    let mut found: Vec<(OpId, &Thread)> = view
+        .state
+        .collab
+        .threads
+        .iter()
+        .filter(|(_, t)| keep_state(t))
+        .filter(|(_, t)| {
+            t.pull.as_ref().is_some_and(|p| {
+                head.as_ref().is_none_or(|h| p.head == *h)
+                    && query.base.as_ref().is_none_or(|b| p.base == *b)
+            })
+        })
+        .map(|(id, t)| (*id, t))
+        .collect();
+    sort_threads(&mut found, sort, query.direction.as_deref())?;
+    let (items, headers) = page.apply(found);
+    let render = Render::new(&state, &links, &view);
+    let body: Vec<Value> = items
+        .iter()
+        .filter_map(|(id, t)| t.pull.as_ref().map(|p| render.pull(id, t, p, None)))
+        .collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct CreatePull {
+    title: Option<String>,
+    head: Option<String>,
+    base: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    draft: Option<bool>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo)): Path<(String, String)>,
+    JsonBody(body): JsonBody<CreatePull>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let title = body
+        .title
+        .ok_or_else(|| missing_field("PullRequest", "title"))?;
+    let head = body
+        .head
+        .map(|h| branch_name(&view, &h))
+        .ok_or_else(|| missing_field("PullRequest", "head"))?;
+    let base = body
+        .base
+        .ok_or_else(|| missing_field("PullRequest", "base"))?;
+    threads::validate_text("PullRequest", Some(&title), body.body.as_deref())?;
+    for (field, branch) in [("head", &head), ("base", &base)] {
+        if !view
+            .state
+            .refs
+            .contains_key(&format!("refs/heads/{branch}"))
+        {
+            return Err(invalid_field("PullRequest", field, "no such branch"));
+        }
+    }
+    let payload = Payload::OpenPull {
+        number: 0,
+        title,
+        body: body.body.unwrap_or_default(),
+        head,
+        base,
+        draft: body.draft.unwrap_or(false),
+    };
+    let (view, id) = threads::append(&state, &authed, &view, payload).await?;
+    respond(&state, &links, &view, &id, StatusCode::CREATED, None)
+}
+
+fn respond(
+    state: &AppState,
+    links: &Links,
+    view: &RepoView,
+    id: &OpId,
+    status: StatusCode,
+    mergeable: Option<bool>,
+) -> Result<Response, ApiError> {
+    threads::respond(state, links, view, status, |r| {
+        let thread = view.state.collab.threads.get(id)?;
+        Some(r.pull(id, thread, thread.pull.as_ref()?, mergeable))
+    })
+}
+
+/// Whether the head merges cleanly into the base, computed from the objects; `None`
+/// when it cannot be told (merged, missing objects).
+async fn mergeable(state: &AppState, view: &RepoView, pull: &Pull) -> Option<bool> {
+    if pull.merged.is_some() {
+        return None;
+    }
+    let (base, head) = (base_sha(&view.state, pull), head_sha(&view.state, pull));
+    let git = state.repos.git().clone();
+    let dir = view.id.to_string();
+    tokio::task::spawn_blocking(move || {
+        let repo = git.open_repo(&dir).ok()?;
+        match repo.mergeability(base.as_bytes(), head.as_bytes()) {
+            Ok(Mergeability::Clean | Mergeability::UpToDate) => Some(true),
+            Ok(Mergeability::Conflicts { .. }) => Some(false),
+            Err(_) => None,
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let (id, _, pull) = find_pull(&view, number)?;
+    let mergeable = mergeable(&state, &view, pull).await;
+    respond(&state, &links, &view, &id, StatusCode::OK, mergeable)
+}
+
+#[derive(Debug, Deserialize)]
+struct UpdatePull {
+    title: Option<String>,
+    body: Option<String>,
+    state: Option<String>,
+    base: Option<String>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<UpdatePull>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let (id, _, _) = find_pull(&view, number)?;
+    threads::validate_text("PullRequest", body.title.as_deref(), body.body.as_deref())?;
+    let edit = ThreadEdit {
+        title: body.title,
+        body: body.body,
+        open: open_flag(body.state.as_deref())?,
+        base: body.base,
+        ..ThreadEdit::default()
+    };
+    let view = if edit == ThreadEdit::default() {
+        view
+    } else {
+        let payload = Payload::EditThread { thread: id, edit };
+        threads::append(&state, &authed, &view, payload).await?.0
+    };
+    respond(&state, &links, &view, &id, StatusCode::OK, None)
+}
+
+async fn is_merged(
+    State(state): State<AppState>,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let (_, _, pull) = find_pull(&view, number)?;
+    match pull.merged {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct MergeBody {
+    commit_title: Option<String>,
+    commit_message: Option<String>,
+    sha: Option<String>,
+    merge_method: Option<String>,
+}
+
+fn not_mergeable(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message)
+}
+
+fn merge_method(name: Option<&str>) -> Result<MergeMethod, ApiError> {
+    match name.unwrap_or("merge") {
+        "merge" => Ok(MergeMethod::Merge),
+        "squash" => Ok(MergeMethod::Squash),
+        "rebase" => Ok(MergeMethod::Rebase),
+        _ => Err(invalid_field(
+            "PullRequest",
+            "merge_method",
+            "must be merge, squash or rebase",
+        )),
+    }
+}
+
+/// What a merge needs from the request and the state, checked before any git work.
+struct MergePlan {
+    pull: OpId,
+    method: MergeMethod,
+    base_ref: String,
+    base: ObjectId,
+    head: ObjectId,
+    title: String,
+    message: String,
+}
+
+fn plan_merge(view: &RepoView, number: u64, body: MergeBody) -> Result<MergePlan, ApiError> {
+    let (id, thread, pull) = find_pull(view, number)?;
+    let method = merge_method(body.merge_method.as_deref())?;
+    if pull.merged.is_some() || !thread.open {
+        return Err(not_mergeable("Pull Request is not mergeable"));
+    }
+    if pull.draft {
+        return Err(not_mergeable("Pull Request is still a draft"));
+    }
+    let base_ref = format!("refs/heads/{}", pull.base);
+    let required = view
+        .state
+        .protections
+        .get(&base_ref)
+        .map_or(0, |p| usize::from(p.required_approvals));
+    if view.state.collab.approvals(pull) < required {
+        return Err(not_mergeable(format!(
+            "At least {required} approving review is required by reviewers with write access."
+        )));
+    }
+    let base = view
+        .state
+        .refs
+        .get(&base_ref)
+        .map(|r| r.target)
+        .ok_or_else(|| not_mergeable("Base branch was deleted"))?;
+    let head_ref = format!("refs/heads/{}", pull.head);
+    let head = view
+        .state
+        .refs
+        .get(&head_ref)
+        .map(|r| r.target)
+        .ok_or_else(|| not_mergeable("Head branch was deleted"))?;
+    if let Some(sha) = body.sha.as_deref()
+        && sha != head.to_string()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Head branch was modified. Review and try the merge again.",
+        ));
+    }
+    let owner = view.state.meta.as_ref().map_or("", |m| m.owner.as_str());
+    let default_title = match method {
+        MergeMethod::Merge => format!(
+            "Merge pull request #{} from {owner}/{}",
+            thread.number, pull.head
+        ),
+        MergeMethod::Squash | MergeMethod::Rebase => {
+            format!("{} (#{})", thread.title, thread.number)
+        }
+    };
+    Ok(MergePlan {
+        pull: id,
+        method,
+        base_ref,
+        base,
+        head,
+        title: body.commit_title.unwrap_or(default_title),
+        message: body.commit_message.unwrap_or_else(|| thread.title.clone()),
+    })
+}
+
+/// Writes the merge's commits on the blocking pool; returns the new base tip.
+async fn write_commits(
+    state: &AppState,
+    view: &RepoView,
+    authed: &Authed,
+    plan: &MergePlan,
+) -> Result<ObjectId, ApiError> {
+    let git = state.repos.git().clone();
+    let dir = view.id.to_string();
+    let login = authed.user.login.clone();
+    let (base, head, method) = (plan.base, plan.head, plan.method);
+    let (title, message) = (plan.title.clone(), plan.message.clone());
+    let time_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let written = tokio::task::spawn_blocking(move || {
+        let repo = git
+            .open_repo(&dir)
+            .map_err(|e| MergeError::Git(e.to_string()))?;
+        let author = guts_storage::Signature {
+            email: format!("{login}@users.noreply.guts"),
+            name: login,
+            time_secs,
+        };
+        repo.write_merge(&MergeRequest {
+            base: *base.as_bytes(),
+            head: *head.as_bytes(),
+            method,
+            title: &title,
+            message: &message,
+            author: &author,
+        })
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    match written {
+        Ok(oid) => Ok(ObjectId::from_bytes(oid)),
+        Err(MergeError::Conflict { .. }) => Err(not_mergeable("Merge conflict")),
+        Err(MergeError::UpToDate) => Err(not_mergeable("Pull Request is not mergeable")),
+        Err(e) => {
+            tracing::error!(error = %e, "merge failed");
+            Err(ApiError::internal())
+        }
+    }
+}
+
+async fn merge(
+    State(state): State<AppState>,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    // The body is optional.
+    let body: MergeBody = if body.iter().all(u8::is_ascii_whitespace) {
+        MergeBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Problems parsing JSON"))?
+    };
+    let plan = plan_merge(&view, number, body)?;
+    if threads::role_of(&view, &authed) < Some(guts_core::Role::Write) {
+        return Err(ApiError::forbidden("Must have push access to repository."));
+    }
+    let new = write_commits(&state, &view, &authed, &plan).await?;
+    authed.require(guts_storage::Scope::Repo)?;
+    let key = state
+        .accounts
+        .signing_key(&authed.user)
+        .map_err(crate::routes::users::account_error)?;
+    let payload = Payload::MergePull {
+        pull: plan.pull,
+        method: plan.method,
+        head: plan.head,
+        old: plan.base,
+        new,
+    };
+    let (base_ref, base, head, pull) = (plan.base_ref.clone(), plan.base, plan.head, plan.pull);
+    state
+        .repos
+        .append_checked(view.id, &key, payload, move |current| {
+            let moved = current.refs.get(&base_ref).map(|r| r.target) != Some(base);
+            let head_moved = current
+                .collab
+                .threads
+                .get(&pull)
+                .and_then(|t| t.pull.as_ref())
+                .is_none_or(|p| head_sha(current, p) != head);
+            if moved || head_moved {
+                Err(RepoError::Moved(
+                    "Base or head branch was modified. Review and try the merge again.".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        })
+        .await
+        .map_err(threads::collab_error)?;
+    tracing::info!(pull = number, by = %authed.user.login, method = plan.method.as_str(), "pull request merged");
+    Ok(Json(json!({
+        "sha": new.to_string(),
+        "merged": true,
+        "message": "Pull Request successfully merged",
+    }))
+    .into_response())
+}

@@ -1,0 +1,287 @@
+//! Pull request reviews (`/repos/{owner}/{repo}/pulls/{number}/reviews`) and review
+//! comments (`…/pulls/{number}/comments`). A review is submitted at once (GitHub's
+//! pending reviews are not modelled); a lone review comment is a `COMMENT` review with
+//! one inline comment, which is what GitHub records too.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use guts_core::{ObjectId, OpId, Payload, Review, ReviewComment, Verdict};
+use guts_storage::RepoView;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
+use crate::links::Links;
+use crate::pagination::Page;
+use crate::routes::pulls::{find_pull, head_sha};
+use crate::routes::repos::find_visible;
+use crate::state::AppState;
+use crate::threads::{self, Render, invalid_field, missing_field};
+use crate::time::iso8601;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews",
+            get(list).post(create),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews/{id}",
+            get(get_one),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/pulls/{number}/comments",
+            get(list_comments).post(create_comment),
+        )
+}
+
+/// The reviews of pull request `number`, oldest first.
+fn reviews_of(view: &RepoView, number: u64) -> Result<Vec<(OpId, &Review)>, ApiError> {
+    let (_, _, pull) = find_pull(view, number)?;
+    Ok(pull
+        .reviews
+        .iter()
+        .filter_map(|id| view.state.collab.reviews.get(id).map(|r| (*id, r)))
+        .collect())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let (items, headers) = page.apply(reviews_of(&view, number)?);
+    let render = Render::new(&state, &links, &view);
+    let body: Vec<Value> = items.iter().map(|(id, r)| render.review(id, r)).collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, number, id)): Path<(String, String, u64, u64)>,
+) -> Result<Json<Value>, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let (review_id, review) = reviews_of(&view, number)?
+        .into_iter()
+        .find(|(rid, _)| rid.numeric() == id)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(
+        Render::new(&state, &links, &view).review(&review_id, review),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct InlineComment {
+    path: Option<String>,
+    #[serde(default)]
+    line: Option<u32>,
+    #[serde(default)]
+    position: Option<u32>,
+    body: Option<String>,
+}
+
+impl InlineComment {
+    fn into_core(self) -> Result<ReviewComment, ApiError> {
+        let path = self
+            .path
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| missing_field("PullRequestReviewComment", "path"))?;
+        let body = self
+            .body
+            .filter(|b| !b.trim().is_empty())
+            .ok_or_else(|| missing_field("PullRequestReviewComment", "body"))?;
+        threads::validate_text("PullRequestReviewComment", None, Some(&body))?;
+        Ok(ReviewComment {
+            path,
+            line: self.line.or(self.position).unwrap_or(1),
+            body,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateReview {
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    commit_id: Option<String>,
+    #[serde(default)]
+    comments: Vec<InlineComment>,
+}
+
+fn verdict(event: Option<&str>) -> Result<Verdict, ApiError> {
+    match event {
+        Some("APPROVE") => Ok(Verdict::Approve),
+        Some("REQUEST_CHANGES") => Ok(Verdict::RequestChanges),
+        Some("COMMENT") => Ok(Verdict::Comment),
+        // GitHub leaves a review without an event pending; Guts has no pending
+        // reviews, so it needs one.
+        None => Err(missing_field("PullRequestReview", "event")),
+        Some(_) => Err(invalid_field(
+            "PullRequestReview",
+            "event",
+            "must be APPROVE, REQUEST_CHANGES or COMMENT",
+        )),
+    }
+}
+
+/// The reviewed commit: the one named, or the pull request's head.
+fn commit_of(view: &RepoView, number: u64, named: Option<&str>) -> Result<ObjectId, ApiError> {
+    match named {
+        Some(sha) => sha
+            .parse()
+            .map_err(|_| invalid_field("PullRequestReview", "commit_id", "is not a commit sha")),
+        None => {
+            let (_, _, pull) = find_pull(view, number)?;
+            Ok(head_sha(&view.state, pull))
+        }
+    }
+}
+
+async fn submit(
+    state: &AppState,
+    authed: &Authed,
+    view: &RepoView,
+    number: u64,
+    review: (Verdict, String, ObjectId, Vec<ReviewComment>),
+) -> Result<(std::sync::Arc<RepoView>, OpId), ApiError> {
+    let (pull, _, _) = find_pull(view, number)?;
+    let (verdict, body, commit, comments) = review;
+    if verdict != Verdict::Approve && body.trim().is_empty() && comments.is_empty() {
+        return Err(missing_field("PullRequestReview", "body"));
+    }
+    threads::validate_text("PullRequestReview", None, Some(&body))?;
+    let payload = Payload::Review {
+        pull,
+        verdict,
+        body,
+        commit,
+        comments,
+    };
+    threads::append(state, authed, view, payload).await
+}
+
+async fn create(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<CreateReview>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let verdict = verdict(body.event.as_deref())?;
+    let commit = commit_of(&view, number, body.commit_id.as_deref())?;
+    let comments = body
+        .comments
+        .into_iter()
+        .map(InlineComment::into_core)
+        .collect::<Result<Vec<_>, _>>()?;
+    let text = body.body.unwrap_or_default();
+    let (view, id) = submit(
+        &state,
+        &authed,
+        &view,
+        number,
+        (verdict, text, commit, comments),
+    )
+    .await?;
+    threads::respond(&state, &links, &view, StatusCode::OK, |r| {
+        Some(r.review(&id, view.state.collab.reviews.get(&id)?))
+    })
+}
+
+impl Render<'_> {
+    /// GitHub's review comment object for inline comment `index` of review `id`.
+    fn review_comment(&self, id: &OpId, review: &Review, index: usize) -> Option<Value> {
+        let comment = review.comments.get(index)?;
+        let number = self
+            .view
+            .state
+            .collab
+            .threads
+            .get(&review.pull)
+            .map_or(0, |t| t.number);
+        let numeric = id
+            .numeric()
+            .wrapping_add(u64::try_from(index).unwrap_or(0) + 1);
+        Some(json!({
+            "id": numeric,
+            "node_id": format!("PRRC_{numeric}"),
+            "url": self.api(&format!("/pulls/comments/{numeric}")),
+            "pull_request_review_id": id.numeric(),
+            "path": comment.path,
+            "line": comment.line,
+            "original_line": comment.line,
+            "side": "RIGHT",
+            "position": comment.line,
+            "original_position": comment.line,
+            "commit_id": review.commit.to_string(),
+            "original_commit_id": review.commit.to_string(),
+            "diff_hunk": "",
+            "body": comment.body,
+            "user": self.user(&review.author),
+            "created_at": iso8601(review.at.wall_ms / 1000),
+            "updated_at": iso8601(review.at.wall_ms / 1000),
+            "html_url": self.web(&format!("/pull/{number}#discussion_r{numeric}")),
+            "pull_request_url": self.api(&format!("/pulls/{number}")),
+            "author_association": "NONE",
+        }))
+    }
+}
+
+async fn list_comments(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
+    let all: Vec<(OpId, &Review, usize)> = reviews_of(&view, number)?
+        .into_iter()
+        .flat_map(|(id, r)| (0..r.comments.len()).map(move |i| (id, r, i)))
+        .collect();
+    let (items, headers) = page.apply(all);
+    let render = Render::new(&state, &links, &view);
+    let body: Vec<Value> = items
+        .iter()
+        .filter_map(|(id, r, i)| render.review_comment(id, r, *i))
+        .collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateComment {
+    #[serde(default)]
+    commit_id: Option<String>,
+    #[serde(flatten)]
+    comment: InlineComment,
+}
+
+async fn create_comment(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<CreateComment>,
+) -> Result<Response, ApiError> {
+    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let commit = commit_of(&view, number, body.commit_id.as_deref())?;
+    let comment = body.comment.into_core()?;
+    let review = (Verdict::Comment, String::new(), commit, vec![comment]);
+    let (view, id) = submit(&state, &authed, &view, number, review).await?;
+    threads::respond(&state, &links, &view, StatusCode::CREATED, |r| {
+        r.review_comment(&id, view.state.collab.reviews.get(&id)?, 0)
+    })
+}
