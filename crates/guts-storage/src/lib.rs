@@ -6,6 +6,7 @@
 //! removes what an interrupted run left behind.
 
 pub mod accounts;
+pub mod browse;
 pub mod db;
 pub mod error;
 pub mod git;
@@ -19,6 +20,7 @@ pub mod seal;
 mod testing;
 
 pub use accounts::{AccountError, Accounts, NewToken, Scope, TokenRecord, UserRecord};
+pub use browse::{BrowseError, Browser};
 pub use db::{Store, WriterHandle};
 pub use error::StoreError;
 pub use git::{GitRepo, GitRepos, Oid, Quarantine, RefUpdateError};
