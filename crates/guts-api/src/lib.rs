@@ -7,9 +7,11 @@
 // GitHub's repository object is one large `json!` literal.
 #![recursion_limit = "256"]
 
+mod browse;
 pub mod error;
 pub mod extract;
 mod git_io;
+mod git_views;
 pub mod links;
 pub mod metrics;
 pub mod middleware;

@@ -31,6 +31,9 @@ pub fn api_router(state: AppState) -> Router {
         .merge(routes::labels::router())
         .merge(routes::pulls::router())
         .merge(routes::reviews::router())
+        .merge(routes::git_data::router())
+        .merge(routes::commits::router())
+        .merge(routes::contents::router())
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(
             ServiceBuilder::new()

@@ -1,32 +1,132 @@
-//! Branch protection (`/repos/{owner}/{repo}/branches/{branch}/protection`): GitHub's
-//! shapes for the rules the fold enforces on pushes and merges (no force-push, no
-//! deletion, required approving reviews). Changes are signed `SetBranchProtection`
-//! operations; the fold decides who may make them (admins).
+//! Branches (`/repos/{owner}/{repo}/branches`, `…/branches/{branch}`) and branch
+//! protection (`…/branches/{branch}/protection`): GitHub's shapes for the branches of
+//! the folded state and for the rules the fold enforces on pushes and merges (no
+//! force-push, no deletion, required approving reviews). Protection changes are signed
+//! `SetBranchProtection` operations; the fold decides who may make them (admins).
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use guts_core::{BranchProtection, Payload};
 use guts_storage::Scope;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::browse::{Repo, hex};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, MaybeUser};
+use crate::git_views;
 use crate::links::Links;
+use crate::pagination::Page;
 use crate::routes::repos::{append_as, find_visible};
-
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route(
-        "/api/v3/repos/{owner}/{repo}/branches/{branch}/protection",
-        get(get_protection)
-            .put(put_protection)
-            .delete(delete_protection),
-    )
+    Router::new()
+        .route("/api/v3/repos/{owner}/{repo}/branches", get(list_branches))
+        .route(
+            "/api/v3/repos/{owner}/{repo}/branches/{branch}",
+            get(get_branch),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/branches/{branch}/protection",
+            get(get_protection)
+                .put(put_protection)
+                .delete(delete_protection),
+        )
+}
+
+/// The fields a branch has both in the list and alone: whether it is protected, and
+/// GitHub's protection summary (Guts has no status checks).
+fn branch_summary(repo: &Repo, branch: &str) -> Value {
+    let protected = repo
+        .view
+        .state
+        .protections
+        .contains_key(&format!("refs/heads/{branch}"));
+    json!({
+        "name": branch,
+        "protected": protected,
+        "protection": {
+            "enabled": protected,
+            "required_status_checks": {
+                "enforcement_level": "off",
+                "contexts": [],
+                "checks": [],
+            },
+        },
+        "protection_url": repo.api(&format!("/branches/{branch}/protection")),
+    })
+}
+
+/// `GET /branches`: the branches of the folded state, in name order; an empty
+/// repository has none.
+async fn list_branches(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?;
+    let branches: Vec<(String, String)> = repo
+        .view
+        .state
+        .refs
+        .iter()
+        .filter_map(|(full, r)| {
+            let short = full.strip_prefix("refs/heads/")?;
+            Some((short.to_string(), hex(r.target.as_bytes())))
+        })
+        .collect();
+    let (items, headers) = page.apply(branches);
+    let body: Vec<Value> = items
+        .iter()
+        .map(|(branch, sha)| {
+            let mut value = branch_summary(&repo, branch);
+            if let Some(map) = value.as_object_mut() {
+                map.insert(
+                    "commit".to_string(),
+                    json!({ "sha": sha, "url": repo.api(&format!("/commits/{sha}")) }),
+                );
+            }
+            value
+        })
+        .collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+/// `GET /branches/{branch}`: the branch with its head commit in full.
+async fn get_branch(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, branch)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?;
+    let target = repo
+        .view
+        .state
+        .refs
+        .get(&format!("refs/heads/{branch}"))
+        .map(|r| *r.target.as_bytes())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Branch not found"))?;
+    let commit = repo.browse(&state, move |b| Ok(b.commit(&target)?)).await?;
+    let mut value = branch_summary(&repo, &branch);
+    if let Some(map) = value.as_object_mut() {
+        map.insert("commit".to_string(), git_views::commit(&repo, &commit));
+        map.insert(
+            "_links".to_string(),
+            json!({
+                "self": repo.api(&format!("/branches/{branch}")),
+                "html": repo.web(&format!("/tree/{branch}")),
+            }),
+        );
+    }
+    Ok(Json(value))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,117 @@
+//! The bridge from the git-data handlers to `guts_storage::browse`: a visible
+//! repository opened on the blocking pool (gix blocks and a history walk is CPU-heavy),
+//! browse errors as GitHub's statuses, and the repository's URL prefixes.
+
+use std::sync::Arc;
+
+use guts_storage::{BrowseError, Browser, Oid, RepoView};
+use http::StatusCode;
+
+use crate::error::ApiError;
+use crate::extract::Authed;
+use crate::links::Links;
+use crate::routes::repos::find_visible;
+use crate::state::AppState;
+
+/// A repository the caller may read, with what its handlers need for URLs.
+#[derive(Debug, Clone)]
+pub(crate) struct Repo {
+    pub(crate) view: Arc<RepoView>,
+    /// `owner/name` as created (its canonical case).
+    pub(crate) full: String,
+    pub(crate) default_branch: String,
+    pub(crate) links: Links,
+}
+
+impl Repo {
+    /// The repository `owner/name` if the caller may see it (404 otherwise, as GitHub
+    /// answers for a private repository).
+    pub(crate) fn find(
+        state: &AppState,
+        links: Links,
+        owner: &str,
+        name: &str,
+        caller: Option<&Authed>,
+    ) -> Result<Repo, ApiError> {
+        tracing::Span::current().record("repo", format!("{owner}/{name}"));
+        let view = find_visible(state, owner, name, caller)?;
+        let meta = view.state.meta.as_ref().ok_or_else(ApiError::not_found)?;
+        Ok(Repo {
+            full: format!("{}/{}", meta.owner, meta.name),
+            default_branch: meta.default_branch.clone(),
+            view,
+            links,
+        })
+    }
+
+    /// This repository if it has commits; GitHub's 409 for an empty one.
+    pub(crate) fn nonempty(self) -> Result<Repo, ApiError> {
+        if self.view.state.refs.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "Git Repository is empty.",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// An API URL under this repository: `…/api/v3/repos/owner/name{path}`.
+    pub(crate) fn api(&self, path: &str) -> String {
+        self.links.api(&format!("/repos/{}{path}", self.full))
+    }
+
+    /// A web URL under this repository: `…/owner/name{path}`.
+    pub(crate) fn web(&self, path: &str) -> String {
+        self.links.web(&format!("/{}{path}", self.full))
+    }
+
+    /// Runs `f` on the blocking pool against this repository's objects.
+    pub(crate) async fn browse<T, F>(&self, state: &AppState, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Browser) -> Result<T, ApiError> + Send + 'static,
+    {
+        let git = state.repos.git().clone();
+        let dir = self.view.id.to_string();
+        tokio::task::spawn_blocking(move || {
+            let repo = git.open_repo(&dir).map_err(|e| {
+                tracing::error!(error = %e, "cannot open a repository to browse");
+                ApiError::internal()
+            })?;
+            f(&Browser::new(&repo))
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "a browse task failed");
+            ApiError::internal()
+        })?
+    }
+}
+
+/// Lowercase hex of an object id, as GitHub writes shas.
+pub(crate) fn hex(id: &Oid) -> String {
+    hex::encode(id)
+}
+
+/// GitHub's 422 for a commit that cannot be found by the name given.
+pub(crate) fn no_commit(rev: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("No commit found for SHA: {rev}"),
+    )
+}
+
+impl From<BrowseError> for ApiError {
+    fn from(e: BrowseError) -> ApiError {
+        match e {
+            BrowseError::UnknownRevision(_) | BrowseError::NotFound { .. } => ApiError::not_found(),
+            BrowseError::TooLarge { .. } => ApiError::forbidden(
+                "This API returns blobs up to 100 MB in size. The requested blob is too large to fetch via the API.",
+            ),
+            e @ (BrowseError::Corrupt { .. } | BrowseError::Git(_)) => {
+                tracing::error!(error = %e, "reading a repository failed");
+                ApiError::internal()
+            }
+        }
+    }
+}

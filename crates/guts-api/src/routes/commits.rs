@@ -1,0 +1,278 @@
+//! Commits (`/repos/{owner}/{repo}/commits`) and comparisons (`/compare/{basehead}`):
+//! history listings with git log's filters, one commit with its changed files, and
+//! how two revisions relate.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use guts_storage::browse::{CommitInfo, Comparison, FileChange, LogQuery};
+use guts_storage::{Browser, Oid};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::browse::{Repo, hex, no_commit};
+use crate::error::{ApiError, FieldError};
+use crate::extract::MaybeUser;
+use crate::git_views;
+use crate::links::Links;
+use crate::pagination::Page;
+use crate::state::AppState;
+use crate::time::parse_iso8601;
+
+/// GitHub lists at most this many files for one commit or comparison.
+const MAX_FILES: usize = 300;
+/// GitHub lists at most this many commits in a comparison.
+const MAX_COMPARE_COMMITS: usize = 250;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v3/repos/{owner}/{repo}/commits", get(list_commits))
+        .route(
+            "/api/v3/repos/{owner}/{repo}/commits/{*ref}",
+            get(get_commit),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/compare/{*basehead}",
+            get(compare),
+        )
+}
+
+/// The filters of `GET /commits` (`page` and `per_page` are read by [`Page`]).
+#[derive(Debug, Default, Deserialize)]
+struct CommitsQuery {
+    /// A branch, tag or sha to list from; the default branch otherwise.
+    #[serde(default)]
+    sha: Option<String>,
+    /// Only commits that changed this file or directory.
+    #[serde(default)]
+    path: Option<String>,
+    /// ISO 8601: only commits at or after.
+    #[serde(default)]
+    since: Option<String>,
+    /// ISO 8601: only commits at or before.
+    #[serde(default)]
+    until: Option<String>,
+    /// A login or (part of) an email address.
+    #[serde(default)]
+    author: Option<String>,
+}
+
+fn parse_time(field: &'static str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            parse_iso8601(v).ok_or_else(|| {
+                ApiError::validation(FieldError {
+                    resource: "Commit".into(),
+                    field: field.into(),
+                    code: "invalid".into(),
+                    message: Some(format!("{field} must be an ISO 8601 timestamp: {v}")),
+                })
+            })
+        })
+        .transpose()
+}
+
+impl CommitsQuery {
+    fn log_query(&self) -> Result<LogQuery, ApiError> {
+        let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        Ok(LogQuery {
+            path: nonempty(&self.path),
+            since: parse_time("since", self.since.as_deref())?,
+            until: parse_time("until", self.until.as_deref())?,
+            author: nonempty(&self.author),
+        })
+    }
+}
+
+async fn list_commits(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name)): Path<(String, String)>,
+    Query(query): Query<CommitsQuery>,
+) -> Result<Response, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
+    let log = query.log_query()?;
+    let start = query
+        .sha
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| repo.default_branch.clone());
+    let (commits, headers) = repo
+        .browse(&state, move |b| {
+            let tip = b.resolve(&start)?;
+            let (ids, headers) = page.apply(b.log(&tip, &log)?);
+            let commits = ids
+                .iter()
+                .map(|id| b.commit(id))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((commits, headers))
+        })
+        .await?;
+    let body: Vec<Value> = commits
+        .iter()
+        .map(|c| git_views::commit(&repo, c))
+        .collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+/// A commit with its `stats` and (at most [`MAX_FILES`]) `files`, against its first
+/// parent.
+fn commit_with_files(repo: &Repo, commit: &CommitInfo, changes: &[FileChange]) -> Value {
+    let mut value = git_views::commit(repo, commit);
+    let sha = hex(&commit.id);
+    if let Some(map) = value.as_object_mut() {
+        map.insert("stats".to_string(), git_views::stats(changes));
+        map.insert("files".to_string(), files(repo, changes, &sha));
+    }
+    value
+}
+
+fn files(repo: &Repo, changes: &[FileChange], at: &str) -> Value {
+    Value::Array(
+        changes
+            .iter()
+            .take(MAX_FILES)
+            .map(|c| git_views::file(repo, c, at))
+            .collect(),
+    )
+}
+
+/// `GET /commits/{ref}`: a branch, tag or sha; 422 when it names no commit, as
+/// GitHub answers.
+async fn get_commit(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, rev)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
+    let (commit, changes) = repo
+        .browse(&state, move |b| {
+            let id = b.resolve(&rev).map_err(|_| no_commit(&rev))?;
+            let commit = b.commit(&id)?;
+            let changes = b.commit_changes(&commit)?;
+            Ok((commit, changes))
+        })
+        .await?;
+    Ok(Json(commit_with_files(&repo, &commit, &changes)))
+}
+
+/// `base...head` (or `base..head`); an `owner:` prefix on either side (GitHub's
+/// cross-fork form) is accepted for this repository.
+fn split_basehead(basehead: &str) -> Result<(String, String), ApiError> {
+    let (base, head) = basehead
+        .split_once("...")
+        .or_else(|| basehead.split_once(".."))
+        .ok_or_else(ApiError::not_found)?;
+    let strip = |side: &str| side.rsplit(':').next().unwrap_or(side).to_string();
+    Ok((strip(base), strip(head)))
+}
+
+/// What a comparison needs from the repository.
+struct Compared {
+    base: CommitInfo,
+    merge_base: Option<CommitInfo>,
+    comparison: Comparison,
+    commits: Vec<CommitInfo>,
+    changes: Vec<FileChange>,
+}
+
+fn run_compare(b: &Browser, base: &str, head: &str) -> Result<Compared, ApiError> {
+    let base_id = b.resolve(base)?;
+    let head_id = b.resolve(head)?;
+    let comparison = b.compare(&base_id, &head_id)?;
+    let merge_base = comparison
+        .merge_base
+        .as_ref()
+        .map(|id| b.commit(id))
+        .transpose()?;
+    let commits = comparison
+        .ahead
+        .iter()
+        .take(MAX_COMPARE_COMMITS)
+        .map(|id| b.commit(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let base = b.commit(&base_id)?;
+    let from: Oid = merge_base.as_ref().map_or(base.tree, |m| m.tree);
+    let changes = b.diff(Some(&from), &b.commit(&head_id)?.tree)?;
+    Ok(Compared {
+        base,
+        merge_base,
+        comparison,
+        commits,
+        changes,
+    })
+}
+
+fn status(ahead: usize, behind: usize) -> &'static str {
+    match (ahead > 0, behind > 0) {
+        (true, true) => "diverged",
+        (true, false) => "ahead",
+        (false, true) => "behind",
+        (false, false) => "identical",
+    }
+}
+
+async fn compare(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, basehead)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
+    let (base, head) = split_basehead(&basehead)?;
+    let head_name = head.clone();
+    let c = repo
+        .browse(&state, move |b| run_compare(b, &base, &head))
+        .await?;
+    let ahead = c.comparison.ahead.len();
+    let behind = c.comparison.behind_by;
+    let merge_base = c
+        .merge_base
+        .as_ref()
+        .map_or(Value::Null, |m| git_views::commit(&repo, m));
+    let commits: Vec<Value> = c
+        .commits
+        .iter()
+        .map(|commit| git_views::commit(&repo, commit))
+        .collect();
+    Ok(Json(json!({
+        "url": repo.api(&format!("/compare/{basehead}")),
+        "html_url": repo.web(&format!("/compare/{basehead}")),
+        "permalink_url": repo.web(&format!("/compare/{basehead}")),
+        "diff_url": repo.web(&format!("/compare/{basehead}.diff")),
+        "patch_url": repo.web(&format!("/compare/{basehead}.patch")),
+        "base_commit": git_views::commit(&repo, &c.base),
+        "merge_base_commit": merge_base,
+        "status": status(ahead, behind),
+        "ahead_by": ahead,
+        "behind_by": behind,
+        "total_commits": ahead,
+        "commits": commits,
+        "files": files(&repo, &c.changes, &head_name),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basehead_forms() {
+        let split = |s: &str| split_basehead(s).unwrap();
+        assert_eq!(split("main...topic"), ("main".into(), "topic".into()));
+        assert_eq!(split("main..topic"), ("main".into(), "topic".into()));
+        assert_eq!(
+            split("alice:main...alice:f/x"),
+            ("main".into(), "f/x".into())
+        );
+        assert!(split_basehead("main").is_err());
+        assert_eq!(status(1, 1), "diverged");
+        assert_eq!(status(0, 0), "identical");
+        assert_eq!(status(0, 2), "behind");
+        assert_eq!(status(3, 0), "ahead");
+    }
+}

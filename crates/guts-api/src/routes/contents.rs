@@ -1,0 +1,124 @@
+//! Repository contents (`/repos/{owner}/{repo}/contents/{path}`): a file with its
+//! bytes in base64, or a directory as the array of its entries, at `?ref=` (the
+//! default branch otherwise). Read-only.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use guts_storage::browse::{MAX_BLOB_BYTES, PathContent, TreeEntry};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::browse::Repo;
+use crate::error::ApiError;
+use crate::extract::MaybeUser;
+use crate::git_views;
+use crate::links::Links;
+use crate::state::AppState;
+
+/// Above this size GitHub sends a file's metadata with empty `content` and encoding
+/// `none` (the blob API serves it up to 100 MB).
+const MAX_INLINE_BYTES: usize = 1024 * 1024;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v3/repos/{owner}/{repo}/contents", get(root))
+        .route("/api/v3/repos/{owner}/{repo}/contents/", get(root))
+        .route(
+            "/api/v3/repos/{owner}/{repo}/contents/{*path}",
+            get(at_path),
+        )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ContentsQuery {
+    /// A branch, tag or sha; the default branch otherwise.
+    #[serde(rename = "ref", default)]
+    reference: Option<String>,
+}
+
+async fn root(
+    state: State<AppState>,
+    links: Links,
+    caller: MaybeUser,
+    Path((owner, name)): Path<(String, String)>,
+    query: Query<ContentsQuery>,
+) -> Result<Response, ApiError> {
+    at_path(
+        state,
+        links,
+        caller,
+        Path((owner, name, String::new())),
+        query,
+    )
+    .await
+}
+
+async fn at_path(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, path)): Path<(String, String, String)>,
+    Query(query): Query<ContentsQuery>,
+) -> Result<Response, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
+    let at = query
+        .reference
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| repo.default_branch.clone());
+    let rev = at.clone();
+    let found = repo
+        .browse(&state, move |b| {
+            let commit = b.resolve(&rev).map_err(|_| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("No commit found for the ref {rev}"),
+                )
+            })?;
+            Ok(b.at_path(&commit, &path, MAX_BLOB_BYTES)?)
+        })
+        .await?;
+    let body = match found.ok_or_else(ApiError::not_found)? {
+        PathContent::Dir(entries) => Value::Array(
+            entries
+                .iter()
+                .map(|e| git_views::content_entry(&repo, e, &at))
+                .collect(),
+        ),
+        PathContent::Blob { entry, data } => blob(&repo, &entry, &data, &at),
+        PathContent::Submodule(entry) => submodule(&repo, &entry, &at),
+    };
+    Ok(Json(body).into_response())
+}
+
+/// A file (its bytes in base64) or a symlink (its target), as GitHub shows them.
+fn blob(repo: &Repo, entry: &TreeEntry, data: &[u8], at: &str) -> Value {
+    let mut value = git_views::content_entry(repo, entry, at);
+    let Some(map) = value.as_object_mut() else {
+        return value;
+    };
+    if map.get("type").and_then(Value::as_str) == Some("symlink") {
+        map.insert("target".to_string(), json!(String::from_utf8_lossy(data)));
+        return value;
+    }
+    let (content, encoding) = if data.len() > MAX_INLINE_BYTES {
+        (String::new(), "none")
+    } else {
+        (git_views::base64_lines(data), "base64")
+    };
+    map.insert("content".to_string(), json!(content));
+    map.insert("encoding".to_string(), json!(encoding));
+    value
+}
+
+/// A submodule: GitHub adds the URL it is cloned from, which lives in `.gitmodules`;
+/// Guts does not read it, so it is `null`.
+fn submodule(repo: &Repo, entry: &TreeEntry, at: &str) -> Value {
+    let mut value = git_views::content_entry(repo, entry, at);
+    if let Some(map) = value.as_object_mut() {
+        map.insert("submodule_git_url".to_string(), Value::Null);
+    }
+    value
+}

@@ -1,0 +1,235 @@
+//! Git data (`/repos/{owner}/{repo}/git/…`): refs, commits, trees and blobs as
+//! GitHub's low-level git API shows them. Read-only; refs come from the folded state
+//! (the truth), objects from the repository.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use guts_storage::browse::MAX_BLOB_BYTES;
+use guts_storage::{Browser, Oid};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::browse::{Repo, hex};
+use crate::error::ApiError;
+use crate::extract::MaybeUser;
+use crate::git_views;
+use crate::links::Links;
+use crate::state::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    let base = "/api/v3/repos/{owner}/{repo}/git";
+    Router::new()
+        .route(&format!("{base}/refs"), get(list_refs))
+        .route(&format!("{base}/refs/{{*ref}}"), get(legacy_refs))
+        .route(
+            &format!("{base}/matching-refs/{{*ref}}"),
+            get(matching_refs),
+        )
+        .route(&format!("{base}/ref/{{*ref}}"), get(get_ref))
+        .route(&format!("{base}/commits/{{sha}}"), get(get_commit))
+        .route(&format!("{base}/trees/{{sha}}"), get(get_tree))
+        .route(&format!("{base}/blobs/{{sha}}"), get(get_blob))
+}
+
+/// A repository path with one more segment (`{sha}` or `{*ref}`).
+type RepoPath = Path<(String, String, String)>;
+
+/// `?recursive=` of a tree: GitHub treats any value as "yes" except absence (and we
+/// also read `0`/`false` as no, which is what a caller writing them means).
+#[derive(Debug, Deserialize)]
+struct TreeQuery {
+    #[serde(default)]
+    recursive: Option<String>,
+}
+
+/// The refs (full name → object) whose name starts with `refs/{prefix}`, with the
+/// kind of object each names, in name order.
+async fn refs_under(
+    state: &AppState,
+    repo: &Repo,
+    prefix: &str,
+) -> Result<Vec<(String, Oid, &'static str)>, ApiError> {
+    let wanted = format!("refs/{prefix}");
+    let refs: Vec<(String, Oid)> = repo
+        .view
+        .state
+        .refs
+        .iter()
+        .filter(|(name, _)| name.starts_with(&wanted))
+        .map(|(name, r)| (name.clone(), *r.target.as_bytes()))
+        .collect();
+    repo.browse(state, move |b: &Browser| {
+        Ok(refs
+            .into_iter()
+            .map(|(name, id)| {
+                let kind = b.header(&id).map_or("commit", |(kind, _)| kind);
+                (name, id, kind)
+            })
+            .collect())
+    })
+    .await
+}
+
+fn render_ref(repo: &Repo, name: &str, id: &Oid, kind: &str) -> Value {
+    let sha = hex(id);
+    let short = name.strip_prefix("refs/").unwrap_or(name);
+    json!({
+        "ref": name,
+        "node_id": format!("REF_{}", hex::encode(name.as_bytes())),
+        "url": repo.api(&format!("/git/refs/{short}")),
+        "object": {
+            "type": kind,
+            "sha": sha,
+            "url": repo.api(&format!("/git/{kind}s/{sha}")),
+        },
+    })
+}
+
+fn render_refs(repo: &Repo, refs: &[(String, Oid, &'static str)]) -> Vec<Value> {
+    refs.iter()
+        .map(|(name, id, kind)| render_ref(repo, name, id, kind))
+        .collect()
+}
+
+async fn list_refs(
+    state: State<AppState>,
+    links: Links,
+    caller: MaybeUser,
+    Path((owner, name)): Path<(String, String)>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    matching_refs(state, links, caller, Path((owner, name, String::new()))).await
+}
+
+/// `GET /git/matching-refs/{ref}`: every ref starting with `refs/{ref}`, possibly none.
+async fn matching_refs(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, prefix)): RepoPath,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
+    let refs = refs_under(&state, &repo, &prefix).await?;
+    Ok(Json(render_refs(&repo, &refs)))
+}
+
+/// `GET /git/ref/{ref}`: exactly `refs/{ref}`, else 404.
+async fn get_ref(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, short)): RepoPath,
+) -> Result<Json<Value>, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
+    let full = format!("refs/{short}");
+    let refs = refs_under(&state, &repo, &short).await?;
+    refs.iter()
+        .find(|(n, _, _)| *n == full)
+        .map(|(n, id, kind)| Json(render_ref(&repo, n, id, kind)))
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The older `GET /git/refs/{ref}`, still used by clients: the ref itself when the
+/// name is exact, else the array of refs under it, else 404.
+async fn legacy_refs(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, short)): RepoPath,
+) -> Result<Response, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
+    let full = format!("refs/{short}");
+    let refs = refs_under(&state, &repo, &short).await?;
+    if let Some((n, id, kind)) = refs.iter().find(|(n, _, _)| *n == full) {
+        return Ok(Json(render_ref(&repo, n, id, kind)).into_response());
+    }
+    let under: Vec<_> = refs
+        .into_iter()
+        .filter(|(n, _, _)| {
+            n.get(full.len()..)
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .collect();
+    if under.is_empty() {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(render_refs(&repo, &under)).into_response())
+}
+
+/// A full 40-digit hex object id, as the object endpoints require.
+fn full_sha(sha: &str) -> Result<Oid, ApiError> {
+    let mut id = [0u8; 20];
+    hex::decode_to_slice(sha, &mut id).map_err(|_| ApiError::not_found())?;
+    Ok(id)
+}
+
+async fn get_commit(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, sha)): RepoPath,
+) -> Result<Json<Value>, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
+    let id = full_sha(&sha)?;
+    let commit = repo.browse(&state, move |b| Ok(b.commit(&id)?)).await?;
+    Ok(Json(git_views::git_commit(&repo, &commit)))
+}
+
+/// `GET /git/trees/{sha}`: a tree (or the tree of a commit, or of a branch or tag
+/// name, as GitHub accepts), recursively with `?recursive=1`.
+async fn get_tree(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, sha)): RepoPath,
+    Query(query): Query<TreeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
+    let recursive = query
+        .recursive
+        .is_some_and(|r| !matches!(r.as_str(), "0" | "false"));
+    let listing = repo
+        .browse(&state, move |b| {
+            let id = match full_sha(&sha) {
+                Ok(id) => id,
+                Err(_) => b.resolve(&sha)?,
+            };
+            Ok(b.tree(&id, recursive)?)
+        })
+        .await?;
+    let sha = hex(&listing.id);
+    let entries: Vec<Value> = listing
+        .entries
+        .iter()
+        .map(|e| git_views::tree_entry(&repo, e))
+        .collect();
+    Ok(Json(json!({
+        "sha": sha,
+        "url": repo.api(&format!("/git/trees/{sha}")),
+        "tree": entries,
+        "truncated": listing.truncated,
+    })))
+}
+
+async fn get_blob(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, sha)): RepoPath,
+) -> Result<Json<Value>, ApiError> {
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
+    let id = full_sha(&sha)?;
+    let data = repo
+        .browse(&state, move |b| Ok(b.blob(&id, MAX_BLOB_BYTES)?))
+        .await?;
+    let sha = hex(&id);
+    Ok(Json(json!({
+        "sha": sha,
+        "node_id": format!("B_{sha}"),
+        "size": data.len(),
+        "url": repo.api(&format!("/git/blobs/{sha}")),
+        "content": git_views::base64_lines(&data),
+        "encoding": "base64",
+    })))
+}
