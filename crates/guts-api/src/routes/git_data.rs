@@ -7,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use guts_storage::browse::MAX_BLOB_BYTES;
-use guts_storage::{Browser, Oid};
+use guts_storage::{BrowseError, Browser, Oid};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::browse::{Repo, hex};
 use crate::error::ApiError;
-use crate::extract::MaybeUser;
+use crate::extract::{Authed, MaybeUser};
 use crate::git_views;
 use crate::links::Links;
 use crate::state::AppState;
@@ -164,15 +164,32 @@ fn full_sha(sha: &str) -> Result<Oid, ApiError> {
     Ok(id)
 }
 
+/// Reads the object named by a full sha in a visible, non-empty repository.
+async fn read_object<T, F>(
+    state: &AppState,
+    links: Links,
+    caller: Option<&Authed>,
+    (owner, name, sha): (String, String, String),
+    read: F,
+) -> Result<(Repo, Oid, T), ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Browser, &Oid) -> Result<T, BrowseError> + Send + 'static,
+{
+    let repo = Repo::find(state, links, &owner, &name, caller)?.nonempty()?;
+    let id = full_sha(&sha)?;
+    let found = repo.browse(state, move |b| Ok(read(b, &id)?)).await?;
+    Ok((repo, id, found))
+}
+
 async fn get_commit(
     State(state): State<AppState>,
     links: Links,
     MaybeUser(caller): MaybeUser,
-    Path((owner, name, sha)): RepoPath,
+    Path(path): RepoPath,
 ) -> Result<Json<Value>, ApiError> {
-    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
-    let id = full_sha(&sha)?;
-    let commit = repo.browse(&state, move |b| Ok(b.commit(&id)?)).await?;
+    let (repo, _, commit) =
+        read_object(&state, links, caller.as_ref(), path, |b, id| b.commit(id)).await?;
     Ok(Json(git_views::git_commit(&repo, &commit)))
 }
 
@@ -216,13 +233,12 @@ async fn get_blob(
     State(state): State<AppState>,
     links: Links,
     MaybeUser(caller): MaybeUser,
-    Path((owner, name, sha)): RepoPath,
+    Path(path): RepoPath,
 ) -> Result<Json<Value>, ApiError> {
-    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
-    let id = full_sha(&sha)?;
-    let data = repo
-        .browse(&state, move |b| Ok(b.blob(&id, MAX_BLOB_BYTES)?))
-        .await?;
+    let (repo, id, data) = read_object(&state, links, caller.as_ref(), path, |b, id| {
+        b.blob(id, MAX_BLOB_BYTES)
+    })
+    .await?;
     let sha = hex(&id);
     Ok(Json(json!({
         "sha": sha,
