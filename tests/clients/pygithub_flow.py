@@ -75,7 +75,7 @@ head_sha = git("rev-parse", "HEAD", cwd=work)
 
 # Bob may push; main needs one approving review.
 repo.add_to_collaborators("bob", permission="push")
-repo._requester.requestJsonAndCheck("PUT", repo.url + "/branches/main/protection", input={"required_status_checks": None, "enforce_admins": None, "restrictions": None, "required_pull_request_reviews": {"required_approving_review_count": 1}})
+repo.get_branch("main").edit_protection(required_approving_review_count=1)
 
 # An issue, a comment, labels.
 issue = repo.create_issue(title="Something is broken", body="details", labels=["bug"])

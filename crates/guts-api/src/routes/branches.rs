@@ -170,15 +170,18 @@ fn render(links: &Links, owner: &str, repo: &str, branch: &str, p: &BranchProtec
             "require_code_owner_reviews": false,
         })
     });
-    json!({
+    // GitHub leaves out the sections a protection does not have (clients index into
+    // the ones present), rather than sending them as null.
+    let mut value = json!({
         "url": url,
-        "required_status_checks": null,
-        "required_pull_request_reviews": reviews,
         "enforce_admins": { "url": format!("{url}/enforce_admins"), "enabled": true },
         "allow_force_pushes": { "enabled": !p.no_force_push },
         "allow_deletions": { "enabled": !p.no_deletion },
-        "restrictions": null,
-    })
+    });
+    if let (Some(reviews), Some(map)) = (reviews, value.as_object_mut()) {
+        map.insert("required_pull_request_reviews".into(), reviews);
+    }
+    value
 }
 
 async fn get_protection(

@@ -17,8 +17,10 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::browse::Repo;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
+use crate::git_views;
 use crate::links::Links;
 use crate::pagination::Page;
 use crate::routes::issues::{open_flag, sort_threads, state_filter};
@@ -38,6 +40,91 @@ pub(crate) fn router() -> Router<AppState> {
             "/api/v3/repos/{owner}/{repo}/pulls/{number}/merge",
             put(merge).get(is_merged),
         )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/pulls/{number}/commits",
+            get(commits),
+        )
+        .route(
+            "/api/v3/repos/{owner}/{repo}/pulls/{number}/files",
+            get(files),
+        )
+}
+
+/// Most commits `…/pulls/{n}/commits` lists (GitHub's limit).
+const MAX_PULL_COMMITS: usize = 250;
+/// Most files `…/pulls/{n}/files` lists (GitHub's limit).
+const MAX_PULL_FILES: usize = 3000;
+
+/// The commits a pull request brings: base (as it was when the pull request was
+/// opened, once merged) to head.
+fn range(state: &RepoState, pull: &Pull) -> (ObjectId, ObjectId) {
+    let base = if pull.merged.is_some() {
+        pull.base_sha
+    } else {
+        base_sha(state, pull)
+    };
+    (base, head_sha(state, pull))
+}
+
+/// The visible repository and the range of its pull request `number`.
+fn pull_range(
+    state: &AppState,
+    links: Links,
+    (owner, name, number): (String, String, u64),
+    caller: Option<&Authed>,
+) -> Result<(Repo, ObjectId, ObjectId), ApiError> {
+    let repo = Repo::find(state, links, &owner, &name, caller)?;
+    let (_, _, pull) = find_pull(&repo.view, number)?;
+    let (base, head) = range(&repo.view.state, pull);
+    Ok((repo, base, head))
+}
+
+async fn commits(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    MaybeUser(caller): MaybeUser,
+    Path(path): Path<(String, String, u64)>,
+) -> Result<Response, ApiError> {
+    let (repo, base, head) = pull_range(&state, links, path, caller.as_ref())?;
+    let commits = repo
+        .browse(&state, move |b| {
+            let ahead = b.compare(base.as_bytes(), head.as_bytes())?.ahead;
+            let commits = ahead.iter().take(MAX_PULL_COMMITS).map(|id| b.commit(id));
+            Ok(commits.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    let (items, headers) = page.apply(commits);
+    let body: Vec<Value> = items.iter().map(|c| git_views::commit(&repo, c)).collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+async fn files(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    MaybeUser(caller): MaybeUser,
+    Path(path): Path<(String, String, u64)>,
+) -> Result<Response, ApiError> {
+    let (repo, base, head) = pull_range(&state, links, path, caller.as_ref())?;
+    let changes = repo
+        .browse(&state, move |b| {
+            let from = match b.compare(base.as_bytes(), head.as_bytes())?.merge_base {
+                Some(merge_base) => b.commit(&merge_base)?.tree,
+                None => b.commit(base.as_bytes())?.tree,
+            };
+            let mut changes = b.diff(Some(&from), &b.commit(head.as_bytes())?.tree)?;
+            changes.truncate(MAX_PULL_FILES);
+            Ok(changes)
+        })
+        .await?;
+    let (items, headers) = page.apply(changes);
+    let at = head.to_string();
+    let body: Vec<Value> = items
+        .iter()
+        .map(|c| git_views::file(&repo, c, &at))
+        .collect();
+    Ok((headers, Json(body)).into_response())
 }
 
 /// The head commit of a pull request: its branch while open and the branch exists,
