@@ -16,13 +16,17 @@ use serde::Serialize;
 pub const DOCUMENTATION_URL: &str = "https://docs.github.com/rest";
 
 /// One entry of the `errors` array of a 422, as GitHub reports validation failures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    #[schema(value_type = String)]
     pub resource: Cow<'static, str>,
+    #[schema(value_type = String)]
     pub field: Cow<'static, str>,
     /// GitHub's codes: `missing`, `missing_field`, `invalid`, `already_exists`, `custom`.
+    #[schema(value_type = String)]
     pub code: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub message: Option<String>,
 }
 
@@ -90,6 +94,13 @@ impl ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "Server is at capacity, retry later",
         );
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
+    /// The caller spent its rate limit (GitHub's message names who).
+    pub fn rate_limited(message: impl Into<Cow<'static, str>>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, message);
         e.retry_after = Some(retry_after_secs);
         e
     }

@@ -123,22 +123,34 @@ impl FromRequestParts<AppState> for MaybeUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(credential) = credential(parts) else {
-            return Ok(MaybeUser(None));
+        // The rate limiter has usually resolved the caller already.
+        let caller = match parts.extensions.get::<Authed>() {
+            Some(authed) => Some(authed.clone()),
+            None => resolve_caller(parts, state)?,
         };
-        let Some(token) = credential else {
-            return Err(ApiError::bad_credentials());
-        };
-        match state.accounts.authenticate(&token) {
-            Ok(Some((user, token))) => {
-                tracing::Span::current().record("user", user.login.as_str());
-                Ok(MaybeUser(Some(Authed { user, token })))
-            }
-            Ok(None) => Err(ApiError::bad_credentials()),
-            Err(e) => {
-                tracing::error!(error = %e, "token lookup failed");
-                Err(ApiError::internal())
-            }
+        if let Some(authed) = &caller {
+            tracing::Span::current().record("user", authed.user.login.as_str());
+        }
+        Ok(MaybeUser(caller))
+    }
+}
+
+/// Who the request's credentials name: `None` without credentials, 401 for
+/// credentials that match nothing (GitHub answers those 401 even where anonymous
+/// access would be fine).
+pub(crate) fn resolve_caller(parts: &Parts, state: &AppState) -> Result<Option<Authed>, ApiError> {
+    let Some(credential) = credential(parts) else {
+        return Ok(None);
+    };
+    let Some(token) = credential else {
+        return Err(ApiError::bad_credentials());
+    };
+    match state.accounts.authenticate(&token) {
+        Ok(Some((user, token))) => Ok(Some(Authed { user, token })),
+        Ok(None) => Err(ApiError::bad_credentials()),
+        Err(e) => {
+            tracing::error!(error = %e, "token lookup failed");
+            Err(ApiError::internal())
         }
     }
 }

@@ -15,6 +15,7 @@ mod git_views;
 pub mod links;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod ops;
 pub mod pagination;
 pub mod router;
@@ -22,11 +23,14 @@ mod routes;
 pub mod server;
 pub mod state;
 mod threads;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 pub mod views;
 
 pub use error::{ApiError, FieldError};
 pub use metrics::HttpMetrics;
+pub use middleware::{RateLimiter, RateLimits};
 pub use ops::ops_router;
 pub use router::api_router;
 pub use server::serve;

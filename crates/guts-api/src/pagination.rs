@@ -11,6 +11,19 @@ use crate::links::Links;
 pub const DEFAULT_PER_PAGE: usize = 30;
 pub const MAX_PER_PAGE: usize = 100;
 
+/// `page` and `per_page`, as the OpenAPI document describes them.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "describes the query; `Page` parses it")]
+pub struct PageParams {
+    /// Page number, from 1.
+    #[param(minimum = 1)]
+    page: Option<u32>,
+    /// Items per page, at most 100 (default 30).
+    #[param(minimum = 1, maximum = 100)]
+    per_page: Option<u32>,
+}
+
 /// The requested page. Like GitHub, values that are not numbers fall back to the
 /// defaults, and `per_page` above the maximum is clamped.
 #[derive(Debug, Clone)]

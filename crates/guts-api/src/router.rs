@@ -1,31 +1,46 @@
 //! Where the resource routers are merged and the edge middleware is applied: the one
-//! place that decides what every request goes through.
+//! place that decides what every request goes through, and where the OpenAPI document
+//! is assembled from the documented modules.
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
+use axum::routing::get;
 use http::StatusCode;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
+use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::{json_errors, limit_in_flight, observe};
+use crate::openapi::{self, ApiDoc};
 use crate::routes;
 use crate::state::AppState;
 
-/// The router of the API listener.
-///
-/// Health probes sit outside the in-flight limit and the timeout, so a saturated node
-/// still answers its liveness probe instead of being restarted for being busy.
-pub fn api_router(state: AppState) -> Router {
-    let limits = state.limits.clone();
-    let guarded = Router::new()
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/v3/openapi.json";
+
+/// The REST modules described in the OpenAPI document: each returns an
+/// `OpenApiRouter<AppState>` built with `routes!(handler, …)` over handlers annotated
+/// with `#[utoipa::path]`. Adding a documented module is one line here.
+pub(crate) fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::admin::router())
         .merge(routes::users::router())
         .merge(routes::repos::router())
         .merge(routes::branches::router())
         .merge(routes::collaborators::router())
+        .merge(routes::orgs::router())
+        .merge(routes::rate_limit::router())
+}
+
+/// REST modules not annotated yet (a plain `Router<AppState>`): served behind the same
+/// middleware, but absent from the document until they move up into [`documented`].
+fn undocumented() -> Router<AppState> {
+    Router::new()
         .merge(routes::issues::router())
         .merge(routes::comments::router())
         .merge(routes::labels::router())
@@ -34,10 +49,24 @@ pub fn api_router(state: AppState) -> Router {
         .merge(routes::git_data::router())
         .merge(routes::commits::router())
         .merge(routes::contents::router())
+}
+
+/// The router of the API listener.
+///
+/// Health probes sit outside the in-flight limit and the timeout, so a saturated node
+/// still answers its liveness probe instead of being restarted for being busy.
+pub fn api_router(state: AppState) -> Router {
+    let limits = state.limits.clone();
+    let (rest, doc) = documented().split_for_parts();
+    let doc = openapi::render(&openapi::with_error_defaults(doc));
+    let guarded = rest
+        .merge(undocumented())
+        .route(OPENAPI_PATH, get(openapi::serve).with_state(doc))
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(
             ServiceBuilder::new()
                 .layer(from_fn(json_errors))
+                .layer(from_fn_with_state(state.clone(), rate_limit))
                 .layer(from_fn_with_state(state.clone(), limit_in_flight))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
@@ -53,4 +82,161 @@ pub fn api_router(state: AppState) -> Router {
         .merge(routes::health::router())
         .layer(from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::{MatchedPath, Request};
+    use axum::middleware::{Next, from_fn};
+    use axum::response::Response;
+    use http::HeaderValue;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::test_support::{TestApp, send};
+
+    const METHODS: [&str; 5] = ["GET", "PUT", "POST", "PATCH", "DELETE"];
+
+    /// Echoes the route template that matched, so the test can tell "no such route"
+    /// from a handler's own 404.
+    async fn echo_matched(req: Request, next: Next) -> Response {
+        let matched = req.extensions().get::<MatchedPath>().cloned();
+        let mut response = next.run(req).await;
+        if let Some(m) = matched.and_then(|m| HeaderValue::from_str(m.as_str()).ok()) {
+            response.headers_mut().insert("x-matched-route", m);
+        }
+        response
+    }
+
+    /// Every (path, method) in the document is served by its handler, and every other
+    /// method on a documented path is 405: a route without a document entry, or an
+    /// entry without a route, fails here.
+    #[tokio::test]
+    async fn the_document_and_the_routes_agree() {
+        let app = TestApp::new(Default::default());
+        let (router, doc) = documented().split_for_parts();
+        let router: axum::Router = router
+            .layer(from_fn(echo_matched))
+            .with_state(app.state.clone());
+        let doc = serde_json::to_value(doc).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.len() >= 15, "{}", paths.len());
+        for (template, item) in paths {
+            let concrete = template.replace('{', "x").replace('}', "");
+            // Numeric segments for numeric parameters.
+            let concrete = concrete.replace("xid", "1");
+            for method in METHODS {
+                let documented = item.get(method.to_ascii_lowercase()).is_some();
+                let (res, body) = send(router.clone(), method, &concrete, None, None).await;
+                if documented {
+                    assert_ne!(res.status(), 405, "{method} {template}: {body}");
+                    assert_eq!(
+                        res.headers()
+                            .get("x-matched-route")
+                            .map(|v| v.to_str().unwrap()),
+                        Some(template.as_str()),
+                        "{method} {template} is documented but not routed"
+                    );
+                } else {
+                    assert_eq!(
+                        res.status(),
+                        405,
+                        "{method} {template} is routed but not documented"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A documented module registers routes only through `routes!`: a plain `.route(`
+    /// in it would be served without appearing in the document.
+    #[test]
+    fn documented_modules_have_no_plain_routes() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.contains("OpenApiRouter") {
+                assert!(
+                    !text.contains(".route("),
+                    "{} mixes plain routes",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_document_is_served_with_github_errors_as_defaults() {
+        let app = TestApp::new(Default::default());
+        let (res, doc) = app.call("GET", OPENAPI_PATH, None, None).await;
+        assert_eq!(res.status(), 200);
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let op = &doc["paths"]["/api/v3/repos/{owner}/{repo}"]["get"];
+        assert_eq!(
+            op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Repository"
+        );
+        assert_eq!(
+            op["responses"]["default"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/GithubError"
+        );
+        for name in [
+            "GithubError",
+            "FieldError",
+            "User",
+            "Repository",
+            "CreateRepo",
+        ] {
+            assert!(doc["components"]["schemas"].get(name).is_some(), "{name}");
+        }
+        assert!(
+            doc["paths"].get("/{owner}/{repo}/info/refs").is_none(),
+            "git stays out"
+        );
+    }
+
+    #[tokio::test]
+    async fn rate_limit_headers_429_and_the_free_rate_limit_endpoint() {
+        let app = TestApp::new(crate::RateLimits {
+            anonymous_per_hour: 2,
+            authenticated_per_hour: 3,
+        });
+        let (res, _) = app.call("GET", "/api/v3/users/nobody", None, None).await;
+        assert_eq!(res.status(), 404);
+        let h = res.headers();
+        assert_eq!(h["x-ratelimit-limit"], "2");
+        assert_eq!(h["x-ratelimit-remaining"], "1");
+        assert_eq!(h["x-ratelimit-used"], "1");
+        assert_eq!(h["x-ratelimit-resource"], "core");
+        assert!(h.contains_key("x-ratelimit-reset"));
+
+        // The overview spends nothing.
+        let (res, body) = app.call("GET", "/api/v3/rate_limit", None, None).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(body["resources"]["core"]["remaining"], 1);
+        assert_eq!(body["rate"]["limit"], 2);
+
+        app.call("GET", "/api/v3/users/nobody", None, None).await;
+        let (res, body) = app.call("GET", "/api/v3/users/nobody", None, None).await;
+        assert_eq!(res.status(), 429, "{body}");
+        assert_eq!(res.headers()["x-ratelimit-remaining"], "0");
+        assert_eq!(res.headers()["retry-after"], "1800");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("API rate limit exceeded for ")
+        );
+        assert_eq!(body["status"], "429");
+
+        // A token has its own, larger bucket; the admin API and probes have none.
+        let token = app.user("alice").await;
+        let (res, body) = app.call("GET", "/api/v3/user", Some(&token), None).await;
+        assert_eq!(res.status(), 200, "{body}");
+        assert_eq!(res.headers()["x-ratelimit-limit"], "3");
+        assert_eq!(res.headers()["x-ratelimit-remaining"], "2");
+        let (res, _) = app.call("GET", "/health/live", None, None).await;
+        assert!(!res.headers().contains_key("x-ratelimit-limit"));
+    }
 }

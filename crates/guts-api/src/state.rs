@@ -10,6 +10,7 @@ use guts_storage::{Accounts, Repositories};
 use tokio::sync::Semaphore;
 
 use crate::metrics::HttpMetrics;
+use crate::middleware::{RateLimiter, RateLimits};
 
 /// Full-clone object selections kept (each about 20 bytes per object).
 const GIT_PLAN_CACHE_ENTRIES: usize = 16;
@@ -30,6 +31,9 @@ pub struct EdgeLimits {
     /// `request_timeout` and `max_body_bytes`: they stream, and fail instead after
     /// `request_timeout` without progress.
     pub max_push_bytes: u64,
+    /// Requests per hour per token and per anonymous client IP
+    /// (`GUTS_RATE_LIMIT_*_PER_HOUR`); `/api/v3` only.
+    pub rate_limits: RateLimits,
 }
 
 impl Default for EdgeLimits {
@@ -40,6 +44,7 @@ impl Default for EdgeLimits {
             max_in_flight: 10_000,
             header_read_timeout: Duration::from_secs(10),
             max_push_bytes: 2048 * 1024 * 1024,
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -49,6 +54,8 @@ impl Default for EdgeLimits {
 pub struct NodeInfo {
     pub version: &'static str,
     pub peer_id: String,
+    /// `GUTS_DATA_DIR`, whose size the admin API reports.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Cheap to clone: one `Arc` around everything.
@@ -73,6 +80,8 @@ pub struct Inner {
     /// Object selections of full clones, reused by later clones of the same refs.
     pub git_plans: Arc<PlanCache>,
     pub(crate) in_flight: Arc<Semaphore>,
+    /// The `/api/v3` token buckets.
+    pub rate_limiter: RateLimiter,
 }
 
 /// The domain services the API drives.
@@ -95,6 +104,7 @@ impl AppState {
         services: Services,
     ) -> Self {
         let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+        let rate_limiter = RateLimiter::new(limits.rate_limits);
         Self(Arc::new(Inner {
             health,
             metrics,
@@ -108,6 +118,7 @@ impl AppState {
             git: services.git_metrics,
             git_plans: Arc::new(PlanCache::new(GIT_PLAN_CACHE_ENTRIES)),
             in_flight,
+            rate_limiter,
         }))
     }
 }

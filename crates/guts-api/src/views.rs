@@ -2,7 +2,7 @@
 //! them, so every resource carries its absolute `url` and the related `*_url`s.
 
 use guts_core::{PublicKey, Role};
-use guts_storage::{RepoView, UserRecord, accounts::numeric_id};
+use guts_storage::{OrgRecord, RepoView, UserRecord, accounts::numeric_id};
 use serde_json::{Value, json};
 
 use crate::links::Links;
@@ -60,6 +60,67 @@ pub fn user(links: &Links, user: &UserRecord) -> Value {
         map.insert("public_key".to_string(), json!(user.public_key));
     }
     value
+}
+
+/// The short object of an organization where GitHub embeds an owner: a user object
+/// whose `type` is `Organization`.
+pub fn simple_org(links: &Links, org: &OrgRecord) -> Value {
+    let mut value = simple_user(links, &org.login, org.id, false);
+    if let Some(map) = value.as_object_mut() {
+        map.insert("type".to_string(), json!("Organization"));
+        map.insert("node_id".to_string(), json!(format!("O_{}", org.id)));
+    }
+    value
+}
+
+/// `GET /users/{org}`: GitHub answers an organization's login with the user shape,
+/// `type: Organization`.
+pub fn org_as_user(links: &Links, org: &OrgRecord) -> Value {
+    let mut value = simple_org(links, org);
+    if let Some(map) = value.as_object_mut() {
+        let at = iso8601(org.created_at);
+        map.insert("created_at".to_string(), json!(at));
+        map.insert("updated_at".to_string(), json!(at));
+    }
+    value
+}
+
+/// GitHub's organization object (`GET /orgs/{org}`).
+pub fn org(links: &Links, org: &OrgRecord, public_repos: usize) -> Value {
+    let login = &org.login;
+    let api = |p: &str| links.api(&format!("/orgs/{login}{p}"));
+    let at = iso8601(org.created_at);
+    json!({
+        "login": login,
+        "id": org.id,
+        "node_id": format!("O_{}", org.id),
+        "url": api(""),
+        "repos_url": api("/repos"),
+        "events_url": api("/events"),
+        "hooks_url": api("/hooks"),
+        "issues_url": api("/issues"),
+        "members_url": api("/members{/member}"),
+        "public_members_url": api("/public_members{/member}"),
+        "avatar_url": "",
+        "description": Value::Null,
+        "name": Value::Null,
+        "company": Value::Null,
+        "blog": "",
+        "location": Value::Null,
+        "email": Value::Null,
+        "is_verified": false,
+        "has_organization_projects": false,
+        "has_repository_projects": false,
+        "public_repos": public_repos,
+        "public_gists": 0,
+        "followers": 0,
+        "following": 0,
+        "html_url": links.web(&format!("/{login}")),
+        "created_at": at,
+        "updated_at": at,
+        "archived_at": Value::Null,
+        "type": "Organization",
+    })
 }
 
 /// The owner of a repository as a user object: the local account if there is one,

@@ -98,6 +98,18 @@ pub const SETTINGS: &[Setting] = &[
         doc: "Seconds a request may take, body included; slower ones get 408.",
     },
     Setting {
+        key: "rate_limit_anonymous_per_hour",
+        default: "60",
+        secret: false,
+        doc: "REST requests (`/api/v3`) per hour per client IP without a token; beyond it 429 with Retry-After. Git and the admin API are exempt.",
+    },
+    Setting {
+        key: "rate_limit_authenticated_per_hour",
+        default: "5000",
+        secret: false,
+        doc: "REST requests (`/api/v3`) per hour per token; beyond it 429 with Retry-After.",
+    },
+    Setting {
         key: "otlp_endpoint",
         default: "",
         secret: false,
@@ -153,6 +165,18 @@ pub struct Config {
     pub max_push_size_mb: u32,
     #[validate(range(min = 1, max = 3600, message = "must be from 1 to 3600 (seconds)"))]
     pub request_timeout: u64,
+    #[validate(range(
+        min = 1,
+        max = 100_000_000,
+        message = "must be from 1 to 100000000 (requests per hour)"
+    ))]
+    pub rate_limit_anonymous_per_hour: u32,
+    #[validate(range(
+        min = 1,
+        max = 100_000_000,
+        message = "must be from 1 to 100000000 (requests per hour)"
+    ))]
+    pub rate_limit_authenticated_per_hour: u32,
     #[validate(custom(function = "check_http_url"))]
     pub otlp_endpoint: Option<String>,
     #[validate(custom(function = "check_admin_token"))]
@@ -177,6 +201,8 @@ impl Default for Config {
             max_request_size_mb: 100,
             max_push_size_mb: 2048,
             request_timeout: 30,
+            rate_limit_anonymous_per_hour: 60,
+            rate_limit_authenticated_per_hour: 5000,
             otlp_endpoint: None,
             admin_token: None,
             cluster_secret: None,
@@ -306,6 +332,12 @@ impl Config {
             "max_request_size_mb" => self.max_request_size_mb = parse_number(raw).map_err(err)?,
             "max_push_size_mb" => self.max_push_size_mb = parse_number(raw).map_err(err)?,
             "request_timeout" => self.request_timeout = parse_number(raw).map_err(err)?,
+            "rate_limit_anonymous_per_hour" => {
+                self.rate_limit_anonymous_per_hour = parse_number(raw).map_err(err)?
+            }
+            "rate_limit_authenticated_per_hour" => {
+                self.rate_limit_authenticated_per_hour = parse_number(raw).map_err(err)?
+            }
             "otlp_endpoint" => self.otlp_endpoint = optional(raw),
             "admin_token" => self.admin_token = optional(raw).map(Secret::new),
             "cluster_secret" => self.cluster_secret = optional(raw).map(Secret::new),
@@ -364,6 +396,14 @@ impl Config {
         out.insert("max_request_size_mb", self.max_request_size_mb.to_string());
         out.insert("max_push_size_mb", self.max_push_size_mb.to_string());
         out.insert("request_timeout", self.request_timeout.to_string());
+        out.insert(
+            "rate_limit_anonymous_per_hour",
+            self.rate_limit_anonymous_per_hour.to_string(),
+        );
+        out.insert(
+            "rate_limit_authenticated_per_hour",
+            self.rate_limit_authenticated_per_hour.to_string(),
+        );
         if let Some(v) = &self.otlp_endpoint {
             out.insert("otlp_endpoint", v.clone());
         }
@@ -385,6 +425,8 @@ impl Config {
             "max_request_size_mb",
             "max_push_size_mb",
             "request_timeout",
+            "rate_limit_anonymous_per_hour",
+            "rate_limit_authenticated_per_hour",
             "shutdown_timeout",
         ];
         let mut table = toml::Table::new();
@@ -574,6 +616,12 @@ mod tests {
             ("GUTS_SHUTDOWN_TIMEOUT", "-3", "whole number"),
             ("GUTS_MAX_CONNECTIONS", "0", "from 1 to"),
             ("GUTS_MAX_REQUEST_SIZE_MB", "lots", "whole number"),
+            ("GUTS_RATE_LIMIT_ANONYMOUS_PER_HOUR", "0", "from 1 to"),
+            (
+                "GUTS_RATE_LIMIT_AUTHENTICATED_PER_HOUR",
+                "many",
+                "whole number",
+            ),
             ("GUTS_OTLP_ENDPOINT", "collector:4317", "http://"),
             ("GUTS_OPEN_REGISTRATION", "maybe", "true or false"),
         ];

@@ -183,6 +183,10 @@ impl Node {
             max_in_flight: config.max_connections as usize,
             header_read_timeout: HEADER_READ_TIMEOUT,
             max_push_bytes: config.max_push_bytes(),
+            rate_limits: guts_api::RateLimits {
+                anonymous_per_hour: config.rate_limit_anonymous_per_hour,
+                authenticated_per_hour: config.rate_limit_authenticated_per_hour,
+            },
         };
         let state = AppState::new(
             health.clone(),
@@ -190,6 +194,7 @@ impl Node {
             NodeInfo {
                 version: env!("CARGO_PKG_VERSION"),
                 peer_id: peer_id.clone(),
+                data_dir: config.data_dir.clone(),
             },
             config.admin_token.clone(),
             telemetry,

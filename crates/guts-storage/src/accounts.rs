@@ -1,4 +1,5 @@
-//! Accounts and personal access tokens.
+//! Accounts (users and organizations), organization memberships and personal access
+//! tokens.
 //!
 //! Every user has an ed25519 key. By default it is custodial: created here, sealed with
 //! the cluster secret ([`crate::seal`]) and opened only to sign that user's operations
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::Store;
 use crate::error::StoreError;
-use crate::schema::{TOKENS, USER_KEYS, USERS};
+use crate::schema::{ORG_MEMBERS, ORGS, TOKENS, USER_KEYS, USERS};
 use crate::seal::{SealError, Sealer};
 
 /// What a token may do.
@@ -77,6 +78,34 @@ pub struct TokenRecord {
     pub revoked: bool,
 }
 
+/// An organization: an account without a key of its own. Its repositories are signed
+/// by the members who act on them; its login shares one namespace with users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRecord {
+    pub login: String,
+    /// GitHub-style numeric id, derived from the lowercase login.
+    pub id: u64,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// A member's standing in an organization (GitHub's `admin` and `member`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgRole {
+    /// Manages memberships, and is made a repository admin of the org's repositories.
+    Admin,
+    /// May create repositories in the organization.
+    Member,
+}
+
+/// One membership: the user as they spell their login, and their role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub login: String,
+    pub role: OrgRole,
+}
+
 /// A freshly created token: the only time its text exists outside the client.
 #[derive(Debug)]
 pub struct NewToken {
@@ -92,6 +121,10 @@ pub enum AccountError {
     LoginTaken(String),
     #[error("no user {0:?}")]
     NoSuchUser(String),
+    #[error("no organization {0:?}")]
+    NoSuchOrg(String),
+    #[error("an organization keeps at least one admin")]
+    LastOrgAdmin,
     #[error("no such token")]
     NoSuchToken,
     #[error("user {0:?} has no custodial key on this node")]
@@ -173,7 +206,9 @@ impl Accounts {
             .store
             .write("create_user", move |txn| {
                 let mut users = txn.open_table(USERS)?;
-                if users.get(lower.as_str())?.is_some() {
+                if users.get(lower.as_str())?.is_some()
+                    || txn.open_table(ORGS)?.get(lower.as_str())?.is_some()
+                {
                     return Ok(Err(AccountError::LoginTaken(lower.clone())));
                 }
                 users.insert(lower.as_str(), bytes.as_slice())?;
@@ -378,7 +413,169 @@ impl Accounts {
             .await?
     }
 
+    /// Creates organization `login` with `admin` (an existing user) as its first admin.
+    /// Durable when it returns.
+    pub async fn create_org(&self, login: &str, admin: &str) -> Result<OrgRecord, AccountError> {
+        validate_login(login)?;
+        let lower = login.to_ascii_lowercase();
+        let record = OrgRecord {
+            login: login.to_string(),
+            id: numeric_id(format!("org:{lower}").as_bytes()),
+            created_at: now(),
+        };
+        let bytes = encode(&record)?;
+        let admin = admin.to_ascii_lowercase();
+        let outcome = self
+            .store
+            .write("create_org", move |txn| {
+                let users = txn.open_table(USERS)?;
+                let mut orgs = txn.open_table(ORGS)?;
+                if users.get(lower.as_str())?.is_some() || orgs.get(lower.as_str())?.is_some() {
+                    return Ok(Err(AccountError::LoginTaken(lower.clone())));
+                }
+                let Some(user) = users
+                    .get(admin.as_str())?
+                    .map(|v| decode::<UserRecord>("user", v.value()))
+                    .transpose()?
+                else {
+                    return Ok(Err(AccountError::NoSuchUser(admin.clone())));
+                };
+                orgs.insert(lower.as_str(), bytes.as_slice())?;
+                let membership = encode(&Membership {
+                    login: user.login,
+                    role: OrgRole::Admin,
+                })?;
+                txn.open_table(ORG_MEMBERS)?
+                    .insert(member_key(&lower, &admin).as_str(), membership.as_slice())?;
+                Ok(Ok(()))
+            })
+            .await?;
+        outcome?;
+        self.refresh_counts();
+        Ok(record)
+    }
+
+    pub fn org(&self, login: &str) -> Result<Option<OrgRecord>, AccountError> {
+        let read = self.store.read()?;
+        let orgs = read.open_table(ORGS).map_err(StoreError::from)?;
+        let found = orgs
+            .get(login.to_ascii_lowercase().as_str())
+            .map_err(StoreError::from)?;
+        Ok(found.map(|v| decode("org", v.value())).transpose()?)
+    }
+
+    /// Every organization, ordered by lowercase login.
+    pub fn orgs(&self) -> Result<Vec<OrgRecord>, AccountError> {
+        let read = self.store.read()?;
+        let orgs = read.open_table(ORGS).map_err(StoreError::from)?;
+        let mut out = Vec::new();
+        for entry in orgs.iter().map_err(StoreError::from)? {
+            let (_, v) = entry.map_err(StoreError::from)?;
+            out.push(decode("org", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The members of `org`, ordered by lowercase login.
+    pub fn members(&self, org: &str) -> Result<Vec<Membership>, AccountError> {
+        let read = self.store.read()?;
+        let members = read.open_table(ORG_MEMBERS).map_err(StoreError::from)?;
+        let prefix = format!("{}/", org.to_ascii_lowercase());
+        let mut out = Vec::new();
+        for entry in members
+            .range::<&str>(prefix.as_str()..)
+            .map_err(StoreError::from)?
+        {
+            let (k, v) = entry.map_err(StoreError::from)?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            out.push(decode("membership", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// `user`'s role in `org`, if they are a member.
+    pub fn membership(&self, org: &str, user: &str) -> Result<Option<OrgRole>, AccountError> {
+        let read = self.store.read()?;
+        let members = read.open_table(ORG_MEMBERS).map_err(StoreError::from)?;
+        let key = member_key(&org.to_ascii_lowercase(), &user.to_ascii_lowercase());
+        let found = members.get(key.as_str()).map_err(StoreError::from)?;
+        Ok(found
+            .map(|v| decode::<Membership>("membership", v.value()))
+            .transpose()?
+            .map(|m| m.role))
+    }
+
+    /// Adds `user` to `org` with `role`, changes their role, or (`None`) removes them.
+    /// The last admin can be neither demoted nor removed.
+    pub async fn set_membership(
+        &self,
+        org: &str,
+        user: &str,
+        role: Option<OrgRole>,
+    ) -> Result<(), AccountError> {
+        let org = org.to_ascii_lowercase();
+        let user = user.to_ascii_lowercase();
+        self.store
+            .write("set_membership", move |txn| {
+                if txn.open_table(ORGS)?.get(org.as_str())?.is_none() {
+                    return Ok(Err(AccountError::NoSuchOrg(org.clone())));
+                }
+                let Some(record) = txn
+                    .open_table(USERS)?
+                    .get(user.as_str())?
+                    .map(|v| decode::<UserRecord>("user", v.value()))
+                    .transpose()?
+                else {
+                    return Ok(Err(AccountError::NoSuchUser(user.clone())));
+                };
+                let mut members = txn.open_table(ORG_MEMBERS)?;
+                let key = member_key(&org, &user);
+                let was_admin = members
+                    .get(key.as_str())?
+                    .map(|v| decode::<Membership>("membership", v.value()))
+                    .transpose()?
+                    .is_some_and(|m| m.role == OrgRole::Admin);
+                if was_admin && role != Some(OrgRole::Admin) {
+                    let prefix = format!("{org}/");
+                    let mut admins = 0usize;
+                    for entry in members.range::<&str>(prefix.as_str()..)? {
+                        let (k, v) = entry?;
+                        if !k.value().starts_with(&prefix) {
+                            break;
+                        }
+                        let m: Membership = decode("membership", v.value())?;
+                        admins += usize::from(m.role == OrgRole::Admin);
+                    }
+                    if admins <= 1 {
+                        return Ok(Err(AccountError::LastOrgAdmin));
+                    }
+                }
+                match role {
+                    Some(role) => {
+                        let value = encode(&Membership {
+                            login: record.login,
+                            role,
+                        })?;
+                        members.insert(key.as_str(), value.as_slice())?;
+                    }
+                    None => {
+                        members.remove(key.as_str())?;
+                    }
+                }
+                Ok(Ok(()))
+            })
+            .await?
+    }
+
     fn refresh_counts(&self) {
+        if let Ok(read) = self.store.read()
+            && let Ok(orgs) = read.open_table(ORGS)
+            && let Ok(n) = orgs.len()
+        {
+            self.store.metrics().organizations.set(n as i64);
+        }
         if let Ok(n) = self.count() {
             self.store.metrics().users.set(n as i64);
             self.store
@@ -388,6 +585,11 @@ impl Accounts {
                 .set(n as i64);
         }
     }
+}
+
+/// The membership table's key: orgs' members sort together, so a prefix scan lists them.
+fn member_key(org_lower: &str, user_lower: &str) -> String {
+    format!("{org_lower}/{user_lower}")
 }
 
 #[cfg(test)]
@@ -480,5 +682,51 @@ mod tests {
             other.signing_key(&bob),
             Err(AccountError::Seal(SealError::WrongSecret))
         ));
+    }
+
+    #[tokio::test]
+    async fn orgs_share_the_login_namespace_and_keep_an_admin() {
+        let dir = tempfile::tempdir().unwrap();
+        let (accounts, _w) = accounts(dir.path(), b"secret").await;
+        accounts.create_user("alice", false).await.unwrap();
+        accounts.create_user("bob", false).await.unwrap();
+        assert!(matches!(
+            accounts.create_org("Alice", "alice").await,
+            Err(AccountError::LoginTaken(_))
+        ));
+        assert!(matches!(
+            accounts.create_org("acme", "nobody").await,
+            Err(AccountError::NoSuchUser(_))
+        ));
+        let org = accounts.create_org("Acme", "alice").await.unwrap();
+        assert_eq!(org.login, "Acme");
+        assert!(matches!(
+            accounts.create_user("ACME", false).await,
+            Err(AccountError::LoginTaken(_))
+        ));
+        assert_eq!(accounts.org("acme").unwrap(), Some(org));
+        assert_eq!(
+            accounts.membership("acme", "ALICE").unwrap(),
+            Some(OrgRole::Admin)
+        );
+        accounts
+            .set_membership("acme", "bob", Some(OrgRole::Member))
+            .await
+            .unwrap();
+        let members = accounts.members("acme").unwrap();
+        let logins: Vec<_> = members.iter().map(|m| m.login.as_str()).collect();
+        assert_eq!(logins, ["alice", "bob"]);
+        assert!(matches!(
+            accounts.set_membership("acme", "alice", None).await,
+            Err(AccountError::LastOrgAdmin)
+        ));
+        accounts.set_membership("acme", "bob", None).await.unwrap();
+        assert_eq!(accounts.membership("acme", "bob").unwrap(), None);
+        assert!(matches!(
+            accounts.set_membership("nope", "bob", None).await,
+            Err(AccountError::NoSuchOrg(_))
+        ));
+        assert_eq!(accounts.orgs().unwrap().len(), 1);
+        assert_eq!(accounts.store.metrics().organizations.get(), 1);
     }
 }

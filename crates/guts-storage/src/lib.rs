@@ -19,7 +19,10 @@ pub mod seal;
 #[cfg(test)]
 mod testing;
 
-pub use accounts::{AccountError, Accounts, NewToken, Scope, TokenRecord, UserRecord};
+pub use accounts::{
+    AccountError, Accounts, Membership, NewToken, OrgRecord, OrgRole, Scope, TokenRecord,
+    UserRecord,
+};
 pub use browse::{BrowseError, Browser};
 pub use db::{Store, WriterHandle};
 pub use error::StoreError;

@@ -41,6 +41,8 @@ pub struct StorageMetrics {
     pub batch_size: Histogram,
     /// `guts_users_total`: accounts known to this node.
     pub users: Gauge,
+    /// `guts_organizations_total`: organizations known to this node.
+    pub organizations: Gauge,
     /// `guts_repositories_total`: live (not deleted) repositories.
     pub repositories: Gauge,
     /// `guts_operations_rejected_total{reason}`.
@@ -61,6 +63,7 @@ impl StorageMetrics {
             size_bytes: Gauge::default(),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             users: Gauge::default(),
+            organizations: Gauge::default(),
             repositories: Gauge::default(),
             rejected: Family::default(),
             issues: Family::default(),
@@ -71,6 +74,11 @@ impl StorageMetrics {
             "users_total",
             "User accounts known to this node",
             this.users.clone(),
+        );
+        registry.register(
+            "organizations_total",
+            "Organizations known to this node",
+            this.organizations.clone(),
         );
         registry.register(
             "repositories_total",
@@ -139,20 +147,7 @@ impl StorageMetrics {
 
     /// Walks `dir` and sets `guts_storage_size_bytes`. Blocking (directory walk).
     pub fn measure_size(&self, dir: &std::path::Path) -> u64 {
-        fn walk(dir: &std::path::Path) -> u64 {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return 0;
-            };
-            entries
-                .flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => walk(&e.path()),
-                    Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-                    _ => 0,
-                })
-                .sum()
-        }
-        let bytes = walk(dir);
+        let bytes = dir_size(dir);
         self.size_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         bytes
@@ -163,4 +158,20 @@ impl StorageMetrics {
             .get_or_create(&OperationLabels { operation })
             .observe(elapsed.as_secs_f64());
     }
+}
+
+/// Bytes in the regular files under `dir` (symlinks not followed; unreadable entries
+/// count as 0). Blocking: call it on the blocking pool.
+pub fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
 }

@@ -30,6 +30,13 @@ pub const USER_KEYS: TableDefinition<&[u8], &str> = TableDefinition::new("user_k
 /// never stored.
 pub const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
 
+/// Organizations: `lowercase login -> JSON OrgRecord`. Logins are one namespace with
+/// [`USERS`]: each creation checks both tables in its write transaction.
+pub const ORGS: TableDefinition<&str, &[u8]> = TableDefinition::new("orgs");
+
+/// Organization memberships: `"lowercase org/lowercase user" -> JSON OrgRole`.
+pub const ORG_MEMBERS: TableDefinition<&str, &[u8]> = TableDefinition::new("org_members");
+
 /// Operations that failed verification or permission checks: `op id -> JSON reason`.
 pub const REJECTED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("rejected");
 
@@ -48,6 +55,8 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(USER_KEYS)?;
         txn.open_table(TOKENS)?;
         txn.open_table(REJECTED)?;
+        txn.open_table(ORGS)?;
+        txn.open_table(ORG_MEMBERS)?;
         let existing = meta
             .get("schema_version")?
             .and_then(|v| <[u8; 4]>::try_from(v.value()).ok())

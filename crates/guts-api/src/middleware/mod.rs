@@ -1,9 +1,12 @@
 //! Middleware of the API listener, applied in [`crate::router`] in this order
-//! (outermost first): observe, json_errors, limit_in_flight, timeout, body limit.
+//! (outermost first): observe, json_errors, rate_limit, limit_in_flight, timeout, body
+//! limit.
 
 pub(crate) mod limits;
 pub mod observe;
+pub mod rate_limit;
 
 pub(crate) use limits::{json_errors, limit_in_flight};
 pub(crate) use observe::observe;
 pub use observe::{REQUEST_ID, RequestId};
+pub use rate_limit::{RateLimiter, RateLimits};

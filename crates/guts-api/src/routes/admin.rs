@@ -1,38 +1,85 @@
 //! The admin API under `/admin`, guarded by `GUTS_ADMIN_TOKEN`: node information, the
 //! runtime log level, accounts and their tokens.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, put};
-use axum::{Json, Router};
 use guts_ops::LogLevel;
 use guts_storage::{Scope, TokenRecord, UserRecord};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{Admin, JsonBody};
 use crate::links::Links;
-use crate::pagination::Page;
+use crate::openapi::schemas;
+use crate::pagination::{Page, PageParams};
+use crate::routes::orgs::org_json;
 use crate::routes::users::{account_error, create_account, existing_user, missing};
 use crate::state::AppState;
 use crate::views;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/info", get(info))
-        .route("/admin/log-level", get(get_log_level).put(set_log_level))
-        .route("/admin/users", get(list_users).post(create_user))
-        .route(
-            "/admin/users/{login}/tokens",
-            get(list_tokens).post(create_token),
-        )
-        .route("/admin/users/{login}/tokens/{id}", delete(revoke_token))
-        .route("/admin/users/{login}/suspended", put(set_suspended))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(info))
+        .routes(routes!(get_log_level, set_log_level))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(set_suspended))
+        .routes(routes!(list_orgs, create_org))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+struct NewOrg {
+    login: Option<String>,
+    /// The login of an existing user, who becomes the organization's first admin.
+    admin: Option<String>,
+}
+
+/// Creates an organization with its first admin.
+#[utoipa::path(post, path = "/admin/orgs", tag = "admin", request_body = NewOrg,
+    security(("admin_token" = [])),
+    responses((status = 201, description = "The organization", body = schemas::Organization)))]
+async fn create_org(
+    _: Admin,
+    State(state): State<AppState>,
+    links: Links,
+    JsonBody(body): JsonBody<NewOrg>,
+) -> Result<Response, ApiError> {
+    let login = body.login.ok_or_else(|| missing("Organization", "login"))?;
+    let admin = body.admin.ok_or_else(|| missing("Organization", "admin"))?;
+    existing_user(&state, &admin)?;
+    let org = state
+        .accounts
+        .create_org(&login, &admin)
+        .await
+        .map_err(account_error)?;
+    tracing::info!(org = %org.login, %admin, "organization created");
+    Ok((StatusCode::CREATED, Json(org_json(&state, &links, &org))).into_response())
+}
+
+/// Every organization.
+#[utoipa::path(get, path = "/admin/orgs", tag = "admin", params(PageParams),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "One page of organizations", body = Vec<schemas::Organization>)))]
+async fn list_orgs(
+    _: Admin,
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+) -> Result<Response, ApiError> {
+    let orgs = state.accounts.orgs().map_err(account_error)?;
+    let (orgs, headers) = page.apply(orgs);
+    let body: Vec<_> = orgs.iter().map(|o| org_json(&state, &links, o)).collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 struct NewUser {
     login: Option<String>,
     #[serde(default)]
@@ -41,6 +88,9 @@ struct NewUser {
 
 /// Creates an account with a custodial key and a first token (scopes `repo`, plus
 /// `admin` for site admins), returned once in `token`.
+#[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = NewUser,
+    security(("admin_token" = [])),
+    responses((status = 201, description = "The new account with its `token`", body = schemas::User)))]
 async fn create_user(
     _: Admin,
     State(state): State<AppState>,
@@ -56,6 +106,10 @@ async fn create_user(
     create_account(&state, &links, &login, body.site_admin, scopes).await
 }
 
+/// Every account, with `suspended`.
+#[utoipa::path(get, path = "/admin/users", tag = "admin", params(PageParams),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "One page of accounts", body = Vec<schemas::User>)))]
 async fn list_users(
     _: Admin,
     State(state): State<AppState>,
@@ -68,7 +122,7 @@ async fn list_users(
     Ok((headers, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct NewToken {
     #[serde(default)]
     name: Option<String>,
@@ -86,6 +140,11 @@ fn token_json(t: &TokenRecord) -> serde_json::Value {
     })
 }
 
+/// A new token for an account (scopes `repo` and/or `admin`, default `repo`), shown once.
+#[utoipa::path(post, path = "/admin/users/{login}/tokens", tag = "admin",
+    params(("login" = String, Path, description = "The account's login")),
+    request_body = NewToken, security(("admin_token" = [])),
+    responses((status = 201, description = "The token, with its text", body = schemas::Token)))]
 async fn create_token(
     _: Admin,
     State(state): State<AppState>,
@@ -119,6 +178,11 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// An account's tokens (never their text).
+#[utoipa::path(get, path = "/admin/users/{login}/tokens", tag = "admin",
+    params(("login" = String, Path, description = "The account's login")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The tokens", body = Vec<schemas::Token>)))]
 async fn list_tokens(
     _: Admin,
     State(state): State<AppState>,
@@ -129,6 +193,13 @@ async fn list_tokens(
     Ok(Json(tokens.iter().map(token_json).collect::<Vec<_>>()).into_response())
 }
 
+#[utoipa::path(delete, path = "/admin/users/{login}/tokens/{id}", tag = "admin",
+    params(
+        ("login" = String, Path, description = "The account's login"),
+        ("id" = u64, Path, description = "The token's id"),
+    ),
+    security(("admin_token" = [])),
+    responses((status = 204, description = "Revoked")))]
 async fn revoke_token(
     _: Admin,
     State(state): State<AppState>,
@@ -142,11 +213,16 @@ async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct Suspension {
     suspended: bool,
 }
 
+/// Suspends or reinstates an account (a suspended account's tokens stop working).
+#[utoipa::path(put, path = "/admin/users/{login}/suspended", tag = "admin",
+    params(("login" = String, Path, description = "The account's login")),
+    request_body = Suspension, security(("admin_token" = [])),
+    responses((status = 200, description = "The account", body = schemas::User)))]
 async fn set_suspended(
     _: Admin,
     State(state): State<AppState>,
@@ -171,26 +247,49 @@ fn admin_user_json(links: &Links, user: &UserRecord) -> serde_json::Value {
     v
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Info {
     version: &'static str,
     peer_id: String,
     uptime_seconds: u64,
+    /// Bytes in the data directory (database, repositories, keys).
+    data_size_bytes: u64,
+    users: u64,
+    organizations: u64,
+    repositories: u64,
 }
 
-async fn info(_: Admin, State(state): State<AppState>) -> Json<Info> {
-    Json(Info {
+/// What this node is and how it is doing.
+#[utoipa::path(get, path = "/admin/info", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, description = "Node information", body = Info)))]
+async fn info(_: Admin, State(state): State<AppState>) -> Result<Json<Info>, ApiError> {
+    let dir = state.node.data_dir.clone();
+    let data_size_bytes =
+        tokio::task::spawn_blocking(move || guts_storage::metrics::dir_size(&dir))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "data directory walk failed");
+                ApiError::internal()
+            })?;
+    Ok(Json(Info {
         version: state.node.version,
         peer_id: state.node.peer_id.clone(),
         uptime_seconds: state.health.uptime().as_secs(),
-    })
+        data_size_bytes,
+        users: state.accounts.count().map_err(account_error)?,
+        organizations: state.accounts.orgs().map_err(account_error)?.len() as u64,
+        repositories: state.repos.list().len() as u64,
+    }))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 struct LogLevelBody {
     level: String,
 }
 
+/// The current log level.
+#[utoipa::path(get, path = "/admin/log-level", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, description = "The level", body = LogLevelBody)))]
 async fn get_log_level(
     _: Admin,
     State(state): State<AppState>,
@@ -201,6 +300,10 @@ async fn get_log_level(
     }))
 }
 
+/// Changes the log level without a restart.
+#[utoipa::path(put, path = "/admin/log-level", tag = "admin", request_body = LogLevelBody,
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The new level", body = LogLevelBody)))]
 async fn set_log_level(
     _: Admin,
     State(state): State<AppState>,

@@ -5,38 +5,32 @@
 //! `SetBranchProtection` operations; the fold decides who may make them (admins).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use guts_core::{BranchProtection, Payload};
 use guts_storage::Scope;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::browse::{Repo, hex};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, MaybeUser};
 use crate::git_views;
 use crate::links::Links;
-use crate::pagination::Page;
-use crate::routes::repos::{append_as, find_visible};
+use crate::openapi::schemas;
+use crate::pagination::{Page, PageParams};
+use crate::routes::repos::{OwnerRepo, append_as, find_visible};
 use crate::state::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v3/repos/{owner}/{repo}/branches", get(list_branches))
-        .route(
-            "/api/v3/repos/{owner}/{repo}/branches/{branch}",
-            get(get_branch),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/branches/{branch}/protection",
-            get(get_protection)
-                .put(put_protection)
-                .delete(delete_protection),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_branches))
+        .routes(routes!(get_branch))
+        .routes(routes!(get_protection, put_protection, delete_protection))
 }
 
 /// The fields a branch has both in the list and alone: whether it is protected, and
@@ -64,6 +58,9 @@ fn branch_summary(repo: &Repo, branch: &str) -> Value {
 
 /// `GET /branches`: the branches of the folded state, in name order; an empty
 /// repository has none.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/branches", tag = "branches",
+    params(OwnerRepo, PageParams),
+    responses((status = 200, description = "The branches", body = Vec<serde_json::Value>)))]
 async fn list_branches(
     State(state): State<AppState>,
     links: Links,
@@ -100,6 +97,9 @@ async fn list_branches(
 }
 
 /// `GET /branches/{branch}`: the branch with its head commit in full.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/branches/{branch}", tag = "branches",
+    params(OwnerRepoBranch),
+    responses((status = 200, description = "The branch", body = serde_json::Value)))]
 async fn get_branch(
     State(state): State<AppState>,
     links: Links,
@@ -129,7 +129,21 @@ async fn get_branch(
     Ok(Json(value))
 }
 
-#[derive(Debug, Deserialize)]
+/// `{owner}/{repo}/{branch}`, the path parameters of the protection routes.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "describes path parameters; handlers take them as a tuple"
+)]
+struct OwnerRepoBranch {
+    owner: String,
+    repo: String,
+    /// Short branch name (`main`).
+    branch: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 struct Reviews {
     #[serde(default)]
     required_approving_review_count: Option<u8>,
@@ -137,7 +151,7 @@ struct Reviews {
 
 /// GitHub's request: the four required keys may be `null`; Guts reads the ones it
 /// enforces and accepts the rest.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct PutProtection {
     #[serde(default)]
     required_pull_request_reviews: Option<Reviews>,
@@ -184,6 +198,10 @@ fn render(links: &Links, owner: &str, repo: &str, branch: &str, p: &BranchProtec
     value
 }
 
+/// A branch's protection; 404 "Branch not protected" when it has none.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/branches/{branch}/protection",
+    tag = "branches", params(OwnerRepoBranch),
+    responses((status = 200, description = "The protection", body = schemas::BranchProtection)))]
 async fn get_protection(
     State(state): State<AppState>,
     links: Links,
@@ -200,6 +218,10 @@ async fn get_protection(
     Ok(Json(render(&links, &owner, &repo, &branch, protection)))
 }
 
+/// Sets a branch's protection (a signed `SetBranchProtection`; admins only).
+#[utoipa::path(put, path = "/api/v3/repos/{owner}/{repo}/branches/{branch}/protection",
+    tag = "branches", params(OwnerRepoBranch), request_body = PutProtection,
+    responses((status = 200, description = "The new protection", body = schemas::BranchProtection)))]
 async fn put_protection(
     State(state): State<AppState>,
     links: Links,
@@ -231,6 +253,10 @@ async fn put_protection(
     Ok(Json(render(&links, &owner, &repo, &branch, &protection)))
 }
 
+/// Removes a branch's protection.
+#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/branches/{branch}/protection",
+    tag = "branches", params(OwnerRepoBranch),
+    responses((status = 204, description = "Removed")))]
 async fn delete_protection(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,

@@ -4,34 +4,44 @@
 //! operations by the caller; the fold decides whether the caller may make them.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use guts_core::{Payload, Role};
 use guts_storage::Scope;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, MaybeUser};
+use crate::openapi::schemas;
 use crate::routes::repos::{append_as, find_visible};
 use crate::routes::users::existing_user;
 use crate::state::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v3/repos/{owner}/{repo}/collaborators/{username}",
-            get(check).put(add).delete(remove),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/collaborators/{username}/permission",
-            get(permission),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(check, add, remove))
+        .routes(routes!(permission))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `{owner}/{repo}/{username}`, the path parameters of the collaborator routes.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "describes path parameters; handlers take them as a tuple"
+)]
+struct OwnerRepoUser {
+    owner: String,
+    repo: String,
+    /// The collaborator's login.
+    username: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
 struct AddCollaborator {
     #[serde(default)]
     permission: Option<String>,
@@ -55,6 +65,14 @@ fn permission_name(role: Option<Role>) -> &'static str {
     }
 }
 
+/// Adds a collaborator at once (a signed `SetRole`), or changes their permission.
+#[utoipa::path(put, path = "/api/v3/repos/{owner}/{repo}/collaborators/{username}",
+    tag = "collaborators", params(OwnerRepoUser),
+    request_body(content = Option<AddCollaborator>, description = "Optional; `permission` defaults to `push`"),
+    responses(
+        (status = 201, description = "Added"),
+        (status = 204, description = "Already a collaborator; permission updated"),
+    ))]
 async fn add(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
@@ -103,6 +121,10 @@ async fn add(
     })
 }
 
+/// Removes a collaborator (a signed `SetRole` with no role).
+#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/collaborators/{username}",
+    tag = "collaborators", params(OwnerRepoUser),
+    responses((status = 204, description = "Removed")))]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
@@ -125,6 +147,10 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// 204 if the user has a role in the repository, else 404.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/collaborators/{username}",
+    tag = "collaborators", params(OwnerRepoUser),
+    responses((status = 204, description = "A collaborator")))]
 async fn check(
     State(state): State<AppState>,
     MaybeUser(caller): MaybeUser,
@@ -139,6 +165,10 @@ async fn check(
     }
 }
 
+/// The user's permission in the repository (`none` without a role).
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/collaborators/{username}/permission",
+    tag = "collaborators", params(OwnerRepoUser),
+    responses((status = 200, description = "The permission", body = schemas::CollaboratorPermission)))]
 async fn permission(
     State(state): State<AppState>,
     MaybeUser(caller): MaybeUser,

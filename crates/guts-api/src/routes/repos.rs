@@ -4,31 +4,45 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use guts_core::{Payload, Rejection, Role};
 use guts_storage::{RepoError, RepoView, Scope};
 use http::StatusCode;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
 use crate::links::Links;
-use crate::pagination::Page;
+use crate::openapi::schemas;
+use crate::pagination::{Page, PageParams};
 use crate::routes::users::{account_error, existing_user, missing};
 use crate::state::AppState;
 use crate::views;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v3/user/repos", get(list_mine).post(create))
-        .route("/api/v3/users/{username}/repos", get(list_for_user))
-        .route(
-            "/api/v3/repos/{owner}/{repo}",
-            get(get_repo).delete(delete_repo),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_mine, create))
+        .routes(routes!(list_for_user))
+        .routes(routes!(get_repo, delete_repo))
+}
+
+/// `{owner}/{repo}`, the path parameters of every repository route.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "describes path parameters; handlers take them as a tuple"
+)]
+pub(crate) struct OwnerRepo {
+    /// The owner's login (user or organization).
+    owner: String,
+    /// The repository's name (a trailing `.git` is ignored).
+    repo: String,
 }
 
 /// The caller's role in a repository; site admins read everything.
@@ -54,7 +68,10 @@ pub(crate) fn render(
         return serde_json::Value::Null;
     };
     let account = state.accounts.user(&meta.owner).ok().flatten();
-    let owner = views::owner(links, &meta.owner, account.as_ref(), &meta.created_by);
+    let owner = match (&account, state.accounts.org(&meta.owner).ok().flatten()) {
+        (None, Some(org)) => views::simple_org(links, &org),
+        _ => views::owner(links, &meta.owner, account.as_ref(), &meta.created_by),
+    };
     views::repo(links, view, owner, caller.map(|c| role_of(view, Some(c))))
 }
 
@@ -72,25 +89,44 @@ pub(crate) fn find_visible(
         .ok_or_else(ApiError::not_found)
 }
 
-#[derive(Debug, Deserialize)]
-struct CreateRepo {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct CreateRepo {
     name: Option<String>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
     private: Option<bool>,
+    /// `public` or `private` (overrides `private` when `private`).
     #[serde(default)]
     visibility: Option<String>,
+    /// Short branch name; `main` when absent.
     #[serde(default)]
     default_branch: Option<String>,
 }
 
+/// Creates a repository owned by the caller, who signs its `CreateRepo` operation.
+#[utoipa::path(post, path = "/api/v3/user/repos", tag = "repos",
+    request_body = CreateRepo,
+    responses((status = 201, description = "The new repository", body = schemas::Repository)))]
 async fn create(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
     JsonBody(body): JsonBody<CreateRepo>,
 ) -> Result<Response, ApiError> {
+    let view = create_owned(&state, &authed, &authed.user.login, body).await?;
+    let body = render(&state, &links, &view, Some(&authed));
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Creates repository `owner/{body.name}`, signed by the caller (who becomes its Owner
+/// in the fold). `owner` is the caller's login or an organization they belong to.
+pub(crate) async fn create_owned(
+    state: &AppState,
+    authed: &Authed,
+    owner: &str,
+    body: CreateRepo,
+) -> Result<Arc<RepoView>, ApiError> {
     authed.require(Scope::Repo)?;
     let name = body.name.ok_or_else(|| missing("Repository", "name"))?;
     let private = body.private.unwrap_or(false) || body.visibility.as_deref() == Some("private");
@@ -106,17 +142,10 @@ async fn create(
         .accounts
         .signing_key(&authed.user)
         .map_err(account_error)?;
-    tracing::Span::current().record("repo", format!("{}/{}", authed.user.login, name));
-    let view = state
+    tracing::Span::current().record("repo", format!("{owner}/{name}"));
+    state
         .repos
-        .create(
-            &key,
-            &authed.user.login,
-            &name,
-            &description,
-            private,
-            &branch,
-        )
+        .create(&key, owner, &name, &description, private, &branch)
         .await
         .map_err(|e| match e {
             RepoError::NameTaken => ApiError::validation(FieldError {
@@ -127,9 +156,7 @@ async fn create(
             })
             .with_message("Repository creation failed."),
             other => repo_error(other),
-        })?;
-    let body = render(&state, &links, &view, Some(&authed));
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+        })
 }
 
 fn invalid(field: &'static str, message: &str) -> ApiError {
@@ -183,6 +210,10 @@ pub(crate) fn repo_error(e: RepoError) -> ApiError {
     }
 }
 
+/// A repository the caller may see (private ones are 404 to outsiders).
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}", tag = "repos",
+    params(OwnerRepo),
+    responses((status = 200, description = "The repository", body = schemas::Repository)))]
 async fn get_repo(
     State(state): State<AppState>,
     links: Links,
@@ -194,6 +225,10 @@ async fn get_repo(
     Ok(Json(render(&state, &links, &view, caller.as_ref())))
 }
 
+/// Deletes a repository (a signed `DeleteRepo`; the fold requires the owner).
+#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}", tag = "repos",
+    params(OwnerRepo),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_repo(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
@@ -207,6 +242,9 @@ async fn delete_repo(
 }
 
 /// Repositories the caller has a role in (GitHub: owner, collaborator, member).
+#[utoipa::path(get, path = "/api/v3/user/repos", tag = "repos",
+    params(PageParams),
+    responses((status = 200, description = "One page of repositories", body = Vec<schemas::Repository>)))]
 async fn list_mine(
     State(state): State<AppState>,
     links: Links,
@@ -228,6 +266,9 @@ async fn list_mine(
 }
 
 /// A user's repositories that the caller may see.
+#[utoipa::path(get, path = "/api/v3/users/{username}/repos", tag = "repos",
+    params(("username" = String, Path, description = "The owner's login"), PageParams),
+    responses((status = 200, description = "One page of repositories", body = Vec<schemas::Repository>)))]
 async fn list_for_user(
     State(state): State<AppState>,
     links: Links,
@@ -235,7 +276,21 @@ async fn list_for_user(
     MaybeUser(caller): MaybeUser,
     Path(login): Path<String>,
 ) -> Result<Response, ApiError> {
-    existing_user(&state, &login)?;
+    if state.accounts.org(&login).map_err(account_error)?.is_none() {
+        existing_user(&state, &login)?;
+    }
+    Ok(list_owned(&state, &links, &page, caller.as_ref(), &login))
+}
+
+/// One page of the repositories owned by `owner` (a user or an organization) that the
+/// caller may see.
+pub(crate) fn list_owned(
+    state: &AppState,
+    links: &Links,
+    page: &Page,
+    caller: Option<&Authed>,
+    owner: &str,
+) -> Response {
     let theirs: Vec<Arc<RepoView>> = state
         .repos
         .list()
@@ -244,14 +299,14 @@ async fn list_for_user(
             v.state
                 .meta
                 .as_ref()
-                .is_some_and(|m| m.owner.eq_ignore_ascii_case(&login))
+                .is_some_and(|m| m.owner.eq_ignore_ascii_case(owner))
         })
-        .filter(|v| visible(v, caller.as_ref()))
+        .filter(|v| visible(v, caller))
         .collect();
     let (items, headers) = page.apply(theirs);
     let body: Vec<_> = items
         .iter()
-        .map(|v| render(&state, &links, v, caller.as_ref()))
+        .map(|v| render(state, links, v, caller))
         .collect();
-    Ok((headers, Json(body)).into_response())
+    (headers, Json(body)).into_response()
 }

@@ -1,37 +1,51 @@
 //! Users: `GET /user`, `GET /users/{username}`, and account creation by open
 //! registration (`POST /users`, a Guts extension, off unless `GUTS_OPEN_REGISTRATION`).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use guts_storage::{AccountError, Scope, UserRecord};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, JsonBody};
 use crate::links::Links;
+use crate::openapi::schemas;
 use crate::state::AppState;
 use crate::views;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v3/user", get(me))
-        .route("/api/v3/users/{username}", get(by_login))
-        .route("/api/v3/users", post(register))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(by_login))
+        .routes(routes!(register))
 }
 
+/// The authenticated user.
+#[utoipa::path(get, path = "/api/v3/user", tag = "users",
+    responses((status = 200, description = "The caller", body = schemas::User)))]
 async fn me(AuthUser(authed): AuthUser, links: Links) -> Json<serde_json::Value> {
     Json(views::user(&links, &authed.user))
 }
 
+/// A user by login.
+#[utoipa::path(get, path = "/api/v3/users/{username}", tag = "users",
+    params(("username" = String, Path, description = "The account's login")),
+    responses((status = 200, description = "The user", body = schemas::User)))]
 async fn by_login(
     State(state): State<AppState>,
     links: Links,
     Path(login): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // Organizations share the namespace and answer here too, as on GitHub.
+    if let Some(org) = state.accounts.org(&login).map_err(account_error)? {
+        return Ok(Json(views::org_as_user(&links, &org)));
+    }
     Ok(Json(views::user(&links, &existing_user(&state, &login)?)))
 }
 
@@ -44,12 +58,16 @@ pub(crate) fn existing_user(state: &AppState, login: &str) -> Result<UserRecord,
         .ok_or_else(ApiError::not_found)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct Registration {
     login: Option<String>,
 }
 
 /// Creates an account and its first token (scope `repo`); the token is shown once.
+/// Open registration only (`GUTS_OPEN_REGISTRATION`), else 403.
+#[utoipa::path(post, path = "/api/v3/users", tag = "users",
+    request_body = Registration,
+    responses((status = 201, description = "The new account with its `token`", body = schemas::User)))]
 async fn register(
     State(state): State<AppState>,
     links: Links,
@@ -113,7 +131,15 @@ pub(crate) fn account_error(e: AccountError) -> ApiError {
             code: "already_exists".into(),
             message: Some("login is already taken".to_string()),
         }),
-        AccountError::NoSuchUser(_) | AccountError::NoSuchToken => ApiError::not_found(),
+        AccountError::NoSuchUser(_) | AccountError::NoSuchOrg(_) | AccountError::NoSuchToken => {
+            ApiError::not_found()
+        }
+        AccountError::LastOrgAdmin => ApiError::validation(FieldError {
+            resource: "Membership".into(),
+            field: "role".into(),
+            code: "custom".into(),
+            message: Some("an organization keeps at least one admin".to_string()),
+        }),
         AccountError::NotCustodial(_) => ApiError::forbidden(
             "This account signs its own operations: submit pre-signed operations instead",
         ),
