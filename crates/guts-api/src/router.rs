@@ -90,7 +90,6 @@ mod tests {
     use axum::middleware::{Next, from_fn};
     use axum::response::Response;
     use http::HeaderValue;
-    use serde_json::Value;
 
     use super::*;
     use crate::test_support::{TestApp, send};
