@@ -22,9 +22,9 @@ pub mod router;
 mod routes;
 pub mod server;
 pub mod state;
-mod threads;
 #[cfg(test)]
 mod test_support;
+mod threads;
 pub mod time;
 pub mod views;
 

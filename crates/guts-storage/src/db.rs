@@ -64,6 +64,34 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A write queued by [`Store::submit`], not yet known to be durable.
+#[must_use = "a submitted write is only known durable once awaited"]
+pub struct PendingWrite<R> {
+    done: oneshot::Receiver<Result<(), StoreError>>,
+    result: oneshot::Receiver<R>,
+    start: Instant,
+    operation: &'static str,
+    metrics: Arc<StorageMetrics>,
+}
+
+impl<R> std::fmt::Debug for PendingWrite<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingWrite")
+            .field("operation", &self.operation)
+            .finish()
+    }
+}
+
+impl<R> PendingWrite<R> {
+    /// Waits until the commit holding this write is durable; its result.
+    pub async fn durable(self) -> Result<R, StoreError> {
+        self.done.await.map_err(|_| StoreError::Closed)??;
+        let value = self.result.await.map_err(|_| StoreError::Closed)?;
+        self.metrics.observe(self.operation, self.start.elapsed());
+        Ok(value)
+    }
+}
+
 /// Closes and joins the writer thread; returned by [`Store::open`] so shutdown can
 /// wait for the last commit ("flush storage").
 #[derive(Debug)]
@@ -147,6 +175,25 @@ impl Store {
         F: Fn(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
+        self.submit(operation, write).await?.durable().await
+    }
+
+    /// Queues `write` for the next group commit and returns once it is queued; the
+    /// returned [`PendingWrite`] resolves when the commit is durable.
+    ///
+    /// Writes commit in the order they were submitted (one queue, one writer, batches
+    /// in order), so a caller that submits under a lock and waits for durability after
+    /// releasing it keeps its writes ordered while letting the next ones join the same
+    /// commit: how appends to one repository share an fsync.
+    pub async fn submit<R, F>(
+        &self,
+        operation: &'static str,
+        write: F,
+    ) -> Result<PendingWrite<R>, StoreError>
+    where
+        F: Fn(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
         let start = Instant::now();
         let (result_tx, result_rx) = oneshot::channel::<R>();
         let result_tx = Arc::new(std::sync::Mutex::new(Some(result_tx)));
@@ -170,10 +217,13 @@ impl Store {
             }))
             .await
             .map_err(|_| StoreError::Closed)?;
-        done_rx.await.map_err(|_| StoreError::Closed)??;
-        let value = result_rx.await.map_err(|_| StoreError::Closed)?;
-        self.metrics.observe(operation, start.elapsed());
-        Ok(value)
+        Ok(PendingWrite {
+            done: done_rx,
+            result: result_rx,
+            start,
+            operation,
+            metrics: self.metrics.clone(),
+        })
     }
 
     /// Whether a durable write goes through right now; the readiness check.

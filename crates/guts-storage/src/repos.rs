@@ -60,6 +60,9 @@ pub struct RepoView {
     pub state: RepoState,
     /// Wall-clock milliseconds of the newest operation.
     pub updated_ms: u64,
+    /// Operations in the DAG when this state was folded: a later view has more, so a
+    /// view is only ever replaced by a newer one.
+    pub version: usize,
 }
 
 /// A repository's DAG and its continuable fold, owned by whoever appends.
@@ -91,6 +94,7 @@ impl Engine {
             id: self.dag.repo(),
             state: self.fold.state().clone(),
             updated_ms: self.updated_ms,
+            version: self.dag.len(),
         }
     }
 }
@@ -509,9 +513,9 @@ impl Repositories {
         let bytes = op.encode();
         let op_id = op.id();
         let released = release.clone();
-        let written = self
+        let pending = self
             .store
-            .write("append_operation", move |txn| {
+            .submit("append_operation", move |txn| {
                 txn.open_table(OPS)?
                     .insert(op_id.as_bytes().as_slice(), bytes.as_slice())?;
                 txn.open_multimap_table(REPO_OPS)?
@@ -522,16 +526,37 @@ impl Repositories {
                 Ok(())
             })
             .await;
-        if let Err(e) = written {
-            // The operation is folded in memory but not on disk: drop the engine so
-            // the next append rebuilds it from the log.
-            *slot = None;
+        let pending = match pending {
+            Ok(pending) => pending,
+            Err(e) => {
+                // Folded in memory but never queued: rebuild from the log next time.
+                *slot = None;
+                return Err(e.into());
+            }
+        };
+        // Commits happen in submission order, so the next append to this repository
+        // may fold and queue while this one waits for its fsync: appends to one
+        // repository share commits instead of taking one each. Operations that move
+        // refs or delete the repository keep the lock until git agrees with them.
+        let slot = if moves_refs || release.is_some() {
+            Some(slot)
+        } else {
+            drop(slot);
+            None
+        };
+        if let Err(e) = pending.durable().await {
+            // The engine holds an operation the disk does not: drop it so the next
+            // append rebuilds it from the log. (Operations folded on top of it meanwhile
+            // wait in the rebuilt DAG for a parent that never comes: a failed commit
+            // here is a failing disk, and nothing acknowledged depends on this one.)
+            match slot {
+                Some(mut slot) => *slot = None,
+                None => *entry.engine.lock().await = None,
+            }
             return Err(e.into());
         }
         let view = Arc::new(view);
-        if let Ok(mut current) = entry.view.write() {
-            *current = view.clone();
-        }
+        publish(&entry, &view);
         if moves_refs {
             // Still under the append lock, so git's refs change in the fold's order.
             self.sync_git_refs(id, &view.state).await?;
@@ -558,6 +583,16 @@ impl Repositories {
             let _ = tokio::task::spawn_blocking(move || git.delete(&dir)).await;
         }
         Ok((view, op_id))
+    }
+}
+
+/// Makes `view` the one readers see, unless a newer one is already there (pipelined
+/// appends finish their fsyncs together and may publish out of order).
+fn publish(entry: &Entry, view: &Arc<RepoView>) {
+    if let Ok(mut current) = entry.view.write()
+        && current.version <= view.version
+    {
+        *current = view.clone();
     }
 }
 
@@ -749,9 +784,7 @@ impl Repositories {
         }
         let view = Arc::new(engine.view());
         *slot = Some(engine);
-        if let Ok(mut current) = entry.view.write() {
-            *current = view.clone();
-        }
+        publish(&entry, &view);
         // Still under the engine lock, so git's refs change in the fold's order.
         self.sync_git_refs(id, &view.state).await?;
         drop(slot);
