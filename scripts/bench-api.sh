@@ -32,6 +32,7 @@ port=$((20000 + RANDOM % 20000))
 admin=bench-admin-token-0123456789abcdef
 GUTS_DATA_DIR="$data" GUTS_API_ADDR="127.0.0.1:$port" GUTS_METRICS_ADDR="127.0.0.1:$((port + 1))" \
   GUTS_ADMIN_TOKEN="$admin" GUTS_LOG_LEVEL=warn GUTS_MAX_CONNECTIONS=100000 \
+  GUTS_RATE_LIMIT_AUTHENTICATED_PER_HOUR=100000000 \
   "$binary" >"$data/node.log" 2>&1 &
 node=$!
 trap 'kill $node 2>/dev/null; wait $node 2>/dev/null; rm -rf "$data"' EXIT

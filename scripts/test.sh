@@ -14,12 +14,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-# GitHub client libraries the end-to-end tests drive (PyPI), in a venv under target/.
+# What the end-to-end tests drive from PyPI, in a venv under target/: a GitHub client
+# library and schemathesis.
 venv=target/pyvenv
-if ! "$venv/bin/python" -c 'import github' >/dev/null 2>&1; then
-  echo "== installing PyGithub into $venv"
+if ! "$venv/bin/python" -c 'import github, schemathesis' >/dev/null 2>&1; then
+  echo "== installing PyGithub and schemathesis into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'PyGithub>=2.4,<3'
+  "$venv/bin/pip" install -q --disable-pip-version-check 'PyGithub>=2.4,<3' 'schemathesis>=4,<5'
 fi
 export GUTS_PYTHON="$PWD/$venv/bin/python"
 if ! cargo nextest --version >/dev/null 2>&1; then

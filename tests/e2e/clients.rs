@@ -8,7 +8,7 @@ use crate::harness::{TestNode, create_user};
 
 /// The Python that has PyGithub: `GUTS_PYTHON` (set by scripts/test.sh, which installs
 /// it), else the venv scripts/test.sh makes under target/.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     if let Some(path) = std::env::var_os("GUTS_PYTHON") {
         return PathBuf::from(path);
     }

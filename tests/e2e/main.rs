@@ -14,3 +14,4 @@ mod gitutil;
 mod harness;
 mod issues;
 mod node;
+mod schemathesis;
