@@ -157,6 +157,24 @@ impl Ancestry for GitAncestry {
     }
 }
 
+/// Whether folding `payload` consults git ancestry.
+fn needs_ancestry(payload: &Payload) -> bool {
+    matches!(
+        payload,
+        Payload::UpdateRef { .. } | Payload::OpenPull { .. } | Payload::MergePull { .. }
+    )
+}
+
+/// For payloads the fold never asks about ancestry (see [`needs_ancestry`]); answers
+/// as a repository without objects would, should that ever change.
+struct NoAncestry;
+
+impl Ancestry for NoAncestry {
+    fn is_ancestor(&self, ancestor: &ObjectId, descendant: &ObjectId) -> bool {
+        ancestor == descendant
+    }
+}
+
 impl Repositories {
     /// Loads every stored operation, verifies it (decoding checks signatures), folds
     /// each repository, and removes git directories that no live repository owns
@@ -475,8 +493,7 @@ impl Repositories {
         }
         .sign(key)?;
         let (git, candidate) = (self.git.clone(), op.clone());
-        let (engine, appended) = tokio::task::spawn_blocking(move || {
-            let mut engine = engine;
+        let fold_one = move |mut engine: Box<Engine>| {
             let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
             let Engine {
                 dag,
@@ -489,9 +506,23 @@ impl Repositories {
                 *updated_ms = (*updated_ms).max(wall_ms);
             }
             (engine, appended)
-        })
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("fold task failed: {e}")))?;
+        };
+        // Only ref-moving payloads ask git about ancestry (disk reads, and a long walk
+        // at worst): those fold on the blocking pool. The rest (issues, comments,
+        // settings) fold in microseconds, here, with no repository opened.
+        let (engine, appended) = if needs_ancestry(&op.op().payload) {
+            tokio::task::spawn_blocking(move || fold_one(engine))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("fold task failed: {e}")))?
+        } else {
+            let mut engine = engine;
+            let wall_ms = op.op().timestamp.wall_ms;
+            let appended = engine.fold.append(&mut engine.dag, op.clone(), &NoAncestry);
+            if appended.is_ok() {
+                engine.updated_ms = engine.updated_ms.max(wall_ms);
+            }
+            (engine, appended)
+        };
         let view = engine.view();
         *slot = Some(engine);
         match appended {
