@@ -84,6 +84,13 @@ impl ApiError {
         e
     }
 
+    /// 422 with every field error found, in a stable order.
+    pub fn validation_all(fields: Vec<FieldError>) -> Self {
+        let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+        e.errors = fields;
+        e
+    }
+
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
@@ -129,6 +136,11 @@ impl ApiError {
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The field errors of a 422.
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
     }
 }
 

@@ -10,7 +10,7 @@ use http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
 /// A JSON request body. Like GitHub: no Content-Type required, unparseable JSON is 400
@@ -44,6 +44,57 @@ where
             Err(_) => Err(ApiError::bad_request("Problems parsing JSON")),
         }
     }
+}
+
+/// The GitHub resource name a request body describes (`Issue`, `Label`…), for the
+/// `resource` of its validation errors.
+pub trait ApiResource {
+    const RESOURCE: &'static str;
+}
+
+/// A JSON body (as [`JsonBody`]) that is then checked with `validator`'s rules declared
+/// on `T`, before the handler does any work: GitHub's 422 "Validation Failed" with one
+/// `{resource, field, code}` per broken rule (`missing_field` for a `required` rule,
+/// `invalid` otherwise).
+#[derive(Debug, Clone)]
+pub struct ValidJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ValidJson<T>
+where
+    T: DeserializeOwned + validator::Validate + ApiResource,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBody(value) = JsonBody::<T>::from_request(req, state).await?;
+        value
+            .validate()
+            .map_err(|errors| validation_error(T::RESOURCE, &errors))?;
+        Ok(ValidJson(value))
+    }
+}
+
+/// `validator`'s errors as GitHub's field errors, sorted by field.
+fn validation_error(resource: &'static str, errors: &validator::ValidationErrors) -> ApiError {
+    let mut fields: Vec<FieldError> = errors
+        .field_errors()
+        .into_iter()
+        .flat_map(|(field, broken)| {
+            broken.iter().map(move |e| FieldError {
+                resource: resource.into(),
+                field: field.to_string().into(),
+                code: if e.code == "required" {
+                    "missing_field".into()
+                } else {
+                    "invalid".into()
+                },
+                message: e.message.as_ref().map(|m| m.to_string()),
+            })
+        })
+        .collect();
+    fields.sort_by(|a, b| a.field.cmp(&b.field));
+    ApiError::validation_all(fields)
 }
 
 /// The token of an `Authorization: token X` or `Authorization: Bearer X` header.
@@ -211,6 +262,54 @@ mod tests {
             .unwrap()
             .into_parts();
         parts
+    }
+
+    #[derive(Debug, serde::Deserialize, validator::Validate)]
+    struct Sample {
+        #[validate(required)]
+        title: Option<String>,
+        #[validate(length(min = 1, max = 5, message = "must be 1 to 5 characters"))]
+        #[serde(default)]
+        name: String,
+    }
+
+    impl ApiResource for Sample {
+        const RESOURCE: &'static str = "Sample";
+    }
+
+    async fn valid(body: &str) -> Result<Sample, ApiError> {
+        let request = Request::builder()
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap();
+        ValidJson::<Sample>::from_request(request, &())
+            .await
+            .map(|v| v.0)
+    }
+
+    #[tokio::test]
+    async fn validated_bodies_fail_with_githubs_field_errors() {
+        assert_eq!(
+            valid(r#"{"title": "t", "name": "ok"}"#).await.unwrap().name,
+            "ok"
+        );
+        let e = valid(r#"{"name": "far too long"}"#).await.unwrap_err();
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let json = serde_json::to_value(e.errors()).unwrap();
+        assert_eq!(json[0]["field"], "name");
+        assert_eq!(json[0]["code"], "invalid");
+        assert_eq!(json[0]["message"], "must be 1 to 5 characters");
+        assert_eq!(json[1]["field"], "title");
+        assert_eq!(json[1]["code"], "missing_field");
+        assert_eq!(json[1]["resource"], "Sample");
+        // Broken JSON is still 400, the wrong shape 422, before any rule runs.
+        assert_eq!(
+            valid("{").await.unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            valid(r#"{"title": 1}"#).await.unwrap_err().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
 
     #[test]
