@@ -1,8 +1,10 @@
 //! The OpenAPI 3 document of the REST API, generated from the handlers' own
 //! `#[utoipa::path]` annotations (collected by each module's `OpenApiRouter`) and served
 //! at `GET /api/v3/openapi.json`. What lives here: the document's header, the shared
-//! schemas of JSON built with `json!` (users, repositories, GitHub's error body), and
-//! the post-processing every operation gets (GitHub's error JSON as `default`).
+//! schemas of JSON built with `json!` (users, repositories, issues, pull requests, git
+//! data, GitHub's error body), and the post-processing of the collected paths
+//! ([`finish`]: GitHub's error JSON as every operation's `default`, axum's wildcard
+//! templates in OpenAPI's spelling, one parameter per name and location).
 
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -48,9 +50,14 @@ impl Modify for TokenAuth {
     }
 }
 
+/// The document as served, from the paths the routers collected.
+pub(crate) fn finish(doc: Document) -> Document {
+    without_wildcards(one_parameter_per_name(with_error_defaults(doc)))
+}
+
 /// Gives every operation GitHub's error JSON as its `default` response, so clients
 /// (and schemathesis) know the shape of every 4xx/5xx without each handler repeating it.
-pub(crate) fn with_error_defaults(mut doc: Document) -> Document {
+fn with_error_defaults(mut doc: Document) -> Document {
     let error = ResponseBuilder::new()
         .description("GitHub's error JSON")
         .content(
@@ -68,6 +75,41 @@ pub(crate) fn with_error_defaults(mut doc: Document) -> Document {
                 .or_insert_with(|| RefOr::T(error.clone()));
         }
     }
+    doc
+}
+
+/// Keeps the first parameter of each (name, location): with axum's extractors, utoipa
+/// adds an undescribed copy of each `Path` tuple element next to the parameters an
+/// `IntoParams` struct (`OwnerRepo`, …) already declares, and OpenAPI forbids twins.
+fn one_parameter_per_name(mut doc: Document) -> Document {
+    for item in doc.paths.paths.values_mut() {
+        for op in operations_mut(item) {
+            let Some(params) = op.parameters.as_mut() else {
+                continue;
+            };
+            let mut seen = Vec::new();
+            params.retain(|p| match p {
+                RefOr::T(p) => {
+                    let key = (p.name.clone(), p.parameter_in.clone());
+                    let first = !seen.contains(&key);
+                    seen.push(key);
+                    first
+                }
+                RefOr::Ref(_) => true,
+            });
+        }
+    }
+    doc
+}
+
+/// A wildcard route is annotated with axum's template (`{*path}`), from which
+/// `routes!` builds the route; OpenAPI spells the parameter `{path}`.
+fn without_wildcards(mut doc: Document) -> Document {
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths
+        .into_iter()
+        .map(|(template, item)| (template.replace("{*", "{"), item))
+        .collect();
     doc
 }
 
@@ -257,5 +299,423 @@ pub mod schemas {
         pub organization_url: String,
         pub organization: SimpleUser,
         pub user: SimpleUser,
+    }
+
+    /// GitHub's label object.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Label {
+        pub id: u64,
+        pub node_id: String,
+        pub url: String,
+        pub name: String,
+        /// Six hex digits, without `#`.
+        pub color: String,
+        pub default: bool,
+        pub description: Option<String>,
+    }
+
+    /// The links of an issue that is a pull request.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct IssuePullRequest {
+        pub url: String,
+        pub html_url: String,
+        pub diff_url: String,
+        pub patch_url: String,
+        pub merged_at: Option<String>,
+    }
+
+    /// GitHub's issue object; pull requests are issues too, with `pull_request`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Issue {
+        pub id: u64,
+        pub node_id: String,
+        pub url: String,
+        pub repository_url: String,
+        pub comments_url: String,
+        pub html_url: String,
+        pub number: u64,
+        /// `open` or `closed`.
+        pub state: String,
+        pub state_reason: Option<String>,
+        pub title: String,
+        pub body: Option<String>,
+        pub user: SimpleUser,
+        pub labels: Vec<Label>,
+        pub assignee: Option<SimpleUser>,
+        pub assignees: Vec<SimpleUser>,
+        pub locked: bool,
+        /// The number of comments.
+        pub comments: u64,
+        pub closed_at: Option<String>,
+        pub closed_by: Option<SimpleUser>,
+        pub created_at: String,
+        pub updated_at: String,
+        pub author_association: String,
+        /// Whether the pull request is a draft; `null` for an issue.
+        pub draft: Option<bool>,
+        /// Present when the issue is a pull request.
+        #[schema(nullable = false)]
+        pub pull_request: Option<IssuePullRequest>,
+    }
+
+    /// GitHub's issue comment object.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct IssueComment {
+        pub id: u64,
+        pub node_id: String,
+        pub url: String,
+        pub html_url: String,
+        pub issue_url: String,
+        pub body: String,
+        pub user: SimpleUser,
+        pub created_at: String,
+        pub updated_at: String,
+        pub author_association: String,
+    }
+
+    /// One end (`head` or `base`) of a pull request.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct PullRequestBranch {
+        /// `owner:branch`.
+        pub label: String,
+        /// The short branch name.
+        #[serde(rename = "ref")]
+        pub branch: String,
+        pub sha: String,
+        pub user: Option<SimpleUser>,
+        pub repo: Option<Repository>,
+    }
+
+    /// GitHub's pull request object. `mergeable` is computed for a single pull
+    /// request and `null` in lists.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct PullRequest {
+        pub url: String,
+        pub id: u64,
+        pub node_id: String,
+        pub html_url: String,
+        pub diff_url: String,
+        pub patch_url: String,
+        pub issue_url: String,
+        pub commits_url: String,
+        pub comments_url: String,
+        pub number: u64,
+        /// `open` or `closed`.
+        pub state: String,
+        pub locked: bool,
+        pub title: String,
+        pub user: SimpleUser,
+        pub body: Option<String>,
+        pub labels: Vec<Label>,
+        pub created_at: String,
+        pub updated_at: String,
+        pub closed_at: Option<String>,
+        pub merged_at: Option<String>,
+        pub merge_commit_sha: Option<String>,
+        pub assignee: Option<SimpleUser>,
+        pub assignees: Vec<SimpleUser>,
+        pub head: PullRequestBranch,
+        pub base: PullRequestBranch,
+        pub author_association: String,
+        pub draft: bool,
+        pub merged: bool,
+        pub mergeable: Option<bool>,
+        pub rebaseable: Option<bool>,
+        /// `clean`, `dirty`, `draft` or `unknown`.
+        pub mergeable_state: String,
+        pub merged_by: Option<SimpleUser>,
+        pub comments: u64,
+        pub review_comments: u64,
+        pub maintainer_can_modify: bool,
+    }
+
+    /// The answer of a successful merge.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct PullRequestMergeResult {
+        /// The new tip of the base branch.
+        pub sha: String,
+        pub merged: bool,
+        pub message: String,
+    }
+
+    /// GitHub's pull request review object.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct PullRequestReview {
+        pub id: u64,
+        pub node_id: String,
+        pub user: SimpleUser,
+        pub body: String,
+        /// `APPROVED`, `CHANGES_REQUESTED` or `COMMENTED`.
+        pub state: String,
+        pub html_url: String,
+        pub pull_request_url: String,
+        pub commit_id: String,
+        pub submitted_at: String,
+        pub author_association: String,
+    }
+
+    /// GitHub's review comment object (an inline comment of a review).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct PullRequestReviewComment {
+        pub id: u64,
+        pub node_id: String,
+        pub url: String,
+        pub pull_request_review_id: u64,
+        pub path: String,
+        pub line: u32,
+        pub position: u32,
+        /// Always `RIGHT`.
+        pub side: String,
+        pub commit_id: String,
+        pub original_commit_id: String,
+        pub diff_hunk: String,
+        pub body: String,
+        pub user: SimpleUser,
+        pub created_at: String,
+        pub updated_at: String,
+        pub html_url: String,
+        pub pull_request_url: String,
+        pub author_association: String,
+    }
+
+    /// A git signature: `{name, email, date}`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct GitActor {
+        pub name: String,
+        pub email: String,
+        pub date: String,
+    }
+
+    /// `{sha, url}` of a commit's tree.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct ShaUrl {
+        pub sha: String,
+        pub url: String,
+    }
+
+    /// A parent of a commit.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CommitParent {
+        pub sha: String,
+        pub url: String,
+        pub html_url: String,
+    }
+
+    /// Signature verification; Guts does not verify, so `verified` is `false`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Verification {
+        pub verified: bool,
+        pub reason: String,
+        pub signature: Option<String>,
+        pub payload: Option<String>,
+        pub verified_at: Option<String>,
+    }
+
+    /// The git part of a REST commit.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CommitDetail {
+        pub author: GitActor,
+        pub committer: GitActor,
+        pub message: String,
+        pub tree: ShaUrl,
+        pub url: String,
+        pub comment_count: u64,
+        pub verification: Verification,
+    }
+
+    /// `stats` of one commit.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CommitStats {
+        pub total: u64,
+        pub additions: u64,
+        pub deletions: u64,
+    }
+
+    /// One changed file of a commit, comparison or pull request.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct DiffEntry {
+        /// The blob after the change (before it, for a removal).
+        pub sha: Option<String>,
+        pub filename: String,
+        /// `added`, `modified`, `removed` or `renamed`.
+        pub status: String,
+        pub additions: u64,
+        pub deletions: u64,
+        pub changes: u64,
+        pub blob_url: String,
+        pub raw_url: String,
+        pub contents_url: String,
+        /// The path before a rename (renames only).
+        #[schema(nullable = false)]
+        pub previous_filename: Option<String>,
+    }
+
+    /// GitHub's REST commit. `author` and `committer` are GitHub accounts matched by
+    /// email, which Guts accounts lack: `null`. One commit (`GET …/commits/{ref}`)
+    /// also carries `stats` and `files`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Commit {
+        pub sha: String,
+        pub node_id: String,
+        pub commit: CommitDetail,
+        pub url: String,
+        pub html_url: String,
+        pub comments_url: String,
+        pub author: Option<SimpleUser>,
+        pub committer: Option<SimpleUser>,
+        pub parents: Vec<CommitParent>,
+        #[schema(nullable = false)]
+        pub stats: Option<CommitStats>,
+        #[schema(nullable = false)]
+        pub files: Option<Vec<DiffEntry>>,
+    }
+
+    /// `GET …/compare/{basehead}`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Comparison {
+        pub url: String,
+        pub html_url: String,
+        pub permalink_url: String,
+        pub diff_url: String,
+        pub patch_url: String,
+        pub base_commit: Commit,
+        pub merge_base_commit: Option<Commit>,
+        /// `ahead`, `behind`, `diverged` or `identical`.
+        pub status: String,
+        pub ahead_by: u64,
+        pub behind_by: u64,
+        pub total_commits: u64,
+        pub commits: Vec<Commit>,
+        pub files: Vec<DiffEntry>,
+    }
+
+    /// The git commit object (`GET …/git/commits/{sha}`).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct GitCommit {
+        pub sha: String,
+        pub node_id: String,
+        pub url: String,
+        pub html_url: String,
+        pub author: GitActor,
+        pub committer: GitActor,
+        pub tree: ShaUrl,
+        pub message: String,
+        pub parents: Vec<CommitParent>,
+        pub verification: Verification,
+    }
+
+    /// One entry of a git tree.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct GitTreeEntry {
+        pub path: String,
+        /// Octal, six digits (`100644`).
+        pub mode: String,
+        /// `blob`, `tree` or `commit` (a submodule).
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub sha: String,
+        /// Blobs only.
+        #[schema(nullable = false)]
+        pub size: Option<u64>,
+        /// Absent for submodules.
+        #[schema(nullable = false)]
+        pub url: Option<String>,
+    }
+
+    /// `GET …/git/trees/{sha}`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct GitTree {
+        pub sha: String,
+        pub url: String,
+        pub tree: Vec<GitTreeEntry>,
+        pub truncated: bool,
+    }
+
+    /// `GET …/git/blobs/{sha}`: the bytes in base64.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Blob {
+        pub sha: String,
+        pub node_id: String,
+        pub size: u64,
+        pub url: String,
+        pub content: String,
+        /// Always `base64`.
+        pub encoding: String,
+    }
+
+    /// The object a git ref names.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct GitRefObject {
+        /// `commit`, `tag`, `tree` or `blob`.
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub sha: String,
+        pub url: String,
+    }
+
+    /// GitHub's git reference object.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct GitRef {
+        /// The full name (`refs/heads/main`).
+        #[serde(rename = "ref")]
+        pub name: String,
+        pub node_id: String,
+        pub url: String,
+        pub object: GitRefObject,
+    }
+
+    /// `GET …/git/refs/{ref}`: the ref when the name is exact, else the refs under it.
+    #[derive(Debug, Serialize, ToSchema)]
+    #[serde(untagged)]
+    pub enum GitRefOrRefs {
+        One(GitRef),
+        Many(Vec<GitRef>),
+    }
+
+    /// `_links` of a contents object.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct ContentLinks {
+        #[serde(rename = "self")]
+        pub this: String,
+        pub git: Option<String>,
+        pub html: Option<String>,
+    }
+
+    /// GitHub's contents object: a directory entry, or a file with its bytes in
+    /// base64 (`content`, `encoding`), a symlink with its `target`, a submodule.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct ContentEntry {
+        /// `file`, `dir`, `symlink` or `submodule`.
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub size: u64,
+        pub name: String,
+        pub path: String,
+        pub sha: String,
+        pub url: String,
+        pub git_url: Option<String>,
+        pub html_url: Option<String>,
+        pub download_url: Option<String>,
+        #[serde(rename = "_links")]
+        pub links: ContentLinks,
+        /// A file's bytes in base64 (empty above 1 MiB, with encoding `none`).
+        #[schema(nullable = false)]
+        pub content: Option<String>,
+        /// `base64` or `none`.
+        #[schema(nullable = false)]
+        pub encoding: Option<String>,
+        /// A symlink's target.
+        #[schema(nullable = false)]
+        pub target: Option<String>,
+        /// A submodule's URL: Guts does not read `.gitmodules`, so `null`.
+        pub submodule_git_url: Option<String>,
+    }
+
+    /// `GET …/contents/{path}`: a directory is the array of its entries.
+    #[derive(Debug, Serialize, ToSchema)]
+    #[serde(untagged)]
+    pub enum Contents {
+        Entry(Box<ContentEntry>),
+        Dir(Vec<ContentEntry>),
     }
 }

@@ -19,6 +19,23 @@ use crate::state::AppState;
 use crate::time::iso8601;
 use crate::views;
 
+/// `{owner}/{repo}/{number}`, the path parameters of the routes of one issue or pull
+/// request.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "describes path parameters; handlers take them as a tuple"
+)]
+pub(crate) struct OwnerRepoNumber {
+    /// The owner's login (user or organization).
+    owner: String,
+    /// The repository's name.
+    repo: String,
+    /// The issue or pull request number.
+    number: u64,
+}
+
 /// Longest body GitHub accepts for issues, pull requests and comments (characters).
 pub(crate) const MAX_BODY_CHARS: usize = 65_536;
 /// Longest title GitHub accepts (characters).

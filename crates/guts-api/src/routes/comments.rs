@@ -2,38 +2,48 @@
 //! `/repos/{owner}/{repo}/issues/comments/{id}`): the conversation of issues and pull
 //! requests. Ids are the numeric form of the comment operation's id.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use guts_core::{Comment, OpId, Payload};
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, MaybeUser};
 use crate::links::Links;
-use crate::pagination::Page;
-use crate::routes::repos::find_visible;
+use crate::openapi::schemas;
+use crate::pagination::{Page, PageParams};
+use crate::routes::repos::{OwnerRepo, find_visible};
 use crate::state::AppState;
-use crate::threads::{self, Render, find_thread, missing_field};
+use crate::threads::{self, OwnerRepoNumber, Render, find_thread, missing_field};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v3/repos/{owner}/{repo}/issues/{number}/comments",
-            get(list).post(create),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/issues/comments",
-            get(list_repo),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/issues/comments/{id}",
-            get(get_one).patch(update).delete(remove),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(list_repo))
+        .routes(routes!(get_one, update, remove))
+}
+
+/// `{owner}/{repo}/{id}`, the path parameters of one comment's routes.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "describes path parameters; handlers take them as a tuple"
+)]
+struct OwnerRepoId {
+    /// The owner's login (user or organization).
+    owner: String,
+    /// The repository's name.
+    repo: String,
+    /// The comment's numeric id.
+    id: u64,
 }
 
 fn page_of(
@@ -49,6 +59,10 @@ fn page_of(
     (headers, Json(body)).into_response()
 }
 
+/// The comments of an issue or pull request, oldest first.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/comments",
+    tag = "issues", params(OwnerRepoNumber, PageParams),
+    responses((status = 200, description = "One page of comments", body = Vec<schemas::IssueComment>)))]
 async fn list(
     State(state): State<AppState>,
     links: Links,
@@ -67,6 +81,9 @@ async fn list(
 }
 
 /// Every comment of the repository, oldest first.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues/comments", tag = "issues",
+    params(OwnerRepo, PageParams),
+    responses((status = 200, description = "One page of comments", body = Vec<schemas::IssueComment>)))]
 async fn list_repo(
     State(state): State<AppState>,
     links: Links,
@@ -86,12 +103,13 @@ async fn list_repo(
     Ok(page_of(&state, &links, &page, &view, comments))
 }
 
-#[derive(Debug, Deserialize)]
-struct Body {
+#[derive(Debug, Deserialize, ToSchema)]
+struct CommentBody {
+    /// Required, not blank.
     body: Option<String>,
 }
 
-fn body_text(body: Body) -> Result<String, ApiError> {
+fn body_text(body: CommentBody) -> Result<String, ApiError> {
     let text = body
         .body
         .ok_or_else(|| missing_field("IssueComment", "body"))?;
@@ -115,12 +133,16 @@ fn respond(
     })
 }
 
+/// Comments on an issue or pull request.
+#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/comments",
+    tag = "issues", params(OwnerRepoNumber), request_body = CommentBody,
+    responses((status = 201, description = "The new comment", body = schemas::IssueComment)))]
 async fn create(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
     Path((owner, repo, number)): Path<(String, String, u64)>,
-    JsonBody(body): JsonBody<Body>,
+    JsonBody(body): JsonBody<CommentBody>,
 ) -> Result<Response, ApiError> {
     let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let (thread, _) = find_thread(&view, number)?;
@@ -140,6 +162,10 @@ fn find_comment(view: &RepoView, id: u64) -> Result<OpId, ApiError> {
         .ok_or_else(ApiError::not_found)
 }
 
+/// One comment.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues/comments/{id}", tag = "issues",
+    params(OwnerRepoId),
+    responses((status = 200, description = "The comment", body = schemas::IssueComment)))]
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
@@ -151,12 +177,16 @@ async fn get_one(
     respond(&state, &links, &view, &id, StatusCode::OK)
 }
 
+/// Edits a comment's body.
+#[utoipa::path(patch, path = "/api/v3/repos/{owner}/{repo}/issues/comments/{id}",
+    tag = "issues", params(OwnerRepoId), request_body = CommentBody,
+    responses((status = 200, description = "The comment", body = schemas::IssueComment)))]
 async fn update(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
     Path((owner, repo, id)): Path<(String, String, u64)>,
-    JsonBody(body): JsonBody<Body>,
+    JsonBody(body): JsonBody<CommentBody>,
 ) -> Result<Response, ApiError> {
     let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let comment = find_comment(&view, id)?;
@@ -171,6 +201,10 @@ async fn update(
     respond(&state, &links, &view, &comment, StatusCode::OK)
 }
 
+/// Deletes a comment.
+#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/issues/comments/{id}",
+    tag = "issues", params(OwnerRepoId),
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,

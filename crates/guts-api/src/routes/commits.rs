@@ -2,21 +2,25 @@
 //! history listings with git log's filters, one commit with its changed files, and
 //! how two revisions relate.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use guts_storage::browse::{CommitInfo, Comparison, FileChange, LogQuery};
 use guts_storage::{Browser, Oid};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::browse::{Repo, hex, no_commit};
 use crate::error::{ApiError, FieldError};
 use crate::extract::MaybeUser;
 use crate::git_views;
 use crate::links::Links;
-use crate::pagination::Page;
+use crate::openapi::schemas;
+use crate::pagination::{Page, PageParams};
+use crate::routes::repos::OwnerRepo;
 use crate::state::AppState;
 use crate::time::parse_iso8601;
 
@@ -25,21 +29,19 @@ const MAX_FILES: usize = 300;
 /// GitHub lists at most this many commits in a comparison.
 const MAX_COMPARE_COMMITS: usize = 250;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v3/repos/{owner}/{repo}/commits", get(list_commits))
-        .route(
-            "/api/v3/repos/{owner}/{repo}/commits/{*ref}",
-            get(get_commit),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/compare/{*basehead}",
-            get(compare),
-        )
+/// The wildcard `{*ref}` and `{*basehead}` routes are annotated with axum's template;
+/// the served document names the parameters `{ref}` and `{basehead}` (see
+/// [`crate::openapi::finish`]).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_commits))
+        .routes(routes!(get_commit))
+        .routes(routes!(compare))
 }
 
 /// The filters of `GET /commits` (`page` and `per_page` are read by [`Page`]).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CommitsQuery {
     /// A branch, tag or sha to list from; the default branch otherwise.
     #[serde(default)]
@@ -86,6 +88,10 @@ impl CommitsQuery {
     }
 }
 
+/// The history from a revision (the default branch by default), newest first.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/commits", tag = "commits",
+    params(OwnerRepo, CommitsQuery, PageParams),
+    responses((status = 200, description = "One page of commits", body = Vec<schemas::Commit>)))]
 async fn list_commits(
     State(state): State<AppState>,
     links: Links,
@@ -142,6 +148,9 @@ fn files(repo: &Repo, changes: &[FileChange], at: &str) -> Value {
 
 /// `GET /commits/{ref}`: a branch, tag or sha; 422 when it names no commit, as
 /// GitHub answers.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/commits/{*ref}", tag = "commits",
+    params(OwnerRepo, ("ref" = String, Path, description = "A branch, tag or sha")),
+    responses((status = 200, description = "The commit with its stats and files", body = schemas::Commit)))]
 async fn get_commit(
     State(state): State<AppState>,
     links: Links,
@@ -216,6 +225,10 @@ fn status(ahead: usize, behind: usize) -> &'static str {
     }
 }
 
+/// How two revisions relate: the commits and files from their merge base to `head`.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/compare/{*basehead}", tag = "commits",
+    params(OwnerRepo, ("basehead" = String, Path, description = "`base...head` (or `base..head`)")),
+    responses((status = 200, description = "The comparison", body = schemas::Comparison)))]
 async fn compare(
     State(state): State<AppState>,
     links: Links,

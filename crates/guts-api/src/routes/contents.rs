@@ -2,43 +2,51 @@
 //! bytes in base64, or a directory as the array of its entries, at `?ref=` (the
 //! default branch otherwise). Read-only.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use guts_storage::browse::{MAX_BLOB_BYTES, PathContent, TreeEntry};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::browse::Repo;
 use crate::error::ApiError;
 use crate::extract::MaybeUser;
 use crate::git_views;
 use crate::links::Links;
+use crate::openapi::schemas;
+use crate::routes::repos::OwnerRepo;
 use crate::state::AppState;
 
 /// Above this size GitHub sends a file's metadata with empty `content` and encoding
 /// `none` (the blob API serves it up to 100 MB).
 const MAX_INLINE_BYTES: usize = 1024 * 1024;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v3/repos/{owner}/{repo}/contents", get(root))
-        .route("/api/v3/repos/{owner}/{repo}/contents/", get(root))
-        .route(
-            "/api/v3/repos/{owner}/{repo}/contents/{*path}",
-            get(at_path),
-        )
+/// The wildcard `{*path}` route is annotated with axum's template; the served
+/// document names the parameter `{path}` (see [`crate::openapi::finish`]).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(root))
+        .routes(routes!(root_slash))
+        .routes(routes!(at_path))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ContentsQuery {
     /// A branch, tag or sha; the default branch otherwise.
     #[serde(rename = "ref", default)]
     reference: Option<String>,
 }
 
+/// The root directory.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/contents", tag = "contents",
+    params(OwnerRepo, ContentsQuery),
+    responses((status = 200, description = "The root directory's entries", body = schemas::Contents)))]
 async fn root(
     state: State<AppState>,
     links: Links,
@@ -56,6 +64,25 @@ async fn root(
     .await
 }
 
+/// The root directory, spelled with a trailing slash.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/contents/", tag = "contents",
+    params(OwnerRepo, ContentsQuery),
+    responses((status = 200, description = "The root directory's entries", body = schemas::Contents)))]
+async fn root_slash(
+    state: State<AppState>,
+    links: Links,
+    caller: MaybeUser,
+    path: Path<(String, String)>,
+    query: Query<ContentsQuery>,
+) -> Result<Response, ApiError> {
+    root(state, links, caller, path, query).await
+}
+
+/// A file (its bytes in base64), a symlink, a submodule, or a directory (the array
+/// of its entries).
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/contents/{*path}", tag = "contents",
+    params(OwnerRepo, ("path" = String, Path, description = "A path in the tree"), ContentsQuery),
+    responses((status = 200, description = "The file, or the directory's entries", body = schemas::Contents)))]
 async fn at_path(
     State(state): State<AppState>,
     links: Links,

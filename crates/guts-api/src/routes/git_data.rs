@@ -2,35 +2,37 @@
 //! GitHub's low-level git API shows them. Read-only; refs come from the folded state
 //! (the truth), objects from the repository.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use guts_storage::browse::MAX_BLOB_BYTES;
 use guts_storage::{BrowseError, Browser, Oid};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::browse::{Repo, hex};
 use crate::error::ApiError;
 use crate::extract::{Authed, MaybeUser};
 use crate::git_views;
 use crate::links::Links;
+use crate::openapi::schemas;
+use crate::routes::repos::OwnerRepo;
 use crate::state::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    let base = "/api/v3/repos/{owner}/{repo}/git";
-    Router::new()
-        .route(&format!("{base}/refs"), get(list_refs))
-        .route(&format!("{base}/refs/{{*ref}}"), get(legacy_refs))
-        .route(
-            &format!("{base}/matching-refs/{{*ref}}"),
-            get(matching_refs),
-        )
-        .route(&format!("{base}/ref/{{*ref}}"), get(get_ref))
-        .route(&format!("{base}/commits/{{sha}}"), get(get_commit))
-        .route(&format!("{base}/trees/{{sha}}"), get(get_tree))
-        .route(&format!("{base}/blobs/{{sha}}"), get(get_blob))
+/// The wildcard `{*ref}` routes are annotated with axum's template; the served
+/// document names the parameter `{ref}` (see [`crate::openapi::finish`]).
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_refs))
+        .routes(routes!(legacy_refs))
+        .routes(routes!(matching_refs))
+        .routes(routes!(get_ref))
+        .routes(routes!(get_commit))
+        .routes(routes!(get_tree))
+        .routes(routes!(get_blob))
 }
 
 /// A repository path with one more segment (`{sha}` or `{*ref}`).
@@ -38,8 +40,10 @@ type RepoPath = Path<(String, String, String)>;
 
 /// `?recursive=` of a tree: GitHub treats any value as "yes" except absence (and we
 /// also read `0`/`false` as no, which is what a caller writing them means).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TreeQuery {
+    /// Any value but `0` or `false` lists the whole tree.
     #[serde(default)]
     recursive: Option<String>,
 }
@@ -93,6 +97,10 @@ fn render_refs(repo: &Repo, refs: &[(String, Oid, &'static str)]) -> Vec<Value> 
         .collect()
 }
 
+/// Every ref of the repository, in name order.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/refs", tag = "git",
+    params(OwnerRepo),
+    responses((status = 200, description = "The refs", body = Vec<schemas::GitRef>)))]
 async fn list_refs(
     state: State<AppState>,
     links: Links,
@@ -103,6 +111,10 @@ async fn list_refs(
 }
 
 /// `GET /git/matching-refs/{ref}`: every ref starting with `refs/{ref}`, possibly none.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/matching-refs/{*ref}",
+    tag = "git",
+    params(OwnerRepo, ("ref" = String, Path, description = "A ref name prefix without `refs/` (`heads/ma`)")),
+    responses((status = 200, description = "The matching refs", body = Vec<schemas::GitRef>)))]
 async fn matching_refs(
     State(state): State<AppState>,
     links: Links,
@@ -115,6 +127,9 @@ async fn matching_refs(
 }
 
 /// `GET /git/ref/{ref}`: exactly `refs/{ref}`, else 404.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/ref/{*ref}", tag = "git",
+    params(OwnerRepo, ("ref" = String, Path, description = "A ref name without `refs/` (`heads/main`)")),
+    responses((status = 200, description = "The ref", body = schemas::GitRef)))]
 async fn get_ref(
     State(state): State<AppState>,
     links: Links,
@@ -132,6 +147,9 @@ async fn get_ref(
 
 /// The older `GET /git/refs/{ref}`, still used by clients: the ref itself when the
 /// name is exact, else the array of refs under it, else 404.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/refs/{*ref}", tag = "git",
+    params(OwnerRepo, ("ref" = String, Path, description = "A ref name without `refs/` (`heads/main`), or a prefix of whole segments (`heads`)")),
+    responses((status = 200, description = "The ref, or the refs under the name", body = schemas::GitRefOrRefs)))]
 async fn legacy_refs(
     State(state): State<AppState>,
     links: Links,
@@ -182,6 +200,10 @@ where
     Ok((repo, id, found))
 }
 
+/// A git commit object.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/commits/{sha}", tag = "git",
+    params(OwnerRepo, ("sha" = String, Path, description = "The commit's full sha")),
+    responses((status = 200, description = "The commit", body = schemas::GitCommit)))]
 async fn get_commit(
     State(state): State<AppState>,
     links: Links,
@@ -195,6 +217,9 @@ async fn get_commit(
 
 /// `GET /git/trees/{sha}`: a tree (or the tree of a commit, or of a branch or tag
 /// name, as GitHub accepts), recursively with `?recursive=1`.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/trees/{sha}", tag = "git",
+    params(OwnerRepo, ("sha" = String, Path, description = "A tree or commit sha, or a branch or tag name"), TreeQuery),
+    responses((status = 200, description = "The tree", body = schemas::GitTree)))]
 async fn get_tree(
     State(state): State<AppState>,
     links: Links,
@@ -229,6 +254,10 @@ async fn get_tree(
     })))
 }
 
+/// A blob, its bytes in base64.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/blobs/{sha}", tag = "git",
+    params(OwnerRepo, ("sha" = String, Path, description = "The blob's full sha")),
+    responses((status = 200, description = "The blob", body = schemas::Blob)))]
 async fn get_blob(
     State(state): State<AppState>,
     links: Links,

@@ -5,53 +5,53 @@
 
 use std::collections::BTreeSet;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use guts_core::{OpId, Payload, PublicKey, Role, Thread, ThreadEdit};
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, MaybeUser};
 use crate::links::Links;
-use crate::pagination::Page;
-use crate::routes::repos::find_visible;
+use crate::openapi::schemas;
+use crate::pagination::{Page, PageParams};
+use crate::routes::repos::{OwnerRepo, find_visible};
 use crate::routes::users::existing_user;
 use crate::state::AppState;
-use crate::threads::{self, Render, find_thread, invalid_field, missing_field, role_of};
+use crate::threads::{
+    self, OwnerRepoNumber, Render, find_thread, invalid_field, missing_field, role_of,
+};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v3/repos/{owner}/{repo}/issues",
-            get(list).post(create),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/issues/{number}",
-            get(get_one).patch(update),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/issues/{number}/lock",
-            put(lock).delete(unlock),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/issues/{number}/assignees",
-            post(add_assignees).delete(remove_assignees),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update))
+        .routes(routes!(lock, unlock))
+        .routes(routes!(add_assignees, remove_assignees))
 }
 
 /// Query of `GET …/issues`. Unknown values are 422 as on GitHub.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `open` (default), `closed` or `all`.
     state: Option<String>,
+    /// Comma-separated label names, all of which an issue must carry.
     labels: Option<String>,
+    /// A login, `none` (no assignee) or `*` (any assignee).
     assignee: Option<String>,
+    /// The login of the author.
     creator: Option<String>,
+    /// `created` (default), `updated` or `comments`.
     sort: Option<String>,
+    /// `desc` (default) or `asc`.
     direction: Option<String>,
 }
 
@@ -121,6 +121,10 @@ impl Assignee {
     }
 }
 
+/// The issues (and pull requests) of a repository, filtered and sorted.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues", tag = "issues",
+    params(OwnerRepo, ListQuery, PageParams),
+    responses((status = 200, description = "One page of issues", body = Vec<schemas::Issue>)))]
 async fn list(
     State(state): State<AppState>,
     links: Links,
@@ -171,8 +175,10 @@ async fn list(
     Ok((headers, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct CreateIssue {
+    /// Required; a string (or a number).
+    #[schema(value_type = Option<String>)]
     title: Option<serde_json::Value>,
     #[serde(default)]
     body: Option<String>,
@@ -185,7 +191,7 @@ struct CreateIssue {
 }
 
 /// GitHub accepts labels as names or as `{"name": …}` objects.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum LabelRef {
     Name(String),
@@ -220,6 +226,10 @@ fn keys_of(state: &AppState, logins: &[String]) -> Result<Vec<PublicKey>, ApiErr
         .collect()
 }
 
+/// Opens an issue. Labels and assignees from someone without push access are dropped.
+#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/issues", tag = "issues",
+    params(OwnerRepo), request_body = CreateIssue,
+    responses((status = 201, description = "The new issue", body = schemas::Issue)))]
 async fn create(
     State(state): State<AppState>,
     links: Links,
@@ -283,6 +293,10 @@ pub(crate) fn respond_thread(
     })
 }
 
+/// One issue (or pull request, as an issue).
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues/{number}", tag = "issues",
+    params(OwnerRepoNumber),
+    responses((status = 200, description = "The issue", body = schemas::Issue)))]
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
@@ -294,10 +308,13 @@ async fn get_one(
     respond_thread(&state, &links, &view, &id, StatusCode::OK)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct UpdateIssue {
+    /// A string (or a number).
+    #[schema(value_type = Option<String>)]
     title: Option<Value>,
     body: Option<String>,
+    /// `open` or `closed`.
     state: Option<String>,
     #[serde(default)]
     state_reason: Option<String>,
@@ -316,6 +333,10 @@ pub(crate) fn open_flag(state: Option<&str>) -> Result<Option<bool>, ApiError> {
     }
 }
 
+/// Edits an issue: title, body, state, labels (replaced), assignees (replaced).
+#[utoipa::path(patch, path = "/api/v3/repos/{owner}/{repo}/issues/{number}", tag = "issues",
+    params(OwnerRepoNumber), request_body = UpdateIssue,
+    responses((status = 200, description = "The issue", body = schemas::Issue)))]
 async fn update(
     State(state): State<AppState>,
     links: Links,
@@ -420,6 +441,10 @@ async fn set_lock(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Locks an issue's conversation.
+#[utoipa::path(put, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/lock", tag = "issues",
+    params(OwnerRepoNumber),
+    responses((status = 204, description = "Locked")))]
 async fn lock(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
@@ -428,6 +453,10 @@ async fn lock(
     set_lock(state, authed, path, true).await
 }
 
+/// Unlocks an issue's conversation.
+#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/lock", tag = "issues",
+    params(OwnerRepoNumber),
+    responses((status = 204, description = "Unlocked")))]
 async fn unlock(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
@@ -436,8 +465,9 @@ async fn unlock(
     set_lock(state, authed, path, false).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct Assignees {
+    /// Logins.
     #[serde(default)]
     assignees: Vec<String>,
 }
@@ -472,6 +502,10 @@ async fn change_assignees(
     respond_thread(&state, &links, &view, &id, status)
 }
 
+/// Adds assignees to an issue.
+#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/assignees",
+    tag = "issues", params(OwnerRepoNumber), request_body = Assignees,
+    responses((status = 201, description = "The issue", body = schemas::Issue)))]
 async fn add_assignees(
     State(state): State<AppState>,
     links: Links,
@@ -482,6 +516,10 @@ async fn add_assignees(
     change_assignees(state, links, authed, path, &body.assignees, true).await
 }
 
+/// Removes assignees from an issue.
+#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/assignees",
+    tag = "issues", params(OwnerRepoNumber), request_body = Assignees,
+    responses((status = 200, description = "The issue", body = schemas::Issue)))]
 async fn remove_assignees(
     State(state): State<AppState>,
     links: Links,

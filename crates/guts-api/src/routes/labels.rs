@@ -2,45 +2,74 @@
 //! labels of one issue or pull request (`/repos/{owner}/{repo}/issues/{number}/labels`).
 //! Names are case-insensitive, as on GitHub.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use guts_core::{LabelDef, OpId, Payload};
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
 use crate::links::Links;
-use crate::pagination::Page;
+use crate::openapi::schemas;
+use crate::pagination::{Page, PageParams};
 use crate::routes::issues::{LabelRef, label_diff, validate_labels};
-use crate::routes::repos::find_visible;
+use crate::routes::repos::{OwnerRepo, find_visible};
 use crate::state::AppState;
-use crate::threads::{self, Render, find_thread, invalid_field, missing_field};
+use crate::threads::{self, OwnerRepoNumber, Render, find_thread, invalid_field, missing_field};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v3/repos/{owner}/{repo}/labels",
-            get(list).post(create),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/labels/{name}",
-            get(get_one).patch(update).delete(remove),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
-            get(list_on).post(add_on).put(replace_on).delete(clear_on),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/issues/{number}/labels/{name}",
-            delete(remove_on),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, remove))
+        .routes(routes!(list_on, add_on, replace_on, clear_on))
+        .routes(routes!(remove_on))
 }
 
+/// `{owner}/{repo}/{name}`, the path parameters of one label's routes.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "describes path parameters; handlers take them as a tuple"
+)]
+struct OwnerRepoName {
+    /// The owner's login (user or organization).
+    owner: String,
+    /// The repository's name.
+    repo: String,
+    /// The label's name (case-insensitive).
+    name: String,
+}
+
+/// `{owner}/{repo}/{number}/{name}`: a label of one issue or pull request.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "describes path parameters; handlers take them as a tuple"
+)]
+struct OwnerRepoNumberName {
+    /// The owner's login (user or organization).
+    owner: String,
+    /// The repository's name.
+    repo: String,
+    /// The issue or pull request number.
+    number: u64,
+    /// The label's name (case-insensitive).
+    name: String,
+}
+
+/// The repository's labels, in name order.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/labels", tag = "issues",
+    params(OwnerRepo, PageParams),
+    responses((status = 200, description = "One page of labels", body = Vec<schemas::Label>)))]
 async fn list(
     State(state): State<AppState>,
     links: Links,
@@ -64,6 +93,10 @@ fn find_label<'v>(view: &'v RepoView, name: &str) -> Result<&'v LabelDef, ApiErr
         .ok_or_else(ApiError::not_found)
 }
 
+/// One label.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/labels/{name}", tag = "issues",
+    params(OwnerRepoName),
+    responses((status = 200, description = "The label", body = schemas::Label)))]
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
@@ -75,11 +108,15 @@ async fn get_one(
     Ok(Json(Render::new(&state, &links, &view).label(label)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct LabelBody {
+    /// Required to create; a new name when editing.
     name: Option<String>,
+    /// A new name (editing).
     new_name: Option<String>,
+    /// Six hex digits, with or without `#` (`ededed` by default).
     color: Option<String>,
+    /// At most 100 characters.
     description: Option<String>,
 }
 
@@ -129,6 +166,10 @@ async fn respond_label(
     Ok((status, Json(body)).into_response())
 }
 
+/// Creates a label; 422 `already_exists` when the name is taken.
+#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/labels", tag = "issues",
+    params(OwnerRepo), request_body = LabelBody,
+    responses((status = 201, description = "The new label", body = schemas::Label)))]
 async fn create(
     State(state): State<AppState>,
     links: Links,
@@ -164,6 +205,10 @@ async fn create(
     .await
 }
 
+/// Edits a label (name, colour, description).
+#[utoipa::path(patch, path = "/api/v3/repos/{owner}/{repo}/labels/{name}", tag = "issues",
+    params(OwnerRepoName), request_body = LabelBody,
+    responses((status = 200, description = "The label", body = schemas::Label)))]
 async fn update(
     State(state): State<AppState>,
     links: Links,
@@ -189,6 +234,10 @@ async fn update(
     respond_label(&state, &links, &authed, &view, name, label, StatusCode::OK).await
 }
 
+/// Deletes a label.
+#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/labels/{name}", tag = "issues",
+    params(OwnerRepoName),
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
@@ -219,6 +268,10 @@ fn labels_of(state: &AppState, links: &Links, view: &RepoView, id: &OpId) -> Res
     Json(body).into_response()
 }
 
+/// The labels of an issue or pull request.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
+    tag = "issues", params(OwnerRepoNumber, PageParams),
+    responses((status = 200, description = "One page of labels", body = Vec<schemas::Label>)))]
 async fn list_on(
     State(state): State<AppState>,
     links: Links,
@@ -234,7 +287,7 @@ async fn list_on(
 }
 
 /// `{"labels": [...]}` or a bare array, of names or `{"name"}` objects.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 enum LabelsBody {
     Wrapped { labels: Vec<LabelRef> },
@@ -271,6 +324,10 @@ async fn change_on(
     Ok(labels_of(state, links, &view, &id))
 }
 
+/// Adds labels to an issue or pull request.
+#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
+    tag = "issues", params(OwnerRepoNumber), request_body = LabelsBody,
+    responses((status = 200, description = "Its labels", body = Vec<schemas::Label>)))]
 async fn add_on(
     State(state): State<AppState>,
     links: Links,
@@ -282,6 +339,10 @@ async fn add_on(
     change_on(&state, &links, &authed, path, |_| (names, Vec::new())).await
 }
 
+/// Replaces the labels of an issue or pull request.
+#[utoipa::path(put, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
+    tag = "issues", params(OwnerRepoNumber), request_body = LabelsBody,
+    responses((status = 200, description = "Its labels", body = Vec<schemas::Label>)))]
 async fn replace_on(
     State(state): State<AppState>,
     links: Links,
@@ -293,6 +354,10 @@ async fn replace_on(
     change_on(&state, &links, &authed, path, |t| label_diff(t, &names)).await
 }
 
+/// Removes every label of an issue or pull request.
+#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
+    tag = "issues", params(OwnerRepoNumber),
+    responses((status = 204, description = "Removed")))]
 async fn clear_on(
     State(state): State<AppState>,
     links: Links,
@@ -303,6 +368,10 @@ async fn clear_on(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Removes one label of an issue or pull request; 404 when it does not carry it.
+#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels/{name}",
+    tag = "issues", params(OwnerRepoNumberName),
+    responses((status = 200, description = "Its remaining labels", body = Vec<schemas::Label>)))]
 async fn remove_on(
     State(state): State<AppState>,
     links: Links,

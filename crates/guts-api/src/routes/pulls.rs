@@ -7,47 +7,38 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use guts_core::{MergeMethod, ObjectId, OpId, Payload, Pull, RepoState, Thread, ThreadEdit};
 use guts_storage::{MergeError, MergeRequest, Mergeability, RepoError, RepoView};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::browse::Repo;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
 use crate::git_views;
 use crate::links::Links;
-use crate::pagination::Page;
+use crate::openapi::schemas;
+use crate::pagination::{Page, PageParams};
 use crate::routes::issues::{open_flag, sort_threads, state_filter};
-use crate::routes::repos::find_visible;
+use crate::routes::repos::{OwnerRepo, find_visible};
 use crate::state::AppState;
-use crate::threads::{self, Render, find_thread, invalid_field, missing_field};
+use crate::threads::{self, OwnerRepoNumber, Render, find_thread, invalid_field, missing_field};
 use crate::time::iso8601;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v3/repos/{owner}/{repo}/pulls", get(list).post(create))
-        .route(
-            "/api/v3/repos/{owner}/{repo}/pulls/{number}",
-            get(get_one).patch(update),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/pulls/{number}/merge",
-            put(merge).get(is_merged),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/pulls/{number}/commits",
-            get(commits),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/pulls/{number}/files",
-            get(files),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update))
+        .routes(routes!(merge, is_merged))
+        .routes(routes!(commits))
+        .routes(routes!(files))
 }
 
 /// Most commits `…/pulls/{n}/commits` lists (GitHub's limit).
@@ -79,6 +70,10 @@ fn pull_range(
     Ok((repo, base, head))
 }
 
+/// The commits a pull request brings (at most 250), oldest first.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/commits",
+    tag = "pulls", params(OwnerRepoNumber, PageParams),
+    responses((status = 200, description = "One page of commits", body = Vec<schemas::Commit>)))]
 async fn commits(
     State(state): State<AppState>,
     links: Links,
@@ -99,6 +94,10 @@ async fn commits(
     Ok((headers, Json(body)).into_response())
 }
 
+/// The files a pull request changes (at most 3000), from the merge base.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/files",
+    tag = "pulls", params(OwnerRepoNumber, PageParams),
+    responses((status = 200, description = "One page of files", body = Vec<schemas::DiffEntry>)))]
 async fn files(
     State(state): State<AppState>,
     links: Links,
@@ -246,12 +245,18 @@ impl Render<'_> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `open` (default), `closed` or `all`.
     state: Option<String>,
+    /// The head branch, as `owner:branch` or `branch`.
     head: Option<String>,
+    /// The base branch.
     base: Option<String>,
+    /// `created` (default), `updated`, `comments`, `popularity` or `long-running`.
     sort: Option<String>,
+    /// `desc` (default) or `asc`.
     direction: Option<String>,
 }
 
@@ -271,6 +276,10 @@ fn branch_name(view: &RepoView, spec: &str) -> String {
     }
 }
 
+/// The pull requests of a repository, filtered and sorted.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls", tag = "pulls",
+    params(OwnerRepo, ListQuery, PageParams),
+    responses((status = 200, description = "One page of pull requests", body = Vec<schemas::PullRequest>)))]
 async fn list(
     State(state): State<AppState>,
     links: Links,
@@ -310,10 +319,13 @@ async fn list(
     Ok((headers, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct CreatePull {
+    /// Required.
     title: Option<String>,
+    /// Required: the branch to merge, as `owner:branch` or `branch`.
     head: Option<String>,
+    /// Required: the branch to merge into.
     base: Option<String>,
     #[serde(default)]
     body: Option<String>,
@@ -321,6 +333,10 @@ struct CreatePull {
     draft: Option<bool>,
 }
 
+/// Opens a pull request from a branch into another of the same repository.
+#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/pulls", tag = "pulls",
+    params(OwnerRepo), request_body = CreatePull,
+    responses((status = 201, description = "The new pull request", body = schemas::PullRequest)))]
 async fn create(
     State(state): State<AppState>,
     links: Links,
@@ -397,6 +413,10 @@ async fn mergeable(state: &AppState, view: &RepoView, pull: &Pull) -> Option<boo
     .flatten()
 }
 
+/// One pull request, with `mergeable` computed.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}", tag = "pulls",
+    params(OwnerRepoNumber),
+    responses((status = 200, description = "The pull request", body = schemas::PullRequest)))]
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
@@ -409,14 +429,20 @@ async fn get_one(
     respond(&state, &links, &view, &id, StatusCode::OK, mergeable)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct UpdatePull {
     title: Option<String>,
     body: Option<String>,
+    /// `open` or `closed`.
     state: Option<String>,
+    /// A new base branch.
     base: Option<String>,
 }
 
+/// Edits a pull request: title, body, state, base.
+#[utoipa::path(patch, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}", tag = "pulls",
+    params(OwnerRepoNumber), request_body = UpdatePull,
+    responses((status = 200, description = "The pull request", body = schemas::PullRequest)))]
 async fn update(
     State(state): State<AppState>,
     links: Links,
@@ -443,6 +469,10 @@ async fn update(
     respond(&state, &links, &view, &id, StatusCode::OK, None)
 }
 
+/// 204 when the pull request is merged, else 404.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/merge", tag = "pulls",
+    params(OwnerRepoNumber),
+    responses((status = 204, description = "Merged")))]
 async fn is_merged(
     State(state): State<AppState>,
     MaybeUser(caller): MaybeUser,
@@ -456,11 +486,13 @@ async fn is_merged(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 struct MergeBody {
     commit_title: Option<String>,
     commit_message: Option<String>,
+    /// The head the caller saw; 409 when the head is elsewhere now.
     sha: Option<String>,
+    /// `merge` (default), `squash` or `rebase`.
     merge_method: Option<String>,
 }
 
@@ -600,6 +632,11 @@ async fn write_commits(
     }
 }
 
+/// Merges a pull request (the body is optional): 405 when it cannot merge, 409 when
+/// the head or base moved meanwhile.
+#[utoipa::path(put, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/merge", tag = "pulls",
+    params(OwnerRepoNumber), request_body = Option<MergeBody>,
+    responses((status = 200, description = "Merged", body = schemas::PullRequestMergeResult)))]
 async fn merge(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,

@@ -3,40 +3,34 @@
 //! pending reviews are not modelled); a lone review comment is a `COMMENT` review with
 //! one inline comment, which is what GitHub records too.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use guts_core::{ObjectId, OpId, Payload, Review, ReviewComment, Verdict};
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
 use crate::links::Links;
-use crate::pagination::Page;
+use crate::openapi::schemas;
+use crate::pagination::{Page, PageParams};
 use crate::routes::pulls::{find_pull, head_sha};
 use crate::routes::repos::find_visible;
 use crate::state::AppState;
-use crate::threads::{self, Render, invalid_field, missing_field};
+use crate::threads::{self, OwnerRepoNumber, Render, invalid_field, missing_field};
 use crate::time::iso8601;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews",
-            get(list).post(create),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews/{id}",
-            get(get_one),
-        )
-        .route(
-            "/api/v3/repos/{owner}/{repo}/pulls/{number}/comments",
-            get(list_comments).post(create_comment),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one))
+        .routes(routes!(list_comments, create_comment))
 }
 
 /// The reviews of pull request `number`, oldest first.
@@ -49,6 +43,10 @@ fn reviews_of(view: &RepoView, number: u64) -> Result<Vec<(OpId, &Review)>, ApiE
         .collect())
 }
 
+/// The reviews of a pull request, oldest first.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews",
+    tag = "pulls", params(OwnerRepoNumber, PageParams),
+    responses((status = 200, description = "One page of reviews", body = Vec<schemas::PullRequestReview>)))]
 async fn list(
     State(state): State<AppState>,
     links: Links,
@@ -63,6 +61,11 @@ async fn list(
     Ok((headers, Json(body)).into_response())
 }
 
+/// One review of a pull request.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews/{id}",
+    tag = "pulls",
+    params(OwnerRepoNumber, ("id" = u64, Path, description = "The review's numeric id")),
+    responses((status = 200, description = "The review", body = schemas::PullRequestReview)))]
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
@@ -79,13 +82,16 @@ async fn get_one(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct InlineComment {
+    /// Required: the file commented on.
     path: Option<String>,
     #[serde(default)]
     line: Option<u32>,
+    /// Read as `line` when `line` is absent.
     #[serde(default)]
     position: Option<u32>,
+    /// Required, not blank.
     body: Option<String>,
 }
 
@@ -108,12 +114,15 @@ impl InlineComment {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct CreateReview {
+    /// Required unless approving or commenting inline.
     #[serde(default)]
     body: Option<String>,
+    /// Required: `APPROVE`, `REQUEST_CHANGES` or `COMMENT` (no pending reviews).
     #[serde(default)]
     event: Option<String>,
+    /// The reviewed commit; the head by default.
     #[serde(default)]
     commit_id: Option<String>,
     #[serde(default)]
@@ -172,6 +181,10 @@ async fn submit(
     threads::append(state, authed, view, payload).await
 }
 
+/// Submits a review (at once: Guts has no pending reviews).
+#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews",
+    tag = "pulls", params(OwnerRepoNumber), request_body = CreateReview,
+    responses((status = 200, description = "The review", body = schemas::PullRequestReview)))]
 async fn create(
     State(state): State<AppState>,
     links: Links,
@@ -240,6 +253,10 @@ impl Render<'_> {
     }
 }
 
+/// The inline comments of a pull request's reviews.
+#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/comments",
+    tag = "pulls", params(OwnerRepoNumber, PageParams),
+    responses((status = 200, description = "One page of review comments", body = Vec<schemas::PullRequestReviewComment>)))]
 async fn list_comments(
     State(state): State<AppState>,
     links: Links,
@@ -261,14 +278,19 @@ async fn list_comments(
     Ok((headers, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct CreateComment {
+    /// The commented commit; the head by default.
     #[serde(default)]
     commit_id: Option<String>,
     #[serde(flatten)]
     comment: InlineComment,
 }
 
+/// A lone review comment: a `COMMENT` review with one inline comment.
+#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/comments",
+    tag = "pulls", params(OwnerRepoNumber), request_body = CreateComment,
+    responses((status = 201, description = "The review comment", body = schemas::PullRequestReviewComment)))]
 async fn create_comment(
     State(state): State<AppState>,
     links: Links,
