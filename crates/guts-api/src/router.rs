@@ -158,12 +158,13 @@ mod tests {
 
     /// The served document names every template parameter (wildcards in OpenAPI's
     /// spelling) as a required path parameter of each operation, declares no parameter
-    /// twice, and gives each operation a success response.
+    /// twice, gives each operation a success response, and no two operations one id.
     #[test]
     fn the_served_document_declares_each_parameter_once() {
         let (_, doc) = documented().split_for_parts();
         let doc = serde_json::to_value(openapi::finish(doc)).unwrap();
         let mut operations = 0;
+        let mut ids = std::collections::BTreeSet::new();
         for (template, item) in doc["paths"].as_object().unwrap() {
             assert!(!template.contains('*'), "{template}");
             let names: Vec<&str> = template
@@ -172,6 +173,11 @@ mod tests {
                 .collect();
             for (method, op) in item.as_object().unwrap() {
                 operations += 1;
+                let id = op["operationId"].as_str().unwrap();
+                assert!(
+                    ids.insert(id),
+                    "{method} {template}: operationId {id} twice"
+                );
                 let params = op["parameters"].as_array().cloned().unwrap_or_default();
                 let mut seen = Vec::new();
                 for p in &params {

@@ -60,7 +60,7 @@ fn page_of(
 }
 
 /// The comments of an issue or pull request, oldest first.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/comments",
+#[utoipa::path(get, operation_id = "issues/list-comments", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/comments",
     tag = "issues", params(OwnerRepoNumber, PageParams),
     responses((status = 200, description = "One page of comments", body = Vec<schemas::IssueComment>)))]
 async fn list(
@@ -81,7 +81,7 @@ async fn list(
 }
 
 /// Every comment of the repository, oldest first.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues/comments", tag = "issues",
+#[utoipa::path(get, operation_id = "issues/list-comments-for-repo", path = "/api/v3/repos/{owner}/{repo}/issues/comments", tag = "issues",
     params(OwnerRepo, PageParams),
     responses((status = 200, description = "One page of comments", body = Vec<schemas::IssueComment>)))]
 async fn list_repo(
@@ -105,7 +105,8 @@ async fn list_repo(
 
 #[derive(Debug, Deserialize, ToSchema)]
 struct CommentBody {
-    /// Required, not blank.
+    /// Not blank.
+    #[schema(required = true, nullable = false)]
     body: Option<String>,
 }
 
@@ -134,7 +135,7 @@ fn respond(
 }
 
 /// Comments on an issue or pull request.
-#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/comments",
+#[utoipa::path(post, operation_id = "issues/create-comment", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/comments",
     tag = "issues", params(OwnerRepoNumber), request_body = CommentBody,
     responses((status = 201, description = "The new comment", body = schemas::IssueComment)))]
 async fn create(
@@ -163,7 +164,7 @@ fn find_comment(view: &RepoView, id: u64) -> Result<OpId, ApiError> {
 }
 
 /// One comment.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues/comments/{id}", tag = "issues",
+#[utoipa::path(get, operation_id = "issues/get-comment", path = "/api/v3/repos/{owner}/{repo}/issues/comments/{id}", tag = "issues",
     params(OwnerRepoId),
     responses((status = 200, description = "The comment", body = schemas::IssueComment)))]
 async fn get_one(
@@ -178,7 +179,7 @@ async fn get_one(
 }
 
 /// Edits a comment's body.
-#[utoipa::path(patch, path = "/api/v3/repos/{owner}/{repo}/issues/comments/{id}",
+#[utoipa::path(patch, operation_id = "issues/update-comment", path = "/api/v3/repos/{owner}/{repo}/issues/comments/{id}",
     tag = "issues", params(OwnerRepoId), request_body = CommentBody,
     responses((status = 200, description = "The comment", body = schemas::IssueComment)))]
 async fn update(
@@ -202,7 +203,7 @@ async fn update(
 }
 
 /// Deletes a comment.
-#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/issues/comments/{id}",
+#[utoipa::path(delete, operation_id = "issues/delete-comment", path = "/api/v3/repos/{owner}/{repo}/issues/comments/{id}",
     tag = "issues", params(OwnerRepoId),
     responses((status = 204, description = "Deleted")))]
 async fn remove(

@@ -89,7 +89,7 @@ impl CommitsQuery {
 }
 
 /// The history from a revision (the default branch by default), newest first.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/commits", tag = "commits",
+#[utoipa::path(get, operation_id = "repos/list-commits", path = "/api/v3/repos/{owner}/{repo}/commits", tag = "commits",
     params(OwnerRepo, CommitsQuery, PageParams),
     responses((status = 200, description = "One page of commits", body = Vec<schemas::Commit>)))]
 async fn list_commits(
@@ -148,7 +148,7 @@ fn files(repo: &Repo, changes: &[FileChange], at: &str) -> Value {
 
 /// `GET /commits/{ref}`: a branch, tag or sha; 422 when it names no commit, as
 /// GitHub answers.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/commits/{*ref}", tag = "commits",
+#[utoipa::path(get, operation_id = "repos/get-commit", path = "/api/v3/repos/{owner}/{repo}/commits/{*ref}", tag = "commits",
     params(OwnerRepo, ("ref" = String, Path, description = "A branch, tag or sha")),
     responses((status = 200, description = "The commit with its stats and files", body = schemas::Commit)))]
 async fn get_commit(
@@ -226,7 +226,7 @@ fn status(ahead: usize, behind: usize) -> &'static str {
 }
 
 /// How two revisions relate: the commits and files from their merge base to `head`.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/compare/{*basehead}", tag = "commits",
+#[utoipa::path(get, operation_id = "repos/compare-commits", path = "/api/v3/repos/{owner}/{repo}/compare/{*basehead}", tag = "commits",
     params(OwnerRepo, ("basehead" = String, Path, description = "`base...head` (or `base..head`)")),
     responses((status = 200, description = "The comparison", body = schemas::Comparison)))]
 async fn compare(

@@ -44,7 +44,7 @@ struct ContentsQuery {
 }
 
 /// The root directory.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/contents", tag = "contents",
+#[utoipa::path(get, operation_id = "repos/get-content-root", path = "/api/v3/repos/{owner}/{repo}/contents", tag = "contents",
     params(OwnerRepo, ContentsQuery),
     responses((status = 200, description = "The root directory's entries", body = schemas::Contents)))]
 async fn root(
@@ -65,7 +65,7 @@ async fn root(
 }
 
 /// The root directory, spelled with a trailing slash.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/contents/", tag = "contents",
+#[utoipa::path(get, operation_id = "repos/get-content-root-slash", path = "/api/v3/repos/{owner}/{repo}/contents/", tag = "contents",
     params(OwnerRepo, ContentsQuery),
     responses((status = 200, description = "The root directory's entries", body = schemas::Contents)))]
 async fn root_slash(
@@ -80,7 +80,7 @@ async fn root_slash(
 
 /// A file (its bytes in base64), a symlink, a submodule, or a directory (the array
 /// of its entries).
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/contents/{*path}", tag = "contents",
+#[utoipa::path(get, operation_id = "repos/get-content", path = "/api/v3/repos/{owner}/{repo}/contents/{*path}", tag = "contents",
     params(OwnerRepo, ("path" = String, Path, description = "A path in the tree"), ContentsQuery),
     responses((status = 200, description = "The file, or the directory's entries", body = schemas::Contents)))]
 async fn at_path(

@@ -98,7 +98,7 @@ fn render_refs(repo: &Repo, refs: &[(String, Oid, &'static str)]) -> Vec<Value> 
 }
 
 /// Every ref of the repository, in name order.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/refs", tag = "git",
+#[utoipa::path(get, operation_id = "git/list-refs", path = "/api/v3/repos/{owner}/{repo}/git/refs", tag = "git",
     params(OwnerRepo),
     responses((status = 200, description = "The refs", body = Vec<schemas::GitRef>)))]
 async fn list_refs(
@@ -111,7 +111,7 @@ async fn list_refs(
 }
 
 /// `GET /git/matching-refs/{ref}`: every ref starting with `refs/{ref}`, possibly none.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/matching-refs/{*ref}",
+#[utoipa::path(get, operation_id = "git/list-matching-refs", path = "/api/v3/repos/{owner}/{repo}/git/matching-refs/{*ref}",
     tag = "git",
     params(OwnerRepo, ("ref" = String, Path, description = "A ref name prefix without `refs/` (`heads/ma`)")),
     responses((status = 200, description = "The matching refs", body = Vec<schemas::GitRef>)))]
@@ -127,7 +127,7 @@ async fn matching_refs(
 }
 
 /// `GET /git/ref/{ref}`: exactly `refs/{ref}`, else 404.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/ref/{*ref}", tag = "git",
+#[utoipa::path(get, operation_id = "git/get-ref", path = "/api/v3/repos/{owner}/{repo}/git/ref/{*ref}", tag = "git",
     params(OwnerRepo, ("ref" = String, Path, description = "A ref name without `refs/` (`heads/main`)")),
     responses((status = 200, description = "The ref", body = schemas::GitRef)))]
 async fn get_ref(
@@ -147,7 +147,7 @@ async fn get_ref(
 
 /// The older `GET /git/refs/{ref}`, still used by clients: the ref itself when the
 /// name is exact, else the array of refs under it, else 404.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/refs/{*ref}", tag = "git",
+#[utoipa::path(get, operation_id = "git/get-refs", path = "/api/v3/repos/{owner}/{repo}/git/refs/{*ref}", tag = "git",
     params(OwnerRepo, ("ref" = String, Path, description = "A ref name without `refs/` (`heads/main`), or a prefix of whole segments (`heads`)")),
     responses((status = 200, description = "The ref, or the refs under the name", body = schemas::GitRefOrRefs)))]
 async fn legacy_refs(
@@ -201,7 +201,7 @@ where
 }
 
 /// A git commit object.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/commits/{sha}", tag = "git",
+#[utoipa::path(get, operation_id = "git/get-commit", path = "/api/v3/repos/{owner}/{repo}/git/commits/{sha}", tag = "git",
     params(OwnerRepo, ("sha" = String, Path, description = "The commit's full sha")),
     responses((status = 200, description = "The commit", body = schemas::GitCommit)))]
 async fn get_commit(
@@ -217,7 +217,7 @@ async fn get_commit(
 
 /// `GET /git/trees/{sha}`: a tree (or the tree of a commit, or of a branch or tag
 /// name, as GitHub accepts), recursively with `?recursive=1`.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/trees/{sha}", tag = "git",
+#[utoipa::path(get, operation_id = "git/get-tree", path = "/api/v3/repos/{owner}/{repo}/git/trees/{sha}", tag = "git",
     params(OwnerRepo, ("sha" = String, Path, description = "A tree or commit sha, or a branch or tag name"), TreeQuery),
     responses((status = 200, description = "The tree", body = schemas::GitTree)))]
 async fn get_tree(
@@ -255,7 +255,7 @@ async fn get_tree(
 }
 
 /// A blob, its bytes in base64.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/git/blobs/{sha}", tag = "git",
+#[utoipa::path(get, operation_id = "git/get-blob", path = "/api/v3/repos/{owner}/{repo}/git/blobs/{sha}", tag = "git",
     params(OwnerRepo, ("sha" = String, Path, description = "The blob's full sha")),
     responses((status = 200, description = "The blob", body = schemas::Blob)))]
 async fn get_blob(

@@ -122,7 +122,7 @@ impl Assignee {
 }
 
 /// The issues (and pull requests) of a repository, filtered and sorted.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues", tag = "issues",
+#[utoipa::path(get, operation_id = "issues/list-for-repo", path = "/api/v3/repos/{owner}/{repo}/issues", tag = "issues",
     params(OwnerRepo, ListQuery, PageParams),
     responses((status = 200, description = "One page of issues", body = Vec<schemas::Issue>)))]
 async fn list(
@@ -177,8 +177,8 @@ async fn list(
 
 #[derive(Debug, Deserialize, ToSchema)]
 struct CreateIssue {
-    /// Required; a string (or a number).
-    #[schema(value_type = Option<String>)]
+    /// A string (or a number).
+    #[schema(value_type = String, required = true)]
     title: Option<serde_json::Value>,
     #[serde(default)]
     body: Option<String>,
@@ -227,7 +227,7 @@ fn keys_of(state: &AppState, logins: &[String]) -> Result<Vec<PublicKey>, ApiErr
 }
 
 /// Opens an issue. Labels and assignees from someone without push access are dropped.
-#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/issues", tag = "issues",
+#[utoipa::path(post, operation_id = "issues/create", path = "/api/v3/repos/{owner}/{repo}/issues", tag = "issues",
     params(OwnerRepo), request_body = CreateIssue,
     responses((status = 201, description = "The new issue", body = schemas::Issue)))]
 async fn create(
@@ -294,7 +294,7 @@ pub(crate) fn respond_thread(
 }
 
 /// One issue (or pull request, as an issue).
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues/{number}", tag = "issues",
+#[utoipa::path(get, operation_id = "issues/get", path = "/api/v3/repos/{owner}/{repo}/issues/{number}", tag = "issues",
     params(OwnerRepoNumber),
     responses((status = 200, description = "The issue", body = schemas::Issue)))]
 async fn get_one(
@@ -334,7 +334,7 @@ pub(crate) fn open_flag(state: Option<&str>) -> Result<Option<bool>, ApiError> {
 }
 
 /// Edits an issue: title, body, state, labels (replaced), assignees (replaced).
-#[utoipa::path(patch, path = "/api/v3/repos/{owner}/{repo}/issues/{number}", tag = "issues",
+#[utoipa::path(patch, operation_id = "issues/update", path = "/api/v3/repos/{owner}/{repo}/issues/{number}", tag = "issues",
     params(OwnerRepoNumber), request_body = UpdateIssue,
     responses((status = 200, description = "The issue", body = schemas::Issue)))]
 async fn update(
@@ -442,7 +442,7 @@ async fn set_lock(
 }
 
 /// Locks an issue's conversation.
-#[utoipa::path(put, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/lock", tag = "issues",
+#[utoipa::path(put, operation_id = "issues/lock", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/lock", tag = "issues",
     params(OwnerRepoNumber),
     responses((status = 204, description = "Locked")))]
 async fn lock(
@@ -454,7 +454,7 @@ async fn lock(
 }
 
 /// Unlocks an issue's conversation.
-#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/lock", tag = "issues",
+#[utoipa::path(delete, operation_id = "issues/unlock", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/lock", tag = "issues",
     params(OwnerRepoNumber),
     responses((status = 204, description = "Unlocked")))]
 async fn unlock(
@@ -503,7 +503,7 @@ async fn change_assignees(
 }
 
 /// Adds assignees to an issue.
-#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/assignees",
+#[utoipa::path(post, operation_id = "issues/add-assignees", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/assignees",
     tag = "issues", params(OwnerRepoNumber), request_body = Assignees,
     responses((status = 201, description = "The issue", body = schemas::Issue)))]
 async fn add_assignees(
@@ -517,7 +517,7 @@ async fn add_assignees(
 }
 
 /// Removes assignees from an issue.
-#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/assignees",
+#[utoipa::path(delete, operation_id = "issues/remove-assignees", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/assignees",
     tag = "issues", params(OwnerRepoNumber), request_body = Assignees,
     responses((status = 200, description = "The issue", body = schemas::Issue)))]
 async fn remove_assignees(

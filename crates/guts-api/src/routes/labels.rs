@@ -67,7 +67,7 @@ struct OwnerRepoNumberName {
 }
 
 /// The repository's labels, in name order.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/labels", tag = "issues",
+#[utoipa::path(get, operation_id = "issues/list-labels-for-repo", path = "/api/v3/repos/{owner}/{repo}/labels", tag = "issues",
     params(OwnerRepo, PageParams),
     responses((status = 200, description = "One page of labels", body = Vec<schemas::Label>)))]
 async fn list(
@@ -94,7 +94,7 @@ fn find_label<'v>(view: &'v RepoView, name: &str) -> Result<&'v LabelDef, ApiErr
 }
 
 /// One label.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/labels/{name}", tag = "issues",
+#[utoipa::path(get, operation_id = "issues/get-label", path = "/api/v3/repos/{owner}/{repo}/labels/{name}", tag = "issues",
     params(OwnerRepoName),
     responses((status = 200, description = "The label", body = schemas::Label)))]
 async fn get_one(
@@ -167,7 +167,7 @@ async fn respond_label(
 }
 
 /// Creates a label; 422 `already_exists` when the name is taken.
-#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/labels", tag = "issues",
+#[utoipa::path(post, operation_id = "issues/create-label", path = "/api/v3/repos/{owner}/{repo}/labels", tag = "issues",
     params(OwnerRepo), request_body = LabelBody,
     responses((status = 201, description = "The new label", body = schemas::Label)))]
 async fn create(
@@ -206,7 +206,7 @@ async fn create(
 }
 
 /// Edits a label (name, colour, description).
-#[utoipa::path(patch, path = "/api/v3/repos/{owner}/{repo}/labels/{name}", tag = "issues",
+#[utoipa::path(patch, operation_id = "issues/update-label", path = "/api/v3/repos/{owner}/{repo}/labels/{name}", tag = "issues",
     params(OwnerRepoName), request_body = LabelBody,
     responses((status = 200, description = "The label", body = schemas::Label)))]
 async fn update(
@@ -235,7 +235,7 @@ async fn update(
 }
 
 /// Deletes a label.
-#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/labels/{name}", tag = "issues",
+#[utoipa::path(delete, operation_id = "issues/delete-label", path = "/api/v3/repos/{owner}/{repo}/labels/{name}", tag = "issues",
     params(OwnerRepoName),
     responses((status = 204, description = "Deleted")))]
 async fn remove(
@@ -269,7 +269,7 @@ fn labels_of(state: &AppState, links: &Links, view: &RepoView, id: &OpId) -> Res
 }
 
 /// The labels of an issue or pull request.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
+#[utoipa::path(get, operation_id = "issues/list-labels-on-issue", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
     tag = "issues", params(OwnerRepoNumber, PageParams),
     responses((status = 200, description = "One page of labels", body = Vec<schemas::Label>)))]
 async fn list_on(
@@ -325,7 +325,7 @@ async fn change_on(
 }
 
 /// Adds labels to an issue or pull request.
-#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
+#[utoipa::path(post, operation_id = "issues/add-labels", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
     tag = "issues", params(OwnerRepoNumber), request_body = LabelsBody,
     responses((status = 200, description = "Its labels", body = Vec<schemas::Label>)))]
 async fn add_on(
@@ -340,7 +340,7 @@ async fn add_on(
 }
 
 /// Replaces the labels of an issue or pull request.
-#[utoipa::path(put, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
+#[utoipa::path(put, operation_id = "issues/set-labels", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
     tag = "issues", params(OwnerRepoNumber), request_body = LabelsBody,
     responses((status = 200, description = "Its labels", body = Vec<schemas::Label>)))]
 async fn replace_on(
@@ -355,7 +355,7 @@ async fn replace_on(
 }
 
 /// Removes every label of an issue or pull request.
-#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
+#[utoipa::path(delete, operation_id = "issues/remove-all-labels", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels",
     tag = "issues", params(OwnerRepoNumber),
     responses((status = 204, description = "Removed")))]
 async fn clear_on(
@@ -369,7 +369,7 @@ async fn clear_on(
 }
 
 /// Removes one label of an issue or pull request; 404 when it does not carry it.
-#[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels/{name}",
+#[utoipa::path(delete, operation_id = "issues/remove-label", path = "/api/v3/repos/{owner}/{repo}/issues/{number}/labels/{name}",
     tag = "issues", params(OwnerRepoNumberName),
     responses((status = 200, description = "Its remaining labels", body = Vec<schemas::Label>)))]
 async fn remove_on(

@@ -71,7 +71,7 @@ fn pull_range(
 }
 
 /// The commits a pull request brings (at most 250), oldest first.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/commits",
+#[utoipa::path(get, operation_id = "pulls/list-commits", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/commits",
     tag = "pulls", params(OwnerRepoNumber, PageParams),
     responses((status = 200, description = "One page of commits", body = Vec<schemas::Commit>)))]
 async fn commits(
@@ -95,7 +95,7 @@ async fn commits(
 }
 
 /// The files a pull request changes (at most 3000), from the merge base.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/files",
+#[utoipa::path(get, operation_id = "pulls/list-files", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/files",
     tag = "pulls", params(OwnerRepoNumber, PageParams),
     responses((status = 200, description = "One page of files", body = Vec<schemas::DiffEntry>)))]
 async fn files(
@@ -277,7 +277,7 @@ fn branch_name(view: &RepoView, spec: &str) -> String {
 }
 
 /// The pull requests of a repository, filtered and sorted.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls", tag = "pulls",
+#[utoipa::path(get, operation_id = "pulls/list", path = "/api/v3/repos/{owner}/{repo}/pulls", tag = "pulls",
     params(OwnerRepo, ListQuery, PageParams),
     responses((status = 200, description = "One page of pull requests", body = Vec<schemas::PullRequest>)))]
 async fn list(
@@ -321,11 +321,13 @@ async fn list(
 
 #[derive(Debug, Deserialize, ToSchema)]
 struct CreatePull {
-    /// Required.
+    #[schema(required = true, nullable = false)]
     title: Option<String>,
-    /// Required: the branch to merge, as `owner:branch` or `branch`.
+    /// The branch to merge, as `owner:branch` or `branch`.
+    #[schema(required = true, nullable = false)]
     head: Option<String>,
-    /// Required: the branch to merge into.
+    /// The branch to merge into.
+    #[schema(required = true, nullable = false)]
     base: Option<String>,
     #[serde(default)]
     body: Option<String>,
@@ -334,7 +336,7 @@ struct CreatePull {
 }
 
 /// Opens a pull request from a branch into another of the same repository.
-#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/pulls", tag = "pulls",
+#[utoipa::path(post, operation_id = "pulls/create", path = "/api/v3/repos/{owner}/{repo}/pulls", tag = "pulls",
     params(OwnerRepo), request_body = CreatePull,
     responses((status = 201, description = "The new pull request", body = schemas::PullRequest)))]
 async fn create(
@@ -414,7 +416,7 @@ async fn mergeable(state: &AppState, view: &RepoView, pull: &Pull) -> Option<boo
 }
 
 /// One pull request, with `mergeable` computed.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}", tag = "pulls",
+#[utoipa::path(get, operation_id = "pulls/get", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}", tag = "pulls",
     params(OwnerRepoNumber),
     responses((status = 200, description = "The pull request", body = schemas::PullRequest)))]
 async fn get_one(
@@ -440,7 +442,7 @@ struct UpdatePull {
 }
 
 /// Edits a pull request: title, body, state, base.
-#[utoipa::path(patch, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}", tag = "pulls",
+#[utoipa::path(patch, operation_id = "pulls/update", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}", tag = "pulls",
     params(OwnerRepoNumber), request_body = UpdatePull,
     responses((status = 200, description = "The pull request", body = schemas::PullRequest)))]
 async fn update(
@@ -470,7 +472,7 @@ async fn update(
 }
 
 /// 204 when the pull request is merged, else 404.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/merge", tag = "pulls",
+#[utoipa::path(get, operation_id = "pulls/check-if-merged", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/merge", tag = "pulls",
     params(OwnerRepoNumber),
     responses((status = 204, description = "Merged")))]
 async fn is_merged(
@@ -632,10 +634,10 @@ async fn write_commits(
     }
 }
 
-/// Merges a pull request (the body is optional): 405 when it cannot merge, 409 when
+/// Merges a pull request (a request without a body merges too): 405 when it cannot merge, 409 when
 /// the head or base moved meanwhile.
-#[utoipa::path(put, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/merge", tag = "pulls",
-    params(OwnerRepoNumber), request_body = Option<MergeBody>,
+#[utoipa::path(put, operation_id = "pulls/merge", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/merge", tag = "pulls",
+    params(OwnerRepoNumber), request_body = MergeBody,
     responses((status = 200, description = "Merged", body = schemas::PullRequestMergeResult)))]
 async fn merge(
     State(state): State<AppState>,

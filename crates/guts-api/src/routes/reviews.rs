@@ -44,7 +44,7 @@ fn reviews_of(view: &RepoView, number: u64) -> Result<Vec<(OpId, &Review)>, ApiE
 }
 
 /// The reviews of a pull request, oldest first.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews",
+#[utoipa::path(get, operation_id = "pulls/list-reviews", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews",
     tag = "pulls", params(OwnerRepoNumber, PageParams),
     responses((status = 200, description = "One page of reviews", body = Vec<schemas::PullRequestReview>)))]
 async fn list(
@@ -62,7 +62,7 @@ async fn list(
 }
 
 /// One review of a pull request.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews/{id}",
+#[utoipa::path(get, operation_id = "pulls/get-review", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews/{id}",
     tag = "pulls",
     params(OwnerRepoNumber, ("id" = u64, Path, description = "The review's numeric id")),
     responses((status = 200, description = "The review", body = schemas::PullRequestReview)))]
@@ -84,14 +84,16 @@ async fn get_one(
 
 #[derive(Debug, Deserialize, ToSchema)]
 struct InlineComment {
-    /// Required: the file commented on.
+    /// The file commented on.
+    #[schema(required = true, nullable = false)]
     path: Option<String>,
     #[serde(default)]
     line: Option<u32>,
     /// Read as `line` when `line` is absent.
     #[serde(default)]
     position: Option<u32>,
-    /// Required, not blank.
+    /// Not blank.
+    #[schema(required = true, nullable = false)]
     body: Option<String>,
 }
 
@@ -119,8 +121,9 @@ struct CreateReview {
     /// Required unless approving or commenting inline.
     #[serde(default)]
     body: Option<String>,
-    /// Required: `APPROVE`, `REQUEST_CHANGES` or `COMMENT` (no pending reviews).
+    /// `APPROVE`, `REQUEST_CHANGES` or `COMMENT` (no pending reviews).
     #[serde(default)]
+    #[schema(required = true, nullable = false)]
     event: Option<String>,
     /// The reviewed commit; the head by default.
     #[serde(default)]
@@ -182,7 +185,7 @@ async fn submit(
 }
 
 /// Submits a review (at once: Guts has no pending reviews).
-#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews",
+#[utoipa::path(post, operation_id = "pulls/create-review", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews",
     tag = "pulls", params(OwnerRepoNumber), request_body = CreateReview,
     responses((status = 200, description = "The review", body = schemas::PullRequestReview)))]
 async fn create(
@@ -254,7 +257,7 @@ impl Render<'_> {
 }
 
 /// The inline comments of a pull request's reviews.
-#[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/comments",
+#[utoipa::path(get, operation_id = "pulls/list-review-comments", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/comments",
     tag = "pulls", params(OwnerRepoNumber, PageParams),
     responses((status = 200, description = "One page of review comments", body = Vec<schemas::PullRequestReviewComment>)))]
 async fn list_comments(
@@ -288,7 +291,7 @@ struct CreateComment {
 }
 
 /// A lone review comment: a `COMMENT` review with one inline comment.
-#[utoipa::path(post, path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/comments",
+#[utoipa::path(post, operation_id = "pulls/create-review-comment", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/comments",
     tag = "pulls", params(OwnerRepoNumber), request_body = CreateComment,
     responses((status = 201, description = "The review comment", body = schemas::PullRequestReviewComment)))]
 async fn create_comment(
