@@ -52,7 +52,10 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         json!({"body": "a comment"}),
     );
 
+    // Schemathesis keeps a cache in its working directory: not in the checkout.
+    let cwd = tempfile::tempdir().unwrap();
     let out = Command::new(schemathesis())
+        .current_dir(cwd.path())
         .args([
             "run",
             &node.url("/api/v3/openapi.json"),
