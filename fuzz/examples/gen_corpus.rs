@@ -1,5 +1,6 @@
 //! Writes the seed corpora: real signed operations of every payload variant for
-//! `op_decode`, and a few text seeds for `key_parse` and `names`.
+//! `op_decode`, a few text seeds for `key_parse` and `names`, and one valid frame of
+//! every wire message for `p2p_wire` (its ops response carries `op_decode` seeds).
 //!
 //! Deterministic (fixed key, fixed timestamps), so running it again rewrites the same
 //! files. Run from anywhere:
@@ -11,14 +12,17 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use guts_core::SignedOp;
 use guts_core::{BranchProtection, Hlc, Keypair, ObjectId, OpId, Operation, Payload, RepoId, Role};
 use guts_fuzz::author_key;
+use guts_p2p::wire::{ErrorCode, Gossip, PackChunk, RepoDigest, RepoHeads, Request, Response};
 
 fn main() -> std::io::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
     write_dir(&root.join("op_decode"), &ops())?;
     write_dir(&root.join("key_parse"), &key_texts())?;
     write_dir(&root.join("names"), &name_texts())?;
+    write_dir(&root.join("p2p_wire"), &wire_frames())?;
     Ok(())
 }
 
@@ -260,5 +264,141 @@ fn name_texts() -> Vec<(String, Vec<u8>)> {
     seeds
         .into_iter()
         .map(|(name, text)| (name.to_string(), text.as_bytes().to_vec()))
+        .collect()
+}
+
+/// One frame of every message of the sync protocol, about the `op_decode` seeds'
+/// repository.
+fn wire_frames() -> Vec<(String, Vec<u8>)> {
+    let ops: Vec<SignedOp> = ops()
+        .into_iter()
+        .map(|(name, bytes)| match SignedOp::decode(&bytes) {
+            Ok(op) => op,
+            Err(err) => panic!("seed {name} does not decode: {err}"),
+        })
+        .collect();
+    let repo = ops
+        .first()
+        .map_or(RepoId::from_bytes([0; 32]), |op| op.op().repo);
+    let other = RepoId::from_bytes([0xee; 32]);
+    let heads: Vec<OpId> = ops.iter().rev().take(2).map(SignedOp::id).collect();
+    let (low, high) = if repo < other {
+        (repo, other)
+    } else {
+        (other, repo)
+    };
+
+    let frames: Vec<(&str, Result<Vec<u8>, _>)> = vec![
+        (
+            "announce",
+            Gossip::Announce {
+                repo,
+                heads: heads.clone(),
+            }
+            .encode(),
+        ),
+        ("req_repos_first", Request::Repos { after: None }.encode()),
+        (
+            "req_repos_after",
+            Request::Repos { after: Some(repo) }.encode(),
+        ),
+        (
+            "req_heads",
+            Request::Heads {
+                repos: vec![repo, other],
+            }
+            .encode(),
+        ),
+        (
+            "req_ops",
+            Request::Ops {
+                repo,
+                want: heads.clone(),
+            }
+            .encode(),
+        ),
+        (
+            "req_pack",
+            Request::Pack {
+                repo,
+                wants: vec![oid(0xaa)],
+                haves: vec![oid(0xbb), oid(0xcc)],
+                offset: 4096,
+            }
+            .encode(),
+        ),
+        (
+            "resp_repos",
+            Response::Repos {
+                repos: vec![
+                    RepoDigest {
+                        repo: low,
+                        digest: [0x11; 32],
+                    },
+                    RepoDigest {
+                        repo: high,
+                        digest: [0x22; 32],
+                    },
+                ],
+                next: Some(high),
+            }
+            .encode(),
+        ),
+        (
+            "resp_heads",
+            Response::Heads {
+                repos: vec![RepoHeads::new(repo, heads.clone())],
+            }
+            .encode(),
+        ),
+        (
+            "resp_ops",
+            Response::Ops {
+                repo,
+                // Few: every execution verifies each signature, and a long list
+                // slows the target down for no new coverage.
+                ops: ops.iter().take(3).cloned().collect(),
+                missing: vec![OpId::from_bytes([0x77; 32])],
+            }
+            .encode(),
+        ),
+        (
+            "resp_pack_chunk_first",
+            Response::PackChunk(PackChunk {
+                repo,
+                offset: 0,
+                total: None,
+                data: b"PACK\0\0\0\x02".to_vec(),
+                last: false,
+            })
+            .encode(),
+        ),
+        (
+            "resp_pack_chunk_last",
+            Response::PackChunk(PackChunk {
+                repo,
+                offset: 8,
+                total: Some(12),
+                data: vec![1, 2, 3, 4],
+                last: true,
+            })
+            .encode(),
+        ),
+        (
+            "resp_error",
+            Response::Error {
+                code: ErrorCode::NotFound,
+                message: "repository not seeded".into(),
+            }
+            .encode(),
+        ),
+    ];
+    frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, frame))| match frame {
+            Ok(bytes) => (format!("{i:02}-{name}"), bytes),
+            Err(err) => panic!("seed {name} does not encode: {err}"),
+        })
         .collect()
 }
