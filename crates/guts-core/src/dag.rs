@@ -56,7 +56,10 @@ struct Node {
 #[derive(Debug, Clone)]
 pub struct RepoDag {
     repo: RepoId,
-    nodes: Vec<Node>,
+    /// Boxed so that growing the vector moves pointers, not operations: a doubling
+    /// of a large repository's DAG would otherwise copy every operation while the
+    /// repository's appends wait.
+    nodes: Vec<Box<Node>>,
     index: BTreeMap<OpId, usize>,
     pending: BTreeMap<OpId, SignedOp>,
     /// Absent or pending op id -> pending operations that name it as a parent.
@@ -267,11 +270,11 @@ impl RepoDag {
         }
         self.heads.insert(id);
         self.index.insert(id, i);
-        self.nodes.push(Node {
+        self.nodes.push(Box::new(Node {
             op,
             parents,
             children: Vec::new(),
-        });
+        }));
     }
 
     /// Completes, transitively, the pending operations that were waiting on `id`.
