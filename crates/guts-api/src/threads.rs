@@ -360,6 +360,14 @@ pub(crate) fn missing_field(resource: &'static str, field: &'static str) -> ApiE
     })
 }
 
+/// A `validator` rule: text that is not only whitespace (GitHub's `missing_field`).
+pub(crate) fn not_blank(text: &str) -> Result<(), validator::ValidationError> {
+    if text.trim().is_empty() {
+        return Err(validator::ValidationError::new("required").with_message("is blank".into()));
+    }
+    Ok(())
+}
+
 /// Checks a title and body as GitHub does, before any work.
 pub(crate) fn validate_text(
     resource: &'static str,

@@ -59,6 +59,10 @@ pub struct RepoDag {
     /// Boxed so that growing the vector moves pointers, not operations: a doubling
     /// of a large repository's DAG would otherwise copy every operation while the
     /// repository's appends wait.
+    #[expect(
+        clippy::vec_box,
+        reason = "a Node is a whole operation; growth must move pointers"
+    )]
     nodes: Vec<Box<Node>>,
     index: BTreeMap<OpId, usize>,
     pending: BTreeMap<OpId, SignedOp>,

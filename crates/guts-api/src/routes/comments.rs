@@ -15,13 +15,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{AuthUser, JsonBody, MaybeUser};
+use crate::extract::{ApiResource, AuthUser, MaybeUser, ValidJson};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::routes::repos::{OwnerRepo, find_visible};
 use crate::state::AppState;
 use crate::threads::{self, OwnerRepoNumber, Render, find_thread, missing_field};
+use validator::Validate;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -103,22 +104,26 @@ async fn list_repo(
     Ok(page_of(&state, &links, &page, &view, comments))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 struct CommentBody {
-    /// Not blank.
+    /// Not blank; at most 65,536 characters.
     #[schema(required = true, nullable = false)]
+    #[validate(
+        required,
+        length(max = 65536, message = "is too long (maximum is 65536 characters)"),
+        custom(function = "crate::threads::not_blank")
+    )]
     body: Option<String>,
 }
 
+impl ApiResource for CommentBody {
+    const RESOURCE: &'static str = "IssueComment";
+}
+
 fn body_text(body: CommentBody) -> Result<String, ApiError> {
-    let text = body
-        .body
-        .ok_or_else(|| missing_field("IssueComment", "body"))?;
-    if text.trim().is_empty() {
-        return Err(missing_field("IssueComment", "body"));
-    }
-    threads::validate_text("IssueComment", None, Some(&text))?;
-    Ok(text)
+    // Present and not blank: checked by the rules on `CommentBody`.
+    body.body
+        .ok_or_else(|| missing_field("IssueComment", "body"))
 }
 
 fn respond(
@@ -143,7 +148,7 @@ async fn create(
     links: Links,
     AuthUser(authed): AuthUser,
     Path((owner, repo, number)): Path<(String, String, u64)>,
-    JsonBody(body): JsonBody<CommentBody>,
+    ValidJson(body): ValidJson<CommentBody>,
 ) -> Result<Response, ApiError> {
     let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let (thread, _) = find_thread(&view, number)?;
@@ -187,7 +192,7 @@ async fn update(
     links: Links,
     AuthUser(authed): AuthUser,
     Path((owner, repo, id)): Path<(String, String, u64)>,
-    JsonBody(body): JsonBody<CommentBody>,
+    ValidJson(body): ValidJson<CommentBody>,
 ) -> Result<Response, ApiError> {
     let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let comment = find_comment(&view, id)?;

@@ -15,14 +15,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
-use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
+use crate::extract::{ApiResource, AuthUser, Authed, JsonBody, MaybeUser, ValidJson};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::routes::issues::{LabelRef, label_diff, validate_labels};
 use crate::routes::repos::{OwnerRepo, find_visible};
 use crate::state::AppState;
-use crate::threads::{self, OwnerRepoNumber, Render, find_thread, invalid_field, missing_field};
+use crate::threads::{self, OwnerRepoNumber, Render, find_thread, missing_field};
+use validator::{Validate, ValidationError};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -108,42 +109,48 @@ async fn get_one(
     Ok(Json(Render::new(&state, &links, &view).label(label)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 struct LabelBody {
     /// Required to create; a new name when editing.
+    #[validate(custom(function = "label_name"))]
     name: Option<String>,
     /// A new name (editing).
+    #[validate(custom(function = "label_name"))]
     new_name: Option<String>,
     /// Six hex digits, with or without `#` (`ededed` by default).
+    #[validate(custom(function = "label_color"))]
     color: Option<String>,
     /// At most 100 characters.
+    #[validate(length(max = 100, message = "is too long (maximum is 100 characters)"))]
     description: Option<String>,
 }
 
-/// GitHub accepts colours with or without `#`, in any case.
-fn color(text: &str) -> Result<String, ApiError> {
-    let hex = text.trim_start_matches('#').to_lowercase();
+impl ApiResource for LabelBody {
+    const RESOURCE: &'static str = "Label";
+}
+
+/// GitHub's label names: 1 to 50 characters, no commas (they separate names in
+/// queries).
+fn label_name(name: &str) -> Result<(), ValidationError> {
+    if name.trim().is_empty() || name.chars().count() > 50 || name.contains(',') {
+        return Err(ValidationError::new("invalid")
+            .with_message("must be 1 to 50 characters without commas".into()));
+    }
+    Ok(())
+}
+
+fn label_color(text: &str) -> Result<(), ValidationError> {
+    let hex = text.trim_start_matches('#');
     if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(hex)
+        Ok(())
     } else {
-        Err(invalid_field(
-            "Label",
-            "color",
-            "must be a 6 character hex code",
-        ))
+        Err(ValidationError::new("invalid").with_message("must be a 6 character hex code".into()))
     }
 }
 
-fn description(text: Option<String>) -> Result<String, ApiError> {
-    let text = text.unwrap_or_default();
-    if text.chars().count() > 100 {
-        return Err(invalid_field(
-            "Label",
-            "description",
-            "is too long (maximum is 100 characters)",
-        ));
-    }
-    Ok(text)
+/// GitHub accepts colours with or without `#`, in any case; stored lowercase without.
+fn color(text: &str) -> String {
+    text.trim_start_matches('#').to_lowercase()
 }
 
 async fn respond_label(
@@ -175,7 +182,7 @@ async fn create(
     links: Links,
     AuthUser(authed): AuthUser,
     Path((owner, repo)): Path<(String, String)>,
-    JsonBody(body): JsonBody<LabelBody>,
+    ValidJson(body): ValidJson<LabelBody>,
 ) -> Result<Response, ApiError> {
     let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let name = body.name.ok_or_else(|| missing_field("Label", "name"))?;
@@ -190,8 +197,8 @@ async fn create(
     }
     let label = LabelDef {
         name: name.clone(),
-        color: color(body.color.as_deref().unwrap_or("ededed"))?,
-        description: description(body.description)?,
+        color: color(body.color.as_deref().unwrap_or("ededed")),
+        description: body.description.unwrap_or_default(),
     };
     respond_label(
         &state,
@@ -214,7 +221,7 @@ async fn update(
     links: Links,
     AuthUser(authed): AuthUser,
     Path((owner, repo, name)): Path<(String, String, String)>,
-    JsonBody(body): JsonBody<LabelBody>,
+    ValidJson(body): ValidJson<LabelBody>,
 ) -> Result<Response, ApiError> {
     let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let current = find_label(&view, &name)?.clone();
@@ -223,11 +230,11 @@ async fn update(
     let label = LabelDef {
         name: new_name,
         color: match body.color {
-            Some(c) => color(&c)?,
+            Some(c) => color(&c),
             None => current.color,
         },
         description: match body.description {
-            Some(d) => description(Some(d))?,
+            Some(d) => d,
             None => current.description,
         },
     };

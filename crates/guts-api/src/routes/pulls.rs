@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::browse::Repo;
 use crate::error::ApiError;
-use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
+use crate::extract::{ApiResource, AuthUser, Authed, JsonBody, MaybeUser, ValidJson};
 use crate::git_views;
 use crate::links::Links;
 use crate::openapi::schemas;
@@ -31,6 +31,7 @@ use crate::routes::repos::{OwnerRepo, find_visible};
 use crate::state::AppState;
 use crate::threads::{self, OwnerRepoNumber, Render, find_thread, invalid_field, missing_field};
 use crate::time::iso8601;
+use validator::Validate;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -150,6 +151,10 @@ pub(crate) fn find_pull(view: &RepoView, number: u64) -> Result<(OpId, &Thread, 
     let (id, thread) = find_thread(view, number)?;
     let pull = thread.pull.as_ref().ok_or_else(ApiError::not_found)?;
     Ok((id, thread, pull))
+}
+
+impl ApiResource for CreatePull {
+    const RESOURCE: &'static str = "PullRequest";
 }
 
 impl Render<'_> {
@@ -319,17 +324,25 @@ async fn list(
     Ok((headers, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 struct CreatePull {
     #[schema(required = true, nullable = false)]
+    #[validate(
+        required,
+        length(max = 256, message = "is too long (maximum is 256 characters)"),
+        custom(function = "crate::threads::not_blank")
+    )]
     title: Option<String>,
     /// The branch to merge, as `owner:branch` or `branch`.
     #[schema(required = true, nullable = false)]
+    #[validate(required, length(min = 1, max = 255))]
     head: Option<String>,
     /// The branch to merge into.
     #[schema(required = true, nullable = false)]
+    #[validate(required, length(min = 1, max = 255))]
     base: Option<String>,
     #[serde(default)]
+    #[validate(length(max = 65536, message = "is too long (maximum is 65536 characters)"))]
     body: Option<String>,
     #[serde(default)]
     draft: Option<bool>,
@@ -344,7 +357,7 @@ async fn create(
     links: Links,
     AuthUser(authed): AuthUser,
     Path((owner, repo)): Path<(String, String)>,
-    JsonBody(body): JsonBody<CreatePull>,
+    ValidJson(body): ValidJson<CreatePull>,
 ) -> Result<Response, ApiError> {
     let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let title = body
