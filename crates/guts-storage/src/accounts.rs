@@ -6,8 +6,10 @@
 //! after token authentication. Tokens are random, shown once, stored as their BLAKE3
 //! hash, scoped, and revocable.
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use guts_core::names::{NameError, validate_login};
 use guts_core::{Keypair, PublicKey};
@@ -165,15 +167,67 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// How long a looked-up token or user is served from memory before the store is read
+/// again. Revoking a token or suspending a user on this node empties the caches at
+/// once; the window bounds only changes that reach the store some other way.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+/// Entries a cache holds before it starts over (memory stays bounded).
+const CACHE_CAPACITY: usize = 10_000;
+
+/// A small time-bounded cache: every request authenticates and most render a user, and
+/// each lookup is two store reads and a JSON decode otherwise.
+#[derive(Debug)]
+struct Recent<K, V> {
+    entries: Mutex<HashMap<K, (V, Instant)>>,
+}
+
+impl<K: Eq + Hash, V: Clone> Recent<K, V> {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        let entries = self.entries.lock().ok()?;
+        let (value, at) = entries.get(key)?;
+        (at.elapsed() < CACHE_TTL).then(|| value.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+            entries.insert(key, (value, Instant::now()));
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Accounts {
     store: Store,
     sealer: Arc<Sealer>,
+    /// Token hash -> the token's user and record, for live (not revoked, not
+    /// suspended) tokens.
+    sessions: Arc<Recent<[u8; 32], (UserRecord, TokenRecord)>>,
+    users_by_key: Arc<Recent<PublicKey, UserRecord>>,
 }
 
 impl Accounts {
     pub fn new(store: Store, sealer: Arc<Sealer>) -> Accounts {
-        let this = Accounts { store, sealer };
+        let this = Accounts {
+            store,
+            sealer,
+            sessions: Arc::new(Recent::new()),
+            users_by_key: Arc::new(Recent::new()),
+        };
         // The user gauge starts from what is stored, not from zero.
         this.refresh_counts();
         this
@@ -232,6 +286,9 @@ impl Accounts {
     }
 
     pub fn user_by_key(&self, key: &PublicKey) -> Result<Option<UserRecord>, AccountError> {
+        if let Some(user) = self.users_by_key.get(key) {
+            return Ok(Some(user));
+        }
         let read = self.store.read()?;
         let keys = read.open_table(USER_KEYS).map_err(StoreError::from)?;
         let Some(login) = keys
@@ -241,7 +298,11 @@ impl Accounts {
         else {
             return Ok(None);
         };
-        self.user(&login)
+        let user = self.user(&login)?;
+        if let Some(user) = &user {
+            self.users_by_key.put(*key, user.clone());
+        }
+        Ok(user)
     }
 
     /// Every user, ordered by lowercase login.
@@ -292,7 +353,8 @@ impl Accounts {
         suspended: bool,
     ) -> Result<UserRecord, AccountError> {
         let lower = login.to_ascii_lowercase();
-        self.store
+        let outcome = self
+            .store
             .write("suspend_user", move |txn| {
                 let mut users = txn.open_table(USERS)?;
                 let Some(mut record) = users
@@ -306,7 +368,16 @@ impl Accounts {
                 users.insert(lower.as_str(), encode(&record)?.as_slice())?;
                 Ok(Ok(record))
             })
-            .await?
+            .await?;
+        self.forget_sessions();
+        outcome
+    }
+
+    /// Empties the caches, so a revocation or suspension takes effect with the next
+    /// request.
+    fn forget_sessions(&self) {
+        self.sessions.clear();
+        self.users_by_key.clear();
     }
 
     /// Creates a token for `login`. The returned text is the only copy there will be.
@@ -353,10 +424,14 @@ impl Accounts {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Ok(None);
         }
+        let hash = token_hash(token);
+        if let Some(session) = self.sessions.get(&hash) {
+            return Ok(Some(session));
+        }
         let read = self.store.read()?;
         let tokens = read.open_table(TOKENS).map_err(StoreError::from)?;
         let Some(record) = tokens
-            .get(token_hash(token).as_slice())
+            .get(hash.as_slice())
             .map_err(StoreError::from)?
             .map(|v| decode::<TokenRecord>("token", v.value()))
             .transpose()?
@@ -367,7 +442,10 @@ impl Accounts {
             return Ok(None);
         }
         match self.user(&record.login)? {
-            Some(user) if !user.suspended => Ok(Some((user, record))),
+            Some(user) if !user.suspended => {
+                self.sessions.put(hash, (user.clone(), record.clone()));
+                Ok(Some((user, record)))
+            }
             _ => Ok(None),
         }
     }
@@ -391,7 +469,8 @@ impl Accounts {
     /// Revokes a token of `login` by id. Revoked tokens stop working at once.
     pub async fn revoke_token(&self, login: &str, id: u64) -> Result<(), AccountError> {
         let login = login.to_string();
-        self.store
+        let outcome = self
+            .store
             .write("revoke_token", move |txn| {
                 let mut tokens = txn.open_table(TOKENS)?;
                 let mut found = None;
@@ -410,7 +489,9 @@ impl Accounts {
                 tokens.insert(key.as_slice(), encode(&record)?.as_slice())?;
                 Ok(Ok(()))
             })
-            .await?
+            .await?;
+        self.forget_sessions();
+        outcome
     }
 
     /// Creates organization `login` with `admin` (an existing user) as its first admin.
@@ -662,6 +743,8 @@ mod tests {
                 .create_token("bob", "b", vec![Scope::Repo])
                 .await
                 .unwrap();
+            // Authenticated once (and so remembered), then revoked: refused at once.
+            assert!(accounts.authenticate(t1.token.expose()).unwrap().is_some());
             accounts.revoke_token("bob", t1.record.id).await.unwrap();
             assert!(accounts.authenticate(t1.token.expose()).unwrap().is_none());
             assert!(accounts.authenticate(t2.token.expose()).unwrap().is_some());
