@@ -10,9 +10,10 @@
 //!
 //! Cost model: a local append names every head as a parent, so it is last in the
 //! topological order and is folded incrementally (`Fold::append`: one visit, no copy of
-//! the DAG), on the blocking pool. Opening folds every repository once. Appends to one
-//! repository are serialised through the durable commit, so that each names the
-//! previous one as its parent.
+//! the DAG). Opening folds every repository once. Appends to one repository are
+//! serialised up to the moment their write is queued, so that each names the previous
+//! one as its parent; they wait for their fsync after releasing the append lock, so
+//! concurrent appends share group commits.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
