@@ -278,6 +278,13 @@ impl RepoState {
         *blake3::hash(&self.encode()).as_bytes()
     }
 
+    /// The commit branch `short` (`main`, not `refs/heads/main`) points at.
+    pub fn branch(&self, short: &str) -> Option<ObjectId> {
+        self.refs
+            .get(&format!("refs/heads/{short}"))
+            .map(|r| r.target)
+    }
+
     /// The role `user` holds now (at the end of the fold).
     pub fn role(&self, user: &PublicKey) -> Option<Role> {
         self.acl.get(user).copied()
@@ -757,12 +764,7 @@ impl Folder<'_> {
         actor: &Actor,
         payload: &Payload,
     ) -> Result<(), Rejection> {
-        let branch = |state: &RepoState, name: &str| {
-            state
-                .refs
-                .get(&format!("refs/heads/{name}"))
-                .map(|r| r.target)
-        };
+        let branch = |state: &RepoState, name: &str| state.branch(name);
         let collab = &mut self.fold.state.collab;
         match payload {
             Payload::OpenIssue {

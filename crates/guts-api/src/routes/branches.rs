@@ -110,9 +110,8 @@ async fn get_branch(
     let target = repo
         .view
         .state
-        .refs
-        .get(&format!("refs/heads/{branch}"))
-        .map(|r| *r.target.as_bytes())
+        .branch(&branch)
+        .map(|target| *target.as_bytes())
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Branch not found"))?;
     let commit = repo.browse(&state, move |b| Ok(b.commit(&target)?)).await?;
     let mut value = branch_summary(&repo, &branch);

@@ -133,17 +133,11 @@ pub(crate) fn head_sha(state: &RepoState, pull: &Pull) -> ObjectId {
     if let Some(merged) = &pull.merged {
         return merged.head;
     }
-    state
-        .refs
-        .get(&format!("refs/heads/{}", pull.head))
-        .map_or(pull.head_sha, |r| r.target)
+    state.branch(&pull.head).unwrap_or(pull.head_sha)
 }
 
 fn base_sha(state: &RepoState, pull: &Pull) -> ObjectId {
-    state
-        .refs
-        .get(&format!("refs/heads/{}", pull.base))
-        .map_or(pull.base_sha, |r| r.target)
+    state.branch(&pull.base).unwrap_or(pull.base_sha)
 }
 
 /// The thread numbered `number`, which must be a pull request.
@@ -372,11 +366,7 @@ async fn create(
         .ok_or_else(|| missing_field("PullRequest", "base"))?;
     threads::validate_text("PullRequest", Some(&title), body.body.as_deref())?;
     for (field, branch) in [("head", &head), ("base", &base)] {
-        if !view
-            .state
-            .refs
-            .contains_key(&format!("refs/heads/{branch}"))
-        {
+        if view.state.branch(branch).is_none() {
             return Err(invalid_field("PullRequest", field, "no such branch"));
         }
     }
@@ -561,16 +551,11 @@ fn plan_merge(view: &RepoView, number: u64, body: MergeBody) -> Result<MergePlan
     }
     let base = view
         .state
-        .refs
-        .get(&base_ref)
-        .map(|r| r.target)
+        .branch(&pull.base)
         .ok_or_else(|| not_mergeable("Base branch was deleted"))?;
-    let head_ref = format!("refs/heads/{}", pull.head);
     let head = view
         .state
-        .refs
-        .get(&head_ref)
-        .map(|r| r.target)
+        .branch(&pull.head)
         .ok_or_else(|| not_mergeable("Head branch was deleted"))?;
     if let Some(sha) = body.sha.as_deref()
         && sha != head.to_string()
