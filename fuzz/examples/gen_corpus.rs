@@ -314,6 +314,7 @@ fn wire_frames() -> Vec<(String, Vec<u8>)> {
             Request::Ops {
                 repo,
                 want: heads.clone(),
+                have: ops.iter().take(1).map(SignedOp::id).collect(),
             }
             .encode(),
         ),

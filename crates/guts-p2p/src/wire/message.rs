@@ -36,9 +36,16 @@ pub enum Request {
     /// The heads of these repositories (those whose digests differed). Answered by
     /// [`Response::Heads`].
     Heads { repos: Vec<RepoId> },
-    /// These operations of `repo`, by id (heads learned from an announcement or a heads
-    /// response, then the parents of what arrived). Answered by [`Response::Ops`].
-    Ops { repo: RepoId, want: Vec<OpId> },
+    /// The operations of `repo` that `want` names and their ancestors, except those
+    /// the requester has: everything reachable from `have` (its heads; ids the
+    /// responder does not know are ignored). One request catches a node up on any
+    /// depth of history, [`super::MAX_OPS_BYTES`] at a time. Answered by
+    /// [`Response::Ops`].
+    Ops {
+        repo: RepoId,
+        want: Vec<OpId>,
+        have: Vec<OpId>,
+    },
     /// The git objects reachable from `wants` but not from `haves`, as a pack, from
     /// byte `offset` on. A transfer that broke off resumes by asking again at the
     /// offset it reached. Answered by [`Response::PackChunk`]s.
@@ -61,8 +68,10 @@ pub enum Response {
     },
     /// Heads of the requested repositories the peer seeds; the others are left out.
     Heads { repos: Vec<RepoHeads> },
-    /// The wanted operations the peer has, up to [`super::MAX_OPS_BYTES`] of them (the
-    /// rest are left out, to be asked for again), and the wanted ids it does not have.
+    /// The wanted operations the peer has and their ancestors the requester lacks,
+    /// parents before children, up to [`super::MAX_OPS_BYTES`] of them (the rest are
+    /// left out, to be asked for again with the new heads as `have`), and the wanted
+    /// ids it does not have.
     /// Each operation is decoded with [`SignedOp::decode`], so a forged one fails the
     /// whole message, and must belong to `repo`.
     Ops {
@@ -234,9 +243,10 @@ impl Family for Request {
         match self {
             Request::Repos { after } => write_opt_repo(w, after.as_ref()),
             Request::Heads { repos } => write_ids(w, "repositories", repos, MAX_REPOS),
-            Request::Ops { repo, want } => {
+            Request::Ops { repo, want, have } => {
                 write_repo(w, repo);
-                write_ids(w, "wanted ops", want, MAX_WANT_OPS)
+                write_ids(w, "wanted ops", want, MAX_WANT_OPS)?;
+                write_ids(w, "have ops", have, MAX_HEADS)
             }
             Request::Pack {
                 repo,
@@ -264,6 +274,7 @@ impl Family for Request {
             TAG_REQ_OPS => Request::Ops {
                 repo: read_repo(r)?,
                 want: read_ids(r, "wanted ops", MAX_WANT_OPS)?,
+                have: read_ids(r, "have ops", MAX_HEADS)?,
             },
             TAG_REQ_PACK => Request::Pack {
                 repo: read_repo(r)?,

@@ -68,7 +68,8 @@ pub(super) fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         proptest::option::of(repo_id()).prop_map(|after| Request::Repos { after }),
         vec(repo_id(), 0..8).prop_map(|repos| Request::Heads { repos }),
-        (repo_id(), vec(op_id(), 0..8)).prop_map(|(repo, want)| Request::Ops { repo, want }),
+        (repo_id(), vec(op_id(), 0..8), vec(op_id(), 0..4))
+            .prop_map(|(repo, want, have)| Request::Ops { repo, want, have }),
         (
             repo_id(),
             vec(object_id(), 0..8),

@@ -362,6 +362,7 @@ fn want_ops_cap_covers_wants_and_missing() {
         Request::Ops {
             repo: repo(1),
             want: ids.clone(),
+            have: vec![],
         }
         .encode(),
     );
