@@ -329,6 +329,23 @@ fn wire_frames() -> Vec<(String, Vec<u8>)> {
             .encode(),
         ),
         (
+            "req_accounts",
+            Request::Accounts {
+                digest: [0x33; 32],
+                after: Some("u:alice".to_owned()),
+            }
+            .encode(),
+        ),
+        (
+            "resp_accounts",
+            Response::Accounts {
+                digest: [0x44; 32],
+                sealed: vec![0x5a; 48],
+                next: None,
+            }
+            .encode(),
+        ),
+        (
             "resp_repos",
             Response::Repos {
                 repos: vec![

@@ -8,8 +8,8 @@ use guts_core::{ObjectId, OpId, RepoId, SignedOp};
 
 use super::message::{ErrorCode, HeadsDigest, PackChunk, RepoDigest, RepoHeads};
 use super::{
-    MAX_CHUNK_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_HEADS, MAX_OPS_BYTES, MAX_REPOS, MAX_WANT_OPS,
-    WireError,
+    MAX_ACCOUNTS_BYTES, MAX_CHUNK_BYTES, MAX_CURSOR_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_HEADS,
+    MAX_OPS_BYTES, MAX_REPOS, MAX_WANT_OPS, WireError,
 };
 
 /// Wire size of a length prefix or count.
@@ -280,4 +280,31 @@ pub(super) fn read_error(r: &mut Reader<'_>) -> Result<(ErrorCode, String), Wire
     let code = ErrorCode::from_u16(r.u16()?)?;
     let message = r.string("error message", MAX_ERROR_MESSAGE_BYTES)?;
     Ok((code, message))
+}
+
+/// An optional account-page cursor.
+pub(super) fn write_cursor(w: &mut Writer, cursor: Option<&str>) -> Result<(), WireError> {
+    w.option_tag(cursor.is_some());
+    if let Some(cursor) = cursor {
+        w.str("cursor", cursor, MAX_CURSOR_BYTES)?;
+    }
+    Ok(())
+}
+
+pub(super) fn read_cursor(r: &mut Reader<'_>) -> Result<Option<String>, WireError> {
+    if r.option_tag()? {
+        Ok(Some(r.string("cursor", MAX_CURSOR_BYTES)?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// A sealed page of account records.
+pub(super) fn write_sealed(w: &mut Writer, sealed: &[u8]) -> Result<(), WireError> {
+    w.bytes("sealed accounts", sealed, MAX_ACCOUNTS_BYTES)?;
+    Ok(())
+}
+
+pub(super) fn read_sealed(r: &mut Reader<'_>) -> Result<Vec<u8>, WireError> {
+    Ok(r.bytes("sealed accounts", MAX_ACCOUNTS_BYTES)?.to_vec())
 }

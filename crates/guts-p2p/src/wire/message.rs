@@ -4,9 +4,10 @@ use guts_core::codec::{Reader, Writer};
 use guts_core::{ObjectId, OpId, RepoId, SignedOp};
 
 use super::body::{
-    read_chunk, read_error, read_ids, read_ops, read_opt_repo, read_repo, read_repo_digests,
-    read_repo_heads, write_chunk, write_error, write_ids, write_ops, write_opt_repo, write_repo,
-    write_repo_digests, write_repo_heads,
+    read_chunk, read_cursor, read_error, read_ids, read_ops, read_opt_repo, read_repo,
+    read_repo_digests, read_repo_heads, read_sealed, write_chunk, write_cursor, write_error,
+    write_ids, write_ops, write_opt_repo, write_repo, write_repo_digests, write_repo_heads,
+    write_sealed,
 };
 use super::{Family, MAX_HEADS, MAX_PACK_IDS, MAX_REPOS, MAX_WANT_OPS, WireError, heads_digest};
 
@@ -55,6 +56,13 @@ pub enum Request {
         haves: Vec<ObjectId>,
         offset: u64,
     },
+    /// The cluster's account records (users, token hashes, organizations,
+    /// memberships) from the page after `after`, unless the responder's digest of them
+    /// equals `digest` (the requester's). Answered by [`Response::Accounts`].
+    Accounts {
+        digest: [u8; 32],
+        after: Option<String>,
+    },
 }
 
 /// A response of the sync protocol.
@@ -81,6 +89,13 @@ pub enum Response {
     },
     /// One chunk of the pack a [`Request::Pack`] asked for.
     PackChunk(PackChunk),
+    /// A page of account records sealed with the cluster key (opaque to a peer of
+    /// another cluster), empty when the digests matched; `next` continues the paging.
+    Accounts {
+        digest: [u8; 32],
+        sealed: Vec<u8>,
+        next: Option<String>,
+    },
     /// The request was not served.
     Error { code: ErrorCode, message: String },
 }
@@ -192,10 +207,12 @@ pub(super) const TAG_REQ_REPOS: u16 = 0x0201;
 pub(super) const TAG_REQ_HEADS: u16 = 0x0202;
 pub(super) const TAG_REQ_OPS: u16 = 0x0203;
 pub(super) const TAG_REQ_PACK: u16 = 0x0204;
+pub(super) const TAG_REQ_ACCOUNTS: u16 = 0x0205;
 pub(super) const TAG_RESP_REPOS: u16 = 0x0301;
 pub(super) const TAG_RESP_HEADS: u16 = 0x0302;
 pub(super) const TAG_RESP_OPS: u16 = 0x0303;
 pub(super) const TAG_RESP_PACK_CHUNK: u16 = 0x0304;
+pub(super) const TAG_RESP_ACCOUNTS: u16 = 0x0305;
 pub(super) const TAG_RESP_ERROR: u16 = 0x03ff;
 
 impl Family for Gossip {
@@ -236,6 +253,7 @@ impl Family for Request {
             Request::Heads { .. } => TAG_REQ_HEADS,
             Request::Ops { .. } => TAG_REQ_OPS,
             Request::Pack { .. } => TAG_REQ_PACK,
+            Request::Accounts { .. } => TAG_REQ_ACCOUNTS,
         }
     }
 
@@ -260,6 +278,10 @@ impl Family for Request {
                 w.u64(*offset);
                 Ok(())
             }
+            Request::Accounts { digest, after } => {
+                w.fixed(digest);
+                write_cursor(w, after.as_deref())
+            }
         }
     }
 
@@ -282,6 +304,10 @@ impl Family for Request {
                 haves: read_ids(r, "haves", MAX_PACK_IDS)?,
                 offset: r.u64()?,
             },
+            TAG_REQ_ACCOUNTS => Request::Accounts {
+                digest: r.array()?,
+                after: read_cursor(r)?,
+            },
             _ => return Ok(None),
         }))
     }
@@ -296,6 +322,7 @@ impl Family for Response {
             Response::Heads { .. } => TAG_RESP_HEADS,
             Response::Ops { .. } => TAG_RESP_OPS,
             Response::PackChunk(_) => TAG_RESP_PACK_CHUNK,
+            Response::Accounts { .. } => TAG_RESP_ACCOUNTS,
             Response::Error { .. } => TAG_RESP_ERROR,
         }
     }
@@ -313,6 +340,15 @@ impl Family for Response {
                 write_ids(w, "missing ops", missing, MAX_WANT_OPS)
             }
             Response::PackChunk(chunk) => write_chunk(w, chunk),
+            Response::Accounts {
+                digest,
+                sealed,
+                next,
+            } => {
+                w.fixed(digest);
+                write_sealed(w, sealed)?;
+                write_cursor(w, next.as_deref())
+            }
             Response::Error { code, message } => write_error(w, *code, message),
         }
     }
@@ -335,6 +371,11 @@ impl Family for Response {
                 }
             }
             TAG_RESP_PACK_CHUNK => Response::PackChunk(read_chunk(r)?),
+            TAG_RESP_ACCOUNTS => Response::Accounts {
+                digest: r.array()?,
+                sealed: read_sealed(r)?,
+                next: read_cursor(r)?,
+            },
             TAG_RESP_ERROR => {
                 let (code, message) = read_error(r)?;
                 Response::Error { code, message }

@@ -86,6 +86,10 @@ pub const MAX_WANT_OPS: usize = 4096;
 pub const MAX_OPS_BYTES: usize = 4 * 1024 * 1024;
 /// Most object ids in a pack request's wants, and again in its haves.
 pub const MAX_PACK_IDS: usize = 16 * 1024;
+/// Largest sealed page of account records ([`Response::Accounts`]).
+pub const MAX_ACCOUNTS_BYTES: usize = 4 * 1024 * 1024;
+/// Longest account-page cursor (a record key).
+pub const MAX_CURSOR_BYTES: usize = 512;
 /// Longest human-readable message of an error response.
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
 

@@ -82,6 +82,8 @@ pub(super) fn request() -> impl Strategy<Value = Request> {
                 haves,
                 offset
             }),
+        (any::<[u8; 32]>(), proptest::option::of("[a-z:/0-9]{0,40}"))
+            .prop_map(|(digest, after)| Request::Accounts { digest, after }),
     ]
 }
 
@@ -154,5 +156,15 @@ pub(super) fn response() -> impl Strategy<Value = Response> {
         ops_response(),
         pack_chunk().prop_map(Response::PackChunk),
         (error_code(), "\\PC{0,40}").prop_map(|(code, message)| Response::Error { code, message }),
+        (
+            any::<[u8; 32]>(),
+            vec(any::<u8>(), 0..64),
+            proptest::option::of("[a-z:/0-9]{0,40}")
+        )
+            .prop_map(|(digest, sealed, next)| Response::Accounts {
+                digest,
+                sealed,
+                next
+            }),
     ]
 }
