@@ -839,15 +839,8 @@ impl Repositories {
 mod tests {
     use super::*;
     use crate::metrics::StorageMetrics;
+    use crate::testing::{commit, open_repos as open};
     use guts_core::Role;
-
-    fn open(dir: &std::path::Path) -> (Repositories, crate::WriterHandle, Arc<StorageMetrics>) {
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = Arc::new(StorageMetrics::register(&mut registry));
-        let (store, writer) = Store::open(dir, metrics.clone()).unwrap();
-        let repos = Repositories::open(store, GitRepos::open(dir).unwrap()).unwrap();
-        (repos, writer, metrics)
-    }
 
     #[tokio::test]
     async fn create_find_delete_and_permissions() {
@@ -903,32 +896,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(repos.list().len(), 1);
-    }
-
-    fn commit(repo: &gix::Repository, parents: &[ObjectId], message: &str) -> ObjectId {
-        let tree = repo
-            .write_object(gix::objs::Tree::empty())
-            .unwrap()
-            .detach();
-        let sig = gix::actor::Signature {
-            name: "t".into(),
-            email: "t@example.com".into(),
-            time: gix::date::Time::new(1_700_000_000, 0),
-        };
-        let commit = gix::objs::Commit {
-            tree,
-            parents: parents
-                .iter()
-                .map(|p| gix::ObjectId::Sha1(*p.as_bytes()))
-                .collect(),
-            author: sig.clone(),
-            committer: sig,
-            encoding: None,
-            message: message.into(),
-            extra_headers: Vec::new(),
-        };
-        let id = repo.write_object(&commit).unwrap().detach();
-        ObjectId::from_bytes(id.as_bytes().try_into().unwrap())
     }
 
     fn push(name: &str, old: Option<ObjectId>, new: Option<ObjectId>) -> RefCommand {

@@ -16,3 +16,50 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// Opens the store and repositories of a data directory, with their own metrics.
+pub(crate) fn open_repos(
+    dir: &Path,
+) -> (
+    crate::Repositories,
+    crate::WriterHandle,
+    std::sync::Arc<crate::StorageMetrics>,
+) {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = std::sync::Arc::new(crate::StorageMetrics::register(&mut registry));
+    let (store, writer) = crate::Store::open(dir, metrics.clone()).unwrap();
+    let repos = crate::Repositories::open(store, crate::GitRepos::open(dir).unwrap()).unwrap();
+    (repos, writer, metrics)
+}
+
+/// Writes a commit with an empty tree and a fixed signature: the same parents and
+/// message give the same id in any repository.
+pub(crate) fn commit(
+    repo: &gix::Repository,
+    parents: &[guts_core::ObjectId],
+    message: &str,
+) -> guts_core::ObjectId {
+    let tree = repo
+        .write_object(gix::objs::Tree::empty())
+        .unwrap()
+        .detach();
+    let sig = gix::actor::Signature {
+        name: "t".into(),
+        email: "t@example.com".into(),
+        time: gix::date::Time::new(1_700_000_000, 0),
+    };
+    let commit = gix::objs::Commit {
+        tree,
+        parents: parents
+            .iter()
+            .map(|p| gix::ObjectId::Sha1(*p.as_bytes()))
+            .collect(),
+        author: sig.clone(),
+        committer: sig,
+        encoding: None,
+        message: message.into(),
+        extra_headers: Vec::new(),
+    };
+    let id = repo.write_object(&commit).unwrap().detach();
+    guts_core::ObjectId::from_bytes(id.as_bytes().try_into().unwrap())
+}
