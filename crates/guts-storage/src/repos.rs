@@ -16,7 +16,7 @@
 //! concurrent appends share group commits.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use guts_core::names::{NameError, validate_repo_name};
@@ -31,6 +31,11 @@ use crate::error::StoreError;
 use crate::git::GitRepos;
 use crate::metrics::{ReasonLabels, TypeLabels};
 use crate::schema::{OPS, REPO_NAMES, REPO_OPS};
+
+/// Capacity of the change notification channel ([`Repositories::subscribe`]): enough
+/// for a burst of pushes; a receiver that falls further behind loses the oldest
+/// messages, which anti-entropy makes up for.
+const CHANGES_CAPACITY: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -64,6 +69,21 @@ pub struct RepoView {
     /// Operations in the DAG when this state was folded: a later view has more, so a
     /// view is only ever replaced by a newer one.
     pub version: usize,
+    /// The DAG's heads when this state was folded, sorted: what replication announces
+    /// and compares, readable without taking the repository's append lock.
+    pub heads: Vec<OpId>,
+    /// [`RepoState::digest`], computed on first use: encoding the whole state costs
+    /// O(issues), which an append must not pay for a value only replication status
+    /// asks for.
+    digest: OnceLock<[u8; 32]>,
+}
+
+impl RepoView {
+    /// The digest of the folded state ([`RepoState::digest`]): two nodes holding the
+    /// same operations (and objects) report the same digest.
+    pub fn digest(&self) -> [u8; 32] {
+        *self.digest.get_or_init(|| self.state.digest())
+    }
 }
 
 /// A repository's DAG and its continuable fold, owned by whoever appends.
@@ -96,6 +116,8 @@ impl Engine {
             state: self.fold.state().clone(),
             updated_ms: self.updated_ms,
             version: self.dag.len(),
+            heads: self.dag.heads(),
+            digest: OnceLock::new(),
         }
     }
 }
@@ -113,11 +135,111 @@ struct Entry {
     view: RwLock<Arc<RepoView>>,
 }
 
+/// A live repository's claim on a name.
+#[derive(Debug, Clone)]
+struct Claim {
+    /// Lowercase `owner/name`.
+    key: String,
+    /// The name as its `CreateRepo` spells it (without the owner).
+    name: String,
+    /// When its `CreateRepo` was made: with the id, ranks concurrent claims of a name.
+    created_at: Hlc,
+}
+
+/// Every repository held here, and which live repository answers to which name.
+///
+/// Names are derived, never stored as truth: two nodes may create `owner/name`
+/// concurrently, and both repositories replicate everywhere. Every node then resolves
+/// the clash the same way, from the set of live repositories alone: the claim with the
+/// smaller `(created_at, id)` keeps `owner/name`; each other one is reachable as
+/// `owner/name-<first 8 hex digits of its id>` (the whole id in the absurd case that
+/// this is taken too). Nothing is lost, and the outcome depends neither on arrival
+/// order nor on history, so it is recomputed from `live` whenever that changes (and on
+/// open). When the holder of a name is deleted, the next claimant takes it.
 #[derive(Debug, Default)]
 struct Index {
-    by_id: HashMap<RepoId, Arc<Entry>>,
-    /// Lowercase `owner/name` of live repositories.
+    /// Every repository, deleted ones included (their deletion replicates), ordered by
+    /// id for replication's paging.
+    by_id: BTreeMap<RepoId, Arc<Entry>>,
+    /// Live (created, not deleted) repositories and their claims.
+    live: BTreeMap<RepoId, Claim>,
+    /// Lowercase `owner/name` (or suffixed name) -> live repository: derived from
+    /// `live` by [`Index::resolve_names`].
     by_name: HashMap<String, RepoId>,
+    /// The name each live repository is served under (spelled as created, plus the
+    /// suffix if it lost a clash): derived with `by_name`.
+    served: HashMap<RepoId, String>,
+}
+
+impl Index {
+    /// Records `id` as live if `state` says so (created and not deleted), else forgets
+    /// its claim. Callers then [`Index::resolve_names`].
+    fn set_claim(&mut self, id: RepoId, state: &RepoState) {
+        match (&state.meta, state.deleted) {
+            (Some(meta), false) => {
+                self.live.insert(
+                    id,
+                    Claim {
+                        key: name_key(&meta.owner, &meta.name),
+                        name: meta.name.clone(),
+                        created_at: meta.created_at,
+                    },
+                );
+            }
+            _ => {
+                self.live.remove(&id);
+            }
+        }
+    }
+
+    /// Recomputes `by_name` and `served` from `live` (see [`Index`]). O(n log n) in live
+    /// repositories; runs when one is created or deleted, never per operation.
+    fn resolve_names(&mut self) {
+        let mut claims: BTreeMap<&str, Vec<(Hlc, RepoId)>> = BTreeMap::new();
+        for (id, claim) in &self.live {
+            claims
+                .entry(claim.key.as_str())
+                .or_default()
+                .push((claim.created_at, *id));
+        }
+        let mut by_name = HashMap::with_capacity(self.live.len());
+        let mut served = HashMap::with_capacity(self.live.len());
+        let mut losers = Vec::new();
+        for (key, mut claimants) in claims {
+            claimants.sort_unstable();
+            let mut ranked = claimants.into_iter();
+            if let Some((_, winner)) = ranked.next() {
+                by_name.insert(key.to_owned(), winner);
+                if let Some(claim) = self.live.get(&winner) {
+                    served.insert(winner, claim.name.clone());
+                }
+            }
+            losers.extend(ranked.map(|(at, id)| (key, at, id)));
+        }
+        // Plain names first, so a suffixed name never takes a name someone claimed;
+        // losers in a fixed order, so two suffixes that collide resolve alike.
+        for (key, _, id) in losers {
+            let hex = id.to_string();
+            let short = hex.get(..8).unwrap_or(&hex);
+            let Some(claim) = self.live.get(&id) else {
+                continue;
+            };
+            let free = [short, hex.as_str()]
+                .into_iter()
+                .find(|suffix| !by_name.contains_key(&format!("{key}-{suffix}")));
+            match free {
+                Some(suffix) => {
+                    by_name.insert(format!("{key}-{suffix}"), id);
+                    served.insert(id, format!("{}-{suffix}", claim.name));
+                }
+                None => {
+                    tracing::error!(repo = %id, name = %key, "no free name for a repository that lost a name clash");
+                }
+            }
+        }
+        self.by_name = by_name;
+        self.served = served;
+    }
 }
 
 #[derive(Debug)]
@@ -126,6 +248,9 @@ pub struct Repositories {
     git: GitRepos,
     index: RwLock<Index>,
     clock: Mutex<Clock>,
+    /// Told the id of every repository after each durable change (see
+    /// [`Repositories::subscribe`]).
+    changes: tokio::sync::broadcast::Sender<RepoId>,
 }
 
 fn now_ms() -> u64 {
@@ -203,9 +328,7 @@ impl Repositories {
             let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
             let engine = Engine::new(dag, &ancestry);
             let view = engine.view();
-            if let (Some(meta), false) = (&view.state.meta, view.state.deleted) {
-                index.by_name.insert(name_key(&meta.owner, &meta.name), id);
-            }
+            index.set_claim(id, &view.state);
             index.by_id.insert(
                 id,
                 Arc::new(Entry {
@@ -214,12 +337,13 @@ impl Repositories {
                 }),
             );
         }
+        index.resolve_names();
         let live: std::collections::HashSet<String> =
-            index.by_name.values().map(|id| id.to_string()).collect();
+            index.live.keys().map(|id| id.to_string()).collect();
         git.remove_orphans(&live)?;
         // Git's refs are a cache of the fold: a crash between storing a ref operation
         // and writing the ref leaves them behind, so they are made to agree here.
-        for id in index.by_name.values() {
+        for id in index.live.keys() {
             let Some(entry) = index.by_id.get(id) else {
                 continue;
             };
@@ -244,6 +368,7 @@ impl Repositories {
             git,
             index: RwLock::new(index),
             clock: Mutex::new(clock),
+            changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0,
         };
         this.refresh_count();
         Ok(this)
@@ -300,7 +425,7 @@ impl Repositories {
     }
 
     fn refresh_count(&self) {
-        let n = self.index.read().map(|i| i.by_name.len()).unwrap_or(0) as i64;
+        let n = self.index.read().map(|i| i.live.len()).unwrap_or(0) as i64;
         let metrics = self.store.metrics();
         metrics.repositories.set(n);
         metrics
@@ -325,6 +450,28 @@ impl Repositories {
         &self.git
     }
 
+    /// A receiver of repository ids, one message after every durable change of a
+    /// repository (local creation, append, push, operations from a peer). The channel
+    /// is bounded: a receiver that lags loses the oldest messages (`RecvError::Lagged`)
+    /// and should fall back to comparing heads, which replication's anti-entropy does
+    /// anyway. Nothing here waits for receivers.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<RepoId> {
+        self.changes.subscribe()
+    }
+
+    /// Tells subscribers that `id` changed durably.
+    fn notify(&self, id: RepoId) {
+        // An error only means nobody listens.
+        let _ = self.changes.send(id);
+    }
+
+    /// The name repository `id` is served under (`find` answers to it): the name it
+    /// was created with, or that name with a suffix if a concurrent creation on another
+    /// node won it (see [`Index`]). `None` for deleted or unknown repositories.
+    pub fn served_name(&self, id: RepoId) -> Option<String> {
+        self.index.read().ok()?.served.get(&id).cloned()
+    }
+
     /// The live repository `owner/name` (case-insensitive).
     pub fn find(&self, owner: &str, name: &str) -> Option<Arc<RepoView>> {
         let index = self.index.read().ok()?;
@@ -333,7 +480,8 @@ impl Repositories {
         entry.view.read().ok().map(|v| v.clone())
     }
 
-    /// Every live repository, ordered by `owner/name`.
+    /// Every live repository, ordered by `owner/name` (as served: see
+    /// [`Repositories::served_name`]).
     pub fn list(&self) -> Vec<Arc<RepoView>> {
         let Ok(index) = self.index.read() else {
             return Vec::new();
@@ -427,7 +575,8 @@ impl Repositories {
         }
         let view = Arc::new(view);
         if let Ok(mut index) = self.index.write() {
-            index.by_name.insert(name_key(owner, name), id);
+            index.set_claim(id, &view.state);
+            index.resolve_names();
             index.by_id.insert(
                 id,
                 Arc::new(Entry {
@@ -437,6 +586,7 @@ impl Repositories {
             );
         }
         self.refresh_count();
+        self.notify(id);
         Ok(view)
     }
 
@@ -553,7 +703,7 @@ impl Repositories {
                 txn.open_multimap_table(REPO_OPS)?
                     .insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
                 if let Some(name) = &released {
-                    txn.open_table(REPO_NAMES)?.remove(name.as_str())?;
+                    release_name(txn, name, id)?;
                 }
                 Ok(())
             })
@@ -604,9 +754,10 @@ impl Repositories {
                     .move_thread(Some(thread_state(thread)), None);
             }
         }
-        if let Some(name) = release {
+        if release.is_some() {
             if let Ok(mut index) = self.index.write() {
-                index.by_name.remove(&name);
+                index.set_claim(id, &view.state);
+                index.resolve_names();
             }
             self.refresh_count();
             let git = self.git.clone();
@@ -614,8 +765,23 @@ impl Repositories {
             // The deletion is durable; the directory goes now, or at the next open.
             let _ = tokio::task::spawn_blocking(move || git.delete(&dir)).await;
         }
+        self.notify(id);
         Ok((view, op_id))
     }
+}
+
+/// Releases the claim of repository `id` on `name` in `REPO_NAMES`, if it holds it (a
+/// repository that lost a name clash never held the claim, so its deletion must not
+/// free the winner's).
+fn release_name(txn: &redb::WriteTransaction, name: &str, id: RepoId) -> Result<(), StoreError> {
+    let mut names = txn.open_table(REPO_NAMES)?;
+    let holds = names
+        .get(name)?
+        .is_some_and(|held| held.value() == id.as_bytes().as_slice());
+    if holds {
+        names.remove(name)?;
+    }
+    Ok(())
 }
 
 /// Makes `view` the one readers see, unless a newer one is already there (pipelined
@@ -820,6 +986,7 @@ impl Repositories {
         // Still under the engine lock, so git's refs change in the fold's order.
         self.sync_git_refs(id, &view.state).await?;
         drop(slot);
+        self.notify(id);
         Ok(results)
     }
 
