@@ -29,5 +29,8 @@ pub use error::StoreError;
 pub use git::{GitRepo, GitRepos, Oid, Quarantine, RefUpdateError};
 pub use merge::{MergeError, MergeRequest, Mergeability, Signature};
 pub use metrics::StorageMetrics;
-pub use repos::{RefCommand, RefRefusal, RepoError, RepoView, Repositories};
+pub use repos::{
+    DeadLetter, RefCommand, RefRefusal, RemoteInsert, ReplayReport, RepoError, RepoStatus,
+    RepoView, Repositories,
+};
 pub use seal::{SealError, Sealer};

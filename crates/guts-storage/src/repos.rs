@@ -14,6 +14,9 @@
 //! serialised up to the moment their write is queued, so that each names the previous
 //! one as its parent; they wait for their fsync after releasing the append lock, so
 //! concurrent appends share group commits.
+//!
+//! Operations from peers arrive through [`replicate`] (`insert_remote`, `ops_since`),
+//! and operations the fold refuses for good are kept in [`dead_letters`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -31,6 +34,12 @@ use crate::error::StoreError;
 use crate::git::GitRepos;
 use crate::metrics::{ReasonLabels, TypeLabels};
 use crate::schema::{OPS, REPO_NAMES, REPO_OPS};
+
+mod dead_letters;
+mod replicate;
+
+pub use dead_letters::{DeadLetter, ReplayReport};
+pub use replicate::{RemoteInsert, RepoStatus};
 
 /// Capacity of the change notification channel ([`Repositories::subscribe`]): enough
 /// for a burst of pushes; a receiver that falls further behind loses the oldest
@@ -53,6 +62,10 @@ pub enum RepoError {
     /// The fold refused the operation (permission, rules); counted and not stored.
     #[error("operation rejected: {0}")]
     Rejected(Rejection),
+    /// What a peer sent makes no sense here (operations of another repository, or of
+    /// an unknown one without its creation): the sender is to blame.
+    #[error("invalid operations: {0}")]
+    Invalid(String),
     #[error("cannot encode the operation: {0}")]
     Encode(#[from] guts_core::EncodeError),
     #[error(transparent)]
@@ -251,6 +264,9 @@ pub struct Repositories {
     /// Told the id of every repository after each durable change (see
     /// [`Repositories::subscribe`]).
     changes: tokio::sync::broadcast::Sender<RepoId>,
+    /// Serialises the creation of repositories first heard of from peers, so that two
+    /// batches carrying one new repository do not both create it.
+    creating: tokio::sync::Mutex<()>,
 }
 
 fn now_ms() -> u64 {
@@ -369,6 +385,7 @@ impl Repositories {
             index: RwLock::new(index),
             clock: Mutex::new(clock),
             changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0,
+            creating: tokio::sync::Mutex::new(()),
         };
         this.refresh_count();
         Ok(this)

@@ -197,6 +197,7 @@ pub(crate) fn repo_error(e: RepoError) -> ApiError {
         }
         RepoError::NotFound => ApiError::not_found(),
         RepoError::Moved(what) => ApiError::new(StatusCode::CONFLICT, what),
+        RepoError::Invalid(what) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, what),
         RepoError::Rejected(Rejection::NotPermitted { .. }) => {
             ApiError::forbidden("Must have admin rights to Repository.")
         }
