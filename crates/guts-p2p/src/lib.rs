@@ -2,12 +2,16 @@
 //!
 //! [`wire`] holds the messages of the sync protocol and their versioned,
 //! length-prefixed, size-capped binary encoding; [`replica`] is what the sync protocol
-//! needs from the node's storage, as a trait the node implements. libp2p stays inside
-//! this crate: nothing else in the workspace knows it.
+//! needs from the node's storage, as a trait the node implements; `net` (feature `net`,
+//! on by default) is the libp2p network layer: one task owns the swarm, a cloneable
+//! handle talks to it. libp2p stays inside this crate: nothing else in the workspace
+//! knows it (peer ids and addresses are re-exported from `net` for the crates above).
 //!
 //! Architecture invariant: the wire decoder never panics and never allocates more than
 //! a small constant times the input it was given; every message a decoder accepts
 //! re-encodes to exactly the bytes it came from.
 
+#[cfg(feature = "net")]
+pub mod net;
 pub mod replica;
 pub mod wire;
