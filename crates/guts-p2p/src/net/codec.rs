@@ -2,9 +2,13 @@
 //! per response, read header first so that an oversized frame is refused before it is
 //! buffered.
 //!
-//! Errors tell who is to blame by their kind: a frame from the peer that does not
-//! decode is `InvalidData` (the swarm task reports the peer as misbehaving), a message
-//! of ours that cannot be encoded is `InvalidInput` (our bug, not the peer's).
+//! Who is to blame is kept apart: a response frame from the peer that does not decode
+//! is an `InvalidData` error (request-response reports it with the peer, and the swarm
+//! task reports the peer as misbehaving); a message of ours that cannot be encoded is
+//! `InvalidInput` (our bug, not the peer's). A request frame that does not decode is
+//! not an error but a value, [`RequestFrame::Invalid`]: request-response drops inbound
+//! read errors without saying who sent them (libp2p-request-response 0.30 only logs
+//! them at debug), and the peer must be named to be penalised.
 
 use std::io;
 
@@ -17,6 +21,14 @@ use crate::wire::{self, HEADER_LEN, Request, Response, WireError};
 /// The one protocol name of the sync protocol. The wire version byte inside each frame
 /// lets the format change; a new protocol name would mean a new conversation shape.
 pub(crate) const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/guts/sync/1");
+
+/// A request as it travels through request-response: decoded, or what was wrong with
+/// the peer's frame. Only `Decoded` is ever sent.
+#[derive(Debug)]
+pub(crate) enum RequestFrame {
+    Decoded(Request),
+    Invalid(WireError),
+}
 
 /// Stateless: every stream carries exactly one frame each way.
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,17 +45,22 @@ fn invalid_input(error: WireError) -> io::Error {
 }
 
 /// Reads exactly one frame: the header, then as many bytes as [`wire::frame_len`] says.
+/// The outer error is the stream's; the inner one a header that is refused (another
+/// version, a body over the cap), in which case nothing more is read.
 ///
 /// The body is read through `take` into a growing buffer rather than a buffer sized from
 /// the header, so a peer that declares 8 MiB and sends nothing costs nothing: memory
 /// follows the bytes that actually arrive.
-pub(crate) async fn read_frame<T>(io: &mut T) -> io::Result<Vec<u8>>
+async fn read_checked_frame<T>(io: &mut T) -> io::Result<Result<Vec<u8>, WireError>>
 where
     T: AsyncRead + Unpin + Send,
 {
     let mut frame = vec![0u8; HEADER_LEN];
     io.read_exact(&mut frame).await?;
-    let len = wire::frame_len(&frame).map_err(invalid_data)?;
+    let len = match wire::frame_len(&frame) {
+        Ok(len) => len,
+        Err(refused) => return Ok(Err(refused)),
+    };
     let body_len = len.saturating_sub(HEADER_LEN);
     let limit = u64::try_from(body_len).unwrap_or(u64::MAX);
     io.take(limit).read_to_end(&mut frame).await?;
@@ -56,7 +73,15 @@ where
             },
         ));
     }
-    Ok(frame)
+    Ok(Ok(frame))
+}
+
+/// [`read_checked_frame`] with a refused header as an `InvalidData` error.
+pub(crate) async fn read_frame<T>(io: &mut T) -> io::Result<Vec<u8>>
+where
+    T: AsyncRead + Unpin + Send,
+{
+    read_checked_frame(io).await?.map_err(invalid_data)
 }
 
 async fn write_frame<T>(io: &mut T, frame: Vec<u8>) -> io::Result<()>
@@ -69,15 +94,21 @@ where
 
 impl request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
-    type Request = Request;
+    type Request = RequestFrame;
     type Response = Response;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<RequestFrame>
     where
         T: AsyncRead + Unpin + Send,
     {
-        let frame = read_frame(io).await?;
-        Request::decode(&frame).map_err(invalid_data)
+        let frame = match read_checked_frame(io).await? {
+            Ok(frame) => frame,
+            Err(refused) => return Ok(RequestFrame::Invalid(refused)),
+        };
+        Ok(match Request::decode(&frame) {
+            Ok(request) => RequestFrame::Decoded(request),
+            Err(e) => RequestFrame::Invalid(e),
+        })
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
@@ -92,12 +123,17 @@ impl request_response::Codec for SyncCodec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        request: Request,
+        request: RequestFrame,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, request.encode().map_err(invalid_input)?).await
+        match request {
+            RequestFrame::Decoded(request) => {
+                write_frame(io, request.encode().map_err(invalid_input)?).await
+            }
+            RequestFrame::Invalid(e) => Err(invalid_input(e)),
+        }
     }
 
     async fn write_response<T>(
@@ -129,14 +165,18 @@ mod tests {
             let request = Request::Repos { after: None };
             let mut buf = Vec::new();
             codec
-                .write_request(&SYNC_PROTOCOL, &mut buf, request.clone())
+                .write_request(
+                    &SYNC_PROTOCOL,
+                    &mut buf,
+                    RequestFrame::Decoded(request.clone()),
+                )
                 .await
                 .unwrap();
             let read = codec
                 .read_request(&SYNC_PROTOCOL, &mut Cursor::new(buf))
                 .await
                 .unwrap();
-            assert_eq!(read, request);
+            assert!(matches!(read, RequestFrame::Decoded(r) if r == request));
 
             let response = Response::Error {
                 code: ErrorCode::Busy,
@@ -161,10 +201,15 @@ mod tests {
             // The header declares a body over the cap; no body follows at all.
             let mut header = vec![WIRE_VERSION, 0x02, 0x01];
             header.extend_from_slice(&u32::try_from(MAX_FRAME_BYTES).unwrap().to_be_bytes());
-            let err = SyncCodec
-                .read_request(&SYNC_PROTOCOL, &mut Cursor::new(header))
+            let read = SyncCodec
+                .read_request(&SYNC_PROTOCOL, &mut Cursor::new(header.clone()))
                 .await
-                .unwrap_err();
+                .unwrap();
+            assert!(
+                matches!(read, RequestFrame::Invalid(WireError::FrameTooLarge { .. })),
+                "{read:?}"
+            );
+            let err = read_frame(&mut Cursor::new(header)).await.unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         });
     }
@@ -174,11 +219,27 @@ mod tests {
         block_on(async {
             let mut codec = SyncCodec;
             let garbage = vec![0xffu8; 64];
-            let err = codec
+            let read = codec
                 .read_request(&SYNC_PROTOCOL, &mut Cursor::new(garbage))
                 .await
-                .unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+                .unwrap();
+            assert!(
+                matches!(
+                    read,
+                    RequestFrame::Invalid(WireError::UnsupportedVersion(0xff))
+                ),
+                "{read:?}"
+            );
+            // A whole frame of the wrong family: read, then refused by the decoder.
+            let frame = Response::Heads { repos: vec![] }.encode().unwrap();
+            let read = codec
+                .read_request(&SYNC_PROTOCOL, &mut Cursor::new(frame))
+                .await
+                .unwrap();
+            assert!(
+                matches!(read, RequestFrame::Invalid(WireError::UnknownTag { .. })),
+                "{read:?}"
+            );
 
             let mut frame = Request::Heads { repos: vec![] }.encode().unwrap();
             frame.pop();

@@ -33,9 +33,10 @@ use super::behaviour::{
     Behaviour, BehaviourEvent, KAD_PROTOCOL, MISBEHAVIOUR_PENALTY, provider_key, repo_topic,
     topic_score_params,
 };
+use super::codec::RequestFrame;
 use super::dial::Bootstrap;
 use super::{MessageType, NetError, NetEvent, NetMetrics, NetTuning, PeerInfo};
-use crate::wire::{ErrorCode, Gossip, Request, Response, WireError};
+use crate::wire::{ErrorCode, Gossip, MAX_ERROR_MESSAGE_BYTES, Request, Response, WireError};
 
 /// How often bootstrap dials, ban expiries and penalty decay are looked at.
 const TICK: Duration = Duration::from_millis(250);
@@ -297,7 +298,11 @@ impl EventLoop {
                 reply,
             } => {
                 let kind = MessageType::from(&request);
-                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer, RequestFrame::Decoded(request));
                 self.metrics.sent(kind);
                 self.outbound.insert(id, reply);
             }
@@ -644,14 +649,16 @@ impl EventLoop {
     ) {
         let now = Instant::now();
         let addr = endpoint.get_remote_address().clone();
-        if endpoint.is_dialer() {
-            // An address we reached it at: worth telling Kademlia.
-            self.swarm
-                .behaviour_mut()
-                .kad
-                .add_address(&peer, addr.clone());
-        }
+        // Kademlia adds peers that speak its protocol by itself, and identify brings
+        // their listen addresses; a bootstrap peer is added at once, so that the first
+        // Kademlia bootstrap has someone to ask.
         if self.bootstrap.established(connection, peer) {
+            if endpoint.is_dialer() {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
+            }
             if !self.reached.swap(true, Ordering::AcqRel) {
                 tracing::info!(%peer, "bootstrap peer reached");
             }
@@ -672,14 +679,31 @@ impl EventLoop {
         }
     }
 
-    fn on_sync(&mut self, event: request_response::Event<Request, Response>) {
+    fn on_sync(&mut self, event: request_response::Event<RequestFrame, Response>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
                     request_id,
-                    request,
+                    request: RequestFrame::Decoded(request),
                     channel,
                 } => self.on_inbound_request(peer, request_id, request, channel),
+                request_response::Message::Request {
+                    request: RequestFrame::Invalid(error),
+                    channel,
+                    ..
+                } => {
+                    self.misbehaved(peer, format!("undecodable request: {error}"));
+                    // Said plainly, so that a peer on another wire version learns why.
+                    let mut message = error.to_string();
+                    message.truncate(floor_char_boundary(&message, MAX_ERROR_MESSAGE_BYTES));
+                    self.respond(
+                        channel,
+                        Response::Error {
+                            code: ErrorCode::BadRequest,
+                            message,
+                        },
+                    );
+                }
                 request_response::Message::Response {
                     request_id,
                     response,
@@ -874,6 +898,14 @@ fn dialable(addr: &Multiaddr) -> bool {
         Protocol::Ip6(ip) => ip.is_unspecified(),
         _ => false,
     })
+}
+
+/// The largest index `<= max` that is a character boundary of `text`.
+fn floor_char_boundary(text: &str, max: usize) -> usize {
+    (0..=max.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 fn gauge(n: usize) -> i64 {
