@@ -399,7 +399,8 @@ impl EventLoop {
             }
             Command::Ban { peer, why, reply } => {
                 if peer != self.local {
-                    tracing::warn!(%peer, reason = %why, ban = ?self.tuning.ban_duration, "banning peer");
+                    let ban = self.tuning.ban_duration;
+                    tracing::warn!(%peer, reason = %why, ?ban, "banning peer");
                     self.swarm.behaviour_mut().blocked.block_peer(peer);
                     self.bans
                         .insert(peer, Instant::now() + self.tuning.ban_duration);

@@ -9,8 +9,9 @@
 //! finds the event queue full is answered `Busy`), and replies to inbound requests come
 //! back through oneshots it polls alongside the swarm.
 //!
-//! Transport: TCP, noise, yamux, with DNS resolved at each dial (`/dns4/guts-0.guts-headless/tcp/9000`
-//! finds a restarted pod at its new address). Behaviours: connection limits, a block
+//! Transport: TCP, noise, yamux, with DNS resolved at each dial
+//! (`/dns4/guts-0.guts-headless/tcp/9000` finds a restarted pod at its new address).
+//! Behaviours: connection limits, a block
 //! list for bans, identify, ping, Kademlia (provider records of who seeds what),
 //! gossipsub (one topic per repository), the sync protocol (`/guts/sync/1`, one
 //! [`crate::wire`] frame each way) and, for development, mDNS.
