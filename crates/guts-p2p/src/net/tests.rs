@@ -829,3 +829,20 @@ async fn garbage_and_oversized_frames_are_misbehaviour_not_panics() {
     assert_eq!(peer, raw_id);
     assert!(what.contains("response"), "{what}");
 }
+
+/// Two nodes with nothing configured but mDNS find each other. They listen on every
+/// interface (mDNS announces what a node listens on, over the network's interfaces)
+/// and take random keys, so that nodes of other test processes on this machine are
+/// strangers rather than namesakes.
+#[tokio::test]
+async fn mdns_finds_peers_on_the_local_network() {
+    let local_dev = |key: [u8; 32]| NetConfig {
+        secret_key: key,
+        listen: "/ip4/0.0.0.0/tcp/0".into(),
+        mdns: true,
+        ..config(0, vec![])
+    };
+    let a = start(local_dev(rand::random()));
+    let b = start(local_dev(rand::random()));
+    connected(&a, &b).await;
+}
