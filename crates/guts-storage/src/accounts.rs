@@ -4,7 +4,13 @@
 //! Every user has an ed25519 key. By default it is custodial: created here, sealed with
 //! the cluster secret ([`crate::seal`]) and opened only to sign that user's operations
 //! after token authentication. Tokens are random, shown once, stored as their BLAKE3
-//! hash, scoped, and revocable.
+//! hash, scoped, revocable, and bound to the key of the user they were made for.
+//!
+//! Every record (user, token, organization, membership) carries `updated_ms`, a stamp
+//! set by each local change and never lower than the record's previous stamp + 1, and
+//! nothing is ever deleted: a revoked token and a removed membership stay as
+//! tombstones. That is what lets the nodes of one cluster replicate these records by
+//! exchanging them and keeping the greater version ([`crate::account_sync`]).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -17,6 +23,7 @@ use guts_ops::Secret;
 use redb::{ReadableTable as _, ReadableTableMetadata as _};
 use serde::{Deserialize, Serialize};
 
+use crate::account_sync::{DigestCache, PageError};
 use crate::db::Store;
 use crate::error::StoreError;
 use crate::schema::{ORG_MEMBERS, ORGS, TOKENS, USER_KEYS, USERS};
@@ -59,6 +66,10 @@ pub struct UserRecord {
     pub suspended: bool,
     /// Unix seconds.
     pub created_at: u64,
+    /// Unix milliseconds of the last change (0 in records older than replication); the
+    /// greater stamp wins when nodes of the cluster merge their copies.
+    #[serde(default)]
+    pub updated_ms: u64,
 }
 
 impl UserRecord {
@@ -77,7 +88,18 @@ pub struct TokenRecord {
     pub name: String,
     pub scopes: Vec<Scope>,
     pub created_at: u64,
+    /// Revoked tokens are kept (a tombstone), so the revocation replicates.
     pub revoked: bool,
+    /// Hex public key of the user the token was made for. Logins can change hands (a
+    /// concurrent creation of one login on two nodes keeps only the earlier account), so
+    /// a token works only for the account that holds this key, never for whoever holds
+    /// its login. Absent only in tokens older than replication, which are bound when the
+    /// store is opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_key: Option<String>,
+    /// Unix milliseconds of the last change; see [`UserRecord::updated_ms`].
+    #[serde(default)]
+    pub updated_ms: u64,
 }
 
 /// An organization: an account without a key of its own. Its repositories are signed
@@ -89,6 +111,9 @@ pub struct OrgRecord {
     pub id: u64,
     /// Unix seconds.
     pub created_at: u64,
+    /// Unix milliseconds of the last change; see [`UserRecord::updated_ms`].
+    #[serde(default)]
+    pub updated_ms: u64,
 }
 
 /// A member's standing in an organization (GitHub's `admin` and `member`).
@@ -106,6 +131,18 @@ pub enum OrgRole {
 pub struct Membership {
     pub login: String,
     pub role: OrgRole,
+}
+
+/// A membership as stored: a removal keeps the row with no role (a tombstone), so that
+/// it replicates and outranks the membership it ended. Readers see only live rows, as
+/// [`Membership`]. Rows written before replication (`{"login","role"}`) read as live
+/// with stamp 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct MemberRecord {
+    pub(crate) login: String,
+    pub(crate) role: Option<OrgRole>,
+    #[serde(default)]
+    pub(crate) updated_ms: u64,
 }
 
 /// A freshly created token: the only time its text exists outside the client.
@@ -133,6 +170,10 @@ pub enum AccountError {
     NotCustodial(String),
     #[error("custodial key: {0}")]
     Seal(#[from] SealError),
+    /// A sealed page of account records that is not this cluster's (or not a page):
+    /// refused whole, nothing changed. The sender is at fault, not this node.
+    #[error("account page refused: {0}")]
+    Page(#[from] PageError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -147,6 +188,21 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Unix milliseconds now.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The stamp of a change to a record whose current stamp is `current`: now, but never
+/// lower than `current + 1`, so a later change on this node always outranks what it
+/// replaced even if the clock stepped back.
+pub(crate) fn stamp(current: u64) -> u64 {
+    now_ms().max(current.saturating_add(1))
+}
+
 fn token_hash(token: &str) -> [u8; 32] {
     *blake3::hash(token.as_bytes()).as_bytes()
 }
@@ -159,11 +215,16 @@ pub fn numeric_id(bytes: &[u8]) -> u64 {
     u64::from_be_bytes(id).max(1)
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
+    what: &str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+/// The canonical encoding of a record: what is stored, exported, digested and compared
+/// when two versions of a record meet (serde's field order, no whitespace).
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -212,12 +273,14 @@ impl<K: Eq + Hash, V: Clone> Recent<K, V> {
 
 #[derive(Debug, Clone)]
 pub struct Accounts {
-    store: Store,
-    sealer: Arc<Sealer>,
+    pub(crate) store: Store,
+    pub(crate) sealer: Arc<Sealer>,
     /// Token hash -> the token's user and record, for live (not revoked, not
     /// suspended) tokens.
     sessions: Arc<Recent<[u8; 32], (UserRecord, TokenRecord)>>,
     users_by_key: Arc<Recent<PublicKey, UserRecord>>,
+    /// The replication digest, until the next write ([`Accounts::replication_digest`]).
+    pub(crate) digest: Arc<DigestCache>,
 }
 
 impl Accounts {
@@ -227,10 +290,69 @@ impl Accounts {
             sealer,
             sessions: Arc::new(Recent::new()),
             users_by_key: Arc::new(Recent::new()),
+            digest: Arc::new(DigestCache::default()),
         };
+        match this.bind_legacy_tokens() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tokens = n, "bound older tokens to their user's key"),
+            // They keep working here by login, but are not replicated.
+            Err(e) => tracing::error!(error = %e, "cannot bind older tokens to their user's key"),
+        }
         // The user gauge starts from what is stored, not from zero.
         this.refresh_counts();
         this
+    }
+
+    /// Tokens stored before replication name their user by login only. Binds each to
+    /// the key of the user holding that login here, now, before any record from another
+    /// node can arrive (after that, the login might belong to someone else). A no-op
+    /// read when there are none.
+    fn bind_legacy_tokens(&self) -> Result<usize, AccountError> {
+        let read = self.store.read()?;
+        let tokens = read.open_table(TOKENS).map_err(StoreError::from)?;
+        let mut unbound = false;
+        for entry in tokens.iter().map_err(StoreError::from)? {
+            let (_, v) = entry.map_err(StoreError::from)?;
+            if decode::<TokenRecord>("token", v.value()).is_ok_and(|t| t.user_key.is_none()) {
+                unbound = true;
+                break;
+            }
+        }
+        if !unbound {
+            return Ok(0);
+        }
+        drop((tokens, read));
+        let bound = self.store.write_blocking(|txn| {
+            let users = txn.open_table(USERS)?;
+            let mut tokens = txn.open_table(TOKENS)?;
+            let mut changes = Vec::new();
+            for entry in tokens.iter()? {
+                let (k, v) = entry?;
+                let Ok(mut record) = decode::<TokenRecord>("token", v.value()) else {
+                    continue;
+                };
+                if record.user_key.is_some() {
+                    continue;
+                }
+                let lower = record.login.to_ascii_lowercase();
+                let Some(user) = users
+                    .get(lower.as_str())?
+                    .map(|v| decode::<UserRecord>("user", v.value()))
+                    .transpose()?
+                else {
+                    continue;
+                };
+                record.user_key = Some(user.public_key);
+                record.updated_ms = stamp(record.updated_ms);
+                changes.push((k.value().to_vec(), encode(&record)?));
+            }
+            for (key, value) in &changes {
+                tokens.insert(key.as_slice(), value.as_slice())?;
+            }
+            Ok(changes.len())
+        })?;
+        self.digest.invalidate();
+        Ok(bound)
     }
 
     /// Creates a user with a new custodial key. Durable when it returns.
@@ -253,6 +375,7 @@ impl Accounts {
             site_admin,
             suspended: false,
             created_at: now(),
+            updated_ms: now_ms(),
         };
         let bytes = encode(&record)?;
         let lower = login.to_ascii_lowercase();
@@ -272,6 +395,7 @@ impl Accounts {
             })
             .await?;
         outcome?;
+        self.digest.invalidate();
         self.refresh_counts();
         Ok(record)
     }
@@ -364,18 +488,23 @@ impl Accounts {
                 else {
                     return Ok(Err(AccountError::NoSuchUser(lower.clone())));
                 };
+                if record.suspended == suspended {
+                    return Ok(Ok(record));
+                }
                 record.suspended = suspended;
+                record.updated_ms = stamp(record.updated_ms);
                 users.insert(lower.as_str(), encode(&record)?.as_slice())?;
                 Ok(Ok(record))
             })
             .await?;
+        self.digest.invalidate();
         self.forget_sessions();
         outcome
     }
 
-    /// Empties the caches, so a revocation or suspension takes effect with the next
-    /// request.
-    fn forget_sessions(&self) {
+    /// Empties the caches, so a revocation or suspension (made here or imported from
+    /// another node) takes effect with the next request.
+    pub(crate) fn forget_sessions(&self) {
         self.sessions.clear();
         self.users_by_key.clear();
     }
@@ -400,6 +529,8 @@ impl Accounts {
             scopes,
             created_at: now(),
             revoked: false,
+            user_key: Some(user.public_key.clone()),
+            updated_ms: now_ms(),
         };
         let bytes = encode(&record)?;
         self.store
@@ -409,6 +540,7 @@ impl Accounts {
                 Ok(())
             })
             .await?;
+        self.digest.invalidate();
         Ok(NewToken {
             token: Secret::new(token),
             record,
@@ -442,7 +574,7 @@ impl Accounts {
             return Ok(None);
         }
         match self.user(&record.login)? {
-            Some(user) if !user.suspended => {
+            Some(user) if !user.suspended && token_is_for(&record, &user) => {
                 self.sessions.put(hash, (user.clone(), record.clone()));
                 Ok(Some((user, record)))
             }
@@ -450,15 +582,19 @@ impl Accounts {
         }
     }
 
-    /// The tokens of `login` (metadata only), newest first.
+    /// The tokens of `login` (metadata only), newest first. Tokens made for another
+    /// account that once held the login are not theirs and not listed.
     pub fn tokens(&self, login: &str) -> Result<Vec<TokenRecord>, AccountError> {
+        let user = self.user(login)?;
         let read = self.store.read()?;
         let tokens = read.open_table(TOKENS).map_err(StoreError::from)?;
         let mut out = Vec::new();
         for entry in tokens.iter().map_err(StoreError::from)? {
             let (_, v) = entry.map_err(StoreError::from)?;
             let record: TokenRecord = decode("token", v.value())?;
-            if record.login.eq_ignore_ascii_case(login) {
+            if record.login.eq_ignore_ascii_case(login)
+                && user.as_ref().is_none_or(|u| token_is_for(&record, u))
+            {
                 out.push(record);
             }
         }
@@ -466,18 +602,28 @@ impl Accounts {
         Ok(out)
     }
 
-    /// Revokes a token of `login` by id. Revoked tokens stop working at once.
+    /// Revokes a token of `login` by id. Revoked tokens stop working at once, here and
+    /// (once replicated) on every node of the cluster. The record stays, marked revoked,
+    /// so the revocation replicates; a revoked token never comes back.
     pub async fn revoke_token(&self, login: &str, id: u64) -> Result<(), AccountError> {
-        let login = login.to_string();
+        let login = login.to_ascii_lowercase();
         let outcome = self
             .store
             .write("revoke_token", move |txn| {
+                let user = txn
+                    .open_table(USERS)?
+                    .get(login.as_str())?
+                    .map(|v| decode::<UserRecord>("user", v.value()))
+                    .transpose()?;
                 let mut tokens = txn.open_table(TOKENS)?;
                 let mut found = None;
                 for entry in tokens.iter()? {
                     let (k, v) = entry?;
                     let record: TokenRecord = decode("token", v.value())?;
-                    if record.id == id && record.login.eq_ignore_ascii_case(&login) {
+                    if record.id == id
+                        && record.login.eq_ignore_ascii_case(&login)
+                        && user.as_ref().is_none_or(|u| token_is_for(&record, u))
+                    {
                         found = Some((k.value().to_vec(), record));
                         break;
                     }
@@ -485,11 +631,16 @@ impl Accounts {
                 let Some((key, mut record)) = found else {
                     return Ok(Err(AccountError::NoSuchToken));
                 };
+                if record.revoked {
+                    return Ok(Ok(()));
+                }
                 record.revoked = true;
+                record.updated_ms = stamp(record.updated_ms);
                 tokens.insert(key.as_slice(), encode(&record)?.as_slice())?;
                 Ok(Ok(()))
             })
             .await?;
+        self.digest.invalidate();
         self.forget_sessions();
         outcome
     }
@@ -501,8 +652,9 @@ impl Accounts {
         let lower = login.to_ascii_lowercase();
         let record = OrgRecord {
             login: login.to_string(),
-            id: numeric_id(format!("org:{lower}").as_bytes()),
+            id: org_id(&lower),
             created_at: now(),
+            updated_ms: now_ms(),
         };
         let bytes = encode(&record)?;
         let admin = admin.to_ascii_lowercase();
@@ -522,16 +674,26 @@ impl Accounts {
                     return Ok(Err(AccountError::NoSuchUser(admin.clone())));
                 };
                 orgs.insert(lower.as_str(), bytes.as_slice())?;
-                let membership = encode(&Membership {
+                let mut members = txn.open_table(ORG_MEMBERS)?;
+                let key = member_key(&lower, &admin);
+                // A row may exist already (a tombstone, or a membership replicated from
+                // another node for an org of this name): this change must outrank it.
+                let previous = members
+                    .get(key.as_str())?
+                    .map(|v| decode::<MemberRecord>("membership", v.value()))
+                    .transpose()?
+                    .map_or(0, |m| m.updated_ms);
+                let membership = encode(&MemberRecord {
                     login: user.login,
-                    role: OrgRole::Admin,
+                    role: Some(OrgRole::Admin),
+                    updated_ms: stamp(previous),
                 })?;
-                txn.open_table(ORG_MEMBERS)?
-                    .insert(member_key(&lower, &admin).as_str(), membership.as_slice())?;
+                members.insert(key.as_str(), membership.as_slice())?;
                 Ok(Ok(()))
             })
             .await?;
         outcome?;
+        self.digest.invalidate();
         self.refresh_counts();
         Ok(record)
     }
@@ -571,7 +733,13 @@ impl Accounts {
             if !k.value().starts_with(&prefix) {
                 break;
             }
-            out.push(decode("membership", v.value())?);
+            let record: MemberRecord = decode("membership", v.value())?;
+            if let Some(role) = record.role {
+                out.push(Membership {
+                    login: record.login,
+                    role,
+                });
+            }
         }
         Ok(out)
     }
@@ -583,13 +751,15 @@ impl Accounts {
         let key = member_key(&org.to_ascii_lowercase(), &user.to_ascii_lowercase());
         let found = members.get(key.as_str()).map_err(StoreError::from)?;
         Ok(found
-            .map(|v| decode::<Membership>("membership", v.value()))
+            .map(|v| decode::<MemberRecord>("membership", v.value()))
             .transpose()?
-            .map(|m| m.role))
+            .and_then(|m| m.role))
     }
 
-    /// Adds `user` to `org` with `role`, changes their role, or (`None`) removes them.
-    /// The last admin can be neither demoted nor removed.
+    /// Adds `user` to `org` with `role`, changes their role, or (`None`) removes them
+    /// (leaving a tombstone, so the removal replicates). The last admin can be neither
+    /// demoted nor removed here; concurrent demotions on two nodes can still leave an
+    /// organization without one, which a site admin repairs.
     pub async fn set_membership(
         &self,
         org: &str,
@@ -598,7 +768,8 @@ impl Accounts {
     ) -> Result<(), AccountError> {
         let org = org.to_ascii_lowercase();
         let user = user.to_ascii_lowercase();
-        self.store
+        let outcome = self
+            .store
             .write("set_membership", move |txn| {
                 if txn.open_table(ORGS)?.get(org.as_str())?.is_none() {
                     return Ok(Err(AccountError::NoSuchOrg(org.clone())));
@@ -613,11 +784,17 @@ impl Accounts {
                 };
                 let mut members = txn.open_table(ORG_MEMBERS)?;
                 let key = member_key(&org, &user);
-                let was_admin = members
+                let current = members
                     .get(key.as_str())?
-                    .map(|v| decode::<Membership>("membership", v.value()))
-                    .transpose()?
-                    .is_some_and(|m| m.role == OrgRole::Admin);
+                    .map(|v| decode::<MemberRecord>("membership", v.value()))
+                    .transpose()?;
+                let current_role = current.as_ref().and_then(|m| m.role);
+                if current_role == role {
+                    // Nothing changes; in particular, removing a non-member writes no
+                    // tombstone that could outrank a membership this node has not seen.
+                    return Ok(Ok(false));
+                }
+                let was_admin = current_role == Some(OrgRole::Admin);
                 if was_admin && role != Some(OrgRole::Admin) {
                     let prefix = format!("{org}/");
                     let mut admins = 0usize;
@@ -626,31 +803,44 @@ impl Accounts {
                         if !k.value().starts_with(&prefix) {
                             break;
                         }
-                        let m: Membership = decode("membership", v.value())?;
-                        admins += usize::from(m.role == OrgRole::Admin);
+                        let m: MemberRecord = decode("membership", v.value())?;
+                        admins += usize::from(m.role == Some(OrgRole::Admin));
                     }
                     if admins <= 1 {
                         return Ok(Err(AccountError::LastOrgAdmin));
                     }
                 }
-                match role {
-                    Some(role) => {
-                        let value = encode(&Membership {
-                            login: record.login,
-                            role,
-                        })?;
-                        members.insert(key.as_str(), value.as_slice())?;
-                    }
-                    None => {
-                        members.remove(key.as_str())?;
-                    }
-                }
-                Ok(Ok(()))
+                let value = encode(&MemberRecord {
+                    login: record.login,
+                    role,
+                    updated_ms: stamp(current.map_or(0, |m| m.updated_ms)),
+                })?;
+                members.insert(key.as_str(), value.as_slice())?;
+                Ok(Ok(true))
             })
-            .await?
+            .await?;
+        if outcome? {
+            self.digest.invalidate();
+        }
+        Ok(())
     }
 
-    fn refresh_counts(&self) {
+    /// Users who lost their login to an earlier account of the same name (see
+    /// [`crate::account_sync`]), kept here with their sealed keys; ordered by key.
+    pub fn displaced_users(&self) -> Result<Vec<UserRecord>, AccountError> {
+        let read = self.store.read()?;
+        let table = read
+            .open_table(crate::schema::DISPLACED_USERS)
+            .map_err(StoreError::from)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(StoreError::from)? {
+            let (_, v) = entry.map_err(StoreError::from)?;
+            out.push(decode("displaced user", v.value())?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn refresh_counts(&self) {
         if let Ok(read) = self.store.read()
             && let Ok(orgs) = read.open_table(ORGS)
             && let Ok(n) = orgs.len()
@@ -669,8 +859,24 @@ impl Accounts {
 }
 
 /// The membership table's key: orgs' members sort together, so a prefix scan lists them.
-fn member_key(org_lower: &str, user_lower: &str) -> String {
+pub(crate) fn member_key(org_lower: &str, user_lower: &str) -> String {
     format!("{org_lower}/{user_lower}")
+}
+
+/// An organization's numeric id, derived from its lowercase login (so the nodes of a
+/// cluster agree on it).
+pub(crate) fn org_id(lower: &str) -> u64 {
+    numeric_id(format!("org:{lower}").as_bytes())
+}
+
+/// Whether `token` was made for `user` (the account holding its key, not merely its
+/// login). Tokens older than replication that could not be bound name their user by
+/// login only.
+fn token_is_for(token: &TokenRecord, user: &UserRecord) -> bool {
+    token
+        .user_key
+        .as_ref()
+        .is_none_or(|key| *key == user.public_key)
 }
 
 #[cfg(test)]

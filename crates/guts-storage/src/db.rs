@@ -226,6 +226,26 @@ impl Store {
         })
     }
 
+    /// Runs `write` in a transaction of its own on the calling thread, bypassing the
+    /// writer's group commit, and returns once it is durable. For start-up migrations
+    /// only: it blocks (redb's write lock, which the writer may hold, then an fsync).
+    pub(crate) fn write_blocking<R>(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let txn = self.db.begin_write()?;
+        match write(&txn) {
+            Ok(value) => {
+                txn.commit()?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = txn.abort();
+                Err(e)
+            }
+        }
+    }
+
     /// Whether a durable write goes through right now; the readiness check.
     pub async fn probe(&self) -> Result<(), StoreError> {
         self.write("probe", |txn| {

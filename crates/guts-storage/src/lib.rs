@@ -5,6 +5,7 @@
 //! only once durable (fsync); on open, it recovers to the last durable commit and
 //! removes what an interrupted run left behind.
 
+pub mod account_sync;
 pub mod accounts;
 pub mod browse;
 pub mod db;

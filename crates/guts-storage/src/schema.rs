@@ -34,8 +34,16 @@ pub const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens")
 /// [`USERS`]: each creation checks both tables in its write transaction.
 pub const ORGS: TableDefinition<&str, &[u8]> = TableDefinition::new("orgs");
 
-/// Organization memberships: `"lowercase org/lowercase user" -> JSON OrgRole`.
+/// Organization memberships: `"lowercase org/lowercase user" -> JSON membership record`
+/// (login, role, stamp). A removed member keeps a row with a null role (a tombstone), so
+/// the removal replicates to the cluster's other nodes instead of being undone by them.
 pub const ORG_MEMBERS: TableDefinition<&str, &[u8]> = TableDefinition::new("org_members");
+
+/// Users who lost their login to an earlier account of the same name created
+/// concurrently on another node of the cluster: `public key (32 bytes) -> JSON
+/// UserRecord`. Kept (with the sealed custodial key) so nothing is lost, but neither
+/// replicated nor able to sign in. See [`crate::account_sync`].
+pub const DISPLACED_USERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("displaced_users");
 
 /// Operations that failed verification or permission checks: `op id -> JSON reason`.
 pub const REJECTED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("rejected");
@@ -57,6 +65,7 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(REJECTED)?;
         txn.open_table(ORGS)?;
         txn.open_table(ORG_MEMBERS)?;
+        txn.open_table(DISPLACED_USERS)?;
         let existing = meta
             .get("schema_version")?
             .and_then(|v| <[u8; 4]>::try_from(v.value()).ok())

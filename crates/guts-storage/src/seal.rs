@@ -6,13 +6,23 @@
 //! nonces never collide in practice), a key derived from the cluster secret with BLAKE3's
 //! key-derivation mode, and the owner's login as associated data so a sealed key cannot
 //! be moved to another account.
+//!
+//! Pages of replicated account records ([`crate::account_sync`]) are sealed the same way
+//! but with a key of their own (another derivation context) and the page format's name
+//! as associated data: a sealed custodial key never opens as a page, nor a page as a
+//! key. The accounts digest is keyed by a third derived key, so it tells a peer of
+//! another cluster nothing.
 
 use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
 const CONTEXT: &str = "guts 2026 cluster secret -> custodial key sealing v1";
+const PAGE_CONTEXT: &str = "guts 2026 cluster secret -> account page sealing v1";
+const DIGEST_CONTEXT: &str = "guts 2026 cluster secret -> account digest v1";
 const NONCE_LEN: usize = 24;
+/// Bytes a seal adds to its plaintext: the nonce and the Poly1305 tag.
+pub const SEAL_OVERHEAD: usize = NONCE_LEN + 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
@@ -24,9 +34,14 @@ pub enum SealError {
     Seal,
 }
 
-/// The key derived from the cluster secret. Never printed.
+/// The keys derived from the cluster secret. Never printed.
 pub struct Sealer {
+    /// Custodial user keys.
     cipher: XChaCha20Poly1305,
+    /// Pages of replicated account records.
+    pages: XChaCha20Poly1305,
+    /// Keys the accounts digest.
+    digest_key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -37,50 +52,72 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     pub fn new(cluster_secret: &[u8]) -> Sealer {
-        let derived = Zeroizing::new(blake3::derive_key(CONTEXT, cluster_secret));
-        let key = Key::from(*derived);
+        let cipher = |context: &str| {
+            let derived = Zeroizing::new(blake3::derive_key(context, cluster_secret));
+            XChaCha20Poly1305::new(&Key::from(*derived))
+        };
         Sealer {
-            cipher: XChaCha20Poly1305::new(&key),
+            cipher: cipher(CONTEXT),
+            pages: cipher(PAGE_CONTEXT),
+            digest_key: Zeroizing::new(blake3::derive_key(DIGEST_CONTEXT, cluster_secret)),
         }
     }
 
+    /// Seals a custodial key bound to its owner's lowercase login:
     /// `nonce || ciphertext+tag`.
     pub fn seal(&self, plaintext: &[u8], bound_to: &str) -> Result<Vec<u8>, SealError> {
-        let nonce_bytes: [u8; NONCE_LEN] = rand::random();
-        let nonce = XNonce::from(nonce_bytes);
-        let sealed = self
-            .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: bound_to.as_bytes(),
-                },
-            )
-            .map_err(|_| SealError::Seal)?;
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce_bytes);
-        out.extend_from_slice(&sealed);
-        Ok(out)
+        seal_with(&self.cipher, plaintext, bound_to.as_bytes())
     }
 
     pub fn open(&self, sealed: &[u8], bound_to: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(SealError::Truncated);
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce_bytes: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Truncated)?;
-        self.cipher
-            .decrypt(
-                &XNonce::from(nonce_bytes),
-                Payload {
-                    msg: body,
-                    aad: bound_to.as_bytes(),
-                },
-            )
-            .map(Zeroizing::new)
-            .map_err(|_| SealError::WrongSecret)
+        open_with(&self.cipher, sealed, bound_to.as_bytes())
     }
+
+    /// Seals a page of replicated account records with the page key; `format` (the
+    /// page format's name and version) is the associated data.
+    pub fn seal_page(&self, plaintext: &[u8], format: &[u8]) -> Result<Vec<u8>, SealError> {
+        seal_with(&self.pages, plaintext, format)
+    }
+
+    /// Opens a page sealed by [`Sealer::seal_page`] under the same cluster secret and
+    /// `format`; anything else is [`SealError::WrongSecret`] or [`SealError::Truncated`].
+    pub fn open_page(&self, sealed: &[u8], format: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        open_with(&self.pages, sealed, format)
+    }
+
+    /// A BLAKE3 hasher keyed from the cluster secret, for digests that travel in the
+    /// clear: equal inputs give equal digests only under the same secret.
+    pub(crate) fn keyed_hasher(&self) -> blake3::Hasher {
+        blake3::Hasher::new_keyed(&self.digest_key)
+    }
+}
+
+/// `nonce || ciphertext+tag` with a fresh random nonce.
+fn seal_with(cipher: &XChaCha20Poly1305, msg: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
+    let nonce_bytes: [u8; NONCE_LEN] = rand::random();
+    let sealed = cipher
+        .encrypt(&XNonce::from(nonce_bytes), Payload { msg, aad })
+        .map_err(|_| SealError::Seal)?;
+    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+fn open_with(
+    cipher: &XChaCha20Poly1305,
+    sealed: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    if sealed.len() < NONCE_LEN {
+        return Err(SealError::Truncated);
+    }
+    let (nonce, msg) = sealed.split_at(NONCE_LEN);
+    let nonce_bytes: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Truncated)?;
+    cipher
+        .decrypt(&XNonce::from(nonce_bytes), Payload { msg, aad })
+        .map(Zeroizing::new)
+        .map_err(|_| SealError::WrongSecret)
 }
 
 #[cfg(test)]
@@ -110,5 +147,37 @@ mod tests {
         let mut flipped = sealed.clone();
         flipped[30] ^= 1;
         assert!(sealer.open(&flipped, "alice").is_err());
+    }
+
+    #[test]
+    fn keys_and_pages_never_open_as_each_other() {
+        let sealer = Sealer::new(b"cluster secret one");
+        // Even with the same associated data, the keys differ.
+        let key = sealer.seal(b"seed", "x").unwrap();
+        assert_eq!(sealer.open_page(&key, b"x"), Err(SealError::WrongSecret));
+        let page = sealer.seal_page(b"[]", b"guts/accounts-page/v1").unwrap();
+        assert_eq!(
+            sealer
+                .open_page(&page, b"guts/accounts-page/v1")
+                .unwrap()
+                .as_slice(),
+            b"[]"
+        );
+        assert_eq!(
+            sealer.open(&page, "guts/accounts-page/v1"),
+            Err(SealError::WrongSecret)
+        );
+        assert_eq!(
+            sealer.open_page(&page, b"guts/accounts-page/v2"),
+            Err(SealError::WrongSecret)
+        );
+        let other = Sealer::new(b"cluster secret two");
+        assert_eq!(
+            other.open_page(&page, b"guts/accounts-page/v1"),
+            Err(SealError::WrongSecret)
+        );
+        let digest = |s: &Sealer| *s.keyed_hasher().update(b"same").finalize().as_bytes();
+        assert_ne!(digest(&sealer), digest(&other));
+        assert_eq!(digest(&sealer), digest(&Sealer::new(b"cluster secret one")));
     }
 }

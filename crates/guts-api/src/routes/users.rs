@@ -143,7 +143,7 @@ pub(crate) fn account_error(e: AccountError) -> ApiError {
         AccountError::NotCustodial(_) => ApiError::forbidden(
             "This account signs its own operations: submit pre-signed operations instead",
         ),
-        e @ (AccountError::Seal(_) | AccountError::Store(_)) => {
+        e @ (AccountError::Seal(_) | AccountError::Page(_) | AccountError::Store(_)) => {
             tracing::error!(error = %e, "account storage failed");
             ApiError::internal()
         }
