@@ -56,6 +56,8 @@ pub(crate) struct TestNode {
     child: Option<Child>,
     pub(crate) api: SocketAddr,
     pub(crate) metrics: SocketAddr,
+    /// The libp2p listen port (`GUTS_P2P_ADDR` on 127.0.0.1).
+    pub(crate) p2p: u16,
     pub(crate) data_dir: PathBuf,
     log_path: PathBuf,
     exit: Option<ExitStatus>,
@@ -69,6 +71,9 @@ pub(crate) struct NodeOptions {
     pub(crate) env: Vec<(String, String)>,
     /// Reuse this data dir (restarts); a fresh temp dir otherwise.
     pub(crate) data_dir: Option<PathBuf>,
+    /// Listen for peers on this port (a restart keeps its address); a free one
+    /// otherwise.
+    pub(crate) p2p_port: Option<u16>,
 }
 
 impl NodeOptions {
@@ -79,6 +84,11 @@ impl NodeOptions {
 
     pub(crate) fn data_dir(mut self, dir: &Path) -> Self {
         self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    pub(crate) fn p2p_port(mut self, port: u16) -> Self {
+        self.p2p_port = Some(port);
         self
     }
 }
@@ -120,6 +130,7 @@ impl TestNode {
     fn spawn(options: &NodeOptions, data_dir: &Path, dir: Option<tempfile::TempDir>) -> TestNode {
         let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let p2p = options.p2p_port.unwrap_or_else(free_port);
         let log_path = data_dir.with_extension(format!("{}.log", api.port()));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut cmd = Command::new(node_binary());
@@ -130,7 +141,8 @@ impl TestNode {
             .env("GUTS_METRICS_ADDR", metrics.to_string())
             .env("GUTS_LOG_FORMAT", "json")
             .env("GUTS_LOG_LEVEL", "debug")
-            .env("GUTS_ADMIN_TOKEN", ADMIN_TOKEN);
+            .env("GUTS_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("GUTS_P2P_ADDR", format!("/ip4/127.0.0.1/tcp/{p2p}"));
         for (k, v) in &options.env {
             cmd.env(k, v);
         }
@@ -142,6 +154,7 @@ impl TestNode {
             child: Some(child),
             api,
             metrics,
+            p2p,
             data_dir: data_dir.to_path_buf(),
             log_path,
             exit: None,
@@ -151,6 +164,11 @@ impl TestNode {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.api, path)
+    }
+
+    /// The multiaddr peers dial to reach this node.
+    pub(crate) fn p2p_addr(&self) -> String {
+        format!("/ip4/127.0.0.1/tcp/{}", self.p2p)
     }
 
     pub(crate) fn metrics_url(&self, path: &str) -> String {

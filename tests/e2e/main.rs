@@ -14,4 +14,5 @@ mod gitutil;
 mod harness;
 mod issues;
 mod node;
+mod replication;
 mod schemathesis;

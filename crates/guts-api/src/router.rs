@@ -29,6 +29,7 @@ pub const OPENAPI_PATH: &str = "/api/v3/openapi.json";
 pub(crate) fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::admin::router())
+        .merge(routes::replication::router())
         .merge(routes::users::router())
         .merge(routes::repos::router())
         .merge(routes::branches::router())

@@ -77,6 +77,8 @@ pub struct Inner {
     /// `GUTS_OPEN_REGISTRATION`: anyone may create an account.
     pub open_registration: bool,
     pub git: Arc<GitMetrics>,
+    /// The p2p layer, for the admin API; `None` in unit tests without a network.
+    pub peers: Option<PeerHandle>,
     /// Object selections of full clones, reused by later clones of the same refs.
     pub git_plans: Arc<PlanCache>,
     pub(crate) in_flight: Arc<Semaphore>,
@@ -91,6 +93,17 @@ pub struct Services {
     pub repos: Arc<Repositories>,
     pub open_registration: bool,
     pub git_metrics: Arc<GitMetrics>,
+    pub peers: Option<PeerHandle>,
+}
+
+/// The p2p layer as the admin API sees it.
+#[derive(Clone)]
+pub struct PeerHandle(pub Arc<dyn guts_p2p::sync::PeerDirectory>);
+
+impl std::fmt::Debug for PeerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerHandle")
+    }
 }
 
 impl AppState {
@@ -116,6 +129,7 @@ impl AppState {
             repos: services.repos,
             open_registration: services.open_registration,
             git: services.git_metrics,
+            peers: services.peers,
             git_plans: Arc::new(PlanCache::new(GIT_PLAN_CACHE_ENTRIES)),
             in_flight,
             rate_limiter,

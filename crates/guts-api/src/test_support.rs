@@ -53,6 +53,7 @@ impl TestApp {
                 repos: Arc::new(repos),
                 open_registration: false,
                 git_metrics: git,
+                peers: None,
             },
         );
         TestApp {

@@ -134,6 +134,54 @@ pub const SETTINGS: &[Setting] = &[
         doc: "`true` lets anyone create an account with `POST /api/v3/users`; otherwise accounts come from the admin API or `guts-node user create`.",
     },
     Setting {
+        key: "p2p_addr",
+        default: "/ip4/0.0.0.0/tcp/9000",
+        secret: false,
+        doc: "libp2p listen multiaddr for replication between nodes (TCP, noise, yamux).",
+    },
+    Setting {
+        key: "bootstrap_peers",
+        default: "",
+        secret: false,
+        doc: "Comma-separated multiaddrs of peers to join, e.g. `/dns4/guts-0.guts-headless/tcp/9000`; names are resolved again at every retry. Readiness waits until one is reached.",
+    },
+    Setting {
+        key: "mdns",
+        default: "false",
+        secret: false,
+        doc: "`true` finds peers on the local network by mDNS (development only).",
+    },
+    Setting {
+        key: "seed",
+        default: "all",
+        secret: false,
+        doc: "Which repositories this node replicates: `all`, or a comma-separated allowlist of `owner/name` and `owner/*`.",
+    },
+    Setting {
+        key: "p2p_timeout",
+        default: "10",
+        secret: false,
+        doc: "Seconds a request to a peer may take before it counts as failed.",
+    },
+    Setting {
+        key: "retry_max_attempts",
+        default: "3",
+        secret: false,
+        doc: "Attempts of a peer request that failed transiently (timeouts, dropped connections), with exponential backoff and jitter between them.",
+    },
+    Setting {
+        key: "circuit_breaker_threshold",
+        default: "5",
+        secret: false,
+        doc: "Consecutive failed requests to one peer that open its circuit breaker (requests to it are skipped for 30 s, then one is tried).",
+    },
+    Setting {
+        key: "anti_entropy_interval",
+        default: "5",
+        secret: false,
+        doc: "Seconds between comparisons of repository heads with a random peer (how partitions heal and missed announcements are found).",
+    },
+    Setting {
         key: "shutdown_timeout",
         default: "20",
         secret: false,
@@ -186,6 +234,79 @@ pub struct Config {
     pub open_registration: bool,
     #[validate(range(min = 1, max = 3600, message = "must be from 1 to 3600 (seconds)"))]
     pub shutdown_timeout: u64,
+    #[validate(custom(function = "check_multiaddr"))]
+    pub p2p_addr: String,
+    #[validate(custom(function = "check_multiaddrs"))]
+    pub bootstrap_peers: Vec<String>,
+    pub mdns: bool,
+    pub seed: Seed,
+    #[validate(range(min = 1, max = 600, message = "must be from 1 to 600 (seconds)"))]
+    pub p2p_timeout: u64,
+    #[validate(range(min = 1, max = 20, message = "must be from 1 to 20"))]
+    pub retry_max_attempts: u32,
+    #[validate(range(min = 1, max = 1000, message = "must be from 1 to 1000"))]
+    pub circuit_breaker_threshold: u32,
+    #[validate(range(min = 1, max = 3600, message = "must be from 1 to 3600 (seconds)"))]
+    pub anti_entropy_interval: u64,
+}
+
+/// `GUTS_SEED`: which repositories a node replicates.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Seed {
+    #[default]
+    All,
+    /// Lowercase `owner/name` entries, and `owner/*` for all of an owner's.
+    Only(Vec<String>),
+}
+
+impl Seed {
+    fn parse(raw: &str) -> Result<Seed, String> {
+        let raw = raw.trim();
+        if raw.eq_ignore_ascii_case("all") {
+            return Ok(Seed::All);
+        }
+        let mut entries = Vec::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let Some((owner, name)) = entry.split_once('/') else {
+                return Err(format!(
+                    "`{entry}` must be `all` or owner/name or owner/* entries"
+                ));
+            };
+            guts_core::names::validate_login(owner).map_err(|e| format!("`{entry}`: owner {e}"))?;
+            if name != "*" {
+                guts_core::names::validate_repo_name(name)
+                    .map_err(|e| format!("`{entry}`: repository name {e}"))?;
+            }
+            entries.push(entry.to_ascii_lowercase());
+        }
+        if entries.is_empty() {
+            return Err("must be `all` or a comma-separated list of owner/name".to_string());
+        }
+        Ok(Seed::Only(entries))
+    }
+
+    /// Whether the repository `owner/name` is replicated.
+    pub fn covers(&self, owner: &str, name: &str) -> bool {
+        match self {
+            Seed::All => true,
+            Seed::Only(entries) => {
+                let (owner, name) = (owner.to_ascii_lowercase(), name.to_ascii_lowercase());
+                entries.iter().any(|e| {
+                    e.split_once('/')
+                        .is_some_and(|(o, n)| o == owner && (n == "*" || n == name))
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seed::All => f.write_str("all"),
+            Seed::Only(entries) => f.write_str(&entries.join(",")),
+        }
+    }
 }
 
 impl Default for Config {
@@ -208,6 +329,14 @@ impl Default for Config {
             cluster_secret: None,
             open_registration: false,
             shutdown_timeout: 20,
+            p2p_addr: "/ip4/0.0.0.0/tcp/9000".to_string(),
+            bootstrap_peers: Vec::new(),
+            mdns: false,
+            seed: Seed::All,
+            p2p_timeout: 10,
+            retry_max_attempts: 3,
+            circuit_breaker_threshold: 5,
+            anti_entropy_interval: 5,
         }
     }
 }
@@ -343,6 +472,25 @@ impl Config {
             "cluster_secret" => self.cluster_secret = optional(raw).map(Secret::new),
             "open_registration" => self.open_registration = parse_bool(raw).map_err(err)?,
             "shutdown_timeout" => self.shutdown_timeout = parse_number(raw).map_err(err)?,
+            "p2p_addr" => self.p2p_addr = raw.trim().to_string(),
+            "bootstrap_peers" => {
+                self.bootstrap_peers = raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
+            "mdns" => self.mdns = parse_bool(raw).map_err(err)?,
+            "seed" => self.seed = Seed::parse(raw).map_err(err)?,
+            "p2p_timeout" => self.p2p_timeout = parse_number(raw).map_err(err)?,
+            "retry_max_attempts" => self.retry_max_attempts = parse_number(raw).map_err(err)?,
+            "circuit_breaker_threshold" => {
+                self.circuit_breaker_threshold = parse_number(raw).map_err(err)?
+            }
+            "anti_entropy_interval" => {
+                self.anti_entropy_interval = parse_number(raw).map_err(err)?
+            }
             other => {
                 return Err(ConfigError::Invalid {
                     var: format!("GUTS_{}", other.to_ascii_uppercase()),
@@ -415,6 +563,22 @@ impl Config {
         }
         out.insert("open_registration", self.open_registration.to_string());
         out.insert("shutdown_timeout", self.shutdown_timeout.to_string());
+        out.insert("p2p_addr", self.p2p_addr.clone());
+        if !self.bootstrap_peers.is_empty() {
+            out.insert("bootstrap_peers", self.bootstrap_peers.join(","));
+        }
+        out.insert("mdns", self.mdns.to_string());
+        out.insert("seed", self.seed.to_string());
+        out.insert("p2p_timeout", self.p2p_timeout.to_string());
+        out.insert("retry_max_attempts", self.retry_max_attempts.to_string());
+        out.insert(
+            "circuit_breaker_threshold",
+            self.circuit_breaker_threshold.to_string(),
+        );
+        out.insert(
+            "anti_entropy_interval",
+            self.anti_entropy_interval.to_string(),
+        );
         out
     }
 
@@ -428,6 +592,10 @@ impl Config {
             "rate_limit_anonymous_per_hour",
             "rate_limit_authenticated_per_hour",
             "shutdown_timeout",
+            "p2p_timeout",
+            "retry_max_attempts",
+            "circuit_breaker_threshold",
+            "anti_entropy_interval",
         ];
         let mut table = toml::Table::new();
         for (key, value) in self.rendered() {
@@ -451,6 +619,14 @@ impl Config {
 
     pub fn max_body_bytes(&self) -> usize {
         (self.max_request_size_mb as usize).saturating_mul(1024 * 1024)
+    }
+
+    pub fn p2p_timeout(&self) -> Duration {
+        Duration::from_secs(self.p2p_timeout)
+    }
+
+    pub fn anti_entropy_interval(&self) -> Duration {
+        Duration::from_secs(self.anti_entropy_interval)
     }
 
     pub fn max_push_bytes(&self) -> u64 {
@@ -519,6 +695,15 @@ fn check_cluster_secret(secret: &Secret<String>) -> Result<(), ValidationError> 
         );
     }
     Ok(())
+}
+
+fn check_multiaddr(addr: &str) -> Result<(), ValidationError> {
+    guts_p2p::net::check_multiaddr(addr)
+        .map_err(|e| ValidationError::new("multiaddr").with_message(e.into()))
+}
+
+fn check_multiaddrs(addrs: &[String]) -> Result<(), ValidationError> {
+    addrs.iter().try_for_each(|a| check_multiaddr(a))
 }
 
 fn check_http_url(url: &str) -> Result<(), ValidationError> {

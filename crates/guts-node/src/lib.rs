@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod keyfile;
 pub mod node;
+pub mod replica;
 pub mod signals;
 
 pub use config::Config;

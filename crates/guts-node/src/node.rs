@@ -2,8 +2,9 @@
 //! configuration and starts the listeners; [`Node::shutdown`] takes it down in order.
 //!
 //! Shutdown order: readiness fails (draining) -> the API listener stops accepting and
-//! in-flight requests finish -> background tasks are cancelled and drained -> the
-//! metrics listener (which kept reporting the drain) stops last.
+//! in-flight requests finish -> the swarm closes (peers see us leave) -> background
+//! tasks are cancelled and drained -> storage is flushed -> the metrics listener (which
+//! kept reporting the drain) stops last.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,10 @@ use std::time::{Duration, Instant};
 use guts_api::{AppState, EdgeLimits, HttpMetrics, NodeInfo, Services};
 use guts_core::Keypair;
 use guts_git::serve::GitMetrics;
+use guts_ops::resilience::{Breakers, ResilienceMetrics, RetryPolicy};
 use guts_ops::{HealthBuilder, MetricsRegistry, Probe, Supervisor, Telemetry};
+use guts_p2p::net::{NetConfig, NetHandle, NetMetrics, Network};
+use guts_p2p::sync::{SyncConfig, SyncMetrics, SyncService};
 use guts_storage::{
     Accounts, GitRepos, Repositories, Sealer, StorageMetrics, Store, StoreError, WriterHandle,
 };
@@ -22,6 +26,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::keyfile::{self, KeyFileError, KeySource};
+use crate::replica::NodeReplica;
+
+/// How long a peer's circuit stays open before one request is tried again.
+const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
 
 /// How often `guts_storage_size_bytes` is measured.
 const STORAGE_SIZE_INTERVAL: Duration = Duration::from_secs(15);
@@ -49,6 +57,8 @@ pub enum NodeError {
     },
     #[error("storage: {0}")]
     Storage(#[from] StoreError),
+    #[error("cannot start the p2p network on {addr} (GUTS_P2P_ADDR): {reason}")]
+    P2p { addr: String, reason: String },
     #[error("shutdown did not finish within {0:?}")]
     ShutdownTimeout(Duration),
     #[error("{0}")]
@@ -96,6 +106,8 @@ pub struct Node {
     ops_stop: CancellationToken,
     /// Joined at the end of shutdown: the last queued write is durable ("flush").
     writer: WriterHandle,
+    /// Closed after the API drained, before the tasks stop.
+    net: NetHandle,
 }
 
 /// Storage opened and recovered: what the services are built from.
@@ -148,6 +160,9 @@ impl Node {
         let http_metrics = Arc::new(HttpMetrics::register(registry.registry_mut()));
         let storage_metrics = Arc::new(StorageMetrics::register(registry.registry_mut()));
         let git_metrics = Arc::new(GitMetrics::register(registry.registry_mut()));
+        let net_metrics = Arc::new(NetMetrics::register(registry.registry_mut()));
+        let sync_metrics = Arc::new(SyncMetrics::register(registry.registry_mut()));
+        let resilience = Arc::new(ResilienceMetrics::register(registry.registry_mut()));
         let size_metrics = storage_metrics.clone();
         let encoder = Arc::new(registry.freeze());
 
@@ -159,7 +174,79 @@ impl Node {
             "storage recovered"
         );
 
+        let supervisor = Supervisor::new();
+        let cluster = keyfile::cluster_secret(config.cluster_secret.as_ref(), &config.data_dir)?;
+        let (net, events, swarm) = Network::start(
+            NetConfig {
+                secret_key: *key.seed_bytes(),
+                listen: config.p2p_addr.clone(),
+                bootstrap: config.bootstrap_peers.clone(),
+                mdns: config.mdns,
+                max_connections: config.max_connections,
+                request_timeout: config.p2p_timeout(),
+                cluster: blake3::derive_key("guts/cluster-id/v1", cluster.expose()),
+            },
+            net_metrics,
+        )
+        .map_err(|e| NodeError::P2p {
+            addr: config.p2p_addr.clone(),
+            reason: e.to_string(),
+        })?;
+        let token = supervisor.token();
+        supervisor.spawn("p2p-swarm", async move {
+            tokio::select! {
+                result = swarm => result.map_err(|e| e.to_string()),
+                () = token.cancelled() => Ok(()),
+            }
+        });
+        let breakers = Breakers::new(
+            config.circuit_breaker_threshold,
+            BREAKER_COOLDOWN,
+            resilience.clone(),
+        );
+        let replica = Arc::new(NodeReplica::new(
+            storage.repos.clone(),
+            storage.accounts.clone(),
+            config.seed.clone(),
+        ));
+        let (sync, sync_tasks) = SyncService::new(
+            replica,
+            net.clone(),
+            SyncConfig {
+                anti_entropy_interval: config.anti_entropy_interval(),
+                scratch_dir: config.data_dir.join("p2p-scratch"),
+                retry: RetryPolicy::new(config.retry_max_attempts),
+                max_pack_bytes: config.max_push_bytes(),
+            },
+            breakers,
+            resilience,
+            sync_metrics,
+        )
+        .map_err(|e| NodeError::P2p {
+            addr: config.p2p_addr.clone(),
+            reason: format!("scratch directory: {e}"),
+        })?;
+        for (name, task) in sync.run(
+            sync_tasks,
+            events,
+            storage.repos.subscribe(),
+            supervisor.token(),
+        ) {
+            supervisor.spawn(name, task);
+        }
+
         let mut health = HealthBuilder::default();
+        let probe_sync = sync.clone();
+        health.register("p2p", &[Probe::Ready], move || {
+            let reached = probe_sync.bootstrap_reached();
+            async move {
+                if reached {
+                    Ok(())
+                } else {
+                    Err("no bootstrap peer reached yet (GUTS_BOOTSTRAP_PEERS)".to_string())
+                }
+            }
+        });
         let probe_dir = config.data_dir.clone();
         health.register("data_dir", &[Probe::Ready], move || {
             let dir = probe_dir.clone();
@@ -204,10 +291,10 @@ impl Node {
                 repos: storage.repos.clone(),
                 open_registration: config.open_registration,
                 git_metrics,
+                peers: Some(guts_api::PeerHandle(Arc::new(sync))),
             },
         );
 
-        let supervisor = Supervisor::new();
         let api_stop = CancellationToken::new();
         let api_done = CancellationToken::new();
         let ops_stop = CancellationToken::new();
@@ -303,6 +390,7 @@ impl Node {
             api_done,
             ops_stop,
             writer: storage.writer,
+            net,
         })
     }
 
@@ -336,6 +424,13 @@ impl Node {
             .is_ok();
         if !drained {
             tracing::error!("in-flight requests did not finish before the shutdown timeout");
+        }
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if tokio::time::timeout(remaining, self.net.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::error!("the swarm did not close before the shutdown timeout");
         }
         self.supervisor.request_shutdown();
         self.ops_stop.cancel();

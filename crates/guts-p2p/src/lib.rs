@@ -14,4 +14,6 @@
 #[cfg(feature = "net")]
 pub mod net;
 pub mod replica;
+#[cfg(feature = "net")]
+pub mod sync;
 pub mod wire;

@@ -23,6 +23,10 @@ pub enum ReplicaError {
     /// Local trouble (disk, database): nobody's fault but ours, worth a retry.
     #[error("{0}")]
     Internal(String),
+    /// Sealed data that does not open with this node's cluster secret: a peer of
+    /// another cluster. Not misbehaviour; nothing is taken from it.
+    #[error("sealed for another cluster")]
+    OtherCluster,
 }
 
 /// One repository as anti-entropy sees it.
@@ -94,6 +98,21 @@ pub trait Replica: Send + Sync + 'static {
         haves: Vec<ObjectId>,
         dest: &Path,
     ) -> impl Future<Output = Result<u64, ReplicaError>> + Send;
+
+    /// Digest of the cluster's account records held here (users, token hashes,
+    /// organizations, memberships).
+    fn accounts_digest(&self) -> [u8; 32];
+
+    /// One page of account records after `after`, sealed with the cluster key, and
+    /// where the next page starts.
+    fn accounts_page(&self, after: Option<&str>)
+    -> Result<(Vec<u8>, Option<String>), ReplicaError>;
+
+    /// Opens and merges a sealed page from a peer; how many records changed.
+    fn import_accounts(
+        &self,
+        sealed: Vec<u8>,
+    ) -> impl Future<Output = Result<usize, ReplicaError>> + Send;
 
     /// Verifies the pack at `path` (every object, connectivity) and installs its
     /// objects into `repo`.

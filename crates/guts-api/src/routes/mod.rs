@@ -14,6 +14,7 @@ pub(crate) mod labels;
 pub(crate) mod orgs;
 pub(crate) mod pulls;
 pub(crate) mod rate_limit;
+pub(crate) mod replication;
 pub(crate) mod repos;
 pub(crate) mod reviews;
 pub(crate) mod users;

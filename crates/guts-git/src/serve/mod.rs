@@ -21,6 +21,7 @@ pub mod pack;
 pub mod packs;
 pub mod receive;
 pub mod refs;
+pub mod replicate;
 pub mod upload;
 pub mod walk;
 

@@ -19,10 +19,12 @@ pub enum MessageType {
     Heads,
     Ops,
     Pack,
+    Accounts,
     ReposResponse,
     HeadsResponse,
     OpsResponse,
     PackChunk,
+    AccountsResponse,
     ErrorResponse,
 }
 
@@ -35,10 +37,12 @@ impl MessageType {
             MessageType::Heads => "heads",
             MessageType::Ops => "ops",
             MessageType::Pack => "pack",
+            MessageType::Accounts => "accounts",
             MessageType::ReposResponse => "repos_response",
             MessageType::HeadsResponse => "heads_response",
             MessageType::OpsResponse => "ops_response",
             MessageType::PackChunk => "pack_chunk",
+            MessageType::AccountsResponse => "accounts_response",
             MessageType::ErrorResponse => "error_response",
         }
     }
@@ -65,6 +69,7 @@ impl From<&Request> for MessageType {
             Request::Heads { .. } => MessageType::Heads,
             Request::Ops { .. } => MessageType::Ops,
             Request::Pack { .. } => MessageType::Pack,
+            Request::Accounts { .. } => MessageType::Accounts,
         }
     }
 }
@@ -76,6 +81,7 @@ impl From<&Response> for MessageType {
             Response::Heads { .. } => MessageType::HeadsResponse,
             Response::Ops { .. } => MessageType::OpsResponse,
             Response::PackChunk(_) => MessageType::PackChunk,
+            Response::Accounts { .. } => MessageType::AccountsResponse,
             Response::Error { .. } => MessageType::ErrorResponse,
         }
     }

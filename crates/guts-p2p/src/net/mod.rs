@@ -163,6 +163,25 @@ pub enum NetError {
     Shutdown,
 }
 
+impl NetError {
+    /// Whether trying again may succeed: the peer was slow or the connection dropped.
+    /// Protocol violations and our own bugs are not retried.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            NetError::Timeout | NetError::Disconnected | NetError::Stream(_)
+        )
+    }
+}
+
+/// Checks a multiaddr's syntax (for configuration validation, before any socket).
+pub fn check_multiaddr(addr: &str) -> Result<(), String> {
+    addr.trim()
+        .parse::<Multiaddr>()
+        .map(|_| ())
+        .map_err(|e| format!("must be a multiaddr such as /ip4/0.0.0.0/tcp/9000 ({e})"))
+}
+
 /// What the network tells the sync layer. Delivered on a bounded channel: when the
 /// sync layer falls behind, inbound requests are answered `Busy` and other events are
 /// dropped (counted and logged); [`NetHandle::connected`] is the truth about peers.

@@ -1,0 +1,883 @@
+//! The sync protocol's behaviour: what a node does with announcements, requests and
+//! peers, over the network layer ([`crate::net`]) and the node's storage
+//! ([`Replica`]).
+//!
+//! Three flows, each a fixed set of named tasks fed by bounded queues (so a flood of
+//! peers or announcements costs queue slots, never memory or tasks):
+//! - **serving**: inbound requests are answered by [`SERVE_WORKERS`] workers; a full
+//!   queue answers `Busy` at once.
+//! - **pulling**: an announcement with heads this node lacks, or an anti-entropy
+//!   digest that differs, queues a pull of that repository from that peer;
+//!   [`PULL_WORKERS`] workers run them, one pull per repository at a time. A pull asks
+//!   for the wanted operations with everything this node has as `have`, so one request
+//!   brings any depth of history (4 MiB at a time); ref operations whose git objects
+//!   are absent wait until a pack of them has been fetched in chunks (resumable) and
+//!   verified.
+//! - **announcing and anti-entropy**: every durable change of a repository is
+//!   announced on its gossipsub topic; every few seconds, and whenever a peer
+//!   connects, the node compares heads digests with a peer and pulls what differs, so
+//!   lost announcements, partitions and fresh nodes all converge.
+//!
+//! Trust: operations arrive signature-checked (decoding verifies); the replica
+//! verifies authority with the fold. A peer whose data fails either, or whose frames
+//! do not decode, is banned; per-peer circuit breakers stop a node from waiting on a
+//! peer that keeps failing.
+
+mod pack;
+mod serve;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use guts_core::{ObjectId, OpId, RepoId, SignedOp};
+use guts_ops::resilience::{Breakers, ResilienceMetrics, RetryPolicy};
+use libp2p::PeerId;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::net::{NetError, NetEvent, NetHandle};
+use crate::replica::{Offered, Replica, ReplicaError};
+use crate::wire::{self, Gossip, MAX_HEADS, MAX_PACK_IDS, MAX_REPOS, Request, Response};
+
+pub use pack::PackCache;
+
+/// Workers answering peers' requests.
+pub const SERVE_WORKERS: usize = 8;
+/// Workers pulling repositories from peers.
+pub const PULL_WORKERS: usize = 4;
+/// Requests waiting for a serve worker; beyond it, `Busy`.
+const SERVE_QUEUE: usize = 256;
+/// Pulls waiting for a worker; beyond it they are dropped (anti-entropy redoes them).
+const PULL_QUEUE: usize = 1024;
+/// Ops requests in one pull: 4 MiB each, so a pull brings at most this many pages
+/// before giving the worker to another repository (the rest comes on the next pull).
+const MAX_PULL_ROUNDS: usize = 256;
+
+/// How the sync layer behaves; from the node's configuration.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// How often a node compares heads digests with a random peer.
+    pub anti_entropy_interval: Duration,
+    /// Where packs in transit live (incoming downloads, outgoing packs kept for
+    /// resumed transfers). Emptied at start.
+    pub scratch_dir: PathBuf,
+    /// Retries of a request that failed transiently (`GUTS_RETRY_MAX_ATTEMPTS`).
+    pub retry: RetryPolicy,
+    /// Largest pack accepted from a peer.
+    pub max_pack_bytes: u64,
+}
+
+/// `guts_p2p_replication_lag_seconds`: from an operation's creation (its timestamp)
+/// to its arrival here, per applied batch (the newest operation of the batch).
+#[derive(Debug)]
+pub struct SyncMetrics {
+    pub replication_lag: Histogram,
+}
+
+impl SyncMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let replication_lag = Histogram::new(exponential_buckets(0.005, 2.0, 16));
+        registry.register_with_unit(
+            "p2p_replication_lag",
+            "Time from an operation's creation to its arrival on this node",
+            Unit::Seconds,
+            replication_lag.clone(),
+        );
+        Self { replication_lag }
+    }
+}
+
+/// One peer as the admin API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerSummary {
+    pub peer_id: String,
+    pub address: String,
+    pub latency_ms: Option<f64>,
+    /// `closed`, `open` or `half_open`.
+    pub breaker: &'static str,
+    pub connected_ms: u64,
+}
+
+/// What the admin API may ask of the sync layer, without knowing its types.
+pub trait PeerDirectory: Send + Sync {
+    /// Connected peers with their latency and breaker state, sorted by id.
+    fn peers(&self) -> futures::future::BoxFuture<'_, Vec<PeerSummary>>;
+    /// The fault switch: while isolated the node neither answers, pulls, announces
+    /// nor heeds announcements (connections stay up), as if partitioned.
+    fn set_isolated(&self, isolated: bool);
+    fn isolated(&self) -> bool;
+}
+
+impl<R: Replica> PeerDirectory for SyncService<R> {
+    fn peers(&self) -> futures::future::BoxFuture<'_, Vec<PeerSummary>> {
+        use futures::FutureExt as _;
+        SyncService::peers(self).boxed()
+    }
+
+    fn set_isolated(&self, isolated: bool) {
+        self.inner.isolated.store(isolated, Ordering::Relaxed);
+        tracing::warn!(isolated, "p2p fault switch");
+    }
+
+    fn isolated(&self) -> bool {
+        self.inner.isolated.load(Ordering::Relaxed)
+    }
+}
+
+/// A queued pull: fetch `repo` from `peer`, wanting `want` (empty: ask its heads).
+#[derive(Debug, Clone)]
+struct PullJob {
+    repo: RepoId,
+    peer: PeerId,
+    want: Vec<OpId>,
+}
+
+/// A queued inbound request.
+struct ServeJob {
+    peer: PeerId,
+    request: Request,
+    reply: tokio::sync::oneshot::Sender<Response>,
+}
+
+/// Why a pull stopped early.
+#[derive(Debug, thiserror::Error)]
+enum PullError {
+    #[error("peer unavailable (circuit open)")]
+    BreakerOpen,
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    #[error("peer misbehaved: {0}")]
+    Misbehaved(String),
+    #[error("peer answered {0}")]
+    Refused(String),
+}
+
+/// The sync service. Cheap to clone; every clone is the same service.
+pub struct SyncService<R: Replica> {
+    inner: Arc<Inner<R>>,
+}
+
+impl<R: Replica> std::fmt::Debug for SyncService<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncService")
+            .field("peer", &self.inner.net.local_peer_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SyncTasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncTasks").finish_non_exhaustive()
+    }
+}
+
+impl<R: Replica> Clone for SyncService<R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<R> {
+    replica: Arc<R>,
+    net: NetHandle,
+    config: SyncConfig,
+    breakers: Breakers,
+    resilience: Arc<ResilienceMetrics>,
+    metrics: Arc<SyncMetrics>,
+    pulls: mpsc::Sender<PullJob>,
+    serves: mpsc::Sender<ServeJob>,
+    /// Peers to run anti-entropy with now (a peer just connected).
+    catch_up: mpsc::Sender<PeerId>,
+    /// Repositories being pulled, and the pull to run after the current one.
+    running: Mutex<HashMap<RepoId, Option<PullJob>>>,
+    packs: PackCache,
+    /// The fault switch of [`PeerDirectory::set_isolated`].
+    isolated: AtomicBool,
+}
+
+/// The queues' receiving ends, handed to the tasks that [`SyncService::new`] returns.
+pub struct SyncTasks {
+    pulls: mpsc::Receiver<PullJob>,
+    serves: mpsc::Receiver<ServeJob>,
+    catch_up: mpsc::Receiver<PeerId>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl<R: Replica> SyncService<R> {
+    /// Builds the service. Nothing runs until the futures of [`SyncService::run`] are spawned.
+    pub fn new(
+        replica: Arc<R>,
+        net: NetHandle,
+        config: SyncConfig,
+        breakers: Breakers,
+        resilience: Arc<ResilienceMetrics>,
+        metrics: Arc<SyncMetrics>,
+    ) -> Result<(Self, SyncTasks), std::io::Error> {
+        let packs = PackCache::open(&config.scratch_dir)?;
+        let (pulls, pulls_rx) = mpsc::channel(PULL_QUEUE);
+        let (serves, serves_rx) = mpsc::channel(SERVE_QUEUE);
+        let (catch_up, catch_up_rx) = mpsc::channel(64);
+        let inner = Arc::new(Inner {
+            replica,
+            net,
+            config,
+            breakers,
+            resilience,
+            metrics,
+            pulls,
+            serves,
+            catch_up,
+            running: Mutex::new(HashMap::new()),
+            packs,
+            isolated: AtomicBool::new(false),
+        });
+        Ok((
+            Self { inner },
+            SyncTasks {
+                pulls: pulls_rx,
+                serves: serves_rx,
+                catch_up: catch_up_rx,
+            },
+        ))
+    }
+
+    /// Peers with their breaker states, for the admin API.
+    pub async fn peers(&self) -> Vec<PeerSummary> {
+        let mut peers: Vec<PeerSummary> = self
+            .inner
+            .net
+            .peers()
+            .await
+            .into_iter()
+            .map(|p| {
+                let id = p.peer.to_string();
+                let breaker = match self.inner.breakers.state(&id) {
+                    guts_ops::resilience::BreakerState::Closed => "closed",
+                    guts_ops::resilience::BreakerState::Open => "open",
+                    guts_ops::resilience::BreakerState::HalfOpen => "half_open",
+                };
+                PeerSummary {
+                    peer_id: id,
+                    address: p.addr.to_string(),
+                    latency_ms: p.latency.map(|d| d.as_secs_f64() * 1000.0),
+                    breaker,
+                    connected_ms: p.connected_ms,
+                }
+            })
+            .collect();
+        peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        peers
+    }
+
+    /// Whether readiness may count the network as up: bootstrap peers reached (or none
+    /// configured).
+    pub fn bootstrap_reached(&self) -> bool {
+        self.inner.net.bootstrap_reached()
+    }
+
+    /// Runs the whole service until `token` is cancelled: event dispatch, announcing,
+    /// anti-entropy, and the worker pools. Returns the named futures for the caller's
+    /// supervisor, so each task is tracked and a failure stops the node.
+    pub fn run(
+        &self,
+        tasks: SyncTasks,
+        events: mpsc::Receiver<NetEvent>,
+        changes: broadcast::Receiver<RepoId>,
+        token: CancellationToken,
+    ) -> Vec<(
+        &'static str,
+        futures::future::BoxFuture<'static, Result<(), String>>,
+    )> {
+        use futures::FutureExt as _;
+        let SyncTasks {
+            pulls,
+            serves,
+            catch_up,
+        } = tasks;
+        let pulls = Arc::new(tokio::sync::Mutex::new(pulls));
+        let serves = Arc::new(tokio::sync::Mutex::new(serves));
+        let mut out: Vec<(&'static str, futures::future::BoxFuture<'static, _>)> = vec![
+            (
+                "p2p-events",
+                self.clone().dispatch(events, token.clone()).boxed(),
+            ),
+            (
+                "p2p-announce",
+                self.clone().announce(changes, token.clone()).boxed(),
+            ),
+            (
+                "p2p-anti-entropy",
+                self.clone().anti_entropy(catch_up, token.clone()).boxed(),
+            ),
+        ];
+        for _ in 0..SERVE_WORKERS {
+            out.push((
+                "p2p-serve",
+                self.clone()
+                    .serve_worker(serves.clone(), token.clone())
+                    .boxed(),
+            ));
+        }
+        for _ in 0..PULL_WORKERS {
+            out.push((
+                "p2p-pull",
+                self.clone()
+                    .pull_worker(pulls.clone(), token.clone())
+                    .boxed(),
+            ));
+        }
+        out
+    }
+
+    /// Routes network events: requests to the serve queue, announcements and new peers
+    /// to pulls, misbehaviour to bans.
+    async fn dispatch(
+        self,
+        mut events: mpsc::Receiver<NetEvent>,
+        token: CancellationToken,
+    ) -> Result<(), String> {
+        loop {
+            let event = tokio::select! {
+                () = token.cancelled() => return Ok(()),
+                event = events.recv() => match event {
+                    Some(event) => event,
+                    None => return Ok(()),
+                },
+            };
+            if self.inner.isolated.load(Ordering::Relaxed) {
+                if let NetEvent::Request { reply, .. } = event {
+                    let _ = reply.send(Response::Error {
+                        code: wire::ErrorCode::Busy,
+                        message: "isolated by the operator".to_owned(),
+                    });
+                }
+                continue;
+            }
+            match event {
+                NetEvent::Request {
+                    peer,
+                    request,
+                    reply,
+                } => {
+                    if let Err(mpsc::error::TrySendError::Full(job)) =
+                        self.inner.serves.try_send(ServeJob {
+                            peer,
+                            request,
+                            reply,
+                        })
+                    {
+                        let _ = job.reply.send(Response::Error {
+                            code: wire::ErrorCode::Busy,
+                            message: "too many requests in flight".to_owned(),
+                        });
+                    }
+                }
+                NetEvent::Gossip {
+                    from,
+                    message: Gossip::Announce { repo, heads },
+                } => {
+                    let ours = self.inner.replica.heads(repo).unwrap_or_default();
+                    if heads.iter().any(|h| !ours.contains(h)) {
+                        self.queue_pull(PullJob {
+                            repo,
+                            peer: from,
+                            want: heads,
+                        });
+                    }
+                }
+                NetEvent::PeerUp(peer) => {
+                    let _ = self.inner.catch_up.try_send(peer);
+                }
+                NetEvent::PeerDown(_) => {}
+                NetEvent::Misbehaved { peer, what } => {
+                    self.inner.net.ban(peer, &what).await;
+                }
+            }
+        }
+    }
+
+    /// Announces every durable change of a repository on its topic (joining the topic
+    /// and providing the repository on first sight). Joins every held repository's
+    /// topic at start.
+    async fn announce(
+        self,
+        mut changes: broadcast::Receiver<RepoId>,
+        token: CancellationToken,
+    ) -> Result<(), String> {
+        let mut joined: HashSet<RepoId> = HashSet::new();
+        let mut after = None;
+        loop {
+            let page = self.inner.replica.repos(after, MAX_REPOS);
+            for info in &page {
+                self.join(&mut joined, info.repo).await;
+            }
+            match page.last() {
+                Some(last) if page.len() == MAX_REPOS => after = Some(last.repo),
+                _ => break,
+            }
+        }
+        loop {
+            let repo = tokio::select! {
+                () = token.cancelled() => return Ok(()),
+                changed = changes.recv() => match changed {
+                    Ok(repo) => repo,
+                    // Missed changes are found by anti-entropy.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            };
+            self.join(&mut joined, repo).await;
+            if self.inner.isolated.load(Ordering::Relaxed) {
+                continue;
+            }
+            let Some(mut heads) = self.inner.replica.heads(repo) else {
+                continue;
+            };
+            heads.truncate(MAX_HEADS);
+            if let Err(e) = self
+                .inner
+                .net
+                .publish(Gossip::Announce { repo, heads })
+                .await
+            {
+                tracing::debug!(%repo, error = %e, "announce not published");
+            }
+        }
+    }
+
+    async fn join(&self, joined: &mut HashSet<RepoId>, repo: RepoId) {
+        if joined.insert(repo) {
+            if let Err(e) = self.inner.net.subscribe(repo).await {
+                tracing::warn!(%repo, error = %e, "cannot join the repository's topic");
+            }
+            if let Err(e) = self.inner.net.provide(repo).await {
+                tracing::debug!(%repo, error = %e, "cannot provide the repository");
+            }
+        }
+    }
+
+    /// Every interval with a random peer, and at once with each peer that connects:
+    /// compare heads digests page by page and pull what differs. Also expires old
+    /// outgoing packs.
+    async fn anti_entropy(
+        self,
+        mut catch_up: mpsc::Receiver<PeerId>,
+        token: CancellationToken,
+    ) -> Result<(), String> {
+        let mut tick = tokio::time::interval(self.inner.config.anti_entropy_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let peer = tokio::select! {
+                () = token.cancelled() => return Ok(()),
+                peer = catch_up.recv() => match peer {
+                    Some(peer) => Some(peer),
+                    None => return Ok(()),
+                },
+                _ = tick.tick() => {
+                    self.inner.packs.expire();
+                    self.random_peer().await
+                }
+            };
+            let Some(peer) = peer else { continue };
+            if self.inner.isolated.load(Ordering::Relaxed) {
+                continue;
+            }
+            if let Err(e) = self.compare_with(peer).await {
+                tracing::debug!(%peer, error = %e, "anti-entropy round failed");
+            }
+        }
+    }
+
+    async fn random_peer(&self) -> Option<PeerId> {
+        let peers = self.inner.net.connected().await;
+        let usable: Vec<PeerId> = peers
+            .into_iter()
+            .filter(|p| {
+                self.inner.breakers.state(&p.to_string())
+                    != guts_ops::resilience::BreakerState::Open
+            })
+            .collect();
+        if usable.is_empty() {
+            return None;
+        }
+        let pick = rand::random_range(0..usable.len());
+        usable.get(pick).copied()
+    }
+
+    /// Brings this node's account records level with `peer`'s, when both are of one
+    /// cluster (a page sealed for another cluster does not open and is ignored).
+    async fn sync_accounts(&self, peer: PeerId) -> Result<(), PullError> {
+        let mut after = None;
+        // Bounded: a peer cannot keep a node paging forever.
+        for _ in 0..10_000 {
+            let digest = self.inner.replica.accounts_digest();
+            let response = self
+                .request(
+                    peer,
+                    Request::Accounts {
+                        digest,
+                        after: after.clone(),
+                    },
+                )
+                .await?;
+            let Response::Accounts {
+                digest: theirs,
+                sealed,
+                next,
+            } = response
+            else {
+                return Err(unexpected(&response));
+            };
+            if theirs == digest || sealed.is_empty() {
+                return Ok(());
+            }
+            match self.inner.replica.import_accounts(sealed).await {
+                Ok(changed) => {
+                    if changed > 0 {
+                        tracing::debug!(%peer, changed, "account records merged");
+                    }
+                }
+                Err(ReplicaError::OtherCluster) => return Ok(()),
+                Err(ReplicaError::Invalid(why)) => return Err(PullError::Misbehaved(why)),
+                Err(e) => return Err(e.into()),
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// One anti-entropy exchange with `peer`: accounts first (a replicated push may
+    /// name a user this node has not met yet), then repositories.
+    async fn compare_with(&self, peer: PeerId) -> Result<(), PullError> {
+        self.sync_accounts(peer).await?;
+        let mut after = None;
+        loop {
+            let response = self.request(peer, Request::Repos { after }).await?;
+            let Response::Repos { repos, next } = response else {
+                return Err(unexpected(&response));
+            };
+            let differing: Vec<RepoId> = repos
+                .iter()
+                .filter(|d| {
+                    let ours = self.inner.replica.heads(d.repo).unwrap_or_default();
+                    wire::heads_digest(&ours) != d.digest
+                })
+                .map(|d| d.repo)
+                .collect();
+            if !differing.is_empty() {
+                let response = self
+                    .request(peer, Request::Heads { repos: differing })
+                    .await?;
+                let Response::Heads { repos } = response else {
+                    return Err(unexpected(&response));
+                };
+                for theirs in repos {
+                    let ours = self.inner.replica.heads(theirs.repo).unwrap_or_default();
+                    if theirs.heads.iter().any(|h| !ours.contains(h)) {
+                        self.queue_pull(PullJob {
+                            repo: theirs.repo,
+                            peer,
+                            want: theirs.heads,
+                        });
+                    }
+                }
+            }
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Queues a pull unless one of the same repository is running, in which case it
+    /// runs after that one (replacing any pull already waiting there).
+    fn queue_pull(&self, job: PullJob) {
+        if let Ok(mut running) = self.inner.running.lock()
+            && let Some(next) = running.get_mut(&job.repo)
+        {
+            *next = Some(job);
+            return;
+        }
+        if self.inner.pulls.try_send(job).is_err() {
+            tracing::debug!("pull queue full: left to anti-entropy");
+        }
+    }
+
+    async fn pull_worker(
+        self,
+        queue: Queue<PullJob>,
+        token: CancellationToken,
+    ) -> Result<(), String> {
+        while let Some(job) = next_job(&queue, &token).await {
+            let mut job = Some(job);
+            while let Some(current) = job.take() {
+                let claimed = match self.inner.running.lock() {
+                    Ok(mut running) => {
+                        if let Some(next) = running.get_mut(&current.repo) {
+                            *next = Some(current.clone());
+                            false
+                        } else {
+                            running.insert(current.repo, None);
+                            true
+                        }
+                    }
+                    Err(_) => false,
+                };
+                if !claimed {
+                    break;
+                }
+                let (repo, peer) = (current.repo, current.peer);
+                if let Err(e) = self.pull(current).await {
+                    match &e {
+                        PullError::Misbehaved(why) => {
+                            tracing::warn!(%repo, %peer, error = %e, "banning peer");
+                            self.inner.net.ban(peer, why).await;
+                        }
+                        _ => tracing::debug!(%repo, %peer, error = %e, "pull failed"),
+                    }
+                }
+                job = match self.inner.running.lock() {
+                    Ok(mut running) => running.remove(&repo).flatten(),
+                    Err(_) => None,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings `job.repo` up to `job.want` from `job.peer`.
+    async fn pull(&self, job: PullJob) -> Result<(), PullError> {
+        let PullJob { repo, peer, want } = job;
+        let mut want = want;
+        if want.is_empty() {
+            let response = self
+                .request(peer, Request::Heads { repos: vec![repo] })
+                .await?;
+            let Response::Heads { repos } = response else {
+                return Err(unexpected(&response));
+            };
+            want = repos
+                .into_iter()
+                .find(|h| h.repo == repo)
+                .map(|h| h.heads)
+                .unwrap_or_default();
+        }
+        want.truncate(wire::MAX_WANT_OPS);
+        for _ in 0..MAX_PULL_ROUNDS {
+            let mut have = self.inner.replica.heads(repo).unwrap_or_default();
+            if want.iter().all(|w| have.contains(w)) {
+                return Ok(());
+            }
+            have.truncate(MAX_HEADS);
+            let response = self
+                .request(
+                    peer,
+                    Request::Ops {
+                        repo,
+                        want: want.clone(),
+                        have,
+                    },
+                )
+                .await?;
+            let Response::Ops { ops, .. } = response else {
+                return Err(unexpected(&response));
+            };
+            if ops.is_empty() {
+                return Ok(());
+            }
+            let offered = self.offer(repo, peer, ops).await?;
+            if offered.applied == 0 {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Offers operations; fetches the git objects their ref updates need first when
+    /// they are absent, then offers again.
+    async fn offer(
+        &self,
+        repo: RepoId,
+        peer: PeerId,
+        ops: Vec<SignedOp>,
+    ) -> Result<Offered, PullError> {
+        let newest = ops.iter().map(|op| op.op().timestamp.wall_ms).max();
+        let mut offered = self.inner.replica.offer(repo, ops.clone()).await?;
+        if !offered.needs_objects.is_empty() {
+            self.fetch_pack(repo, peer, offered.needs_objects.clone())
+                .await?;
+            offered = self.inner.replica.offer(repo, ops).await?;
+            if !offered.needs_objects.is_empty() {
+                return Err(PullError::Misbehaved(format!(
+                    "its pack lacks {} objects its operations need",
+                    offered.needs_objects.len()
+                )));
+            }
+        }
+        if let Some((id, why)) = offered.rejected.first() {
+            return Err(PullError::Misbehaved(format!(
+                "sent {} operations the fold rejects (first {id}: {why})",
+                offered.rejected.len()
+            )));
+        }
+        if offered.applied > 0
+            && let Some(newest) = newest
+        {
+            let lag_ms = now_ms().saturating_sub(newest);
+            self.inner
+                .metrics
+                .replication_lag
+                .observe(lag_ms as f64 / 1000.0);
+        }
+        Ok(offered)
+    }
+
+    /// Downloads the pack of `wants` (minus what this node's refs reach) from `peer`
+    /// chunk by chunk into the scratch directory, resuming at the offset reached after
+    /// a transient failure, then has the replica verify and install it.
+    async fn fetch_pack(
+        &self,
+        repo: RepoId,
+        peer: PeerId,
+        mut wants: Vec<ObjectId>,
+    ) -> Result<(), PullError> {
+        wants.truncate(MAX_PACK_IDS);
+        let mut haves = self.inner.replica.ref_tips(repo);
+        haves.truncate(MAX_PACK_IDS);
+        let mut download = self.inner.packs.download()?;
+        let mut restarts = 0;
+        loop {
+            let offset = download.len();
+            let request = Request::Pack {
+                repo,
+                wants: wants.clone(),
+                haves: haves.clone(),
+                offset,
+            };
+            let response = self.request(peer, request).await?;
+            match response {
+                Response::PackChunk(chunk) if chunk.repo == repo && chunk.offset == offset => {
+                    let total = chunk.total.unwrap_or(0);
+                    if total > self.inner.config.max_pack_bytes
+                        || offset + chunk.data.len() as u64 > self.inner.config.max_pack_bytes
+                    {
+                        return Err(PullError::Refused(format!(
+                            "a pack larger than {} bytes",
+                            self.inner.config.max_pack_bytes
+                        )));
+                    }
+                    if chunk.data.is_empty() && !chunk.last {
+                        return Err(PullError::Misbehaved("an empty pack chunk".to_owned()));
+                    }
+                    download.append(&chunk.data).await?;
+                    if chunk.last {
+                        break;
+                    }
+                }
+                Response::Error {
+                    code: wire::ErrorCode::PackChanged,
+                    ..
+                } if restarts < 3 => {
+                    restarts += 1;
+                    download.restart().await?;
+                }
+                other => return Err(unexpected(&other)),
+            }
+        }
+        let path = download.finish().await?;
+        let ingested = self.inner.replica.ingest_pack(repo, &path).await;
+        let _ = tokio::fs::remove_file(&path).await;
+        match ingested {
+            Ok(()) => Ok(()),
+            Err(ReplicaError::Invalid(why)) => Err(PullError::Misbehaved(why)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One request through the peer's circuit breaker, retried with backoff when it
+    /// fails transiently (timeouts, dropped connections).
+    async fn request(&self, peer: PeerId, request: Request) -> Result<Response, PullError> {
+        if self.inner.isolated.load(Ordering::Relaxed) {
+            return Err(PullError::Refused("isolated by the operator".to_owned()));
+        }
+        let key = peer.to_string();
+        let net = self.inner.net.clone();
+        let breakers = &self.inner.breakers;
+        guts_ops::resilience::retry(
+            self.inner.config.retry,
+            &self.inner.resilience,
+            "p2p_request",
+            |e: &PullError| matches!(e, PullError::Net(n) if n.is_transient()),
+            || {
+                let (net, request, key) = (net.clone(), request.clone(), key.clone());
+                async move {
+                    let permit = breakers.permit(&key).map_err(|_| PullError::BreakerOpen)?;
+                    match net.request(peer, request).await {
+                        Ok(response) => {
+                            permit.success();
+                            match response {
+                                Response::Error {
+                                    code: wire::ErrorCode::Busy,
+                                    message,
+                                } => Err(PullError::Refused(format!("busy: {message}"))),
+                                other => Ok(other),
+                            }
+                        }
+                        Err(e) => {
+                            if e.is_transient() {
+                                permit.failure();
+                            } else {
+                                permit.success();
+                            }
+                            Err(PullError::Net(e))
+                        }
+                    }
+                }
+            },
+        )
+        .await
+    }
+}
+
+/// A worker pool's queue: workers take turns waiting on it.
+type Queue<T> = Arc<tokio::sync::Mutex<mpsc::Receiver<T>>>;
+
+/// The next job for a worker of the pool sharing `queue`; `None` once the node stops.
+async fn next_job<T>(queue: &Queue<T>, token: &CancellationToken) -> Option<T> {
+    let mut queue = queue.lock().await;
+    tokio::select! {
+        () = token.cancelled() => None,
+        job = queue.recv() => job,
+    }
+}
+
+fn unexpected(response: &Response) -> PullError {
+    match response {
+        Response::Error { code, message } => PullError::Refused(format!("{code:?}: {message}")),
+        _ => PullError::Misbehaved("a response of the wrong kind".to_owned()),
+    }
+}
+
+impl From<std::io::Error> for PullError {
+    fn from(e: std::io::Error) -> Self {
+        PullError::Replica(ReplicaError::Internal(format!("scratch file: {e}")))
+    }
+}
