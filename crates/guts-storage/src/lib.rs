@@ -7,6 +7,7 @@
 
 pub mod account_sync;
 pub mod accounts;
+pub mod backup;
 pub mod browse;
 pub mod db;
 pub mod error;
