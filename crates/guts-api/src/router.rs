@@ -30,6 +30,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::admin::router())
         .merge(routes::replication::router())
+        .merge(routes::backup::router())
         .merge(routes::users::router())
         .merge(routes::repos::router())
         .merge(routes::branches::router())

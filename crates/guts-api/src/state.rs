@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use guts_git::serve::{GitMetrics, PlanCache};
 use guts_ops::{Health, Secret, Telemetry};
-use guts_storage::{Accounts, Repositories};
+use guts_storage::{Accounts, Repositories, Store};
 use tokio::sync::Semaphore;
 
 use crate::metrics::HttpMetrics;
@@ -74,11 +74,15 @@ pub struct Inner {
     pub limits: EdgeLimits,
     pub accounts: Accounts,
     pub repos: Arc<Repositories>,
+    /// The store itself, for what reads it whole: backups take their snapshot from it.
+    pub store: Store,
     /// `GUTS_OPEN_REGISTRATION`: anyone may create an account.
     pub open_registration: bool,
     pub git: Arc<GitMetrics>,
     /// The p2p layer, for the admin API; `None` in unit tests without a network.
     pub peers: Option<PeerHandle>,
+    /// The latest online backup (`/admin/backup`).
+    pub(crate) backups: Arc<crate::routes::backup::Backups>,
     /// Object selections of full clones, reused by later clones of the same refs.
     pub git_plans: Arc<PlanCache>,
     pub(crate) in_flight: Arc<Semaphore>,
@@ -91,6 +95,7 @@ pub struct Inner {
 pub struct Services {
     pub accounts: Accounts,
     pub repos: Arc<Repositories>,
+    pub store: Store,
     pub open_registration: bool,
     pub git_metrics: Arc<GitMetrics>,
     pub peers: Option<PeerHandle>,
@@ -127,9 +132,11 @@ impl AppState {
             limits,
             accounts: services.accounts,
             repos: services.repos,
+            store: services.store,
             open_registration: services.open_registration,
             git: services.git_metrics,
             peers: services.peers,
+            backups: Arc::default(),
             git_plans: Arc::new(PlanCache::new(GIT_PLAN_CACHE_ENTRIES)),
             in_flight,
             rate_limiter,

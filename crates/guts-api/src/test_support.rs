@@ -33,7 +33,7 @@ impl TestApp {
         let git = Arc::new(GitMetrics::register(registry.registry_mut()));
         let (store, writer) = Store::open(dir.path(), storage_metrics).unwrap();
         let repos = Repositories::open(store.clone(), GitRepos::open(dir.path()).unwrap()).unwrap();
-        let accounts = Accounts::new(store, Arc::new(Sealer::new(&[7; 32])));
+        let accounts = Accounts::new(store.clone(), Arc::new(Sealer::new(&[7; 32])));
         let state = AppState::new(
             Arc::new(HealthBuilder::default().build()),
             http,
@@ -51,6 +51,7 @@ impl TestApp {
             Services {
                 accounts,
                 repos: Arc::new(repos),
+                store,
                 open_registration: false,
                 git_metrics: git,
                 peers: None,

@@ -1,7 +1,8 @@
-//! Command line: `run` (the default), `keygen`, `config check`. Each returns the
-//! process exit code; only `main` turns it into an exit.
+//! Command line: `run` (the default), `keygen`, `config check`, `user create`,
+//! `backup`, `restore`. Each returns the process exit code; only `main` turns it into
+//! an exit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -44,6 +45,24 @@ pub enum Command {
     User {
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Back up the running node (through its admin API, `GUTS_API_ADDR` with
+    /// `GUTS_ADMIN_TOKEN`) into DIR on the node's filesystem, and wait until the copy is
+    /// complete. Writes go on meanwhile; the backup holds every write acknowledged
+    /// before it started.
+    Backup {
+        /// Target directory: empty or absent, outside the data directory; a relative
+        /// path is taken from the current directory.
+        dir: PathBuf,
+    },
+    /// Lay a backup out as a data directory (the node stopped), then open it as the node
+    /// would, to check it.
+    Restore {
+        /// A directory written by `guts-node backup` (it holds `backup.json`).
+        backup: PathBuf,
+        /// Where to restore (default: `GUTS_DATA_DIR`); must be empty or absent.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -210,4 +229,188 @@ async fn run_node(loaded: Loaded) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// How long `backup` keeps polling a node that stopped answering.
+const BACKUP_UNREACHABLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The address to reach the node's API from the same host: a wildcard listen address
+/// (`0.0.0.0`, as in Kubernetes) is reached on loopback.
+fn local_api(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    std::net::SocketAddr::new(ip, addr.port())
+}
+
+/// `backup DIR`: starts an online backup through the admin API and waits for it.
+pub fn backup(cli: &Cli, dir: &Path) -> ExitCode {
+    let loaded = match load(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let Some(token) = loaded.config.admin_token.clone() else {
+        eprintln!("guts-node: GUTS_ADMIN_TOKEN is not set: backups go through the admin API");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let dir = match std::path::absolute(dir) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("guts-node: {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let base = format!("http://{}", local_api(loaded.config.api_addr));
+    match run_backup(&base, token.expose(), &dir) {
+        Ok(status) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&status).unwrap_or_default()
+            );
+            if status["state"] == "done" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("guts-node: backup: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_backup(base: &str, token: &str, dir: &Path) -> anyhow::Result<serde_json::Value> {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let url = format!("{base}/admin/backup");
+    let response = client
+        .post(&url)
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "path": dir }))
+        .send()
+        .map_err(|e| anyhow::anyhow!("cannot reach the node at {base} (GUTS_API_ADDR): {e}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().unwrap_or_default();
+    if status != reqwest::StatusCode::ACCEPTED {
+        let detail = body["errors"][0]["message"]
+            .as_str()
+            .or(body["message"].as_str())
+            .unwrap_or("no detail");
+        anyhow::bail!("the node refused the backup ({status}): {detail}");
+    }
+    eprintln!(
+        "guts-node: snapshot taken at {}; copying {} repositories into {}",
+        body["snapshot_at"].as_str().unwrap_or("?"),
+        body["repositories"],
+        dir.display()
+    );
+    let mut last_answer = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        match client.get(&url).bearer_auth(token).send() {
+            Ok(r) if r.status().is_success() => {
+                last_answer = std::time::Instant::now();
+                let body: serde_json::Value = r.json()?;
+                if body["state"] != "running" {
+                    return Ok(body);
+                }
+            }
+            Ok(r) => anyhow::bail!("the node answered {} while the backup ran", r.status()),
+            Err(e) if last_answer.elapsed() > BACKUP_UNREACHABLE => {
+                anyhow::bail!("the node stopped answering while the backup ran: {e}")
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// `restore BACKUP [--data-dir DIR]`: lays the backup out, then opens it as the node
+/// would (every operation re-verified and folded, git refs written from the log) and
+/// checks that the cluster secret opens the users' keys.
+pub fn restore(cli: &Cli, backup: &Path, data_dir: Option<&Path>) -> ExitCode {
+    let loaded = match load(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let mut config = loaded.config;
+    if let Some(dir) = data_dir {
+        config.data_dir = dir.to_path_buf();
+    }
+    let manifest = match guts_storage::backup::read_manifest(backup) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("guts-node: restore: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Without the secret the restored node would generate a new one and could not open
+    // any custodial key: refuse before writing anything.
+    let has_secret = manifest
+        .key_files
+        .iter()
+        .any(|f| f == crate::keyfile::CLUSTER_SECRET_FILE);
+    if !has_secret && config.cluster_secret.is_none() {
+        eprintln!(
+            "guts-node: restore: the backup has no {} (its node took the secret from GUTS_CLUSTER_SECRET): set GUTS_CLUSTER_SECRET to that cluster's secret",
+            crate::keyfile::CLUSTER_SECRET_FILE
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    if let Err(e) = guts_storage::backup::restore(backup, &config.data_dir) {
+        eprintln!("guts-node: restore: {e}");
+        return ExitCode::FAILURE;
+    }
+    match verify_restored(&config) {
+        Ok((repositories, users)) => {
+            println!(
+                "restored {repositories} repositories and {users} users (snapshot of {} ms since the epoch) into {}",
+                manifest.snapshot_at_ms,
+                config.data_dir.display()
+            );
+            if !manifest
+                .key_files
+                .iter()
+                .any(|f| f == crate::keyfile::KEY_FILE)
+            {
+                println!(
+                    "the backup has no node key: the node will use GUTS_PRIVATE_KEY or generate a new identity"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "guts-node: restore: the restored data directory {} does not open: {e:#}",
+                config.data_dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn verify_restored(config: &Config) -> anyhow::Result<(usize, u64)> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Arc::new(StorageMetrics::register(&mut registry));
+    let storage = OpenedStorage::open(config, metrics)?;
+    let repositories = storage.repos.list().len();
+    let users = storage.accounts.users()?;
+    if let Some(user) = users.iter().find(|u| u.sealed_key.is_some()) {
+        storage.accounts.signing_key(user).map_err(|e| {
+            anyhow::anyhow!(
+                "the cluster secret does not open user {}'s key ({e}): set GUTS_CLUSTER_SECRET to the backed-up cluster's secret",
+                user.login
+            )
+        })?;
+    }
+    drop(storage.accounts);
+    drop(storage.repos);
+    drop(storage.store);
+    storage.writer.join();
+    Ok((repositories, users.len() as u64))
 }

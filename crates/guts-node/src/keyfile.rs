@@ -181,6 +181,15 @@ mod tests {
         );
     }
 
+    /// Backups copy the secrets by name: they must be these files.
+    #[test]
+    fn backups_know_the_secret_file_names() {
+        assert_eq!(
+            guts_storage::backup::KEY_FILES,
+            [KEY_FILE, CLUSTER_SECRET_FILE]
+        );
+    }
+
     #[test]
     fn configured_key_wins_and_corrupt_file_is_named() {
         let dir = tempfile::tempdir().unwrap();

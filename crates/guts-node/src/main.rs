@@ -16,5 +16,9 @@ fn main() -> ExitCode {
         Some(Command::User {
             action: UserAction::Create { login, admin },
         }) => cli::user_create(&cli, login, *admin),
+        Some(Command::Backup { dir }) => cli::backup(&cli, dir),
+        Some(Command::Restore { backup, data_dir }) => {
+            cli::restore(&cli, backup, data_dir.as_deref())
+        }
     }
 }

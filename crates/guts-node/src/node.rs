@@ -289,6 +289,7 @@ impl Node {
             Services {
                 accounts: storage.accounts.clone(),
                 repos: storage.repos.clone(),
+                store: storage.store.clone(),
                 open_registration: config.open_registration,
                 git_metrics,
                 peers: Some(guts_api::PeerHandle(Arc::new(sync))),

@@ -1,0 +1,306 @@
+//! `POST /admin/backup` and `GET /admin/backup`: an online backup of the node's data
+//! directory into a directory on the node's filesystem (see `guts_storage::backup`).
+//!
+//! `POST` answers 202 once the backup point is fixed (a storage snapshot), so every
+//! write acknowledged before the request was sent is in the backup. The copy itself
+//! runs on the blocking pool and can take longer than a request may (the request
+//! timeout would cut a synchronous one short); `GET` reports its progress. One backup
+//! runs at a time. The status lives in memory only: the manifest the backup writes last
+//! is the durable record that it completed.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use guts_storage::backup::{self, BackupError, Snapshot};
+use http::{StatusCode, header};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::{Admin, JsonBody};
+use crate::routes::users::missing;
+use crate::state::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status, start))
+}
+
+/// The latest backup of this process; shared by the handlers and the copying task.
+#[derive(Debug, Default)]
+pub(crate) struct Backups {
+    latest: Mutex<Option<BackupStatus>>,
+}
+
+impl Backups {
+    fn latest(&self) -> Option<BackupStatus> {
+        self.latest.lock().ok().and_then(|l| l.clone())
+    }
+
+    fn set(&self, status: BackupStatus) {
+        if let Ok(mut latest) = self.latest.lock() {
+            *latest = Some(status);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum BackupState {
+    Running,
+    Done,
+    Failed,
+}
+
+/// A backup's progress.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+struct BackupStatus {
+    state: BackupState,
+    /// The target directory on the node's filesystem.
+    path: String,
+    /// When the snapshot was taken: every write acknowledged before it is in the backup.
+    snapshot_at: String,
+    /// Live repositories in the snapshot.
+    repositories: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<String>,
+    /// Bytes written (when done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    /// Entries copied per table (when done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    tables: Option<std::collections::BTreeMap<String, u64>>,
+    /// Why it failed (when failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct NewBackup {
+    /// An absolute path on the node's filesystem, outside the data directory: an empty
+    /// or absent directory, created with mode 0700.
+    path: Option<String>,
+}
+
+fn invalid_path(e: &BackupError) -> ApiError {
+    ApiError::validation(FieldError {
+        resource: "Backup".into(),
+        field: "path".into(),
+        code: "invalid".into(),
+        message: Some(e.to_string()),
+    })
+}
+
+/// Starts a backup; answers once the snapshot is taken.
+#[utoipa::path(post, path = "/admin/backup", tag = "admin", request_body = NewBackup,
+    security(("admin_token" = [])),
+    responses((status = 202, description = "Snapshot taken; the copy runs (poll `GET /admin/backup`)", body = BackupStatus)))]
+async fn start(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<NewBackup>,
+) -> Result<Response, ApiError> {
+    let path = PathBuf::from(body.path.ok_or_else(|| missing("Backup", "path"))?);
+    // Held across the checks so two requests cannot both start; released before the
+    // copy begins (the task takes it again to record the outcome).
+    let mut latest = state
+        .backups
+        .latest
+        .lock()
+        .map_err(|_| ApiError::internal())?;
+    if latest
+        .as_ref()
+        .is_some_and(|s| s.state == BackupState::Running)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "A backup is already running",
+        ));
+    }
+    backup::prepare_target(&path, &state.node.data_dir).map_err(|e| invalid_path(&e))?;
+    let snapshot = Snapshot::begin(&state.store).map_err(|e| {
+        tracing::error!(error = %e, "backup snapshot failed");
+        ApiError::internal()
+    })?;
+    let status = BackupStatus {
+        state: BackupState::Running,
+        path: path.display().to_string(),
+        snapshot_at: crate::time::iso8601(snapshot.at_ms() / 1000),
+        repositories: snapshot.repositories() as u64,
+        finished_at: None,
+        bytes: None,
+        tables: None,
+        error: None,
+    };
+    *latest = Some(status.clone());
+    drop(latest);
+    tracing::info!(path = %path.display(), repositories = status.repositories, "backup started");
+
+    let (backups, health, git, data_dir) = (
+        state.backups.clone(),
+        state.health.clone(),
+        state.repos.git().clone(),
+        state.node.data_dir.clone(),
+    );
+    let running = status.clone();
+    let started = Instant::now();
+    // Blocking file copies; a shutdown (draining) cancels it between chunks, so the
+    // runtime never waits on a long copy.
+    tokio::task::spawn_blocking(move || {
+        let stop = || health.is_draining();
+        let outcome = snapshot.write(&data_dir, &git, &path, &stop);
+        let finished_at = Some(crate::time::iso8601(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        ));
+        match outcome {
+            Ok(manifest) => {
+                tracing::info!(
+                    path = %path.display(),
+                    bytes = manifest.bytes,
+                    repositories = manifest.repositories.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "backup finished"
+                );
+                backups.set(BackupStatus {
+                    state: BackupState::Done,
+                    finished_at,
+                    bytes: Some(manifest.bytes),
+                    repositories: manifest.repositories.len() as u64,
+                    tables: Some(manifest.tables),
+                    ..running
+                });
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "backup failed");
+                backups.set(BackupStatus {
+                    state: BackupState::Failed,
+                    finished_at,
+                    error: Some(e.to_string()),
+                    ..running
+                });
+            }
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, "/admin/backup")],
+        Json(status),
+    )
+        .into_response())
+}
+
+/// The latest backup since the node started: running, done or failed.
+#[utoipa::path(get, path = "/admin/backup", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, description = "The latest backup", body = BackupStatus)))]
+async fn status(_: Admin, State(state): State<AppState>) -> Result<Json<BackupStatus>, ApiError> {
+    state
+        .backups
+        .latest()
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::{ADMIN_TOKEN, TestApp};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_backup_runs_once_at_a_time_and_reports_its_outcome() {
+        let app = TestApp::new(Default::default());
+        app.user("alice").await;
+        let (res, _) = app
+            .call("GET", "/admin/backup", Some(ADMIN_TOKEN), None)
+            .await;
+        assert_eq!(res.status(), 404);
+        let (res, _) = app
+            .call("POST", "/admin/backup", None, Some(json!({"path": "/x"})))
+            .await;
+        assert_eq!(res.status(), 401);
+
+        let (res, body) = app
+            .call("POST", "/admin/backup", Some(ADMIN_TOKEN), Some(json!({})))
+            .await;
+        assert_eq!(res.status(), 422, "{body}");
+        assert_eq!(body["errors"][0]["code"], "missing_field");
+        let (res, body) = app
+            .call(
+                "POST",
+                "/admin/backup",
+                Some(ADMIN_TOKEN),
+                Some(json!({"path": "relative"})),
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("absolute")
+        );
+        let inside = app.state.node.data_dir.join("b");
+        let (res, body) = app
+            .call(
+                "POST",
+                "/admin/backup",
+                Some(ADMIN_TOKEN),
+                Some(json!({"path": inside})),
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{body}");
+
+        let out = tempfile::tempdir().unwrap();
+        let target = out.path().join("backup");
+        let (res, body) = app
+            .call(
+                "POST",
+                "/admin/backup",
+                Some(ADMIN_TOKEN),
+                Some(json!({"path": target})),
+            )
+            .await;
+        assert_eq!(res.status(), 202, "{body}");
+        assert_eq!(res.headers()["location"], "/admin/backup");
+        let mut done = serde_json::Value::Null;
+        for _ in 0..500 {
+            let (res, body) = app
+                .call("GET", "/admin/backup", Some(ADMIN_TOKEN), None)
+                .await;
+            assert_eq!(res.status(), 200);
+            if body["state"] != "running" {
+                done = body;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(done["state"], "done", "{done}");
+        assert_eq!(done["tables"]["users"], 1, "{done}");
+        assert!(target.join("backup.json").is_file());
+
+        // The same directory again: not empty.
+        let (res, body) = app
+            .call(
+                "POST",
+                "/admin/backup",
+                Some(ADMIN_TOKEN),
+                Some(json!({"path": target})),
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not empty")
+        );
+    }
+}
