@@ -15,12 +15,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 # What the end-to-end tests drive from PyPI, in a venv under target/: a GitHub client
-# library and schemathesis.
+# library, schemathesis, and the Kubernetes schemas (kubernetes-validate) that the
+# manifests in k8s/ are checked against offline.
 venv=target/pyvenv
-if ! "$venv/bin/python" -c 'import github, schemathesis' >/dev/null 2>&1; then
-  echo "== installing PyGithub and schemathesis into $venv"
+if ! "$venv/bin/python" -c 'import github, schemathesis, kubernetes_validate' >/dev/null 2>&1; then
+  echo "== installing PyGithub, schemathesis and kubernetes-validate into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'PyGithub>=2.4,<3' 'schemathesis>=4,<5'
+  "$venv/bin/pip" install -q --disable-pip-version-check 'PyGithub>=2.4,<3' 'schemathesis>=4,<5' \
+    'kubernetes-validate>=1.29,<2'
 fi
 export GUTS_PYTHON="$PWD/$venv/bin/python"
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -14,6 +14,7 @@ mod git;
 mod gitutil;
 mod harness;
 mod issues;
+mod k8s;
 mod node;
 mod replication;
 mod schemathesis;
