@@ -28,7 +28,7 @@ const QUERIED: &[&str] = &[
     "guts_p2p_messages_received_total",
     "guts_p2p_messages_sent_total",
     "guts_p2p_peers_connected",
-    "guts_p2p_replication_lag_seconds",
+    "guts_p2p_replication_lag_seconds_bucket",
     "guts_pull_requests_total",
     "guts_repositories_total",
     "guts_retries_total",

@@ -17,4 +17,5 @@ mod issues;
 mod k8s;
 mod node;
 mod replication;
+mod rolling;
 mod schemathesis;

@@ -19,20 +19,24 @@ fn defaults_work_with_no_configuration_at_all() {
     // the listeners take their default ports (so this is the one test that needs 8080
     // and 9090 free).
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(node_binary())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Killed on drop, so a failing assertion does not leave it holding 8080.
+    let mut child = KillOnDrop(
+        std::process::Command::new(node_binary())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let http = client();
     let ready = eventually(Duration::from_secs(20), "default node ready", || {
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = child.0.try_wait() {
             panic!("node exited early: {status} (are ports 8080/9090 taken?)");
         }
-        http.get("http://127.0.0.1:8080/health/ready").send().ok()
+        let r = http.get("http://127.0.0.1:8080/health/ready").send().ok()?;
+        (r.status() == 200).then_some(r)
     });
     assert_eq!(ready.status(), 200);
     for probe in ["/health/live", "/health/startup", "/health"] {
@@ -47,11 +51,21 @@ fn defaults_work_with_no_configuration_at_all() {
     assert!(r.text().unwrap().contains("guts_http_requests_total"));
     assert!(dir.path().join("guts-data/node.key").exists());
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
         Signal::SIGTERM,
     )
     .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
+}
+
+/// A child process killed when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

@@ -353,6 +353,7 @@ fn copy_database(
             "orgs" => copy_table(read, &write, schema::ORGS)?,
             "org_members" => copy_table(read, &write, schema::ORG_MEMBERS)?,
             "rejected" => copy_table(read, &write, schema::REJECTED)?,
+            "displaced_users" => copy_table(read, &write, schema::DISPLACED_USERS)?,
             _ => return Err(BackupError::UnknownTable(name)),
         };
         counts.insert(name, n);
@@ -754,6 +755,8 @@ mod tests {
                     .insert(name.as_str(), b"\"admin\"".as_slice())?;
                 txn.open_table(schema::REJECTED)?
                     .insert(key.as_slice(), b"{}".as_slice())?;
+                txn.open_table(schema::DISPLACED_USERS)?
+                    .insert(key.as_slice(), b"{}".as_slice())?;
                 Ok(())
             })
             .await
@@ -830,6 +833,7 @@ mod tests {
             ("orgs", 2),
             ("org_members", 2),
             ("rejected", 2),
+            ("displaced_users", 2),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -57,6 +57,12 @@ impl ResilienceMetrics {
         this
     }
 
+    /// Shows `guts_retries_total{operation}` at 0 before the first retry, so alert
+    /// rules and dashboards find the series on a healthy node.
+    pub fn declare(&self, operation: &'static str) {
+        let _ = self.retries.get_or_create(&OperationLabels { operation });
+    }
+
     fn count_retry(&self, operation: &'static str) {
         self.retries
             .get_or_create(&OperationLabels { operation })

@@ -58,6 +58,9 @@ const PULL_QUEUE: usize = 1024;
 /// before giving the worker to another repository (the rest comes on the next pull).
 const MAX_PULL_ROUNDS: usize = 256;
 
+/// The `operation` label of retried peer requests in `guts_retries_total`.
+const REQUEST_OPERATION: &str = "p2p_request";
+
 /// How the sync layer behaves; from the node's configuration.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
@@ -229,6 +232,7 @@ impl<R: Replica> SyncService<R> {
         metrics: Arc<SyncMetrics>,
     ) -> Result<(Self, SyncTasks), std::io::Error> {
         let packs = PackCache::open(&config.scratch_dir)?;
+        resilience.declare(REQUEST_OPERATION);
         let (pulls, pulls_rx) = mpsc::channel(PULL_QUEUE);
         let (serves, serves_rx) = mpsc::channel(SERVE_QUEUE);
         let (catch_up, catch_up_rx) = mpsc::channel(64);
@@ -824,7 +828,7 @@ impl<R: Replica> SyncService<R> {
         guts_ops::resilience::retry(
             self.inner.config.retry,
             &self.inner.resilience,
-            "p2p_request",
+            REQUEST_OPERATION,
             |e: &PullError| matches!(e, PullError::Net(n) if n.is_transient()),
             || {
                 let (net, request, key) = (net.clone(), request.clone(), key.clone());
