@@ -294,6 +294,7 @@ fn wire_frames() -> Vec<(String, Vec<u8>)> {
             Gossip::Announce {
                 repo,
                 heads: heads.clone(),
+                trace: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned()),
             }
             .encode(),
         ),
@@ -315,6 +316,7 @@ fn wire_frames() -> Vec<(String, Vec<u8>)> {
                 repo,
                 want: heads.clone(),
                 have: ops.iter().take(1).map(SignedOp::id).collect(),
+                trace: None,
             }
             .encode(),
         ),

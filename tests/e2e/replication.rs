@@ -472,7 +472,7 @@ fn a_rogue_peers_forged_operations_are_refused_dead_lettered_and_it_is_banned() 
                     if served && net.connected().await.is_empty() {
                         break;
                     }
-                    let _ = net.publish(Gossip::Announce { repo, heads: vec![forged_id] }).await;
+                    let _ = net.publish(Gossip::Announce { repo, heads: vec![forged_id], trace: None }).await;
                 }
                 Some(event) = events.recv() => {
                     if let NetEvent::Request { request, reply, .. } = event {
@@ -522,4 +522,125 @@ fn a_rogue_peers_forged_operations_are_refused_dead_lettered_and_it_is_banned() 
     let report: Value = r.json().unwrap();
     assert_eq!(report["still_rejected"], 1, "{report}");
     assert_eq!(digest(&a).0, agreed);
+}
+
+/// One write followed across nodes: the request's trace travels in the announcement,
+/// the pull on the other node joins it, and so does the serving of that pull.
+#[test]
+fn a_writes_trace_continues_on_the_node_that_pulls_it() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut collector = rt
+        .block_on(fake_opentelemetry_collector::FakeCollectorServer::start())
+        .unwrap();
+    let endpoint = collector.endpoint();
+    let traced = || options().env("GUTS_OTLP_ENDPOINT", &endpoint);
+    // Drain the collector as spans arrive: it holds a bounded queue, and two nodes
+    // exporting at debug level would fill it and stall the second one's flush.
+    let (spans_tx, spans_rx) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        loop {
+            let spans = collector
+                .exported_spans(1, Duration::from_millis(200))
+                .await;
+            let named: Vec<(String, String)> =
+                spans.into_iter().map(|s| (s.name, s.trace_id)).collect();
+            if spans_tx.send(named).is_err() {
+                return;
+            }
+        }
+    });
+    let mut a = TestNode::start_with(traced());
+    let mut b = join(&[&a], traced());
+    wait_peers(&a, 1);
+    let alice = create_user(&a, "alice");
+    create_repo(&a, &alice, "traced", false);
+    converge(&[&a, &b], 1);
+
+    let trace_id = "5af7651916cd43dd8448eb211c80319c";
+    let r = client()
+        .post(a.url("/api/v3/repos/alice/traced/issues"))
+        .header("Authorization", format!("token {alice}"))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&json!({ "title": "follow me" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    eventually(CONVERGE, "the issue on B", || {
+        (issue_titles(&b, "alice/traced") == ["follow me"]).then_some(())
+    });
+    assert!(b.stop().success());
+    assert!(a.stop().success());
+
+    // Spans arrive in batches: gather until all three kinds are in, or time is up.
+    let mut in_trace: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::time::Instant::now() < deadline
+        && !["request", "p2p_pull", "p2p_serve"]
+            .iter()
+            .all(|n| in_trace.iter().any(|s| s == n))
+    {
+        if let Ok(batch) = spans_rx.recv_timeout(Duration::from_millis(500)) {
+            in_trace.extend(
+                batch
+                    .into_iter()
+                    .filter(|(_, trace)| trace == trace_id)
+                    .map(|(name, _)| name),
+            );
+        }
+    }
+    for name in ["request", "p2p_pull", "p2p_serve"] {
+        assert!(
+            in_trace.iter().any(|s| s == name),
+            "no {name} span in the write's trace: {in_trace:?}"
+        );
+    }
+}
+
+/// With anti-entropy out of the picture (once an hour), a repository created after the
+/// nodes met still reaches the peer: its first announcement goes on the topic every
+/// node joins, and later ones on the repository's own topic.
+#[test]
+fn announcements_alone_carry_new_repositories_and_their_pushes() {
+    let slow = || {
+        NodeOptions::default()
+            .env("GUTS_CLUSTER_SECRET", CLUSTER_SECRET)
+            .env("GUTS_ANTI_ENTROPY_INTERVAL", "3600")
+    };
+    let a = TestNode::start_with(slow());
+    let b = join(&[&a], slow());
+    wait_peers(&a, 1);
+    let alice = create_user(&a, "alice");
+    // B reads anonymously: the repository is public, and accounts are not the point.
+    let git = Git::v(2);
+    let tmp = tempfile::tempdir().unwrap();
+    create_repo(&a, &alice, "fresh", false);
+    let work = push_new(
+        &git,
+        tmp.path(),
+        "fresh",
+        &auth_url(&a, "alice", &alice, "alice/fresh"),
+        2,
+    );
+    let from_b = anon_url(&b, "alice/fresh");
+    for round in 0..3 {
+        let tip = git.rev(&work, "main");
+        eventually(
+            Duration::from_secs(10),
+            "the announcement to reach B",
+            || {
+                (heads_of(&git, tmp.path(), &from_b).get("refs/heads/main") == Some(&tip))
+                    .then_some(())
+            },
+        );
+        git.commits(&work, &format!("more{round}"), 1);
+        git.ok(
+            &work,
+            &[
+                "push",
+                "-q",
+                &auth_url(&a, "alice", &alice, "alice/fresh"),
+                "main",
+            ],
+        );
+    }
 }

@@ -275,6 +275,37 @@ impl Telemetry {
     }
 }
 
+/// The W3C `traceparent` of the current span, when spans are exported (otherwise there
+/// is no trace to continue and this is `None`). Carried inside p2p messages so that one
+/// push can be followed across nodes.
+pub fn current_traceparent() -> Option<String> {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let cx = tracing::Span::current().context();
+    if !cx.span().span_context().is_valid() {
+        return None;
+    }
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry_sdk::propagation::TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// Makes `span` a child of a remote `traceparent` (from a peer), when it is a valid one
+/// and spans are exported; otherwise leaves it a root.
+pub fn set_remote_parent(span: &tracing::Span, traceparent: &str) {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let carrier: std::collections::HashMap<String, String> =
+        [("traceparent".to_string(), traceparent.to_string())].into();
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+    if parent.span().span_context().is_valid() {
+        // Fails only without an OpenTelemetry layer, where there is nothing to join.
+        let _ = span.set_parent(parent);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,21 @@ pub enum RepoError {
     Store(#[from] StoreError),
 }
 
+/// A durable change of a repository, as [`Repositories::subscribe`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub repo: RepoId,
+    /// The W3C `traceparent` of the request that made the change, when traces are
+    /// exported.
+    pub trace: Option<String>,
+}
+
+impl From<Change> for (RepoId, Option<String>) {
+    fn from(change: Change) -> Self {
+        (change.repo, change.trace)
+    }
+}
+
 /// A repository's state as last folded, shared with readers without copying.
 #[derive(Debug, Clone)]
 pub struct RepoView {
@@ -263,7 +278,7 @@ pub struct Repositories {
     clock: Mutex<Clock>,
     /// Told the id of every repository after each durable change (see
     /// [`Repositories::subscribe`]).
-    changes: tokio::sync::broadcast::Sender<RepoId>,
+    changes: tokio::sync::broadcast::Sender<Change>,
     /// Serialises the creation of repositories first heard of from peers, so that two
     /// batches carrying one new repository do not both create it.
     creating: tokio::sync::Mutex<()>,
@@ -472,14 +487,18 @@ impl Repositories {
     /// is bounded: a receiver that lags loses the oldest messages (`RecvError::Lagged`)
     /// and should fall back to comparing heads, which replication's anti-entropy does
     /// anyway. Nothing here waits for receivers.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<RepoId> {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
 
-    /// Tells subscribers that `id` changed durably.
+    /// Tells subscribers that `id` changed durably, with the trace of the request that
+    /// changed it (the caller's span) so that replication can continue it.
     fn notify(&self, id: RepoId) {
         // An error only means nobody listens.
-        let _ = self.changes.send(id);
+        let _ = self.changes.send(Change {
+            repo: id,
+            trace: guts_ops::telemetry::current_traceparent(),
+        });
     }
 
     /// The name repository `id` is served under (`find` answers to it): the name it

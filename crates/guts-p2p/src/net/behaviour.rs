@@ -66,6 +66,13 @@ pub(crate) struct Behaviour {
 }
 
 /// The gossipsub topic of a repository's announcements.
+/// The topic every node joins: announcements of repositories new to their sender, which
+/// no node could have subscribed to yet (a repository's own topic is joined once it is
+/// known).
+pub(crate) fn new_repos_topic() -> IdentTopic {
+    IdentTopic::new("/guts/new-repos/1")
+}
+
 pub(crate) fn repo_topic(repo: &RepoId) -> IdentTopic {
     IdentTopic::new(format!("/guts/repo/1/{repo}"))
 }
@@ -118,6 +125,12 @@ fn gossipsub(key: &Keypair, tuning: &NetTuning) -> Result<gossipsub::Behaviour, 
     behaviour
         .with_peer_score(params, gossipsub::PeerScoreThresholds::default())
         .map_err(|e| NetError::Setup(format!("gossipsub scoring: {e}")))?;
+    behaviour
+        .subscribe(&new_repos_topic())
+        .map_err(|e| NetError::Setup(format!("subscribe: {e}")))?;
+    behaviour
+        .set_topic_params(new_repos_topic(), topic_score_params())
+        .map_err(|e| NetError::Setup(e.to_string()))?;
     Ok(behaviour)
 }
 

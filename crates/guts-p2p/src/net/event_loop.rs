@@ -30,8 +30,8 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{
-    Behaviour, BehaviourEvent, KAD_PROTOCOL, MISBEHAVIOUR_PENALTY, provider_key, repo_topic,
-    topic_score_params,
+    Behaviour, BehaviourEvent, KAD_PROTOCOL, MISBEHAVIOUR_PENALTY, new_repos_topic, provider_key,
+    repo_topic, topic_score_params,
 };
 use super::codec::RequestFrame;
 use super::dial::Bootstrap;
@@ -65,6 +65,8 @@ pub(crate) enum Command {
     },
     Publish {
         repo: RepoId,
+        /// On the topic of new repositories rather than the repository's own.
+        new: bool,
         data: Vec<u8>,
         kind: MessageType,
         reply: oneshot::Sender<Result<(), NetError>>,
@@ -308,16 +310,17 @@ impl EventLoop {
             }
             Command::Publish {
                 repo,
+                new,
                 data,
                 kind,
                 reply,
             } => {
-                let result = match self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(repo_topic(&repo), data)
-                {
+                let topic = if new {
+                    new_repos_topic()
+                } else {
+                    repo_topic(&repo)
+                };
+                let result = match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
                     Ok(_) => {
                         self.metrics.sent(kind);
                         Ok(())
@@ -831,7 +834,9 @@ impl EventLoop {
             .map_err(|e| format!("undecodable gossip: {e}"))
             .and_then(|gossip| {
                 let Gossip::Announce { repo, .. } = &gossip;
-                if repo_topic(repo).hash() == message.topic {
+                if repo_topic(repo).hash() == message.topic
+                    || new_repos_topic().hash() == message.topic
+                {
                     Ok(gossip)
                 } else {
                     Err(format!("announcement of {repo} on topic {}", message.topic))

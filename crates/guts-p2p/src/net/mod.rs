@@ -419,6 +419,16 @@ impl NetHandle {
     /// not an error (anti-entropy will carry the news), nor is publishing the very same
     /// message twice.
     pub async fn publish(&self, gossip: wire::Gossip) -> Result<(), NetError> {
+        self.publish_on(gossip, false).await
+    }
+
+    /// Publishes `gossip` on the topic every node joins: the first announcement of a
+    /// repository new to this node, which peers cannot have subscribed to yet.
+    pub async fn publish_new(&self, gossip: wire::Gossip) -> Result<(), NetError> {
+        self.publish_on(gossip, true).await
+    }
+
+    async fn publish_on(&self, gossip: wire::Gossip, new: bool) -> Result<(), NetError> {
         // Encoded here, on the caller's task, not in the swarm task.
         let data = gossip.encode()?;
         let repo = match &gossip {
@@ -427,6 +437,7 @@ impl NetHandle {
         let kind = MessageType::from(&gossip);
         self.ask(|reply| Command::Publish {
             repo,
+            new,
             data,
             kind,
             reply,

@@ -401,6 +401,7 @@ async fn an_unanswered_request_times_out_and_a_dropped_one_is_an_error() {
                 repo: repo(1),
                 want: vec![],
                 have: vec![],
+                trace: None,
             },
         )
         .await
@@ -513,6 +514,7 @@ async fn gossip_reaches_subscribers_and_garbage_is_rejected() {
             let announce = Gossip::Announce {
                 repo: topic,
                 heads: vec![OpId::from_bytes([n; OpId::LEN])],
+                trace: None,
             };
             publisher.publish(announce).await.unwrap();
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -536,6 +538,7 @@ async fn gossip_reaches_subscribers_and_garbage_is_rejected() {
         Gossip::Announce {
             repo: repo(2),
             heads: vec![],
+            trace: None,
         }
         .encode()
         .unwrap(),
@@ -543,6 +546,7 @@ async fn gossip_reaches_subscribers_and_garbage_is_rejected() {
         a.handle
             .ask(|reply| Command::Publish {
                 repo: topic,
+                new: false,
                 data,
                 kind: MessageType::Announce,
                 reply,

@@ -138,6 +138,8 @@ struct PullJob {
     repo: RepoId,
     peer: PeerId,
     want: Vec<OpId>,
+    /// The `traceparent` of the change that caused the pull, when announced with one.
+    trace: Option<String>,
 }
 
 /// A queued inbound request.
@@ -297,16 +299,19 @@ impl<R: Replica> SyncService<R> {
     /// Runs the whole service until `token` is cancelled: event dispatch, announcing,
     /// anti-entropy, and the worker pools. Returns the named futures for the caller's
     /// supervisor, so each task is tracked and a failure stops the node.
-    pub fn run(
+    pub fn run<C>(
         &self,
         tasks: SyncTasks,
         events: mpsc::Receiver<NetEvent>,
-        changes: broadcast::Receiver<RepoId>,
+        changes: broadcast::Receiver<C>,
         token: CancellationToken,
     ) -> Vec<(
         &'static str,
         futures::future::BoxFuture<'static, Result<(), String>>,
-    )> {
+    )>
+    where
+        C: Clone + Send + Into<(RepoId, Option<String>)> + 'static,
+    {
         use futures::FutureExt as _;
         let SyncTasks {
             pulls,
@@ -393,7 +398,7 @@ impl<R: Replica> SyncService<R> {
                 }
                 NetEvent::Gossip {
                     from,
-                    message: Gossip::Announce { repo, heads },
+                    message: Gossip::Announce { repo, heads, trace },
                 } => {
                     let ours = self.inner.replica.heads(repo).unwrap_or_default();
                     if heads.iter().any(|h| !ours.contains(h)) {
@@ -401,6 +406,7 @@ impl<R: Replica> SyncService<R> {
                             repo,
                             peer: from,
                             want: heads,
+                            trace,
                         });
                     }
                 }
@@ -418,11 +424,14 @@ impl<R: Replica> SyncService<R> {
     /// Announces every durable change of a repository on its topic (joining the topic
     /// and providing the repository on first sight). Joins every held repository's
     /// topic at start.
-    async fn announce(
+    async fn announce<C>(
         self,
-        mut changes: broadcast::Receiver<RepoId>,
+        mut changes: broadcast::Receiver<C>,
         token: CancellationToken,
-    ) -> Result<(), String> {
+    ) -> Result<(), String>
+    where
+        C: Clone + Send + Into<(RepoId, Option<String>)> + 'static,
+    {
         let mut joined: HashSet<RepoId> = HashSet::new();
         let mut after = None;
         loop {
@@ -436,16 +445,19 @@ impl<R: Replica> SyncService<R> {
             }
         }
         loop {
-            let repo = tokio::select! {
+            let (repo, trace) = tokio::select! {
                 () = token.cancelled() => return Ok(()),
                 changed = changes.recv() => match changed {
-                    Ok(repo) => repo,
+                    Ok(change) => change.into(),
                     // Missed changes are found by anti-entropy.
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
             };
-            self.join(&mut joined, repo).await;
+            // A repository this node has not announced before is new to it (created
+            // here, or just received): its peers may not know it either, so its first
+            // announcement goes on the topic every node joins.
+            let new = self.join(&mut joined, repo).await;
             if self.inner.isolated.load(Ordering::Relaxed) {
                 continue;
             }
@@ -453,19 +465,22 @@ impl<R: Replica> SyncService<R> {
                 continue;
             };
             heads.truncate(MAX_HEADS);
-            if let Err(e) = self
-                .inner
-                .net
-                .publish(Gossip::Announce { repo, heads })
-                .await
-            {
+            let announce = Gossip::Announce { repo, heads, trace };
+            let published = if new {
+                self.inner.net.publish_new(announce).await
+            } else {
+                self.inner.net.publish(announce).await
+            };
+            if let Err(e) = published {
                 tracing::debug!(%repo, error = %e, "announce not published");
             }
         }
     }
 
-    async fn join(&self, joined: &mut HashSet<RepoId>, repo: RepoId) {
-        if joined.insert(repo) {
+    /// Joins the repository's topic and provides it, once; whether it was new.
+    async fn join(&self, joined: &mut HashSet<RepoId>, repo: RepoId) -> bool {
+        let new = joined.insert(repo);
+        if new {
             if let Err(e) = self.inner.net.subscribe(repo).await {
                 tracing::warn!(%repo, error = %e, "cannot join the repository's topic");
             }
@@ -473,6 +488,7 @@ impl<R: Replica> SyncService<R> {
                 tracing::debug!(%repo, error = %e, "cannot provide the repository");
             }
         }
+        new
     }
 
     /// Every interval with a random peer, and at once with each peer that connects:
@@ -600,6 +616,7 @@ impl<R: Replica> SyncService<R> {
                             repo: theirs.repo,
                             peer,
                             want: theirs.heads,
+                            trace: None,
                         });
                     }
                 }
@@ -649,7 +666,12 @@ impl<R: Replica> SyncService<R> {
                     break;
                 }
                 let (repo, peer) = (current.repo, current.peer);
-                if let Err(e) = self.pull(current).await {
+                let span = tracing::info_span!("p2p_pull", %repo, %peer);
+                if let Some(trace) = &current.trace {
+                    guts_ops::telemetry::set_remote_parent(&span, trace);
+                }
+                let pulled = tracing::Instrument::instrument(self.pull(current), span).await;
+                if let Err(e) = pulled {
                     match &e {
                         PullError::Misbehaved(why) => {
                             tracing::warn!(%repo, %peer, error = %e, "banning peer");
@@ -669,7 +691,9 @@ impl<R: Replica> SyncService<R> {
 
     /// Brings `job.repo` up to `job.want` from `job.peer`.
     async fn pull(&self, job: PullJob) -> Result<(), PullError> {
-        let PullJob { repo, peer, want } = job;
+        let PullJob {
+            repo, peer, want, ..
+        } = job;
         let mut want = want;
         if want.is_empty() {
             let response = self
@@ -698,6 +722,7 @@ impl<R: Replica> SyncService<R> {
                         repo,
                         want: want.clone(),
                         have,
+                        trace: guts_ops::telemetry::current_traceparent(),
                     },
                 )
                 .await?;

@@ -22,7 +22,15 @@ impl<R: Replica> SyncService<R> {
                 request,
                 reply,
             } = job;
-            let response = self.answer(request).await;
+            // A request that carries a trace is served as part of it.
+            let span = tracing::debug_span!("p2p_serve", %peer);
+            if let Request::Ops {
+                trace: Some(trace), ..
+            } = &request
+            {
+                guts_ops::telemetry::set_remote_parent(&span, trace);
+            }
+            let response = tracing::Instrument::instrument(self.answer(request), span).await;
             if let Response::Error { code, message } = &response {
                 tracing::debug!(%peer, ?code, %message, "request refused");
             }
@@ -79,7 +87,9 @@ impl<R: Replica> SyncService<R> {
                     .collect();
                 Ok(Response::Heads { repos })
             }
-            Request::Ops { repo, want, have } => {
+            Request::Ops {
+                repo, want, have, ..
+            } => {
                 // Room for the frame's other fields within the wire's cap.
                 let budget = MAX_OPS_BYTES - 64 * 1024;
                 let (mut ops, mut missing) = replica.ops(repo, want, have, budget).await?;

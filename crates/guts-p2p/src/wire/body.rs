@@ -9,7 +9,7 @@ use guts_core::{ObjectId, OpId, RepoId, SignedOp};
 use super::message::{ErrorCode, HeadsDigest, PackChunk, RepoDigest, RepoHeads};
 use super::{
     MAX_ACCOUNTS_BYTES, MAX_CHUNK_BYTES, MAX_CURSOR_BYTES, MAX_ERROR_MESSAGE_BYTES, MAX_HEADS,
-    MAX_OPS_BYTES, MAX_REPOS, MAX_WANT_OPS, WireError,
+    MAX_OPS_BYTES, MAX_REPOS, MAX_TRACE_BYTES, MAX_WANT_OPS, WireError,
 };
 
 /// Wire size of a length prefix or count.
@@ -307,4 +307,27 @@ pub(super) fn write_sealed(w: &mut Writer, sealed: &[u8]) -> Result<(), WireErro
 
 pub(super) fn read_sealed(r: &mut Reader<'_>) -> Result<Vec<u8>, WireError> {
     Ok(r.bytes("sealed accounts", MAX_ACCOUNTS_BYTES)?.to_vec())
+}
+
+/// An optional W3C `traceparent`: printable ASCII, at most [`MAX_TRACE_BYTES`].
+pub(super) fn write_trace(w: &mut Writer, trace: Option<&str>) -> Result<(), WireError> {
+    w.option_tag(trace.is_some());
+    if let Some(trace) = trace {
+        if !trace.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(WireError::BadTrace);
+        }
+        w.str("trace", trace, MAX_TRACE_BYTES)?;
+    }
+    Ok(())
+}
+
+pub(super) fn read_trace(r: &mut Reader<'_>) -> Result<Option<String>, WireError> {
+    if !r.option_tag()? {
+        return Ok(None);
+    }
+    let trace = r.string("trace", MAX_TRACE_BYTES)?;
+    if !trace.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(WireError::BadTrace);
+    }
+    Ok(Some(trace))
 }

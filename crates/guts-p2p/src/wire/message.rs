@@ -5,9 +5,9 @@ use guts_core::{ObjectId, OpId, RepoId, SignedOp};
 
 use super::body::{
     read_chunk, read_cursor, read_error, read_ids, read_ops, read_opt_repo, read_repo,
-    read_repo_digests, read_repo_heads, read_sealed, write_chunk, write_cursor, write_error,
-    write_ids, write_ops, write_opt_repo, write_repo, write_repo_digests, write_repo_heads,
-    write_sealed,
+    read_repo_digests, read_repo_heads, read_sealed, read_trace, write_chunk, write_cursor,
+    write_error, write_ids, write_ops, write_opt_repo, write_repo, write_repo_digests,
+    write_repo_heads, write_sealed, write_trace,
 };
 use super::{Family, MAX_HEADS, MAX_PACK_IDS, MAX_REPOS, MAX_WANT_OPS, WireError, heads_digest};
 
@@ -22,7 +22,13 @@ pub enum Gossip {
     /// that lacks any of them asks for them with [`Request::Ops`]. Heads rather than the
     /// new operations themselves, because gossip must stay small and a peer may already
     /// have them from someone else.
-    Announce { repo: RepoId, heads: Vec<OpId> },
+    Announce {
+        repo: RepoId,
+        heads: Vec<OpId>,
+        /// The W3C `traceparent` of the request that made the change, when traces are
+        /// exported: the pulls it causes join that trace.
+        trace: Option<String>,
+    },
 }
 
 /// A request of the sync protocol; each has one [`Response`] kind, or
@@ -46,6 +52,8 @@ pub enum Request {
         repo: RepoId,
         want: Vec<OpId>,
         have: Vec<OpId>,
+        /// The requester's `traceparent` (see [`Gossip::Announce`]).
+        trace: Option<String>,
     },
     /// The git objects reachable from `wants` but not from `haves`, as a pack, from
     /// byte `offset` on. A transfer that broke off resumes by asking again at the
@@ -226,9 +234,10 @@ impl Family for Gossip {
 
     fn encode_body(&self, w: &mut Writer) -> Result<(), WireError> {
         match self {
-            Gossip::Announce { repo, heads } => {
+            Gossip::Announce { repo, heads, trace } => {
                 write_repo(w, repo);
-                write_ids(w, "heads", heads, MAX_HEADS)
+                write_ids(w, "heads", heads, MAX_HEADS)?;
+                write_trace(w, trace.as_deref())
             }
         }
     }
@@ -238,6 +247,7 @@ impl Family for Gossip {
             TAG_ANNOUNCE => Gossip::Announce {
                 repo: read_repo(r)?,
                 heads: read_ids(r, "heads", MAX_HEADS)?,
+                trace: read_trace(r)?,
             },
             _ => return Ok(None),
         }))
@@ -261,10 +271,16 @@ impl Family for Request {
         match self {
             Request::Repos { after } => write_opt_repo(w, after.as_ref()),
             Request::Heads { repos } => write_ids(w, "repositories", repos, MAX_REPOS),
-            Request::Ops { repo, want, have } => {
+            Request::Ops {
+                repo,
+                want,
+                have,
+                trace,
+            } => {
                 write_repo(w, repo);
                 write_ids(w, "wanted ops", want, MAX_WANT_OPS)?;
-                write_ids(w, "have ops", have, MAX_HEADS)
+                write_ids(w, "have ops", have, MAX_HEADS)?;
+                write_trace(w, trace.as_deref())
             }
             Request::Pack {
                 repo,
@@ -297,6 +313,7 @@ impl Family for Request {
                 repo: read_repo(r)?,
                 want: read_ids(r, "wanted ops", MAX_WANT_OPS)?,
                 have: read_ids(r, "have ops", MAX_HEADS)?,
+                trace: read_trace(r)?,
             },
             TAG_REQ_PACK => Request::Pack {
                 repo: read_repo(r)?,

@@ -88,6 +88,8 @@ pub const MAX_OPS_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_PACK_IDS: usize = 16 * 1024;
 /// Largest sealed page of account records ([`Response::Accounts`]).
 pub const MAX_ACCOUNTS_BYTES: usize = 4 * 1024 * 1024;
+/// Longest trace context (a W3C `traceparent` is 55 bytes).
+pub const MAX_TRACE_BYTES: usize = 256;
 /// Longest account-page cursor (a record key).
 pub const MAX_CURSOR_BYTES: usize = 512;
 /// Longest human-readable message of an error response.
@@ -147,6 +149,9 @@ pub enum WireError {
     NotAscending { field: &'static str },
     #[error("unknown error code {0}")]
     UnknownErrorCode(u16),
+    /// A trace context with bytes other than printable ASCII.
+    #[error("trace context is not printable ASCII")]
+    BadTrace,
 }
 
 /// How many bytes the frame starting at `prefix` needs in all, from as much of it as

@@ -60,16 +60,31 @@ pub(super) fn signed_op(repo: RepoId) -> impl Strategy<Value = SignedOp> {
     )
 }
 
+/// A trace context: absent, or printable ASCII as a `traceparent` is.
+fn trace() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of("[0-9a-f-]{0,60}")
+}
+
 pub(super) fn gossip() -> impl Strategy<Value = Gossip> {
-    (repo_id(), vec(op_id(), 0..8)).prop_map(|(repo, heads)| Gossip::Announce { repo, heads })
+    (repo_id(), vec(op_id(), 0..8), trace()).prop_map(|(repo, heads, trace)| Gossip::Announce {
+        repo,
+        heads,
+        trace,
+    })
 }
 
 pub(super) fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         proptest::option::of(repo_id()).prop_map(|after| Request::Repos { after }),
         vec(repo_id(), 0..8).prop_map(|repos| Request::Heads { repos }),
-        (repo_id(), vec(op_id(), 0..8), vec(op_id(), 0..4))
-            .prop_map(|(repo, want, have)| Request::Ops { repo, want, have }),
+        (repo_id(), vec(op_id(), 0..8), vec(op_id(), 0..4), trace()).prop_map(
+            |(repo, want, have, trace)| Request::Ops {
+                repo,
+                want,
+                have,
+                trace
+            }
+        ),
         (
             repo_id(),
             vec(object_id(), 0..8),

@@ -184,6 +184,7 @@ fn trailing_bytes_are_refused() {
     let mut bytes = Gossip::Announce {
         repo: repo(1),
         heads: vec![op(2)],
+        trace: None,
     }
     .encode()
     .unwrap();
@@ -324,13 +325,15 @@ fn heads_cap() {
         Gossip::Announce {
             repo: repo(1),
             heads: heads.clone(),
+            trace: None,
         }
         .encode(),
     );
     assert!(
         Gossip::Announce {
             repo: repo(1),
-            heads: heads[..MAX_HEADS].to_vec()
+            heads: heads[..MAX_HEADS].to_vec(),
+            trace: None,
         }
         .encode()
         .is_ok()
@@ -363,6 +366,7 @@ fn want_ops_cap_covers_wants_and_missing() {
             repo: repo(1),
             want: ids.clone(),
             have: vec![],
+            trace: None,
         }
         .encode(),
     );
@@ -720,4 +724,21 @@ proptest! {
         prop_assert_eq!(ops[0].as_bytes(), op.as_bytes());
         prop_assert_eq!(ops[0].id(), op.id());
     }
+}
+
+#[test]
+fn a_trace_context_must_be_printable_ascii() {
+    let with = |trace: &str| Gossip::Announce {
+        repo: repo(1),
+        heads: vec![],
+        trace: Some(trace.to_owned()),
+    };
+    assert_eq!(with("bad trace").encode(), Err(WireError::BadTrace));
+    assert_eq!(with("é").encode(), Err(WireError::BadTrace));
+    // The decoder refuses what the encoder refuses: patch a valid frame's trace byte.
+    let mut bytes = with("00-ab").encode().unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] = b' ';
+    assert_eq!(Gossip::decode(&bytes), Err(WireError::BadTrace));
+    assert!(Gossip::decode(&with("00-ab").encode().unwrap()).is_ok());
 }

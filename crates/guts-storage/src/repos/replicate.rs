@@ -1141,7 +1141,7 @@ mod tests {
         let id = history(&a, &alice).await;
         let mut changes = b.repos.subscribe();
         pull(&a, &b, id).await;
-        assert_eq!(changes.recv().await.unwrap(), id);
+        assert_eq!(changes.recv().await.unwrap().repo, id);
         let gauge = |n: &Node, state: &'static str| {
             n.metrics
                 .issues
@@ -1194,7 +1194,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(local.recv().await.unwrap(), id);
+        assert_eq!(local.recv().await.unwrap().repo, id);
     }
 
     #[tokio::test]
