@@ -127,6 +127,21 @@ impl TestNode {
         unreachable!("the last attempt returns or panics")
     }
 
+    /// Starts a node without waiting for readiness (for tests of readiness itself);
+    /// returns once it answers `/health/live`.
+    pub(crate) fn start_unready(options: NodeOptions) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let mut node = Self::spawn(&options, &data, Some(dir));
+        eventually(Duration::from_secs(30), "the node to be live", || {
+            assert!(node.try_exit().is_none(), "node exited:\n{}", node.logs());
+            let r = client().get(node.url("/health/live")).send().ok()?;
+            (r.status() == 200).then_some(())
+        });
+        node
+    }
+
     fn spawn(options: &NodeOptions, data_dir: &Path, dir: Option<tempfile::TempDir>) -> TestNode {
         let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

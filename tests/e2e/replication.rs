@@ -644,3 +644,65 @@ fn announcements_alone_carry_new_repositories_and_their_pushes() {
         );
     }
 }
+
+/// Readiness waits for a bootstrap peer: a pod whose peers are not up yet is live but
+/// not ready, names the failing check, and turns ready once a peer appears (its address
+/// is dialed again with backoff).
+#[test]
+fn readiness_waits_for_a_bootstrap_peer() {
+    let port = crate::harness::free_port();
+    let waiting = TestNode::start_unready(options().env(
+        "GUTS_BOOTSTRAP_PEERS",
+        &format!("/dns4/localhost/tcp/{port}"),
+    ));
+    let r = client().get(waiting.url("/health/ready")).send().unwrap();
+    assert_eq!(r.status(), 503);
+    let report: Value = r.json().unwrap();
+    let p2p = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "p2p")
+        .unwrap_or_else(|| panic!("no p2p check: {report}"));
+    assert_eq!(p2p["status"], "fail", "{report}");
+    let _peer = TestNode::start_with(options().p2p_port(port));
+    eventually(CONVERGE, "readiness once the peer is up", || {
+        let r = client().get(waiting.url("/health/ready")).send().ok()?;
+        (r.status() == 200).then_some(())
+    });
+}
+
+/// A peer that stops answering (SIGSTOP: its connections stay open, nothing comes
+/// back) costs retries and then opens its circuit breaker; once it runs again
+/// (SIGCONT) the nodes converge.
+#[test]
+fn a_frozen_peer_opens_its_breaker_and_catches_up_when_it_thaws() {
+    let impatient = || {
+        options()
+            .env("GUTS_P2P_TIMEOUT", "1")
+            .env("GUTS_RETRY_MAX_ATTEMPTS", "2")
+            .env("GUTS_CIRCUIT_BREAKER_THRESHOLD", "2")
+    };
+    let a = TestNode::start_with(impatient());
+    let b = join(&[&a], impatient());
+    wait_peers(&a, 1);
+    let b_id = b.peer_id();
+    let alice = create_user(&a, "alice");
+    create_repo(&a, &alice, "thaw", false);
+    converge(&[&a, &b], 1);
+
+    b.signal(Signal::SIGSTOP);
+    let breaker = format!("guts_circuit_breaker_state{{peer=\"{b_id}\"}}");
+    eventually(CONVERGE, "B's breaker to open on A", || {
+        (a.metric(&breaker) == Some(1.0)).then_some(())
+    });
+    assert!(
+        a.metric("guts_retries_total{operation=\"p2p_request\"}")
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+    open_issue(&a, &alice, "alice/thaw", "while B was frozen");
+    b.signal(Signal::SIGCONT);
+    converge(&[&a, &b], 1);
+    assert_eq!(issue_titles(&b, "alice/thaw"), ["while B was frozen"]);
+}

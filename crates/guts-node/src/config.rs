@@ -809,6 +809,19 @@ mod tests {
             ),
             ("GUTS_OTLP_ENDPOINT", "collector:4317", "http://"),
             ("GUTS_OPEN_REGISTRATION", "maybe", "true or false"),
+            ("GUTS_P2P_ADDR", "0.0.0.0:9000", "multiaddr"),
+            (
+                "GUTS_BOOTSTRAP_PEERS",
+                "/ip4/10.0.0.1/tcp/9000,guts-1:9000",
+                "multiaddr",
+            ),
+            ("GUTS_MDNS", "sometimes", "true or false"),
+            ("GUTS_SEED", "alice", "owner/name"),
+            ("GUTS_SEED", "alice/bad name", "repository name"),
+            ("GUTS_P2P_TIMEOUT", "0", "from 1 to 600"),
+            ("GUTS_RETRY_MAX_ATTEMPTS", "50", "from 1 to 20"),
+            ("GUTS_CIRCUIT_BREAKER_THRESHOLD", "0", "from 1 to 1000"),
+            ("GUTS_ANTI_ENTROPY_INTERVAL", "soon", "whole number"),
         ];
         for (var, value, rule) in cases {
             let err = load_env(&[(var, value)]).unwrap_err().to_string();
@@ -816,6 +829,32 @@ mod tests {
             assert!(err.contains(&format!("{value:?}")), "{var}: {err}");
             assert!(err.contains(rule), "{var}: {err}");
         }
+    }
+
+    #[test]
+    fn replication_settings_parse() {
+        let loaded = load_env(&[
+            (
+                "GUTS_BOOTSTRAP_PEERS",
+                " /dns4/guts-0.guts-headless/tcp/9000 ,, /ip4/10.0.0.2/tcp/9000/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN",
+            ),
+            ("GUTS_SEED", "Alice/*, bob/tools"),
+            ("GUTS_MDNS", "yes"),
+        ])
+        .unwrap()
+        .config;
+        assert_eq!(loaded.bootstrap_peers.len(), 2);
+        assert_eq!(
+            loaded.bootstrap_peers[0],
+            "/dns4/guts-0.guts-headless/tcp/9000"
+        );
+        assert!(loaded.mdns);
+        assert!(loaded.seed.covers("alice", "anything"));
+        assert!(loaded.seed.covers("BOB", "Tools"));
+        assert!(!loaded.seed.covers("bob", "other"));
+        assert!(!loaded.seed.covers("carol", "tools"));
+        assert!(Seed::All.covers("anyone", "anything"));
+        assert_eq!(loaded.seed.to_string(), "alice/*,bob/tools");
     }
 
     #[test]
