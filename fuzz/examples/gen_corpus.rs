@@ -339,6 +339,14 @@ fn wire_frames() -> Vec<(String, Vec<u8>)> {
             .encode(),
         ),
         (
+            "req_hello",
+            Request::Hello { proof: [0x61; 32] }.encode(),
+        ),
+        (
+            "resp_hello",
+            Response::Hello { proof: [0x62; 32] }.encode(),
+        ),
+        (
             "resp_accounts",
             Response::Accounts {
                 digest: [0x44; 32],

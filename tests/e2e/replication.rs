@@ -706,3 +706,69 @@ fn a_frozen_peer_opens_its_breaker_and_catches_up_when_it_thaws() {
     converge(&[&a, &b], 1);
     assert_eq!(issue_titles(&b, "alice/thaw"), ["while B was frozen"]);
 }
+
+/// A peer of another cluster (another `GUTS_CLUSTER_SECRET`) replicates public data
+/// only: it never receives a private repository, and it cannot act for the cluster's
+/// users (their keys and tokens do not open for it).
+#[test]
+fn another_cluster_gets_public_repositories_only() {
+    let a = TestNode::start_with(options());
+    let b = join(&[&a], options());
+    let stranger = join(
+        &[&a],
+        NodeOptions::default()
+            .env(
+                "GUTS_CLUSTER_SECRET",
+                "another-cluster-secret-0123456789abcdef",
+            )
+            .env("GUTS_ANTI_ENTROPY_INTERVAL", "1"),
+    );
+    wait_peers(&a, 2);
+    let git = Git::v(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = create_user(&a, "alice");
+    create_repo(&a, &alice, "open", false);
+    create_repo(&a, &alice, "secret", true);
+    push_new(
+        &git,
+        tmp.path(),
+        "open",
+        &auth_url(&a, "alice", &alice, "alice/open"),
+        1,
+    );
+    push_new(
+        &git,
+        tmp.path(),
+        "secret",
+        &auth_url(&a, "alice", &alice, "alice/secret"),
+        1,
+    );
+
+    converge(&[&a, &b], 2);
+    let names = |node: &TestNode| -> Vec<String> {
+        admin_get(node, "/admin/replication")["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["full_name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    eventually(CONVERGE, "the public repository on the stranger", || {
+        names(&stranger)
+            .contains(&"alice/open".to_string())
+            .then_some(())
+    });
+    // Several anti-entropy rounds later, still only the public one.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(names(&stranger), ["alice/open"]);
+    let mut on_b = names(&b);
+    on_b.sort();
+    assert_eq!(on_b, ["alice/open", "alice/secret"]);
+    // Alice's token means nothing there.
+    let r = client()
+        .get(stranger.url("/api/v3/user"))
+        .header("Authorization", format!("token {alice}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}

@@ -76,6 +76,13 @@ impl Replica for NodeReplica {
         }
     }
 
+    fn is_private(&self, repo: RepoId) -> bool {
+        self.repos
+            .get(repo)
+            .and_then(|v| v.state.meta.as_ref().map(|m| m.private))
+            .unwrap_or(false)
+    }
+
     fn heads(&self, repo: RepoId) -> Option<Vec<OpId>> {
         if !self.seeds(repo) {
             return None;

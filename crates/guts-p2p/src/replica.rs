@@ -63,6 +63,10 @@ pub trait Replica: Send + Sync + 'static {
     /// `limit` of them. Deleted repositories are included: their deletion replicates.
     fn repos(&self, after: Option<RepoId>, limit: usize) -> Vec<RepoHeadsInfo>;
 
+    /// Whether the repository is private: served only to peers of this node's
+    /// cluster.
+    fn is_private(&self, repo: RepoId) -> bool;
+
     /// The heads of one repository, `None` when it is not held or not seeded.
     fn heads(&self, repo: RepoId) -> Option<Vec<OpId>>;
 

@@ -20,11 +20,13 @@ pub enum MessageType {
     Ops,
     Pack,
     Accounts,
+    Hello,
     ReposResponse,
     HeadsResponse,
     OpsResponse,
     PackChunk,
     AccountsResponse,
+    HelloResponse,
     ErrorResponse,
 }
 
@@ -38,11 +40,13 @@ impl MessageType {
             MessageType::Ops => "ops",
             MessageType::Pack => "pack",
             MessageType::Accounts => "accounts",
+            MessageType::Hello => "hello",
             MessageType::ReposResponse => "repos_response",
             MessageType::HeadsResponse => "heads_response",
             MessageType::OpsResponse => "ops_response",
             MessageType::PackChunk => "pack_chunk",
             MessageType::AccountsResponse => "accounts_response",
+            MessageType::HelloResponse => "hello_response",
             MessageType::ErrorResponse => "error_response",
         }
     }
@@ -70,6 +74,7 @@ impl From<&Request> for MessageType {
             Request::Ops { .. } => MessageType::Ops,
             Request::Pack { .. } => MessageType::Pack,
             Request::Accounts { .. } => MessageType::Accounts,
+            Request::Hello { .. } => MessageType::Hello,
         }
     }
 }
@@ -82,6 +87,7 @@ impl From<&Response> for MessageType {
             Response::Ops { .. } => MessageType::OpsResponse,
             Response::PackChunk(_) => MessageType::PackChunk,
             Response::Accounts { .. } => MessageType::AccountsResponse,
+            Response::Hello { .. } => MessageType::HelloResponse,
             Response::Error { .. } => MessageType::ErrorResponse,
         }
     }

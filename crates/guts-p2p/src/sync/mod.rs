@@ -207,6 +207,10 @@ struct Inner<R> {
     packs: PackCache,
     /// The fault switch of [`PeerDirectory::set_isolated`].
     isolated: AtomicBool,
+    /// Peers that proved they hold this node's cluster secret ([`Request::Hello`]):
+    /// the only ones served private repositories. Bounded by the connection limit
+    /// (forgotten when they disconnect).
+    same_cluster: Mutex<HashSet<PeerId>>,
 }
 
 /// The queues' receiving ends, handed to the tasks that [`SyncService::new`] returns.
@@ -251,6 +255,7 @@ impl<R: Replica> SyncService<R> {
             running: Mutex::new(HashMap::new()),
             packs,
             isolated: AtomicBool::new(false),
+            same_cluster: Mutex::new(HashSet::new()),
         });
         Ok((
             Self { inner },
@@ -413,7 +418,11 @@ impl<R: Replica> SyncService<R> {
                 NetEvent::PeerUp(peer) => {
                     let _ = self.inner.catch_up.try_send(peer);
                 }
-                NetEvent::PeerDown(_) => {}
+                NetEvent::PeerDown(peer) => {
+                    if let Ok(mut same) = self.inner.same_cluster.lock() {
+                        same.remove(&peer);
+                    }
+                }
                 NetEvent::Misbehaved { peer, what } => {
                     self.inner.net.ban(peer, &what).await;
                 }
@@ -584,9 +593,66 @@ impl<R: Replica> SyncService<R> {
         Ok(())
     }
 
-    /// One anti-entropy exchange with `peer`: accounts first (a replicated push may
+    /// The proof that `from` holds the cluster secret, addressed to `to` (see
+    /// [`Request::Hello`]); `answer` distinguishes the reply from the request.
+    fn cluster_proof(&self, from: &PeerId, to: &PeerId, answer: bool) -> [u8; 32] {
+        let mut mac = blake3::Hasher::new_keyed(&self.inner.net.cluster());
+        mac.update(if answer {
+            b"guts/hello/v1/answer"
+        } else {
+            b"guts/hello/v1/ask"
+        });
+        mac.update(&from.to_bytes());
+        mac.update(&to.to_bytes());
+        *mac.finalize().as_bytes()
+    }
+
+    pub(super) fn is_same_cluster(&self, peer: &PeerId) -> bool {
+        self.inner
+            .same_cluster
+            .lock()
+            .is_ok_and(|same| same.contains(peer))
+    }
+
+    fn mark_same_cluster(&self, peer: PeerId) {
+        if let Ok(mut same) = self.inner.same_cluster.lock() {
+            same.insert(peer);
+        }
+    }
+
+    /// Proves to `peer` that this node is of its cluster, and checks its answer.
+    async fn hello(&self, peer: PeerId) -> Result<(), PullError> {
+        let me = self.inner.net.local_peer_id();
+        let proof = self.cluster_proof(&me, &peer, false);
+        let response = self.request(peer, Request::Hello { proof }).await?;
+        let Response::Hello { proof } = response else {
+            return Err(unexpected(&response));
+        };
+        if proof == self.cluster_proof(&peer, &me, true) {
+            self.mark_same_cluster(peer);
+        }
+        Ok(())
+    }
+
+    /// The answer to a peer's [`Request::Hello`].
+    pub(super) fn answer_hello(&self, peer: PeerId, proof: [u8; 32]) -> Response {
+        let me = self.inner.net.local_peer_id();
+        if proof != self.cluster_proof(&peer, &me, false) {
+            return Response::Hello { proof: [0; 32] };
+        }
+        self.mark_same_cluster(peer);
+        Response::Hello {
+            proof: self.cluster_proof(&me, &peer, true),
+        }
+    }
+
+    /// One anti-entropy exchange with `peer`: cluster membership first (private
+    /// repositories flow only within a cluster), then accounts (a replicated push may
     /// name a user this node has not met yet), then repositories.
     async fn compare_with(&self, peer: PeerId) -> Result<(), PullError> {
+        if !self.is_same_cluster(&peer) {
+            self.hello(peer).await?;
+        }
         self.sync_accounts(peer).await?;
         let mut after = None;
         loop {

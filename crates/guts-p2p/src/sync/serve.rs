@@ -1,6 +1,8 @@
 //! Answering peers: each request kind mapped onto the replica, every answer within the
 //! wire's caps.
 
+use guts_core::RepoId;
+use libp2p::PeerId;
 use tokio_util::sync::CancellationToken;
 
 use super::{Queue, ServeJob, SyncService, next_job};
@@ -30,7 +32,7 @@ impl<R: Replica> SyncService<R> {
             {
                 guts_ops::telemetry::set_remote_parent(&span, trace);
             }
-            let response = tracing::Instrument::instrument(self.answer(request), span).await;
+            let response = tracing::Instrument::instrument(self.answer(peer, request), span).await;
             if let Response::Error { code, message } = &response {
                 tracing::debug!(%peer, ?code, %message, "request refused");
             }
@@ -41,8 +43,8 @@ impl<R: Replica> SyncService<R> {
     }
 
     /// The response to one request. Never fails: trouble becomes `Response::Error`.
-    pub(super) async fn answer(&self, request: Request) -> Response {
-        match self.try_answer(request).await {
+    pub(super) async fn answer(&self, peer: PeerId, request: Request) -> Response {
+        match self.try_answer(peer, request).await {
             Ok(response) => response,
             Err(e) => {
                 let code = match &e {
@@ -57,15 +59,20 @@ impl<R: Replica> SyncService<R> {
         }
     }
 
-    async fn try_answer(&self, request: Request) -> Result<Response, ReplicaError> {
+    async fn try_answer(&self, peer: PeerId, request: Request) -> Result<Response, ReplicaError> {
         let replica = &self.inner.replica;
+        // Private repositories exist only for peers of this cluster.
+        let trusted = self.is_same_cluster(&peer);
+        let visible = |repo: RepoId| trusted || !replica.is_private(repo);
         match request {
+            Request::Hello { proof } => Ok(self.answer_hello(peer, proof)),
             Request::Repos { after } => {
-                let page = replica.repos(after, MAX_REPOS);
+                let mut page = replica.repos(after, MAX_REPOS);
                 let next = match page.last() {
                     Some(last) if page.len() == MAX_REPOS => Some(last.repo),
                     _ => None,
                 };
+                page.retain(|info| visible(info.repo));
                 let repos = page
                     .into_iter()
                     .map(|info| RepoDigest {
@@ -78,6 +85,7 @@ impl<R: Replica> SyncService<R> {
             Request::Heads { repos } => {
                 let repos = repos
                     .into_iter()
+                    .filter(|repo| visible(*repo))
                     .filter_map(|repo| {
                         replica.heads(repo).map(|mut heads| {
                             heads.truncate(MAX_HEADS);
@@ -90,6 +98,9 @@ impl<R: Replica> SyncService<R> {
             Request::Ops {
                 repo, want, have, ..
             } => {
+                if !visible(repo) {
+                    return Err(ReplicaError::NotFound);
+                }
                 // Room for the frame's other fields within the wire's cap.
                 let budget = MAX_OPS_BYTES - 64 * 1024;
                 let (mut ops, mut missing) = replica.ops(repo, want, have, budget).await?;
@@ -119,6 +130,9 @@ impl<R: Replica> SyncService<R> {
                 haves,
                 offset,
             } => {
+                if !visible(repo) {
+                    return Err(ReplicaError::NotFound);
+                }
                 let path = self
                     .inner
                     .packs

@@ -71,6 +71,11 @@ pub enum Request {
         digest: [u8; 32],
         after: Option<String>,
     },
+    /// "I am of your cluster": a keyed hash, under the cluster key, of the two peer ids
+    /// (which noise authenticated), so only a node holding the cluster secret can make
+    /// it and it proves nothing for any other pair. Answered by [`Response::Hello`];
+    /// private repositories are served only to peers proven this way.
+    Hello { proof: [u8; 32] },
 }
 
 /// A response of the sync protocol.
@@ -104,6 +109,9 @@ pub enum Response {
         sealed: Vec<u8>,
         next: Option<String>,
     },
+    /// The responder's proof of the same (see [`Request::Hello`]); all zeros when the
+    /// request's proof did not check out.
+    Hello { proof: [u8; 32] },
     /// The request was not served.
     Error { code: ErrorCode, message: String },
 }
@@ -216,11 +224,13 @@ pub(super) const TAG_REQ_HEADS: u16 = 0x0202;
 pub(super) const TAG_REQ_OPS: u16 = 0x0203;
 pub(super) const TAG_REQ_PACK: u16 = 0x0204;
 pub(super) const TAG_REQ_ACCOUNTS: u16 = 0x0205;
+pub(super) const TAG_REQ_HELLO: u16 = 0x0206;
 pub(super) const TAG_RESP_REPOS: u16 = 0x0301;
 pub(super) const TAG_RESP_HEADS: u16 = 0x0302;
 pub(super) const TAG_RESP_OPS: u16 = 0x0303;
 pub(super) const TAG_RESP_PACK_CHUNK: u16 = 0x0304;
 pub(super) const TAG_RESP_ACCOUNTS: u16 = 0x0305;
+pub(super) const TAG_RESP_HELLO: u16 = 0x0306;
 pub(super) const TAG_RESP_ERROR: u16 = 0x03ff;
 
 impl Family for Gossip {
@@ -264,6 +274,7 @@ impl Family for Request {
             Request::Ops { .. } => TAG_REQ_OPS,
             Request::Pack { .. } => TAG_REQ_PACK,
             Request::Accounts { .. } => TAG_REQ_ACCOUNTS,
+            Request::Hello { .. } => TAG_REQ_HELLO,
         }
     }
 
@@ -298,6 +309,10 @@ impl Family for Request {
                 w.fixed(digest);
                 write_cursor(w, after.as_deref())
             }
+            Request::Hello { proof } => {
+                w.fixed(proof);
+                Ok(())
+            }
         }
     }
 
@@ -325,6 +340,7 @@ impl Family for Request {
                 digest: r.array()?,
                 after: read_cursor(r)?,
             },
+            TAG_REQ_HELLO => Request::Hello { proof: r.array()? },
             _ => return Ok(None),
         }))
     }
@@ -340,6 +356,7 @@ impl Family for Response {
             Response::Ops { .. } => TAG_RESP_OPS,
             Response::PackChunk(_) => TAG_RESP_PACK_CHUNK,
             Response::Accounts { .. } => TAG_RESP_ACCOUNTS,
+            Response::Hello { .. } => TAG_RESP_HELLO,
             Response::Error { .. } => TAG_RESP_ERROR,
         }
     }
@@ -365,6 +382,10 @@ impl Family for Response {
                 w.fixed(digest);
                 write_sealed(w, sealed)?;
                 write_cursor(w, next.as_deref())
+            }
+            Response::Hello { proof } => {
+                w.fixed(proof);
+                Ok(())
             }
             Response::Error { code, message } => write_error(w, *code, message),
         }
@@ -393,6 +414,7 @@ impl Family for Response {
                 sealed: read_sealed(r)?,
                 next: read_cursor(r)?,
             },
+            TAG_RESP_HELLO => Response::Hello { proof: r.array()? },
             TAG_RESP_ERROR => {
                 let (code, message) = read_error(r)?;
                 Response::Error { code, message }

@@ -99,6 +99,7 @@ pub(super) fn request() -> impl Strategy<Value = Request> {
             }),
         (any::<[u8; 32]>(), proptest::option::of("[a-z:/0-9]{0,40}"))
             .prop_map(|(digest, after)| Request::Accounts { digest, after }),
+        any::<[u8; 32]>().prop_map(|proof| Request::Hello { proof }),
     ]
 }
 
@@ -181,5 +182,6 @@ pub(super) fn response() -> impl Strategy<Value = Response> {
                 sealed,
                 next
             }),
+        any::<[u8; 32]>().prop_map(|proof| Response::Hello { proof }),
     ]
 }
