@@ -48,6 +48,16 @@ impl NodeReplica {
     }
 }
 
+/// A git serving error as replication sees it: the other side's fault (`blame`: a bad
+/// request when serving, invalid data when receiving) or ours.
+fn serve_error(e: guts_git::serve::ServeError, blame: fn(String) -> ReplicaError) -> ReplicaError {
+    if e.is_client_error() {
+        blame(e.to_string())
+    } else {
+        ReplicaError::Internal(e.to_string())
+    }
+}
+
 fn replica_error(e: RepoError) -> ReplicaError {
     match e {
         RepoError::NotFound => ReplicaError::NotFound,
@@ -183,11 +193,7 @@ impl Replica for NodeReplica {
                 }
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
-                    Err(if e.is_client_error() {
-                        ReplicaError::BadRequest(e.to_string())
-                    } else {
-                        ReplicaError::Internal(e.to_string())
-                    })
+                    Err(serve_error(e, ReplicaError::BadRequest))
                 }
             }
         })
@@ -230,13 +236,7 @@ impl Replica for NodeReplica {
                 .map_err(|_| ReplicaError::NotFound)?;
             guts_git::serve::replicate::ingest_file(&git, &handle, &path, MAX_OBJECT_BYTES)
                 .map(|_| ())
-                .map_err(|e| {
-                    if e.is_client_error() {
-                        ReplicaError::Invalid(e.to_string())
-                    } else {
-                        ReplicaError::Internal(e.to_string())
-                    }
-                })
+                .map_err(|e| serve_error(e, ReplicaError::Invalid))
         })
         .await
         .map_err(|e| ReplicaError::Internal(format!("ingest task failed: {e}")))?
