@@ -753,14 +753,29 @@ fn another_cluster_gets_public_repositories_only() {
             .map(|r| r["full_name"].as_str().unwrap().to_string())
             .collect()
     };
-    eventually(CONVERGE, "the public repository on the stranger", || {
-        names(&stranger)
-            .contains(&"alice/open".to_string())
-            .then_some(())
+    // The stranger has no `alice` of ours (accounts are cluster data): it serves the
+    // repository in the namespace of alice's key, which none of its logins can spell.
+    let foreign = |name: &str| name.starts_with("alice--") && name.ends_with("/open");
+    let served = eventually(CONVERGE, "the public repository on the stranger", || {
+        names(&stranger).into_iter().find(|n| foreign(n))
     });
     // Several anti-entropy rounds later, still only the public one.
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(names(&stranger), ["alice/open"]);
+    assert_eq!(names(&stranger), std::slice::from_ref(&served));
+    let r = client()
+        .get(stranger.url(&format!("/api/v3/repos/{served}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().unwrap()["full_name"], served);
+    assert_eq!(
+        client()
+            .get(stranger.url("/api/v3/repos/alice/open"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
     let mut on_b = names(&b);
     on_b.sort();
     assert_eq!(on_b, ["alice/open", "alice/secret"]);
@@ -771,4 +786,212 @@ fn another_cluster_gets_public_repositories_only() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// `LD_PRELOAD` shim that moves `CLOCK_REALTIME` by `$GUTS_SKEW_SECONDS` (monotonic
+/// clocks untouched): a node whose operator set its clock wrong, or an attacker who
+/// dates operations to win ties. Built with the system C compiler into `dir`.
+fn clock_skew_shim(dir: &Path) -> std::path::PathBuf {
+    let source = dir.join("skew.c");
+    std::fs::write(
+        &source,
+        r#"#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <time.h>
+int clock_gettime(clockid_t id, struct timespec *ts) {
+    static int (*real)(clockid_t, struct timespec *);
+    if (!real) real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+    int r = real(id, ts);
+    const char *skew = getenv("GUTS_SKEW_SECONDS");
+    if (r == 0 && skew && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE)) ts->tv_sec += atol(skew);
+    return r;
+}
+"#,
+    )
+    .unwrap();
+    let lib = dir.join("libskew.so");
+    let out = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&lib)
+        .arg(&source)
+        .arg("-ldl")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lib
+}
+
+/// A work tree whose one commit holds `README` = `text`, pushed to `url`'s main.
+fn push_readme(git: &Git, parent: &Path, dir: &str, url: &str, text: &str) {
+    let work = git.init(parent, dir);
+    git.ok(&work, &["checkout", "-q", "-b", "main"]);
+    git.commit(&work, &[("README", text.as_bytes())], text);
+    git.ok(&work, &["push", "-q", url, "main"]);
+}
+
+/// The README of `url`'s main, cloned anonymously with stock git.
+fn readme(git: &Git, parent: &Path, dir: &str, url: &str) -> String {
+    let work = git.clone(url, parent, dir);
+    std::fs::read_to_string(work.join("README")).unwrap()
+}
+
+/// ```text
+///   A ==== B        our cluster (one secret)
+///   |
+///   E               another cluster, clock three days back, its own `alice`
+/// ```
+/// E creates `alice/pub` (EVIL) and `alice/squat` and joins A: its public repositories
+/// replicate, but in the namespace of E's alice key, so our `alice/pub` stays ours on
+/// every node of our cluster, nothing appears under our alice, and our alice can still
+/// push. (The audit's critical finding: E's repository used to take the name.)
+#[test]
+fn another_clusters_node_with_a_skewed_clock_cannot_take_our_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shim = clock_skew_shim(tmp.path());
+    let a = TestNode::start_with(options());
+    let b = join(&[&a], options());
+    wait_peers(&a, 1);
+    let git = Git::v(2);
+    let alice = create_user(&a, "alice");
+    create_repo(&a, &alice, "pub", false);
+    push_readme(
+        &git,
+        tmp.path(),
+        "good",
+        &auth_url(&a, "alice", &alice, "alice/pub"),
+        "GOOD\n",
+    );
+    converge(&[&a, &b], 1);
+
+    let three_days: i64 = 3 * 24 * 3600;
+    let evil = join(
+        &[&a],
+        NodeOptions::default()
+            .env(
+                "GUTS_CLUSTER_SECRET",
+                "another-cluster-secret-0123456789abcdef",
+            )
+            .env("GUTS_ANTI_ENTROPY_INTERVAL", "1")
+            .env("LD_PRELOAD", shim.to_str().unwrap())
+            .env("GUTS_SKEW_SECONDS", &(-three_days).to_string()),
+    );
+    let mallory = create_user(&evil, "alice");
+    for name in ["pub", "squat"] {
+        create_repo(&evil, &mallory, name, false);
+        let url = auth_url(&evil, "alice", &mallory, &format!("alice/{name}"));
+        push_readme(&git, tmp.path(), &format!("evil-{name}"), &url, "EVIL\n");
+    }
+    // The shim is real: E dates its repositories three days back.
+    let created_at = |node: &TestNode| -> String {
+        let repo: Value = client()
+            .get(node.url("/api/v3/repos/alice/pub"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        repo["created_at"].as_str().unwrap().to_string()
+    };
+    let (created, now_year_day) = (created_at(&evil), created_at(&a));
+    assert!(
+        created < now_year_day,
+        "E's clock is not skewed: {created} vs {now_year_day}"
+    );
+
+    // E's public repositories reach both our nodes, in E's alice's namespace.
+    let names = |node: &TestNode| -> Vec<String> {
+        let mut names: Vec<String> = admin_get(node, "/admin/replication")["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["full_name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut foreign = Vec::new();
+    for node in [&a, &b] {
+        foreign = eventually(CONVERGE, "E's repositories on our nodes", || {
+            let all = names(node);
+            let theirs: Vec<String> = all
+                .iter()
+                .filter(|n| n.starts_with("alice--"))
+                .cloned()
+                .collect();
+            (theirs.len() == 2).then_some(theirs)
+        });
+        // Several anti-entropy rounds: nothing moves onto our names.
+        assert!(names(node).contains(&"alice/pub".to_string()));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    for (i, node) in [&a, &b].into_iter().enumerate() {
+        assert_eq!(names(node), [&foreign[0], &foreign[1], "alice/pub"]);
+        let ours = client()
+            .get(node.url("/api/v3/repos/alice/pub"))
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap();
+        assert_eq!(ours["full_name"], "alice/pub");
+        assert_eq!(ours["created_at"], now_year_day.as_str());
+        assert_eq!(
+            readme(
+                &git,
+                tmp.path(),
+                &format!("check-{i}"),
+                &anon_url(node, "alice/pub")
+            ),
+            "GOOD\n"
+        );
+        let squat = client()
+            .get(node.url("/api/v3/repos/alice/squat"))
+            .send()
+            .unwrap();
+        assert_eq!(squat.status(), 404);
+        let listed: Vec<String> = client()
+            .get(node.url("/api/v3/users/alice/repos"))
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["full_name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(listed, ["alice/pub"]);
+        // E's data is still there, public, under its own namespace and owner.
+        let theirs = &foreign[0];
+        assert!(theirs.ends_with("/pub"));
+        let repo = client()
+            .get(node.url(&format!("/api/v3/repos/{theirs}")))
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap();
+        assert_eq!(repo["full_name"], theirs.as_str());
+        assert_eq!(repo["owner"]["login"], theirs.split('/').next().unwrap());
+        assert_eq!(
+            readme(
+                &git,
+                tmp.path(),
+                &format!("theirs-{i}"),
+                &anon_url(node, theirs)
+            ),
+            "EVIL\n"
+        );
+    }
+    // Our alice keeps full access: a push through B lands.
+    let work = git.clone(
+        &auth_url(&b, "alice", &alice, "alice/pub"),
+        tmp.path(),
+        "again",
+    );
+    git.commit(&work, &[("README", b"GOOD AGAIN\n")], "again");
+    git.ok(&work, &["push", "-q", "origin", "main"]);
+    converge(&[&a, &b], 3);
 }

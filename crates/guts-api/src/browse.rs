@@ -36,8 +36,9 @@ impl Repo {
         tracing::Span::current().record("repo", format!("{owner}/{name}"));
         let view = find_visible(state, owner, name, caller)?;
         let meta = view.state.meta.as_ref().ok_or_else(ApiError::not_found)?;
+        let served = state.served(&view);
         Ok(Repo {
-            full: format!("{}/{}", meta.owner, meta.name),
+            full: format!("{}/{}", served.owner, served.name),
             default_branch: meta.default_branch.clone(),
             view,
             links,

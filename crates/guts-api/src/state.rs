@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use guts_git::serve::{GitMetrics, PlanCache};
 use guts_ops::{Health, Secret, Telemetry};
-use guts_storage::{Accounts, Repositories, Store};
+use guts_storage::{Accounts, RepoView, Repositories, ServedName, Store};
 use tokio::sync::Semaphore;
 
 use crate::metrics::HttpMetrics;
@@ -112,6 +112,19 @@ impl std::fmt::Debug for PeerHandle {
 }
 
 impl AppState {
+    /// Where `view` is served on this node ([`Repositories::served`]): the owner and
+    /// name its URLs and `full_name` spell. A deleted repository by the name it was
+    /// created with.
+    pub fn served(&self, view: &RepoView) -> ServedName {
+        self.repos.served(view.id).unwrap_or_else(|| {
+            let meta = view.state.meta.as_ref();
+            ServedName {
+                owner: meta.map(|m| m.owner.clone()).unwrap_or_default(),
+                name: meta.map(|m| m.name.clone()).unwrap_or_default(),
+            }
+        })
+    }
+
     pub fn new(
         health: Arc<Health>,
         metrics: Arc<HttpMetrics>,

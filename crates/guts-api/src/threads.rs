@@ -53,12 +53,8 @@ pub(crate) struct Render<'a> {
 
 impl<'a> Render<'a> {
     pub(crate) fn new(state: &'a AppState, links: &'a Links, view: &'a RepoView) -> Self {
-        let full = view
-            .state
-            .meta
-            .as_ref()
-            .map(|m| format!("{}/{}", m.owner, m.name))
-            .unwrap_or_default();
+        let served = state.served(view);
+        let full = format!("{}/{}", served.owner, served.name);
         Self {
             state,
             links,

@@ -2,7 +2,7 @@
 //! them, so every resource carries its absolute `url` and the related `*_url`s.
 
 use guts_core::{PublicKey, Role};
-use guts_storage::{OrgRecord, RepoView, UserRecord, accounts::numeric_id};
+use guts_storage::{OrgRecord, RepoView, ServedName, UserRecord, accounts::numeric_id};
 use serde_json::{Value, json};
 
 use crate::links::Links;
@@ -133,11 +133,18 @@ pub fn owner(links: &Links, login: &str, account: Option<&UserRecord>, key: &Pub
 }
 
 /// GitHub's repository object; `permissions` only when the caller is known.
-pub fn repo(links: &Links, view: &RepoView, owner: Value, role: Option<Option<Role>>) -> Value {
+/// `served`: the owner and name it is served under here (`AppState::served`).
+pub fn repo(
+    links: &Links,
+    view: &RepoView,
+    served: &ServedName,
+    owner: Value,
+    role: Option<Option<Role>>,
+) -> Value {
     let Some(meta) = &view.state.meta else {
         return Value::Null;
     };
-    let full = format!("{}/{}", meta.owner, meta.name);
+    let full = format!("{}/{}", served.owner, served.name);
     let api = |p: &str| links.api(&format!("/repos/{full}{p}"));
     let created = iso8601(meta.created_at.wall_ms / 1000);
     let updated = iso8601(view.updated_ms / 1000);
@@ -152,7 +159,7 @@ pub fn repo(links: &Links, view: &RepoView, owner: Value, role: Option<Option<Ro
     let mut value = json!({
         "id": id,
         "node_id": format!("R_{}", view.id),
-        "name": meta.name,
+        "name": served.name,
         "full_name": full,
         "owner": owner,
         "private": meta.private,

@@ -161,6 +161,11 @@ pub enum Rejection {
     InvalidText { field: &'static str },
     #[error("too many {field}")]
     TooMany { field: &'static str },
+    /// Stamped before one of its parents: an honest clock always moves past what its
+    /// author saw, so this is a clock set back (or a forgery of history), and such a
+    /// timestamp must not win a conflict against the operations it follows.
+    #[error("stamped {at} ms, before its parent stamped {parent} ms")]
+    BeforeParents { at: u64, parent: u64 },
 }
 
 impl Rejection {
@@ -197,6 +202,7 @@ impl Rejection {
             Rejection::LabelExists => "label_exists",
             Rejection::InvalidText { .. } => "invalid_text",
             Rejection::TooMany { .. } => "too_many",
+            Rejection::BeforeParents { .. } => "before_parents",
         }
     }
 }
@@ -413,9 +419,11 @@ impl Fold {
             .combine(&parents, &folder.fold.info, &folder.fold.effects);
         // `apply` checks everything before it mutates anything, so a refusal leaves
         // the fold exactly as it was.
-        let outcome = folder.apply(&op, past);
+        let latest = latest_parent(&parents, &folder.fold.info);
+        let outcome = folder.apply(&op, past, latest);
         *self = folder.fold;
         let effect = outcome.map_err(AppendError::Rejected)?;
+        let timestamp = op.op().timestamp;
         let expected = dag.len();
         dag.insert(op)?;
         if dag.len() != expected + 1 {
@@ -429,7 +437,11 @@ impl Fold {
             self.effects.push(effect);
             self.effects.len() - 1
         });
-        self.info.push(OpInfo { past, acl_bit });
+        self.info.push(OpInfo {
+            past,
+            acl_bit,
+            at: timestamp,
+        });
         Ok(())
     }
 
@@ -447,6 +459,30 @@ impl Fold {
 
 type Acl = BTreeMap<PublicKey, Role>;
 
+/// The latest timestamp among the operations at `parents` (local indices).
+fn latest_parent(parents: &[usize], info: &[OpInfo]) -> Option<Hlc> {
+    parents
+        .iter()
+        .filter_map(|&p| info.get(p))
+        .map(|i| i.at)
+        .max()
+}
+
+/// Refuses an operation stamped before its latest parent ([`Rejection::BeforeParents`]).
+/// Only the causal past decides, so every node refuses the same operations. (An honest
+/// hybrid clock stamps strictly later; an equal stamp is let through, the id breaking
+/// the tie as everywhere else.)
+fn after_parents(signed: &SignedOp, latest: Option<Hlc>) -> Result<(), Rejection> {
+    let at = signed.op().timestamp;
+    match latest {
+        Some(parent) if at < parent => Err(Rejection::BeforeParents {
+            at: at.wall_ms,
+            parent: parent.wall_ms,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// What the fold remembers about an operation it has visited, by local index.
 #[derive(Debug, Clone, Copy, Default)]
 struct OpInfo {
@@ -454,6 +490,8 @@ struct OpInfo {
     past: usize,
     /// This operation's bit, if it is an accepted ACL operation.
     acl_bit: Option<usize>,
+    /// This operation's timestamp: its children must be stamped later.
+    at: Hlc,
 }
 
 /// One ACL change: `user` gets `role`, or is removed when `None`.
@@ -589,7 +627,8 @@ impl Folder<'_> {
             .fold
             .pasts
             .combine(parents, &self.fold.info, &self.fold.effects);
-        let outcome = self.apply(op, past);
+        let latest = latest_parent(parents, &self.fold.info);
+        let outcome = self.apply(op, past, latest);
         let mut acl_bit = None;
         match outcome {
             Ok(effect) => {
@@ -604,14 +643,24 @@ impl Folder<'_> {
             }
         }
         if let Some(slot) = self.fold.info.get_mut(i) {
-            *slot = OpInfo { past, acl_bit };
+            *slot = OpInfo {
+                past,
+                acl_bit,
+                at: op.op().timestamp,
+            };
         }
     }
 
     /// Checks and applies one operation. Every check runs before any mutation, so a
     /// rejected operation changes nothing. Returns the ACL effect of an accepted ACL
     /// operation.
-    fn apply(&mut self, signed: &SignedOp, past: usize) -> Result<Option<AclEffect>, Rejection> {
+    /// `latest`: the latest timestamp among its parents.
+    fn apply(
+        &mut self,
+        signed: &SignedOp,
+        past: usize,
+        latest: Option<Hlc>,
+    ) -> Result<Option<AclEffect>, Rejection> {
         let op = signed.op();
         if let Payload::CreateRepo {
             owner,
@@ -647,6 +696,7 @@ impl Folder<'_> {
             return Ok(Some(effect));
         }
 
+        after_parents(signed, latest)?;
         if self.fold.state.meta.is_none() {
             return Err(Rejection::NoRepo);
         }
@@ -1067,6 +1117,11 @@ fn encode_rejection(w: &mut Writer, rejection: &Rejection) {
             w.u8(29);
             w.long_bytes(field.as_bytes());
         }
+        Rejection::BeforeParents { at, parent } => {
+            w.u8(30);
+            w.u64(*at);
+            w.u64(*parent);
+        }
     }
 }
 
@@ -1136,9 +1191,15 @@ mod tests {
     }
 
     impl World {
+        /// Created at the epoch, so that the tests' operations, stamped in small
+        /// numbers, are never stamped before the creation they follow.
         fn new() -> Self {
+            Self::created_at(0)
+        }
+
+        fn created_at(wall_ms: u64) -> Self {
             let owner = keypair(1);
-            let created = at(1_000);
+            let created = at(wall_ms);
             let repo = RepoId::derive(&owner.public(), "alice", "repo", created);
             let create = Operation {
                 repo,
@@ -1558,7 +1619,7 @@ mod tests {
         if let Payload::CreateRepo { description, .. } = &mut second {
             *description = "another".into();
         }
-        let twin = w.op(&owner, &[], 1_000, second);
+        let twin = w.op(&owner, &[], 0, second);
         // Claims this repository but derives another id.
         let forged = w.op(&owner, &[], 999, payload.clone());
         let with_parents = w.op(&owner, &[&create], 1_000, payload);
@@ -1615,16 +1676,60 @@ mod tests {
     }
 
     #[test]
+    fn operations_stamped_before_their_parents_are_rejected() {
+        let mut w = World::created_at(1_000);
+        let owner = keypair(1);
+        let create = w.create.clone();
+        // Three days before the creation it names as its parent: a clock set back.
+        let backdated = w.op(&owner, &[&create], 1, push(None, Some(1), false));
+        let same_ms = w.op(&owner, &[&create], 1_000, push(None, Some(2), false));
+        let later = w.op(&owner, &[&same_ms], 1_001, push(None, Some(3), false));
+        let state = w.state();
+        assert_eq!(
+            state.rejected.get(&backdated.id()),
+            Some(&Rejection::BeforeParents {
+                at: 1,
+                parent: 1_000
+            })
+        );
+        assert_eq!(
+            Rejection::BeforeParents { at: 1, parent: 2 }.reason(),
+            "before_parents"
+        );
+        assert!(!state.rejected.contains_key(&same_ms.id()));
+        assert!(!state.rejected.contains_key(&later.id()));
+        // Incremental appends refuse it too, and the fold stays as it was.
+        let mut dag = RepoDag::new(w.dag.repo());
+        dag.insert(create.clone()).unwrap();
+        let mut fold = Fold::new(&dag, &w.graph);
+        let before = fold.state().clone();
+        let op = Operation {
+            repo: dag.repo(),
+            parents: vec![create.id()],
+            author: owner.public(),
+            timestamp: at(999),
+            payload: push(None, Some(1), false),
+        }
+        .sign(&owner)
+        .unwrap();
+        assert!(matches!(
+            fold.append(&mut dag, op, &w.graph),
+            Err(AppendError::Rejected(Rejection::BeforeParents { .. }))
+        ));
+        assert_eq!(fold.state(), &before);
+    }
+
+    #[test]
     fn operations_before_creation_or_after_deletion_are_rejected() {
-        let mut w = World::new();
+        let mut w = World::created_at(1_000);
         let owner = keypair(1);
         let create = w.create.clone();
         let early = w.op(&owner, &[], 1, push(None, Some(1), false));
         let admin = keypair(2);
-        let g = w.op(&owner, &[&create], 5, grant(&admin, Some(Role::Admin)));
-        let not_owner = w.op(&admin, &[&g], 6, Payload::DeleteRepo);
-        let delete = w.op(&owner, &[&g], 7, Payload::DeleteRepo);
-        let late = w.op(&owner, &[&delete], 8, push(None, Some(1), false));
+        let g = w.op(&owner, &[&create], 1_005, grant(&admin, Some(Role::Admin)));
+        let not_owner = w.op(&admin, &[&g], 1_006, Payload::DeleteRepo);
+        let delete = w.op(&owner, &[&g], 1_007, Payload::DeleteRepo);
+        let late = w.op(&owner, &[&delete], 1_008, push(None, Some(1), false));
         let state = w.state();
         assert_eq!(state.rejected.get(&early.id()), Some(&Rejection::NoRepo));
         assert_eq!(

@@ -9,9 +9,12 @@
 use std::fmt;
 
 /// How far ahead of our wall clock a remote timestamp may be before we refuse to adopt
-/// it. Adopting a timestamp from the far future would drag every later local operation
-/// there too, and with it the outcome of every later ref conflict.
-pub const MAX_CLOCK_DRIFT_MS: u64 = 24 * 60 * 60 * 1000;
+/// it, and before storage refuses the operation that carries it. Adopting a timestamp
+/// from the far future would drag every later local operation there too, and with it
+/// the outcome of every later ref conflict. Ten minutes: far more than synchronised
+/// clocks disagree by, far less than what would let a skewed author win conflicts for
+/// long; an operation refused for it is pulled again once our clock has caught up.
+pub const MAX_CLOCK_DRIFT_MS: u64 = 10 * 60 * 1000;
 
 /// A hybrid logical clock reading: milliseconds since the Unix epoch, then a counter
 /// that orders events within one millisecond. Ordered by `(wall_ms, counter)` (the
@@ -55,7 +58,9 @@ impl fmt::Display for Hlc {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClockError {
     /// The remote clock is more than [`MAX_CLOCK_DRIFT_MS`] ahead of ours.
-    #[error("remote timestamp {remote_ms} ms is more than 24 h ahead of local time {now_ms} ms")]
+    #[error(
+        "remote timestamp {remote_ms} ms is more than 10 minutes ahead of local time {now_ms} ms"
+    )]
     TooFarAhead { remote_ms: u64, now_ms: u64 },
 }
 

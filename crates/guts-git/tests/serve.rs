@@ -1480,7 +1480,15 @@ impl Node {
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(StorageMetrics::register(&mut registry));
         let (store, writer) = Store::open(&data, metrics).unwrap();
-        let repos = Arc::new(Repositories::open(store, GitRepos::open(&data).unwrap()).unwrap());
+        // Throwaway keys sign here, with no accounts behind them.
+        let repos = Arc::new(
+            Repositories::open_with(
+                store,
+                GitRepos::open(&data).unwrap(),
+                guts_storage::NameBinding::Unchecked,
+            )
+            .unwrap(),
+        );
         let key = Keypair::generate();
         let view = repos
             .create(&key, "alice", "r", "", false, "main")

@@ -39,11 +39,18 @@ impl NodeReplica {
     fn seeds(&self, repo: RepoId) -> bool {
         match &self.seed {
             Seed::All => true,
-            Seed::Only(_) => self
-                .repos
-                .get(repo)
-                .and_then(|v| v.state.meta.clone())
-                .is_some_and(|m| self.seed.covers(&m.owner, &m.name)),
+            // By the name it is served under here, so that `alice/*` never covers
+            // another cluster's `alice` (see `Repositories::served`); a deleted
+            // repository by the name it was created with.
+            Seed::Only(_) => match (self.repos.served(repo), self.repos.get(repo)) {
+                (Some(served), _) => self.seed.covers(&served.owner, &served.name),
+                (None, Some(view)) => view
+                    .state
+                    .meta
+                    .as_ref()
+                    .is_some_and(|m| self.seed.covers(&m.owner, &m.name)),
+                (None, None) => false,
+            },
         }
     }
 }
@@ -215,7 +222,8 @@ impl Replica for NodeReplica {
     }
 
     async fn import_accounts(&self, sealed: Vec<u8>) -> Result<usize, ReplicaError> {
-        self.accounts
+        let changed = self
+            .accounts
             .import_sealed(&sealed)
             .await
             .map_err(|e| match e {
@@ -224,7 +232,14 @@ impl Replica for NodeReplica {
                 }
                 AccountError::Page(e) => ReplicaError::Invalid(e.to_string()),
                 other => ReplicaError::Internal(other.to_string()),
-            })
+            })?;
+        if changed > 0 {
+            // A user or membership may have arrived after the repositories it binds to
+            // its login: derive the names again (off the async workers: store reads).
+            let repos = self.repos.clone();
+            let _ = tokio::task::spawn_blocking(move || repos.rebind()).await;
+        }
+        Ok(changed)
     }
 
     async fn ingest_pack(&self, repo: RepoId, path: &Path) -> Result<(), ReplicaError> {

@@ -269,9 +269,11 @@ async fn repos_with(
     env: &Env,
     count: usize,
 ) -> Result<(Arc<Repositories>, Vec<(RepoId, Keypair)>)> {
-    let repos = Arc::new(Repositories::open(
+    // Throwaway keys sign here, with no accounts behind them.
+    let repos = Arc::new(Repositories::open_with(
         env.store.clone(),
         GitRepos::open(env.dir.path())?,
+        guts_storage::NameBinding::Unchecked,
     )?);
     let mut made = Vec::with_capacity(count);
     for r in 0..count {
@@ -332,9 +334,11 @@ async fn append(base: &Path, concurrency: usize, single: bool) -> Result<Sample>
 
 async fn create_repos(base: &Path, concurrency: usize) -> Result<(Sample, usize)> {
     let env = Env::open(base)?;
-    let repos = Arc::new(Repositories::open(
+    // Throwaway keys sign here, with no accounts behind them.
+    let repos = Arc::new(Repositories::open_with(
         env.store.clone(),
         GitRepos::open(env.dir.path())?,
+        guts_storage::NameBinding::Unchecked,
     )?);
     let keys: Arc<Vec<Keypair>> = Arc::new((0..concurrency).map(|_| Keypair::generate()).collect());
     let r = repos.clone();

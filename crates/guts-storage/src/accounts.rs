@@ -863,6 +863,36 @@ pub(crate) fn member_key(org_lower: &str, user_lower: &str) -> String {
     format!("{org_lower}/{user_lower}")
 }
 
+/// Whether `author` may hold names under the login `owner` in this cluster: `owner` is
+/// the user whose key is `author`, or an organization of which `author`'s user is or was
+/// a member (a removal leaves a tombstone, so a repository created by a member keeps its
+/// name after they leave). Accounts are cluster data, sealed with the cluster secret, so
+/// a node of another cluster can put neither a user nor a membership here: whatever it
+/// creates under one of our logins is not bound (see `repos::Index`).
+pub(crate) fn holds_name(
+    read: &redb::ReadTransaction,
+    owner: &str,
+    author: &PublicKey,
+) -> Result<bool, StoreError> {
+    let owner = owner.to_ascii_lowercase();
+    if let Some(user) = read.open_table(USERS)?.get(owner.as_str())? {
+        let user: UserRecord = decode("user", user.value())?;
+        return Ok(user.public_key.eq_ignore_ascii_case(&author.to_string()));
+    }
+    if read.open_table(ORGS)?.get(owner.as_str())?.is_none() {
+        return Ok(false);
+    }
+    let Some(login) = read
+        .open_table(USER_KEYS)?
+        .get(author.as_bytes().as_slice())?
+        .map(|v| v.value().to_ascii_lowercase())
+    else {
+        return Ok(false);
+    };
+    let key = member_key(&owner, &login);
+    Ok(read.open_table(ORG_MEMBERS)?.get(key.as_str())?.is_some())
+}
+
 /// An organization's numeric id, derived from its lowercase login (so the nodes of a
 /// cluster agree on it).
 pub(crate) fn org_id(lower: &str) -> u64 {

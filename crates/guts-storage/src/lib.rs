@@ -32,7 +32,7 @@ pub use git::{GitRepo, GitRepos, Oid, Quarantine, RefUpdateError};
 pub use merge::{MergeError, MergeRequest, Mergeability, Signature};
 pub use metrics::StorageMetrics;
 pub use repos::{
-    Change, DeadLetter, RefCommand, RefRefusal, RemoteInsert, ReplayReport, RepoError, RepoStatus,
-    RepoView, Repositories,
+    Change, DeadLetter, NameBinding, RefCommand, RefRefusal, RemoteInsert, ReplayReport, RepoError,
+    RepoStatus, RepoView, Repositories, ServedName,
 };
 pub use seal::{SealError, Sealer};

@@ -54,6 +54,9 @@ pub enum RepoError {
     InvalidBranch(NameError),
     #[error("name already exists on this account")]
     NameTaken,
+    /// The creating key neither is the login's user nor belongs to the organization.
+    #[error("the author does not hold the login {0}")]
+    NameNotHeld(String),
     #[error("no such repository")]
     NotFound,
     /// The state moved since the caller looked (a merge's base branch or head).
@@ -166,8 +169,11 @@ struct Entry {
 /// A live repository's claim on a name.
 #[derive(Debug, Clone)]
 struct Claim {
-    /// Lowercase `owner/name`.
+    /// Lowercase `owner/name`, `owner` as served ([`ServedName::owner`]).
     key: String,
+    /// The owner it is served under: its `CreateRepo`'s owner if the author holds that
+    /// login here, else a namespace no local login can spell (see [`Index`]).
+    owner: String,
     /// The name as its `CreateRepo` spells it (without the owner).
     name: String,
     /// When its `CreateRepo` was made: with the id, ranks concurrent claims of a name.
@@ -184,6 +190,15 @@ struct Claim {
 /// this is taken too). Nothing is lost, and the outcome depends neither on arrival
 /// order nor on history, so it is recomputed from `live` whenever that changes (and on
 /// open). When the holder of a name is deleted, the next claimant takes it.
+///
+/// Only a repository whose author holds its owner's login here takes part in that
+/// contest (accounts decide: `accounts::holds_name`): a login belongs to a key, and the
+/// accounts that say so are cluster data no outsider can write. A repository created
+/// under a login by any other key (a node of another cluster that has its own `alice`)
+/// is served under `<owner>--<first 16 hex digits of its author's key>` instead, a
+/// namespace no login can spell (logins never contain `--`), so it can neither take
+/// nor shadow a local name however early its author dates it. Binding is re-derived
+/// when accounts arrive from the cluster ([`Repositories::rebind`]).
 #[derive(Debug, Default)]
 struct Index {
     /// Every repository, deleted ones included (their deletion replicates), ordered by
@@ -196,19 +211,56 @@ struct Index {
     by_name: HashMap<String, RepoId>,
     /// The name each live repository is served under (spelled as created, plus the
     /// suffix if it lost a clash): derived with `by_name`.
-    served: HashMap<RepoId, String>,
+    served: HashMap<RepoId, ServedName>,
+}
+
+/// Where a live repository is served: `owner/name` as `find` answers to it and as the
+/// front ends spell it in URLs and `full_name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedName {
+    /// The owner login, or a foreign namespace `<login>--<key prefix>` when the author
+    /// does not hold the login here (see [`Index`]).
+    pub owner: String,
+    /// The repository name as created, plus `-<id prefix>` if it lost a name clash.
+    pub name: String,
+}
+
+impl ServedName {
+    /// Whether this repository is served under its creator's login (not a foreign
+    /// namespace).
+    pub fn is_bound(&self, meta: &guts_core::RepoMeta) -> bool {
+        self.owner == meta.owner
+    }
+}
+
+/// Hex digits of the author's key in a foreign namespace: 64 bits, so that nobody
+/// grinds a key into another author's namespace.
+const FOREIGN_KEY_DIGITS: usize = 16;
+
+/// The owner a repository is served under: its login if `bound`, else the foreign
+/// namespace of its author.
+fn served_owner(meta: &guts_core::RepoMeta, bound: bool) -> String {
+    if bound {
+        return meta.owner.clone();
+    }
+    let key = meta.created_by.to_string();
+    let prefix = key.get(..FOREIGN_KEY_DIGITS).unwrap_or(&key);
+    format!("{}--{prefix}", meta.owner)
 }
 
 impl Index {
     /// Records `id` as live if `state` says so (created and not deleted), else forgets
-    /// its claim. Callers then [`Index::resolve_names`].
-    fn set_claim(&mut self, id: RepoId, state: &RepoState) {
+    /// its claim; `bound`: whether its author holds its owner's login. Callers then
+    /// [`Index::resolve_names`].
+    fn set_claim(&mut self, id: RepoId, state: &RepoState, bound: bool) {
         match (&state.meta, state.deleted) {
             (Some(meta), false) => {
+                let owner = served_owner(meta, bound);
                 self.live.insert(
                     id,
                     Claim {
-                        key: name_key(&meta.owner, &meta.name),
+                        key: name_key(&owner, &meta.name),
+                        owner,
                         name: meta.name.clone(),
                         created_at: meta.created_at,
                     },
@@ -239,7 +291,13 @@ impl Index {
             if let Some((_, winner)) = ranked.next() {
                 by_name.insert(key.to_owned(), winner);
                 if let Some(claim) = self.live.get(&winner) {
-                    served.insert(winner, claim.name.clone());
+                    served.insert(
+                        winner,
+                        ServedName {
+                            owner: claim.owner.clone(),
+                            name: claim.name.clone(),
+                        },
+                    );
                 }
             }
             losers.extend(ranked.map(|(at, id)| (key, at, id)));
@@ -258,7 +316,13 @@ impl Index {
             match free {
                 Some(suffix) => {
                     by_name.insert(format!("{key}-{suffix}"), id);
-                    served.insert(id, format!("{}-{suffix}", claim.name));
+                    served.insert(
+                        id,
+                        ServedName {
+                            owner: claim.owner.clone(),
+                            name: format!("{}-{suffix}", claim.name),
+                        },
+                    );
                 }
                 None => {
                     tracing::error!(repo = %id, name = %key, "no free name for a repository that lost a name clash");
@@ -282,6 +346,18 @@ pub struct Repositories {
     /// Serialises the creation of repositories first heard of from peers, so that two
     /// batches carrying one new repository do not both create it.
     creating: tokio::sync::Mutex<()>,
+    /// Who may hold a name (see [`Index`]).
+    binding: NameBinding,
+}
+
+/// How [`Repositories`] decides whether a repository's author holds its owner's login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameBinding {
+    /// By this store's accounts (`accounts::holds_name`): what a node runs with.
+    Accounts,
+    /// Every author holds every login: for tests of storage rules unrelated to
+    /// accounts, which sign with throwaway keys. Never for a node.
+    Unchecked,
 }
 
 fn now_ms() -> u64 {
@@ -297,6 +373,30 @@ fn name_key(owner: &str, name: &str) -> String {
         owner.to_ascii_lowercase(),
         name.to_ascii_lowercase()
     )
+}
+
+/// Whether the author of `state`'s creation holds its owner's login (see [`Index`]).
+/// A store that cannot be read binds nothing: a name is never handed out on an error.
+fn bound(store: &Store, binding: NameBinding, state: &RepoState) -> bool {
+    state
+        .meta
+        .as_ref()
+        .is_some_and(|meta| holds(store, binding, &meta.owner, &meta.created_by))
+}
+
+/// Whether `author` holds the login `owner` here (see [`Index`]). A store that cannot
+/// be read binds nothing: a name is never handed out on an error.
+fn holds(store: &Store, binding: NameBinding, owner: &str, author: &guts_core::PublicKey) -> bool {
+    match binding {
+        NameBinding::Unchecked => true,
+        NameBinding::Accounts => store
+            .read()
+            .and_then(|read| crate::accounts::holds_name(&read, owner, author))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, owner, "cannot read accounts to bind a repository name");
+                false
+            }),
+    }
 }
 
 /// Git ancestry from the repository's objects; without a repository (or objects) nothing
@@ -338,6 +438,15 @@ impl Repositories {
     /// (left by a crash between creating a directory and committing its operation, or
     /// between committing a deletion and removing the directory).
     pub fn open(store: Store, git: GitRepos) -> Result<Repositories, StoreError> {
+        Self::open_with(store, git, NameBinding::Accounts)
+    }
+
+    /// [`Repositories::open`] with a choice of [`NameBinding`].
+    pub fn open_with(
+        store: Store,
+        git: GitRepos,
+        binding: NameBinding,
+    ) -> Result<Repositories, StoreError> {
         let mut dags: BTreeMap<RepoId, RepoDag> = BTreeMap::new();
         let mut latest = Hlc::default();
         {
@@ -359,7 +468,8 @@ impl Repositories {
             let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
             let engine = Engine::new(dag, &ancestry);
             let view = engine.view();
-            index.set_claim(id, &view.state);
+            let bound = bound(&store, binding, &view.state);
+            index.set_claim(id, &view.state, bound);
             index.by_id.insert(
                 id,
                 Arc::new(Entry {
@@ -401,6 +511,7 @@ impl Repositories {
             clock: Mutex::new(clock),
             changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0,
             creating: tokio::sync::Mutex::new(()),
+            binding,
         };
         this.refresh_count();
         Ok(this)
@@ -501,11 +612,61 @@ impl Repositories {
         });
     }
 
-    /// The name repository `id` is served under (`find` answers to it): the name it
-    /// was created with, or that name with a suffix if a concurrent creation on another
-    /// node won it (see [`Index`]). `None` for deleted or unknown repositories.
-    pub fn served_name(&self, id: RepoId) -> Option<String> {
+    /// Where repository `id` is served (`find` answers to it): the owner and name it
+    /// was created with, the name suffixed if a concurrent creation on another node won
+    /// it, the owner a foreign namespace if its author does not hold the login here
+    /// (see [`Index`]). `None` for deleted or unknown repositories.
+    pub fn served(&self, id: RepoId) -> Option<ServedName> {
         self.index.read().ok()?.served.get(&id).cloned()
+    }
+
+    /// Whether the author of `state`'s creation holds its owner's login here.
+    fn bound(&self, state: &RepoState) -> bool {
+        bound(&self.store, self.binding, state)
+    }
+
+    /// Re-derives which repositories are bound to their owner's login, after accounts
+    /// changed (records from the cluster arrived: a repository can arrive before the
+    /// account of the user who created it). O(live repositories) store reads; returns
+    /// whether any repository moved.
+    pub fn rebind(&self) -> bool {
+        let states: Vec<(RepoId, Arc<RepoView>)> = {
+            let Ok(index) = self.index.read() else {
+                return false;
+            };
+            index
+                .live
+                .keys()
+                .filter_map(|id| {
+                    let entry = index.by_id.get(id)?;
+                    let view = entry.view.read().ok()?.clone();
+                    Some((*id, view))
+                })
+                .collect()
+        };
+        let bindings: Vec<(RepoId, Arc<RepoView>, bool)> = states
+            .into_iter()
+            .map(|(id, view)| {
+                let bound = self.bound(&view.state);
+                (id, view, bound)
+            })
+            .collect();
+        let Ok(mut index) = self.index.write() else {
+            return false;
+        };
+        let before = index.served.clone();
+        for (id, view, bound) in bindings {
+            // Skip repositories deleted meanwhile: their claim is already gone.
+            if index.live.contains_key(&id) {
+                index.set_claim(id, &view.state, bound);
+            }
+        }
+        index.resolve_names();
+        let moved = index.served != before;
+        if moved {
+            tracing::info!("repository names re-derived after an accounts change");
+        }
+        moved
     }
 
     /// The live repository `owner/name` (case-insensitive).
@@ -517,7 +678,7 @@ impl Repositories {
     }
 
     /// Every live repository, ordered by `owner/name` (as served: see
-    /// [`Repositories::served_name`]).
+    /// [`Repositories::served`]).
     pub fn list(&self) -> Vec<Arc<RepoView>> {
         let Ok(index) = self.index.read() else {
             return Vec::new();
@@ -545,6 +706,9 @@ impl Repositories {
         validate_repo_name(name).map_err(RepoError::InvalidName)?;
         guts_core::validate_ref_name(&format!("refs/heads/{default_branch}"))
             .map_err(RepoError::InvalidBranch)?;
+        if !holds(&self.store, self.binding, owner, &key.public()) {
+            return Err(RepoError::NameNotHeld(owner.to_string()));
+        }
         let claim = name_key(owner, name);
         if self
             .index
@@ -610,8 +774,9 @@ impl Repositories {
             return Err(RepoError::NameTaken);
         }
         let view = Arc::new(view);
+        let bound = self.bound(&view.state);
         if let Ok(mut index) = self.index.write() {
-            index.set_claim(id, &view.state);
+            index.set_claim(id, &view.state, bound);
             index.resolve_names();
             index.by_id.insert(
                 id,
@@ -792,7 +957,7 @@ impl Repositories {
         }
         if release.is_some() {
             if let Ok(mut index) = self.index.write() {
-                index.set_claim(id, &view.state);
+                index.set_claim(id, &view.state, false);
                 index.resolve_names();
             }
             self.refresh_count();

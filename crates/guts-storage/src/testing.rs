@@ -28,7 +28,12 @@ pub(crate) fn open_repos(
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = std::sync::Arc::new(crate::StorageMetrics::register(&mut registry));
     let (store, writer) = crate::Store::open(dir, metrics.clone()).unwrap();
-    let repos = crate::Repositories::open(store, crate::GitRepos::open(dir).unwrap()).unwrap();
+    let repos = crate::Repositories::open_with(
+        store,
+        crate::GitRepos::open(dir).unwrap(),
+        crate::NameBinding::Unchecked,
+    )
+    .unwrap();
     (repos, writer, metrics)
 }
 

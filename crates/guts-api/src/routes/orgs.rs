@@ -96,8 +96,8 @@ pub(crate) fn org_json(state: &AppState, links: &Links, org: &OrgRecord) -> Valu
         .repos
         .list()
         .iter()
-        .filter_map(|v| v.state.meta.as_ref())
-        .filter(|m| m.owner.eq_ignore_ascii_case(&org.login) && !m.private)
+        .filter(|v| v.state.meta.as_ref().is_some_and(|m| !m.private))
+        .filter(|v| state.served(v).owner.eq_ignore_ascii_case(&org.login))
         .count();
     views::org(links, org, public)
 }

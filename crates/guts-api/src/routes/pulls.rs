@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::{MergeMethod, ObjectId, OpId, Payload, Pull, RepoState, Thread, ThreadEdit};
-use guts_storage::{MergeError, MergeRequest, Mergeability, RepoError, RepoView};
+use guts_storage::{MergeError, MergeRequest, Mergeability, RepoError, RepoView, ServedName};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -153,13 +153,7 @@ impl ApiResource for CreatePull {
 
 impl Render<'_> {
     fn branch_end(&self, branch: &str, sha: ObjectId, repo: &Value) -> Value {
-        let owner = self
-            .view
-            .state
-            .meta
-            .as_ref()
-            .map(|m| m.owner.clone())
-            .unwrap_or_default();
+        let owner = self.state.served(self.view).owner;
         json!({
             "label": format!("{owner}:{branch}"),
             "ref": branch,
@@ -260,17 +254,9 @@ struct ListQuery {
 }
 
 /// `owner:branch` or `branch` as a branch of this repository.
-fn branch_name(view: &RepoView, spec: &str) -> String {
+fn branch_name(served: &ServedName, spec: &str) -> String {
     match spec.split_once(':') {
-        Some((owner, branch))
-            if view
-                .state
-                .meta
-                .as_ref()
-                .is_some_and(|m| m.owner.eq_ignore_ascii_case(owner)) =>
-        {
-            branch.to_owned()
-        }
+        Some((owner, branch)) if served.owner.eq_ignore_ascii_case(owner) => branch.to_owned(),
         _ => spec.to_owned(),
     }
 }
@@ -289,7 +275,8 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let keep_state = state_filter(query.state.as_deref())?;
-    let head = query.head.as_deref().map(|h| branch_name(&view, h));
+    let served = state.served(&view);
+    let head = query.head.as_deref().map(|h| branch_name(&served, h));
     let sort = match query.sort.as_deref() {
         Some("popularity" | "long-running") => Some("created"),
         other => other,
@@ -359,7 +346,7 @@ async fn create(
         .ok_or_else(|| missing_field("PullRequest", "title"))?;
     let head = body
         .head
-        .map(|h| branch_name(&view, &h))
+        .map(|h| branch_name(&state.served(&view), &h))
         .ok_or_else(|| missing_field("PullRequest", "head"))?;
     let base = body
         .base
@@ -529,7 +516,12 @@ struct MergePlan {
     message: String,
 }
 
-fn plan_merge(view: &RepoView, number: u64, body: MergeBody) -> Result<MergePlan, ApiError> {
+fn plan_merge(
+    view: &RepoView,
+    served: &ServedName,
+    number: u64,
+    body: MergeBody,
+) -> Result<MergePlan, ApiError> {
     let (id, thread, pull) = find_pull(view, number)?;
     let method = merge_method(body.merge_method.as_deref())?;
     if pull.merged.is_some() || !thread.open {
@@ -565,7 +557,7 @@ fn plan_merge(view: &RepoView, number: u64, body: MergeBody) -> Result<MergePlan
             "Head branch was modified. Review and try the merge again.",
         ));
     }
-    let owner = view.state.meta.as_ref().map_or("", |m| m.owner.as_str());
+    let owner = served.owner.as_str();
     let default_title = match method {
         MergeMethod::Merge => format!(
             "Merge pull request #{} from {owner}/{}",
@@ -650,7 +642,7 @@ async fn merge(
     } else {
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Problems parsing JSON"))?
     };
-    let plan = plan_merge(&view, number, body)?;
+    let plan = plan_merge(&view, &state.served(&view), number, body)?;
     if threads::role_of(&view, &authed) < Some(guts_core::Role::Write) {
         return Err(ApiError::forbidden("Must have push access to repository."));
     }

@@ -67,12 +67,25 @@ pub(crate) fn render(
     let Some(meta) = &view.state.meta else {
         return serde_json::Value::Null;
     };
-    let account = state.accounts.user(&meta.owner).ok().flatten();
-    let owner = match (&account, state.accounts.org(&meta.owner).ok().flatten()) {
-        (None, Some(org)) => views::simple_org(links, &org),
-        _ => views::owner(links, &meta.owner, account.as_ref(), &meta.created_by),
+    let served = state.served(view);
+    // A repository whose author does not hold its login here (another cluster's) is
+    // owned by its author, never by the local account of that login.
+    let owner = if served.is_bound(meta) {
+        let account = state.accounts.user(&meta.owner).ok().flatten();
+        match (&account, state.accounts.org(&meta.owner).ok().flatten()) {
+            (None, Some(org)) => views::simple_org(links, &org),
+            _ => views::owner(links, &meta.owner, account.as_ref(), &meta.created_by),
+        }
+    } else {
+        views::owner(links, &served.owner, None, &meta.created_by)
     };
-    views::repo(links, view, owner, caller.map(|c| role_of(view, Some(c))))
+    views::repo(
+        links,
+        view,
+        &served,
+        owner,
+        caller.map(|c| role_of(view, Some(c))),
+    )
 }
 
 pub(crate) fn find_visible(
@@ -196,6 +209,9 @@ pub(crate) fn repo_error(e: RepoError) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "name already exists on this account")
         }
         RepoError::NotFound => ApiError::not_found(),
+        RepoError::NameNotHeld(login) => ApiError::forbidden(format!(
+            "You do not have permission to create repositories under {login}."
+        )),
         RepoError::Moved(what) => ApiError::new(StatusCode::CONFLICT, what),
         RepoError::Invalid(what) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, what),
         RepoError::Rejected(Rejection::NotPermitted { .. }) => {
@@ -296,12 +312,7 @@ pub(crate) fn list_owned(
         .repos
         .list()
         .into_iter()
-        .filter(|v| {
-            v.state
-                .meta
-                .as_ref()
-                .is_some_and(|m| m.owner.eq_ignore_ascii_case(owner))
-        })
+        .filter(|v| state.served(v).owner.eq_ignore_ascii_case(owner))
         .filter(|v| visible(v, caller))
         .collect();
     let (items, headers) = page.apply(theirs);

@@ -775,6 +775,24 @@ impl<R: Replica> SyncService<R> {
                 .unwrap_or_default();
         }
         want.truncate(wire::MAX_WANT_OPS);
+        // The handshake decides what this peer may give us (an announcement can come
+        // from anyone who subscribed): a node of our cluster anything, with the
+        // accounts first when the repository is new here (its creator's login must be
+        // known to bind its name); any other node public repositories only, which can
+        // never claim a local name (storage serves them in their author's namespace).
+        if !self.is_same_cluster(&peer)
+            && let Err(e) = self.hello(peer).await
+        {
+            // Whatever went wrong, it has not proved itself: public data only.
+            tracing::debug!(%peer, error = %e, "no cluster proof from the peer we pull from");
+        }
+        let same_cluster = self.is_same_cluster(&peer);
+        if same_cluster && self.inner.replica.heads(repo).is_none() {
+            self.sync_accounts(peer).await?;
+        }
+        if !same_cluster && self.inner.replica.is_private(repo) {
+            return Ok(());
+        }
         for _ in 0..MAX_PULL_ROUNDS {
             let mut have = self.inner.replica.heads(repo).unwrap_or_default();
             if want.iter().all(|w| have.contains(w)) {
@@ -796,6 +814,10 @@ impl<R: Replica> SyncService<R> {
                 return Err(unexpected(&response));
             };
             if ops.is_empty() {
+                return Ok(());
+            }
+            if !same_cluster && ops.iter().any(creates_private) {
+                tracing::debug!(%peer, %repo, "a private repository offered from outside the cluster: ignored");
                 return Ok(());
             }
             let offered = self.offer(repo, peer, ops).await?;
@@ -962,6 +984,18 @@ async fn next_job<T>(queue: &Queue<T>, token: &CancellationToken) -> Option<T> {
         () = token.cancelled() => None,
         job = queue.recv() => job,
     }
+}
+
+/// Whether `op` creates a private repository or makes one private.
+fn creates_private(op: &SignedOp) -> bool {
+    matches!(
+        op.op().payload,
+        guts_core::Payload::CreateRepo { private: true, .. }
+            | guts_core::Payload::UpdateRepo {
+                private: Some(true),
+                ..
+            }
+    )
 }
 
 fn unexpected(response: &Response) -> PullError {

@@ -17,6 +17,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 
+use guts_core::hlc::MAX_CLOCK_DRIFT_MS;
 use guts_core::{
     Fold, ObjectId, OpId, Payload, Rejection, RepoDag, RepoId, RepoState, Role, SignedOp,
 };
@@ -29,6 +30,7 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::git::GitRepo;
+use crate::metrics::ReasonLabels;
 use crate::schema::{OPS, REJECTED, REPO_NAMES, REPO_OPS};
 
 /// What [`Repositories::insert_remote`] did with a batch of operations from a peer.
@@ -61,8 +63,10 @@ pub struct RemoteInsert {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoStatus {
     pub id: RepoId,
+    /// The owner it is served under ([`Repositories::served`]), or as created when
+    /// deleted.
     pub owner: String,
-    /// The name it is served under ([`Repositories::served_name`]), or as created when
+    /// The name it is served under ([`Repositories::served`]), or as created when
     /// deleted.
     pub name: String,
     pub deleted: bool,
@@ -107,7 +111,8 @@ pub(crate) fn is_permanent(payload: &Payload, rejection: &Rejection) -> bool {
         | Rejection::RepoIdMismatch
         | Rejection::OwnerImmutable
         | Rejection::AdminRequiresOwner
-        | Rejection::InvalidText { .. } => true,
+        | Rejection::InvalidText { .. }
+        | Rejection::BeforeParents { .. } => true,
         Rejection::InvalidName { .. } | Rejection::ReservedRef | Rejection::EmptyRefUpdate => {
             !matches!(payload, Payload::MergePull { .. })
         }
@@ -502,12 +507,13 @@ impl Repositories {
             .into_iter()
             .filter_map(|view| {
                 let meta = view.state.meta.as_ref()?;
+                let served = self.served(view.id);
                 Some(RepoStatus {
                     id: view.id,
-                    owner: meta.owner.clone(),
-                    name: self
-                        .served_name(view.id)
-                        .unwrap_or_else(|| meta.name.clone()),
+                    owner: served
+                        .as_ref()
+                        .map_or_else(|| meta.owner.clone(), |s| s.owner.clone()),
+                    name: served.map_or_else(|| meta.name.clone(), |s| s.name),
                     deleted: view.state.deleted,
                     ops: view.version,
                     heads: view.heads.clone(),
@@ -575,6 +581,10 @@ impl Repositories {
                 stray.op().repo
             )));
         }
+        let ops = self.refuse_from_the_future(ops);
+        if ops.is_empty() {
+            return Ok(RemoteInsert::default());
+        }
         if let Ok(entry) = self.entry(id) {
             return self.insert_existing(id, &entry, ops).await;
         }
@@ -610,6 +620,36 @@ impl Repositories {
         drop(slot);
         drop(creating);
         result
+    }
+
+    /// Drops the operations stamped more than [`MAX_CLOCK_DRIFT_MS`] ahead of this
+    /// node's clock, counted as `guts_operations_rejected_total{reason="ahead_of_clock"}`.
+    /// They are not dead letters: the peer still holds them, and once our clock has
+    /// caught up the next pull takes them (their descendants wait until then, reported
+    /// missing). Accepting them now would let a skewed author win every conflict and drag
+    /// our clock forward.
+    fn refuse_from_the_future(&self, ops: Vec<SignedOp>) -> Vec<SignedOp> {
+        let limit = now_ms().saturating_add(MAX_CLOCK_DRIFT_MS);
+        let (kept, ahead): (Vec<SignedOp>, Vec<SignedOp>) = ops
+            .into_iter()
+            .partition(|op| op.op().timestamp.wall_ms <= limit);
+        if let Some(first) = ahead.first() {
+            self.store
+                .metrics()
+                .rejected
+                .get_or_create(&ReasonLabels {
+                    reason: "ahead_of_clock",
+                })
+                .inc_by(ahead.len() as u64);
+            tracing::warn!(
+                op = %first.id(),
+                stamped_ms = first.op().timestamp.wall_ms,
+                limit_ms = limit,
+                refused = ahead.len(),
+                "refused operations stamped ahead of this node's clock"
+            );
+        }
+        kept
     }
 
     async fn insert_existing(
@@ -682,7 +722,11 @@ impl Repositories {
             return Ok(result);
         }
         let now_deleted = state.deleted;
-        let key = state.meta.as_ref().map(|m| name_key(&m.owner, &m.name));
+        let bound = self.bound(state);
+        let key = state
+            .meta
+            .as_ref()
+            .map(|m| name_key(&super::served_owner(m, bound), &m.name));
         if is_new
             && !now_deleted
             && let Some(meta) = &state.meta
@@ -755,7 +799,7 @@ impl Repositories {
         }
         if names_change {
             if let Ok(mut index) = self.index.write() {
-                index.set_claim(id, &view.state);
+                index.set_claim(id, &view.state, bound);
                 index.resolve_names();
             }
             self.refresh_count();
@@ -879,6 +923,18 @@ mod tests {
                 metrics,
                 dir,
             }
+        }
+
+        /// [`Node::reopen`] for a node made by [`bound_node`].
+        fn reopen_bound(self) -> Node {
+            let Node {
+                repos, writer, dir, ..
+            } = self;
+            drop(repos);
+            if let Some(writer) = writer {
+                writer.join();
+            }
+            open_bound(dir).0
         }
 
         fn rejected(&self, reason: &'static str) -> u64 {
@@ -1731,9 +1787,10 @@ mod tests {
                     .id,
                 loser
             );
-            let served = n.repos.served_name(loser).unwrap();
-            assert_eq!(served.to_lowercase(), format!("hello-{suffix}"));
-            assert_eq!(n.repos.served_name(winner).unwrap().to_lowercase(), "hello");
+            let served = n.repos.served(loser).unwrap();
+            assert_eq!(served.name.to_lowercase(), format!("hello-{suffix}"));
+            assert!(served.owner.eq_ignore_ascii_case("alice"));
+            assert_eq!(n.repos.served(winner).unwrap().name.to_lowercase(), "hello");
             assert_eq!(n.repos.list().len(), 2);
             assert_eq!(n.metrics.repositories.get(), 2);
             let status = n.repos.replication_status(None, 10);
@@ -1803,5 +1860,178 @@ mod tests {
         assert_eq!(rest.iter().map(|(id, _)| *id).collect::<Vec<_>>(), ids[2..]);
         assert_eq!(rest[0].1, a.repos.heads(ids[2]).unwrap());
         assert_eq!(rest[0].1.len(), 1);
+    }
+
+    /// One node of a cluster whose secret is `secret`: storage that binds names by its
+    /// accounts, as a node runs.
+    fn bound_node(secret: &[u8]) -> (Node, crate::Accounts) {
+        let (node, store) = open_bound(tempfile::tempdir().unwrap());
+        let accounts = crate::Accounts::new(store, Arc::new(crate::Sealer::new(secret)));
+        (node, accounts)
+    }
+
+    /// Opens the storage in `dir` binding names by its accounts; also returns the store
+    /// for the accounts.
+    fn open_bound(dir: tempfile::TempDir) -> (Node, crate::Store) {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(StorageMetrics::register(&mut registry));
+        let (store, writer) = crate::Store::open(dir.path(), metrics.clone()).unwrap();
+        let repos = Repositories::open_with(
+            store.clone(),
+            crate::GitRepos::open(dir.path()).unwrap(),
+            crate::NameBinding::Accounts,
+        )
+        .unwrap();
+        let node = Node {
+            repos,
+            writer: Some(writer),
+            metrics,
+            dir,
+        };
+        (node, store)
+    }
+
+    /// A root `CreateRepo` signed by `key`, stamped `wall_ms`.
+    fn creation(key: &Keypair, owner: &str, name: &str, wall_ms: u64) -> SignedOp {
+        let at = Hlc {
+            wall_ms,
+            counter: 0,
+        };
+        Operation {
+            repo: RepoId::derive(&key.public(), owner, name, at),
+            parents: vec![],
+            author: key.public(),
+            timestamp: at,
+            payload: Payload::CreateRepo {
+                owner: owner.into(),
+                name: name.into(),
+                description: "EVIL".into(),
+                private: false,
+                default_branch: "main".into(),
+            },
+        }
+        .sign(key)
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn another_clusters_author_never_takes_or_shadows_a_local_name() {
+        let (ours, accounts) = bound_node(b"our cluster");
+        let alice = accounts.create_user("alice", false).await.unwrap();
+        let alice_key = accounts.signing_key(&alice).unwrap();
+        let real = ours
+            .repos
+            .create(&alice_key, "alice", "pub", "", false, "main")
+            .await
+            .unwrap()
+            .id;
+        // Another cluster's `alice`, its clock three days back.
+        let foreign = Keypair::generate();
+        let days_ago = now_ms() - 3 * 24 * 3600 * 1000;
+        let (pub_op, squat_op) = (
+            creation(&foreign, "alice", "pub", days_ago),
+            creation(&foreign, "Alice", "squat", days_ago),
+        );
+        let (evil, squat) = (pub_op.op().repo, squat_op.op().repo);
+        for op in [pub_op, squat_op] {
+            let id = op.op().repo;
+            ours.repos.insert_remote(id, vec![op]).await.unwrap();
+        }
+        let namespace = format!("alice--{}", &foreign.public().to_string()[..16]);
+        let check = |n: &Node| {
+            assert_eq!(n.repos.find("alice", "pub").unwrap().id, real);
+            assert!(n.repos.find("alice", "squat").is_none());
+            assert_eq!(n.repos.find(&namespace, "pub").unwrap().id, evil);
+            assert_eq!(n.repos.find(&namespace, "squat").unwrap().id, squat);
+            let served = n.repos.served(evil).unwrap();
+            assert_eq!(
+                (served.owner.as_str(), served.name.as_str()),
+                (namespace.as_str(), "pub")
+            );
+            assert_eq!(n.repos.served(real).unwrap().owner, "alice");
+            let status = n.repos.replication_status(None, 10);
+            assert!(
+                status
+                    .iter()
+                    .any(|s| s.id == squat && s.owner.eq_ignore_ascii_case(&namespace))
+            );
+        };
+        check(&ours);
+        // A key that does not hold the login cannot create under it here either.
+        assert!(matches!(
+            ours.repos
+                .create(&foreign, "alice", "other", "", false, "main")
+                .await,
+            Err(RepoError::NameNotHeld(_))
+        ));
+        // The names are derived again the same way from the log.
+        drop(accounts);
+        let ours = ours.reopen_bound();
+        check(&ours);
+    }
+
+    #[tokio::test]
+    async fn a_repository_that_arrives_before_its_account_is_bound_when_the_account_comes() {
+        let (a, accounts_a) = bound_node(b"one cluster");
+        let (b, accounts_b) = bound_node(b"one cluster");
+        let alice = accounts_a.create_user("alice", false).await.unwrap();
+        let key = accounts_a.signing_key(&alice).unwrap();
+        let id = a
+            .repos
+            .create(&key, "alice", "early", "", false, "main")
+            .await
+            .unwrap()
+            .id;
+        accounts_a.create_org("acme", "alice").await.unwrap();
+        let org_repo = a
+            .repos
+            .create(&key, "acme", "tools", "", false, "main")
+            .await
+            .unwrap()
+            .id;
+        pull(&a, &b, id).await;
+        pull(&a, &b, org_repo).await;
+        assert!(b.repos.find("alice", "early").is_none());
+        assert!(b.repos.find("acme", "tools").is_none());
+        assert_ne!(b.repos.served(id).unwrap().owner, "alice");
+        let (page, _) = accounts_a.export_sealed(None, 1 << 20).unwrap();
+        accounts_b.import_sealed(&page).await.unwrap();
+        assert!(b.repos.rebind());
+        assert_eq!(b.repos.find("alice", "early").unwrap().id, id);
+        assert_eq!(b.repos.find("acme", "tools").unwrap().id, org_repo);
+        assert!(!b.repos.rebind(), "nothing moves the second time");
+        // Removing the creator from the organization does not take the name away.
+        accounts_b.create_user("bob", false).await.unwrap();
+        accounts_b
+            .set_membership("acme", "bob", Some(crate::OrgRole::Admin))
+            .await
+            .unwrap();
+        accounts_b
+            .set_membership("acme", "alice", None)
+            .await
+            .unwrap();
+        b.repos.rebind();
+        assert_eq!(b.repos.find("acme", "tools").unwrap().id, org_repo);
+    }
+
+    #[tokio::test]
+    async fn operations_stamped_far_ahead_of_our_clock_wait_until_it_catches_up() {
+        let n = Node::new();
+        let key = Keypair::generate();
+        let op = creation(
+            &key,
+            "alice",
+            "future",
+            now_ms() + MAX_CLOCK_DRIFT_MS + 60_000,
+        );
+        let id = op.op().repo;
+        let result = n.repos.insert_remote(id, vec![op]).await.unwrap();
+        assert_eq!(result.applied, 0);
+        assert!(n.repos.get(id).is_none());
+        assert_eq!(n.rejected("ahead_of_clock"), 1);
+        let near = creation(&key, "alice", "near", now_ms() + 60_000);
+        let id = near.op().repo;
+        n.repos.insert_remote(id, vec![near]).await.unwrap();
+        assert!(n.repos.find("alice", "near").is_some());
     }
 }
