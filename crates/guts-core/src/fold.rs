@@ -39,7 +39,7 @@
 use std::collections::BTreeMap;
 
 use crate::codec::Writer;
-use crate::collab::{Actor, Collab, Merged, NewPull};
+use crate::collab::{Actor, Collab, Merged, NewPull, Pull};
 use crate::dag::{DagError, RepoDag};
 use crate::hlc::Hlc;
 use crate::identity::PublicKey;
@@ -48,7 +48,7 @@ use crate::names::{self, NameError};
 use crate::op::{BranchProtection, Payload, Role, SignedOp};
 
 /// Version byte leading [`RepoState::encode`].
-const STATE_FORMAT_VERSION: u8 = 2;
+const STATE_FORMAT_VERSION: u8 = 3;
 /// Refs under this prefix belong to Guts (conflict refs) and cannot be pushed.
 pub const RESERVED_REF_PREFIX: &str = "refs/guts/";
 /// Where losing tips of concurrent ref updates are kept.
@@ -288,6 +288,13 @@ impl RepoState {
     /// The role `user` holds now (at the end of the fold).
     pub fn role(&self, user: &PublicKey) -> Option<Role> {
         self.acl.get(user).copied()
+    }
+
+    /// Approvals of `pull` that would count if it merged now: a local merge names
+    /// every head, so its causal past holds the whole ACL. What the API checks before
+    /// doing any git work; the fold checks the merge operation itself.
+    pub fn merge_approvals(&self, pull: &Pull) -> usize {
+        self.collab.approvals(pull, &self.acl)
     }
 }
 
@@ -750,18 +757,19 @@ impl Folder<'_> {
                     op: signed.id(),
                     public: self.fold.state.meta.as_ref().is_some_and(|m| !m.private),
                 };
-                self.apply_collab(signed, &actor, collab)?;
+                self.apply_collab(signed, &actor, past, collab)?;
                 Ok(None)
             }
         }
     }
 
     /// Issues, pull requests and their discussion; the rules live in [`crate::collab`],
-    /// this adds what needs refs and ancestry.
+    /// this adds what needs refs, ancestry and the ACL of the causal past (`past`).
     fn apply_collab(
         &mut self,
         signed: &SignedOp,
         actor: &Actor,
+        past: usize,
         payload: &Payload,
     ) -> Result<(), Rejection> {
         let branch = |state: &RepoState, name: &str| state.branch(name);
@@ -840,7 +848,13 @@ impl Folder<'_> {
                 new,
             } => {
                 let state = &self.fold.state;
-                let base = state.collab.check_merge(actor, pull, &state.protections)?;
+                let empty = Acl::new();
+                // Approvals are re-checked against the merge's own causal past: a
+                // reviewer whose write access the merger saw revoked no longer counts.
+                let acl = self.fold.pasts.acl(past).unwrap_or(&empty);
+                let base = state
+                    .collab
+                    .check_merge(actor, pull, &state.protections, acl)?;
                 self.update_ref(signed, &base, Some(*old), Some(*new), false)?;
                 let merged = Merged {
                     by: actor.key,
@@ -2355,7 +2369,8 @@ mod tests {
         let (alice, bob, carol) = (keypair(1), keypair(2), keypair(3));
         let create = w.create.clone();
         let g1 = w.op(&alice, &[&create], 1_500, grant(&bob, Some(Role::Write)));
-        let main = w.op(&alice, &[&g1], 2_000, push(None, Some(1), false));
+        let g2 = w.op(&alice, &[&g1], 1_501, grant(&carol, Some(Role::Write)));
+        let main = w.op(&alice, &[&g2], 2_000, push(None, Some(1), false));
         let feature = w.op(
             &bob,
             &[&main],
@@ -2444,8 +2459,247 @@ mod tests {
         assert_eq!(target(&state), Some(commit(4)));
         let pull = state.collab.threads[&open.id()].pull.clone().unwrap();
         assert_eq!(pull.merged.map(|m| m.commit), Some(commit(4)));
-        assert_eq!(state.collab.approvals(&pull), 1);
+        assert_eq!(state.merge_approvals(&pull), 1);
         assert!(!state.collab.threads[&open.id()].open);
+    }
+
+    /// A pull request `feature` (commit 2) into `main` (commit 1) opened by bob (a
+    /// write collaborator), `main` requiring one approval; returns the world, the
+    /// pull request's opening and the last operation so far.
+    fn reviewed_pull() -> (World, SignedOp, SignedOp) {
+        let mut w = World::new();
+        let (alice, bob) = (keypair(1), keypair(2));
+        let create = w.create.clone();
+        let grant_bob = w.op(&alice, &[&create], 1_500, grant(&bob, Some(Role::Write)));
+        let main = w.op(&alice, &[&grant_bob], 2_000, push(None, Some(1), false));
+        let feature = w.op(
+            &bob,
+            &[&main],
+            2_001,
+            Payload::UpdateRef {
+                name: "refs/heads/feature".into(),
+                old: None,
+                new: Some(commit(2)),
+                force: false,
+            },
+        );
+        let protect = w.op(
+            &alice,
+            &[&feature],
+            2_002,
+            Payload::SetBranchProtection {
+                branch: MAIN.into(),
+                protection: Some(BranchProtection {
+                    required_approvals: 1,
+                    ..BranchProtection::default()
+                }),
+            },
+        );
+        let open = w.op(
+            &bob,
+            &[&protect],
+            2_003,
+            Payload::OpenPull {
+                number: 1,
+                title: "feature".into(),
+                body: String::new(),
+                head: "feature".into(),
+                base: "main".into(),
+                draft: false,
+            },
+        );
+        (w, open.clone(), open)
+    }
+
+    fn review(pull: &SignedOp, verdict: Verdict, commit: ObjectId) -> Payload {
+        Payload::Review {
+            pull: pull.id(),
+            verdict,
+            body: "r".into(),
+            commit,
+            comments: vec![],
+        }
+    }
+
+    /// Bob's merge of the pull request at head `head` (commit 4 descends from 2 and 3
+    /// does not, so either is a fast-forward of `main`).
+    fn merge_at(pull: &SignedOp, head: u8) -> Payload {
+        Payload::MergePull {
+            pull: pull.id(),
+            method: MergeMethod::Merge,
+            head: commit(head),
+            old: commit(1),
+            new: commit(if head == 2 { 4 } else { 3 }),
+        }
+    }
+
+    fn review_required(state: &RepoState, merge: &SignedOp) -> bool {
+        state.rejected.get(&merge.id())
+            == Some(&Rejection::ReviewRequired {
+                required: 1,
+                approvals: 0,
+            })
+    }
+
+    #[test]
+    fn approvals_count_only_from_reviewers_with_write_access() {
+        let bob = keypair(2);
+        // (role granted to the reviewer before the review, whether the approval counts)
+        let cases = [
+            (None, false),
+            (Some(Role::Read), false),
+            (Some(Role::Write), true),
+            (Some(Role::Admin), true),
+        ];
+        for (role, counts) in cases {
+            let (mut w, open, last) = reviewed_pull();
+            let (alice, carol) = (keypair(1), keypair(3));
+            let granted = match role {
+                Some(role) => w.op(&alice, &[&last], 2_100, grant(&carol, Some(role))),
+                None => last,
+            };
+            let approve = w.op(
+                &carol,
+                &[&granted],
+                2_200,
+                review(&open, Verdict::Approve, commit(2)),
+            );
+            let merge = w.op(&bob, &[&approve], 2_300, merge_at(&open, 2));
+            let state = w.state();
+            assert!(!state.rejected.contains_key(&approve.id()), "{role:?}");
+            assert_eq!(state.collab.reviews[&approve.id()].role, role);
+            let pull = state.collab.threads[&open.id()].pull.clone().unwrap();
+            if counts {
+                assert!(!state.rejected.contains_key(&merge.id()), "{role:?}");
+                assert_eq!(pull.merged.map(|m| m.commit), Some(commit(4)));
+            } else {
+                assert!(review_required(&state, &merge), "{role:?}: {state:?}");
+                assert_eq!(state.merge_approvals(&pull), 0);
+                assert_eq!(target(&state), Some(commit(1)));
+            }
+        }
+    }
+
+    #[test]
+    fn write_access_is_needed_when_reviewing_and_still_at_the_merge() {
+        let (alice, bob, carol) = (keypair(1), keypair(2), keypair(3));
+
+        // Revoked (or demoted to read) before the merge, in the merge's causal past:
+        // the approval no longer counts.
+        for revoked_to in [None, Some(Role::Read)] {
+            let (mut w, open, last) = reviewed_pull();
+            let g = w.op(&alice, &[&last], 2_100, grant(&carol, Some(Role::Write)));
+            let approve = w.op(
+                &carol,
+                &[&g],
+                2_200,
+                review(&open, Verdict::Approve, commit(2)),
+            );
+            let revoke = w.op(&alice, &[&approve], 2_300, grant(&carol, revoked_to));
+            let merge = w.op(&bob, &[&revoke], 2_400, merge_at(&open, 2));
+            let state = w.state();
+            assert!(review_required(&state, &merge), "{revoked_to:?}: {state:?}");
+        }
+
+        // A revocation concurrent with the merge (the merger could not see it) does
+        // not unmerge it, whichever comes first in the order.
+        let (mut w, open, last) = reviewed_pull();
+        let g = w.op(&alice, &[&last], 2_100, grant(&carol, Some(Role::Write)));
+        let approve = w.op(
+            &carol,
+            &[&g],
+            2_200,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let revoke = w.op(&alice, &[&approve], 2_300, grant(&carol, None));
+        let merge = w.op(&bob, &[&approve], 2_400, merge_at(&open, 2));
+        let state = w.state();
+        assert!(!state.rejected.contains_key(&revoke.id()));
+        assert!(!state.rejected.contains_key(&merge.id()), "{state:?}");
+        assert_eq!(target(&state), Some(commit(4)));
+
+        // Write access granted only after approving: the approval was given without
+        // it and does not count.
+        let (mut w, open, last) = reviewed_pull();
+        let g = w.op(&alice, &[&last], 2_100, grant(&carol, Some(Role::Read)));
+        let approve = w.op(
+            &carol,
+            &[&g],
+            2_200,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let promote = w.op(&alice, &[&approve], 2_300, grant(&carol, Some(Role::Write)));
+        let merge = w.op(&bob, &[&promote], 2_400, merge_at(&open, 2));
+        let state = w.state();
+        assert!(review_required(&state, &merge), "{state:?}");
+        // Approving again, now with write access, counts.
+        let again = w.op(
+            &carol,
+            &[&merge],
+            2_500,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let merge = w.op(&bob, &[&again], 2_600, merge_at(&open, 2));
+        let state = w.state();
+        assert!(!state.rejected.contains_key(&merge.id()), "{state:?}");
+    }
+
+    #[test]
+    fn the_latest_review_of_each_reviewer_counts() {
+        let (alice, bob, carol, dave) = (keypair(1), keypair(2), keypair(3), keypair(4));
+        let (mut w, open, last) = reviewed_pull();
+        let g1 = w.op(&alice, &[&last], 2_100, grant(&carol, Some(Role::Write)));
+        let g2 = w.op(&alice, &[&g1], 2_101, grant(&dave, Some(Role::Write)));
+        // Carol approves, then asks for changes: she no longer approves.
+        let approve = w.op(
+            &carol,
+            &[&g2],
+            2_200,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let changes = w.op(
+            &carol,
+            &[&approve],
+            2_201,
+            review(&open, Verdict::RequestChanges, commit(2)),
+        );
+        let merge = w.op(&bob, &[&changes], 2_300, merge_at(&open, 2));
+        let state = w.state();
+        assert!(review_required(&state, &merge), "{state:?}");
+        // Two approvals by one reviewer are one approval; a later plain comment
+        // does not take it back.
+        let first = w.op(
+            &dave,
+            &[&merge],
+            2_400,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let second = w.op(
+            &dave,
+            &[&first],
+            2_401,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let comment = w.op(
+            &dave,
+            &[&second],
+            2_402,
+            review(&open, Verdict::Comment, commit(2)),
+        );
+        let pull = w.state().collab.threads[&open.id()].pull.clone().unwrap();
+        assert_eq!(w.state().merge_approvals(&pull), 1);
+        // Carol approving again makes two.
+        let back = w.op(
+            &carol,
+            &[&comment],
+            2_403,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let state = w.state();
+        let pull = state.collab.threads[&open.id()].pull.clone().unwrap();
+        assert_eq!(state.merge_approvals(&pull), 2);
+        let merge = w.op(&bob, &[&back], 2_500, merge_at(&open, 2));
+        assert!(!w.state().rejected.contains_key(&merge.id()));
     }
 
     #[test]

@@ -544,7 +544,7 @@ fn plan_merge(view: &RepoView, number: u64, body: MergeBody) -> Result<MergePlan
         .protections
         .get(&base_ref)
         .map_or(0, |p| usize::from(p.required_approvals));
-    if view.state.collab.approvals(pull) < required {
+    if view.state.merge_approvals(pull) < required {
         return Err(not_mergeable(format!(
             "At least {required} approving review is required by reviewers with write access."
         )));
