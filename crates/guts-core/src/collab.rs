@@ -278,7 +278,17 @@ impl Collab {
     /// `acl` (the ACL of the merge's causal past, so a revocation the merger saw
     /// takes the approval away). Without the write checks a pull-only collaborator,
     /// or on a public repository anyone, could satisfy a review requirement.
-    pub fn approvals(&self, pull: &Pull, acl: &BTreeMap<PublicKey, Role>) -> usize {
+    ///
+    /// With `fresh` (the base dismisses stale reviews) only approvals of exactly that
+    /// commit, the head being merged, count: an approval of an earlier head was given
+    /// before the commits pushed since. Comparing commits rather than recording
+    /// pushes keeps this a function of the reviews and the merge alone.
+    pub fn approvals(
+        &self,
+        pull: &Pull,
+        acl: &BTreeMap<PublicKey, Role>,
+        fresh: Option<&ObjectId>,
+    ) -> usize {
         let mut latest: BTreeMap<PublicKey, &Review> = BTreeMap::new();
         for review in pull.reviews.iter().filter_map(|id| self.reviews.get(id)) {
             if review.verdict != Verdict::Comment {
@@ -290,6 +300,7 @@ impl Collab {
             .filter(|r| r.verdict == Verdict::Approve)
             .filter(|r| r.role >= Some(Role::Write))
             .filter(|r| acl.get(&r.author).copied() >= Some(Role::Write))
+            .filter(|r| fresh.is_none_or(|head| r.commit == *head))
             .count()
     }
 
@@ -683,15 +694,16 @@ impl Collab {
         Ok(())
     }
 
-    /// Checks that `pull` may merge now under `protection` of its base, approvals
-    /// counted against `acl` (the merge's causal past), and returns the base branch's
-    /// full ref name. Changes nothing.
+    /// Checks that `pull` may merge `head` now under the protection of its base,
+    /// approvals counted against `acl` (the merge's causal past), and returns the base
+    /// branch's full ref name. Changes nothing.
     pub(crate) fn check_merge(
         &self,
         actor: &Actor,
         pull_id: &OpId,
         protections: &BTreeMap<String, BranchProtection>,
         acl: &BTreeMap<PublicKey, Role>,
+        head: &ObjectId,
     ) -> Result<String, Rejection> {
         actor.require(Role::Write)?;
         let thread = self.thread(pull_id)?;
@@ -706,10 +718,10 @@ impl Collab {
             return Err(Rejection::Draft);
         }
         let base = format!("refs/heads/{}", pull.base);
-        let required = protections
-            .get(&base)
-            .map_or(0, |p| usize::from(p.required_approvals));
-        let approvals = self.approvals(pull, acl);
+        let protection = protections.get(&base).copied().unwrap_or_default();
+        let required = usize::from(protection.required_approvals);
+        let fresh = protection.dismiss_stale_reviews.then_some(head);
+        let approvals = self.approvals(pull, acl, fresh);
         if approvals < required {
             return Err(Rejection::ReviewRequired {
                 required: u8::try_from(required).unwrap_or(u8::MAX),
