@@ -21,6 +21,11 @@
 //! is for its author or a writer; labels, assignees, locking and merging are for
 //! writers. A locked thread takes comments from writers only.
 //!
+//! Anyone who may review may approve, but toward a branch's required approvals only
+//! approvals by writers count: the role at the review (recorded on it) and at the merge
+//! (the merge's causal past) must both be write or above, else a pull-only
+//! collaborator, or anyone on a public repository, could stand in for a maintainer.
+//!
 //! Collections are persistent maps (`imbl`), so publishing the state after every
 //! operation (a clone per append) costs O(1) rather than a copy of every issue.
 
