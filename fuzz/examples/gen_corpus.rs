@@ -149,6 +149,20 @@ fn ops() -> Vec<(String, Vec<u8>)> {
                     no_force_push: true,
                     no_deletion: true,
                     required_approvals: 2,
+                    dismiss_stale_reviews: false,
+                }),
+            },
+        ),
+        (
+            "set_branch_protection_stale",
+            vec![root],
+            Payload::SetBranchProtection {
+                branch: "refs/heads/main".into(),
+                protection: Some(BranchProtection {
+                    no_force_push: true,
+                    no_deletion: false,
+                    required_approvals: 1,
+                    dismiss_stale_reviews: true,
                 }),
             },
         ),

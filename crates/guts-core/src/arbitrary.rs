@@ -40,11 +40,14 @@ pub(crate) fn role() -> impl Strategy<Value = Role> {
 }
 
 pub(crate) fn protection() -> impl Strategy<Value = BranchProtection> {
-    (any::<bool>(), any::<bool>(), any::<u8>()).prop_map(
-        |(no_force_push, no_deletion, required_approvals)| BranchProtection {
-            no_force_push,
-            no_deletion,
-            required_approvals,
+    (any::<bool>(), any::<bool>(), any::<u8>(), any::<bool>()).prop_map(
+        |(no_force_push, no_deletion, required_approvals, dismiss_stale_reviews)| {
+            BranchProtection {
+                no_force_push,
+                no_deletion,
+                required_approvals,
+                dismiss_stale_reviews,
+            }
         },
     )
 }

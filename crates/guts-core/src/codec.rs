@@ -23,10 +23,16 @@
 //! Strings are a `u32` byte length then UTF-8; `Option` is a `u8` tag (0 none, 1 some)
 //! then the value; `bool` is a `u8` 0 or 1; `Role` is a `u8` (1 read, 2 write, 3 admin,
 //! 4 owner). A signed operation is this encoding followed by the 64-byte signature.
-//! A list is a `u32` count then its items. Payload tags 0x0001..=0x0006 are repository
+//! A list is a `u32` count then its items. Payload tags 0x0001..=0x0007 are repository
 //! payloads; 0x0100..=0x0109 are collaboration payloads (issues, pull requests,
 //! comments, labels, reviews, merges). A decoder meeting a tag it does not know fails
 //! with [`DecodeError::UnknownPayload`].
+//!
+//! A payload gains fields through a new tag, never by changing an old one, so bytes
+//! signed by an older node keep decoding to what they meant. `SetBranchProtection` has
+//! two: 0x0005 (no force-push, no deletion, required approvals) and 0x0007 (the same,
+//! then `dismiss_stale_reviews`, which must be true: a protection without it is
+//! spelled 0x0005, so each operation still has exactly one encoding).
 
 use crate::collab::{
     LabelDef, MAX_ASSIGNEES, MAX_LABELS, MAX_REVIEW_COMMENTS, MergeMethod, ReviewComment,
@@ -55,6 +61,8 @@ const TAG_DELETE_REPO: u16 = 0x0003;
 const TAG_SET_ROLE: u16 = 0x0004;
 const TAG_SET_BRANCH_PROTECTION: u16 = 0x0005;
 const TAG_UPDATE_REF: u16 = 0x0006;
+/// `SetBranchProtection` with `dismiss_stale_reviews` set (see the module docs).
+const TAG_SET_BRANCH_PROTECTION_STALE: u16 = 0x0007;
 const TAG_OPEN_ISSUE: u16 = 0x0100;
 const TAG_OPEN_PULL: u16 = 0x0101;
 const TAG_EDIT_THREAD: u16 = 0x0102;
@@ -127,6 +135,9 @@ pub enum DecodeError {
     },
     #[error("parents are not strictly ascending")]
     ParentsNotCanonical,
+    /// A value spelled in a form reserved for other values (another tag encodes it).
+    #[error("{field} is not in its canonical form")]
+    NotCanonical { field: &'static str },
     #[error("{field} is not valid utf-8")]
     InvalidUtf8 { field: &'static str },
     #[error("{field} is not a valid ed25519 public key")]
@@ -459,11 +470,21 @@ fn encode_payload(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> 
             }
         }
         Payload::SetBranchProtection { branch, protection } => {
-            w.u16(TAG_SET_BRANCH_PROTECTION);
-            w.str("branch", branch, MAX_NAME_BYTES)?;
-            w.option_tag(protection.is_some());
-            if let Some(protection) = protection {
-                encode_protection(w, protection);
+            match protection.filter(|p| p.dismiss_stale_reviews) {
+                Some(protection) => {
+                    w.u16(TAG_SET_BRANCH_PROTECTION_STALE);
+                    w.str("branch", branch, MAX_NAME_BYTES)?;
+                    encode_protection(w, &protection);
+                    w.bool(protection.dismiss_stale_reviews);
+                }
+                None => {
+                    w.u16(TAG_SET_BRANCH_PROTECTION);
+                    w.str("branch", branch, MAX_NAME_BYTES)?;
+                    w.option_tag(protection.is_some());
+                    if let Some(protection) = protection {
+                        encode_protection(w, protection);
+                    }
+                }
             }
         }
         Payload::UpdateRef {
@@ -665,6 +686,8 @@ pub(crate) fn merge_method_tag(method: MergeMethod) -> u8 {
     }
 }
 
+/// The fields of the original (0x0005) protection encoding; `dismiss_stale_reviews`
+/// is written by the callers that carry it.
 pub(crate) fn encode_protection(w: &mut Writer, protection: &BranchProtection) {
     w.bool(protection.no_force_push);
     w.bool(protection.no_deletion);
@@ -739,6 +762,20 @@ fn decode_payload(r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
             branch: r.string("branch", MAX_NAME_BYTES)?,
             protection: decode_option(r, decode_protection)?,
         },
+        TAG_SET_BRANCH_PROTECTION_STALE => {
+            let branch = r.string("branch", MAX_NAME_BYTES)?;
+            let mut protection = decode_protection(r)?;
+            protection.dismiss_stale_reviews = r.bool()?;
+            if !protection.dismiss_stale_reviews {
+                return Err(DecodeError::NotCanonical {
+                    field: "protection",
+                });
+            }
+            Payload::SetBranchProtection {
+                branch,
+                protection: Some(protection),
+            }
+        }
         TAG_UPDATE_REF => Payload::UpdateRef {
             name: r.string("ref name", MAX_NAME_BYTES)?,
             old: decode_option(r, |r| r.array().map(ObjectId::from_bytes))?,
@@ -905,11 +942,13 @@ fn decode_role(r: &mut Reader<'_>) -> Result<Role, DecodeError> {
     }
 }
 
+/// The fields of the original (0x0005) protection encoding.
 fn decode_protection(r: &mut Reader<'_>) -> Result<BranchProtection, DecodeError> {
     Ok(BranchProtection {
         no_force_push: r.bool()?,
         no_deletion: r.bool()?,
         required_approvals: r.u8()?,
+        dismiss_stale_reviews: false,
     })
 }
 

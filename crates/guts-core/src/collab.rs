@@ -21,6 +21,11 @@
 //! is for its author or a writer; labels, assignees, locking and merging are for
 //! writers. A locked thread takes comments from writers only.
 //!
+//! Anyone who may review may approve, but toward a branch's required approvals only
+//! approvals by writers count: the role at the review (recorded on it) and at the merge
+//! (the merge's causal past) must both be write or above, else a pull-only
+//! collaborator, or anyone on a public repository, could stand in for a maintainer.
+//!
 //! Collections are persistent maps (`imbl`), so publishing the state after every
 //! operation (a clone per append) costs O(1) rather than a copy of every issue.
 
@@ -182,6 +187,11 @@ pub struct Review {
     pub commit: ObjectId,
     pub at: Hlc,
     pub comments: Vec<ReviewComment>,
+    /// The role its author held in the review's causal past. Recorded because an
+    /// approval counts toward required approvals only from someone who had write
+    /// access when approving (as on GitHub), and the fold cannot look back at that
+    /// ACL when the merge comes.
+    pub role: Option<Role>,
 }
 
 /// Every thread, comment, label and review of a repository.
@@ -266,16 +276,37 @@ impl Collab {
             .map_or(1, |(n, _)| n.saturating_add(1))
     }
 
-    /// Approving reviewers of a pull request: those whose latest approving or
-    /// change-requesting review approves (a plain comment changes nothing).
-    pub fn approvals(&self, pull: &Pull) -> usize {
-        let mut latest: BTreeMap<PublicKey, Verdict> = BTreeMap::new();
+    /// Approvals of a pull request that count toward its base branch's required
+    /// approvals, as GitHub counts them: each reviewer's latest approving or
+    /// change-requesting review (a plain comment changes nothing) counts if it
+    /// approves, its author had write access when reviewing, and still has it in
+    /// `acl` (the ACL of the merge's causal past, so a revocation the merger saw
+    /// takes the approval away). Without the write checks a pull-only collaborator,
+    /// or on a public repository anyone, could satisfy a review requirement.
+    ///
+    /// With `fresh` (the base dismisses stale reviews) only approvals of exactly that
+    /// commit, the head being merged, count: an approval of an earlier head was given
+    /// before the commits pushed since. Comparing commits rather than recording
+    /// pushes keeps this a function of the reviews and the merge alone.
+    pub fn approvals(
+        &self,
+        pull: &Pull,
+        acl: &BTreeMap<PublicKey, Role>,
+        fresh: Option<&ObjectId>,
+    ) -> usize {
+        let mut latest: BTreeMap<PublicKey, &Review> = BTreeMap::new();
         for review in pull.reviews.iter().filter_map(|id| self.reviews.get(id)) {
             if review.verdict != Verdict::Comment {
-                latest.insert(review.author, review.verdict);
+                latest.insert(review.author, review);
             }
         }
-        latest.values().filter(|v| **v == Verdict::Approve).count()
+        latest
+            .values()
+            .filter(|r| r.verdict == Verdict::Approve)
+            .filter(|r| r.role >= Some(Role::Write))
+            .filter(|r| acl.get(&r.author).copied() >= Some(Role::Write))
+            .filter(|r| fresh.is_none_or(|head| r.commit == *head))
+            .count()
     }
 
     fn thread(&self, id: &OpId) -> Result<&Thread, Rejection> {
@@ -657,6 +688,7 @@ impl Collab {
                 commit,
                 at: actor.at,
                 comments: comments.to_vec(),
+                role: actor.held,
             },
         );
         self.touch(pull_id, actor.at, |t| {
@@ -667,13 +699,16 @@ impl Collab {
         Ok(())
     }
 
-    /// Checks that `pull` may merge now under `protection` of its base, and returns the
-    /// base branch's full ref name. Changes nothing.
+    /// Checks that `pull` may merge `head` now under the protection of its base,
+    /// approvals counted against `acl` (the merge's causal past), and returns the base
+    /// branch's full ref name. Changes nothing.
     pub(crate) fn check_merge(
         &self,
         actor: &Actor,
         pull_id: &OpId,
         protections: &BTreeMap<String, BranchProtection>,
+        acl: &BTreeMap<PublicKey, Role>,
+        head: &ObjectId,
     ) -> Result<String, Rejection> {
         actor.require(Role::Write)?;
         let thread = self.thread(pull_id)?;
@@ -688,10 +723,10 @@ impl Collab {
             return Err(Rejection::Draft);
         }
         let base = format!("refs/heads/{}", pull.base);
-        let required = protections
-            .get(&base)
-            .map_or(0, |p| usize::from(p.required_approvals));
-        let approvals = self.approvals(pull);
+        let protection = protections.get(&base).copied().unwrap_or_default();
+        let required = usize::from(protection.required_approvals);
+        let fresh = protection.dismiss_stale_reviews.then_some(head);
+        let approvals = self.approvals(pull, acl, fresh);
         if approvals < required {
             return Err(Rejection::ReviewRequired {
                 required: u8::try_from(required).unwrap_or(u8::MAX),
@@ -748,6 +783,10 @@ impl Collab {
                 w.long_bytes(c.path.as_bytes());
                 w.u32(c.line);
                 w.long_bytes(c.body.as_bytes());
+            }
+            w.option_tag(r.role.is_some());
+            if let Some(role) = r.role {
+                w.u8(crate::codec::role_tag(role));
             }
         }
     }

@@ -39,7 +39,7 @@
 use std::collections::BTreeMap;
 
 use crate::codec::Writer;
-use crate::collab::{Actor, Collab, Merged, NewPull};
+use crate::collab::{Actor, Collab, Merged, NewPull, Pull};
 use crate::dag::{DagError, RepoDag};
 use crate::hlc::Hlc;
 use crate::identity::PublicKey;
@@ -48,7 +48,7 @@ use crate::names::{self, NameError};
 use crate::op::{BranchProtection, Payload, Role, SignedOp};
 
 /// Version byte leading [`RepoState::encode`].
-const STATE_FORMAT_VERSION: u8 = 2;
+const STATE_FORMAT_VERSION: u8 = 3;
 /// Refs under this prefix belong to Guts (conflict refs) and cannot be pushed.
 pub const RESERVED_REF_PREFIX: &str = "refs/guts/";
 /// Where losing tips of concurrent ref updates are kept.
@@ -256,6 +256,7 @@ impl RepoState {
         for (branch, protection) in &self.protections {
             w.long_bytes(branch.as_bytes());
             crate::codec::encode_protection(&mut w, protection);
+            w.bool(protection.dismiss_stale_reviews);
         }
         w.long_count(self.refs.len());
         for (name, state) in &self.refs {
@@ -294,6 +295,18 @@ impl RepoState {
     /// The role `user` holds now (at the end of the fold).
     pub fn role(&self, user: &PublicKey) -> Option<Role> {
         self.acl.get(user).copied()
+    }
+
+    /// Approvals of `pull` that would count if it merged `head` now: a local merge
+    /// names every head, so its causal past holds the whole ACL. What the API checks
+    /// before doing any git work; the fold checks the merge operation itself.
+    pub fn merge_approvals(&self, pull: &Pull, head: &ObjectId) -> usize {
+        let dismiss_stale = self
+            .protections
+            .get(&format!("refs/heads/{}", pull.base))
+            .is_some_and(|p| p.dismiss_stale_reviews);
+        self.collab
+            .approvals(pull, &self.acl, dismiss_stale.then_some(head))
     }
 }
 
@@ -800,18 +813,19 @@ impl Folder<'_> {
                     op: signed.id(),
                     public: self.fold.state.meta.as_ref().is_some_and(|m| !m.private),
                 };
-                self.apply_collab(signed, &actor, collab)?;
+                self.apply_collab(signed, &actor, past, collab)?;
                 Ok(None)
             }
         }
     }
 
     /// Issues, pull requests and their discussion; the rules live in [`crate::collab`],
-    /// this adds what needs refs and ancestry.
+    /// this adds what needs refs, ancestry and the ACL of the causal past (`past`).
     fn apply_collab(
         &mut self,
         signed: &SignedOp,
         actor: &Actor,
+        past: usize,
         payload: &Payload,
     ) -> Result<(), Rejection> {
         let branch = |state: &RepoState, name: &str| state.branch(name);
@@ -890,7 +904,18 @@ impl Folder<'_> {
                 new,
             } => {
                 let state = &self.fold.state;
-                let base = state.collab.check_merge(actor, pull, &state.protections)?;
+                let empty = Acl::new();
+                // Approvals are re-checked against the merge's own causal past: a
+                // reviewer whose write access the merger saw revoked no longer counts.
+                let acl = self.fold.pasts.acl(past).unwrap_or(&empty);
+                // With stale reviews dismissed, approvals must be of the head the merge
+                // says it merges (recorded as `Merged::head`): the head the merging
+                // node saw, so a push concurrent with the merge does not unmerge it.
+                // A merger who names another head gains nothing: `new` is theirs to
+                // choose anyway, as it is for any writer's push.
+                let base = state
+                    .collab
+                    .check_merge(actor, pull, &state.protections, acl, head)?;
                 self.update_ref(signed, &base, Some(*old), Some(*new), false)?;
                 let merged = Merged {
                     by: actor.key,
@@ -1276,6 +1301,7 @@ mod tests {
                 no_force_push,
                 no_deletion,
                 required_approvals: 0,
+                dismiss_stale_reviews: false,
             }),
         }
     }
@@ -2159,11 +2185,15 @@ mod tests {
     #[test]
     fn scenarios_are_not_vacuous() {
         // The generator must produce accepted pushes and conflicts, or the convergence
-        // property would only compare empty states.
+        // property would only compare empty states. Merges are rare (a pull request
+        // needs both branches, then an approval or an unprotected base), so scenarios
+        // are drawn until every kind has been seen, within a bound.
         let mut runner = proptest::test_runner::TestRunner::deterministic();
         let (mut refs, mut conflicts, mut rejected, mut applied) = (0, 0, 0, 0);
         let (mut threads, mut renumbered, mut comments, mut merged) = (0, 0, 0, 0);
-        for _ in 0..32 {
+        let mut drawn = 0;
+        while drawn < 32 || (merged == 0 || comments == 0) && drawn < 1024 {
+            drawn += 1;
             let (graph, ops) = scenario().new_tree(&mut runner).unwrap().current();
             let state = fold_in_order(&ops, &graph);
             refs += state.refs.len();
@@ -2460,7 +2490,8 @@ mod tests {
         let (alice, bob, carol) = (keypair(1), keypair(2), keypair(3));
         let create = w.create.clone();
         let g1 = w.op(&alice, &[&create], 1_500, grant(&bob, Some(Role::Write)));
-        let main = w.op(&alice, &[&g1], 2_000, push(None, Some(1), false));
+        let g2 = w.op(&alice, &[&g1], 1_501, grant(&carol, Some(Role::Write)));
+        let main = w.op(&alice, &[&g2], 2_000, push(None, Some(1), false));
         let feature = w.op(
             &bob,
             &[&main],
@@ -2549,8 +2580,314 @@ mod tests {
         assert_eq!(target(&state), Some(commit(4)));
         let pull = state.collab.threads[&open.id()].pull.clone().unwrap();
         assert_eq!(pull.merged.map(|m| m.commit), Some(commit(4)));
-        assert_eq!(state.collab.approvals(&pull), 1);
+        assert_eq!(state.merge_approvals(&pull, &commit(2)), 1);
         assert!(!state.collab.threads[&open.id()].open);
+    }
+
+    /// A pull request `feature` (commit 2) into `main` (commit 1) opened by bob (a
+    /// write collaborator), `main` requiring one approval (and dismissing stale ones
+    /// if asked); returns the world, the pull request's opening and the last
+    /// operation so far.
+    fn reviewed_pull(dismiss_stale_reviews: bool) -> (World, SignedOp, SignedOp) {
+        let mut w = World::new();
+        let (alice, bob) = (keypair(1), keypair(2));
+        let create = w.create.clone();
+        let grant_bob = w.op(&alice, &[&create], 1_500, grant(&bob, Some(Role::Write)));
+        let main = w.op(&alice, &[&grant_bob], 2_000, push(None, Some(1), false));
+        let feature = w.op(
+            &bob,
+            &[&main],
+            2_001,
+            Payload::UpdateRef {
+                name: "refs/heads/feature".into(),
+                old: None,
+                new: Some(commit(2)),
+                force: false,
+            },
+        );
+        let protect = w.op(
+            &alice,
+            &[&feature],
+            2_002,
+            Payload::SetBranchProtection {
+                branch: MAIN.into(),
+                protection: Some(BranchProtection {
+                    required_approvals: 1,
+                    dismiss_stale_reviews,
+                    ..BranchProtection::default()
+                }),
+            },
+        );
+        let open = w.op(
+            &bob,
+            &[&protect],
+            2_003,
+            Payload::OpenPull {
+                number: 1,
+                title: "feature".into(),
+                body: String::new(),
+                head: "feature".into(),
+                base: "main".into(),
+                draft: false,
+            },
+        );
+        (w, open.clone(), open)
+    }
+
+    fn review(pull: &SignedOp, verdict: Verdict, commit: ObjectId) -> Payload {
+        Payload::Review {
+            pull: pull.id(),
+            verdict,
+            body: "r".into(),
+            commit,
+            comments: vec![],
+        }
+    }
+
+    /// A merge of the pull request at head `head` (2, or 5 after a push): into commit
+    /// 4 (a child of 2) or a fast-forward to the head, both fast-forwards of `main`.
+    fn merge_at(pull: &SignedOp, head: u8) -> Payload {
+        Payload::MergePull {
+            pull: pull.id(),
+            method: MergeMethod::Merge,
+            head: commit(head),
+            old: commit(1),
+            new: commit(if head == 2 { 4 } else { head }),
+        }
+    }
+
+    fn review_required(state: &RepoState, merge: &SignedOp) -> bool {
+        state.rejected.get(&merge.id())
+            == Some(&Rejection::ReviewRequired {
+                required: 1,
+                approvals: 0,
+            })
+    }
+
+    #[test]
+    fn approvals_count_only_from_reviewers_with_write_access() {
+        let bob = keypair(2);
+        // (role granted to the reviewer before the review, whether the approval counts)
+        let cases = [
+            (None, false),
+            (Some(Role::Read), false),
+            (Some(Role::Write), true),
+            (Some(Role::Admin), true),
+        ];
+        for (role, counts) in cases {
+            let (mut w, open, last) = reviewed_pull(false);
+            let (alice, carol) = (keypair(1), keypair(3));
+            let granted = match role {
+                Some(role) => w.op(&alice, &[&last], 2_100, grant(&carol, Some(role))),
+                None => last,
+            };
+            let approve = w.op(
+                &carol,
+                &[&granted],
+                2_200,
+                review(&open, Verdict::Approve, commit(2)),
+            );
+            let merge = w.op(&bob, &[&approve], 2_300, merge_at(&open, 2));
+            let state = w.state();
+            assert!(!state.rejected.contains_key(&approve.id()), "{role:?}");
+            assert_eq!(state.collab.reviews[&approve.id()].role, role);
+            let pull = state.collab.threads[&open.id()].pull.clone().unwrap();
+            if counts {
+                assert!(!state.rejected.contains_key(&merge.id()), "{role:?}");
+                assert_eq!(pull.merged.map(|m| m.commit), Some(commit(4)));
+            } else {
+                assert!(review_required(&state, &merge), "{role:?}: {state:?}");
+                assert_eq!(state.merge_approvals(&pull, &commit(2)), 0);
+                assert_eq!(target(&state), Some(commit(1)));
+            }
+        }
+    }
+
+    #[test]
+    fn write_access_is_needed_when_reviewing_and_still_at_the_merge() {
+        let (alice, bob, carol) = (keypair(1), keypair(2), keypair(3));
+
+        // Revoked (or demoted to read) before the merge, in the merge's causal past:
+        // the approval no longer counts.
+        for revoked_to in [None, Some(Role::Read)] {
+            let (mut w, open, last) = reviewed_pull(false);
+            let g = w.op(&alice, &[&last], 2_100, grant(&carol, Some(Role::Write)));
+            let approve = w.op(
+                &carol,
+                &[&g],
+                2_200,
+                review(&open, Verdict::Approve, commit(2)),
+            );
+            let revoke = w.op(&alice, &[&approve], 2_300, grant(&carol, revoked_to));
+            let merge = w.op(&bob, &[&revoke], 2_400, merge_at(&open, 2));
+            let state = w.state();
+            assert!(review_required(&state, &merge), "{revoked_to:?}: {state:?}");
+        }
+
+        // A revocation concurrent with the merge (the merger could not see it) does
+        // not unmerge it, whichever comes first in the order.
+        let (mut w, open, last) = reviewed_pull(false);
+        let g = w.op(&alice, &[&last], 2_100, grant(&carol, Some(Role::Write)));
+        let approve = w.op(
+            &carol,
+            &[&g],
+            2_200,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let revoke = w.op(&alice, &[&approve], 2_300, grant(&carol, None));
+        let merge = w.op(&bob, &[&approve], 2_400, merge_at(&open, 2));
+        let state = w.state();
+        assert!(!state.rejected.contains_key(&revoke.id()));
+        assert!(!state.rejected.contains_key(&merge.id()), "{state:?}");
+        assert_eq!(target(&state), Some(commit(4)));
+
+        // Write access granted only after approving: the approval was given without
+        // it and does not count.
+        let (mut w, open, last) = reviewed_pull(false);
+        let g = w.op(&alice, &[&last], 2_100, grant(&carol, Some(Role::Read)));
+        let approve = w.op(
+            &carol,
+            &[&g],
+            2_200,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let promote = w.op(&alice, &[&approve], 2_300, grant(&carol, Some(Role::Write)));
+        let merge = w.op(&bob, &[&promote], 2_400, merge_at(&open, 2));
+        let state = w.state();
+        assert!(review_required(&state, &merge), "{state:?}");
+        // Approving again, now with write access, counts.
+        let again = w.op(
+            &carol,
+            &[&merge],
+            2_500,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let merge = w.op(&bob, &[&again], 2_600, merge_at(&open, 2));
+        let state = w.state();
+        assert!(!state.rejected.contains_key(&merge.id()), "{state:?}");
+    }
+
+    #[test]
+    fn the_latest_review_of_each_reviewer_counts() {
+        let (alice, bob, carol, dave) = (keypair(1), keypair(2), keypair(3), keypair(4));
+        let (mut w, open, last) = reviewed_pull(false);
+        let g1 = w.op(&alice, &[&last], 2_100, grant(&carol, Some(Role::Write)));
+        let g2 = w.op(&alice, &[&g1], 2_101, grant(&dave, Some(Role::Write)));
+        // Carol approves, then asks for changes: she no longer approves.
+        let approve = w.op(
+            &carol,
+            &[&g2],
+            2_200,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let changes = w.op(
+            &carol,
+            &[&approve],
+            2_201,
+            review(&open, Verdict::RequestChanges, commit(2)),
+        );
+        let merge = w.op(&bob, &[&changes], 2_300, merge_at(&open, 2));
+        let state = w.state();
+        assert!(review_required(&state, &merge), "{state:?}");
+        // Two approvals by one reviewer are one approval; a later plain comment
+        // does not take it back.
+        let first = w.op(
+            &dave,
+            &[&merge],
+            2_400,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let second = w.op(
+            &dave,
+            &[&first],
+            2_401,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let comment = w.op(
+            &dave,
+            &[&second],
+            2_402,
+            review(&open, Verdict::Comment, commit(2)),
+        );
+        let pull = w.state().collab.threads[&open.id()].pull.clone().unwrap();
+        assert_eq!(w.state().merge_approvals(&pull, &commit(2)), 1);
+        // Carol approving again makes two.
+        let back = w.op(
+            &carol,
+            &[&comment],
+            2_403,
+            review(&open, Verdict::Approve, commit(2)),
+        );
+        let state = w.state();
+        let pull = state.collab.threads[&open.id()].pull.clone().unwrap();
+        assert_eq!(state.merge_approvals(&pull, &commit(2)), 2);
+        let merge = w.op(&bob, &[&back], 2_500, merge_at(&open, 2));
+        assert!(!w.state().rejected.contains_key(&merge.id()));
+    }
+
+    #[test]
+    fn stale_approvals_are_dismissed_when_the_protection_asks() {
+        let (alice, bob, carol) = (keypair(1), keypair(2), keypair(3));
+        for dismiss in [true, false] {
+            let (mut w, open, last) = reviewed_pull(dismiss);
+            let g = w.op(&alice, &[&last], 2_100, grant(&carol, Some(Role::Write)));
+            let approve = w.op(
+                &carol,
+                &[&g],
+                2_200,
+                review(&open, Verdict::Approve, commit(2)),
+            );
+            // Bob pushes another commit to the pull request's branch.
+            let moved = w.op(
+                &bob,
+                &[&approve],
+                2_300,
+                Payload::UpdateRef {
+                    name: "refs/heads/feature".into(),
+                    old: Some(commit(2)),
+                    new: Some(commit(5)),
+                    force: false,
+                },
+            );
+            let state = w.state();
+            let pull = state.collab.threads[&open.id()].pull.clone().unwrap();
+            assert_eq!(state.merge_approvals(&pull, &commit(2)), 1, "{dismiss}");
+            assert_eq!(
+                state.merge_approvals(&pull, &commit(5)),
+                usize::from(!dismiss),
+                "{dismiss}"
+            );
+            let merge = w.op(&bob, &[&moved], 2_400, merge_at(&open, 5));
+            let state = w.state();
+            if !dismiss {
+                assert!(!state.rejected.contains_key(&merge.id()), "{state:?}");
+                assert_eq!(target(&state), Some(commit(5)));
+                continue;
+            }
+            assert!(review_required(&state, &merge), "{state:?}");
+            // Approving the new head counts again.
+            let again = w.op(
+                &carol,
+                &[&merge],
+                2_500,
+                review(&open, Verdict::Approve, commit(5)),
+            );
+            let merge = w.op(&bob, &[&again], 2_600, merge_at(&open, 5));
+            let state = w.state();
+            assert!(!state.rejected.contains_key(&merge.id()), "{state:?}");
+            assert_eq!(target(&state), Some(commit(5)));
+            let pull = state.collab.threads[&open.id()].pull.clone().unwrap();
+            assert_eq!(pull.merged.map(|m| m.head), Some(commit(5)));
+        }
+    }
+
+    #[test]
+    fn the_stale_review_flag_is_part_of_the_state() {
+        let states: Vec<Vec<u8>> = [false, true]
+            .into_iter()
+            .map(|dismiss| reviewed_pull(dismiss).0.state().encode())
+            .collect();
+        assert_ne!(states[0], states[1]);
     }
 
     #[test]

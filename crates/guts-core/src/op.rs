@@ -53,6 +53,9 @@ pub struct BranchProtection {
     pub no_deletion: bool,
     /// Approving reviews a pull request needs before it merges into this branch.
     pub required_approvals: u8,
+    /// GitHub's `dismiss_stale_reviews`: an approval counts only if it approved the
+    /// head being merged, so commits pushed after an approval need a new one.
+    pub dismiss_stale_reviews: bool,
 }
 
 /// What an operation does.
@@ -470,6 +473,58 @@ mod tests {
         assert_eq!(
             SignedOp::decode(&bytes),
             Err(DecodeError::UnknownPayload(0x0200))
+        );
+    }
+
+    #[test]
+    fn branch_protection_keeps_its_original_encoding_and_adds_a_tag() {
+        let old = BranchProtection {
+            no_force_push: true,
+            no_deletion: false,
+            required_approvals: 2,
+            dismiss_stale_reviews: false,
+        };
+        let protect = |protection| Payload::SetBranchProtection {
+            branch: "refs/heads/main".into(),
+            protection: Some(protection),
+        };
+        let payload_bytes = |signed: &SignedOp| {
+            let bytes = signed.encode();
+            bytes[..bytes.len() - SIGNATURE_LEN].to_vec()
+        };
+        let mut branch = vec![0, 0, 0, 15];
+        branch.extend_from_slice(b"refs/heads/main");
+
+        // Without stale dismissal: tag 0x0005, the branch, `Some`, the three fields,
+        // byte for byte what nodes signed before the flag existed.
+        let signed = op_with(protect(old)).sign(&key(1)).unwrap();
+        let expected = [&[0x00, 0x05][..], &branch, &[1, 1, 0, 2]].concat();
+        assert!(payload_bytes(&signed).ends_with(&expected));
+        let decoded = SignedOp::decode(&signed.encode()).unwrap();
+        assert_eq!(decoded.op().payload, protect(old));
+
+        // With it: tag 0x0007, the branch, the three fields, then the flag.
+        let new = BranchProtection {
+            dismiss_stale_reviews: true,
+            ..old
+        };
+        let signed = op_with(protect(new)).sign(&key(1)).unwrap();
+        let expected = [&[0x00, 0x07][..], &branch, &[1, 0, 2, 1]].concat();
+        assert!(payload_bytes(&signed).ends_with(&expected));
+        assert_eq!(
+            SignedOp::decode(&signed.encode()).unwrap().op().payload,
+            protect(new)
+        );
+
+        // Tag 0x0007 without the flag would be a second spelling of a 0x0005 payload.
+        let mut bytes = signed.encode();
+        let flag_at = bytes.len() - SIGNATURE_LEN - 1;
+        bytes[flag_at] = 0;
+        assert_eq!(
+            SignedOp::decode(&bytes),
+            Err(DecodeError::NotCanonical {
+                field: "protection"
+            })
         );
     }
 

@@ -1,8 +1,9 @@
 //! Branches (`/repos/{owner}/{repo}/branches`, `…/branches/{branch}`) and branch
 //! protection (`…/branches/{branch}/protection`): GitHub's shapes for the branches of
 //! the folded state and for the rules the fold enforces on pushes and merges (no
-//! force-push, no deletion, required approving reviews). Protection changes are signed
-//! `SetBranchProtection` operations; the fold decides who may make them (admins).
+//! force-push, no deletion, required approving reviews, dismissal of stale approvals).
+//! Protection changes are signed `SetBranchProtection` operations; the fold decides
+//! who may make them (admins).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -146,6 +147,9 @@ struct OwnerRepoBranch {
 struct Reviews {
     #[serde(default)]
     required_approving_review_count: Option<u8>,
+    /// Approvals count only for the head they approved: new commits need new ones.
+    #[serde(default)]
+    dismiss_stale_reviews: Option<bool>,
 }
 
 /// GitHub's request: the four required keys may be `null`; Guts reads the ones it
@@ -175,11 +179,11 @@ fn render(links: &Links, owner: &str, repo: &str, branch: &str, p: &BranchProtec
     let url = links.api(&format!(
         "/repos/{owner}/{repo}/branches/{branch}/protection"
     ));
-    let reviews = (p.required_approvals > 0).then(|| {
+    let reviews = (p.required_approvals > 0 || p.dismiss_stale_reviews).then(|| {
         json!({
             "url": format!("{url}/required_pull_request_reviews"),
             "required_approving_review_count": p.required_approvals,
-            "dismiss_stale_reviews": false,
+            "dismiss_stale_reviews": p.dismiss_stale_reviews,
             "require_code_owner_reviews": false,
         })
     });
@@ -231,13 +235,18 @@ async fn put_protection(
     let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     authed.require(Scope::Repo)?;
     let full = full_branch(&branch)?;
+    let reviews = body.required_pull_request_reviews;
     let protection = BranchProtection {
         no_force_push: !body.allow_force_pushes.unwrap_or(false),
         no_deletion: !body.allow_deletions.unwrap_or(false),
-        required_approvals: body
-            .required_pull_request_reviews
+        required_approvals: reviews
+            .as_ref()
             .and_then(|r| r.required_approving_review_count)
             .unwrap_or(0),
+        dismiss_stale_reviews: reviews
+            .as_ref()
+            .and_then(|r| r.dismiss_stale_reviews)
+            .unwrap_or(false),
     };
     append_as(
         &state,

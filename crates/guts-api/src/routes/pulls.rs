@@ -531,16 +531,6 @@ fn plan_merge(
         return Err(not_mergeable("Pull Request is still a draft"));
     }
     let base_ref = format!("refs/heads/{}", pull.base);
-    let required = view
-        .state
-        .protections
-        .get(&base_ref)
-        .map_or(0, |p| usize::from(p.required_approvals));
-    if view.state.collab.approvals(pull) < required {
-        return Err(not_mergeable(format!(
-            "At least {required} approving review is required by reviewers with write access."
-        )));
-    }
     let base = view
         .state
         .branch(&pull.base)
@@ -549,6 +539,17 @@ fn plan_merge(
         .state
         .branch(&pull.head)
         .ok_or_else(|| not_mergeable("Head branch was deleted"))?;
+    let required = view
+        .state
+        .protections
+        .get(&base_ref)
+        .map_or(0, |p| usize::from(p.required_approvals));
+    // Counted as the fold will count them for the merge of `head`.
+    if view.state.merge_approvals(pull, &head) < required {
+        return Err(not_mergeable(format!(
+            "At least {required} approving review is required by reviewers with write access."
+        )));
+    }
     if let Some(sha) = body.sha.as_deref()
         && sha != head.to_string()
     {
