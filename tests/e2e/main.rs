@@ -19,3 +19,4 @@ mod node;
 mod replication;
 mod rolling;
 mod schemathesis;
+mod trust_memory;
