@@ -122,9 +122,9 @@ pub(crate) fn too_large(max: u64) -> ApiError {
 fn human_size(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     const MB: u64 = 1000 * 1000;
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
-    } else if bytes >= MB && bytes % MB == 0 {
+    } else if bytes >= MB && bytes.is_multiple_of(MB) {
         format!("{} MB", bytes / MB)
     } else {
         format!("{bytes} bytes")

@@ -951,27 +951,27 @@ impl<'a> LineDiff<'a> {
             let mut last = i;
             while let Some(next) = hunks.get(last + 1) {
                 let end = hunks.get(last).map_or(0, |h| h.before.end as usize);
-                if next.before.start as usize - end > 2 * context {
+                if (next.before.start as usize).saturating_sub(end) > 2 * context {
                     break;
                 }
                 last += 1;
             }
             let lead = context.min(first.before.start as usize);
-            let old_start = first.before.start as usize - lead;
-            let new_start = first.after.start as usize - lead;
+            let old_start = (first.before.start as usize).saturating_sub(lead);
+            let new_start = (first.after.start as usize).saturating_sub(lead);
             let tail_end = hunks.get(last).map_or((0, 0), |h| {
                 let old_end = (h.before.end as usize + context).min(old_len);
                 (
                     old_end,
-                    h.after.end as usize + (old_end - h.before.end as usize),
+                    h.after.end as usize + old_end.saturating_sub(h.before.end as usize),
                 )
             });
             let (old_end, new_end) = (tail_end.0, tail_end.1.min(new_len));
             out.extend_from_slice(
                 format!(
                     "@@ -{} +{} @@",
-                    hunk_range(old_start, old_end - old_start),
-                    hunk_range(new_start, new_end - new_start)
+                    hunk_range(old_start, old_end.saturating_sub(old_start)),
+                    hunk_range(new_start, new_end.saturating_sub(new_start))
                 )
                 .as_bytes(),
             );
