@@ -19,4 +19,5 @@ mod node;
 mod replication;
 mod rolling;
 mod schemathesis;
+mod trust_memory;
 mod trust_reviews;

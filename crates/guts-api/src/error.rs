@@ -117,6 +117,12 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
     }
 
+    /// The same error with GitHub's `errors` array (a 403's `too_large`, say).
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
     /// Replaces the top-level message (GitHub's "Repository creation failed." over a
     /// field error, for instance).
     pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {

@@ -21,6 +21,41 @@ pub(crate) fn base64_lines(data: &[u8]) -> String {
     out
 }
 
+/// Input bytes per streamed chunk of [`json_with_base64`]: 1,092 lines of 45 bytes
+/// (60 base64 characters each), about 64 KiB of JSON.
+const BASE64_CHUNK_BYTES: usize = 45 * 1092;
+
+/// The JSON object `head` with one more string field `field` holding `data` as
+/// [`base64_lines`] would, streamed: the base64 is made one chunk at a time as the
+/// body is read, so only `data` and one chunk are held. (Field order is free in JSON;
+/// the streamed field comes last.)
+pub(crate) fn json_with_base64(head: &Value, field: &str, data: Vec<u8>) -> axum::body::Body {
+    let mut open = head.to_string();
+    if open.ends_with('}') {
+        open.pop();
+    }
+    if open.len() > 1 {
+        open.push(',');
+    }
+    open.push_str(&json!(field).to_string());
+    open.push_str(":\"");
+    let chunks = data.len().div_ceil(BASE64_CHUNK_BYTES);
+    let stream = futures::stream::iter(
+        std::iter::once(bytes::Bytes::from(open))
+            .chain((0..chunks).map(move |i| {
+                let start = i * BASE64_CHUNK_BYTES;
+                let end = (start + BASE64_CHUNK_BYTES).min(data.len());
+                let chunk = data.get(start..end).unwrap_or_default();
+                // Each 60-character line ends in a newline, escaped in a JSON string.
+                let lines = base64_lines(chunk).replace('\n', "\\n");
+                bytes::Bytes::from(lines)
+            }))
+            .chain(std::iter::once(bytes::Bytes::from_static(b"\"}")))
+            .map(Ok::<_, std::convert::Infallible>),
+    );
+    axum::body::Body::from_stream(stream)
+}
+
 /// `{name, email, date}`; the date in UTC, as GitHub shows it.
 fn person(sig: &Signature) -> Value {
     json!({
@@ -115,7 +150,8 @@ fn status_name(status: ChangeStatus) -> &'static str {
     }
 }
 
-/// One entry of a commit's or comparison's `files`, seen at commit `at`.
+/// One entry of a commit's or comparison's `files`, seen at commit `at`, with its
+/// `patch` when storage made one (see `guts_storage::browse::FileChange::patch`).
 pub(crate) fn file(repo: &Repo, change: &FileChange, at: &str) -> Value {
     let blob = change.new_id.or(change.old_id).map(|id| hex(&id));
     let path = &change.path;
@@ -130,8 +166,15 @@ pub(crate) fn file(repo: &Repo, change: &FileChange, at: &str) -> Value {
         "raw_url": repo.web(&format!("/raw/{at}/{path}")),
         "contents_url": repo.api(&format!("/contents/{path}?ref={at}")),
     });
-    if let (Some(previous), Some(map)) = (&change.previous_path, value.as_object_mut()) {
-        map.insert("previous_filename".to_string(), json!(previous));
+    if let Some(map) = value.as_object_mut() {
+        if let Some(previous) = &change.previous_path {
+            map.insert("previous_filename".to_string(), json!(previous));
+        }
+        // Absent (not null) for binary files and files over the diff limits, as on
+        // GitHub.
+        if let Some(patch) = &change.patch {
+            map.insert("patch".to_string(), json!(patch));
+        }
     }
     value
 }
@@ -216,4 +259,39 @@ pub(crate) fn content_entry(repo: &Repo, entry: &TreeEntry, at: &str) -> Value {
         "download_url": download_url,
         "_links": { "self": url, "git": git_url, "html": html_url },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    /// The streamed blob JSON is the JSON the whole-value rendering gave, for sizes
+    /// around the chunk and line boundaries.
+    #[tokio::test]
+    async fn streamed_base64_json_equals_the_whole_value() {
+        let head = json!({ "sha": "abc", "size": 3, "encoding": "base64" });
+        for len in [
+            0,
+            1,
+            44,
+            45,
+            46,
+            BASE64_CHUNK_BYTES,
+            BASE64_CHUNK_BYTES + 7,
+            200_000,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut expected = head.clone();
+            expected["content"] = json!(base64_lines(&data));
+            let body = json_with_base64(&head, "content", data);
+            let bytes = body.collect().await.unwrap().to_bytes();
+            let got: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(got, expected, "{len} bytes");
+        }
+        let empty = json_with_base64(&json!({}), "content", b"hi".to_vec());
+        let bytes = empty.collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"{\"content\":\"aGk=\\n\"}");
+    }
 }

@@ -548,6 +548,10 @@ pub mod schemas {
         /// The path before a rename (renames only).
         #[schema(nullable = false)]
         pub previous_filename: Option<String>,
+        /// The changed lines with three lines of context (git's hunks); absent for
+        /// binary files and for files or responses over the diff limits.
+        #[schema(nullable = false)]
+        pub patch: Option<String>,
     }
 
     /// GitHub's REST commit. `author` and `committer` are GitHub accounts matched by

@@ -31,6 +31,10 @@ pub struct EdgeLimits {
     /// `request_timeout` and `max_body_bytes`: they stream, and fail instead after
     /// `request_timeout` without progress.
     pub max_push_bytes: u64,
+    /// Largest single object in a push, inflated (`GUTS_MAX_OBJECT_SIZE_MB`): gix
+    /// refuses to allocate more for one object, so a small pack of a huge blob cannot
+    /// claim its inflated size in memory.
+    pub max_object_bytes: usize,
     /// Requests per hour per token and per anonymous client IP
     /// (`GUTS_RATE_LIMIT_*_PER_HOUR`); `/api/v3` only.
     pub rate_limits: RateLimits,
@@ -44,6 +48,7 @@ impl Default for EdgeLimits {
             max_in_flight: 10_000,
             header_read_timeout: Duration::from_secs(10),
             max_push_bytes: 2048 * 1024 * 1024,
+            max_object_bytes: 100 * 1024 * 1024,
             rate_limits: RateLimits::default(),
         }
     }

@@ -1423,9 +1423,13 @@ fn ingest_refuses_bad_packs_and_removes_their_quarantine() {
     let message = refuse(&pack[..pack.len() - 30], 1 << 20);
     assert!(!message.is_empty());
 
-    // An object over the size cap (big.txt is about 16 KiB).
+    // An object over the size cap (big.txt is about 16 KiB): refused before it is
+    // inflated, with the limit named.
     let message = refuse(&pack, 4096);
-    assert!(!message.is_empty());
+    assert!(
+        message.contains("object in the pack exceeds the 4 KiB limit"),
+        "{message}"
+    );
 
     // Nothing of it reached the repository.
     let fresh = repos.open_repo(&repo_id()).unwrap();

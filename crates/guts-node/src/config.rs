@@ -92,6 +92,12 @@ pub const SETTINGS: &[Setting] = &[
         doc: "Largest git push in MiB (the pack, as sent); a larger push is refused with 413.",
     },
     Setting {
+        key: "max_object_size_mb",
+        default: "100",
+        secret: false,
+        doc: "Largest single git object in MiB, inflated, in a push or a pack from a peer; a pack holding a larger one is refused (`unpack` error naming the limit) and no ref moves. Bounds the memory one object can claim.",
+    },
+    Setting {
         key: "request_timeout",
         default: "30",
         secret: false,
@@ -211,6 +217,8 @@ pub struct Config {
     pub max_request_size_mb: u32,
     #[validate(range(min = 1, max = 1_048_576, message = "must be from 1 to 1048576 (MiB)"))]
     pub max_push_size_mb: u32,
+    #[validate(range(min = 1, max = 4096, message = "must be from 1 to 4096 (MiB)"))]
+    pub max_object_size_mb: u32,
     #[validate(range(min = 1, max = 3600, message = "must be from 1 to 3600 (seconds)"))]
     pub request_timeout: u64,
     #[validate(range(
@@ -321,6 +329,7 @@ impl Default for Config {
             max_connections: 10_000,
             max_request_size_mb: 100,
             max_push_size_mb: 2048,
+            max_object_size_mb: 100,
             request_timeout: 30,
             rate_limit_anonymous_per_hour: 60,
             rate_limit_authenticated_per_hour: 5000,
@@ -460,6 +469,7 @@ impl Config {
             "max_connections" => self.max_connections = parse_number(raw).map_err(err)?,
             "max_request_size_mb" => self.max_request_size_mb = parse_number(raw).map_err(err)?,
             "max_push_size_mb" => self.max_push_size_mb = parse_number(raw).map_err(err)?,
+            "max_object_size_mb" => self.max_object_size_mb = parse_number(raw).map_err(err)?,
             "request_timeout" => self.request_timeout = parse_number(raw).map_err(err)?,
             "rate_limit_anonymous_per_hour" => {
                 self.rate_limit_anonymous_per_hour = parse_number(raw).map_err(err)?
@@ -543,6 +553,7 @@ impl Config {
         out.insert("max_connections", self.max_connections.to_string());
         out.insert("max_request_size_mb", self.max_request_size_mb.to_string());
         out.insert("max_push_size_mb", self.max_push_size_mb.to_string());
+        out.insert("max_object_size_mb", self.max_object_size_mb.to_string());
         out.insert("request_timeout", self.request_timeout.to_string());
         out.insert(
             "rate_limit_anonymous_per_hour",
@@ -588,6 +599,7 @@ impl Config {
             "max_connections",
             "max_request_size_mb",
             "max_push_size_mb",
+            "max_object_size_mb",
             "request_timeout",
             "rate_limit_anonymous_per_hour",
             "rate_limit_authenticated_per_hour",
@@ -631,6 +643,12 @@ impl Config {
 
     pub fn max_push_bytes(&self) -> u64 {
         u64::from(self.max_push_size_mb).saturating_mul(1024 * 1024)
+    }
+
+    /// `GUTS_MAX_OBJECT_SIZE_MB` in bytes: what receive-pack and replication pass to
+    /// gix as the largest allocation one object may cause.
+    pub fn max_object_bytes(&self) -> usize {
+        (self.max_object_size_mb as usize).saturating_mul(1024 * 1024)
     }
 }
 
@@ -801,6 +819,9 @@ mod tests {
             ("GUTS_SHUTDOWN_TIMEOUT", "-3", "whole number"),
             ("GUTS_MAX_CONNECTIONS", "0", "from 1 to"),
             ("GUTS_MAX_REQUEST_SIZE_MB", "lots", "whole number"),
+            ("GUTS_MAX_OBJECT_SIZE_MB", "0", "from 1 to 4096"),
+            ("GUTS_MAX_OBJECT_SIZE_MB", "5000", "from 1 to 4096"),
+            ("GUTS_MAX_OBJECT_SIZE_MB", "big", "whole number"),
             ("GUTS_RATE_LIMIT_ANONYMOUS_PER_HOUR", "0", "from 1 to"),
             (
                 "GUTS_RATE_LIMIT_AUTHENTICATED_PER_HOUR",

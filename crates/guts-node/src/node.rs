@@ -208,6 +208,7 @@ impl Node {
             storage.repos.clone(),
             storage.accounts.clone(),
             config.seed.clone(),
+            config.max_object_bytes(),
         ));
         let (sync, sync_tasks) = SyncService::new(
             replica,
@@ -270,6 +271,7 @@ impl Node {
             max_in_flight: config.max_connections as usize,
             header_read_timeout: HEADER_READ_TIMEOUT,
             max_push_bytes: config.max_push_bytes(),
+            max_object_bytes: config.max_object_bytes(),
             rate_limits: guts_api::RateLimits {
                 anonymous_per_hour: config.rate_limit_anonymous_per_hour,
                 authenticated_per_hour: config.rate_limit_authenticated_per_hour,

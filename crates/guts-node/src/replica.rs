@@ -15,22 +15,29 @@ use crate::config::Seed;
 /// Plaintext bytes of account records per page (sealed, it stays under the wire's cap).
 const ACCOUNTS_PAGE_BYTES: usize = 2 * 1024 * 1024;
 
-/// Largest single object accepted in a pack from a peer (decompressed), as for pushes.
-const MAX_OBJECT_BYTES: usize = 1 << 30;
-
 #[derive(Debug)]
 pub struct NodeReplica {
     repos: Arc<Repositories>,
     accounts: Accounts,
     seed: Seed,
+    /// Largest single object accepted in a pack from a peer, inflated
+    /// (`GUTS_MAX_OBJECT_SIZE_MB`, as for pushes): a peer's pack is as untrusted as a
+    /// push, and a repository a push could not have filled must not arrive this way.
+    max_object_bytes: usize,
 }
 
 impl NodeReplica {
-    pub fn new(repos: Arc<Repositories>, accounts: Accounts, seed: Seed) -> Self {
+    pub fn new(
+        repos: Arc<Repositories>,
+        accounts: Accounts,
+        seed: Seed,
+        max_object_bytes: usize,
+    ) -> Self {
         Self {
             repos,
             accounts,
             seed,
+            max_object_bytes,
         }
     }
 
@@ -245,11 +252,12 @@ impl Replica for NodeReplica {
     async fn ingest_pack(&self, repo: RepoId, path: &Path) -> Result<(), ReplicaError> {
         let git = self.repos.git().clone();
         let path = path.to_path_buf();
+        let max_object_bytes = self.max_object_bytes;
         tokio::task::spawn_blocking(move || {
             let handle = git
                 .open_repo(&repo.to_string())
                 .map_err(|_| ReplicaError::NotFound)?;
-            guts_git::serve::replicate::ingest_file(&git, &handle, &path, MAX_OBJECT_BYTES)
+            guts_git::serve::replicate::ingest_file(&git, &handle, &path, max_object_bytes)
                 .map(|_| ())
                 .map_err(|e| serve_error(e, ReplicaError::Invalid))
         })

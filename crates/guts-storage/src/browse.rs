@@ -7,30 +7,60 @@
 //! object ids, strings, counts): what they look like on the wire is the API crate's
 //! business.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
 use gix::bstr::ByteSlice as _;
+use gix::diff::blob::{Algorithm, Diff, Hunk, InternedInput, Token};
 use gix::object::Kind;
 use gix::objs::{CommitRef, TreeRef};
 
-use crate::git::{GitRepo, Oid};
+use crate::error::StoreError;
+use crate::git::{GitRepo, GitRepos, Oid};
 
 /// GitHub truncates recursive trees here and says so with `truncated: true`.
 pub const MAX_TREE_ENTRIES: usize = 100_000;
-/// The largest blob GitHub's blob API returns.
+/// The largest blob GitHub's contents API describes (larger ones are refused with
+/// `too_large`); only its metadata is read, so the size costs nothing here.
 pub const MAX_BLOB_BYTES: u64 = 100 * 1024 * 1024;
-/// Files larger than this are changed as a whole (every line added or removed) rather
-/// than diffed line by line: a line diff is quadratic in the worst case.
-const MAX_DIFFED_BYTES: u64 = 1024 * 1024;
-/// The largest edit script searched for before counting a file as wholly rewritten.
-const MAX_EDIT_DISTANCE: usize = 2_000;
+/// The memory one request may spend on object contents. Two rules, both checked from
+/// an object's header before anything is inflated:
+///
+/// - the blobs a request inflates (both sides of every diffed file, a served blob or
+///   file) count against it *in total*: past it, further files are listed without a
+///   patch or line counts and a blob is refused, so a commit touching thousands of
+///   files costs what one touching a few does;
+/// - no single object decode may allocate more, delta bases included (gix enforces
+///   this when the repository is opened by [`Browser::open`]).
+///
+/// 32 MiB: GitHub serves blobs up to 100 MB, but as base64 JSON a blob costs about
+/// four times its size in memory while it is encoded and sent, and a node answers many
+/// requests at once; a node is a smaller machine than GitHub's fleet. Larger files are
+/// for `git clone`.
+pub const READ_BUDGET_BYTES: u64 = 32 * 1024 * 1024;
+/// Files whose blob is larger than this on either side are listed without `patch` and
+/// with zero line counts, as GitHub does for large files: a line diff costs memory per
+/// line (a 99 MiB file of newlines is 104 million lines, 1.6 GB of line slices) and
+/// time that grows with the product of the edits and the lines. The side's size comes
+/// from the object header, so such a blob is never inflated.
+pub const MAX_DIFF_BLOB_BYTES: u64 = 1024 * 1024;
+/// A file whose diff changes more lines than this is listed without `patch` (GitHub
+/// omits the patch of such a file; its line counts stay).
+pub const MAX_PATCH_LINES_PER_FILE: usize = 3_000;
+/// Changed lines of all patches of one response together (GitHub's limit for a
+/// commit or comparison): once reached, further files are listed without `patch`.
+pub const MAX_PATCH_LINES_TOTAL: usize = 20_000;
 /// Line counts are computed for this many changed files at most; the rest are listed
 /// with zero counts, so a commit touching a million files still answers.
 pub const MAX_COUNTED_FILES: usize = 3_000;
+/// Lines of context around each change in a patch (git's and GitHub's default).
+const PATCH_CONTEXT: usize = 3;
 /// How much of the object cache gix may use for one browse (trees and commits are
 /// read over and over in a history walk with a path filter).
 const OBJECT_CACHE_BYTES: usize = 8 * 1024 * 1024;
+/// How much gix may keep of delta bases for one browse (its default is 96 MB a handle).
+const DELTA_CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// Bytes git looks at to decide a file is binary (`buffer_is_binary`).
 const BINARY_SNIFF_BYTES: usize = 8000;
 
@@ -124,6 +154,11 @@ pub struct FileChange {
     pub new_id: Option<Oid>,
     pub additions: usize,
     pub deletions: usize,
+    /// The changed lines with three lines of context, as git's hunks (`@@ -a,b +c,d
+    /// @@` …): GitHub's `patch`. `None` for binary files, files without changed lines,
+    /// and files past the limits ([`MAX_DIFF_BLOB_BYTES`], [`MAX_PATCH_LINES_PER_FILE`],
+    /// [`MAX_PATCH_LINES_TOTAL`], [`READ_BUDGET_BYTES`]).
+    pub patch: Option<String>,
 }
 
 /// The filters of a history listing, all optional (git's `-- path`, `--since`,
@@ -152,18 +187,26 @@ pub struct Comparison {
 /// What a path names at a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathContent {
-    /// A file or a symlink, with its entry (path relative to the root) and bytes.
-    Blob { entry: TreeEntry, data: Vec<u8> },
+    /// A file or a symlink, with its entry (path relative to the root) and its bytes,
+    /// `None` when it is larger than the caller asked to read (its size is in the
+    /// entry).
+    Blob {
+        entry: TreeEntry,
+        data: Option<Vec<u8>>,
+    },
     /// A directory's direct entries (paths relative to the root).
     Dir(Vec<TreeEntry>),
     /// A submodule: the entry names the commit it pins.
     Submodule(TreeEntry),
 }
 
-/// Read access to one repository's objects.
+/// Read access to one repository's objects, for one request: it carries what is left
+/// of the request's [`READ_BUDGET_BYTES`], so it is made per request and never shared.
 #[derive(Debug)]
 pub struct Browser {
     repo: gix::Repository,
+    /// Blob bytes this request may still inflate.
+    budget: Cell<u64>,
 }
 
 fn git_err(e: impl std::fmt::Display) -> BrowseError {
@@ -217,21 +260,69 @@ pub fn is_binary(data: &[u8]) -> bool {
 }
 
 impl Browser {
+    /// A browser over a repository as it was opened; the request budget applies to
+    /// blobs, but gix's own allocations are bounded only if `repo` was opened with
+    /// [`GitRepos::open_repo_bounded`] (which [`Browser::open`] does).
     pub fn new(repo: &GitRepo) -> Browser {
         let mut repo = repo.gix().clone();
         repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
-        Browser { repo }
+        Browser {
+            repo,
+            budget: Cell::new(READ_BUDGET_BYTES),
+        }
     }
 
-    /// The object's kind and content, or `None` if it is absent.
+    /// Opens repository `id_hex` of `repos` for one request, with every memory bound
+    /// of [`READ_BUDGET_BYTES`] in force.
+    pub fn open(repos: &GitRepos, id_hex: &str) -> std::result::Result<Browser, StoreError> {
+        let limit = usize::try_from(READ_BUDGET_BYTES).unwrap_or(usize::MAX);
+        let repo = repos.open_repo_bounded(id_hex, limit, DELTA_CACHE_BYTES)?;
+        Ok(Browser::new(&repo))
+    }
+
+    /// Blob bytes this request may still inflate.
+    pub fn budget_left(&self) -> u64 {
+        self.budget.get()
+    }
+
+    /// Takes `bytes` from the request's budget; `false` (and nothing taken) if fewer
+    /// are left.
+    fn charge(&self, bytes: u64) -> bool {
+        let left = self.budget.get();
+        if bytes > left {
+            return false;
+        }
+        self.budget.set(left - bytes);
+        true
+    }
+
+    /// The object's kind and content, or `None` if it is absent. An object gix refuses
+    /// to inflate because it, or a delta base it is made from, is over the allocation
+    /// limit is `TooLarge`; the header is read only then, so the common path looks the
+    /// object up once.
     fn object(&self, id: &Oid) -> Result<Option<(Kind, Vec<u8>)>> {
         match self.repo.try_find_object(gix::ObjectId::Sha1(*id)) {
-            Ok(Some(object)) => Ok(Some((object.kind, object.data.clone()))),
+            Ok(Some(object)) => {
+                let object = object.detach();
+                Ok(Some((object.kind, object.data)))
+            }
             Ok(None) => Ok(None),
-            Err(e) => Err(BrowseError::Corrupt {
-                id: hex(id),
-                reason: e.to_string(),
-            }),
+            Err(e) => {
+                let size = self.header(id).map_or(0, |(_, size)| size);
+                let limited = gix::error::classify(&e).is_resource_exhausted();
+                if limited || size > READ_BUDGET_BYTES {
+                    Err(BrowseError::TooLarge {
+                        id: hex(id),
+                        size,
+                        max: READ_BUDGET_BYTES,
+                    })
+                } else {
+                    Err(BrowseError::Corrupt {
+                        id: hex(id),
+                        reason: e.to_string(),
+                    })
+                }
+            }
         }
     }
 
@@ -297,8 +388,13 @@ impl Browser {
         // A tag of a tag of …: bounded, so a cycle (impossible in a valid
         // repository) cannot hang a request.
         for _ in 0..64 {
+            // The header first: a blob's sha must not cost inflating the blob.
+            match self.header(&id) {
+                Some(("commit", _)) => return Ok(Some(id)),
+                Some(("tag", _)) => {}
+                _ => return Ok(None),
+            }
             match self.object(&id)? {
-                Some((Kind::Commit, _)) => return Ok(Some(id)),
                 Some((Kind::Tag, data)) => {
                     let tag = gix::objs::TagRef::from_bytes(&data, self.repo.object_hash())
                         .map_err(|e| corrupt(&id, e))?;
@@ -404,15 +500,21 @@ impl Browser {
         }
     }
 
-    /// A blob's bytes, refused above `max` bytes.
+    /// A blob's bytes, refused (from its header, before inflating anything) above
+    /// `max` bytes or above what is left of the request's budget, which it spends.
     pub fn blob(&self, id: &Oid, max: u64) -> Result<Vec<u8>> {
         match self.header(id) {
-            Some(("blob", size)) if size > max => Err(BrowseError::TooLarge {
-                id: hex(id),
-                size,
-                max,
-            }),
-            Some(("blob", _)) => self.object_of(id, Kind::Blob),
+            Some(("blob", size)) => {
+                let max = max.min(self.budget.get());
+                if size > max || !self.charge(size) {
+                    return Err(BrowseError::TooLarge {
+                        id: hex(id),
+                        size,
+                        max,
+                    });
+                }
+                self.object_of(id, Kind::Blob)
+            }
             _ => Err(not_found("blob", id)),
         }
     }
@@ -443,7 +545,9 @@ impl Browser {
         Ok(found)
     }
 
-    /// What `path` names in `commit`'s tree; the root directory for an empty path.
+    /// What `path` names in `commit`'s tree; the root directory for an empty path. A
+    /// file's bytes are read only if it is at most `max` bytes (and within the request's
+    /// budget); otherwise it comes back with its entry alone.
     pub fn at_path(&self, commit: &Oid, path: &str, max: u64) -> Result<Option<PathContent>> {
         let root = self.commit(commit)?.tree;
         let path = path.trim_matches('/');
@@ -456,10 +560,14 @@ impl Browser {
         Ok(Some(match entry.kind {
             EntryKind::Dir => PathContent::Dir(self.entries(&entry.id, &entry.path)?),
             EntryKind::Submodule => PathContent::Submodule(entry),
-            EntryKind::File | EntryKind::Symlink => PathContent::Blob {
-                data: self.blob(&entry.id, max)?,
-                entry,
-            },
+            EntryKind::File | EntryKind::Symlink => {
+                let data = match self.blob(&entry.id, max) {
+                    Ok(data) => Some(data),
+                    Err(BrowseError::TooLarge { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                PathContent::Blob { entry, data }
+            }
         }))
     }
 
@@ -515,14 +623,16 @@ impl Browser {
 
     /// The files changed from `old` (a tree; `None` for a root commit) to `new`, in
     /// path order, with exact renames (a removed and an added file with the same
-    /// content) paired as git's rename detection would at 100% similarity.
+    /// content) paired as git's rename detection would at 100% similarity, and with
+    /// line counts and patches within the limits (see [`FileChange::patch`]).
     pub fn diff(&self, old: Option<&Oid>, new: &Oid) -> Result<Vec<FileChange>> {
         let mut changes = Vec::new();
         self.diff_into(old, Some(new), "", &mut changes)?;
         changes.sort_by(|a, b| a.path.cmp(&b.path));
         pair_renames(&mut changes);
+        let mut patch_lines_left = MAX_PATCH_LINES_TOTAL;
         for change in changes.iter_mut().take(MAX_COUNTED_FILES) {
-            self.count_lines(change)?;
+            self.measure(change, &mut patch_lines_left)?;
         }
         Ok(changes)
     }
@@ -585,37 +695,62 @@ impl Browser {
             new_id: new_file.map(|e| e.id),
             additions: 0,
             deletions: 0,
+            patch: None,
         });
         Ok(())
     }
 
-    /// Fills in a change's added and removed line counts (zero for binary files).
-    fn count_lines(&self, change: &mut FileChange) -> Result<()> {
-        let old = self.diffable(change.old_id.as_ref())?;
-        let new = self.diffable(change.new_id.as_ref())?;
-        let (Some(old), Some(new)) = (old, new) else {
+    /// Fills in a change's added and removed line counts and its patch, within the
+    /// limits: sizes come from the object headers, so a blob over
+    /// [`MAX_DIFF_BLOB_BYTES`] or past the request's budget is never inflated (its
+    /// counts stay zero, as they cannot be known cheaply); binary files have neither
+    /// counts nor patch, as with git's numstat.
+    fn measure(&self, change: &mut FileChange, patch_lines_left: &mut usize) -> Result<()> {
+        let (Some(old_size), Some(new_size)) = (
+            self.side_size(change.old_id.as_ref()),
+            self.side_size(change.new_id.as_ref()),
+        ) else {
+            // A submodule's "blob" is a commit elsewhere: nothing to count.
             return Ok(());
         };
-        let (additions, deletions) = line_changes(&old, &new);
-        change.additions = additions;
-        change.deletions = deletions;
+        if old_size.max(new_size) > MAX_DIFF_BLOB_BYTES
+            || !self.charge(old_size.saturating_add(new_size))
+        {
+            return Ok(());
+        }
+        let old = self.side(change.old_id.as_ref())?;
+        let new = self.side(change.new_id.as_ref())?;
+        if is_binary(&old) || is_binary(&new) {
+            return Ok(());
+        }
+        let diff = LineDiff::new(&old, &new);
+        change.additions = diff.additions();
+        change.deletions = diff.deletions();
+        let changed = change.additions + change.deletions;
+        if changed > 0 && changed <= MAX_PATCH_LINES_PER_FILE && changed <= *patch_lines_left {
+            *patch_lines_left -= changed;
+            change.patch = Some(diff.patch(PATCH_CONTEXT));
+        }
         Ok(())
     }
 
-    /// A blob's bytes for line counting: empty for none, `None` when binary. A blob
-    /// too large to diff counts as its lines without content comparison, which the
-    /// caller gets by comparing against a copy that matches nothing.
-    fn diffable(&self, id: Option<&Oid>) -> Result<Option<Vec<u8>>> {
-        let Some(id) = id else {
-            return Ok(Some(Vec::new()));
-        };
-        let data = match self.blob(id, MAX_BLOB_BYTES) {
-            Ok(data) => data,
-            // A submodule's "blob" is a commit elsewhere: nothing to count.
-            Err(BrowseError::NotFound { .. } | BrowseError::TooLarge { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        Ok((!is_binary(&data)).then_some(data))
+    /// The size of one side of a change: 0 for none, `None` if it is not a blob here.
+    fn side_size(&self, id: Option<&Oid>) -> Option<u64> {
+        match id {
+            None => Some(0),
+            Some(id) => match self.header(id) {
+                Some(("blob", size)) => Some(size),
+                _ => None,
+            },
+        }
+    }
+
+    /// One side's bytes (already paid for by [`Browser::measure`]): empty for none.
+    fn side(&self, id: Option<&Oid>) -> Result<Vec<u8>> {
+        match id {
+            None => Ok(Vec::new()),
+            Some(id) => self.object_of(id, Kind::Blob),
+        }
     }
 
     /// Where `head` stands against `base`: the merge base, the commits only head has
@@ -757,71 +892,160 @@ fn pair_renames(changes: &mut Vec<FileChange>) {
     }
 }
 
-/// Lines added and removed from `old` to `new` (a minimal line diff: Myers' algorithm
-/// after trimming the common head and tail). Beyond [`MAX_EDIT_DISTANCE`] edits, or
-/// for files over 1 MiB, every differing line counts as changed.
+/// Lines added and removed from `old` to `new`, as git's numstat counts them (git's
+/// Myers diff, through gix's copy of imara-diff).
 pub fn line_changes(old: &[u8], new: &[u8]) -> (usize, usize) {
-    let a: Vec<&[u8]> = old.split_inclusive(|b| *b == b'\n').collect();
-    let b: Vec<&[u8]> = new.split_inclusive(|b| *b == b'\n').collect();
-    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let (a, b) = (a.get(head..).unwrap_or(&[]), b.get(head..).unwrap_or(&[]));
-    let tail = a
-        .iter()
-        .rev()
-        .zip(b.iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let a = a.get(..a.len() - tail).unwrap_or(&[]);
-    let b = b.get(..b.len() - tail).unwrap_or(&[]);
-    let too_big = (old.len() as u64).max(new.len() as u64) > MAX_DIFFED_BYTES;
-    let distance = if too_big {
-        None
-    } else {
-        edit_distance(a, b, MAX_EDIT_DISTANCE)
-    };
-    match distance {
-        // Every edit is an insertion or a deletion: d = (n - lcs) + (m - lcs).
-        Some(d) => {
-            let common = (a.len() + b.len() - d) / 2;
-            (b.len() - common, a.len() - common)
+    let diff = LineDiff::new(old, new);
+    (diff.additions(), diff.deletions())
+}
+
+/// The unified diff of two texts (without its file header), `context` lines around
+/// each change, as `git diff` prints its hunks: GitHub's `patch`.
+pub fn unified_patch(old: &[u8], new: &[u8], context: usize) -> String {
+    LineDiff::new(old, new).patch(context)
+}
+
+/// A line diff of two texts. Its memory is a few words per line of either side, which
+/// is why callers bound the sides' sizes first.
+struct LineDiff<'a> {
+    input: InternedInput<&'a [u8]>,
+    diff: Diff,
+}
+
+impl<'a> LineDiff<'a> {
+    fn new(old: &'a [u8], new: &'a [u8]) -> LineDiff<'a> {
+        let input = InternedInput::new(old, new);
+        let mut diff = Diff::compute(Algorithm::Myers, &input);
+        // git's indent heuristic (on by default since git 2.14) slides each change
+        // to where a person would put it; counts are unaffected.
+        diff.postprocess_lines(&input);
+        LineDiff { input, diff }
+    }
+
+    fn additions(&self) -> usize {
+        self.diff.count_additions() as usize
+    }
+
+    fn deletions(&self) -> usize {
+        self.diff.count_removals() as usize
+    }
+
+    fn line(&self, token: Token) -> &[u8] {
+        self.input.interner[token]
+    }
+
+    fn before(&self, at: usize) -> &[u8] {
+        self.input.before.get(at).map_or(&[][..], |t| self.line(*t))
+    }
+
+    /// git's hunks: changes closer than two contexts apart share one hunk; each hunk
+    /// header names the nearest preceding line that starts with a letter, `_` or `$`
+    /// (git's default function-name rule), as `git diff` and GitHub show it.
+    fn patch(&self, context: usize) -> String {
+        let hunks: Vec<Hunk> = self.diff.hunks().collect();
+        let (old_len, new_len) = (self.input.before.len(), self.input.after.len());
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(first) = hunks.get(i) {
+            // The hunks that join this one.
+            let mut last = i;
+            while let Some(next) = hunks.get(last + 1) {
+                let end = hunks.get(last).map_or(0, |h| h.before.end as usize);
+                if (next.before.start as usize).saturating_sub(end) > 2 * context {
+                    break;
+                }
+                last += 1;
+            }
+            let lead = context.min(first.before.start as usize);
+            let old_start = (first.before.start as usize).saturating_sub(lead);
+            let new_start = (first.after.start as usize).saturating_sub(lead);
+            let tail_end = hunks.get(last).map_or((0, 0), |h| {
+                let old_end = (h.before.end as usize + context).min(old_len);
+                (
+                    old_end,
+                    h.after.end as usize + old_end.saturating_sub(h.before.end as usize),
+                )
+            });
+            let (old_end, new_end) = (tail_end.0, tail_end.1.min(new_len));
+            out.extend_from_slice(
+                format!(
+                    "@@ -{} +{} @@",
+                    hunk_range(old_start, old_end.saturating_sub(old_start)),
+                    hunk_range(new_start, new_end.saturating_sub(new_start))
+                )
+                .as_bytes(),
+            );
+            if let Some(name) = self.function_name(old_start) {
+                out.push(b' ');
+                out.extend_from_slice(name);
+            }
+            out.push(b'\n');
+            let mut at = old_start;
+            for hunk in hunks.get(i..=last).unwrap_or(&[]) {
+                while at < hunk.before.start as usize {
+                    push_line(&mut out, b' ', self.before(at));
+                    at += 1;
+                }
+                for token in self.range(&self.input.before, &hunk.before) {
+                    push_line(&mut out, b'-', self.line(*token));
+                }
+                for token in self.range(&self.input.after, &hunk.after) {
+                    push_line(&mut out, b'+', self.line(*token));
+                }
+                at = hunk.before.end as usize;
+            }
+            while at < old_end {
+                push_line(&mut out, b' ', self.before(at));
+                at += 1;
+            }
+            i = last + 1;
         }
-        None => (b.len(), a.len()),
+        // A patch ends without a newline in GitHub's JSON.
+        if out.last() == Some(&b'\n') {
+            out.pop();
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn range<'t>(&self, tokens: &'t [Token], range: &std::ops::Range<u32>) -> &'t [Token] {
+        tokens
+            .get(range.start as usize..range.end as usize)
+            .unwrap_or(&[])
+    }
+
+    /// git's default `funcname`: the closest line before `start` (0-based, old side)
+    /// that begins with a letter, `_` or `$`, trailing whitespace removed, at most 80
+    /// bytes.
+    fn function_name(&self, start: usize) -> Option<&[u8]> {
+        (0..start).rev().find_map(|at| {
+            let line = self.before(at);
+            let first = *line.first()?;
+            if !(first.is_ascii_alphabetic() || first == b'_' || first == b'$') {
+                return None;
+            }
+            let line = line.get(..line.len().min(80)).unwrap_or(line);
+            Some(line.trim_ascii_end())
+        })
     }
 }
 
-/// The length of the shortest edit script from `a` to `b` (Myers 1986), or `None` if
-/// it is longer than `max`.
-fn edit_distance(a: &[&[u8]], b: &[&[u8]], max: usize) -> Option<usize> {
-    let (n, m) = (a.len() as isize, b.len() as isize);
-    let max = max.min(a.len() + b.len());
-    let offset = max as isize + 1;
-    let mut v = vec![0isize; 2 * max + 3];
-    let at = |k: isize| (k + offset) as usize;
-    for d in 0..=max as isize {
-        let mut k = -d;
-        while k <= d {
-            let down = v.get(at(k + 1)).copied().unwrap_or(0);
-            let right = v.get(at(k - 1)).copied().unwrap_or(0);
-            let mut x = if k == -d || (k != d && right < down) {
-                down
-            } else {
-                right + 1
-            };
-            let mut y = x - k;
-            while x < n && y < m && a.get(x as usize) == b.get(y as usize) {
-                x += 1;
-                y += 1;
-            }
-            if let Some(slot) = v.get_mut(at(k)) {
-                *slot = x;
-            }
-            if x >= n && y >= m {
-                return Some(d as usize);
-            }
-            k += 2;
-        }
+/// A hunk header's range: `start,len`, git's way (`start` alone for one line; the line
+/// before, and `,0`, for none).
+fn hunk_range(start: usize, len: usize) -> String {
+    match len {
+        0 => format!("{start},0"),
+        1 => format!("{}", start + 1),
+        n => format!("{},{n}", start + 1),
     }
-    None
+}
+
+/// One patch line; a last line without a newline gets git's marker.
+fn push_line(out: &mut Vec<u8>, prefix: u8, line: &[u8]) {
+    out.push(prefix);
+    out.extend_from_slice(line);
+    if !line.ends_with(b"\n") {
+        out.extend_from_slice(b"\n\\ No newline at end of file\n");
+    }
 }
 
 #[cfg(test)]
@@ -912,7 +1136,7 @@ mod tests {
         }
 
         fn browser(&self) -> Browser {
-            Browser::new(&self.repos.open_repo("t").unwrap())
+            Browser::open(&self.repos, "t").unwrap()
         }
 
         /// `git <args>` output lines as object ids.
@@ -1237,8 +1461,8 @@ mod tests {
         match b.at_path(&ids[4], "b/c.txt", MAX_BLOB_BYTES).unwrap() {
             Some(PathContent::Blob { entry, data }) => {
                 assert_eq!(
-                    (entry.path.as_str(), data.as_slice()),
-                    ("b/c.txt", &b"y\n"[..])
+                    (entry.path.as_str(), data.as_deref()),
+                    ("b/c.txt", Some(&b"y\n"[..]))
                 );
             }
             other => panic!("{other:?}"),
@@ -1272,5 +1496,275 @@ mod tests {
         assert_eq!(line_changes(b"a\nb\nc\nd\n", b"b\nc\nd\ne\n"), (1, 1));
         assert_eq!(line_changes(b"a\nb", b"a\nb\n"), (1, 1));
         assert_eq!(line_changes(b"x\ny\nz\n", b"z\ny\nx\n"), (2, 2));
+    }
+
+    /// `git diff` of one path between HEAD~ and HEAD, from its first hunk on, as
+    /// GitHub's `patch` holds it (no trailing newline).
+    fn git_patch(fx: &Fixture, path: &str) -> String {
+        let diff = fx.git(&["diff", "-U3", "HEAD~", "HEAD", "--", path]);
+        let at = diff.find("@@").unwrap_or_else(|| panic!("no hunk: {diff}"));
+        diff[at..].to_string()
+    }
+
+    #[test]
+    fn patches_are_git_diffs_hunks() {
+        let fx = Fixture::new();
+        let long: String = (0..60).map(|i| format!("line {i}\n")).collect();
+        let code: String = std::iter::once("fn main() {\n".to_string())
+            .chain((0..6).map(|i| format!("    let x{i} = {i};\n")))
+            .chain(std::iter::once("}\n".to_string()))
+            .collect();
+        fx.commit(
+            &[
+                ("long.txt", Some(&long)),
+                ("code.rs", Some(&code)),
+                ("tail.txt", Some("a\nb\nc")),
+                ("gone.txt", Some("one\ntwo\n")),
+            ],
+            T0,
+            "Alice",
+        );
+        // Two changes far apart (two hunks), two close together (one hunk), a line
+        // appended, a last line without its newline, a removal, an addition.
+        let edited = long
+            .replace("line 3\n", "three\n")
+            .replace("line 30\n", "")
+            .replace("line 34\n", "thirty-four\nmore\n")
+            + "end\n";
+        let code2 = code.replace("let x4 = 4;", "let x4 = 40;");
+        let head = fx.commit(
+            &[
+                ("long.txt", Some(&edited)),
+                ("code.rs", Some(&code2)),
+                ("tail.txt", Some("a\nB\nc")),
+                ("gone.txt", None),
+                ("new.txt", Some("n1\nn2")),
+            ],
+            T0 + DAY,
+            "Alice",
+        );
+        let b = fx.browser();
+        let changes = b.commit_changes(&b.commit(&head).unwrap()).unwrap();
+        assert_eq!(changes.len(), 5);
+        for change in &changes {
+            let patch = change
+                .patch
+                .as_deref()
+                .unwrap_or_else(|| panic!("{change:?}"));
+            assert_eq!(patch, git_patch(&fx, &change.path), "{}", change.path);
+            let plus = patch.lines().filter(|l| l.starts_with('+')).count();
+            let minus = patch.lines().filter(|l| l.starts_with('-')).count();
+            assert_eq!((change.additions, change.deletions), (plus, minus));
+        }
+        let code = changes.iter().find(|c| c.path == "code.rs").unwrap();
+        assert!(
+            code.patch
+                .as_deref()
+                .unwrap()
+                .starts_with("@@ -3,6 +3,6 @@ fn main() {\n"),
+            "{code:?}"
+        );
+    }
+
+    #[test]
+    fn big_blobs_are_listed_without_patch_and_never_inflated() {
+        let fx = Fixture::new();
+        fx.commit(&[("small.txt", Some("a\n"))], T0, "Alice");
+        let big = "\n".repeat(MAX_DIFF_BLOB_BYTES as usize + 1);
+        let head = fx.commit(
+            &[("small.txt", Some("a\nb\n")), ("big.txt", Some(&big))],
+            T0 + DAY,
+            "Alice",
+        );
+        let b = fx.browser();
+        let changes = b.commit_changes(&b.commit(&head).unwrap()).unwrap();
+        let big = changes.iter().find(|c| c.path == "big.txt").unwrap();
+        assert_eq!(big.status, ChangeStatus::Added);
+        assert_eq!(
+            (big.additions, big.deletions, big.patch.as_deref()),
+            (0, 0, None)
+        );
+        let small = changes.iter().find(|c| c.path == "small.txt").unwrap();
+        assert_eq!((small.additions, small.deletions), (1, 0));
+        assert_eq!(small.patch.as_deref(), Some("@@ -1 +1,2 @@\n a\n+b"));
+        // Only the small file's two sides were read.
+        assert_eq!(b.budget_left(), READ_BUDGET_BYTES - 2 - 4);
+    }
+
+    #[test]
+    fn patches_stop_at_the_line_limits() {
+        let fx = Fixture::new();
+        fx.commit(&[("seed.txt", Some("s\n"))], T0, "Alice");
+        let lines =
+            |n: usize, tag: &str| -> String { (0..n).map(|i| format!("{tag} {i}\n")).collect() };
+        let over = lines(MAX_PATCH_LINES_PER_FILE + 1, "over");
+        let at_limit = lines(MAX_PATCH_LINES_PER_FILE, "at");
+        // 2,999 changed lines each: six fit in 20,000, the seventh does not.
+        let files: Vec<(String, String)> = (0..7)
+            .map(|i| (format!("f{i}.txt"), lines(2_999, &format!("f{i}"))))
+            .collect();
+        let mut edits: Vec<(&str, Option<&str>)> =
+            vec![("a-over.txt", Some(&over)), ("a-at.txt", Some(&at_limit))];
+        edits.extend(files.iter().map(|(p, c)| (p.as_str(), Some(c.as_str()))));
+        let head = fx.commit(&edits, T0 + DAY, "Alice");
+        let b = fx.browser();
+        let changes = b.commit_changes(&b.commit(&head).unwrap()).unwrap();
+        let find = |p: &str| changes.iter().find(|c| c.path == p).unwrap();
+        let over = find("a-over.txt");
+        assert_eq!((over.additions, over.patch.is_none()), (3_001, true));
+        let at = find("a-at.txt");
+        assert_eq!((at.additions, at.patch.is_some()), (3_000, true));
+        // 3,000 + 5 × 2,999 = 17,995 lines of patches; the sixth file would make
+        // 20,994.
+        let with_patch: Vec<&str> = changes
+            .iter()
+            .filter(|c| c.path.starts_with('f') && c.patch.is_some())
+            .map(|c| c.path.as_str())
+            .collect();
+        assert_eq!(
+            with_patch,
+            ["f0.txt", "f1.txt", "f2.txt", "f3.txt", "f4.txt"]
+        );
+        assert!(
+            changes
+                .iter()
+                .all(|c| c.path == "seed.txt" || c.additions > 0)
+        );
+    }
+
+    #[test]
+    fn a_request_reads_at_most_its_budget() {
+        let fx = Fixture::new();
+        fx.commit(&[("seed.txt", Some("s\n"))], T0, "Alice");
+        // 33 files of 1 MiB each (the largest diffed): 33 MiB, one more than the budget.
+        let files: Vec<(String, String)> = (0..33)
+            .map(|i| {
+                let line = format!("{i:07}\n");
+                (
+                    format!("f{i:02}.txt"),
+                    line.repeat(MAX_DIFF_BLOB_BYTES as usize / 8),
+                )
+            })
+            .collect();
+        let edits: Vec<(&str, Option<&str>)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), Some(c.as_str())))
+            .collect();
+        let head = fx.commit(&edits, T0 + DAY, "Alice");
+        let b = fx.browser();
+        let changes = b.commit_changes(&b.commit(&head).unwrap()).unwrap();
+        let counted = changes.iter().filter(|c| c.additions > 0).count();
+        assert_eq!(counted, 32, "the 33rd file is past the budget");
+        assert_eq!(b.budget_left(), 0);
+        // And a served blob is refused, from its header, once nothing is left.
+        let blob = changes[0].new_id.unwrap();
+        assert!(matches!(
+            b.blob(&blob, MAX_BLOB_BYTES),
+            Err(BrowseError::TooLarge { max: 0, .. })
+        ));
+        // A fresh request may read it.
+        assert_eq!(
+            fx.browser().blob(&blob, MAX_BLOB_BYTES).unwrap().len(),
+            1 << 20
+        );
+    }
+
+    /// Resolving a delta holds its base and result at once; gix checks their declared
+    /// sizes against the budget before allocating, so a blob whose header looks small
+    /// enough cannot make a request hold more (here two 20 MiB blobs, one a delta of
+    /// the other: 40 MiB to resolve it).
+    #[test]
+    fn a_delta_is_refused_when_resolving_it_would_exceed_the_budget() {
+        let fx = Fixture::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let base: Vec<u8> = (0..20 * 1024 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        let mut longer = base.clone();
+        longer.extend_from_slice(b"and a little more");
+        for (content, message) in [(&base, "base"), (&longer, "longer")] {
+            std::fs::write(fx.work.join("data.bin"), content).unwrap();
+            fx.git(&["add", "data.bin"]);
+            fx.git_at(T0, "Alice", &["commit", "--quiet", "-m", message]);
+        }
+        fx.git(&["repack", "-a", "-d", "-f", "-q"]);
+        let ids = [fx.oid("HEAD~:data.bin"), fx.oid("HEAD:data.bin")];
+        // git stored one of them as a delta of the other.
+        let bases = Command::new("git")
+            .current_dir(&fx.work)
+            .args(["cat-file", "--batch-check=%(objectname) %(deltabase)"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write as _;
+                let mut stdin = child.stdin.take().unwrap();
+                for id in &ids {
+                    writeln!(stdin, "{}", hex(id))?;
+                }
+                drop(stdin);
+                child.wait_with_output()
+            })
+            .unwrap();
+        let bases = String::from_utf8(bases.stdout).unwrap();
+        let delta = ids
+            .iter()
+            .find(|id| {
+                bases.contains(&format!("{} {}", hex(id), hex(&ids[0])))
+                    || bases.contains(&format!("{} {}", hex(id), hex(&ids[1])))
+            })
+            .unwrap_or_else(|| panic!("no delta: {bases}"));
+        let whole = ids.iter().find(|id| *id != delta).unwrap();
+        let b = fx.browser();
+        match b.blob(delta, MAX_BLOB_BYTES) {
+            Err(BrowseError::TooLarge { size, max, .. }) => {
+                assert!(size < READ_BUDGET_BYTES && max == READ_BUDGET_BYTES)
+            }
+            other => panic!("{other:?}"),
+        }
+        // The one stored whole is within the budget.
+        let data = fx.browser().blob(whole, MAX_BLOB_BYTES).unwrap();
+        assert!(data.len() >= base.len());
+    }
+
+    #[test]
+    fn objects_over_the_budget_are_refused_without_inflating() {
+        let fx = Fixture::new();
+        let huge = vec![0u8; READ_BUDGET_BYTES as usize + 1];
+        std::fs::write(fx.work.join("huge.bin"), &huge).unwrap();
+        fx.git(&["add", "huge.bin"]);
+        fx.git_at(T0, "Alice", &["commit", "--quiet", "-m", "huge"]);
+        let head = fx.oid("HEAD");
+        let id = fx.oid("HEAD:huge.bin");
+        let b = fx.browser();
+        assert!(matches!(
+            b.blob(&id, MAX_BLOB_BYTES),
+            Err(BrowseError::TooLarge {
+                max: READ_BUDGET_BYTES,
+                ..
+            })
+        ));
+        // Asking for it as a commit or a revision inflates nothing either.
+        assert!(matches!(
+            b.resolve(&hex(&id)),
+            Err(BrowseError::UnknownRevision(_))
+        ));
+        assert!(matches!(b.commit(&id), Err(BrowseError::TooLarge { .. })));
+        assert_eq!(b.budget_left(), READ_BUDGET_BYTES);
+        // Its entry is still listed, with its size, and a diff names it.
+        let changes = b.commit_changes(&b.commit(&head).unwrap()).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].patch, None);
+        match b.at_path(&head, "huge.bin", MAX_BLOB_BYTES).unwrap() {
+            Some(PathContent::Blob { entry, data: None }) => {
+                assert_eq!(entry.size, Some(READ_BUDGET_BYTES + 1));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -175,6 +175,27 @@ impl GitRepos {
         let repo = gix::open(&path).map_err(|e| git_error(&path, e))?;
         Ok(GitRepo { repo, path })
     }
+
+    /// Opens a repository for reads on behalf of someone else (the REST API), with
+    /// memory bounds gix enforces itself: no single object decode may allocate more than
+    /// `alloc_limit` bytes (gix checks the declared sizes of the object *and of every
+    /// delta base* before allocating, so a tiny blob stored as a delta of a huge one
+    /// cannot make it inflate the huge one), and the delta-base cache holds at most
+    /// `delta_cache` bytes (gix's default is 96 MB per handle, i.e. per request).
+    pub fn open_repo_bounded(
+        &self,
+        id_hex: &str,
+        alloc_limit: usize,
+        delta_cache: usize,
+    ) -> Result<GitRepo, StoreError> {
+        let path = self.path(id_hex);
+        let options = gix::open::Options::default().config_overrides([
+            format!("gitoxide.objects.allocLimit={alloc_limit}"),
+            format!("core.deltaBaseCacheLimit={delta_cache}"),
+        ]);
+        let repo = gix::open_opts(&path, options).map_err(|e| git_error(&path, e))?;
+        Ok(GitRepo { repo, path })
+    }
 }
 
 /// A directory holding one incoming pack until it is verified; removed on drop.

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::browse::Repo;
+use crate::browse::{Repo, too_large};
 use crate::error::ApiError;
 use crate::extract::MaybeUser;
 use crate::git_views;
@@ -23,8 +23,9 @@ use crate::routes::repos::OwnerRepo;
 use crate::state::AppState;
 
 /// Above this size GitHub sends a file's metadata with empty `content` and encoding
-/// `none` (the blob API serves it up to 100 MB).
-const MAX_INLINE_BYTES: usize = 1024 * 1024;
+/// `none`, and so does this node, without inflating the file: a file's bytes are read
+/// only up to here. Above [`MAX_BLOB_BYTES`] GitHub refuses with 403 `too_large`.
+const MAX_INLINE_BYTES: u64 = 1024 * 1024;
 
 /// The wildcard `{*path}` route is annotated with axum's template; the served
 /// document names the parameter `{path}` (see [`crate::openapi::finish`]).
@@ -104,7 +105,7 @@ async fn at_path(
                     format!("No commit found for the ref {rev}"),
                 )
             })?;
-            Ok(b.at_path(&commit, &path, MAX_BLOB_BYTES)?)
+            Ok(b.at_path(&commit, &path, MAX_INLINE_BYTES)?)
         })
         .await?;
     let body = match found.ok_or_else(ApiError::not_found)? {
@@ -114,30 +115,34 @@ async fn at_path(
                 .map(|e| git_views::content_entry(&repo, e, &at))
                 .collect(),
         ),
-        PathContent::Blob { entry, data } => blob(&repo, &entry, &data, &at),
+        PathContent::Blob { entry, data } => blob(&repo, &entry, data.as_deref(), &at)?,
         PathContent::Submodule(entry) => submodule(&repo, &entry, &at),
     };
     Ok(Json(body).into_response())
 }
 
-/// A file (its bytes in base64) or a symlink (its target), as GitHub shows them.
-fn blob(repo: &Repo, entry: &TreeEntry, data: &[u8], at: &str) -> Value {
+/// A file (its bytes in base64, `data`, when it was small enough to read) or a
+/// symlink (its target), as GitHub shows them; GitHub's 403 for a file over 100 MB.
+fn blob(repo: &Repo, entry: &TreeEntry, data: Option<&[u8]>, at: &str) -> Result<Value, ApiError> {
+    if entry.size.unwrap_or(0) > MAX_BLOB_BYTES {
+        return Err(too_large(MAX_BLOB_BYTES));
+    }
     let mut value = git_views::content_entry(repo, entry, at);
     let Some(map) = value.as_object_mut() else {
-        return value;
+        return Ok(value);
     };
     if map.get("type").and_then(Value::as_str) == Some("symlink") {
-        map.insert("target".to_string(), json!(String::from_utf8_lossy(data)));
-        return value;
+        let target = data.map(String::from_utf8_lossy).unwrap_or_default();
+        map.insert("target".to_string(), json!(target));
+        return Ok(value);
     }
-    let (content, encoding) = if data.len() > MAX_INLINE_BYTES {
-        (String::new(), "none")
-    } else {
-        (git_views::base64_lines(data), "base64")
+    let (content, encoding) = match data {
+        Some(data) => (git_views::base64_lines(data), "base64"),
+        None => (String::new(), "none"),
     };
     map.insert("content".to_string(), json!(content));
     map.insert("encoding".to_string(), json!(encoding));
-    value
+    Ok(value)
 }
 
 /// A submodule: GitHub adds the URL it is cloned from, which lives in `.gitmodules`;

@@ -29,9 +29,6 @@ use crate::state::AppState;
 /// Largest upload-pack request (wants and haves), after gzip decoding.
 const MAX_UPLOAD_REQUEST: u64 = 64 << 20;
 
-/// Largest single object accepted in a push (decompressed).
-const MAX_OBJECT_BYTES: usize = 1 << 30;
-
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/{owner}/{repo}/info/refs", get(info_refs))
@@ -355,7 +352,7 @@ async fn receive_pack(
         key,
         reader,
         Box::new(report.clone()),
-        MAX_OBJECT_BYTES,
+        state.limits.max_object_bytes,
     )
     .await;
     state.git.observe("receive_pack", started.elapsed());

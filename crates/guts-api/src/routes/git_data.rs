@@ -5,8 +5,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use guts_storage::browse::MAX_BLOB_BYTES;
+use guts_storage::browse::{MAX_BLOB_BYTES, READ_BUDGET_BYTES};
 use guts_storage::{BrowseError, Browser, Oid};
+use http::header;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
@@ -254,7 +255,12 @@ async fn get_tree(
     })))
 }
 
-/// A blob, its bytes in base64.
+/// A blob, its bytes in base64. Blobs up to the request budget
+/// ([`READ_BUDGET_BYTES`], 32 MiB) are served; larger ones get GitHub's 403
+/// `too_large` naming that limit (GitHub's own is 100 MB), found from the object's
+/// header without inflating it. The JSON is streamed, the base64 made a chunk at a time
+/// as the client reads, so a response holds the blob and one chunk rather than the
+/// blob, its base64 and the serialised JSON at once.
 #[utoipa::path(get, operation_id = "git/get-blob", path = "/api/v3/repos/{owner}/{repo}/git/blobs/{sha}", tag = "git",
     params(OwnerRepo, ("sha" = String, Path, description = "The blob's full sha")),
     responses((status = 200, description = "The blob", body = schemas::Blob)))]
@@ -263,18 +269,22 @@ async fn get_blob(
     links: Links,
     MaybeUser(caller): MaybeUser,
     Path(path): RepoPath,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let (repo, id, data) = read_object(&state, links, caller.as_ref(), path, |b, id| {
-        b.blob(id, MAX_BLOB_BYTES)
+        b.blob(id, MAX_BLOB_BYTES.min(READ_BUDGET_BYTES))
     })
     .await?;
     let sha = hex(&id);
-    Ok(Json(json!({
+    let head = json!({
         "sha": sha,
         "node_id": format!("B_{sha}"),
         "size": data.len(),
         "url": repo.api(&format!("/git/blobs/{sha}")),
-        "content": git_views::base64_lines(&data),
         "encoding": "base64",
-    })))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        git_views::json_with_base64(&head, "content", data),
+    )
+        .into_response())
 }

@@ -28,8 +28,15 @@ pub struct Ingested {
 
 /// Reads a pack from `pack` into `quarantine`, indexes and verifies it. `Ok(None)` for a
 /// pack without objects (what git sends when the pushed commits are all here already).
-/// `max_object_bytes` caps any single object (decompressed) and so the memory one
-/// hostile object can claim.
+///
+/// `max_object_bytes` caps any single object (inflated) and so the memory one hostile
+/// object can claim: a blob of 900 MiB of zeros is 1 MB on the wire. While the pack
+/// streams in, gix inflates each entry only to measure it (into a small buffer); it
+/// inflates whole objects when it resolves and hashes them for the index, and again in
+/// the connectivity check, and both times it compares the size the entry declares (and
+/// a delta's base and result sizes) with this cap *before* allocating. An object over
+/// it refuses the pack with a message naming the limit (git prints it as
+/// `remote unpack failed`).
 pub fn ingest(
     repo: &GitRepo,
     quarantine: Quarantine,
@@ -61,7 +68,7 @@ pub fn ingest(
         // The body could not be read (over the push limit, idle too long, client
         // gone): that is the story, not how gix noticed.
         Some(read) => ServeError::Read(read),
-        None => ServeError::Refused(format!("index-pack failed: {}", first_line(&e))),
+        None => refusal("index-pack failed", &e, max_object_bytes),
     })?;
     let bytes = counted.read;
     if outcome.index.num_objects == 0 {
@@ -82,6 +89,35 @@ pub fn ingest(
 
 fn first_line(e: &impl std::fmt::Display) -> String {
     e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+/// Why gix refused a pack, for the pusher. Going over `max_object_bytes` is told as
+/// such (gix says only that an entry is too large to fit in memory, without naming it:
+/// it refuses before inflating, so it never learns the object's id).
+fn refusal(step: &str, e: &gix::Error, max_object_bytes: usize) -> ServeError {
+    use gix::error::{Class, ResourceExhaustionKind};
+    if e.classify().has(Class::ResourceExhaustion(
+        ResourceExhaustionKind::AllocationLimit,
+    )) {
+        return ServeError::Refused(format!(
+            "object in the pack exceeds the {} limit on the size of one object",
+            size_text(max_object_bytes)
+        ));
+    }
+    ServeError::Refused(format!("{step}: {}", first_line(e)))
+}
+
+/// `100 MiB` for whole mebibytes (how the setting is given), else `KiB`, else bytes.
+fn size_text(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// Every object the pack's commits, trees and tags name must be in the pack or in the
@@ -173,9 +209,7 @@ fn check_connectivity(
                 make_pack_lookup_cache: || gix_pack::cache::Never,
             },
         )
-        .map_err(|e| {
-            ServeError::Refused(format!("pack verification failed: {}", first_line(&e)))
-        })?;
+        .map_err(|e| refusal("pack verification failed", &e, max_object_bytes))?;
     let missing = missing.lock().map(|m| m.clone()).unwrap_or_default();
     match missing {
         Some(what) => Err(ServeError::Refused(format!(
