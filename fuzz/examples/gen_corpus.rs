@@ -312,6 +312,10 @@ fn wire_frames() -> Vec<(String, Vec<u8>)> {
             }
             .encode(),
         ),
+        (
+            "accounts_changed",
+            Gossip::Accounts { digest: [0x5a; 32] }.encode(),
+        ),
         ("req_repos_first", Request::Repos { after: None }.encode()),
         (
             "req_repos_after",

@@ -995,3 +995,105 @@ fn another_clusters_node_with_a_skewed_clock_cannot_take_our_names() {
     git.ok(&work, &["push", "-q", "origin", "main"]);
     converge(&[&a, &b], 3);
 }
+
+/// Status of `GET /api/v3/user` on `node` with `token`.
+fn user_status(node: &TestNode, token: &str) -> u16 {
+    client()
+        .get(node.url("/api/v3/user"))
+        .header("Authorization", format!("token {token}"))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// ```text
+///   A ==== B ==== C     one cluster, anti-entropy once an hour
+/// ```
+/// Account changes travel by gossip, not by anti-entropy rounds: a token made on A works
+/// on B and C, a revocation and a suspension on A are refused on B and C (their auth
+/// caches evicted), and a healed partition converges at once. With anti-entropy this
+/// rare, all of it used to wait an hour (the audit measured 3-5 s at the default 5 s).
+#[test]
+fn account_changes_and_healed_partitions_reach_the_cluster_without_waiting_for_anti_entropy() {
+    let hourly = || options().env("GUTS_ANTI_ENTROPY_INTERVAL", "3600");
+    let a = TestNode::start_with(hourly());
+    let b = join(&[&a], hourly());
+    let c = join(&[&a], hourly());
+    for (node, n) in [(&a, 2), (&b, 1), (&c, 1)] {
+        wait_peers(node, n);
+    }
+    // Every node has met every other by now (each peer's first round is done).
+    std::thread::sleep(Duration::from_secs(2));
+    let within = Duration::from_secs(10);
+
+    let alice = create_user(&a, "alice");
+    for node in [&b, &c] {
+        eventually(within, "alice's first token on the other nodes", || {
+            (user_status(node, &alice) == 200).then_some(())
+        });
+    }
+    // A second token: B has already cached alice; the new one must still work there.
+    let r = client()
+        .post(a.url("/admin/users/alice/tokens"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "name": "ci" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().unwrap();
+    let second = created["token"].as_str().unwrap().to_string();
+    for node in [&b, &c] {
+        eventually(within, "the second token on the other nodes", || {
+            (user_status(node, &second) == 200).then_some(())
+        });
+    }
+    // Revoked on A: refused on B and C, whose caches held it a moment ago.
+    let r = client()
+        .delete(a.url(&format!("/admin/users/alice/tokens/{}", created["id"])))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    for node in [&b, &c] {
+        eventually(within, "the revocation on the other nodes", || {
+            (user_status(node, &second) == 401).then_some(())
+        });
+    }
+    // Suspended on A: alice's other token is refused everywhere.
+    assert_eq!(user_status(&b, &alice), 200);
+    let r = client()
+        .put(a.url("/admin/users/alice/suspended"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "suspended": true }))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    for node in [&b, &c] {
+        eventually(within, "the suspension on the other nodes", || {
+            (user_status(node, &alice) != 200).then_some(())
+        });
+    }
+
+    // A partition: C is cut off while bob works on it; once healed, all agree.
+    let bob = create_user(&a, "bob");
+    wait_account(&c, &bob);
+    isolate(&c, true);
+    let git = Git::v(2);
+    let tmp = tempfile::tempdir().unwrap();
+    create_repo(&c, &bob, "island", false);
+    push_new(
+        &git,
+        tmp.path(),
+        "island",
+        &auth_url(&c, "bob", &bob, "bob/island"),
+        2,
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(digest(&a).1, 0, "C was not cut off");
+    isolate(&c, false);
+    eventually(within, "the nodes to agree after the heal", || {
+        let digests: Vec<(String, usize)> = [&a, &b, &c].iter().map(|n| digest(n)).collect();
+        (digests[0].1 == 1 && digests.iter().all(|d| *d == digests[0])).then_some(())
+    });
+}

@@ -215,6 +215,10 @@ impl Replica for NodeReplica {
         .map_err(|e| ReplicaError::Internal(format!("pack task failed: {e}")))?
     }
 
+    fn accounts_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.accounts.changes()
+    }
+
     fn accounts_digest(&self) -> [u8; 32] {
         self.accounts.replication_digest().unwrap_or_default()
     }

@@ -107,6 +107,10 @@ pub trait Replica: Send + Sync + 'static {
     /// organizations, memberships).
     fn accounts_digest(&self) -> [u8; 32];
 
+    /// Moves whenever the account records held here change (a local write or an
+    /// import): what makes the node announce its new accounts digest at once.
+    fn accounts_changes(&self) -> tokio::sync::watch::Receiver<u64>;
+
     /// One page of account records after `after`, sealed with the cluster key, and
     /// where the next page starts.
     fn accounts_page(&self, after: Option<&str>)

@@ -94,9 +94,21 @@ pub enum PageError {
 
 /// The cached replication digest, tagged with the write generation it was computed in:
 /// a digest computed from a snapshot older than the last write is never kept.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct DigestCache {
     state: Mutex<(u64, Option<[u8; 32]>)>,
+    /// The write generation, for whoever waits for account changes
+    /// ([`Accounts::changes`]).
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for DigestCache {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new((0, None)),
+            changed: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 impl DigestCache {
@@ -117,11 +129,18 @@ impl DigestCache {
         if let Ok(mut state) = self.state.lock() {
             state.0 = state.0.wrapping_add(1);
             state.1 = None;
+            self.changed.send_replace(state.0);
         }
     }
 }
 
 impl Accounts {
+    /// A receiver that sees a new value after every change of the account records
+    /// (local writes and imports alike; bursts coalesce).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.digest.changed.subscribe()
+    }
+
     /// Digest of every replicated account record (users, tokens, orgs, memberships):
     /// equal on two nodes iff their records are equal. Keyed with the cluster secret,
     /// so it tells a peer of another cluster nothing. Cached until the next write or

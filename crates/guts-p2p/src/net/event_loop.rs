@@ -64,8 +64,10 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<Response, NetError>>,
     },
     Publish {
-        repo: RepoId,
-        /// On the topic of new repositories rather than the repository's own.
+        /// The repository whose topic it goes on; `None`: news for every node.
+        repo: Option<RepoId>,
+        /// On the topic every node joins (new repositories, account news) rather than
+        /// the repository's own.
         new: bool,
         data: Vec<u8>,
         kind: MessageType,
@@ -315,10 +317,9 @@ impl EventLoop {
                 kind,
                 reply,
             } => {
-                let topic = if new {
-                    new_repos_topic()
-                } else {
-                    repo_topic(&repo)
+                let topic = match repo {
+                    Some(repo) if !new => repo_topic(&repo),
+                    _ => new_repos_topic(),
                 };
                 let result = match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
                     Ok(_) => {
@@ -327,7 +328,7 @@ impl EventLoop {
                     }
                     // Nobody to tell yet, or told already: anti-entropy covers both.
                     Err(PublishError::NoPeersSubscribedToTopic) | Err(PublishError::Duplicate) => {
-                        tracing::debug!(%repo, "announcement not published: no peers or duplicate");
+                        tracing::debug!(?repo, "gossip not published: no peers or duplicate");
                         Ok(())
                     }
                     Err(e) => Err(NetError::Publish(e.to_string())),
@@ -833,13 +834,17 @@ impl EventLoop {
         let decoded = Gossip::decode(&message.data)
             .map_err(|e| format!("undecodable gossip: {e}"))
             .and_then(|gossip| {
-                let Gossip::Announce { repo, .. } = &gossip;
-                if repo_topic(repo).hash() == message.topic
-                    || new_repos_topic().hash() == message.topic
-                {
-                    Ok(gossip)
-                } else {
-                    Err(format!("announcement of {repo} on topic {}", message.topic))
+                let on_shared = new_repos_topic().hash() == message.topic;
+                match &gossip {
+                    Gossip::Announce { repo, .. }
+                        if !(on_shared || repo_topic(repo).hash() == message.topic) =>
+                    {
+                        Err(format!("announcement of {repo} on topic {}", message.topic))
+                    }
+                    Gossip::Accounts { .. } if !on_shared => {
+                        Err(format!("account news on topic {}", message.topic))
+                    }
+                    _ => Ok(gossip),
                 }
             });
         let acceptance = if decoded.is_ok() {

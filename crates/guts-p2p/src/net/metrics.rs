@@ -15,6 +15,7 @@ use crate::wire::{Gossip, Request, Response};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageType {
     Announce,
+    AccountsChanged,
     Repos,
     Heads,
     Ops,
@@ -35,6 +36,7 @@ impl MessageType {
     pub fn as_str(self) -> &'static str {
         match self {
             MessageType::Announce => "announce",
+            MessageType::AccountsChanged => "accounts_changed",
             MessageType::Repos => "repos",
             MessageType::Heads => "heads",
             MessageType::Ops => "ops",
@@ -62,6 +64,7 @@ impl From<&Gossip> for MessageType {
     fn from(message: &Gossip) -> Self {
         match message {
             Gossip::Announce { .. } => MessageType::Announce,
+            Gossip::Accounts { .. } => MessageType::AccountsChanged,
         }
     }
 }

@@ -431,8 +431,10 @@ impl NetHandle {
     async fn publish_on(&self, gossip: wire::Gossip, new: bool) -> Result<(), NetError> {
         // Encoded here, on the caller's task, not in the swarm task.
         let data = gossip.encode()?;
-        let repo = match &gossip {
-            wire::Gossip::Announce { repo, .. } => *repo,
+        // Account news concerns the whole cluster: the topic every node joins.
+        let (repo, new) = match &gossip {
+            wire::Gossip::Announce { repo, .. } => (Some(*repo), new),
+            wire::Gossip::Accounts { .. } => (None, true),
         };
         let kind = MessageType::from(&gossip);
         self.ask(|reply| Command::Publish {

@@ -545,7 +545,7 @@ async fn gossip_reaches_subscribers_and_garbage_is_rejected() {
     ] {
         a.handle
             .ask(|reply| Command::Publish {
-                repo: topic,
+                repo: Some(topic),
                 new: false,
                 data,
                 kind: MessageType::Announce,

@@ -52,6 +52,9 @@ pub const SERVE_WORKERS: usize = 8;
 pub const PULL_WORKERS: usize = 4;
 /// Requests waiting for a serve worker; beyond it, `Busy`.
 const SERVE_QUEUE: usize = 256;
+/// Repositories remembered as changed while the fault switch was on, to announce when
+/// it is lifted.
+const MAX_QUIET: usize = 10_000;
 /// Pulls waiting for a worker; beyond it they are dropped (anti-entropy redoes them).
 const PULL_QUEUE: usize = 1024;
 /// Ops requests in one pull: 4 MiB each, so a pull brings at most this many pages
@@ -123,8 +126,13 @@ impl<R: Replica> PeerDirectory for SyncService<R> {
     }
 
     fn set_isolated(&self, isolated: bool) {
-        self.inner.isolated.store(isolated, Ordering::Relaxed);
+        let was = self.inner.isolated.swap(isolated, Ordering::Relaxed);
         tracing::warn!(isolated, "p2p fault switch");
+        if was && !isolated {
+            // A healed partition: compare with every peer now, not at the next tick.
+            self.inner.healed.notify_one();
+            self.inner.healed_announce.notify_one();
+        }
     }
 
     fn isolated(&self) -> bool {
@@ -207,6 +215,11 @@ struct Inner<R> {
     packs: PackCache,
     /// The fault switch of [`PeerDirectory::set_isolated`].
     isolated: AtomicBool,
+    /// Told when the fault switch is lifted: anti-entropy then runs with every
+    /// connected peer at once.
+    healed: tokio::sync::Notify,
+    /// Told at the same moment: the announcer then repeats what it kept quiet.
+    healed_announce: tokio::sync::Notify,
     /// Peers that proved they hold this node's cluster secret ([`Request::Hello`]):
     /// the only ones served private repositories. Bounded by the connection limit
     /// (forgotten when they disconnect).
@@ -255,6 +268,8 @@ impl<R: Replica> SyncService<R> {
             running: Mutex::new(HashMap::new()),
             packs,
             isolated: AtomicBool::new(false),
+            healed: tokio::sync::Notify::new(),
+            healed_announce: tokio::sync::Notify::new(),
             same_cluster: Mutex::new(HashSet::new()),
         });
         Ok((
@@ -403,6 +418,17 @@ impl<R: Replica> SyncService<R> {
                 }
                 NetEvent::Gossip {
                     from,
+                    message: Gossip::Accounts { digest },
+                } => {
+                    // Only a proven peer of the cluster is worth a round trip: anyone
+                    // else's news would be a cheap way to make us work.
+                    if self.is_same_cluster(&from) && digest != self.inner.replica.accounts_digest()
+                    {
+                        let _ = self.inner.catch_up.try_send(from);
+                    }
+                }
+                NetEvent::Gossip {
+                    from,
                     message: Gossip::Announce { repo, heads, trace },
                 } => {
                     let ours = self.inner.replica.heads(repo).unwrap_or_default();
@@ -453,9 +479,29 @@ impl<R: Replica> SyncService<R> {
                 _ => break,
             }
         }
+        let mut accounts = self.inner.replica.accounts_changes();
+        // Repositories that changed while the fault switch kept us quiet, announced
+        // when it is lifted (bounded: beyond it, anti-entropy carries the rest).
+        let mut quiet: HashMap<RepoId, bool> = HashMap::new();
         loop {
             let (repo, trace) = tokio::select! {
                 () = token.cancelled() => return Ok(()),
+                () = self.inner.healed_announce.notified() => {
+                    self.announce_accounts().await;
+                    for (repo, new) in std::mem::take(&mut quiet) {
+                        self.announce_heads(repo, new, None).await;
+                    }
+                    continue;
+                }
+                changed = accounts.changed() => {
+                    if changed.is_err() {
+                        // The accounts are gone (shutting down): stop watching them.
+                        accounts = tokio::sync::watch::channel(0).1;
+                        continue;
+                    }
+                    self.announce_accounts().await;
+                    continue;
+                }
                 changed = changes.recv() => match changed {
                     Ok(change) => change.into(),
                     // Missed changes are found by anti-entropy.
@@ -468,21 +514,42 @@ impl<R: Replica> SyncService<R> {
             // announcement goes on the topic every node joins.
             let new = self.join(&mut joined, repo).await;
             if self.inner.isolated.load(Ordering::Relaxed) {
+                if quiet.len() < MAX_QUIET || quiet.contains_key(&repo) {
+                    *quiet.entry(repo).or_insert(false) |= new;
+                }
                 continue;
             }
-            let Some(mut heads) = self.inner.replica.heads(repo) else {
-                continue;
-            };
-            heads.truncate(MAX_HEADS);
-            let announce = Gossip::Announce { repo, heads, trace };
-            let published = if new {
-                self.inner.net.publish_new(announce).await
-            } else {
-                self.inner.net.publish(announce).await
-            };
-            if let Err(e) = published {
-                tracing::debug!(%repo, error = %e, "announce not published");
-            }
+            self.announce_heads(repo, new, trace).await;
+        }
+    }
+
+    /// Publishes the heads of `repo`: on the topic every node joins if it is `new` to
+    /// this node, else on its own.
+    async fn announce_heads(&self, repo: RepoId, new: bool, trace: Option<String>) {
+        let Some(mut heads) = self.inner.replica.heads(repo) else {
+            return;
+        };
+        heads.truncate(MAX_HEADS);
+        let announce = Gossip::Announce { repo, heads, trace };
+        let published = if new {
+            self.inner.net.publish_new(announce).await
+        } else {
+            self.inner.net.publish(announce).await
+        };
+        if let Err(e) = published {
+            tracing::debug!(%repo, error = %e, "announce not published");
+        }
+    }
+
+    /// Tells every node of the cluster this node's new accounts digest, so that they
+    /// fetch the change now (see [`Gossip::Accounts`]).
+    async fn announce_accounts(&self) {
+        if self.inner.isolated.load(Ordering::Relaxed) {
+            return;
+        }
+        let digest = self.inner.replica.accounts_digest();
+        if let Err(e) = self.inner.net.publish(Gossip::Accounts { digest }).await {
+            tracing::debug!(error = %e, "account news not published");
         }
     }
 
@@ -511,23 +578,25 @@ impl<R: Replica> SyncService<R> {
         let mut tick = tokio::time::interval(self.inner.config.anti_entropy_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let peer = tokio::select! {
+            let peers: Vec<PeerId> = tokio::select! {
                 () = token.cancelled() => return Ok(()),
                 peer = catch_up.recv() => match peer {
-                    Some(peer) => Some(peer),
+                    Some(peer) => vec![peer],
                     None => return Ok(()),
                 },
+                () = self.inner.healed.notified() => self.inner.net.connected().await,
                 _ = tick.tick() => {
                     self.inner.packs.expire();
-                    self.random_peer().await
+                    self.random_peer().await.into_iter().collect()
                 }
             };
-            let Some(peer) = peer else { continue };
-            if self.inner.isolated.load(Ordering::Relaxed) {
-                continue;
-            }
-            if let Err(e) = self.compare_with(peer).await {
-                tracing::debug!(%peer, error = %e, "anti-entropy round failed");
+            for peer in peers {
+                if self.inner.isolated.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Err(e) = self.compare_with(peer).await {
+                    tracing::debug!(%peer, error = %e, "anti-entropy round failed");
+                }
             }
         }
     }

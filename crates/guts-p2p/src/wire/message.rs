@@ -29,6 +29,12 @@ pub enum Gossip {
         /// exported: the pulls it causes join that trace.
         trace: Option<String>,
     },
+    /// "My cluster's account records now digest to `digest`": sent on the topic every
+    /// node joins after any change of this node's account records (a user, token,
+    /// membership, suspension or revocation), so that the other nodes of the cluster
+    /// fetch it at once instead of at the next anti-entropy round. The digest is keyed
+    /// with the cluster secret: to another cluster's node it says nothing.
+    Accounts { digest: [u8; 32] },
 }
 
 /// A request of the sync protocol; each has one [`Response`] kind, or
@@ -219,6 +225,7 @@ impl ErrorCode {
 // Tags: the high byte names the family, so a frame sent on the wrong channel is an
 // unknown tag rather than a message misread.
 pub(super) const TAG_ANNOUNCE: u16 = 0x0101;
+pub(super) const TAG_ACCOUNTS_CHANGED: u16 = 0x0102;
 pub(super) const TAG_REQ_REPOS: u16 = 0x0201;
 pub(super) const TAG_REQ_HEADS: u16 = 0x0202;
 pub(super) const TAG_REQ_OPS: u16 = 0x0203;
@@ -239,6 +246,7 @@ impl Family for Gossip {
     fn tag(&self) -> u16 {
         match self {
             Gossip::Announce { .. } => TAG_ANNOUNCE,
+            Gossip::Accounts { .. } => TAG_ACCOUNTS_CHANGED,
         }
     }
 
@@ -248,6 +256,10 @@ impl Family for Gossip {
                 write_repo(w, repo);
                 write_ids(w, "heads", heads, MAX_HEADS)?;
                 write_trace(w, trace.as_deref())
+            }
+            Gossip::Accounts { digest } => {
+                w.fixed(digest);
+                Ok(())
             }
         }
     }
@@ -259,6 +271,7 @@ impl Family for Gossip {
                 heads: read_ids(r, "heads", MAX_HEADS)?,
                 trace: read_trace(r)?,
             },
+            TAG_ACCOUNTS_CHANGED => Gossip::Accounts { digest: r.array()? },
             _ => return Ok(None),
         }))
     }

@@ -66,11 +66,11 @@ fn trace() -> impl Strategy<Value = Option<String>> {
 }
 
 pub(super) fn gossip() -> impl Strategy<Value = Gossip> {
-    (repo_id(), vec(op_id(), 0..8), trace()).prop_map(|(repo, heads, trace)| Gossip::Announce {
-        repo,
-        heads,
-        trace,
-    })
+    prop_oneof![
+        (repo_id(), vec(op_id(), 0..8), trace())
+            .prop_map(|(repo, heads, trace)| { Gossip::Announce { repo, heads, trace } }),
+        any::<[u8; 32]>().prop_map(|digest| Gossip::Accounts { digest }),
+    ]
 }
 
 pub(super) fn request() -> impl Strategy<Value = Request> {

@@ -217,7 +217,7 @@ fn wrong_version_is_refused_from_its_first_byte() {
 #[test]
 fn unknown_tags_are_refused() {
     for (tag, family) in [
-        (0x0102, "gossip"),
+        (0x0103, "gossip"),
         (0x0000, "gossip"),
         (TAG_REQ_OPS, "gossip"),
     ] {
