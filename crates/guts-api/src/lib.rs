@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 mod browse;
+mod caps;
 pub mod error;
 pub mod extract;
 mod git_io;
