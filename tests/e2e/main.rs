@@ -19,5 +19,6 @@ mod node;
 mod replication;
 mod rolling;
 mod schemathesis;
+mod trust_limits;
 mod trust_memory;
 mod trust_reviews;

@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 mod browse;
+mod caps;
 pub mod error;
 pub mod extract;
 mod git_io;
@@ -30,7 +31,7 @@ pub mod views;
 
 pub use error::{ApiError, FieldError};
 pub use metrics::HttpMetrics;
-pub use middleware::{RateLimiter, RateLimits};
+pub use middleware::{RateLimiter, RateLimits, TrustedProxies};
 pub use ops::ops_router;
 pub use router::api_router;
 pub use server::serve;

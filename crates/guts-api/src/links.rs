@@ -1,12 +1,16 @@
 //! Absolute URLs for response bodies and headers. GitHub clients navigate by the `url`
 //! fields they are given (PyGithub follows them verbatim), so every URL we hand out must
-//! be absolute and include `/api/v3`. The origin is taken from the request (`Host`,
-//! `X-Forwarded-Proto` / `X-Forwarded-Host` behind a proxy).
+//! be absolute and include `/api/v3`. The origin is taken from the request: `Host`, or
+//! `X-Forwarded-Proto` / `X-Forwarded-Host` when the peer is a trusted proxy
+//! ([`crate::middleware::forwarded`]); from anyone else those headers would let a
+//! client write its own host into the URLs a response hands out.
 
 use std::convert::Infallible;
 
 use axum::extract::FromRequestParts;
 use http::request::Parts;
+
+use crate::middleware::Client;
 
 pub const API_PREFIX: &str = "/api/v3";
 
@@ -28,12 +32,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Links {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let host = header("x-forwarded-host")
+        let proxied = parts
+            .extensions
+            .get::<Client>()
+            .is_some_and(|c| c.via_trusted_proxy);
+        let forwarded = |name: &str| header(name).filter(|_| proxied);
+        let host = forwarded("x-forwarded-host")
             .or_else(|| header("host"))
             .or_else(|| parts.uri.authority().map(|a| a.as_str()))
             .filter(|h| plausible_host(h))
             .unwrap_or("localhost");
-        let scheme = match header("x-forwarded-proto") {
+        let scheme = match forwarded("x-forwarded-proto") {
             Some("https") => "https",
             _ => "http",
         };

@@ -3,6 +3,7 @@
 //! is assembled from the documented modules.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -15,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::middleware::rate_limit::rate_limit;
-use crate::middleware::{json_errors, limit_in_flight, observe};
+use crate::middleware::{forwarded, json_errors, limit_in_flight, observe};
 use crate::openapi::{self, ApiDoc};
 use crate::routes;
 use crate::state::AppState;
@@ -67,7 +68,11 @@ pub fn api_router(state: AppState) -> Router {
                     StatusCode::REQUEST_TIMEOUT,
                     limits.request_timeout,
                 ))
-                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
+                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+                // Extractors that buffer a body (`JsonBody`, `Bytes`) apply axum's own
+                // limit, 2 MiB unless told otherwise: without this the configured
+                // limit would only ever be reached by bodies axum already refused.
+                .layer(DefaultBodyLimit::max(limits.max_body_bytes)),
         );
     // Git requests stream packs for as long as they need: no whole-request deadline or
     // body cap (they have idle timeouts and their own limits), and plain-text errors
@@ -76,6 +81,7 @@ pub fn api_router(state: AppState) -> Router {
         .merge(routes::git::router())
         .merge(routes::health::router())
         .layer(from_fn_with_state(state.clone(), observe))
+        .layer(from_fn_with_state(state.clone(), forwarded::client))
         .with_state(state)
 }
 
@@ -308,5 +314,78 @@ mod tests {
         assert_eq!(res.headers()["x-ratelimit-remaining"], "2");
         let (res, _) = app.call("GET", "/health/live", None, None).await;
         assert!(!res.headers().contains_key("x-ratelimit-limit"));
+    }
+
+    /// A repository creation padded with an ignored field to `size` bytes of JSON.
+    fn padded_repo(token: &str, name: &str, size: usize) -> http::Request<axum::body::Body> {
+        let head = format!(r#"{{"name":"{name}","pad":""#);
+        let pad = "x".repeat(size - head.len() - 2);
+        http::Request::builder()
+            .method("POST")
+            .uri("/api/v3/user/repos")
+            .header("authorization", format!("token {token}"))
+            .body(axum::body::Body::from(format!(r#"{head}{pad}"}}"#)))
+            .unwrap()
+    }
+
+    /// `GUTS_MAX_REQUEST_SIZE_MB` is the JSON body limit, above and below axum's own
+    /// 2 MiB default: a body just over the setting is 413 with GitHub's error JSON, one
+    /// just under it (and over 2 MiB) is read.
+    #[tokio::test]
+    async fn the_configured_body_limit_is_the_json_limit() {
+        use crate::state::EdgeLimits;
+        use crate::test_support::send_request;
+        const LIMIT: usize = 3 * 1024 * 1024;
+        let app = TestApp::with_limits(EdgeLimits {
+            max_body_bytes: LIMIT,
+            ..EdgeLimits::default()
+        });
+        let token = app.user("alice").await;
+        let (res, body) = send_request(app.router.clone(), padded_repo(&token, "big", LIMIT)).await;
+        assert_eq!(res.status(), 201, "{body}");
+        let (res, body) =
+            send_request(app.router.clone(), padded_repo(&token, "over", LIMIT + 1)).await;
+        assert_eq!(res.status(), 413, "{body}");
+        assert_eq!(body["message"], "Payload Too Large");
+        assert_eq!(body["status"], "413");
+        assert_eq!(body["documentation_url"], crate::error::DOCUMENTATION_URL);
+    }
+
+    /// `X-Forwarded-Host` and `-Proto` shape response URLs only when the TCP peer is a
+    /// trusted proxy.
+    #[tokio::test]
+    async fn forwarded_headers_count_only_from_trusted_proxies() {
+        use crate::middleware::TrustedProxies;
+        use crate::state::EdgeLimits;
+        use crate::test_support::send_request;
+        let get = |token: &str| {
+            let mut req = http::Request::builder()
+                .uri("/api/v3/user")
+                .header("host", "node.example:8080")
+                .header("x-forwarded-host", "evil.example")
+                .header("x-forwarded-proto", "https")
+                .header("authorization", format!("token {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            req
+        };
+        let direct = TestApp::new(Default::default());
+        let token = direct.user("alice").await;
+        let (res, body) = send_request(direct.router.clone(), get(&token)).await;
+        assert_eq!(res.status(), 200, "{body}");
+        assert_eq!(body["url"], "http://node.example:8080/api/v3/users/alice");
+        assert!(!body.to_string().contains("evil.example"), "{body}");
+
+        let proxied = TestApp::with_limits(EdgeLimits {
+            trusted_proxies: TrustedProxies::parse("127.0.0.1").unwrap(),
+            ..EdgeLimits::default()
+        });
+        let token = proxied.user("alice").await;
+        let (res, body) = send_request(proxied.router.clone(), get(&token)).await;
+        assert_eq!(res.status(), 200, "{body}");
+        assert_eq!(body["url"], "https://evil.example/api/v3/users/alice");
     }
 }

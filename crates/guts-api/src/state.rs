@@ -10,7 +10,7 @@ use guts_storage::{Accounts, RepoView, Repositories, ServedName, Store};
 use tokio::sync::Semaphore;
 
 use crate::metrics::HttpMetrics;
-use crate::middleware::{RateLimiter, RateLimits};
+use crate::middleware::{RateLimiter, RateLimits, TrustedProxies};
 
 /// Full-clone object selections kept (each about 20 bytes per object).
 const GIT_PLAN_CACHE_ENTRIES: usize = 16;
@@ -38,6 +38,10 @@ pub struct EdgeLimits {
     /// Requests per hour per token and per anonymous client IP
     /// (`GUTS_RATE_LIMIT_*_PER_HOUR`); `/api/v3` only.
     pub rate_limits: RateLimits,
+    /// Peers whose `X-Forwarded-*` headers are believed (`GUTS_TRUSTED_PROXIES`):
+    /// response URLs and the rate limiter's client IP come from them only for
+    /// requests these peers relay.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for EdgeLimits {
@@ -50,6 +54,7 @@ impl Default for EdgeLimits {
             max_push_bytes: 2048 * 1024 * 1024,
             max_object_bytes: 100 * 1024 * 1024,
             rate_limits: RateLimits::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

@@ -26,6 +26,14 @@ pub(crate) struct TestApp {
 
 impl TestApp {
     pub(crate) fn new(rate_limits: RateLimits) -> TestApp {
+        Self::with_limits(EdgeLimits {
+            rate_limits,
+            ..EdgeLimits::default()
+        })
+    }
+
+    /// An app with the given edge limits (body size, trusted proxies…).
+    pub(crate) fn with_limits(limits: EdgeLimits) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut registry = MetricsRegistry::new();
         let http = Arc::new(HttpMetrics::register(registry.registry_mut()));
@@ -44,10 +52,7 @@ impl TestApp {
             },
             Some(Secret::new(ADMIN_TOKEN.to_string())),
             None,
-            EdgeLimits {
-                rate_limits,
-                ..EdgeLimits::default()
-            },
+            limits,
             Services {
                 accounts,
                 repos: Arc::new(repos),
@@ -106,6 +111,14 @@ pub(crate) async fn send(
     let req = req
         .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
         .unwrap();
+    send_request(router, req).await
+}
+
+/// Sends a request built by the caller (raw bodies, extra headers, a peer address).
+pub(crate) async fn send_request(
+    router: axum::Router,
+    req: Request<Body>,
+) -> (Response<()>, serde_json::Value) {
     let res = router.oneshot(req).await.unwrap();
     let (parts, body) = res.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();

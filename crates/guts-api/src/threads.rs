@@ -274,11 +274,15 @@ pub(crate) async fn append(
         .accounts
         .signing_key(&authed.user)
         .map_err(crate::routes::users::account_error)?;
+    let resource = crate::caps::resource_of(&payload);
     state
         .repos
         .append_checked(view.id, &key, payload, |_| Ok(()))
         .await
-        .map_err(collab_error)
+        .map_err(|e| match e {
+            RepoError::Encode(e) => crate::caps::encode_error(resource, &e),
+            other => collab_error(other),
+        })
 }
 
 /// GitHub's statuses for what the fold refuses in issues and pull requests.

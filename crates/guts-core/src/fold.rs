@@ -1067,9 +1067,10 @@ fn invalid(field: &'static str) -> impl Fn(NameError) -> Rejection {
     move |error| Rejection::InvalidName { field, error }
 }
 
-/// A default branch is a short name; it must make a valid ref under `refs/heads/`.
+/// A default branch is a short name git accepts as a branch (`check-ref-format
+/// --branch`): a pure function of the operation, so every node refuses the same ones.
 fn validate_default_branch(branch: &str) -> Result<(), Rejection> {
-    names::validate_ref_name(&format!("refs/heads/{branch}")).map_err(invalid("default_branch"))
+    names::validate_branch_name(branch).map_err(invalid("default_branch"))
 }
 
 fn validate_pushable_ref(name: &str) -> Result<(), Rejection> {
@@ -1176,6 +1177,8 @@ fn encode_name_error(w: &mut Writer, error: &NameError) {
         NameError::TrailingDot => w.u8(14),
         NameError::DotComponent => w.u8(15),
         NameError::LockComponent => w.u8(16),
+        NameError::HeadBranch => w.u8(17),
+        NameError::LeadingHyphen => w.u8(18),
     }
 }
 
@@ -1815,8 +1818,38 @@ mod tests {
                 default_branch: Some("a..b".into()),
             },
         );
+        // Names git refuses as branches although `refs/heads/{name}` is a valid ref.
+        let git_refused: Vec<(SignedOp, NameError)> = [
+            ("HEAD", NameError::HeadBranch),
+            ("-x", NameError::LeadingHyphen),
+        ]
+        .into_iter()
+        .zip(16..)
+        .map(|((branch, error), at)| {
+            let op = w.op(
+                &admin,
+                &[&g3],
+                at,
+                Payload::UpdateRepo {
+                    description: None,
+                    private: None,
+                    default_branch: Some(branch.into()),
+                },
+            );
+            (op, error)
+        })
+        .collect();
         let state = w.state();
         let rejected = |op: &SignedOp| state.rejected.get(&op.id()).cloned();
+        for (op, error) in git_refused {
+            assert_eq!(
+                rejected(&op),
+                Some(Rejection::InvalidName {
+                    field: "default_branch",
+                    error
+                })
+            );
+        }
         assert_eq!(rejected(&demote_admin), Some(Rejection::AdminRequiresOwner));
         assert_eq!(rejected(&grant_owner), Some(Rejection::OwnerImmutable));
         assert_eq!(rejected(&touch_owner), Some(Rejection::OwnerImmutable));

@@ -34,5 +34,7 @@ pub use fold::{
 pub use hlc::{Clock, ClockError, Hlc};
 pub use identity::{KeyParseError, Keypair, PublicKey};
 pub use ids::{IdParseError, ObjectId, OpId, RepoId};
-pub use names::{NameError, validate_login, validate_ref_name, validate_repo_name};
+pub use names::{
+    NameError, validate_branch_name, validate_login, validate_ref_name, validate_repo_name,
+};
 pub use op::{BranchProtection, Operation, Payload, Role, SignedOp};

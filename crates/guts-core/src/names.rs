@@ -49,6 +49,14 @@ pub enum NameError {
     DotComponent,
     #[error("no path component may end with \".lock\"")]
     LockComponent,
+    /// `HEAD` as a branch name: git refuses it (`check-ref-format --branch`), because
+    /// `refs/heads/HEAD` would be shadowed by the symbolic `HEAD` in every rev lookup.
+    #[error("must not be \"HEAD\"")]
+    HeadBranch,
+    /// A branch name starting with `-`: git refuses it, as it reads as an option on
+    /// every command line that names the branch.
+    #[error("must not start with \"-\"")]
+    LeadingHyphen,
 }
 
 /// A GitHub login (user or organisation): 1 to 39 ASCII letters, digits and hyphens,
@@ -129,6 +137,20 @@ pub fn validate_ref_name(name: &str) -> Result<(), NameError> {
         }
     }
     Ok(())
+}
+
+/// A short branch name (`main`, the default branch of a repository), by the rules of
+/// `git check-ref-format --branch`: `refs/heads/{name}` must be a valid ref name, and
+/// the name is neither `HEAD` nor starts with `-`. A repository whose default branch
+/// git cannot create could never be cloned with that branch checked out.
+pub fn validate_branch_name(name: &str) -> Result<(), NameError> {
+    if name == "HEAD" {
+        return Err(NameError::HeadBranch);
+    }
+    if name.starts_with('-') {
+        return Err(NameError::LeadingHyphen);
+    }
+    validate_ref_name(&format!("refs/heads/{name}"))
 }
 
 /// Characters git refuses anywhere in a ref name.
@@ -234,6 +256,25 @@ mod tests {
 
     /// The cases of git's own `t1402-check-ref-format.sh` that apply to full ref names
     /// without options, plus the prefix and length rules of our own.
+    #[test]
+    fn branch_names_follow_git_check_ref_format_branch() {
+        for ok in ["main", "a/b", "@", "head", "a/HEAD", "x-", "résumé"] {
+            assert_eq!(validate_branch_name(ok), Ok(()), "{ok}");
+        }
+        let cases: &[(&str, NameError)] = &[
+            ("HEAD", NameError::HeadBranch),
+            ("-x", NameError::LeadingHyphen),
+            ("-", NameError::LeadingHyphen),
+            ("a..b", NameError::DoubleDot),
+            ("a.lock", NameError::LockComponent),
+            ("", NameError::TrailingSlash),
+            ("/a", NameError::EmptyComponent),
+        ];
+        for (bad, want) in cases {
+            assert_eq!(validate_branch_name(bad).as_ref(), Err(want), "{bad}");
+        }
+    }
+
     #[test]
     fn ref_names_follow_git_check_ref_format() {
         let valid = [

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use guts_api::TrustedProxies;
 use guts_core::Keypair;
 use guts_ops::{LogFormat, LogLevel, Secret};
 use validator::{Validate, ValidationError};
@@ -114,6 +115,12 @@ pub const SETTINGS: &[Setting] = &[
         default: "5000",
         secret: false,
         doc: "REST requests (`/api/v3`) per hour per token; beyond it 429 with Retry-After.",
+    },
+    Setting {
+        key: "trusted_proxies",
+        default: "",
+        secret: false,
+        doc: "Comma-separated IP addresses and CIDR networks of reverse proxies whose `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-For` are believed (for the URLs in responses and the rate limiter's client IP). Unset: nobody's; the URLs use `Host` and the client is the TCP peer.",
     },
     Setting {
         key: "otlp_endpoint",
@@ -233,6 +240,8 @@ pub struct Config {
         message = "must be from 1 to 100000000 (requests per hour)"
     ))]
     pub rate_limit_authenticated_per_hour: u32,
+    /// Checked when parsed: every entry is an address or a network.
+    pub trusted_proxies: TrustedProxies,
     #[validate(custom(function = "check_http_url"))]
     pub otlp_endpoint: Option<String>,
     #[validate(custom(function = "check_admin_token"))]
@@ -333,6 +342,7 @@ impl Default for Config {
             request_timeout: 30,
             rate_limit_anonymous_per_hour: 60,
             rate_limit_authenticated_per_hour: 5000,
+            trusted_proxies: TrustedProxies::default(),
             otlp_endpoint: None,
             admin_token: None,
             cluster_secret: None,
@@ -477,6 +487,7 @@ impl Config {
             "rate_limit_authenticated_per_hour" => {
                 self.rate_limit_authenticated_per_hour = parse_number(raw).map_err(err)?
             }
+            "trusted_proxies" => self.trusted_proxies = TrustedProxies::parse(raw).map_err(err)?,
             "otlp_endpoint" => self.otlp_endpoint = optional(raw),
             "admin_token" => self.admin_token = optional(raw).map(Secret::new),
             "cluster_secret" => self.cluster_secret = optional(raw).map(Secret::new),
@@ -563,6 +574,9 @@ impl Config {
             "rate_limit_authenticated_per_hour",
             self.rate_limit_authenticated_per_hour.to_string(),
         );
+        if !self.trusted_proxies.is_empty() {
+            out.insert("trusted_proxies", self.trusted_proxies.to_string());
+        }
         if let Some(v) = &self.otlp_endpoint {
             out.insert("otlp_endpoint", v.clone());
         }
@@ -829,6 +843,12 @@ mod tests {
                 "whole number",
             ),
             ("GUTS_OTLP_ENDPOINT", "collector:4317", "http://"),
+            (
+                "GUTS_TRUSTED_PROXIES",
+                "127.0.0.1,10.0.0.0/33",
+                "not an IP address or CIDR network",
+            ),
+            ("GUTS_TRUSTED_PROXIES", "ingress.local", "not an IP address"),
             ("GUTS_OPEN_REGISTRATION", "maybe", "true or false"),
             ("GUTS_P2P_ADDR", "0.0.0.0:9000", "multiaddr"),
             (
@@ -850,6 +870,28 @@ mod tests {
             assert!(err.contains(&format!("{value:?}")), "{var}: {err}");
             assert!(err.contains(rule), "{var}: {err}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_parse_and_show_in_config_check() {
+        let config = load_env(&[("GUTS_TRUSTED_PROXIES", " 127.0.0.1, 10.0.0.0/8 ,fd00::/8")])
+            .unwrap()
+            .config;
+        assert!(config.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+        assert!(
+            !config
+                .trusted_proxies
+                .contains("192.168.0.1".parse().unwrap())
+        );
+        let dump = config.to_redacted_toml();
+        assert!(
+            dump.contains(r#"trusted_proxies = "127.0.0.1,10.0.0.0/8,fd00::/8""#),
+            "{dump}"
+        );
+        // Empty, as the ConfigMap spells "unset", trusts nobody.
+        let none = load_env(&[("GUTS_TRUSTED_PROXIES", "")]).unwrap().config;
+        assert!(none.trusted_proxies.is_empty());
+        assert!(!none.to_redacted_toml().contains("trusted_proxies"));
     }
 
     #[test]

@@ -276,6 +276,7 @@ impl Node {
                 anonymous_per_hour: config.rate_limit_anonymous_per_hour,
                 authenticated_per_hour: config.rate_limit_authenticated_per_hour,
             },
+            trusted_proxies: config.trusted_proxies.clone(),
         };
         let state = AppState::new(
             health.clone(),

@@ -704,8 +704,7 @@ impl Repositories {
         default_branch: &str,
     ) -> Result<Arc<RepoView>, RepoError> {
         validate_repo_name(name).map_err(RepoError::InvalidName)?;
-        guts_core::validate_ref_name(&format!("refs/heads/{default_branch}"))
-            .map_err(RepoError::InvalidBranch)?;
+        guts_core::validate_branch_name(default_branch).map_err(RepoError::InvalidBranch)?;
         if !holds(&self.store, self.binding, owner, &key.public()) {
             return Err(RepoError::NameNotHeld(owner.to_string()));
         }

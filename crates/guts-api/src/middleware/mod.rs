@@ -1,11 +1,13 @@
 //! Middleware of the API listener, applied in [`crate::router`] in this order
-//! (outermost first): observe, json_errors, rate_limit, limit_in_flight, timeout, body
-//! limit.
+//! (outermost first): forwarded (who the client is), observe, json_errors, rate_limit,
+//! limit_in_flight, timeout, body limit.
 
+pub mod forwarded;
 pub(crate) mod limits;
 pub mod observe;
 pub mod rate_limit;
 
+pub use forwarded::{Client, TrustedProxies};
 pub(crate) use limits::{json_errors, limit_in_flight};
 pub(crate) use observe::observe;
 pub use observe::{REQUEST_ID, RequestId};

@@ -8,15 +8,16 @@
 //! requests whose cost is bounded by the in-flight limit and the push cap instead.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue};
 
+use super::forwarded::Client;
 use crate::error::ApiError;
 use crate::extract::{Authed, resolve_caller};
 use crate::links::API_PREFIX;
@@ -269,11 +270,14 @@ pub(crate) async fn rate_limit(
     response
 }
 
+/// The client's address as [`forwarded::client`](super::forwarded::client) decided it:
+/// the TCP peer, or what a trusted proxy forwarded for. Never a header from anyone else,
+/// or a client could spend any other client's bucket, or pose as a fresh one each time.
 fn client_ip(parts: &http::request::Parts) -> IpAddr {
     parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+        .get::<Client>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.ip)
 }
 
 /// GitHub's 429: its message, `Retry-After`, and the headers showing nothing remains.

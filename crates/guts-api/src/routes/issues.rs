@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::caps;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, MaybeUser};
 use crate::links::Links;
@@ -216,14 +217,19 @@ fn title_text(title: Option<&Value>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The keys of the assignees `logins` (each once), at most the
+/// [`MAX_ASSIGNEES`](caps::MAX_ASSIGNEES) an operation carries.
 fn keys_of(state: &AppState, logins: &[String]) -> Result<Vec<PublicKey>, ApiError> {
-    logins
+    let logins: BTreeSet<String> = logins.iter().map(|l| l.to_ascii_lowercase()).collect();
+    caps::check_count("Issue", "assignees", logins.len(), caps::MAX_ASSIGNEES)?;
+    let keys: BTreeSet<PublicKey> = logins
         .iter()
         .map(|login| {
             user_key(state, login)
                 .map_err(|_| invalid_field("Issue", "assignees", "names an unknown user"))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(keys.into_iter().collect())
 }
 
 /// Opens an issue. Labels and assignees from someone without push access are dropped.
@@ -262,7 +268,9 @@ async fn create(
     respond_thread(&state, &links, &view, &id, StatusCode::CREATED)
 }
 
-/// Checks label names as GitHub does (non-empty, at most 50 characters).
+/// Checks label names as GitHub does (non-empty, at most 50 characters), and the
+/// operation's caps: [`MAX_LABELS`](guts_core::collab::MAX_LABELS) labels of at most
+/// [`MAX_LABEL_BYTES`](caps::MAX_LABEL_BYTES) bytes each.
 pub(crate) fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
     if labels.len() > guts_core::collab::MAX_LABELS {
         return Err(invalid_field("Label", "labels", "too many labels"));
@@ -275,6 +283,7 @@ pub(crate) fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
                 "must be 1 to 50 characters without commas",
             ));
         }
+        caps::check_bytes("Label", "name", label, caps::MAX_LABEL_BYTES)?;
     }
     Ok(())
 }

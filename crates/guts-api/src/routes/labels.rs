@@ -131,8 +131,14 @@ impl ApiResource for LabelBody {
 
 /// GitHub's label names: 1 to 50 characters, no commas (they separate names in
 /// queries).
+/// GitHub's rule (1 to 50 characters, no comma), and the operation's cap in bytes
+/// ([`MAX_LABEL_BYTES`](crate::caps::MAX_LABEL_BYTES)), which 50 wide characters exceed.
 fn label_name(name: &str) -> Result<(), ValidationError> {
-    if name.trim().is_empty() || name.chars().count() > 50 || name.contains(',') {
+    if name.trim().is_empty()
+        || name.chars().count() > 50
+        || name.len() > crate::caps::MAX_LABEL_BYTES
+        || name.contains(',')
+    {
         return Err(ValidationError::new("invalid")
             .with_message("must be 1 to 50 characters without commas".into()));
     }

@@ -20,6 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::browse::Repo;
+use crate::caps;
 use crate::error::ApiError;
 use crate::extract::{ApiResource, AuthUser, Authed, JsonBody, MaybeUser, ValidJson};
 use crate::git_views;
@@ -445,6 +446,9 @@ async fn update(
     let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let (id, _, _) = find_pull(&view, number)?;
     threads::validate_text("PullRequest", body.title.as_deref(), body.body.as_deref())?;
+    if let Some(base) = &body.base {
+        caps::check_bytes("PullRequest", "base", base, caps::MAX_NAME_BYTES)?;
+    }
     let edit = ThreadEdit {
         title: body.title,
         body: body.body,

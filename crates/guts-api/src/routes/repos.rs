@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::caps;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
 use crate::links::Links;
@@ -194,11 +195,15 @@ pub(crate) async fn append_as(
         .accounts
         .signing_key(&authed.user)
         .map_err(account_error)?;
+    let resource = caps::resource_of(&payload);
     state
         .repos
         .append(view.id, &key, payload)
         .await
-        .map_err(repo_error)
+        .map_err(|e| match e {
+            RepoError::Encode(e) => caps::encode_error(resource, &e),
+            other => repo_error(other),
+        })
 }
 
 pub(crate) fn repo_error(e: RepoError) -> ApiError {
@@ -220,7 +225,8 @@ pub(crate) fn repo_error(e: RepoError) -> ApiError {
         RepoError::Rejected(other) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string())
         }
-        e @ (RepoError::Encode(_) | RepoError::Store(_)) => {
+        RepoError::Encode(e) => caps::encode_error("Repository", &e),
+        e @ RepoError::Store(_) => {
             tracing::error!(error = %e, "repository storage failed");
             ApiError::internal()
         }

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::caps;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
 use crate::links::Links;
@@ -103,6 +104,12 @@ impl InlineComment {
             .path
             .filter(|p| !p.is_empty())
             .ok_or_else(|| missing_field("PullRequestReviewComment", "path"))?;
+        caps::check_bytes(
+            "PullRequestReviewComment",
+            "path",
+            &path,
+            caps::MAX_NAME_BYTES,
+        )?;
         let body = self
             .body
             .filter(|b| !b.trim().is_empty())
@@ -198,6 +205,12 @@ async fn create(
     let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let verdict = verdict(body.event.as_deref())?;
     let commit = commit_of(&view, number, body.commit_id.as_deref())?;
+    caps::check_count(
+        "PullRequestReview",
+        "comments",
+        body.comments.len(),
+        caps::MAX_REVIEW_COMMENTS,
+    )?;
     let comments = body
         .comments
         .into_iter()
