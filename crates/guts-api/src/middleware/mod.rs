@@ -1,7 +1,9 @@
 //! Middleware of the API listener, applied in [`crate::router`] in this order
 //! (outermost first): observe, json_errors, rate_limit, limit_in_flight, timeout, body
-//! limit.
+//! limit. Git smart HTTP has its own edge instead (`git_edge`: rate limit, per-IP
+//! concurrency, deadline), inside observe.
 
+pub(crate) mod git_edge;
 pub(crate) mod limits;
 pub mod observe;
 pub mod rate_limit;

@@ -269,7 +269,7 @@ pub(crate) async fn rate_limit(
     response
 }
 
-fn client_ip(parts: &http::request::Parts) -> IpAddr {
+pub(crate) fn client_ip(parts: &http::request::Parts) -> IpAddr {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
