@@ -21,3 +21,4 @@ mod rolling;
 mod schemathesis;
 mod trust_memory;
 mod trust_reviews;
+mod trust_slow;
