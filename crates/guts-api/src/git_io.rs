@@ -433,3 +433,120 @@ impl Write for SharedBuf {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pace(min_rate: u64, window: u64, idle: u64, deadline: u64) -> Pace {
+        Pace {
+            min_rate,
+            window: Duration::from_secs(window),
+            idle: Duration::from_secs(idle),
+            deadline: Instant::now() + Duration::from_secs(deadline),
+        }
+    }
+
+    /// A body that sends `chunk` every `every`, `times` times, then ends.
+    fn paced_body(chunk: &'static [u8], every: Duration, times: usize) -> Body {
+        let stream = futures::stream::unfold(0, move |i| async move {
+            if i == times {
+                return None;
+            }
+            tokio::time::sleep(every).await;
+            Some((Ok::<_, io::Error>(Bytes::from_static(chunk)), i + 1))
+        });
+        Body::from_stream(stream)
+    }
+
+    fn budget() -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(1024))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_below_the_rate_is_cut_at_the_window() {
+        let started = Instant::now();
+        let body = paced_body(b"x", Duration::from_millis(100), 1000);
+        let err = buffer_body(body, 1 << 20, pace(100, 2, 30, 3600), &budget())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BufferError::Slow(SlowBody::BelowRate {
+                    window_secs: 2,
+                    min_rate: 100,
+                    ..
+                })
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("minimum transfer rate"), "{err}");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_at_the_rate_passes_however_long_it_takes() {
+        // 300 bytes/s against 100 bytes/s over 2 s windows, for 10 s.
+        let body = paced_body(&[b'y'; 30], Duration::from_millis(100), 100);
+        let buffered = buffer_body(body, 1 << 20, pace(100, 2, 30, 3600), &budget())
+            .await
+            .unwrap();
+        assert_eq!(buffered.bytes.len(), 3000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_and_the_deadline_are_cut() {
+        let body = paced_body(b"z", Duration::from_secs(40), 2);
+        let err = buffer_body(body, 1 << 20, pace(1, 3600, 5, 3600), &budget())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, BufferError::Slow(SlowBody::Stalled { idle_secs: 5 })),
+            "{err}"
+        );
+
+        let body = paced_body(&[b'z'; 100], Duration::from_millis(100), 1000);
+        let err = buffer_body(body, 1 << 20, pace(1, 3600, 30, 3), &budget())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BufferError::Slow(SlowBody::Deadline { deadline_secs: 3 })
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn buffering_is_capped_per_body_and_node_wide() {
+        let body = paced_body(&[b'a'; 1000], Duration::from_millis(1), 10);
+        let err = buffer_body(body, 5000, pace(1, 60, 30, 3600), &budget())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BufferError::TooLarge(5000)), "{err}");
+
+        // Two KiB of budget: one body of 1.5 KiB fits, a second one does not while the
+        // first is held, and fits again once it is dropped.
+        let budget = Arc::new(Semaphore::new(2));
+        let body = || paced_body(&[b'b'; 500], Duration::from_millis(1), 3);
+        let held = buffer_body(body(), 1 << 20, pace(1, 60, 30, 3600), &budget)
+            .await
+            .unwrap();
+        assert_eq!(budget.available_permits(), 0);
+        let err = buffer_body(body(), 1 << 20, pace(1, 60, 30, 3600), &budget)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BufferError::Busy), "{err}");
+        drop(held);
+        assert_eq!(budget.available_permits(), 2);
+        buffer_body(body(), 1 << 20, pace(1, 60, 30, 3600), &budget)
+            .await
+            .unwrap();
+    }
+}

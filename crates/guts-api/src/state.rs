@@ -30,8 +30,8 @@ pub struct EdgeLimits {
     /// How long a client may take to send its request headers (slowloris guard).
     pub header_read_timeout: Duration,
     /// Largest git push (`GUTS_MAX_PUSH_SIZE_MB`). Git requests are exempt from
-    /// `request_timeout` and `max_body_bytes`: they stream, and fail instead after
-    /// `request_timeout` without progress.
+    /// `request_timeout` as a whole and from `max_body_bytes`: they stream, and are
+    /// held instead by [`GitLimits`] (and fail after `request_timeout` without a byte).
     pub max_push_bytes: u64,
     /// Largest single object in a push, inflated (`GUTS_MAX_OBJECT_SIZE_MB`): gix
     /// refuses to allocate more for one object, so a small pack of a huge blob cannot

@@ -3,9 +3,9 @@
 //! answer, and 429 with GitHub's error JSON and `Retry-After` once a bucket is empty.
 //!
 //! Scope: `/api/v3` only. Health probes must answer a saturated node; the admin API is
-//! already behind `GUTS_ADMIN_TOKEN`; git smart HTTP is exempt, as on GitHub (where git
-//! operations do not count against the REST `core` limit): a clone is a handful of
-//! requests whose cost is bounded by the in-flight limit and the push cap instead.
+//! already behind `GUTS_ADMIN_TOKEN`; git smart HTTP does not spend the REST `core`
+//! limit, as on GitHub, but has a [`RateLimiter`] of its own with larger budgets,
+//! applied by `git_edge` (a clone is a handful of requests).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
