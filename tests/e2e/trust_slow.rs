@@ -208,6 +208,43 @@ fn a_trickling_body_is_cut_after_the_rate_window() {
     );
 }
 
+/// A push trickling its commands and pack below the rate is cut the same way; the
+/// pusher reads why in receive-pack's report, and no ref moves.
+#[test]
+fn a_trickling_push_is_cut_after_the_rate_window() {
+    let (node, alice) = node_with_repo(
+        NodeOptions::default()
+            .env("GUTS_GIT_MIN_TRANSFER_RATE", "1024")
+            .env("GUTS_GIT_MIN_RATE_WINDOW", "2"),
+    );
+    let before = Git::v(2).remote_refs(&anon_url(&node, "alice/pub"));
+    let head = format!(
+        "POST /alice/pub.git/git-receive-pack HTTP/1.1\r\nHost: localhost\r\n\
+         Authorization: token {alice}\r\n\
+         Content-Type: application/x-git-receive-pack-request\r\n\
+         Accept: application/x-git-receive-pack-result\r\nContent-Length: 1000000"
+    );
+    let started = Instant::now();
+    let request = RawRequest::begin(node.api, &head, b"0094");
+    let (stop, thread) = trickle(vec![request.writer()], Duration::from_millis(200));
+    let response = request.response();
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    thread.join().unwrap();
+    let body = String::from_utf8_lossy(&response.body).into_owned();
+    eprintln!(
+        "trickling push answered {} after {took:?}: {body}",
+        response.status
+    );
+    assert!(response.status < 500, "{body}");
+    assert!(body.contains("minimum transfer rate"), "{body}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
+        "cut after {took:?}, expected about 2 s"
+    );
+    assert_eq!(Git::v(2).remote_refs(&anon_url(&node, "alice/pub")), before);
+}
+
 /// One address may hold `GUTS_GIT_MAX_PER_IP` git requests at once: the next is
 /// answered 429 with Retry-After and a message git prints, and the slots come back when
 /// the slow requests go.
