@@ -208,6 +208,37 @@ fn a_trickling_body_is_cut_after_the_rate_window() {
     );
 }
 
+/// A body that keeps above the minimum rate is still ended at the whole-request
+/// deadline (`GUTS_GIT_REQUEST_DEADLINE`, 2 s here).
+#[test]
+fn a_git_request_is_ended_at_its_deadline() {
+    let (node, _) = node_with_repo(
+        NodeOptions::default()
+            .env("GUTS_GIT_MIN_TRANSFER_RATE", "1")
+            .env("GUTS_GIT_MIN_RATE_WINDOW", "1")
+            .env("GUTS_GIT_REQUEST_DEADLINE", "2"),
+    );
+    let started = Instant::now();
+    let request = RawRequest::begin(node.api, &slow_upload_head("alice/pub"), b"0032want ");
+    // Ten bytes a second: above the rate, below the promised length for a long time.
+    let (stop, thread) = trickle(vec![request.writer()], Duration::from_millis(100));
+    let response = request.response();
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    thread.join().unwrap();
+    let body = String::from_utf8_lossy(&response.body).into_owned();
+    eprintln!(
+        "request past its deadline answered {} after {took:?}: {body}",
+        response.status
+    );
+    assert_eq!(response.status, 408, "{body}");
+    assert!(body.contains("deadline of 2 s"), "{body}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
+        "ended after {took:?}, expected about 2 s"
+    );
+}
+
 /// A push trickling its commands and pack below the rate is cut the same way; the
 /// pusher reads why in receive-pack's report, and no ref moves.
 #[test]

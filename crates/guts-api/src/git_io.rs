@@ -46,6 +46,9 @@ pub(crate) struct Pace {
     pub(crate) idle: Duration,
     /// When the whole request must be over.
     pub(crate) deadline: Instant,
+    /// The configured length of the whole request, which `deadline` ends (for the
+    /// message).
+    pub(crate) lifetime: Duration,
 }
 
 /// Why a body was cut for being slow. Each message says what the client did and which
@@ -77,7 +80,6 @@ impl From<SlowBody> for io::Error {
 #[derive(Debug)]
 struct Meter {
     pace: Pace,
-    started: Instant,
     window_start: Instant,
     in_window: u64,
     last_progress: Instant,
@@ -88,7 +90,6 @@ impl Meter {
         let now = Instant::now();
         Meter {
             pace,
-            started: now,
             window_start: now,
             in_window: 0,
             last_progress: now,
@@ -111,11 +112,7 @@ impl Meter {
     fn check(&mut self, now: Instant) -> Result<(), SlowBody> {
         if now >= self.pace.deadline {
             return Err(SlowBody::Deadline {
-                deadline_secs: self
-                    .pace
-                    .deadline
-                    .saturating_duration_since(self.started)
-                    .as_secs(),
+                deadline_secs: self.pace.lifetime.as_secs(),
             });
         }
         if now >= self.last_progress + self.pace.idle {
@@ -444,6 +441,7 @@ mod tests {
             window: Duration::from_secs(window),
             idle: Duration::from_secs(idle),
             deadline: Instant::now() + Duration::from_secs(deadline),
+            lifetime: Duration::from_secs(deadline),
         }
     }
 

@@ -139,6 +139,7 @@ fn pace(state: &AppState, parts: &http::request::Parts) -> Pace {
         window: git.rate_window,
         idle: state.limits.request_timeout,
         deadline,
+        lifetime: git.deadline,
     }
 }
 
