@@ -418,6 +418,8 @@ async fn upload_pack(
     drop(tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let _thread = thread;
+        // Whole, so that its budget permit (not only its bytes) lives until the end.
+        let buffered = buffered;
         let bytes = Cursor::new(buffered.bytes.clone());
         let mut reader: Box<dyn Read + Send> = if gzip {
             Box::new(flate2::read::GzDecoder::new(bytes))
