@@ -330,6 +330,12 @@ impl RawRequest {
         RawRequest { stream }
     }
 
+    /// A second handle on the socket, for a thread that keeps sending while another
+    /// waits for the answer.
+    pub(crate) fn writer(&self) -> TcpStream {
+        self.stream.try_clone().unwrap()
+    }
+
     pub(crate) fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
         self.stream.flush().unwrap();

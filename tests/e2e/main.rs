@@ -22,3 +22,4 @@ mod schemathesis;
 mod trust_limits;
 mod trust_memory;
 mod trust_reviews;
+mod trust_slow;

@@ -35,4 +35,4 @@ pub use middleware::{RateLimiter, RateLimits, TrustedProxies};
 pub use ops::ops_router;
 pub use router::api_router;
 pub use server::serve;
-pub use state::{AppState, EdgeLimits, NodeInfo, PeerHandle, Services};
+pub use state::{AppState, EdgeLimits, GitLimits, NodeInfo, PeerHandle, Services};

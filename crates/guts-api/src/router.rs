@@ -15,6 +15,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
+use crate::middleware::git_edge::git_edge;
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::{forwarded, json_errors, limit_in_flight, observe};
 use crate::openapi::{self, ApiDoc};
@@ -74,11 +75,13 @@ pub fn api_router(state: AppState) -> Router {
                 // limit would only ever be reached by bodies axum already refused.
                 .layer(DefaultBodyLimit::max(limits.max_body_bytes)),
         );
-    // Git requests stream packs for as long as they need: no whole-request deadline or
-    // body cap (they have idle timeouts and their own limits), and plain-text errors
-    // that git shows, so they stay outside the JSON edge.
+    // Git requests stream packs for as long as they need: not the REST timeout, body
+    // cap and budget, but an edge of their own (a git rate limit, per-IP concurrency,
+    // a long deadline; bodies are held to a minimum rate in the handlers), and
+    // plain-text errors that git shows, so they stay outside the JSON edge.
+    let git = routes::git::router().layer(from_fn_with_state(state.clone(), git_edge));
     guarded
-        .merge(routes::git::router())
+        .merge(git)
         .merge(routes::health::router())
         .layer(from_fn_with_state(state.clone(), observe))
         .layer(from_fn_with_state(state.clone(), forwarded::client))

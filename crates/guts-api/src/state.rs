@@ -10,7 +10,9 @@ use guts_storage::{Accounts, RepoView, Repositories, ServedName, Store};
 use tokio::sync::Semaphore;
 
 use crate::metrics::HttpMetrics;
+use crate::middleware::git_edge::IpSlots;
 use crate::middleware::{RateLimiter, RateLimits, TrustedProxies};
+use crate::routes::git::GitThreads;
 
 /// Full-clone object selections kept (each about 20 bytes per object).
 const GIT_PLAN_CACHE_ENTRIES: usize = 16;
@@ -28,8 +30,8 @@ pub struct EdgeLimits {
     /// How long a client may take to send its request headers (slowloris guard).
     pub header_read_timeout: Duration,
     /// Largest git push (`GUTS_MAX_PUSH_SIZE_MB`). Git requests are exempt from
-    /// `request_timeout` and `max_body_bytes`: they stream, and fail instead after
-    /// `request_timeout` without progress.
+    /// `request_timeout` as a whole and from `max_body_bytes`: they stream, and are
+    /// held instead by [`GitLimits`] (and fail after `request_timeout` without a byte).
     pub max_push_bytes: u64,
     /// Largest single object in a push, inflated (`GUTS_MAX_OBJECT_SIZE_MB`): gix
     /// refuses to allocate more for one object, so a small pack of a huge blob cannot
@@ -42,6 +44,44 @@ pub struct EdgeLimits {
     /// response URLs and the rate limiter's client IP come from them only for
     /// requests these peers relay.
     pub trusted_proxies: TrustedProxies,
+    /// What holds git smart HTTP instead of the REST timeout, body cap and budget.
+    pub git: GitLimits,
+}
+
+/// The limits of git smart HTTP. Git requests stream for as long as a clone or push
+/// needs, so they are outside the REST timeout and body cap; these bound what a slow or
+/// greedy git client can hold instead.
+#[derive(Debug, Clone)]
+pub struct GitLimits {
+    /// Bytes per second a git request body must average over every `rate_window`
+    /// (`GUTS_GIT_MIN_TRANSFER_RATE`); below it the request is cut.
+    pub min_transfer_rate: u64,
+    /// The window the rate is measured over (`GUTS_GIT_MIN_RATE_WINDOW`): short bursts
+    /// of slowness (a client compressing before it sends) are forgiven within it.
+    pub rate_window: Duration,
+    /// The longest a git request may last, response included
+    /// (`GUTS_GIT_REQUEST_DEADLINE`).
+    pub deadline: Duration,
+    /// Git requests one client IP may have in flight (`GUTS_GIT_MAX_PER_IP`).
+    pub max_per_ip: usize,
+    /// Git requests per hour per token and per anonymous client IP
+    /// (`GUTS_RATE_LIMIT_GIT_*_PER_HOUR`), a budget apart from the REST one.
+    pub rate_limits: RateLimits,
+}
+
+impl Default for GitLimits {
+    fn default() -> Self {
+        Self {
+            min_transfer_rate: 1024,
+            rate_window: Duration::from_secs(60),
+            deadline: Duration::from_secs(3600),
+            max_per_ip: 64,
+            rate_limits: RateLimits {
+                anonymous_per_hour: 3600,
+                authenticated_per_hour: 20_000,
+            },
+        }
+    }
 }
 
 impl Default for EdgeLimits {
@@ -55,6 +95,7 @@ impl Default for EdgeLimits {
             max_object_bytes: 100 * 1024 * 1024,
             rate_limits: RateLimits::default(),
             trusted_proxies: TrustedProxies::default(),
+            git: GitLimits::default(),
         }
     }
 }
@@ -98,6 +139,12 @@ pub struct Inner {
     pub(crate) in_flight: Arc<Semaphore>,
     /// The `/api/v3` token buckets.
     pub rate_limiter: RateLimiter,
+    /// The git token buckets, apart from the REST ones.
+    pub(crate) git_rate_limiter: RateLimiter,
+    /// Git requests in flight per client IP.
+    pub(crate) git_per_ip: Arc<IpSlots>,
+    /// Blocking threads git work may hold, per class: see [`GitThreads`].
+    pub(crate) git_threads: GitThreads,
 }
 
 /// The domain services the API drives.
@@ -146,6 +193,8 @@ impl AppState {
     ) -> Self {
         let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
         let rate_limiter = RateLimiter::new(limits.rate_limits);
+        let git_rate_limiter = RateLimiter::new(limits.git.rate_limits);
+        let git_per_ip = Arc::new(IpSlots::new(limits.git.max_per_ip));
         Self(Arc::new(Inner {
             health,
             metrics,
@@ -163,6 +212,9 @@ impl AppState {
             git_plans: Arc::new(PlanCache::new(GIT_PLAN_CACHE_ENTRIES)),
             in_flight,
             rate_limiter,
+            git_rate_limiter,
+            git_per_ip,
+            git_threads: GitThreads::new(),
         }))
     }
 }

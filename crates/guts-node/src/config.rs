@@ -108,7 +108,7 @@ pub const SETTINGS: &[Setting] = &[
         key: "rate_limit_anonymous_per_hour",
         default: "60",
         secret: false,
-        doc: "REST requests (`/api/v3`) per hour per client IP without a token; beyond it 429 with Retry-After. Git and the admin API are exempt.",
+        doc: "REST requests (`/api/v3`) per hour per client IP without a token; beyond it 429 with Retry-After. Git has its own budget (`rate_limit_git_*`); the admin API is exempt.",
     },
     Setting {
         key: "rate_limit_authenticated_per_hour",
@@ -121,6 +121,42 @@ pub const SETTINGS: &[Setting] = &[
         default: "",
         secret: false,
         doc: "Comma-separated IP addresses and CIDR networks of reverse proxies whose `X-Forwarded-Host`, `X-Forwarded-Proto` and `X-Forwarded-For` are believed (for the URLs in responses and the rate limiter's client IP). Unset: nobody's; the URLs use `Host` and the client is the TCP peer.",
+    },
+    Setting {
+        key: "rate_limit_git_anonymous_per_hour",
+        default: "3600",
+        secret: false,
+        doc: "Git requests (clone, fetch, push, ls-remote: each is a few) per hour per client IP without a token; a budget apart from REST's; beyond it 429 with Retry-After.",
+    },
+    Setting {
+        key: "rate_limit_git_authenticated_per_hour",
+        default: "20000",
+        secret: false,
+        doc: "Git requests per hour per token; beyond it 429 with Retry-After.",
+    },
+    Setting {
+        key: "git_max_per_ip",
+        default: "64",
+        secret: false,
+        doc: "Git requests one client IP may have in flight at once; beyond it 429 with Retry-After.",
+    },
+    Setting {
+        key: "git_min_transfer_rate",
+        default: "1024",
+        secret: false,
+        doc: "Bytes per second a git request body (a fetch's request, a pushed pack) must average over every `git_min_rate_window`; a slower or stalled body is cut with 408 or an unpack error saying so.",
+    },
+    Setting {
+        key: "git_min_rate_window",
+        default: "60",
+        secret: false,
+        doc: "Seconds over which `git_min_transfer_rate` is measured (a client may pause within it, e.g. to compress a pack).",
+    },
+    Setting {
+        key: "git_request_deadline",
+        default: "3600",
+        secret: false,
+        doc: "Seconds a git request may last in all, response included; then it is ended. Git requests are outside `request_timeout`, which would cut honest clones.",
     },
     Setting {
         key: "otlp_endpoint",
@@ -242,6 +278,30 @@ pub struct Config {
     pub rate_limit_authenticated_per_hour: u32,
     /// Checked when parsed: every entry is an address or a network.
     pub trusted_proxies: TrustedProxies,
+    #[validate(range(
+        min = 1,
+        max = 100_000_000,
+        message = "must be from 1 to 100000000 (requests per hour)"
+    ))]
+    pub rate_limit_git_anonymous_per_hour: u32,
+    #[validate(range(
+        min = 1,
+        max = 100_000_000,
+        message = "must be from 1 to 100000000 (requests per hour)"
+    ))]
+    pub rate_limit_git_authenticated_per_hour: u32,
+    #[validate(range(min = 1, max = 1_000_000, message = "must be from 1 to 1000000"))]
+    pub git_max_per_ip: u32,
+    #[validate(range(
+        min = 1,
+        max = 1_073_741_824,
+        message = "must be from 1 to 1073741824 (bytes per second)"
+    ))]
+    pub git_min_transfer_rate: u64,
+    #[validate(range(min = 1, max = 3600, message = "must be from 1 to 3600 (seconds)"))]
+    pub git_min_rate_window: u64,
+    #[validate(range(min = 1, max = 86_400, message = "must be from 1 to 86400 (seconds)"))]
+    pub git_request_deadline: u64,
     #[validate(custom(function = "check_http_url"))]
     pub otlp_endpoint: Option<String>,
     #[validate(custom(function = "check_admin_token"))]
@@ -343,6 +403,12 @@ impl Default for Config {
             rate_limit_anonymous_per_hour: 60,
             rate_limit_authenticated_per_hour: 5000,
             trusted_proxies: TrustedProxies::default(),
+            rate_limit_git_anonymous_per_hour: 3600,
+            rate_limit_git_authenticated_per_hour: 20_000,
+            git_max_per_ip: 64,
+            git_min_transfer_rate: 1024,
+            git_min_rate_window: 60,
+            git_request_deadline: 3600,
             otlp_endpoint: None,
             admin_token: None,
             cluster_secret: None,
@@ -488,6 +554,18 @@ impl Config {
                 self.rate_limit_authenticated_per_hour = parse_number(raw).map_err(err)?
             }
             "trusted_proxies" => self.trusted_proxies = TrustedProxies::parse(raw).map_err(err)?,
+            "rate_limit_git_anonymous_per_hour" => {
+                self.rate_limit_git_anonymous_per_hour = parse_number(raw).map_err(err)?
+            }
+            "rate_limit_git_authenticated_per_hour" => {
+                self.rate_limit_git_authenticated_per_hour = parse_number(raw).map_err(err)?
+            }
+            "git_max_per_ip" => self.git_max_per_ip = parse_number(raw).map_err(err)?,
+            "git_min_transfer_rate" => {
+                self.git_min_transfer_rate = parse_number(raw).map_err(err)?
+            }
+            "git_min_rate_window" => self.git_min_rate_window = parse_number(raw).map_err(err)?,
+            "git_request_deadline" => self.git_request_deadline = parse_number(raw).map_err(err)?,
             "otlp_endpoint" => self.otlp_endpoint = optional(raw),
             "admin_token" => self.admin_token = optional(raw).map(Secret::new),
             "cluster_secret" => self.cluster_secret = optional(raw).map(Secret::new),
@@ -577,6 +655,24 @@ impl Config {
         if !self.trusted_proxies.is_empty() {
             out.insert("trusted_proxies", self.trusted_proxies.to_string());
         }
+        out.insert(
+            "rate_limit_git_anonymous_per_hour",
+            self.rate_limit_git_anonymous_per_hour.to_string(),
+        );
+        out.insert(
+            "rate_limit_git_authenticated_per_hour",
+            self.rate_limit_git_authenticated_per_hour.to_string(),
+        );
+        out.insert("git_max_per_ip", self.git_max_per_ip.to_string());
+        out.insert(
+            "git_min_transfer_rate",
+            self.git_min_transfer_rate.to_string(),
+        );
+        out.insert("git_min_rate_window", self.git_min_rate_window.to_string());
+        out.insert(
+            "git_request_deadline",
+            self.git_request_deadline.to_string(),
+        );
         if let Some(v) = &self.otlp_endpoint {
             out.insert("otlp_endpoint", v.clone());
         }
@@ -617,6 +713,12 @@ impl Config {
             "request_timeout",
             "rate_limit_anonymous_per_hour",
             "rate_limit_authenticated_per_hour",
+            "rate_limit_git_anonymous_per_hour",
+            "rate_limit_git_authenticated_per_hour",
+            "git_max_per_ip",
+            "git_min_transfer_rate",
+            "git_min_rate_window",
+            "git_request_deadline",
             "shutdown_timeout",
             "p2p_timeout",
             "retry_max_attempts",
@@ -645,6 +747,14 @@ impl Config {
 
     pub fn max_body_bytes(&self) -> usize {
         (self.max_request_size_mb as usize).saturating_mul(1024 * 1024)
+    }
+
+    pub fn git_min_rate_window(&self) -> Duration {
+        Duration::from_secs(self.git_min_rate_window)
+    }
+
+    pub fn git_request_deadline(&self) -> Duration {
+        Duration::from_secs(self.git_request_deadline)
     }
 
     pub fn p2p_timeout(&self) -> Duration {
@@ -842,6 +952,16 @@ mod tests {
                 "many",
                 "whole number",
             ),
+            ("GUTS_RATE_LIMIT_GIT_ANONYMOUS_PER_HOUR", "0", "from 1 to"),
+            (
+                "GUTS_RATE_LIMIT_GIT_AUTHENTICATED_PER_HOUR",
+                "lots",
+                "whole number",
+            ),
+            ("GUTS_GIT_MAX_PER_IP", "0", "from 1 to 1000000"),
+            ("GUTS_GIT_MIN_TRANSFER_RATE", "0", "bytes per second"),
+            ("GUTS_GIT_MIN_RATE_WINDOW", "0", "from 1 to 3600"),
+            ("GUTS_GIT_REQUEST_DEADLINE", "100000", "from 1 to 86400"),
             ("GUTS_OTLP_ENDPOINT", "collector:4317", "http://"),
             (
                 "GUTS_TRUSTED_PROXIES",

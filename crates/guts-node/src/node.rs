@@ -277,6 +277,16 @@ impl Node {
                 authenticated_per_hour: config.rate_limit_authenticated_per_hour,
             },
             trusted_proxies: config.trusted_proxies.clone(),
+            git: guts_api::GitLimits {
+                min_transfer_rate: config.git_min_transfer_rate,
+                rate_window: config.git_min_rate_window(),
+                deadline: config.git_request_deadline(),
+                max_per_ip: config.git_max_per_ip as usize,
+                rate_limits: guts_api::RateLimits {
+                    anonymous_per_hour: config.rate_limit_git_anonymous_per_hour,
+                    authenticated_per_hour: config.rate_limit_git_authenticated_per_hour,
+                },
+            },
         };
         let state = AppState::new(
             health.clone(),

@@ -3,9 +3,9 @@
 //! answer, and 429 with GitHub's error JSON and `Retry-After` once a bucket is empty.
 //!
 //! Scope: `/api/v3` only. Health probes must answer a saturated node; the admin API is
-//! already behind `GUTS_ADMIN_TOKEN`; git smart HTTP is exempt, as on GitHub (where git
-//! operations do not count against the REST `core` limit): a clone is a handful of
-//! requests whose cost is bounded by the in-flight limit and the push cap instead.
+//! already behind `GUTS_ADMIN_TOKEN`; git smart HTTP does not spend the REST `core`
+//! limit, as on GitHub, but has a [`RateLimiter`] of its own with larger budgets,
+//! applied by `git_edge` (a clone is a handful of requests).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -273,7 +273,7 @@ pub(crate) async fn rate_limit(
 /// The client's address as [`forwarded::client`](super::forwarded::client) decided it:
 /// the TCP peer, or what a trusted proxy forwarded for. Never a header from anyone else,
 /// or a client could spend any other client's bucket, or pose as a fresh one each time.
-fn client_ip(parts: &http::request::Parts) -> IpAddr {
+pub(crate) fn client_ip(parts: &http::request::Parts) -> IpAddr {
     parts
         .extensions
         .get::<Client>()

@@ -6,9 +6,29 @@
 //! codes git's credential flow expects: 401 + `WWW-Authenticate: Basic` when
 //! credentials are missing or wrong (so a credential helper is asked), 403 when the
 //! user may not push, 404 when the repository is not there for this caller.
+//!
+//! Slow clients cost no thread they could hold indefinitely. The git servers are
+//! blocking code and run on tokio's blocking pool, which REST reads and storage share;
+//! a request body read on a blocking thread used to hold that thread for as long as the
+//! client took to send it, so 600 trickling clients took every thread. Now:
+//!
+//! - an upload-pack request (wants and haves: small) is buffered whole on the async
+//!   side, under the pace rules of [`crate::git_io::Pace`], before any thread is taken;
+//!   a trickling fetch costs a task and a few bytes, within a node-wide buffer budget;
+//! - a receive-pack request streams a pack that may be gigabytes, which cannot be
+//!   buffered, so it is read on a blocking thread, but pushes have their own budget of
+//!   threads ([`GitThreads`]), apart from fetches: slow pushers (authenticated users
+//!   with write access, and cut by the same pace rules) can delay other pushes, never
+//!   fetches or REST;
+//! - fetches (info/refs, upload-pack) have their budget too, so that git as a whole
+//!   leaves most of the blocking pool to REST and storage.
+//!
+//! A request that waits for a thread of its class waits on the async side, and is
+//! refused with 503 + Retry-After if none frees up within [`THREAD_WAIT`].
 
+use std::io::{Cursor, Read};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -22,12 +42,120 @@ use guts_storage::{RepoView, Scope};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use crate::extract::{Authed, MaybeUser};
-use crate::git_io::{BodyReader, SharedBuf, response_channel};
+use crate::git_io::{BodyReader, BufferError, Pace, SharedBuf, buffer_body, response_channel};
+use crate::middleware::git_edge::GitDeadline;
 use crate::state::AppState;
 
-/// Largest upload-pack request (wants and haves), after gzip decoding.
+/// Largest upload-pack request (wants and haves), as sent and after gzip decoding.
 const MAX_UPLOAD_REQUEST: u64 = 64 << 20;
+
+/// Blocking threads that fetches (info/refs advertisements and upload-pack) may hold at
+/// once. Tokio's blocking pool has 512; with pushes below, git keeps at most 160 of
+/// them, and the rest stays for REST reads (`browse`) and storage.
+const FETCH_THREADS: usize = 128;
+
+/// Blocking threads that pushes may hold at once: a push reads its pack on its thread,
+/// at the client's speed, so slow pushers are kept to a class of their own.
+const PUSH_THREADS: usize = 32;
+
+/// Bytes of upload-pack request bodies buffered at once, node-wide, in KiB (256 MiB):
+/// what bounds the memory of many clients buffering at once. Beyond it, 503.
+const UPLOAD_BUFFER_KIB: usize = 256 * 1024;
+
+/// How long a request waits for a blocking thread of its class before it is refused.
+const THREAD_WAIT: Duration = Duration::from_secs(10);
+
+/// What a client refused for want of a thread is told to wait, in seconds.
+const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
+/// The budgets of blocking threads per class of git work, and of buffered upload-pack
+/// bodies: see the module documentation.
+#[derive(Debug, Clone)]
+pub(crate) struct GitThreads {
+    fetch: Arc<Semaphore>,
+    push: Arc<Semaphore>,
+    upload_buffer: Arc<Semaphore>,
+}
+
+impl GitThreads {
+    pub(crate) fn new() -> Self {
+        Self {
+            fetch: Arc::new(Semaphore::new(FETCH_THREADS)),
+            push: Arc::new(Semaphore::new(PUSH_THREADS)),
+            upload_buffer: Arc::new(Semaphore::new(UPLOAD_BUFFER_KIB)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Class {
+    Fetch,
+    Push,
+}
+
+/// A blocking thread of `class`, waited for on the async side for at most
+/// [`THREAD_WAIT`]; 503 + Retry-After otherwise.
+async fn thread_permit(state: &AppState, class: Class) -> Result<OwnedSemaphorePermit, Response> {
+    let (semaphore, what) = match class {
+        Class::Fetch => (&state.git_threads.fetch, "fetches"),
+        Class::Push => (&state.git_threads.push, "pushes"),
+    };
+    match tokio::time::timeout(THREAD_WAIT, semaphore.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => {
+            tracing::warn!(class = what, "no git thread free");
+            Err(with_retry_after(
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("The server is busy with other git {what}; retry shortly."),
+                ),
+                BUSY_RETRY_AFTER_SECS,
+            ))
+        }
+    }
+}
+
+/// `response` with `Retry-After: secs` (at least 1).
+pub(crate) fn with_retry_after(mut response: Response, secs: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    response
+}
+
+/// The pace rules of this request's body: the git settings, the idle timeout
+/// (`GUTS_REQUEST_TIMEOUT` without any byte) and the deadline the git edge set.
+fn pace(state: &AppState, parts: &http::request::Parts) -> Pace {
+    let git = &state.limits.git;
+    let deadline = parts
+        .extensions
+        .get::<GitDeadline>()
+        .map_or_else(|| tokio::time::Instant::now() + git.deadline, |d| d.0);
+    Pace {
+        min_rate: git.min_transfer_rate,
+        window: git.rate_window,
+        idle: state.limits.request_timeout,
+        deadline,
+        lifetime: git.deadline,
+    }
+}
+
+/// The answer to a body that could not be buffered.
+fn buffer_refusal(e: &BufferError) -> Response {
+    tracing::info!(error = %e, "git request body refused");
+    match e {
+        BufferError::Slow(_) => text(StatusCode::REQUEST_TIMEOUT, e.to_string()),
+        BufferError::TooLarge(_) => text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        BufferError::Busy => with_retry_after(
+            text(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            BUSY_RETRY_AFTER_SECS,
+        ),
+        BufferError::Broken(_) => text(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -36,7 +164,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/{owner}/{repo}/git-receive-pack", post(receive_pack))
 }
 
-fn text(status: StatusCode, message: impl Into<String>) -> Response {
+/// A plain-text answer, which git prints as `remote: …`.
+pub(crate) fn text(status: StatusCode, message: impl Into<String>) -> Response {
     let mut body = message.into();
     body.push('\n');
     (
@@ -173,7 +302,12 @@ async fn info_refs(
     let protocol = protocol(&parts.headers);
     let git = state.repos.git().clone();
     let dir = view.id.to_string();
+    let thread = match thread_permit(&state, Class::Fetch).await {
+        Ok(permit) => permit,
+        Err(response) => return response,
+    };
     let advertised = tokio::task::spawn_blocking(move || {
+        let _thread = thread;
         let repo = git.open_repo(&dir).map_err(ServeError::from)?;
         let mut out = Vec::new();
         serve::advertise(&repo, service, protocol, &mut out)?;
@@ -252,18 +386,46 @@ async fn upload_pack(
         Err(response) => return response,
     };
     let protocol = protocol(&parts.headers);
-    let idle = state.limits.request_timeout;
-    let reader = BodyReader::new(body, idle, MAX_UPLOAD_REQUEST).boxed(gzipped(&parts.headers));
-    let (mut writer, response_body) = response_channel(idle);
+    let pace = pace(&state, &parts);
+    // The whole request before any thread: a slow sender costs a task, not a thread.
+    let buffered = match buffer_body(
+        body,
+        MAX_UPLOAD_REQUEST,
+        pace,
+        &state.git_threads.upload_buffer,
+    )
+    .await
+    {
+        Ok(buffered) => buffered,
+        Err(e) => {
+            state.git.fetch(protocol, Err(()));
+            return buffer_refusal(&e);
+        }
+    };
+    let thread = match thread_permit(&state, Class::Fetch).await {
+        Ok(permit) => permit,
+        Err(response) => return response,
+    };
+    let gzip = gzipped(&parts.headers);
+    let (mut writer, response_body) = response_channel(state.limits.request_timeout, pace.deadline);
     let git = state.repos.git().clone();
     let dir = view.id.to_string();
     let metrics = state.git.clone();
     let plans = state.git_plans.clone();
     // Awaited by nobody: it ends when the pack is written or the client goes away (a
-    // failed write ends it), and it holds the in-flight permit until then.
+    // failed write ends it), and it holds the in-flight permit, its thread of the fetch
+    // class and its share of the buffer budget until then.
     drop(tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let mut reader = reader;
+        let _thread = thread;
+        // Whole, so that its budget permit (not only its bytes) lives until the end.
+        let buffered = buffered;
+        let bytes = Cursor::new(buffered.bytes.clone());
+        let mut reader: Box<dyn Read + Send> = if gzip {
+            Box::new(flate2::read::GzDecoder::new(bytes))
+        } else {
+            Box::new(bytes)
+        };
         // A panic in gix must not look like a short, complete answer to the client.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             git.open_repo(&dir)
@@ -342,8 +504,13 @@ async fn receive_pack(
         Ok(key) => key,
         Err(e) => return internal(&e),
     };
-    let reader =
-        BodyReader::new(body, state.limits.request_timeout, limit).boxed(gzipped(&parts.headers));
+    // A pack is streamed, not buffered, so it is read on a blocking thread: one of the
+    // push class, so that slow pushers cannot take the threads fetches and REST need.
+    let _thread = match thread_permit(&state, Class::Push).await {
+        Ok(permit) => permit,
+        Err(response) => return response,
+    };
+    let reader = BodyReader::new(body, pace(&state, &parts), limit).boxed(gzipped(&parts.headers));
     let report = SharedBuf::default();
     let result = serve::receive_pack(
         state.repos.clone(),
