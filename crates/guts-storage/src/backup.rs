@@ -1104,7 +1104,21 @@ mod tests {
             head = git(&work, &["rev-parse", "HEAD"]);
             let loose = work.join(format!("loose{round}"));
             fs::write(&loose, format!("loose object {round}")).unwrap();
-            let blob = git(&path, &["hash-object", "-w", loose.to_str().unwrap()]);
+            // The repack running meanwhile may remove an empty `objects/xx` directory
+            // between git creating it and writing its temporary file there (git's own
+            // race, seen under load): try again rather than fail the test on it.
+            let blob = (0..5)
+                .find_map(|_| {
+                    let out = std::process::Command::new("git")
+                        .args(["hash-object", "-w", loose.to_str().unwrap()])
+                        .current_dir(&path)
+                        .output()
+                        .unwrap();
+                    out.status
+                        .success()
+                        .then(|| String::from_utf8(out.stdout).unwrap().trim().to_string())
+                })
+                .expect("git hash-object kept failing");
             let target = dir.path().join(format!("b{round}"));
             prepare_target(&target, &data).unwrap();
             Snapshot::begin(&store)
