@@ -108,7 +108,9 @@ pub trait Replica: Send + Sync + 'static {
     fn accounts_digest(&self) -> [u8; 32];
 
     /// Moves whenever the account records held here change (a local write or an
-    /// import): what makes the node announce its new accounts digest at once.
+    /// import): what makes the node announce its new accounts digest at once. (With
+    /// the network layer only: tokio is not a dependency of the bare wire codec.)
+    #[cfg(feature = "net")]
     fn accounts_changes(&self) -> tokio::sync::watch::Receiver<u64>;
 
     /// One page of account records after `after`, sealed with the cluster key, and
