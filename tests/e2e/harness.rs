@@ -435,3 +435,26 @@ pub(crate) fn create_user(node: &TestNode, login: &str) -> String {
     assert_eq!(body["login"], login);
     body["token"].as_str().unwrap().to_string()
 }
+
+/// `method` on `/api/v3{path}` as the holder of `token`, with a JSON body: the status
+/// and the body (as JSON, or as a string when it is not JSON).
+pub(crate) fn api(
+    node: &TestNode,
+    method: reqwest::Method,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = client()
+        .request(method, node.url(&format!("/api/v3{path}")))
+        .header("Authorization", format!("token {token}"))
+        .json(&body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}

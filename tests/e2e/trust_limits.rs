@@ -16,21 +16,6 @@ use crate::harness::*;
 const LIMIT_MB: usize = 3;
 const LIMIT: usize = LIMIT_MB * 1024 * 1024;
 
-fn api(node: &TestNode, method: Method, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = client()
-        .request(method, node.url(&format!("/api/v3{path}")))
-        .header("Authorization", format!("token {token}"))
-        .json(&body)
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// GitHub's validation error naming `resource` and `field`.
 #[track_caller]
 fn assert_validation(status: u16, body: &Value, resource: &str, field: &str) {

@@ -15,27 +15,6 @@ use crate::harness::*;
 const REVIEW_REQUIRED: &str =
     "At least 1 approving review is required by reviewers with write access.";
 
-fn api(
-    node: &TestNode,
-    method: reqwest::Method,
-    token: &str,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let r = client()
-        .request(method, node.url(&format!("/api/v3{path}")))
-        .header("Authorization", format!("token {token}"))
-        .json(&body)
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// Protects `main` of `repo` with one required approval (and stale dismissal if asked).
 fn require_one_approval(node: &TestNode, owner: &str, repo: &str, dismiss_stale_reviews: bool) {
     let (status, body) = api(
