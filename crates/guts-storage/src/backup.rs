@@ -718,7 +718,7 @@ mod tests {
 
     use super::*;
     use crate::metrics::StorageMetrics;
-    use crate::testing::git;
+    use crate::testing::{git, git_retrying};
 
     fn open_store(dir: &Path) -> (Store, crate::WriterHandle) {
         let mut registry = prometheus_client::registry::Registry::default();
@@ -1100,25 +1100,13 @@ mod tests {
                     "r",
                 ],
             );
-            git(&work, &["push", "-q", path.to_str().unwrap(), "main"]);
+            // The repack running meanwhile races git's own object writes (see
+            // `git_retrying`).
+            git_retrying(&work, &["push", "-q", path.to_str().unwrap(), "main"]);
             head = git(&work, &["rev-parse", "HEAD"]);
             let loose = work.join(format!("loose{round}"));
             fs::write(&loose, format!("loose object {round}")).unwrap();
-            // The repack running meanwhile may remove an empty `objects/xx` directory
-            // between git creating it and writing its temporary file there (git's own
-            // race, seen under load): try again rather than fail the test on it.
-            let blob = (0..5)
-                .find_map(|_| {
-                    let out = std::process::Command::new("git")
-                        .args(["hash-object", "-w", loose.to_str().unwrap()])
-                        .current_dir(&path)
-                        .output()
-                        .unwrap();
-                    out.status
-                        .success()
-                        .then(|| String::from_utf8(out.stdout).unwrap().trim().to_string())
-                })
-                .expect("git hash-object kept failing");
+            let blob = git_retrying(&path, &["hash-object", "-w", loose.to_str().unwrap()]);
             let target = dir.path().join(format!("b{round}"));
             prepare_target(&target, &data).unwrap();
             Snapshot::begin(&store)

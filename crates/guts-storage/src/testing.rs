@@ -17,6 +17,26 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Runs `git args` in `dir` up to five times until it succeeds and returns its trimmed
+/// stdout. For writes racing a concurrent `git repack -d`, which may remove an empty
+/// `objects/xx` directory between git creating it and writing a file there (git's own
+/// race, seen under load): the test is about the backup, not about that race.
+pub(crate) fn git_retrying(dir: &Path, args: &[&str]) -> String {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return String::from_utf8(out.stdout).unwrap().trim().to_string();
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+    }
+    panic!("git {args:?} kept failing: {last}");
+}
+
 /// Opens the store and repositories of a data directory, with their own metrics.
 pub(crate) fn open_repos(
     dir: &Path,
