@@ -141,6 +141,22 @@ fn ops() -> Vec<(String, Vec<u8>)> {
             },
         ),
         (
+            "set_org_access_read",
+            vec![root],
+            Payload::SetOrgAccess {
+                user: other,
+                role: Some(Role::Read),
+            },
+        ),
+        (
+            "set_org_access_leave",
+            vec![root],
+            Payload::SetOrgAccess {
+                user: other,
+                role: None,
+            },
+        ),
+        (
             "set_branch_protection",
             vec![root],
             Payload::SetBranchProtection {

@@ -133,13 +133,7 @@ fn organizations_members_and_their_repositories() {
     let bob = create_user(&node, "bob");
     let carol = create_user(&node, "carol");
 
-    let created = client()
-        .post(node.url("/admin/orgs"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "login": "acme", "admin": "alice" }))
-        .send()
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    create_org(&node, "acme", "alice");
     // One namespace: a user's login cannot be an org's, nor the other way round.
     let clash = client()
         .post(node.url("/admin/orgs"))

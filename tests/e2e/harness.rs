@@ -436,6 +436,18 @@ pub(crate) fn create_user(node: &TestNode, login: &str) -> String {
     body["token"].as_str().unwrap().to_string()
 }
 
+/// Creates organization `login` through the admin API, `admin` its first admin.
+#[track_caller]
+pub(crate) fn create_org(node: &TestNode, login: &str, admin: &str) {
+    let r = client()
+        .post(node.url("/admin/orgs"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "login": login, "admin": admin }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+}
+
 /// `method` on `/api/v3{path}` as the holder of `token`, with a JSON body: the status
 /// and the body (as JSON, or as a string when it is not JSON).
 pub(crate) fn api(

@@ -21,5 +21,6 @@ mod rolling;
 mod schemathesis;
 mod trust_limits;
 mod trust_memory;
+mod trust_orgs;
 mod trust_reviews;
 mod trust_slow;

@@ -40,8 +40,14 @@ impl TestApp {
         let storage_metrics = Arc::new(StorageMetrics::register(registry.registry_mut()));
         let git = Arc::new(GitMetrics::register(registry.registry_mut()));
         let (store, writer) = Store::open(dir.path(), storage_metrics).unwrap();
-        let repos = Repositories::open(store.clone(), GitRepos::open(dir.path()).unwrap()).unwrap();
-        let accounts = Accounts::new(store.clone(), Arc::new(Sealer::new(&[7; 32])));
+        let sealer = Arc::new(Sealer::new(&[7; 32]));
+        let repos = Repositories::open(
+            store.clone(),
+            GitRepos::open(dir.path()).unwrap(),
+            sealer.clone(),
+        )
+        .unwrap();
+        let accounts = Accounts::new(store.clone(), sealer);
         let state = AppState::new(
             Arc::new(HealthBuilder::default().build()),
             http,

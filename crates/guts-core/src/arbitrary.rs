@@ -65,6 +65,18 @@ fn ref_name() -> impl Strategy<Value = String> {
     ]
 }
 
+/// The two access payloads, one arm of [`payload`] (a flatter union overflows the
+/// stack of a debug build's test thread).
+fn access_payload() -> impl Strategy<Value = Payload> {
+    (public_key(), proptest::option::of(role()), any::<bool>()).prop_map(|(user, role, org)| {
+        if org {
+            Payload::SetOrgAccess { user, role }
+        } else {
+            Payload::SetRole { user, role }
+        }
+    })
+}
+
 pub(crate) fn payload() -> impl Strategy<Value = Payload> {
     prop_oneof![
         (text(), text(), text(), any::<bool>(), text()).prop_map(
@@ -89,8 +101,7 @@ pub(crate) fn payload() -> impl Strategy<Value = Payload> {
                 }
             }),
         Just(Payload::DeleteRepo),
-        (public_key(), proptest::option::of(role()))
-            .prop_map(|(user, role)| Payload::SetRole { user, role }),
+        access_payload(),
         (ref_name(), proptest::option::of(protection())).prop_map(|(branch, protection)| {
             Payload::SetBranchProtection { branch, protection }
         }),

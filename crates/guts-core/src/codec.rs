@@ -63,6 +63,7 @@ const TAG_SET_BRANCH_PROTECTION: u16 = 0x0005;
 const TAG_UPDATE_REF: u16 = 0x0006;
 /// `SetBranchProtection` with `dismiss_stale_reviews` set (see the module docs).
 const TAG_SET_BRANCH_PROTECTION_STALE: u16 = 0x0007;
+const TAG_SET_ORG_ACCESS: u16 = 0x0008;
 const TAG_OPEN_ISSUE: u16 = 0x0100;
 const TAG_OPEN_PULL: u16 = 0x0101;
 const TAG_EDIT_THREAD: u16 = 0x0102;
@@ -469,6 +470,14 @@ fn encode_payload(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> 
                 w.u8(role_tag(*role));
             }
         }
+        Payload::SetOrgAccess { user, role } => {
+            w.u16(TAG_SET_ORG_ACCESS);
+            w.fixed(user.as_bytes());
+            w.option_tag(role.is_some());
+            if let Some(role) = role {
+                w.u8(role_tag(*role));
+            }
+        }
         Payload::SetBranchProtection { branch, protection } => {
             match protection.filter(|p| p.dismiss_stale_reviews) {
                 Some(protection) => {
@@ -624,6 +633,7 @@ fn encode_collab(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> {
         | Payload::UpdateRepo { .. }
         | Payload::DeleteRepo
         | Payload::SetRole { .. }
+        | Payload::SetOrgAccess { .. }
         | Payload::SetBranchProtection { .. }
         | Payload::UpdateRef { .. } => {}
     }
@@ -755,6 +765,10 @@ fn decode_payload(r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
         },
         TAG_DELETE_REPO => Payload::DeleteRepo,
         TAG_SET_ROLE => Payload::SetRole {
+            user: r.public_key("user")?,
+            role: decode_option(r, decode_role)?,
+        },
+        TAG_SET_ORG_ACCESS => Payload::SetOrgAccess {
             user: r.public_key("user")?,
             role: decode_option(r, decode_role)?,
         },

@@ -291,7 +291,7 @@ impl Collab {
     pub fn approvals(
         &self,
         pull: &Pull,
-        acl: &BTreeMap<PublicKey, Role>,
+        acl: &crate::fold::Access,
         fresh: Option<&ObjectId>,
     ) -> usize {
         let mut latest: BTreeMap<PublicKey, &Review> = BTreeMap::new();
@@ -304,7 +304,7 @@ impl Collab {
             .values()
             .filter(|r| r.verdict == Verdict::Approve)
             .filter(|r| r.role >= Some(Role::Write))
-            .filter(|r| acl.get(&r.author).copied() >= Some(Role::Write))
+            .filter(|r| acl.role(&r.author) >= Some(Role::Write))
             .filter(|r| fresh.is_none_or(|head| r.commit == *head))
             .count()
     }
@@ -707,7 +707,7 @@ impl Collab {
         actor: &Actor,
         pull_id: &OpId,
         protections: &BTreeMap<String, BranchProtection>,
-        acl: &BTreeMap<PublicKey, Role>,
+        acl: &crate::fold::Access,
         head: &ObjectId,
     ) -> Result<String, Rejection> {
         actor.require(Role::Write)?;

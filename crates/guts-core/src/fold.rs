@@ -214,8 +214,8 @@ pub struct RepoState {
     pub meta: Option<RepoMeta>,
     /// Set by `DeleteRepo`; every later operation is rejected.
     pub deleted: bool,
-    /// Collaborators. The creator is `Owner`.
-    pub acl: BTreeMap<PublicKey, Role>,
+    /// Who holds which role. The creator is `Owner`.
+    pub access: Access,
     /// Keyed by full ref name.
     pub protections: BTreeMap<String, BranchProtection>,
     /// Keyed by full ref name.
@@ -247,8 +247,8 @@ impl RepoState {
             w.hlc(meta.created_at);
         }
         w.bool(self.deleted);
-        w.long_count(self.acl.len());
-        for (user, role) in &self.acl {
+        w.long_count(self.access.collaborators.len());
+        for (user, role) in &self.access.collaborators {
             w.fixed(user.as_bytes());
             w.u8(crate::codec::role_tag(*role));
         }
@@ -277,6 +277,16 @@ impl RepoState {
         }
         w.u64(self.applied);
         self.collab.encode(&mut w);
+        // Organization access comes last and only when there is some, so the states of
+        // repositories without it encode (and digest) as they did before it existed:
+        // nodes of both versions agree on them during a rolling upgrade.
+        if !self.access.org.is_empty() {
+            w.long_count(self.access.org.len());
+            for (user, role) in &self.access.org {
+                w.fixed(user.as_bytes());
+                w.u8(crate::codec::role_tag(*role));
+            }
+        }
         w.into_bytes()
     }
 
@@ -294,7 +304,7 @@ impl RepoState {
 
     /// The role `user` holds now (at the end of the fold).
     pub fn role(&self, user: &PublicKey) -> Option<Role> {
-        self.acl.get(user).copied()
+        self.access.role(user)
     }
 
     /// Approvals of `pull` that would count if it merged `head` now: a local merge
@@ -306,7 +316,37 @@ impl RepoState {
             .get(&format!("refs/heads/{}", pull.base))
             .is_some_and(|p| p.dismiss_stale_reviews);
         self.collab
-            .approvals(pull, &self.acl, dismiss_stale.then_some(head))
+            .approvals(pull, &self.access, dismiss_stale.then_some(head))
+    }
+}
+
+/// Who holds which role in a repository: its collaborators, and the members of the
+/// organization that owns it. Each member's effective role is the higher of the two, so
+/// what comes through the organization can be neither lowered nor removed by a
+/// repository admin, only by the organization (the repository's owner).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Access {
+    /// Roles granted by `SetRole`. The creator is `Owner`.
+    pub collaborators: BTreeMap<PublicKey, Role>,
+    /// Roles that come through organization membership (`SetOrgAccess`).
+    pub org: BTreeMap<PublicKey, Role>,
+}
+
+impl Access {
+    /// `user`'s effective role: the higher of their collaborator and organization roles.
+    pub fn role(&self, user: &PublicKey) -> Option<Role> {
+        let collaborator = self.collaborators.get(user).copied();
+        collaborator.max(self.org.get(user).copied())
+    }
+
+    /// Everyone with a role, each with their effective role, ordered by key.
+    pub fn members(&self) -> BTreeMap<PublicKey, Role> {
+        let mut all = self.org.clone();
+        for (user, role) in &self.collaborators {
+            let entry = all.entry(*user).or_insert(*role);
+            *entry = (*entry).max(*role);
+        }
+        all
     }
 }
 
@@ -470,7 +510,7 @@ impl Fold {
     }
 }
 
-type Acl = BTreeMap<PublicKey, Role>;
+type Acl = Access;
 
 /// The latest timestamp among the operations at `parents` (local indices).
 fn latest_parent(parents: &[usize], info: &[OpInfo]) -> Option<Hlc> {
@@ -507,8 +547,15 @@ struct OpInfo {
     at: Hlc,
 }
 
-/// One ACL change: `user` gets `role`, or is removed when `None`.
-type AclEffect = (PublicKey, Option<Role>);
+/// One ACL change.
+#[derive(Debug, Clone, Copy)]
+enum AclEffect {
+    /// A collaborator gets a role, or is removed when `None`.
+    Collaborator(PublicKey, Option<Role>),
+    /// A user's access through the organization; `None`: they left it, which ends
+    /// their collaborator role too.
+    Org(PublicKey, Option<Role>),
+}
 
 /// Interned causal-past sets and the ACL each produces. Set 0 is the empty past.
 #[derive(Debug, Clone)]
@@ -520,7 +567,7 @@ struct Pasts {
 impl Pasts {
     fn new() -> Self {
         Self {
-            sets: vec![(Vec::new(), Acl::new())],
+            sets: vec![(Vec::new(), Acl::default())],
             lookup: BTreeMap::from([(Vec::new(), 0)]),
         }
     }
@@ -603,7 +650,7 @@ fn set_bit(bits: &mut Vec<u64>, bit: usize) {
 
 /// The ACL produced by the effects whose bits are set, in bit (= topological) order.
 fn replay(bits: &[u64], effects: &[AclEffect]) -> Acl {
-    let mut acl = Acl::new();
+    let mut acl = Acl::default();
     for (w, &word) in bits.iter().enumerate() {
         let mut rest = word;
         while rest != 0 {
@@ -617,13 +664,20 @@ fn replay(bits: &[u64], effects: &[AclEffect]) -> Acl {
     acl
 }
 
-fn apply_effect(acl: &mut Acl, (user, role): &AclEffect) {
-    match role {
-        Some(role) => {
-            acl.insert(*user, *role);
+fn apply_effect(acl: &mut Acl, effect: &AclEffect) {
+    match *effect {
+        AclEffect::Collaborator(user, Some(role)) => {
+            acl.collaborators.insert(user, role);
         }
-        None => {
-            acl.remove(user);
+        AclEffect::Collaborator(user, None) => {
+            acl.collaborators.remove(&user);
+        }
+        AclEffect::Org(user, Some(role)) => {
+            acl.org.insert(user, role);
+        }
+        AclEffect::Org(user, None) => {
+            acl.org.remove(&user);
+            acl.collaborators.remove(&user);
         }
     }
 }
@@ -704,8 +758,8 @@ impl Folder<'_> {
                 created_by: op.author,
                 created_at: op.timestamp,
             });
-            let effect = (op.author, Some(Role::Owner));
-            apply_effect(&mut self.fold.state.acl, &effect);
+            let effect = AclEffect::Collaborator(op.author, Some(Role::Owner));
+            apply_effect(&mut self.fold.state.access, &effect);
             return Ok(Some(effect));
         }
 
@@ -716,9 +770,9 @@ impl Folder<'_> {
         if self.fold.state.deleted {
             return Err(Rejection::RepoDeleted);
         }
-        let empty = Acl::new();
+        let empty = Acl::default();
         let acl = self.fold.pasts.acl(past).unwrap_or(&empty);
-        let held = acl.get(&op.author).copied();
+        let held = acl.role(&op.author);
         let require = |required: Role| {
             if held >= Some(required) {
                 Ok(())
@@ -759,15 +813,26 @@ impl Folder<'_> {
             }
             Payload::SetRole { user, role } => {
                 require(Role::Admin)?;
-                let target = acl.get(user).copied();
+                // The effective role: an admin through the organization is an admin
+                // whom only the owner may touch.
+                let target = acl.role(user);
                 if *role == Some(Role::Owner) || target == Some(Role::Owner) {
                     return Err(Rejection::OwnerImmutable);
                 }
                 if target == Some(Role::Admin) && *user != op.author && held != Some(Role::Owner) {
                     return Err(Rejection::AdminRequiresOwner);
                 }
-                let effect = (*user, *role);
-                apply_effect(&mut self.fold.state.acl, &effect);
+                let effect = AclEffect::Collaborator(*user, *role);
+                apply_effect(&mut self.fold.state.access, &effect);
+                Ok(Some(effect))
+            }
+            Payload::SetOrgAccess { user, role } => {
+                require(Role::Owner)?;
+                if *role == Some(Role::Owner) || acl.role(user) == Some(Role::Owner) {
+                    return Err(Rejection::OwnerImmutable);
+                }
+                let effect = AclEffect::Org(*user, *role);
+                apply_effect(&mut self.fold.state.access, &effect);
                 Ok(Some(effect))
             }
             Payload::SetBranchProtection { branch, protection } => {
@@ -904,7 +969,7 @@ impl Folder<'_> {
                 new,
             } => {
                 let state = &self.fold.state;
-                let empty = Acl::new();
+                let empty = Acl::default();
                 // Approvals are re-checked against the merge's own causal past: a
                 // reviewer whose write access the merger saw revoked no longer counts.
                 let acl = self.fold.pasts.acl(past).unwrap_or(&empty);
@@ -932,6 +997,7 @@ impl Folder<'_> {
             | Payload::UpdateRepo { .. }
             | Payload::DeleteRepo
             | Payload::SetRole { .. }
+            | Payload::SetOrgAccess { .. }
             | Payload::SetBranchProtection { .. }
             | Payload::UpdateRef { .. } => Err(Rejection::AlreadyCreated),
         }
@@ -1776,6 +1842,80 @@ mod tests {
         assert!(state.refs.is_empty());
     }
 
+    fn org_access(user: &Keypair, role: Option<Role>) -> Payload {
+        Payload::SetOrgAccess {
+            user: user.public(),
+            role,
+        }
+    }
+
+    /// An organization's repository: its key (the owner) grants access through
+    /// membership; the member who created the repository is an admin who can neither
+    /// demote an org admin nor touch what membership gives; leaving the organization
+    /// ends every role its member held, in operations that saw the departure.
+    #[test]
+    fn organization_access_is_the_owners_to_give_and_ends_with_membership() {
+        let mut w = World::new();
+        let org = keypair(1);
+        let creator = keypair(2);
+        let org_admin = keypair(3);
+        let member = keypair(4);
+        let create = w.create.clone();
+        let g1 = w.op(&org, &[&create], 5, grant(&creator, Some(Role::Admin)));
+        let o1 = w.op(&org, &[&g1], 6, org_access(&org_admin, Some(Role::Admin)));
+        let o2 = w.op(&org, &[&o1], 7, org_access(&member, Some(Role::Read)));
+        let remove_admin = w.op(&creator, &[&o2], 8, grant(&org_admin, None));
+        let demote_admin = w.op(&creator, &[&o2], 9, grant(&org_admin, Some(Role::Read)));
+        let end_member = w.op(&creator, &[&o2], 10, org_access(&member, None));
+        let as_owner = w.op(&org, &[&o2], 11, org_access(&org, None));
+        let make_owner = w.op(&org, &[&o2], 12, org_access(&member, Some(Role::Owner)));
+        let promote = w.op(&creator, &[&o2], 13, grant(&member, Some(Role::Write)));
+        let unpromote = w.op(&creator, &[&promote], 14, grant(&member, None));
+        let admin_push = w.op(&org_admin, &[&unpromote], 15, push(None, Some(1), false));
+        let leave = w.op(&org, &[&admin_push], 16, org_access(&creator, None));
+        let concurrent = w.op(&creator, &[&admin_push], 17, push(Some(1), Some(2), false));
+        let after = w.op(
+            &creator,
+            &[&leave, &concurrent],
+            18,
+            push(Some(2), Some(4), false),
+        );
+        let state = w.state();
+        let rejected = |op: &SignedOp| state.rejected.get(&op.id()).cloned();
+        assert_eq!(rejected(&remove_admin), Some(Rejection::AdminRequiresOwner));
+        assert_eq!(rejected(&demote_admin), Some(Rejection::AdminRequiresOwner));
+        assert_eq!(
+            rejected(&end_member),
+            Some(Rejection::NotPermitted {
+                required: Role::Owner,
+                held: Some(Role::Admin)
+            })
+        );
+        assert_eq!(rejected(&as_owner), Some(Rejection::OwnerImmutable));
+        assert_eq!(rejected(&make_owner), Some(Rejection::OwnerImmutable));
+        for accepted in [&promote, &unpromote, &admin_push, &leave, &concurrent] {
+            assert_eq!(rejected(accepted), None, "{:?}", accepted.op().payload);
+        }
+        // The departure is in the last push's causal past: refused.
+        assert_eq!(
+            rejected(&after),
+            Some(Rejection::NotPermitted {
+                required: Role::Write,
+                held: None
+            })
+        );
+        assert_eq!(state.role(&org.public()), Some(Role::Owner));
+        assert_eq!(state.role(&org_admin.public()), Some(Role::Admin));
+        // A collaborator role removed, the membership's remains.
+        assert_eq!(state.role(&member.public()), Some(Role::Read));
+        assert_eq!(state.role(&creator.public()), None);
+        assert_eq!(state.branch("main"), Some(commit(2)));
+        // Organization access is part of the state every node compares.
+        let mut without = state.clone();
+        without.access.org.clear();
+        assert_ne!(without.digest(), state.digest());
+    }
+
     #[test]
     fn set_role_rules() {
         let mut w = World::new();
@@ -1923,6 +2063,7 @@ mod tests {
         Grant {
             user: u8,
             role: Option<Role>,
+            org: bool,
         },
         Protect {
             branch: usize,
@@ -1962,8 +2103,8 @@ mod tests {
 
     fn action() -> impl Strategy<Value = Action> {
         prop_oneof![
-            3 => (2u8..=4, proptest::option::of(role()))
-                .prop_map(|(user, role)| Action::Grant { user, role }),
+            3 => (2u8..=4, proptest::option::of(role()), proptest::bool::weighted(0.3))
+                .prop_map(|(user, role, org)| Action::Grant { user, role, org }),
             1 => (0..BRANCHES.len(), proptest::option::of(protection()))
                 .prop_map(|(branch, protection)| Action::Protect { branch, protection }),
             10 => (
@@ -2061,7 +2202,19 @@ mod tests {
                 + step.delta;
             let parent_ids: Vec<OpId> = parents.iter().map(|p| p.id()).collect();
             let payload = match &step.action {
-                Action::Grant { user, role } => Payload::SetRole {
+                Action::Grant {
+                    user,
+                    role,
+                    org: false,
+                } => Payload::SetRole {
+                    user: keypair(*user).public(),
+                    role: *role,
+                },
+                Action::Grant {
+                    user,
+                    role,
+                    org: true,
+                } => Payload::SetOrgAccess {
                     user: keypair(*user).public(),
                     role: *role,
                 },
@@ -2286,7 +2439,7 @@ mod tests {
             // Invariants of any folded state.
             prop_assert_eq!(reference.role(&keypair(1).public()), Some(Role::Owner));
             prop_assert_eq!(
-                reference.acl.values().filter(|r| **r == Role::Owner).count(),
+                reference.access.members().values().filter(|r| **r == Role::Owner).count(),
                 1
             );
             prop_assert_eq!(reference.applied as usize + reference.rejected.len(), ops.len());

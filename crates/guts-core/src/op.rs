@@ -90,6 +90,16 @@ pub enum Payload {
         user: PublicKey,
         role: Option<Role>,
     },
+    /// Sets the access `user` has through the organization that owns the repository,
+    /// signed by the repository's owner (for an organization's repository, the
+    /// organization's own key). `None`: the user left the organization, which ends this
+    /// access and any collaborator role granted to them, as leaving does on GitHub.
+    /// The user's effective role is the higher of this and their collaborator role, so
+    /// a repository admin can neither lower nor remove it.
+    SetOrgAccess {
+        user: PublicKey,
+        role: Option<Role>,
+    },
     /// Sets or (with `None`) lifts the protection of `branch`, a full ref name
     /// (`refs/heads/main`).
     SetBranchProtection {
@@ -185,6 +195,7 @@ impl Payload {
             Payload::UpdateRepo { .. } => "update_repo",
             Payload::DeleteRepo => "delete_repo",
             Payload::SetRole { .. } => "set_role",
+            Payload::SetOrgAccess { .. } => "set_org_access",
             Payload::SetBranchProtection { .. } => "set_branch_protection",
             Payload::UpdateRef { .. } => "update_ref",
             Payload::OpenIssue { .. } => "open_issue",

@@ -126,8 +126,13 @@ impl OpenedStorage {
     pub fn open(config: &Config, metrics: Arc<StorageMetrics>) -> Result<OpenedStorage, NodeError> {
         let secret = keyfile::cluster_secret(config.cluster_secret.as_ref(), &config.data_dir)?;
         let (store, writer) = Store::open(&config.data_dir, metrics)?;
-        let repos = Repositories::open(store.clone(), GitRepos::open(&config.data_dir)?)?;
-        let accounts = Accounts::new(store.clone(), Arc::new(Sealer::new(secret.expose())));
+        let sealer = Arc::new(Sealer::new(secret.expose()));
+        let repos = Repositories::open(
+            store.clone(),
+            GitRepos::open(&config.data_dir)?,
+            sealer.clone(),
+        )?;
+        let accounts = Accounts::new(store.clone(), sealer);
         Ok(OpenedStorage {
             store,
             writer,

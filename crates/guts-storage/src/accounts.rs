@@ -447,6 +447,13 @@ impl Accounts {
         Ok(users.len().map_err(StoreError::from)?)
     }
 
+    /// The signing key of organization `org`: it owns the organization's repositories
+    /// and signs what the organization itself decides in them (who has access through
+    /// membership). Derived from the cluster secret, see [`Sealer::org_keypair`].
+    pub fn org_signing_key(&self, org: &str) -> Keypair {
+        self.sealer.org_keypair(org)
+    }
+
     /// Opens the user's custodial key to sign on their behalf.
     pub fn signing_key(&self, user: &UserRecord) -> Result<Keypair, AccountError> {
         let sealed = user
@@ -864,13 +871,17 @@ pub(crate) fn member_key(org_lower: &str, user_lower: &str) -> String {
 }
 
 /// Whether `author` may hold names under the login `owner` in this cluster: `owner` is
-/// the user whose key is `author`, or an organization of which `author`'s user is or was
-/// a member (a removal leaves a tombstone, so a repository created by a member keeps its
-/// name after they leave). Accounts are cluster data, sealed with the cluster secret, so
-/// a node of another cluster can put neither a user nor a membership here: whatever it
-/// creates under one of our logins is not bound (see `repos::Index`).
+/// the user whose key is `author`, or an organization whose own key
+/// ([`Sealer::org_keypair`]) is `author`, or (repositories created before organizations
+/// had keys) of which `author`'s user is or was a member (a removal leaves a tombstone,
+/// so such a repository keeps its name after they leave). Accounts are cluster data,
+/// sealed with the cluster secret, and organization keys derive from it, so a node of
+/// another cluster can put neither a user nor a membership here nor sign as one of our
+/// organizations: whatever it creates under one of our logins is not bound (see
+/// `repos::Index`).
 pub(crate) fn holds_name(
     read: &redb::ReadTransaction,
+    sealer: &Sealer,
     owner: &str,
     author: &PublicKey,
 ) -> Result<bool, StoreError> {
@@ -881,6 +892,9 @@ pub(crate) fn holds_name(
     }
     if read.open_table(ORGS)?.get(owner.as_str())?.is_none() {
         return Ok(false);
+    }
+    if sealer.org_keypair(&owner).public() == *author {
+        return Ok(true);
     }
     let Some(login) = read
         .open_table(USER_KEYS)?

@@ -351,10 +351,11 @@ pub struct Repositories {
 }
 
 /// How [`Repositories`] decides whether a repository's author holds its owner's login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum NameBinding {
-    /// By this store's accounts (`accounts::holds_name`): what a node runs with.
-    Accounts,
+    /// By this store's accounts and the organization keys the cluster secret derives
+    /// (`accounts::holds_name`): what a node runs with.
+    Accounts(Arc<crate::Sealer>),
     /// Every author holds every login: for tests of storage rules unrelated to
     /// accounts, which sign with throwaway keys. Never for a node.
     Unchecked,
@@ -377,7 +378,7 @@ fn name_key(owner: &str, name: &str) -> String {
 
 /// Whether the author of `state`'s creation holds its owner's login (see [`Index`]).
 /// A store that cannot be read binds nothing: a name is never handed out on an error.
-fn bound(store: &Store, binding: NameBinding, state: &RepoState) -> bool {
+fn bound(store: &Store, binding: &NameBinding, state: &RepoState) -> bool {
     state
         .meta
         .as_ref()
@@ -386,12 +387,12 @@ fn bound(store: &Store, binding: NameBinding, state: &RepoState) -> bool {
 
 /// Whether `author` holds the login `owner` here (see [`Index`]). A store that cannot
 /// be read binds nothing: a name is never handed out on an error.
-fn holds(store: &Store, binding: NameBinding, owner: &str, author: &guts_core::PublicKey) -> bool {
+fn holds(store: &Store, binding: &NameBinding, owner: &str, author: &guts_core::PublicKey) -> bool {
     match binding {
         NameBinding::Unchecked => true,
-        NameBinding::Accounts => store
+        NameBinding::Accounts(sealer) => store
             .read()
-            .and_then(|read| crate::accounts::holds_name(&read, owner, author))
+            .and_then(|read| crate::accounts::holds_name(&read, sealer, owner, author))
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, owner, "cannot read accounts to bind a repository name");
                 false
@@ -437,8 +438,13 @@ impl Repositories {
     /// each repository, and removes git directories that no live repository owns
     /// (left by a crash between creating a directory and committing its operation, or
     /// between committing a deletion and removing the directory).
-    pub fn open(store: Store, git: GitRepos) -> Result<Repositories, StoreError> {
-        Self::open_with(store, git, NameBinding::Accounts)
+    /// `sealer`: the cluster's, for the organization keys names are bound to.
+    pub fn open(
+        store: Store,
+        git: GitRepos,
+        sealer: Arc<crate::Sealer>,
+    ) -> Result<Repositories, StoreError> {
+        Self::open_with(store, git, NameBinding::Accounts(sealer))
     }
 
     /// [`Repositories::open`] with a choice of [`NameBinding`].
@@ -468,7 +474,7 @@ impl Repositories {
             let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
             let engine = Engine::new(dag, &ancestry);
             let view = engine.view();
-            let bound = bound(&store, binding, &view.state);
+            let bound = bound(&store, &binding, &view.state);
             index.set_claim(id, &view.state, bound);
             index.by_id.insert(
                 id,
@@ -622,7 +628,7 @@ impl Repositories {
 
     /// Whether the author of `state`'s creation holds its owner's login here.
     fn bound(&self, state: &RepoState) -> bool {
-        bound(&self.store, self.binding, state)
+        bound(&self.store, &self.binding, state)
     }
 
     /// Re-derives which repositories are bound to their owner's login, after accounts
@@ -705,7 +711,7 @@ impl Repositories {
     ) -> Result<Arc<RepoView>, RepoError> {
         validate_repo_name(name).map_err(RepoError::InvalidName)?;
         guts_core::validate_branch_name(default_branch).map_err(RepoError::InvalidBranch)?;
-        if !holds(&self.store, self.binding, owner, &key.public()) {
+        if !holds(&self.store, &self.binding, owner, &key.public()) {
             return Err(RepoError::NameNotHeld(owner.to_string()));
         }
         let claim = name_key(owner, name);

@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 const CONTEXT: &str = "guts 2026 cluster secret -> custodial key sealing v1";
 const PAGE_CONTEXT: &str = "guts 2026 cluster secret -> account page sealing v1";
 const DIGEST_CONTEXT: &str = "guts 2026 cluster secret -> account digest v1";
+const ORG_KEY_CONTEXT: &str = "guts 2026 cluster secret -> organization signing key v1";
 const NONCE_LEN: usize = 24;
 /// Bytes a seal adds to its plaintext: the nonce and the Poly1305 tag.
 pub const SEAL_OVERHEAD: usize = NONCE_LEN + 16;
@@ -42,6 +43,8 @@ pub struct Sealer {
     pages: XChaCha20Poly1305,
     /// Keys the accounts digest.
     digest_key: Zeroizing<[u8; 32]>,
+    /// Keys the derivation of organizations' signing keys.
+    org_key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -60,6 +63,7 @@ impl Sealer {
             cipher: cipher(CONTEXT),
             pages: cipher(PAGE_CONTEXT),
             digest_key: Zeroizing::new(blake3::derive_key(DIGEST_CONTEXT, cluster_secret)),
+            org_key: Zeroizing::new(blake3::derive_key(ORG_KEY_CONTEXT, cluster_secret)),
         }
     }
 
@@ -83,6 +87,17 @@ impl Sealer {
     /// `format`; anything else is [`SealError::WrongSecret`] or [`SealError::Truncated`].
     pub fn open_page(&self, sealed: &[u8], format: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
         open_with(&self.pages, sealed, format)
+    }
+
+    /// The signing key of organization `org` (any case): derived from the cluster
+    /// secret and the lowercase login, so every node of the cluster signs as the same
+    /// organization without a key to store or replicate, and no node of another cluster
+    /// can. The key owns the organization's repositories (see `accounts::holds_name`).
+    pub fn org_keypair(&self, org: &str) -> guts_core::Keypair {
+        let seed = Zeroizing::new(
+            *blake3::keyed_hash(&self.org_key, org.to_ascii_lowercase().as_bytes()).as_bytes(),
+        );
+        guts_core::Keypair::from_seed(&seed)
     }
 
     /// A BLAKE3 hasher keyed from the cluster secret, for digests that travel in the

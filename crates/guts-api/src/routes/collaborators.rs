@@ -1,7 +1,11 @@
 //! Collaborators (`/repos/{owner}/{repo}/collaborators/{username}`): GitHub's
 //! permission names mapped onto the fold's roles (`pull`/`triage` → read,
 //! `push`/`maintain` → write, `admin` → admin). Changes are signed `SetRole`
-//! operations by the caller; the fold decides whether the caller may make them.
+//! operations by the caller (by the organization when an admin of the organization
+//! that owns the repository makes them); the fold decides whether they may be made.
+//! A member's access through their organization is not a collaborator role: it is
+//! the organization's to change (`routes::orgs`), and removing such a member as a
+//! collaborator leaves it.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,7 +21,7 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, MaybeUser};
 use crate::openapi::schemas;
-use crate::routes::repos::{append_as, find_visible};
+use crate::routes::repos::{append_administering, find_visible};
 use crate::routes::users::existing_user;
 use crate::state::AppState;
 
@@ -102,7 +106,7 @@ async fn add(
         ApiError::internal()
     })?;
     let existed = view.state.role(&key).is_some();
-    append_as(
+    append_administering(
         &state,
         &authed,
         &view,
@@ -134,7 +138,7 @@ async fn remove(
     authed.require(Scope::Repo)?;
     let user = existing_user(&state, &username)?;
     let key = user.public_key().map_err(|_| ApiError::internal())?;
-    append_as(
+    append_administering(
         &state,
         &authed,
         &view,

@@ -1,14 +1,18 @@
 //! Organizations (`/orgs/{org}`): the org object, its members and memberships, and its
-//! repositories. Orgs are accounts without keys (created through the admin API); their
-//! repositories are signed by the member who creates them (the fold's Owner), and the
-//! org's admins are made repository admins by `SetRole` operations signed by that
-//! member. Memberships are node-local account data, changed by org admins.
+//! repositories. Orgs are accounts (created through the admin API) whose signing key
+//! the cluster secret derives. The org's key creates its repositories and is their
+//! Owner; it makes the creating member a repository admin (`SetRole`) and gives every
+//! member access through membership (`SetOrgAccess`: admin for org admins, read for
+//! members, as GitHub's default base permission). Memberships are replicated account
+//! records changed by org admins; each change is signed into every repository of the
+//! org, so the fold, not this module, decides what a member may do, at each
+//! operation's causal past. Leaving the org ends every role held in its repositories.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::{Payload, Role};
-use guts_storage::{OrgRecord, OrgRole, Scope};
+use guts_storage::{AccountError, OrgRecord, OrgRole, Scope, UserRecord};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,7 +25,7 @@ use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::repos::{CreateRepo, append_as, create_owned, list_owned, render};
+use crate::routes::repos::{CreateRepo, append_signed, create_owned, list_owned, render};
 use crate::routes::users::{account_error, existing_user};
 use crate::state::AppState;
 use crate::views;
@@ -201,6 +205,9 @@ async fn set_membership(
         .set_membership(&org.login, &user.login, Some(role))
         .await
         .map_err(account_error)?;
+    // The record first, then the repositories: a crash between leaves the member with
+    // less access, never more, and repeating the call completes it.
+    sign_membership(&state, &org, &user, Some(role)).await?;
     tracing::info!(org = %org.login, member = %user.login, ?role, "membership set");
     let user = views::simple_user(&links, &user.login, user.id, user.site_admin);
     Ok(Json(membership_json(&links, &org, &user, role)))
@@ -217,15 +224,86 @@ async fn remove_membership(
 ) -> Result<StatusCode, ApiError> {
     let org = existing_org(&state, &login)?;
     require_org_admin(&state, &org, &authed)?;
-    if role_of(&state, &org, &username)?.is_none() {
+    let Some(role) = role_of(&state, &org, &username)? else {
         return Err(ApiError::not_found());
+    };
+    let user = existing_user(&state, &username)?;
+    if role == OrgRole::Admin {
+        let members = state.accounts.members(&org.login).map_err(account_error)?;
+        if members.iter().filter(|m| m.role == OrgRole::Admin).count() <= 1 {
+            return Err(account_error(AccountError::LastOrgAdmin));
+        }
     }
-    state
+    // The repositories first, then the record: a crash between leaves the member with
+    // less access, never more, and repeating the call (the record still says member)
+    // completes it.
+    sign_membership(&state, &org, &user, None).await?;
+    if let Err(e) = state
         .accounts
-        .set_membership(&org.login, &username, None)
+        .set_membership(&org.login, &user.login, None)
         .await
-        .map_err(account_error)?;
+    {
+        // Refused (the last admin stays): give back what was taken.
+        sign_membership(&state, &org, &user, Some(role)).await?;
+        return Err(account_error(e));
+    }
+    tracing::info!(org = %org.login, member = %user.login, "membership removed");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A stored user's public key (unreadable only if the store is corrupt).
+fn key_of(user: &UserRecord) -> Result<guts_core::PublicKey, ApiError> {
+    user.public_key().map_err(|e| {
+        tracing::error!(error = %e, "stored user key unreadable");
+        ApiError::internal()
+    })
+}
+
+/// The role a membership gives in each of the organization's repositories.
+fn access_of(role: OrgRole) -> Role {
+    match role {
+        OrgRole::Admin => Role::Admin,
+        OrgRole::Member => Role::Read,
+    }
+}
+
+/// Signs `user`'s access through membership (`None`: they left) into every repository
+/// the organization's key owns, where it differs from what the repository has.
+async fn sign_membership(
+    state: &AppState,
+    org: &OrgRecord,
+    user: &UserRecord,
+    role: Option<OrgRole>,
+) -> Result<(), ApiError> {
+    let key = state.accounts.org_signing_key(&org.login);
+    let member = key_of(user)?;
+    let wanted = role.map(access_of);
+    for view in state.repos.list() {
+        let owned = view.state.role(&key.public()) == Some(Role::Owner)
+            && view
+                .state
+                .meta
+                .as_ref()
+                .is_some_and(|m| m.owner.eq_ignore_ascii_case(&org.login));
+        if !owned {
+            continue;
+        }
+        let current = view.state.access.org.get(&member).copied();
+        let done = match wanted {
+            Some(_) => current == wanted,
+            // Leaving ends collaborator roles too: done only when none is left.
+            None => view.state.role(&member).is_none(),
+        };
+        if done {
+            continue;
+        }
+        let payload = Payload::SetOrgAccess {
+            user: member,
+            role: wanted,
+        };
+        append_signed(state, &view, &key, payload).await?;
+    }
+    Ok(())
 }
 
 /// The organization's repositories that the caller may see.
@@ -249,9 +327,9 @@ async fn list_repos(
     ))
 }
 
-/// Creates a repository owned by the organization (members only). The creating member
-/// signs `CreateRepo` and is its Owner; each other org admin gets Admin by a `SetRole`
-/// the member signs.
+/// Creates a repository owned by the organization (members only). The org's key signs
+/// `CreateRepo` (the org is its Owner), makes the creating member a repository admin
+/// and gives each member their access through membership.
 #[utoipa::path(post, path = "/api/v3/orgs/{org}/repos", tag = "orgs",
     params(("org" = String, Path, description = "The organization's login")),
     request_body = CreateRepo,
@@ -269,24 +347,25 @@ async fn create_repo(
             "You must be a member of the organization to create its repositories",
         ));
     }
-    let mut view = create_owned(&state, &authed, &org.login, body).await?;
+    let key = state.accounts.org_signing_key(&org.login);
+    let mut view = create_owned(&state, &authed, &org.login, body, &key).await?;
+    let creator = key_of(&authed.user)?;
+    let payload = Payload::SetRole {
+        user: creator,
+        role: Some(Role::Admin),
+    };
+    view = append_signed(&state, &view, &key, payload).await?;
     let members = state.accounts.members(&org.login).map_err(account_error)?;
-    for admin in members.iter().filter(|m| m.role == OrgRole::Admin) {
-        if admin.login.eq_ignore_ascii_case(&authed.user.login) {
-            continue;
-        }
-        let Some(user) = state.accounts.user(&admin.login).map_err(account_error)? else {
+    for member in members {
+        let Some(user) = state.accounts.user(&member.login).map_err(account_error)? else {
             continue;
         };
-        let key = user.public_key().map_err(|e| {
-            tracing::error!(error = %e, "stored user key unreadable");
-            ApiError::internal()
-        })?;
-        let payload = Payload::SetRole {
-            user: key,
-            role: Some(Role::Admin),
+        let user = key_of(&user)?;
+        let payload = Payload::SetOrgAccess {
+            user,
+            role: Some(access_of(member.role)),
         };
-        view = append_as(&state, &authed, &view, payload).await?;
+        view = append_signed(&state, &view, &key, payload).await?;
     }
     let body = render(&state, &links, &view, Some(&authed));
     Ok((StatusCode::CREATED, Json(body)).into_response())

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use guts_core::{Payload, Rejection, Role};
-use guts_storage::{RepoError, RepoView, Scope};
+use guts_core::{Keypair, Payload, Rejection, Role};
+use guts_storage::{OrgRole, RepoError, RepoView, Scope};
 use http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -128,18 +128,24 @@ async fn create(
     AuthUser(authed): AuthUser,
     JsonBody(body): JsonBody<CreateRepo>,
 ) -> Result<Response, ApiError> {
-    let view = create_owned(&state, &authed, &authed.user.login, body).await?;
+    let key = state
+        .accounts
+        .signing_key(&authed.user)
+        .map_err(account_error)?;
+    let view = create_owned(&state, &authed, &authed.user.login, body, &key).await?;
     let body = render(&state, &links, &view, Some(&authed));
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// Creates repository `owner/{body.name}`, signed by the caller (who becomes its Owner
-/// in the fold). `owner` is the caller's login or an organization they belong to.
+/// Creates repository `owner/{body.name}`, its `CreateRepo` signed by `key` (which
+/// becomes its Owner in the fold): the caller's for their own repository, the
+/// organization's for an organization's.
 pub(crate) async fn create_owned(
     state: &AppState,
     authed: &Authed,
     owner: &str,
     body: CreateRepo,
+    key: &Keypair,
 ) -> Result<Arc<RepoView>, ApiError> {
     authed.require(Scope::Repo)?;
     let name = body.name.ok_or_else(|| missing("Repository", "name"))?;
@@ -152,14 +158,10 @@ pub(crate) async fn create_owned(
         ));
     }
     let branch = body.default_branch.unwrap_or_else(|| "main".to_string());
-    let key = state
-        .accounts
-        .signing_key(&authed.user)
-        .map_err(account_error)?;
     tracing::Span::current().record("repo", format!("{owner}/{name}"));
     state
         .repos
-        .create(&key, owner, &name, &description, private, &branch)
+        .create(key, owner, &name, &description, private, &branch)
         .await
         .map_err(|e| match e {
             RepoError::NameTaken => ApiError::validation(FieldError {
@@ -195,15 +197,68 @@ pub(crate) async fn append_as(
         .accounts
         .signing_key(&authed.user)
         .map_err(account_error)?;
+    append_signed(state, view, &key, payload).await
+}
+
+/// Signs `payload` with `key` and appends it to the repository's log.
+pub(crate) async fn append_signed(
+    state: &AppState,
+    view: &RepoView,
+    key: &Keypair,
+    payload: Payload,
+) -> Result<Arc<RepoView>, ApiError> {
     let resource = caps::resource_of(&payload);
     state
         .repos
-        .append(view.id, &key, payload)
+        .append(view.id, key, payload)
         .await
         .map_err(|e| match e {
             RepoError::Encode(e) => caps::encode_error(resource, &e),
             other => repo_error(other),
         })
+}
+
+/// The organization's key if the repository is an organization's (its key is the
+/// Owner) and the caller administers that organization: org admins administer every
+/// repository of their organization, as on GitHub, including what only its owner may
+/// do (delete it, change an admin's role).
+pub(crate) fn org_key_for_admin(
+    state: &AppState,
+    authed: &Authed,
+    view: &RepoView,
+) -> Result<Option<Keypair>, ApiError> {
+    let Some(meta) = &view.state.meta else {
+        return Ok(None);
+    };
+    let Some(org) = state.accounts.org(&meta.owner).map_err(account_error)? else {
+        return Ok(None);
+    };
+    let key = state.accounts.org_signing_key(&org.login);
+    if view.state.role(&key.public()) != Some(Role::Owner) {
+        // Created by a member before organizations had keys: that member owns it.
+        return Ok(None);
+    }
+    let role = state
+        .accounts
+        .membership(&org.login, &authed.user.login)
+        .map_err(account_error)?;
+    Ok((role == Some(OrgRole::Admin)).then_some(key))
+}
+
+/// [`append_as`], but signed as the organization when the caller administers the
+/// organization that owns the repository (see [`org_key_for_admin`]), for changes that
+/// may need the owner's authority.
+pub(crate) async fn append_administering(
+    state: &AppState,
+    authed: &Authed,
+    view: &RepoView,
+    payload: Payload,
+) -> Result<Arc<RepoView>, ApiError> {
+    authed.require(Scope::Repo)?;
+    match org_key_for_admin(state, authed, view)? {
+        Some(key) => append_signed(state, view, &key, payload).await,
+        None => append_as(state, authed, view, payload).await,
+    }
 }
 
 pub(crate) fn repo_error(e: RepoError) -> ApiError {
@@ -221,6 +276,11 @@ pub(crate) fn repo_error(e: RepoError) -> ApiError {
         RepoError::Invalid(what) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, what),
         RepoError::Rejected(Rejection::NotPermitted { .. }) => {
             ApiError::forbidden("Must have admin rights to Repository.")
+        }
+        RepoError::Rejected(Rejection::AdminRequiresOwner | Rejection::OwnerImmutable) => {
+            ApiError::forbidden(
+                "Only the repository's owner (or its organization's admins) may change the role of an admin or the owner.",
+            )
         }
         RepoError::Rejected(other) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string())
@@ -248,7 +308,8 @@ async fn get_repo(
     Ok(Json(render(&state, &links, &view, caller.as_ref())))
 }
 
-/// Deletes a repository (a signed `DeleteRepo`; the fold requires the owner).
+/// Deletes a repository (a signed `DeleteRepo`; the fold requires the owner: the user
+/// who created it, or for an organization's repository, an admin of the organization).
 #[utoipa::path(delete, path = "/api/v3/repos/{owner}/{repo}", tag = "repos",
     params(OwnerRepo),
     responses((status = 204, description = "Deleted")))]
@@ -259,7 +320,7 @@ async fn delete_repo(
 ) -> Result<StatusCode, ApiError> {
     tracing::Span::current().record("repo", format!("{owner}/{name}"));
     let view = find_visible(&state, &owner, &name, Some(&authed))?;
-    append_as(&state, &authed, &view, Payload::DeleteRepo).await?;
+    append_administering(&state, &authed, &view, Payload::DeleteRepo).await?;
     tracing::info!(repo = %format!("{owner}/{name}"), by = %authed.user.login, "repository deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -926,7 +926,7 @@ mod tests {
         }
 
         /// [`Node::reopen`] for a node made by [`bound_node`].
-        fn reopen_bound(self) -> Node {
+        fn reopen_bound(self, secret: &[u8]) -> Node {
             let Node {
                 repos, writer, dir, ..
             } = self;
@@ -934,7 +934,7 @@ mod tests {
             if let Some(writer) = writer {
                 writer.join();
             }
-            open_bound(dir).0
+            open_bound(dir, secret).0
         }
 
         fn rejected(&self, reason: &'static str) -> u64 {
@@ -1865,21 +1865,21 @@ mod tests {
     /// One node of a cluster whose secret is `secret`: storage that binds names by its
     /// accounts, as a node runs.
     fn bound_node(secret: &[u8]) -> (Node, crate::Accounts) {
-        let (node, store) = open_bound(tempfile::tempdir().unwrap());
+        let (node, store) = open_bound(tempfile::tempdir().unwrap(), secret);
         let accounts = crate::Accounts::new(store, Arc::new(crate::Sealer::new(secret)));
         (node, accounts)
     }
 
     /// Opens the storage in `dir` binding names by its accounts; also returns the store
     /// for the accounts.
-    fn open_bound(dir: tempfile::TempDir) -> (Node, crate::Store) {
+    fn open_bound(dir: tempfile::TempDir, secret: &[u8]) -> (Node, crate::Store) {
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(StorageMetrics::register(&mut registry));
         let (store, writer) = crate::Store::open(dir.path(), metrics.clone()).unwrap();
         let repos = Repositories::open_with(
             store.clone(),
             crate::GitRepos::open(dir.path()).unwrap(),
-            crate::NameBinding::Accounts,
+            crate::NameBinding::Accounts(Arc::new(crate::Sealer::new(secret))),
         )
         .unwrap();
         let node = Node {
@@ -1966,8 +1966,42 @@ mod tests {
         ));
         // The names are derived again the same way from the log.
         drop(accounts);
-        let ours = ours.reopen_bound();
+        let ours = ours.reopen_bound(b"our cluster");
         check(&ours);
+    }
+
+    /// An organization's names are held by its own key, which only this cluster's
+    /// secret derives: another cluster's key for the same org (or a stranger's) is
+    /// served in its author's namespace, and a non-member cannot create there.
+    #[tokio::test]
+    async fn organization_names_are_held_by_the_clusters_organization_key() {
+        let (ours, accounts) = bound_node(b"our cluster");
+        accounts.create_user("alice", false).await.unwrap();
+        accounts.create_org("acme", "alice").await.unwrap();
+        let org_key = accounts.org_signing_key("ACME");
+        assert_eq!(org_key.public(), accounts.org_signing_key("acme").public());
+        let theirs = crate::Sealer::new(b"their cluster").org_keypair("acme");
+        assert_ne!(theirs.public(), org_key.public());
+        let real = ours
+            .repos
+            .create(&org_key, "acme", "tools", "", false, "main")
+            .await
+            .unwrap()
+            .id;
+        assert_eq!(ours.repos.served(real).unwrap().owner, "acme");
+        let foreign = creation(&theirs, "acme", "tools", now_ms() - 3 * 24 * 3600 * 1000);
+        let evil = foreign.op().repo;
+        ours.repos.insert_remote(evil, vec![foreign]).await.unwrap();
+        assert_eq!(ours.repos.find("acme", "tools").unwrap().id, real);
+        assert!(ours.repos.served(evil).unwrap().owner.starts_with("acme--"));
+        let stranger = accounts.create_user("mallory", false).await.unwrap();
+        let stranger = accounts.signing_key(&stranger).unwrap();
+        assert!(matches!(
+            ours.repos
+                .create(&stranger, "acme", "other", "", false, "main")
+                .await,
+            Err(RepoError::NameNotHeld(_))
+        ));
     }
 
     #[tokio::test]
