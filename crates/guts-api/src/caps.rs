@@ -12,7 +12,7 @@
 //! check (the 1 MiB size of a whole operation, say): it maps an [`EncodeError`] to the
 //! same 422, with the resource of the payload that failed ([`resource_of`]).
 
-use guts_core::{EncodeError, Payload};
+use guts_core::EncodeError;
 
 pub(crate) use guts_core::codec::MAX_NAME_BYTES;
 pub(crate) use guts_core::collab::{MAX_ASSIGNEES, MAX_LABEL_BYTES, MAX_REVIEW_COMMENTS};
@@ -74,23 +74,6 @@ pub(crate) fn check_bytes(
         ));
     }
     Ok(())
-}
-
-/// The GitHub resource a payload changes, for the `resource` of its errors.
-pub(crate) fn resource_of(payload: &Payload) -> &'static str {
-    match payload {
-        Payload::SetBranchProtection { .. } => "Branch",
-        Payload::UpdateRef { .. } => "Ref",
-        Payload::OpenIssue { .. }
-        | Payload::EditThread { .. }
-        | Payload::LabelThread { .. }
-        | Payload::AssignThread { .. } => "Issue",
-        Payload::OpenPull { .. } | Payload::MergePull { .. } => "PullRequest",
-        Payload::Comment { .. } | Payload::EditComment { .. } => "IssueComment",
-        Payload::SetLabel { .. } => "Label",
-        Payload::Review { .. } => "PullRequestReview",
-        _ => "Repository",
-    }
 }
 
 /// The API's name of a field the encoder named.

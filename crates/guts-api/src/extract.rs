@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use base64::Engine as _;
-use guts_storage::{Scope, TokenRecord, UserRecord};
 use http::request::Parts;
 use http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -134,33 +133,7 @@ fn credential(parts: &Parts) -> Option<Option<Zeroizing<String>>> {
     Some(basic)
 }
 
-/// An authenticated user and the token they used.
-#[derive(Debug, Clone)]
-pub struct Authed {
-    pub user: UserRecord,
-    pub token: TokenRecord,
-}
-
-impl Authed {
-    /// Whether the token grants `scope` (`admin` implies every scope).
-    pub fn allows(&self, scope: Scope) -> bool {
-        self.token.scopes.contains(&scope) || self.token.scopes.contains(&Scope::Admin)
-    }
-
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.allows(scope) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "Resource not accessible by personal access token: needs the {} scope",
-                match scope {
-                    Scope::Repo => "repo",
-                    Scope::Admin => "admin",
-                }
-            )))
-        }
-    }
-}
+pub use guts_service::Authed;
 
 /// The caller, if they sent credentials. Credentials that match nothing are a 401
 /// even where anonymous access would be fine, as on GitHub.
@@ -196,14 +169,7 @@ pub(crate) fn resolve_caller(parts: &Parts, state: &AppState) -> Result<Option<A
     let Some(token) = credential else {
         return Err(ApiError::bad_credentials());
     };
-    match state.accounts.authenticate(&token) {
-        Ok(Some((user, token))) => Ok(Some(Authed { user, token })),
-        Ok(None) => Err(ApiError::bad_credentials()),
-        Err(e) => {
-            tracing::error!(error = %e, "token lookup failed");
-            Err(ApiError::internal())
-        }
-    }
+    Ok(Some(state.service.authenticate(&token)?))
 }
 
 /// The caller, who must be authenticated (401 "Requires authentication" otherwise).

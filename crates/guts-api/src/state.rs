@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use guts_git::serve::{GitMetrics, PlanCache};
 use guts_ops::{Health, Secret, Telemetry};
+use guts_service::Service;
 use guts_storage::{Accounts, RepoView, Repositories, ServedName, Store};
 use tokio::sync::Semaphore;
 
@@ -125,6 +126,8 @@ pub struct Inner {
     pub limits: EdgeLimits,
     pub accounts: Accounts,
     pub repos: Arc<Repositories>,
+    /// The use cases every route calls (over `accounts` and `repos`).
+    pub service: Service,
     /// The store itself, for what reads it whole: backups take their snapshot from it.
     pub store: Store,
     /// `GUTS_OPEN_REGISTRATION`: anyone may create an account.
@@ -173,13 +176,7 @@ impl AppState {
     /// name its URLs and `full_name` spell. A deleted repository by the name it was
     /// created with.
     pub fn served(&self, view: &RepoView) -> ServedName {
-        self.repos.served(view.id).unwrap_or_else(|| {
-            let meta = view.state.meta.as_ref();
-            ServedName {
-                owner: meta.map(|m| m.owner.clone()).unwrap_or_default(),
-                name: meta.map(|m| m.name.clone()).unwrap_or_default(),
-            }
-        })
+        self.service.served(view)
     }
 
     pub fn new(
@@ -202,6 +199,7 @@ impl AppState {
             admin_token,
             telemetry,
             limits,
+            service: Service::new(services.accounts.clone(), services.repos.clone()),
             accounts: services.accounts,
             repos: services.repos,
             store: services.store,

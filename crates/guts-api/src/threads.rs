@@ -6,15 +6,14 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use guts_core::{Comment, LabelDef, OpId, Payload, PublicKey, Rejection, Review, Role, Thread};
-use guts_storage::{RepoError, RepoView, accounts::numeric_id};
+use guts_core::{Comment, LabelDef, OpId, Payload, PublicKey, Review, Role, Thread};
+use guts_storage::{RepoView, accounts::numeric_id};
 use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::Authed;
 use crate::links::Links;
-use crate::routes::repos::repo_error;
 use crate::state::AppState;
 use crate::time::iso8601;
 use crate::views;
@@ -269,61 +268,7 @@ pub(crate) async fn append(
     view: &RepoView,
     payload: Payload,
 ) -> Result<(Arc<RepoView>, OpId), ApiError> {
-    authed.require(guts_storage::Scope::Repo)?;
-    let key = state
-        .accounts
-        .signing_key(&authed.user)
-        .map_err(crate::routes::users::account_error)?;
-    let resource = crate::caps::resource_of(&payload);
-    state
-        .repos
-        .append_checked(view.id, &key, payload, |_| Ok(()))
-        .await
-        .map_err(|e| match e {
-            RepoError::Encode(e) => crate::caps::encode_error(resource, &e),
-            other => collab_error(other),
-        })
-}
-
-/// GitHub's statuses for what the fold refuses in issues and pull requests.
-pub(crate) fn collab_error(e: RepoError) -> ApiError {
-    let RepoError::Rejected(rejection) = e else {
-        return repo_error(e);
-    };
-    match rejection {
-        Rejection::NotPermitted { required, .. } => ApiError::forbidden(match required {
-            Role::Read => "Must have read access to repository.",
-            Role::Write => "Must have push access to repository.",
-            Role::Admin | Role::Owner => "Must have admin rights to Repository.",
-        }),
-        Rejection::NoSuchThread | Rejection::NoSuchComment => ApiError::not_found(),
-        Rejection::AlreadyMerged | Rejection::ThreadClosed | Rejection::Draft => {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, rejection.to_string())
-        }
-        Rejection::ReviewRequired { .. } | Rejection::Protected(_) => ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("Protected branch rules not satisfied: {rejection}"),
-        ),
-        Rejection::InvalidText { field } | Rejection::TooMany { field } => {
-            invalid_field("Issue", field, &rejection.to_string())
-        }
-        Rejection::LabelExists => ApiError::validation(FieldError {
-            resource: "Label".into(),
-            field: "name".into(),
-            code: "already_exists".into(),
-            message: None,
-        }),
-        Rejection::OwnPullReview => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Unprocessable Entity: Can not approve your own pull request",
-        ),
-        Rejection::DuplicatePull => custom("PullRequest", "A pull request already exists."),
-        Rejection::NoCommits => custom("PullRequest", "No commits between base and head."),
-        Rejection::SameBranch | Rejection::BranchMissing | Rejection::NotAPull => {
-            invalid_field("PullRequest", "base", &rejection.to_string())
-        }
-        other => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
-    }
+    Ok(state.service.append(authed, view, payload).await?)
 }
 
 /// 422 naming one invalid field.
@@ -336,16 +281,6 @@ pub(crate) fn invalid_field(
         resource: resource.into(),
         field: field.into(),
         code: "invalid".into(),
-        message: Some(message.to_owned()),
-    })
-}
-
-/// 422 with a `custom` error, GitHub's shape for rule violations.
-pub(crate) fn custom(resource: &'static str, message: &str) -> ApiError {
-    ApiError::validation(FieldError {
-        resource: resource.into(),
-        field: String::new().into(),
-        code: "custom".into(),
         message: Some(message.to_owned()),
     })
 }

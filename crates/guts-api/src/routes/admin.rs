@@ -19,7 +19,7 @@ use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::routes::orgs::org_json;
-use crate::routes::users::{account_error, create_account, existing_user, missing};
+use crate::routes::users::{create_account, existing_user, missing};
 use crate::state::AppState;
 use crate::views;
 
@@ -58,7 +58,7 @@ async fn create_org(
         .accounts
         .create_org(&login, &admin)
         .await
-        .map_err(account_error)?;
+        .map_err(ApiError::from)?;
     tracing::info!(org = %org.login, %admin, "organization created");
     Ok((StatusCode::CREATED, Json(org_json(&state, &links, &org))).into_response())
 }
@@ -73,7 +73,7 @@ async fn list_orgs(
     links: Links,
     page: Page,
 ) -> Result<Response, ApiError> {
-    let orgs = state.accounts.orgs().map_err(account_error)?;
+    let orgs = state.accounts.orgs().map_err(ApiError::from)?;
     let (orgs, headers) = page.apply(orgs);
     let body: Vec<_> = orgs.iter().map(|o| org_json(&state, &links, o)).collect();
     Ok((headers, Json(body)).into_response())
@@ -116,7 +116,7 @@ async fn list_users(
     links: Links,
     page: Page,
 ) -> Result<Response, ApiError> {
-    let users = state.accounts.users().map_err(account_error)?;
+    let users = state.accounts.users().map_err(ApiError::from)?;
     let (users, headers) = page.apply(users);
     let body: Vec<_> = users.iter().map(|u| admin_user_json(&links, u)).collect();
     Ok((headers, Json(body)).into_response())
@@ -170,7 +170,7 @@ async fn create_token(
         .accounts
         .create_token(&login, &name, scopes)
         .await
-        .map_err(account_error)?;
+        .map_err(ApiError::from)?;
     let mut body = token_json(&new.record);
     if let Some(map) = body.as_object_mut() {
         map.insert("token".to_string(), json!(new.token.expose()));
@@ -189,7 +189,7 @@ async fn list_tokens(
     Path(login): Path<String>,
 ) -> Result<Response, ApiError> {
     existing_user(&state, &login)?;
-    let tokens = state.accounts.tokens(&login).map_err(account_error)?;
+    let tokens = state.accounts.tokens(&login).map_err(ApiError::from)?;
     Ok(Json(tokens.iter().map(token_json).collect::<Vec<_>>()).into_response())
 }
 
@@ -209,7 +209,7 @@ async fn revoke_token(
         .accounts
         .revoke_token(&login, id)
         .await
-        .map_err(account_error)?;
+        .map_err(ApiError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -234,7 +234,7 @@ async fn set_suspended(
         .accounts
         .set_suspended(&login, body.suspended)
         .await
-        .map_err(account_error)?;
+        .map_err(ApiError::from)?;
     Ok(Json(admin_user_json(&links, &user)))
 }
 
@@ -276,8 +276,8 @@ async fn info(_: Admin, State(state): State<AppState>) -> Result<Json<Info>, Api
         peer_id: state.node.peer_id.clone(),
         uptime_seconds: state.health.uptime().as_secs(),
         data_size_bytes,
-        users: state.accounts.count().map_err(account_error)?,
-        organizations: state.accounts.orgs().map_err(account_error)?.len() as u64,
+        users: state.accounts.count().map_err(ApiError::from)?,
+        organizations: state.accounts.orgs().map_err(ApiError::from)?.len() as u64,
         repositories: state.repos.list().len() as u64,
     }))
 }

@@ -24,7 +24,7 @@ use crate::git_views;
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::repos::{OwnerRepo, append_as, find_visible};
+use crate::routes::repos::{OwnerRepo, find_visible};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -248,16 +248,17 @@ async fn put_protection(
             .and_then(|r| r.dismiss_stale_reviews)
             .unwrap_or(false),
     };
-    append_as(
-        &state,
-        &authed,
-        &view,
-        Payload::SetBranchProtection {
-            branch: full,
-            protection: Some(protection),
-        },
-    )
-    .await?;
+    state
+        .service
+        .append(
+            &authed,
+            &view,
+            Payload::SetBranchProtection {
+                branch: full,
+                protection: Some(protection),
+            },
+        )
+        .await?;
     Ok(Json(render(&links, &owner, &repo, &branch, &protection)))
 }
 
@@ -276,15 +277,16 @@ async fn delete_protection(
     if !view.state.protections.contains_key(&full) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "Branch not protected"));
     }
-    append_as(
-        &state,
-        &authed,
-        &view,
-        Payload::SetBranchProtection {
-            branch: full,
-            protection: None,
-        },
-    )
-    .await?;
+    state
+        .service
+        .append(
+            &authed,
+            &view,
+            Payload::SetBranchProtection {
+                branch: full,
+                protection: None,
+            },
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, MaybeUser};
 use crate::openapi::schemas;
-use crate::routes::repos::{append_administering, find_visible};
+use crate::routes::repos::find_visible;
 use crate::routes::users::existing_user;
 use crate::state::AppState;
 
@@ -106,16 +106,17 @@ async fn add(
         ApiError::internal()
     })?;
     let existed = view.state.role(&key).is_some();
-    append_administering(
-        &state,
-        &authed,
-        &view,
-        Payload::SetRole {
-            user: key,
-            role: Some(role),
-        },
-    )
-    .await?;
+    state
+        .service
+        .administer(
+            &authed,
+            &view,
+            Payload::SetRole {
+                user: key,
+                role: Some(role),
+            },
+        )
+        .await?;
     // GitHub answers 201 with an invitation for a new collaborator; Guts adds them at
     // once, which GitHub answers with 204.
     Ok(if existed {
@@ -138,16 +139,17 @@ async fn remove(
     authed.require(Scope::Repo)?;
     let user = existing_user(&state, &username)?;
     let key = user.public_key().map_err(|_| ApiError::internal())?;
-    append_administering(
-        &state,
-        &authed,
-        &view,
-        Payload::SetRole {
-            user: key,
-            role: None,
-        },
-    )
-    .await?;
+    state
+        .service
+        .administer(
+            &authed,
+            &view,
+            Payload::SetRole {
+                user: key,
+                role: None,
+            },
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,18 +1,12 @@
 //! Organizations (`/orgs/{org}`): the org object, its members and memberships, and its
-//! repositories. Orgs are accounts (created through the admin API) whose signing key
-//! the cluster secret derives. The org's key creates its repositories and is their
-//! Owner; it makes the creating member a repository admin (`SetRole`) and gives every
-//! member access through membership (`SetOrgAccess`: admin for org admins, read for
-//! members, as GitHub's default base permission). Memberships are replicated account
-//! records changed by org admins; each change is signed into every repository of the
-//! org, so the fold, not this module, decides what a member may do, at each
-//! operation's causal past. Leaving the org ends every role held in its repositories.
+//! repositories, rendered from the use cases of `guts_service` (whose `orgs` module
+//! says how an organization's key owns its repositories and how memberships reach
+//! them).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use guts_core::{Payload, Role};
-use guts_storage::{AccountError, OrgRecord, OrgRole, Scope, UserRecord};
+use guts_storage::{OrgRecord, OrgRole};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,12 +15,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
-use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
+use crate::extract::{AuthUser, JsonBody, MaybeUser};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::repos::{CreateRepo, append_signed, create_owned, list_owned, render};
-use crate::routes::users::{account_error, existing_user};
+use crate::routes::repos::{CreateRepo, list_owned, render};
+use crate::routes::users::existing_user;
 use crate::state::AppState;
 use crate::views;
 
@@ -54,18 +48,11 @@ struct OrgUser {
 
 /// The organization `login`, or GitHub's 404.
 pub(crate) fn existing_org(state: &AppState, login: &str) -> Result<OrgRecord, ApiError> {
-    state
-        .accounts
-        .org(login)
-        .map_err(account_error)?
-        .ok_or_else(ApiError::not_found)
+    Ok(state.service.org(login)?)
 }
 
 fn role_of(state: &AppState, org: &OrgRecord, login: &str) -> Result<Option<OrgRole>, ApiError> {
-    state
-        .accounts
-        .membership(&org.login, login)
-        .map_err(account_error)
+    Ok(state.service.org_role(org, login)?)
 }
 
 /// GitHub's membership object.
@@ -117,11 +104,11 @@ async fn list_members(
     Path(login): Path<String>,
 ) -> Result<Response, ApiError> {
     let org = existing_org(&state, &login)?;
-    let members = state.accounts.members(&org.login).map_err(account_error)?;
+    let members = state.accounts.members(&org.login).map_err(ApiError::from)?;
     let (members, headers) = page.apply(members);
     let mut body = Vec::with_capacity(members.len());
     for m in members {
-        if let Some(user) = state.accounts.user(&m.login).map_err(account_error)? {
+        if let Some(user) = state.accounts.user(&m.login).map_err(ApiError::from)? {
             body.push(views::simple_user(
                 &links,
                 &user.login,
@@ -162,17 +149,6 @@ struct SetMembership {
     role: Option<String>,
 }
 
-/// 403 unless the caller administers the organization (site admins always do).
-fn require_org_admin(state: &AppState, org: &OrgRecord, authed: &Authed) -> Result<(), ApiError> {
-    authed.require(Scope::Repo)?;
-    if authed.user.site_admin || role_of(state, org, &authed.user.login)? == Some(OrgRole::Admin) {
-        return Ok(());
-    }
-    Err(ApiError::forbidden(
-        "You must be an admin of the organization to change memberships",
-    ))
-}
-
 /// Adds a member or changes their role (org admins only). Guts adds at once; GitHub
 /// would send an invitation.
 #[utoipa::path(put, path = "/api/v3/orgs/{org}/memberships/{username}", tag = "orgs",
@@ -186,7 +162,6 @@ async fn set_membership(
     JsonBody(body): JsonBody<SetMembership>,
 ) -> Result<Json<Value>, ApiError> {
     let org = existing_org(&state, &login)?;
-    require_org_admin(&state, &org, &authed)?;
     let role = match body.role.as_deref().unwrap_or("member") {
         "admin" => OrgRole::Admin,
         "member" => OrgRole::Member,
@@ -201,14 +176,9 @@ async fn set_membership(
     };
     let user = existing_user(&state, &username)?;
     state
-        .accounts
-        .set_membership(&org.login, &user.login, Some(role))
-        .await
-        .map_err(account_error)?;
-    // The record first, then the repositories: a crash between leaves the member with
-    // less access, never more, and repeating the call completes it.
-    sign_membership(&state, &org, &user, Some(role)).await?;
-    tracing::info!(org = %org.login, member = %user.login, ?role, "membership set");
+        .service
+        .set_membership(&authed, &org, &user, role)
+        .await?;
     let user = views::simple_user(&links, &user.login, user.id, user.site_admin);
     Ok(Json(membership_json(&links, &org, &user, role)))
 }
@@ -223,87 +193,11 @@ async fn remove_membership(
     Path((login, username)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let org = existing_org(&state, &login)?;
-    require_org_admin(&state, &org, &authed)?;
-    let Some(role) = role_of(&state, &org, &username)? else {
-        return Err(ApiError::not_found());
-    };
-    let user = existing_user(&state, &username)?;
-    if role == OrgRole::Admin {
-        let members = state.accounts.members(&org.login).map_err(account_error)?;
-        if members.iter().filter(|m| m.role == OrgRole::Admin).count() <= 1 {
-            return Err(account_error(AccountError::LastOrgAdmin));
-        }
-    }
-    // The repositories first, then the record: a crash between leaves the member with
-    // less access, never more, and repeating the call (the record still says member)
-    // completes it.
-    sign_membership(&state, &org, &user, None).await?;
-    if let Err(e) = state
-        .accounts
-        .set_membership(&org.login, &user.login, None)
-        .await
-    {
-        // Refused (the last admin stays): give back what was taken.
-        sign_membership(&state, &org, &user, Some(role)).await?;
-        return Err(account_error(e));
-    }
-    tracing::info!(org = %org.login, member = %user.login, "membership removed");
+    state
+        .service
+        .remove_membership(&authed, &org, &username)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A stored user's public key (unreadable only if the store is corrupt).
-fn key_of(user: &UserRecord) -> Result<guts_core::PublicKey, ApiError> {
-    user.public_key().map_err(|e| {
-        tracing::error!(error = %e, "stored user key unreadable");
-        ApiError::internal()
-    })
-}
-
-/// The role a membership gives in each of the organization's repositories.
-fn access_of(role: OrgRole) -> Role {
-    match role {
-        OrgRole::Admin => Role::Admin,
-        OrgRole::Member => Role::Read,
-    }
-}
-
-/// Signs `user`'s access through membership (`None`: they left) into every repository
-/// the organization's key owns, where it differs from what the repository has.
-async fn sign_membership(
-    state: &AppState,
-    org: &OrgRecord,
-    user: &UserRecord,
-    role: Option<OrgRole>,
-) -> Result<(), ApiError> {
-    let key = state.accounts.org_signing_key(&org.login);
-    let member = key_of(user)?;
-    let wanted = role.map(access_of);
-    for view in state.repos.list() {
-        let owned = view.state.role(&key.public()) == Some(Role::Owner)
-            && view
-                .state
-                .meta
-                .as_ref()
-                .is_some_and(|m| m.owner.eq_ignore_ascii_case(&org.login));
-        if !owned {
-            continue;
-        }
-        let current = view.state.access.org.get(&member).copied();
-        let done = match wanted {
-            Some(_) => current == wanted,
-            // Leaving ends collaborator roles too: done only when none is left.
-            None => view.state.role(&member).is_none(),
-        };
-        if done {
-            continue;
-        }
-        let payload = Payload::SetOrgAccess {
-            user: member,
-            role: wanted,
-        };
-        append_signed(state, &view, &key, payload).await?;
-    }
-    Ok(())
 }
 
 /// The organization's repositories that the caller may see.
@@ -342,31 +236,10 @@ async fn create_repo(
     JsonBody(body): JsonBody<CreateRepo>,
 ) -> Result<Response, ApiError> {
     let org = existing_org(&state, &login)?;
-    if role_of(&state, &org, &authed.user.login)?.is_none() {
-        return Err(ApiError::forbidden(
-            "You must be a member of the organization to create its repositories",
-        ));
-    }
-    let key = state.accounts.org_signing_key(&org.login);
-    let mut view = create_owned(&state, &authed, &org.login, body, &key).await?;
-    let creator = key_of(&authed.user)?;
-    let payload = Payload::SetRole {
-        user: creator,
-        role: Some(Role::Admin),
-    };
-    view = append_signed(&state, &view, &key, payload).await?;
-    let members = state.accounts.members(&org.login).map_err(account_error)?;
-    for member in members {
-        let Some(user) = state.accounts.user(&member.login).map_err(account_error)? else {
-            continue;
-        };
-        let user = key_of(&user)?;
-        let payload = Payload::SetOrgAccess {
-            user,
-            role: Some(access_of(member.role)),
-        };
-        view = append_signed(&state, &view, &key, payload).await?;
-    }
+    let view = state
+        .service
+        .create_org_repo(&authed, &org, body.into())
+        .await?;
     let body = render(&state, &links, &view, Some(&authed));
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

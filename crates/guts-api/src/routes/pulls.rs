@@ -656,7 +656,7 @@ async fn merge(
     let key = state
         .accounts
         .signing_key(&authed.user)
-        .map_err(crate::routes::users::account_error)?;
+        .map_err(ApiError::from)?;
     let payload = Payload::MergePull {
         pull: plan.pull,
         method: plan.method,
@@ -684,7 +684,7 @@ async fn merge(
             }
         })
         .await
-        .map_err(threads::collab_error)?;
+        .map_err(ApiError::from)?;
     tracing::info!(pull = number, by = %authed.user.login, method = plan.method.as_str(), "pull request merged");
     Ok(Json(json!({
         "sha": new.to_string(),

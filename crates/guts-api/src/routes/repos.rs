@@ -7,21 +7,21 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use guts_core::{Keypair, Payload, Rejection, Role};
-use guts_storage::{OrgRole, RepoError, RepoView, Scope};
+use guts_core::{Payload, Role};
+use guts_service::{Caller, NewRepo};
+use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::caps;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::users::{account_error, existing_user, missing};
+use crate::routes::users::existing_user;
 use crate::state::AppState;
 use crate::views;
 
@@ -46,17 +46,9 @@ pub(crate) struct OwnerRepo {
     repo: String,
 }
 
-/// The caller's role in a repository; site admins read everything.
+/// The caller's role in a repository.
 fn role_of(view: &RepoView, caller: Option<&Authed>) -> Option<Role> {
-    let authed = caller?;
-    let key = authed.user.public_key().ok()?;
-    view.state.role(&key)
-}
-
-/// Private repositories are invisible (404, as on GitHub) to whoever has no role.
-fn visible(view: &RepoView, caller: Option<&Authed>) -> bool {
-    let private = view.state.meta.as_ref().is_none_or(|m| m.private);
-    !private || role_of(view, caller).is_some() || caller.is_some_and(|a| a.user.site_admin)
+    caller?.role_in(view)
 }
 
 pub(crate) fn render(
@@ -89,18 +81,15 @@ pub(crate) fn render(
     )
 }
 
+/// Repository `owner/name` if the caller may see it (private ones are 404 to
+/// outsiders).
 pub(crate) fn find_visible(
     state: &AppState,
     owner: &str,
     name: &str,
     caller: Option<&Authed>,
 ) -> Result<Arc<RepoView>, ApiError> {
-    let name = name.strip_suffix(".git").unwrap_or(name);
-    state
-        .repos
-        .find(owner, name)
-        .filter(|v| visible(v, caller))
-        .ok_or_else(ApiError::not_found)
+    Ok(state.service.repo(Caller::from(caller), owner, name)?.view)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -118,6 +107,17 @@ pub(crate) struct CreateRepo {
     default_branch: Option<String>,
 }
 
+impl From<CreateRepo> for NewRepo {
+    fn from(body: CreateRepo) -> NewRepo {
+        NewRepo {
+            private: body.private.unwrap_or(false) || body.visibility.as_deref() == Some("private"),
+            name: body.name,
+            description: body.description.unwrap_or_default(),
+            default_branch: body.default_branch,
+        }
+    }
+}
+
 /// Creates a repository owned by the caller, who signs its `CreateRepo` operation.
 #[utoipa::path(post, path = "/api/v3/user/repos", tag = "repos",
     request_body = CreateRepo,
@@ -128,169 +128,9 @@ async fn create(
     AuthUser(authed): AuthUser,
     JsonBody(body): JsonBody<CreateRepo>,
 ) -> Result<Response, ApiError> {
-    let key = state
-        .accounts
-        .signing_key(&authed.user)
-        .map_err(account_error)?;
-    let view = create_owned(&state, &authed, &authed.user.login, body, &key).await?;
+    let view = state.service.create_user_repo(&authed, body.into()).await?;
     let body = render(&state, &links, &view, Some(&authed));
     Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-/// Creates repository `owner/{body.name}`, its `CreateRepo` signed by `key` (which
-/// becomes its Owner in the fold): the caller's for their own repository, the
-/// organization's for an organization's.
-pub(crate) async fn create_owned(
-    state: &AppState,
-    authed: &Authed,
-    owner: &str,
-    body: CreateRepo,
-    key: &Keypair,
-) -> Result<Arc<RepoView>, ApiError> {
-    authed.require(Scope::Repo)?;
-    let name = body.name.ok_or_else(|| missing("Repository", "name"))?;
-    let private = body.private.unwrap_or(false) || body.visibility.as_deref() == Some("private");
-    let description = body.description.unwrap_or_default();
-    if description.len() > 4096 {
-        return Err(invalid(
-            "description",
-            "is too long (maximum is 4096 characters)",
-        ));
-    }
-    let branch = body.default_branch.unwrap_or_else(|| "main".to_string());
-    tracing::Span::current().record("repo", format!("{owner}/{name}"));
-    state
-        .repos
-        .create(key, owner, &name, &description, private, &branch)
-        .await
-        .map_err(|e| match e {
-            RepoError::NameTaken => ApiError::validation(FieldError {
-                resource: "Repository".into(),
-                field: "name".into(),
-                code: "custom".into(),
-                message: Some("name already exists on this account".to_string()),
-            })
-            .with_message("Repository creation failed."),
-            other => repo_error(other),
-        })
-}
-
-fn invalid(field: &'static str, message: &str) -> ApiError {
-    ApiError::validation(FieldError {
-        resource: "Repository".into(),
-        field: field.into(),
-        code: "invalid".into(),
-        message: Some(message.to_string()),
-    })
-}
-
-/// Signs `payload` as the caller and appends it to the repository's log. The token
-/// must carry the `repo` scope; the fold decides whether the caller may do it.
-pub(crate) async fn append_as(
-    state: &AppState,
-    authed: &Authed,
-    view: &RepoView,
-    payload: Payload,
-) -> Result<Arc<RepoView>, ApiError> {
-    authed.require(Scope::Repo)?;
-    let key = state
-        .accounts
-        .signing_key(&authed.user)
-        .map_err(account_error)?;
-    append_signed(state, view, &key, payload).await
-}
-
-/// Signs `payload` with `key` and appends it to the repository's log.
-pub(crate) async fn append_signed(
-    state: &AppState,
-    view: &RepoView,
-    key: &Keypair,
-    payload: Payload,
-) -> Result<Arc<RepoView>, ApiError> {
-    let resource = caps::resource_of(&payload);
-    state
-        .repos
-        .append(view.id, key, payload)
-        .await
-        .map_err(|e| match e {
-            RepoError::Encode(e) => caps::encode_error(resource, &e),
-            other => repo_error(other),
-        })
-}
-
-/// The organization's key if the repository is an organization's (its key is the
-/// Owner) and the caller administers that organization: org admins administer every
-/// repository of their organization, as on GitHub, including what only its owner may
-/// do (delete it, change an admin's role).
-pub(crate) fn org_key_for_admin(
-    state: &AppState,
-    authed: &Authed,
-    view: &RepoView,
-) -> Result<Option<Keypair>, ApiError> {
-    let Some(meta) = &view.state.meta else {
-        return Ok(None);
-    };
-    let Some(org) = state.accounts.org(&meta.owner).map_err(account_error)? else {
-        return Ok(None);
-    };
-    let key = state.accounts.org_signing_key(&org.login);
-    if view.state.role(&key.public()) != Some(Role::Owner) {
-        // Created by a member before organizations had keys: that member owns it.
-        return Ok(None);
-    }
-    let role = state
-        .accounts
-        .membership(&org.login, &authed.user.login)
-        .map_err(account_error)?;
-    Ok((role == Some(OrgRole::Admin)).then_some(key))
-}
-
-/// [`append_as`], but signed as the organization when the caller administers the
-/// organization that owns the repository (see [`org_key_for_admin`]), for changes that
-/// may need the owner's authority.
-pub(crate) async fn append_administering(
-    state: &AppState,
-    authed: &Authed,
-    view: &RepoView,
-    payload: Payload,
-) -> Result<Arc<RepoView>, ApiError> {
-    authed.require(Scope::Repo)?;
-    match org_key_for_admin(state, authed, view)? {
-        Some(key) => append_signed(state, view, &key, payload).await,
-        None => append_as(state, authed, view, payload).await,
-    }
-}
-
-pub(crate) fn repo_error(e: RepoError) -> ApiError {
-    match e {
-        RepoError::InvalidName(reason) => invalid("name", &reason.to_string()),
-        RepoError::InvalidBranch(reason) => invalid("default_branch", &reason.to_string()),
-        RepoError::NameTaken => {
-            ApiError::new(StatusCode::CONFLICT, "name already exists on this account")
-        }
-        RepoError::NotFound => ApiError::not_found(),
-        RepoError::NameNotHeld(login) => ApiError::forbidden(format!(
-            "You do not have permission to create repositories under {login}."
-        )),
-        RepoError::Moved(what) => ApiError::new(StatusCode::CONFLICT, what),
-        RepoError::Invalid(what) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, what),
-        RepoError::Rejected(Rejection::NotPermitted { .. }) => {
-            ApiError::forbidden("Must have admin rights to Repository.")
-        }
-        RepoError::Rejected(Rejection::AdminRequiresOwner | Rejection::OwnerImmutable) => {
-            ApiError::forbidden(
-                "Only the repository's owner (or its organization's admins) may change the role of an admin or the owner.",
-            )
-        }
-        RepoError::Rejected(other) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string())
-        }
-        RepoError::Encode(e) => caps::encode_error("Repository", &e),
-        e @ RepoError::Store(_) => {
-            tracing::error!(error = %e, "repository storage failed");
-            ApiError::internal()
-        }
-    }
 }
 
 /// A repository the caller may see (private ones are 404 to outsiders).
@@ -320,7 +160,10 @@ async fn delete_repo(
 ) -> Result<StatusCode, ApiError> {
     tracing::Span::current().record("repo", format!("{owner}/{name}"));
     let view = find_visible(&state, &owner, &name, Some(&authed))?;
-    append_administering(&state, &authed, &view, Payload::DeleteRepo).await?;
+    state
+        .service
+        .administer(&authed, &view, Payload::DeleteRepo)
+        .await?;
     tracing::info!(repo = %format!("{owner}/{name}"), by = %authed.user.login, "repository deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -339,7 +182,7 @@ async fn list_mine(
         .repos
         .list()
         .into_iter()
-        .filter(|v| role_of(v, Some(&authed)).is_some())
+        .filter(|v| authed.role_in(v).is_some())
         .collect();
     let (items, headers) = page.apply(mine);
     let body: Vec<_> = items
@@ -360,7 +203,12 @@ async fn list_for_user(
     MaybeUser(caller): MaybeUser,
     Path(login): Path<String>,
 ) -> Result<Response, ApiError> {
-    if state.accounts.org(&login).map_err(account_error)?.is_none() {
+    if state
+        .accounts
+        .org(&login)
+        .map_err(ApiError::from)?
+        .is_none()
+    {
         existing_user(&state, &login)?;
     }
     Ok(list_owned(&state, &links, &page, caller.as_ref(), &login))
@@ -376,11 +224,10 @@ pub(crate) fn list_owned(
     owner: &str,
 ) -> Response {
     let theirs: Vec<Arc<RepoView>> = state
-        .repos
-        .list()
+        .service
+        .visible_repos(Caller::from(caller))
         .into_iter()
         .filter(|v| state.served(v).owner.eq_ignore_ascii_case(owner))
-        .filter(|v| visible(v, caller))
         .collect();
     let (items, headers) = page.apply(theirs);
     let body: Vec<_> = items

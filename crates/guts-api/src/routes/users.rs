@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use guts_storage::{AccountError, Scope, UserRecord};
+use guts_storage::{Scope, UserRecord};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -43,7 +43,7 @@ async fn by_login(
     Path(login): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // Organizations share the namespace and answer here too, as on GitHub.
-    if let Some(org) = state.accounts.org(&login).map_err(account_error)? {
+    if let Some(org) = state.accounts.org(&login).map_err(ApiError::from)? {
         return Ok(Json(views::org_as_user(&links, &org)));
     }
     Ok(Json(views::user(&links, &existing_user(&state, &login)?)))
@@ -54,7 +54,7 @@ pub(crate) fn existing_user(state: &AppState, login: &str) -> Result<UserRecord,
     state
         .accounts
         .user(login)
-        .map_err(account_error)?
+        .map_err(ApiError::from)?
         .ok_or_else(ApiError::not_found)
 }
 
@@ -94,12 +94,12 @@ pub(crate) async fn create_account(
         .accounts
         .create_user(login, site_admin)
         .await
-        .map_err(account_error)?;
+        .map_err(ApiError::from)?;
     let token = state
         .accounts
         .create_token(&user.login, "initial", scopes)
         .await
-        .map_err(account_error)?;
+        .map_err(ApiError::from)?;
     tracing::info!(login = %user.login, site_admin, "account created");
     let mut body = views::user(links, &user);
     if let Some(map) = body.as_object_mut() {
@@ -115,37 +115,4 @@ pub(crate) fn missing(resource: &'static str, field: &'static str) -> ApiError {
         code: "missing_field".into(),
         message: None,
     })
-}
-
-pub(crate) fn account_error(e: AccountError) -> ApiError {
-    match e {
-        AccountError::InvalidLogin(reason) => ApiError::validation(FieldError {
-            resource: "User".into(),
-            field: "login".into(),
-            code: "invalid".into(),
-            message: Some(reason.to_string()),
-        }),
-        AccountError::LoginTaken(_) => ApiError::validation(FieldError {
-            resource: "User".into(),
-            field: "login".into(),
-            code: "already_exists".into(),
-            message: Some("login is already taken".to_string()),
-        }),
-        AccountError::NoSuchUser(_) | AccountError::NoSuchOrg(_) | AccountError::NoSuchToken => {
-            ApiError::not_found()
-        }
-        AccountError::LastOrgAdmin => ApiError::validation(FieldError {
-            resource: "Membership".into(),
-            field: "role".into(),
-            code: "custom".into(),
-            message: Some("an organization keeps at least one admin".to_string()),
-        }),
-        AccountError::NotCustodial(_) => ApiError::forbidden(
-            "This account signs its own operations: submit pre-signed operations instead",
-        ),
-        e @ (AccountError::Seal(_) | AccountError::Page(_) | AccountError::Store(_)) => {
-            tracing::error!(error = %e, "account storage failed");
-            ApiError::internal()
-        }
-    }
 }

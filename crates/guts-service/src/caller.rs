@@ -1,0 +1,100 @@
+//! Who is calling: nobody in particular, or a user through one of their tokens.
+
+use guts_core::{PublicKey, Role};
+use guts_storage::{RepoView, Scope, TokenRecord, UserRecord};
+
+use crate::Service;
+use crate::error::{Denied, ServiceError};
+
+/// An authenticated user and the token they used.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub user: UserRecord,
+    pub token: TokenRecord,
+}
+
+impl Authed {
+    /// Whether the token grants `scope` (`admin` implies every scope).
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.token.scopes.contains(&scope) || self.token.scopes.contains(&Scope::Admin)
+    }
+
+    /// [`Authed::allows`], or why not.
+    pub fn require(&self, scope: Scope) -> Result<(), ServiceError> {
+        if self.allows(scope) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(Denied::Scope(scope)))
+        }
+    }
+
+    /// The user's public key; unreadable only if the store is corrupt.
+    pub fn key(&self) -> Result<PublicKey, ServiceError> {
+        self.user.public_key().map_err(|e| {
+            tracing::error!(error = %e, login = %self.user.login, "stored user key unreadable");
+            ServiceError::Internal
+        })
+    }
+
+    /// The role the user holds in `view` (effective: collaborator or organization).
+    pub fn role_in(&self, view: &RepoView) -> Option<Role> {
+        let key = self.user.public_key().ok()?;
+        view.state.role(&key)
+    }
+}
+
+/// The caller of a use case: borrowed from the request, so passing it around costs
+/// nothing.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// No credentials: sees what is public.
+    Anonymous,
+    User(&'a Authed),
+}
+
+impl<'a> Caller<'a> {
+    pub fn user(self) -> Option<&'a Authed> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User(authed) => Some(authed),
+        }
+    }
+
+    /// The caller's role in `view`; anonymous callers have none.
+    pub fn role_in(self, view: &RepoView) -> Option<Role> {
+        self.user().and_then(|a| a.role_in(view))
+    }
+
+    /// Site admins see every repository, private ones included.
+    pub fn is_site_admin(self) -> bool {
+        self.user().is_some_and(|a| a.user.site_admin)
+    }
+}
+
+impl<'a> From<Option<&'a Authed>> for Caller<'a> {
+    fn from(authed: Option<&'a Authed>) -> Caller<'a> {
+        authed.map_or(Caller::Anonymous, Caller::User)
+    }
+}
+
+impl<'a> From<&'a Authed> for Caller<'a> {
+    fn from(authed: &'a Authed) -> Caller<'a> {
+        Caller::User(authed)
+    }
+}
+
+impl Service {
+    /// The user a token (as sent: `token`/`Bearer` or git's Basic password) names:
+    /// [`ServiceError::BadCredentials`] for one that matches no live token of an active
+    /// user (revoked, suspended, unknown), whatever the request.
+    pub fn authenticate(&self, token: &str) -> Result<Authed, ServiceError> {
+        match self.accounts.authenticate(token) {
+            Ok(Some((user, token))) => Ok(Authed { user, token }),
+            Ok(None) => Err(ServiceError::BadCredentials),
+            Err(e) => {
+                tracing::error!(error = %e, "token lookup failed");
+                Err(ServiceError::Internal)
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The use-case layer of Guts: what every front end (REST, git over HTTP, and the web
+//! interface and SSH to come) needs between a request and storage, written once.
+//!
+//! A front end extracts a [`Caller`] and its arguments, calls one use case on
+//! [`Service`], and renders what comes back (a read model such as [`RepoAccess`], or a
+//! [`ServiceError`], which each front end maps once to its own shape: GitHub's error
+//! JSON, a git `ERR` line, a page).
+//!
+//! Invariants: no front end signs an operation itself (signing and appending for a
+//! caller happens here, with the caller's custodial key or, for what an organization
+//! decides, the organization's); this crate never knows HTTP, HTML, JSON shapes or
+//! git's wire format; the fold, not this layer, decides whether a signed operation is
+//! allowed, and this layer decides only what the fold cannot see (token scopes,
+//! visibility of private repositories, organization membership records).
+
+mod caller;
+mod error;
+mod orgs;
+mod repos;
+
+pub use caller::{Authed, Caller};
+pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
+pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, resource_of};
+
+use std::sync::Arc;
+
+use guts_storage::{Accounts, Repositories};
+
+/// The use cases, over the node's accounts and repositories. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Service {
+    accounts: Accounts,
+    repos: Arc<Repositories>,
+}
+
+impl Service {
+    pub fn new(accounts: Accounts, repos: Arc<Repositories>) -> Service {
+        Service { accounts, repos }
+    }
+
+    /// The accounts, for the read models not yet behind a use case.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// The repositories, for the read models not yet behind a use case.
+    pub fn repositories(&self) -> &Arc<Repositories> {
+        &self.repos
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,231 @@
+//! Repositories: finding one as the caller may see it, creating one, and signing and
+//! appending operations to one for the caller.
+
+use std::sync::Arc;
+
+use guts_core::{Keypair, OpId, Payload, Role};
+use guts_storage::{OrgRole, RepoError, RepoView, Scope, ServedName};
+
+use crate::Service;
+use crate::caller::{Authed, Caller};
+use crate::error::{FieldCode, ServiceError};
+
+/// Longest repository description accepted (characters, as GitHub).
+pub const MAX_DESCRIPTION_CHARS: usize = 4096;
+
+/// A repository as one caller may see it: its state, the name it is served under here,
+/// and the caller's role in it.
+#[derive(Debug, Clone)]
+pub struct RepoAccess {
+    pub view: Arc<RepoView>,
+    pub served: ServedName,
+    pub role: Option<Role>,
+}
+
+/// What a new repository is made of.
+#[derive(Debug, Clone, Default)]
+pub struct NewRepo {
+    /// Required; `None` is answered as a missing field (after the caller's checks).
+    pub name: Option<String>,
+    pub description: String,
+    pub private: bool,
+    /// Short branch name; `main` when `None`.
+    pub default_branch: Option<String>,
+}
+
+/// The name of the resource an operation is about, for the errors that name it.
+pub fn resource_of(payload: &Payload) -> &'static str {
+    match payload {
+        Payload::SetBranchProtection { .. } => "Branch",
+        Payload::UpdateRef { .. } => "Ref",
+        Payload::OpenIssue { .. }
+        | Payload::EditThread { .. }
+        | Payload::LabelThread { .. }
+        | Payload::AssignThread { .. } => "Issue",
+        Payload::OpenPull { .. } | Payload::MergePull { .. } => "PullRequest",
+        Payload::Comment { .. } | Payload::EditComment { .. } => "IssueComment",
+        Payload::SetLabel { .. } => "Label",
+        Payload::Review { .. } => "PullRequestReview",
+        _ => "Repository",
+    }
+}
+
+/// Private repositories are visible only to whoever has a role in them, and to site
+/// admins.
+fn visible(view: &RepoView, caller: Caller<'_>) -> bool {
+    let private = view.state.meta.as_ref().is_none_or(|m| m.private);
+    !private || caller.role_in(view).is_some() || caller.is_site_admin()
+}
+
+impl Service {
+    /// Where `view` is served on this node: the owner and name its URLs spell. A
+    /// deleted repository by the name it was created with.
+    pub fn served(&self, view: &RepoView) -> ServedName {
+        self.repos.served(view.id).unwrap_or_else(|| {
+            let meta = view.state.meta.as_ref();
+            ServedName {
+                owner: meta.map(|m| m.owner.clone()).unwrap_or_default(),
+                name: meta.map(|m| m.name.clone()).unwrap_or_default(),
+            }
+        })
+    }
+
+    /// Repository `owner/name` (a trailing `.git` ignored) as `caller` may see it;
+    /// [`ServiceError::NotFound`] when it does not exist or is private to them.
+    pub fn repo(
+        &self,
+        caller: Caller<'_>,
+        owner: &str,
+        name: &str,
+    ) -> Result<RepoAccess, ServiceError> {
+        let name = name.strip_suffix(".git").unwrap_or(name);
+        let view = self
+            .repos
+            .find(owner, name)
+            .filter(|v| visible(v, caller))
+            .ok_or(ServiceError::NotFound)?;
+        Ok(self.access(caller, view))
+    }
+
+    /// `view` as `caller` sees it (no visibility check: for repositories the caller
+    /// was given, such as one they just created).
+    pub fn access(&self, caller: Caller<'_>, view: Arc<RepoView>) -> RepoAccess {
+        RepoAccess {
+            served: self.served(&view),
+            role: caller.role_in(&view),
+            view,
+        }
+    }
+
+    /// Every live repository `caller` may see, in the store's order.
+    pub fn visible_repos(&self, caller: Caller<'_>) -> Vec<Arc<RepoView>> {
+        self.repos
+            .list()
+            .into_iter()
+            .filter(|v| visible(v, caller))
+            .collect()
+    }
+
+    /// Signs `payload` as `who` and appends it; returns the new state and the
+    /// operation's id. The token must carry the `repo` scope; the fold decides the rest.
+    pub async fn append(
+        &self,
+        who: &Authed,
+        view: &RepoView,
+        payload: Payload,
+    ) -> Result<(Arc<RepoView>, OpId), ServiceError> {
+        who.require(Scope::Repo)?;
+        let key = self.accounts.signing_key(&who.user)?;
+        self.append_signed(view, &key, payload).await
+    }
+
+    /// [`Service::append`], but signed as the organization when `who` administers the
+    /// organization that owns the repository: org admins administer every repository
+    /// of their organization, as on GitHub, including what only its owner may do
+    /// (delete it, change an admin's role).
+    pub async fn administer(
+        &self,
+        who: &Authed,
+        view: &RepoView,
+        payload: Payload,
+    ) -> Result<(Arc<RepoView>, OpId), ServiceError> {
+        who.require(Scope::Repo)?;
+        match self.org_key_for_admin(who, view)? {
+            Some(key) => self.append_signed(view, &key, payload).await,
+            None => self.append(who, view, payload).await,
+        }
+    }
+
+    /// Signs `payload` with `key` and appends it.
+    pub(crate) async fn append_signed(
+        &self,
+        view: &RepoView,
+        key: &Keypair,
+        payload: Payload,
+    ) -> Result<(Arc<RepoView>, OpId), ServiceError> {
+        let resource = resource_of(&payload);
+        self.repos
+            .append_checked(view.id, key, payload, |_| Ok(()))
+            .await
+            .map_err(|e| match e {
+                RepoError::Encode(error) => ServiceError::TooLarge { resource, error },
+                other => other.into(),
+            })
+    }
+
+    /// The organization's key if the repository is an organization's (its key is the
+    /// Owner) and `who` administers that organization.
+    fn org_key_for_admin(
+        &self,
+        who: &Authed,
+        view: &RepoView,
+    ) -> Result<Option<Keypair>, ServiceError> {
+        let Some(meta) = &view.state.meta else {
+            return Ok(None);
+        };
+        let Some(org) = self.accounts.org(&meta.owner)? else {
+            return Ok(None);
+        };
+        let key = self.accounts.org_signing_key(&org.login);
+        if view.state.role(&key.public()) != Some(Role::Owner) {
+            // Created by a member before organizations had keys: that member owns it.
+            return Ok(None);
+        }
+        let role = self.accounts.membership(&org.login, &who.user.login)?;
+        Ok((role == Some(OrgRole::Admin)).then_some(key))
+    }
+
+    /// Creates repository `{who}/{new.name}`, signed by `who` (its Owner).
+    pub async fn create_user_repo(
+        &self,
+        who: &Authed,
+        new: NewRepo,
+    ) -> Result<Arc<RepoView>, ServiceError> {
+        who.require(Scope::Repo)?;
+        let key = self.accounts.signing_key(&who.user)?;
+        self.create_signed(&key, &who.user.login, new).await
+    }
+
+    /// Creates `owner/{new.name}` with its `CreateRepo` signed by `key`.
+    pub(crate) async fn create_signed(
+        &self,
+        key: &Keypair,
+        owner: &str,
+        new: NewRepo,
+    ) -> Result<Arc<RepoView>, ServiceError> {
+        let Some(name) = new.name else {
+            return Err(ServiceError::invalid(
+                "Repository",
+                "name",
+                FieldCode::MissingField,
+                None,
+            ));
+        };
+        if new.description.len() > MAX_DESCRIPTION_CHARS {
+            return Err(ServiceError::invalid(
+                "Repository",
+                "description",
+                FieldCode::Invalid,
+                Some(format!(
+                    "is too long (maximum is {MAX_DESCRIPTION_CHARS} characters)"
+                )),
+            ));
+        }
+        let branch = new.default_branch.as_deref().unwrap_or("main");
+        self.repos
+            .create(key, owner, &name, &new.description, new.private, branch)
+            .await
+            .map_err(|e| match e {
+                RepoError::NameTaken => ServiceError::Invalid {
+                    summary: Some("Repository creation failed."),
+                    problems: vec![crate::FieldProblem {
+                        resource: "Repository".into(),
+                        field: "name".into(),
+                        code: FieldCode::Custom,
+                        message: Some("name already exists on this account".to_string()),
+                    }],
+                },
+                other => other.into(),
+            })
+    }
+}
