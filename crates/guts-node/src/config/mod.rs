@@ -3,7 +3,7 @@
 //!
 //! Each setting is declared once, in `settings.rs` (name, type, default, rule, one-line
 //! doc); the declaration yields the [`Config`] field and a [`Setting`] in [`SETTINGS`].
-//! Both layers arrive as text and go through that setting's parser ([`Config::apply`]),
+//! Both layers arrive as text and go through that setting's parser (`Config::apply`),
 //! then every setting's rule is checked. Every failure names the variable, shows the
 //! value (unless it is a secret) and states the rule, so a bad deployment fails at
 //! start-up with one readable line instead of misbehaving later. The README table is

@@ -348,3 +348,24 @@ fn example_file_follows_the_declarations() {
     let declared: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
     assert_eq!(keys, declared);
 }
+
+/// A commented-out line in the example file shows how to set an optional setting;
+/// uncommented it must be accepted (secrets show a placeholder instead).
+#[test]
+fn example_file_samples_are_valid() {
+    let example =
+        std::fs::read_to_string(workspace_root().join("config/guts.example.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for s in SETTINGS.iter().filter(|s| !s.secret) {
+        let Some(sample) = example
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("# {} = ", s.key)))
+        else {
+            continue;
+        };
+        let path = dir.path().join(format!("{}.toml", s.key));
+        std::fs::write(&path, format!("{} = {sample}\n", s.key)).unwrap();
+        let loaded = Config::load(Some(&path), Vec::new());
+        assert!(loaded.is_ok(), "{} = {sample}: {loaded:?}", s.key);
+    }
+}

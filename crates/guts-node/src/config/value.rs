@@ -35,6 +35,7 @@ pub(super) trait Value: Sized {
         self.render().map(toml::Value::String)
     }
 
+    /// The values a rule checks (see [`Value::Item`]).
     fn items(&self) -> &[Self::Item];
 }
 
