@@ -2,8 +2,12 @@
 //! bearer tokens.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use base64::Engine as _;
+use guts_service::Caller;
+use guts_storage::RepoView;
 use http::request::Parts;
 use http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -187,6 +191,50 @@ impl FromRequestParts<AppState> for AuthUser {
             Some(authed) => Ok(AuthUser(authed)),
             None => Err(ApiError::requires_authentication()),
         }
+    }
+}
+
+/// The repository the path's `{owner}` and `{repo}` name (a trailing `.git` ignored),
+/// as the caller may see it: 404 for one that does not exist or is private to them.
+/// Carries the caller (`None` when anonymous), so a handler that takes this needs no
+/// `MaybeUser`; after an `AuthUser`, the 401 for a missing login comes first.
+#[derive(Debug, Clone)]
+pub struct VisibleRepo {
+    pub view: Arc<RepoView>,
+    pub caller: Option<Authed>,
+}
+
+impl FromRequestParts<AppState> for VisibleRepo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let MaybeUser(caller) = MaybeUser::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        let (mut owner, mut repo) = (None, None);
+        for (key, value) in &params {
+            match key {
+                "owner" => owner = Some(value),
+                "repo" => repo = Some(value),
+                _ => {}
+            }
+        }
+        let (Some(owner), Some(repo)) = (owner, repo) else {
+            tracing::error!("VisibleRepo on a route without {{owner}} and {{repo}}");
+            return Err(ApiError::internal());
+        };
+        tracing::Span::current().record("repo", format!("{owner}/{repo}"));
+        let access = state
+            .service
+            .repo(Caller::from(caller.as_ref()), owner, repo)?;
+        Ok(VisibleRepo {
+            view: access.view,
+            caller,
+        })
     }
 }
 

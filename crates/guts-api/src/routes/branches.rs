@@ -19,12 +19,12 @@ use utoipa_axum::routes;
 
 use crate::browse::{Repo, hex};
 use crate::error::ApiError;
-use crate::extract::{AuthUser, JsonBody, MaybeUser};
+use crate::extract::{AuthUser, JsonBody, MaybeUser, VisibleRepo};
 use crate::git_views;
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::repos::{OwnerRepo, find_visible};
+use crate::routes::repos::OwnerRepo;
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -206,12 +206,10 @@ fn render(links: &Links, owner: &str, repo: &str, branch: &str, p: &BranchProtec
     tag = "branches", params(OwnerRepoBranch),
     responses((status = 200, description = "The protection", body = schemas::BranchProtection)))]
 async fn get_protection(
-    State(state): State<AppState>,
     links: Links,
-    MaybeUser(caller): MaybeUser,
+    VisibleRepo { view, .. }: VisibleRepo,
     Path((owner, repo, branch)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let full = full_branch(&branch)?;
     let protection = view
         .state
@@ -229,10 +227,10 @@ async fn put_protection(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
+    VisibleRepo { view, .. }: VisibleRepo,
     Path((owner, repo, branch)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<PutProtection>,
 ) -> Result<Json<Value>, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     authed.require(Scope::Repo)?;
     let full = full_branch(&branch)?;
     let reviews = body.required_pull_request_reviews;
@@ -269,9 +267,9 @@ async fn put_protection(
 async fn delete_protection(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, branch)): Path<(String, String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, branch)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     authed.require(Scope::Repo)?;
     let full = full_branch(&branch)?;
     if !view.state.protections.contains_key(&full) {

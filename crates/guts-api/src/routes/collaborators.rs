@@ -19,9 +19,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
-use crate::extract::{AuthUser, MaybeUser};
+use crate::extract::{AuthUser, VisibleRepo};
 use crate::openapi::schemas;
-use crate::routes::repos::find_visible;
 use crate::routes::users::existing_user;
 use crate::state::AppState;
 
@@ -80,10 +79,10 @@ fn permission_name(role: Option<Role>) -> &'static str {
 async fn add(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, username)): Path<(String, String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, username)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     authed.require(Scope::Repo)?;
     // The body is optional (GitHub defaults to `push`).
     let body: AddCollaborator = if body.iter().all(u8::is_ascii_whitespace) {
@@ -133,9 +132,9 @@ async fn add(
 async fn remove(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, username)): Path<(String, String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, username)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     authed.require(Scope::Repo)?;
     let user = existing_user(&state, &username)?;
     let key = user.public_key().map_err(|_| ApiError::internal())?;
@@ -159,10 +158,9 @@ async fn remove(
     responses((status = 204, description = "A collaborator")))]
 async fn check(
     State(state): State<AppState>,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, username)): Path<(String, String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, username)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let user = existing_user(&state, &username)?;
     let key = user.public_key().map_err(|_| ApiError::internal())?;
     match view.state.role(&key) {
@@ -177,10 +175,9 @@ async fn check(
     responses((status = 200, description = "The permission", body = schemas::CollaboratorPermission)))]
 async fn permission(
     State(state): State<AppState>,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, username)): Path<(String, String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, username)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let user = existing_user(&state, &username)?;
     let key = user.public_key().map_err(|_| ApiError::internal())?;
     let role = view.state.role(&key);

@@ -15,11 +15,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{ApiResource, AuthUser, MaybeUser, ValidJson};
+use crate::extract::{ApiResource, AuthUser, ValidJson, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::repos::{OwnerRepo, find_visible};
+use crate::routes::repos::OwnerRepo;
 use crate::state::AppState;
 use crate::threads::{self, OwnerRepoNumber, Render, find_thread, missing_field};
 use validator::Validate;
@@ -68,10 +68,9 @@ async fn list(
     State(state): State<AppState>,
     links: Links,
     page: Page,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let (_, thread) = find_thread(&view, number)?;
     let comments: Vec<(OpId, &Comment)> = thread
         .comments
@@ -89,10 +88,8 @@ async fn list_repo(
     State(state): State<AppState>,
     links: Links,
     page: Page,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo)): Path<(String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let mut comments: Vec<(OpId, &Comment)> = view
         .state
         .collab
@@ -147,10 +144,10 @@ async fn create(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
     ValidJson(body): ValidJson<CommentBody>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let (thread, _) = find_thread(&view, number)?;
     let body = body_text(body)?;
     let (view, id) =
@@ -175,10 +172,9 @@ fn find_comment(view: &RepoView, id: u64) -> Result<OpId, ApiError> {
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, id)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, id)): Path<(String, String, u64)>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let id = find_comment(&view, id)?;
     respond(&state, &links, &view, &id, StatusCode::OK)
 }
@@ -191,10 +187,10 @@ async fn update(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, id)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, id)): Path<(String, String, u64)>,
     ValidJson(body): ValidJson<CommentBody>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let comment = find_comment(&view, id)?;
     let body = Some(body_text(body)?);
     let (view, _) = threads::append(
@@ -214,9 +210,9 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, id)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, id)): Path<(String, String, u64)>,
 ) -> Result<StatusCode, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let comment = find_comment(&view, id)?;
     let payload = Payload::EditComment {
         comment,

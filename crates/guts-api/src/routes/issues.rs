@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use crate::caps;
 use crate::error::ApiError;
-use crate::extract::{AuthUser, JsonBody, MaybeUser};
+use crate::extract::{AuthUser, JsonBody, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
@@ -130,11 +130,9 @@ async fn list(
     State(state): State<AppState>,
     links: Links,
     page: Page,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo)): Path<(String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let keep_state = state_filter(query.state.as_deref())?;
     let labels: Vec<String> = query
         .labels
@@ -240,10 +238,9 @@ async fn create(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    Path((owner, repo)): Path<(String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
     JsonBody(body): JsonBody<CreateIssue>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let title = title_text(body.title.as_ref())?.ok_or_else(|| missing_field("Issue", "title"))?;
     threads::validate_text("Issue", Some(&title), body.body.as_deref())?;
     let writer = role_of(&view, &authed) >= Some(Role::Write);
@@ -309,10 +306,9 @@ pub(crate) fn respond_thread(
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let (id, _) = find_thread(&view, number)?;
     respond_thread(&state, &links, &view, &id, StatusCode::OK)
 }
@@ -350,10 +346,10 @@ async fn update(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { mut view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
     JsonBody(body): JsonBody<UpdateIssue>,
 ) -> Result<Response, ApiError> {
-    let mut view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let (id, thread) = find_thread(&view, number)?;
     let title = title_text(body.title.as_ref())?;
     threads::validate_text("Issue", title.as_deref(), body.body.as_deref())?;

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
-use crate::extract::{ApiResource, AuthUser, Authed, JsonBody, MaybeUser, ValidJson};
+use crate::extract::{ApiResource, AuthUser, Authed, JsonBody, ValidJson, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
@@ -75,10 +75,8 @@ async fn list(
     State(state): State<AppState>,
     links: Links,
     page: Page,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo)): Path<(String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let labels: Vec<&LabelDef> = view.state.collab.labels.values().collect();
     let (items, headers) = page.apply(labels);
     let render = Render::new(&state, &links, &view);
@@ -101,10 +99,9 @@ fn find_label<'v>(view: &'v RepoView, name: &str) -> Result<&'v LabelDef, ApiErr
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, name)): Path<(String, String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, name)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let label = find_label(&view, &name)?;
     Ok(Json(Render::new(&state, &links, &view).label(label)))
 }
@@ -187,10 +184,9 @@ async fn create(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    Path((owner, repo)): Path<(String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
     ValidJson(body): ValidJson<LabelBody>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let name = body.name.ok_or_else(|| missing_field("Label", "name"))?;
     validate_labels(std::slice::from_ref(&name))?;
     if view.state.collab.labels.contains_key(&name.to_lowercase()) {
@@ -226,10 +222,10 @@ async fn update(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, name)): Path<(String, String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, name)): Path<(String, String, String)>,
     ValidJson(body): ValidJson<LabelBody>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let current = find_label(&view, &name)?.clone();
     let new_name = body.new_name.or(body.name).unwrap_or(current.name);
     validate_labels(std::slice::from_ref(&new_name))?;
@@ -254,9 +250,9 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, name)): Path<(String, String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, name)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     find_label(&view, &name)?;
     threads::append(
         &state,
@@ -289,10 +285,9 @@ async fn list_on(
     State(state): State<AppState>,
     links: Links,
     page: Page,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let (_, thread) = find_thread(&view, number)?;
     let render = Render::new(&state, &links, &view);
     let (items, headers) = page.apply(render.thread_labels(thread));
@@ -389,9 +384,9 @@ async fn remove_on(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
+    VisibleRepo { view, .. }: VisibleRepo,
     Path((owner, repo, number, name)): Path<(String, String, u64, String)>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let (_, thread) = find_thread(&view, number)?;
     if !thread.labels.contains(&name.to_lowercase()) {
         return Err(ApiError::not_found().with_message("Label does not exist"));

@@ -22,13 +22,13 @@ use utoipa_axum::routes;
 use crate::browse::Repo;
 use crate::caps;
 use crate::error::ApiError;
-use crate::extract::{ApiResource, AuthUser, Authed, JsonBody, MaybeUser, ValidJson};
+use crate::extract::{ApiResource, AuthUser, Authed, JsonBody, MaybeUser, ValidJson, VisibleRepo};
 use crate::git_views;
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::routes::issues::{open_flag, sort_threads, state_filter};
-use crate::routes::repos::{OwnerRepo, find_visible};
+use crate::routes::repos::OwnerRepo;
 use crate::state::AppState;
 use crate::threads::{self, OwnerRepoNumber, Render, find_thread, invalid_field, missing_field};
 use crate::time::iso8601;
@@ -270,11 +270,9 @@ async fn list(
     State(state): State<AppState>,
     links: Links,
     page: Page,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo)): Path<(String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let keep_state = state_filter(query.state.as_deref())?;
     let served = state.served(&view);
     let head = query.head.as_deref().map(|h| branch_name(&served, h));
@@ -338,10 +336,9 @@ async fn create(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    Path((owner, repo)): Path<(String, String)>,
+    VisibleRepo { view, .. }: VisibleRepo,
     ValidJson(body): ValidJson<CreatePull>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let title = body
         .title
         .ok_or_else(|| missing_field("PullRequest", "title"))?;
@@ -413,10 +410,9 @@ async fn mergeable(state: &AppState, view: &RepoView, pull: &Pull) -> Option<boo
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let (id, _, pull) = find_pull(&view, number)?;
     let mergeable = mergeable(&state, &view, pull).await;
     respond(&state, &links, &view, &id, StatusCode::OK, mergeable)
@@ -440,10 +436,10 @@ async fn update(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
     JsonBody(body): JsonBody<UpdatePull>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let (id, _, _) = find_pull(&view, number)?;
     threads::validate_text("PullRequest", body.title.as_deref(), body.body.as_deref())?;
     if let Some(base) = &body.base {
@@ -470,11 +466,9 @@ async fn update(
     params(OwnerRepoNumber),
     responses((status = 204, description = "Merged")))]
 async fn is_merged(
-    State(state): State<AppState>,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
 ) -> Result<StatusCode, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let (_, _, pull) = find_pull(&view, number)?;
     match pull.merged {
         Some(_) => Ok(StatusCode::NO_CONTENT),
@@ -637,10 +631,10 @@ async fn write_commits(
 async fn merge(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     // The body is optional.
     let body: MergeBody = if body.iter().all(u8::is_ascii_whitespace) {
         MergeBody::default()

@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
+use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
@@ -140,11 +140,10 @@ async fn create(
 async fn get_repo(
     State(state): State<AppState>,
     links: Links,
-    MaybeUser(caller): MaybeUser,
+    VisibleRepo { view, caller }: VisibleRepo,
     Path((owner, name)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     tracing::Span::current().record("repo", format!("{owner}/{name}"));
-    let view = find_visible(&state, &owner, &name, caller.as_ref())?;
     Ok(Json(render(&state, &links, &view, caller.as_ref())))
 }
 
@@ -156,10 +155,10 @@ async fn get_repo(
 async fn delete_repo(
     State(state): State<AppState>,
     AuthUser(authed): AuthUser,
+    VisibleRepo { view, .. }: VisibleRepo,
     Path((owner, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     tracing::Span::current().record("repo", format!("{owner}/{name}"));
-    let view = find_visible(&state, &owner, &name, Some(&authed))?;
     state
         .service
         .administer(&authed, &view, Payload::DeleteRepo)

@@ -17,12 +17,11 @@ use utoipa_axum::routes;
 
 use crate::caps;
 use crate::error::ApiError;
-use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser};
+use crate::extract::{AuthUser, Authed, JsonBody, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::routes::pulls::{find_pull, head_sha};
-use crate::routes::repos::find_visible;
 use crate::state::AppState;
 use crate::threads::{self, OwnerRepoNumber, Render, invalid_field, missing_field};
 use crate::time::iso8601;
@@ -52,10 +51,9 @@ async fn list(
     State(state): State<AppState>,
     links: Links,
     page: Page,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let (items, headers) = page.apply(reviews_of(&view, number)?);
     let render = Render::new(&state, &links, &view);
     let body: Vec<Value> = items.iter().map(|(id, r)| render.review(id, r)).collect();
@@ -70,10 +68,9 @@ async fn list(
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, number, id)): Path<(String, String, u64, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number, id)): Path<(String, String, u64, u64)>,
 ) -> Result<Json<Value>, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let (review_id, review) = reviews_of(&view, number)?
         .into_iter()
         .find(|(rid, _)| rid.numeric() == id)
@@ -199,10 +196,10 @@ async fn create(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
     JsonBody(body): JsonBody<CreateReview>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let verdict = verdict(body.event.as_deref())?;
     let commit = commit_of(&view, number, body.commit_id.as_deref())?;
     caps::check_count(
@@ -277,10 +274,9 @@ async fn list_comments(
     State(state): State<AppState>,
     links: Links,
     page: Page,
-    MaybeUser(caller): MaybeUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, caller.as_ref())?;
     let all: Vec<(OpId, &Review, usize)> = reviews_of(&view, number)?
         .into_iter()
         .flat_map(|(id, r)| (0..r.comments.len()).map(move |i| (id, r, i)))
@@ -311,10 +307,10 @@ async fn create_comment(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
     JsonBody(body): JsonBody<CreateComment>,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
     let commit = commit_of(&view, number, body.commit_id.as_deref())?;
     let comment = body.comment.into_core()?;
     let review = (Verdict::Comment, String::new(), commit, vec![comment]);
