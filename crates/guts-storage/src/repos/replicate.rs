@@ -155,6 +155,12 @@ fn creates(ops: &[SignedOp], id: RepoId) -> bool {
 /// splits off those that cannot be complete: a parent neither in `dag` nor in the batch,
 /// or such an operation among their ancestors. Returns the complete ones in order and
 /// the absent parents.
+///
+/// This and [`select_since`] order operations the DAG's own order does not cover (a
+/// batch not inserted yet; the part of the DAG between two cuts, whose Kahn order can
+/// differ from the DAG-wide one when timestamps are skewed), with std's hash maps,
+/// which guts-core does not use (its iteration order would be randomly seeded): so they
+/// live here rather than in `guts_core::dag`.
 fn order_batch(
     dag: &RepoDag,
     mut fresh: BTreeMap<OpId, SignedOp>,
