@@ -5,7 +5,6 @@
 //! only once durable (fsync); on open, it recovers to the last durable commit and
 //! removes what an interrupted run left behind.
 
-pub mod account_sync;
 pub mod accounts;
 pub mod backup;
 pub mod browse;
@@ -21,6 +20,8 @@ pub mod seal;
 #[cfg(test)]
 mod testing;
 
+/// Cluster account replication, at its older path: the module is `accounts::sync`.
+pub use accounts::sync as account_sync;
 pub use accounts::{
     AccountError, Accounts, Membership, NewToken, OrgRecord, OrgRole, Scope, TokenRecord,
     UserRecord,

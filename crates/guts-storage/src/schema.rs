@@ -42,7 +42,7 @@ pub const ORG_MEMBERS: TableDefinition<&str, &[u8]> = TableDefinition::new("org_
 /// Users who lost their login to an earlier account of the same name created
 /// concurrently on another node of the cluster: `public key (32 bytes) -> JSON
 /// UserRecord`. Kept (with the sealed custodial key) so nothing is lost, but neither
-/// replicated nor able to sign in. See [`crate::account_sync`].
+/// replicated nor able to sign in. See [`crate::accounts::sync`].
 pub const DISPLACED_USERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("displaced_users");
 
 /// Operations that failed verification or permission checks: `op id -> JSON reason`.

@@ -7,7 +7,7 @@
 //! key-derivation mode, and the owner's login as associated data so a sealed key cannot
 //! be moved to another account.
 //!
-//! Pages of replicated account records ([`crate::account_sync`]) are sealed the same way
+//! Pages of replicated account records ([`crate::accounts::sync`]) are sealed the same way
 //! but with a key of their own (another derivation context) and the page format's name
 //! as associated data: a sealed custodial key never opens as a page, nor a page as a
 //! key. The accounts digest is keyed by a third derived key, so it tells a peer of

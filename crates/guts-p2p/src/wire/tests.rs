@@ -1,3 +1,7 @@
+//! Tests of the wire codec: round trips of every message, frames that must be refused
+//! (truncated, trailing, wrong version or tag, oversized), the list caps, and arbitrary
+//! or mutated bytes that must never panic.
+
 use guts_core::codec::{MAX_OP_BYTES, MAX_TEXT_BYTES, Writer};
 use guts_core::{DecodeError, EncodeError, Hlc, ObjectId, OpId, Operation, Payload, RepoId};
 use proptest::prelude::*;

@@ -1,0 +1,174 @@
+//! The push path: a git push's ref updates applied as signed `UpdateRef` operations,
+//! each a compare-and-swap against the folded state, and git's answer for each one.
+//! Kept apart from `repos.rs` because it is what guts-git's receive-pack calls.
+
+use std::sync::Arc;
+
+use guts_core::{
+    Ancestry, AppendError, Hlc, Keypair, ObjectId, OpId, Operation, Payload, Rejection, RepoId,
+};
+
+use super::{Engine, GitAncestry, RepoError, Repositories, publish};
+use crate::error::StoreError;
+use crate::schema::{OPS, REPO_OPS};
+
+/// One ref update of a push: what the client believes the ref is (`old`) and what it
+/// wants it to become (`None` = absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefCommand {
+    pub name: String,
+    pub old: Option<ObjectId>,
+    pub new: Option<ObjectId>,
+}
+
+/// Why one ref update of a push was refused; `Display` is what git shows the user after
+/// `! [remote rejected]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefRefusal {
+    /// The ref is no longer what the client saw: another push won the race.
+    #[error("failed to update ref: {name} moved during the push (non-fast-forward); fetch first")]
+    Stale { name: String },
+    #[error("{}", rejection_message(.0))]
+    Rejected(Rejection),
+    /// Another update of the same atomic push was refused.
+    #[error("atomic push failed")]
+    AtomicAborted,
+}
+
+fn rejection_message(rejection: &Rejection) -> String {
+    use guts_core::ProtectedAction;
+    match rejection {
+        Rejection::NonFastForward => "non-fast-forward".to_owned(),
+        Rejection::NotPermitted { .. } => "permission denied: write access required".to_owned(),
+        Rejection::Protected(ProtectedAction::ForcePush) => {
+            "protected branch: force-push is not allowed".to_owned()
+        }
+        Rejection::Protected(ProtectedAction::Deletion) => {
+            "protected branch: deletion is not allowed".to_owned()
+        }
+        Rejection::ReservedRef => "refs under refs/guts/ are reserved".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+impl Repositories {
+    /// Applies a push's ref updates as signed `UpdateRef` operations by `key`'s holder,
+    /// then moves git's refs to match. The objects must already be in the repository.
+    ///
+    /// Each update is a compare-and-swap against the folded state: it applies only if
+    /// the ref still is `old` (git's semantics; the fold's concurrent-update rule is for
+    /// operations that did not see each other, which a local push always does), and
+    /// only if the fold accepts it (permission, fast-forward or force, protection,
+    /// ref-name rules). With `atomic`, one refusal refuses all and nothing is stored.
+    /// Returns one result per command, in order; `Err` only for storage failures.
+    pub async fn update_refs(
+        &self,
+        id: RepoId,
+        key: &Keypair,
+        commands: Vec<RefCommand>,
+        atomic: bool,
+    ) -> Result<Vec<Result<(), RefRefusal>>, RepoError> {
+        let entry = self.entry(id)?;
+        let mut slot = entry.engine.lock().await;
+        let engine = self.take_engine(&mut slot, id)?;
+        let stamps: Vec<Hlc> = commands.iter().map(|_| self.tick()).collect();
+        let (git, key) = (self.git.clone(), key.clone());
+        let (engine, results, ops, rejections) = tokio::task::spawn_blocking(move || {
+            let mut engine = engine;
+            let repo = git.open_repo(&id.to_string()).ok();
+            let ancestry = GitAncestry(repo);
+            let mut results = Vec::with_capacity(commands.len());
+            let mut ops = Vec::new();
+            let mut rejections = Vec::new();
+            for (command, at) in commands.into_iter().zip(stamps) {
+                let Engine {
+                    dag,
+                    fold,
+                    updated_ms,
+                } = &mut *engine;
+                let current = fold.state().refs.get(&command.name).map(|r| r.target);
+                if current != command.old {
+                    results.push(Err(RefRefusal::Stale { name: command.name }));
+                    continue;
+                }
+                let force = match (command.old, command.new) {
+                    (Some(old), Some(new)) => !ancestry.is_ancestor(&old, &new),
+                    _ => false,
+                };
+                let signed = Operation {
+                    repo: id,
+                    parents: dag.heads(),
+                    author: key.public(),
+                    timestamp: at,
+                    payload: Payload::UpdateRef {
+                        name: command.name,
+                        old: command.old,
+                        new: command.new,
+                        force,
+                    },
+                }
+                .sign(&key);
+                let signed = match signed {
+                    Ok(signed) => signed,
+                    Err(e) => return Err(RepoError::Encode(e)),
+                };
+                match fold.append(dag, signed.clone(), &ancestry) {
+                    Ok(()) => {
+                        *updated_ms = (*updated_ms).max(at.wall_ms);
+                        ops.push(signed);
+                        results.push(Ok(()));
+                    }
+                    Err(AppendError::Rejected(rejection)) => {
+                        rejections.push(rejection.clone());
+                        results.push(Err(RefRefusal::Rejected(rejection)));
+                    }
+                    Err(other) => return Err(StoreError::Corrupt(other.to_string()).into()),
+                }
+            }
+            Ok((engine, results, ops, rejections))
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("fold task failed: {e}")))??;
+        for rejection in &rejections {
+            self.count_rejection(rejection);
+        }
+        let refused = results.iter().any(Result::is_err);
+        if atomic && refused {
+            // Accepted updates are folded in memory but will not be stored: rebuild
+            // the engine from the log next time (or keep it if nothing was folded).
+            *slot = if ops.is_empty() { Some(engine) } else { None };
+            return Ok(results
+                .into_iter()
+                .map(|r| r.and(Err(RefRefusal::AtomicAborted)))
+                .collect());
+        }
+        if ops.is_empty() {
+            *slot = Some(engine);
+            return Ok(results);
+        }
+        let encoded: Vec<(OpId, Vec<u8>)> = ops.iter().map(|op| (op.id(), op.encode())).collect();
+        let written = self
+            .store
+            .write("update_refs", move |txn| {
+                let mut table = txn.open_table(OPS)?;
+                let mut members = txn.open_multimap_table(REPO_OPS)?;
+                for (op_id, bytes) in &encoded {
+                    table.insert(op_id.as_bytes().as_slice(), bytes.as_slice())?;
+                    members.insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = written {
+            return Err(e.into());
+        }
+        let view = Arc::new(engine.view());
+        *slot = Some(engine);
+        publish(&entry, &view);
+        // Still under the engine lock, so git's refs change in the fold's order.
+        self.sync_git_refs(id, &view.state).await?;
+        drop(slot);
+        self.notify(id);
+        Ok(results)
+    }
+}
