@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
+use guts_service::Caller;
 use guts_storage::{BrowseError, Browser, Oid, RepoView};
 use http::StatusCode;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::Authed;
 use crate::links::Links;
-use crate::routes::repos::find_visible;
 use crate::state::AppState;
 
 /// A repository the caller may read, with what its handlers need for URLs.
@@ -34,7 +34,7 @@ impl Repo {
         caller: Option<&Authed>,
     ) -> Result<Repo, ApiError> {
         tracing::Span::current().record("repo", format!("{owner}/{name}"));
-        let view = find_visible(state, owner, name, caller)?;
+        let view = state.service.repo(Caller::from(caller), owner, name)?.view;
         let meta = view.state.meta.as_ref().ok_or_else(ApiError::not_found)?;
         let served = state.served(&view);
         Ok(Repo {

@@ -87,6 +87,16 @@ impl ApiError {
         e
     }
 
+    /// 422: a required field is absent (GitHub's `missing_field`).
+    pub fn missing_field(resource: &'static str, field: &'static str) -> Self {
+        Self::validation(FieldError {
+            resource: resource.into(),
+            field: field.into(),
+            code: "missing_field".into(),
+            message: None,
+        })
+    }
+
     /// 422 with every field error found, in a stable order.
     pub fn validation_all(fields: Vec<FieldError>) -> Self {
         let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");

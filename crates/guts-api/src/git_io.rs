@@ -18,6 +18,9 @@
 //! - [`ChannelWriter`]: a `std::io::Write` whose bytes become a streamed response body
 //!   through a small bounded channel (backpressure: a slow client slows the writer, and
 //!   memory holds a few chunks), ended by the idle timeout or the deadline.
+//! - [`GitThreads`]: the budgets of blocking threads per class of git work and of
+//!   buffered upload-pack bodies, held in the state; and the plain-text answers
+//!   ([`text`], [`with_retry_after`]) that git prints as `remote: …`.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -25,7 +28,9 @@ use std::time::Duration;
 
 use axum::body::BodyDataStream;
 use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse as _, Response};
 use futures::StreamExt as _;
+use http::{HeaderValue, StatusCode, header};
 use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
@@ -429,6 +434,58 @@ impl Write for SharedBuf {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Blocking threads that fetches (info/refs advertisements and upload-pack) may hold at
+/// once. Tokio's blocking pool has 512; with pushes below, git keeps at most 160 of
+/// them, and the rest stays for REST reads (`browse`) and storage.
+const FETCH_THREADS: usize = 128;
+
+/// Blocking threads that pushes may hold at once: a push reads its pack on its thread,
+/// at the client's speed, so slow pushers are kept to a class of their own.
+const PUSH_THREADS: usize = 32;
+
+/// Bytes of upload-pack request bodies buffered at once, node-wide, in KiB (256 MiB):
+/// what bounds the memory of many clients buffering at once. Beyond it, 503.
+const UPLOAD_BUFFER_KIB: usize = 256 * 1024;
+
+/// The budgets of blocking threads per class of git work, and of buffered upload-pack
+/// bodies: see `routes::git`.
+#[derive(Debug, Clone)]
+pub(crate) struct GitThreads {
+    pub(crate) fetch: Arc<Semaphore>,
+    pub(crate) push: Arc<Semaphore>,
+    pub(crate) upload_buffer: Arc<Semaphore>,
+}
+
+impl GitThreads {
+    pub(crate) fn new() -> Self {
+        Self {
+            fetch: Arc::new(Semaphore::new(FETCH_THREADS)),
+            push: Arc::new(Semaphore::new(PUSH_THREADS)),
+            upload_buffer: Arc::new(Semaphore::new(UPLOAD_BUFFER_KIB)),
+        }
+    }
+}
+
+/// `response` with `Retry-After: secs` (at least 1).
+pub(crate) fn with_retry_after(mut response: Response, secs: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    response
+}
+
+/// A plain-text answer, which git prints as `remote: …`.
+pub(crate) fn text(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut body = message.into();
+    body.push('\n');
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

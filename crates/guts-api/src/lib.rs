@@ -19,6 +19,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;
+mod params;
 pub mod router;
 mod routes;
 pub mod server;

@@ -10,10 +10,10 @@ use guts_service::Service;
 use guts_storage::{Accounts, RepoView, Repositories, ServedName, Store};
 use tokio::sync::Semaphore;
 
+use crate::git_io::GitThreads;
 use crate::metrics::HttpMetrics;
 use crate::middleware::git_edge::IpSlots;
 use crate::middleware::{RateLimiter, RateLimits, TrustedProxies};
-use crate::routes::git::GitThreads;
 
 /// Full-clone object selections kept (each about 20 bytes per object).
 const GIT_PLAN_CACHE_ENTRIES: usize = 16;

@@ -3,37 +3,26 @@
 //! rejections to GitHub's statuses.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use guts_core::{Comment, LabelDef, OpId, Payload, PublicKey, Review, Role, Thread};
+use guts_core::{
+    Comment, LabelDef, ObjectId, OpId, Payload, PublicKey, Pull, RepoState, Review, Role, Thread,
+};
 use guts_storage::{RepoView, accounts::numeric_id};
 use http::StatusCode;
+use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
+use crate::caps;
 use crate::error::{ApiError, FieldError};
 use crate::extract::Authed;
 use crate::links::Links;
 use crate::state::AppState;
 use crate::time::iso8601;
 use crate::views;
-
-/// `{owner}/{repo}/{number}`, the path parameters of the routes of one issue or pull
-/// request.
-#[derive(Debug, utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(
-    dead_code,
-    reason = "describes path parameters; handlers take them as a tuple"
-)]
-pub(crate) struct OwnerRepoNumber {
-    /// The owner's login (user or organization).
-    owner: String,
-    /// The repository's name.
-    repo: String,
-    /// The issue or pull request number.
-    number: u64,
-}
 
 /// Longest body GitHub accepts for issues, pull requests and comments (characters).
 pub(crate) const MAX_BODY_CHARS: usize = 65_536;
@@ -285,16 +274,6 @@ pub(crate) fn invalid_field(
     })
 }
 
-/// 422 `missing_field`.
-pub(crate) fn missing_field(resource: &'static str, field: &'static str) -> ApiError {
-    ApiError::validation(FieldError {
-        resource: resource.into(),
-        field: field.into(),
-        code: "missing_field".into(),
-        message: None,
-    })
-}
-
 /// A `validator` rule: text that is not only whitespace (GitHub's `missing_field`).
 pub(crate) fn not_blank(text: &str) -> Result<(), validator::ValidationError> {
     if text.trim().is_empty() {
@@ -311,7 +290,7 @@ pub(crate) fn validate_text(
 ) -> Result<(), ApiError> {
     if let Some(title) = title {
         if title.trim().is_empty() {
-            return Err(missing_field(resource, "title"));
+            return Err(ApiError::missing_field(resource, "title"));
         }
         if title.chars().count() > MAX_TITLE_CHARS {
             return Err(invalid_field(
@@ -329,4 +308,124 @@ pub(crate) fn validate_text(
         ));
     }
     Ok(())
+}
+
+/// Which threads a list shows, by state (`open` by default).
+pub(crate) fn state_filter(state: Option<&str>) -> Result<fn(&Thread) -> bool, ApiError> {
+    match state.unwrap_or("open") {
+        "open" => Ok(|t| t.open),
+        "closed" => Ok(|t| !t.open),
+        "all" => Ok(|_| true),
+        _ => Err(invalid_field(
+            "Issue",
+            "state",
+            "must be open, closed or all",
+        )),
+    }
+}
+
+/// Sorts threads by `sort` (`created`, `updated`, `comments`) and `direction`
+/// (`desc` by default), as GitHub's list endpoints do.
+pub(crate) fn sort_threads(
+    threads: &mut [(OpId, &Thread)],
+    sort: Option<&str>,
+    direction: Option<&str>,
+) -> Result<(), ApiError> {
+    match sort.unwrap_or("created") {
+        "created" => threads.sort_by_key(|(_, t)| t.number),
+        "updated" => threads.sort_by_key(|(_, t)| (t.updated_at, t.number)),
+        "comments" => threads.sort_by_key(|(_, t)| (t.comments.len(), t.number)),
+        _ => {
+            return Err(invalid_field(
+                "Issue",
+                "sort",
+                "must be created, updated or comments",
+            ));
+        }
+    }
+    match direction.unwrap_or("desc") {
+        "desc" => threads.reverse(),
+        "asc" => {}
+        _ => return Err(invalid_field("Issue", "direction", "must be asc or desc")),
+    }
+    Ok(())
+}
+
+/// GitHub accepts labels as names or as `{"name": …}` objects.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum LabelRef {
+    Name(String),
+    Object { name: String },
+}
+
+/// Checks label names as GitHub does (non-empty, at most 50 characters), and the
+/// operation's caps: [`MAX_LABELS`](guts_core::collab::MAX_LABELS) labels of at most
+/// [`MAX_LABEL_BYTES`](caps::MAX_LABEL_BYTES) bytes each.
+pub(crate) fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
+    if labels.len() > guts_core::collab::MAX_LABELS {
+        return Err(invalid_field("Label", "labels", "too many labels"));
+    }
+    for label in labels {
+        if label.trim().is_empty() || label.chars().count() > 50 || label.contains(',') {
+            return Err(invalid_field(
+                "Label",
+                "name",
+                "must be 1 to 50 characters without commas",
+            ));
+        }
+        caps::check_bytes("Label", "name", label, caps::MAX_LABEL_BYTES)?;
+    }
+    Ok(())
+}
+
+/// `open`/`closed` as the thread edit's `open` flag.
+pub(crate) fn open_flag(state: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match state {
+        None => Ok(None),
+        Some("open") => Ok(Some(true)),
+        Some("closed") => Ok(Some(false)),
+        Some(_) => Err(invalid_field("Issue", "state", "must be open or closed")),
+    }
+}
+
+/// Labels to add and remove so that `thread` carries exactly `wanted`.
+pub(crate) fn label_diff(thread: &Thread, wanted: &[String]) -> (Vec<String>, Vec<String>) {
+    let wanted_keys: BTreeSet<String> = wanted.iter().map(|l| l.to_lowercase()).collect();
+    let add = wanted
+        .iter()
+        .filter(|l| !thread.labels.contains(&l.to_lowercase()))
+        .cloned()
+        .collect();
+    let remove = thread
+        .labels
+        .iter()
+        .filter(|l| !wanted_keys.contains(*l))
+        .cloned()
+        .collect();
+    (add, remove)
+}
+
+/// The head commit of a pull request: its branch while open and the branch exists,
+/// else what was recorded (at merge, or when it was opened).
+pub(crate) fn head_sha(state: &RepoState, pull: &Pull) -> ObjectId {
+    if let Some(merged) = &pull.merged {
+        return merged.head;
+    }
+    state.branch(&pull.head).unwrap_or(pull.head_sha)
+}
+
+/// The thread numbered `number`, which must be a pull request.
+pub(crate) fn find_pull(view: &RepoView, number: u64) -> Result<(OpId, &Thread, &Pull), ApiError> {
+    let (id, thread) = find_thread(view, number)?;
+    let pull = thread.pull.as_ref().ok_or_else(ApiError::not_found)?;
+    Ok((id, thread, pull))
+}
+
+impl LabelRef {
+    pub(crate) fn into_name(self) -> String {
+        match self {
+            LabelRef::Name(name) | LabelRef::Object { name } => name,
+        }
+    }
 }

@@ -1,11 +1,20 @@
-//! GitHub's JSON shapes for users and repositories. Clients navigate by the URLs in
-//! them, so every resource carries its absolute `url` and the related `*_url`s.
+//! GitHub's JSON shapes for users, organizations and repositories (a repository with
+//! its owner and the caller's permissions, and pages of them). Clients navigate by the
+//! URLs in them, so every resource carries its absolute `url` and the related `*_url`s.
 
+use std::sync::Arc;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
 use guts_core::{PublicKey, Role};
-use guts_storage::{OrgRecord, RepoView, ServedName, UserRecord, accounts::numeric_id};
+use guts_service::Caller;
+use guts_storage::{NewToken, OrgRecord, RepoView, ServedName, UserRecord, accounts::numeric_id};
 use serde_json::{Value, json};
 
+use crate::extract::Authed;
 use crate::links::Links;
+use crate::pagination::Page;
+use crate::state::AppState;
 use crate::time::iso8601;
 
 /// The short user object GitHub embeds (`owner`, `user`, `author`…).
@@ -250,4 +259,84 @@ pub fn repo(
         );
     }
     value
+}
+
+/// The caller's role in a repository.
+fn role_of(view: &RepoView, caller: Option<&Authed>) -> Option<Role> {
+    caller?.role_in(view)
+}
+
+pub(crate) fn repository(
+    state: &AppState,
+    links: &Links,
+    view: &RepoView,
+    caller: Option<&Authed>,
+) -> serde_json::Value {
+    let Some(meta) = &view.state.meta else {
+        return serde_json::Value::Null;
+    };
+    let served = state.served(view);
+    // A repository whose author does not hold its login here (another cluster's) is
+    // owned by its author, never by the local account of that login.
+    let owner = if served.is_bound(meta) {
+        let account = state.accounts.user(&meta.owner).ok().flatten();
+        match (&account, state.accounts.org(&meta.owner).ok().flatten()) {
+            (None, Some(org)) => simple_org(links, &org),
+            _ => owner(links, &meta.owner, account.as_ref(), &meta.created_by),
+        }
+    } else {
+        owner(links, &served.owner, None, &meta.created_by)
+    };
+    repo(
+        links,
+        view,
+        &served,
+        owner,
+        caller.map(|c| role_of(view, Some(c))),
+    )
+}
+
+/// One page of the repositories owned by `owner` (a user or an organization) that the
+/// caller may see.
+pub(crate) fn owned_repositories(
+    state: &AppState,
+    links: &Links,
+    page: &Page,
+    caller: Option<&Authed>,
+    owner: &str,
+) -> Response {
+    let theirs: Vec<Arc<RepoView>> = state
+        .service
+        .visible_repos(Caller::from(caller))
+        .into_iter()
+        .filter(|v| state.served(v).owner.eq_ignore_ascii_case(owner))
+        .collect();
+    let (items, headers) = page.apply(theirs);
+    let body: Vec<_> = items
+        .iter()
+        .map(|v| repository(state, links, v, caller))
+        .collect();
+    (headers, Json(body)).into_response()
+}
+
+/// GitHub's organization object, with its count of public repositories.
+pub(crate) fn org_json(state: &AppState, links: &Links, record: &OrgRecord) -> Value {
+    let public = state
+        .repos
+        .list()
+        .iter()
+        .filter(|v| v.state.meta.as_ref().is_some_and(|m| !m.private))
+        .filter(|v| state.served(v).owner.eq_ignore_ascii_case(&record.login))
+        .count();
+    org(links, record, public)
+}
+
+/// A new account with its first token: the `201` of registration and of the admin API.
+/// The only response that ever carries a token's text.
+pub(crate) fn new_account(links: &Links, user: &UserRecord, token: &NewToken) -> Response {
+    let mut body = self::user(links, user);
+    if let Some(map) = body.as_object_mut() {
+        map.insert("token".to_string(), json!(token.token.expose()));
+    }
+    (http::StatusCode::CREATED, Json(body)).into_response()
 }

@@ -1,7 +1,7 @@
 //! Who is calling: nobody in particular, or a user through one of their tokens.
 
 use guts_core::{PublicKey, Role};
-use guts_storage::{RepoView, Scope, TokenRecord, UserRecord};
+use guts_storage::{NewToken, RepoView, Scope, TokenRecord, UserRecord};
 
 use crate::Service;
 use crate::error::{Denied, ServiceError};
@@ -96,5 +96,30 @@ impl Service {
                 Err(ServiceError::Internal)
             }
         }
+    }
+}
+
+impl Service {
+    /// The account `login` (any case), or [`ServiceError::NotFound`].
+    pub fn user(&self, login: &str) -> Result<UserRecord, ServiceError> {
+        self.accounts.user(login)?.ok_or(ServiceError::NotFound)
+    }
+
+    /// Creates account `login` and its first token (named `initial`, with `scopes`):
+    /// what open registration and the admin API both do. The token's text exists only
+    /// in what this returns.
+    pub async fn create_account(
+        &self,
+        login: &str,
+        site_admin: bool,
+        scopes: Vec<Scope>,
+    ) -> Result<(UserRecord, NewToken), ServiceError> {
+        let user = self.accounts.create_user(login, site_admin).await?;
+        let token = self
+            .accounts
+            .create_token(&user.login, "initial", scopes)
+            .await?;
+        tracing::info!(login = %user.login, site_admin, "account created");
+        Ok((user, token))
     }
 }

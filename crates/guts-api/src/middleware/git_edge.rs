@@ -33,8 +33,8 @@ use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use crate::extract::resolve_caller;
+use crate::git_io::{text, with_retry_after};
 use crate::middleware::rate_limit::{Key, client_ip};
-use crate::routes::git::{text, with_retry_after};
 use crate::state::AppState;
 
 /// How long a client refused for having too many git requests in flight is told to

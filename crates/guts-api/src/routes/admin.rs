@@ -18,8 +18,6 @@ use crate::extract::{Admin, JsonBody};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::orgs::org_json;
-use crate::routes::users::{create_account, existing_user, missing};
 use crate::state::AppState;
 use crate::views;
 
@@ -51,16 +49,24 @@ async fn create_org(
     links: Links,
     JsonBody(body): JsonBody<NewOrg>,
 ) -> Result<Response, ApiError> {
-    let login = body.login.ok_or_else(|| missing("Organization", "login"))?;
-    let admin = body.admin.ok_or_else(|| missing("Organization", "admin"))?;
-    existing_user(&state, &admin)?;
+    let login = body
+        .login
+        .ok_or_else(|| ApiError::missing_field("Organization", "login"))?;
+    let admin = body
+        .admin
+        .ok_or_else(|| ApiError::missing_field("Organization", "admin"))?;
+    state.service.user(&admin)?;
     let org = state
         .accounts
         .create_org(&login, &admin)
         .await
         .map_err(ApiError::from)?;
     tracing::info!(org = %org.login, %admin, "organization created");
-    Ok((StatusCode::CREATED, Json(org_json(&state, &links, &org))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(views::org_json(&state, &links, &org)),
+    )
+        .into_response())
 }
 
 /// Every organization.
@@ -75,7 +81,10 @@ async fn list_orgs(
 ) -> Result<Response, ApiError> {
     let orgs = state.accounts.orgs().map_err(ApiError::from)?;
     let (orgs, headers) = page.apply(orgs);
-    let body: Vec<_> = orgs.iter().map(|o| org_json(&state, &links, o)).collect();
+    let body: Vec<_> = orgs
+        .iter()
+        .map(|o| views::org_json(&state, &links, o))
+        .collect();
     Ok((headers, Json(body)).into_response())
 }
 
@@ -97,13 +106,19 @@ async fn create_user(
     links: Links,
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<Response, ApiError> {
-    let login = body.login.ok_or_else(|| missing("User", "login"))?;
+    let login = body
+        .login
+        .ok_or_else(|| ApiError::missing_field("User", "login"))?;
     let scopes = if body.site_admin {
         vec![Scope::Repo, Scope::Admin]
     } else {
         vec![Scope::Repo]
     };
-    create_account(&state, &links, &login, body.site_admin, scopes).await
+    let (user, token) = state
+        .service
+        .create_account(&login, body.site_admin, scopes)
+        .await?;
+    Ok(views::new_account(&links, &user, &token))
 }
 
 /// Every account, with `suspended`.
@@ -188,7 +203,7 @@ async fn list_tokens(
     State(state): State<AppState>,
     Path(login): Path<String>,
 ) -> Result<Response, ApiError> {
-    existing_user(&state, &login)?;
+    state.service.user(&login)?;
     let tokens = state.accounts.tokens(&login).map_err(ApiError::from)?;
     Ok(Json(tokens.iter().map(token_json).collect::<Vec<_>>()).into_response())
 }

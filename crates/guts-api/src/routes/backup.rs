@@ -24,7 +24,6 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{Admin, JsonBody};
-use crate::routes::users::missing;
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -106,7 +105,10 @@ async fn start(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewBackup>,
 ) -> Result<Response, ApiError> {
-    let path = PathBuf::from(body.path.ok_or_else(|| missing("Backup", "path"))?);
+    let path = PathBuf::from(
+        body.path
+            .ok_or_else(|| ApiError::missing_field("Backup", "path"))?,
+    );
     // Held across the checks so two requests cannot both start; released before the
     // copy begins (the task takes it again to record the outcome).
     let mut latest = state

@@ -24,7 +24,7 @@ use crate::git_views;
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::repos::OwnerRepo;
+use crate::params::OwnerRepo;
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {

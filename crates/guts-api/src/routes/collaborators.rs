@@ -21,7 +21,6 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, VisibleRepo};
 use crate::openapi::schemas;
-use crate::routes::users::existing_user;
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -99,7 +98,7 @@ async fn add(
             message: Some("permission must be pull, triage, push, maintain or admin".into()),
         })
     })?;
-    let user = existing_user(&state, &username)?;
+    let user = state.service.user(&username)?;
     let key = user.public_key().map_err(|e| {
         tracing::error!(error = %e, "stored user key unreadable");
         ApiError::internal()
@@ -136,7 +135,7 @@ async fn remove(
     Path((_owner, _repo, username)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     authed.require(Scope::Repo)?;
-    let user = existing_user(&state, &username)?;
+    let user = state.service.user(&username)?;
     let key = user.public_key().map_err(|_| ApiError::internal())?;
     state
         .service
@@ -161,7 +160,7 @@ async fn check(
     VisibleRepo { view, .. }: VisibleRepo,
     Path((_owner, _repo, username)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let user = existing_user(&state, &username)?;
+    let user = state.service.user(&username)?;
     let key = user.public_key().map_err(|_| ApiError::internal())?;
     match view.state.role(&key) {
         Some(_) => Ok(StatusCode::NO_CONTENT),
@@ -178,7 +177,7 @@ async fn permission(
     VisibleRepo { view, .. }: VisibleRepo,
     Path((_owner, _repo, username)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = existing_user(&state, &username)?;
+    let user = state.service.user(&username)?;
     let key = user.public_key().map_err(|_| ApiError::internal())?;
     let role = view.state.role(&key);
     Ok(Json(json!({

@@ -19,9 +19,9 @@ use crate::extract::{ApiResource, AuthUser, ValidJson, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::repos::OwnerRepo;
+use crate::params::{OwnerRepo, OwnerRepoNumber};
 use crate::state::AppState;
-use crate::threads::{self, OwnerRepoNumber, Render, find_thread, missing_field};
+use crate::threads::{self, Render, find_thread};
 use validator::Validate;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -120,7 +120,7 @@ impl ApiResource for CommentBody {
 fn body_text(body: CommentBody) -> Result<String, ApiError> {
     // Present and not blank: checked by the rules on `CommentBody`.
     body.body
-        .ok_or_else(|| missing_field("IssueComment", "body"))
+        .ok_or_else(|| ApiError::missing_field("IssueComment", "body"))
 }
 
 fn respond(

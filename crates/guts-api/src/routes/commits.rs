@@ -20,7 +20,7 @@ use crate::git_views;
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::repos::OwnerRepo;
+use crate::params::OwnerRepo;
 use crate::state::AppState;
 use crate::time::parse_iso8601;
 

@@ -19,7 +19,7 @@ use crate::extract::MaybeUser;
 use crate::git_views;
 use crate::links::Links;
 use crate::openapi::schemas;
-use crate::routes::repos::OwnerRepo;
+use crate::params::OwnerRepo;
 use crate::state::AppState;
 
 /// Above this size GitHub sends a file's metadata with empty `content` and encoding

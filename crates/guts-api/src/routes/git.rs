@@ -42,53 +42,23 @@ use guts_storage::{RepoView, Scope};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::extract::{Authed, MaybeUser};
-use crate::git_io::{BodyReader, BufferError, Pace, SharedBuf, buffer_body, response_channel};
+use crate::git_io::{
+    BodyReader, BufferError, Pace, SharedBuf, buffer_body, response_channel, text, with_retry_after,
+};
 use crate::middleware::git_edge::GitDeadline;
 use crate::state::AppState;
 
 /// Largest upload-pack request (wants and haves), as sent and after gzip decoding.
 const MAX_UPLOAD_REQUEST: u64 = 64 << 20;
 
-/// Blocking threads that fetches (info/refs advertisements and upload-pack) may hold at
-/// once. Tokio's blocking pool has 512; with pushes below, git keeps at most 160 of
-/// them, and the rest stays for REST reads (`browse`) and storage.
-const FETCH_THREADS: usize = 128;
-
-/// Blocking threads that pushes may hold at once: a push reads its pack on its thread,
-/// at the client's speed, so slow pushers are kept to a class of their own.
-const PUSH_THREADS: usize = 32;
-
-/// Bytes of upload-pack request bodies buffered at once, node-wide, in KiB (256 MiB):
-/// what bounds the memory of many clients buffering at once. Beyond it, 503.
-const UPLOAD_BUFFER_KIB: usize = 256 * 1024;
-
 /// How long a request waits for a blocking thread of its class before it is refused.
 const THREAD_WAIT: Duration = Duration::from_secs(10);
 
 /// What a client refused for want of a thread is told to wait, in seconds.
 const BUSY_RETRY_AFTER_SECS: u64 = 5;
-
-/// The budgets of blocking threads per class of git work, and of buffered upload-pack
-/// bodies: see the module documentation.
-#[derive(Debug, Clone)]
-pub(crate) struct GitThreads {
-    fetch: Arc<Semaphore>,
-    push: Arc<Semaphore>,
-    upload_buffer: Arc<Semaphore>,
-}
-
-impl GitThreads {
-    pub(crate) fn new() -> Self {
-        Self {
-            fetch: Arc::new(Semaphore::new(FETCH_THREADS)),
-            push: Arc::new(Semaphore::new(PUSH_THREADS)),
-            upload_buffer: Arc::new(Semaphore::new(UPLOAD_BUFFER_KIB)),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Class {
@@ -116,14 +86,6 @@ async fn thread_permit(state: &AppState, class: Class) -> Result<OwnedSemaphoreP
             ))
         }
     }
-}
-
-/// `response` with `Retry-After: secs` (at least 1).
-pub(crate) fn with_retry_after(mut response: Response, secs: u64) -> Response {
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    response
 }
 
 /// The pace rules of this request's body: the git settings, the idle timeout
@@ -162,18 +124,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/{owner}/{repo}/info/refs", get(info_refs))
         .route("/{owner}/{repo}/git-upload-pack", post(upload_pack))
         .route("/{owner}/{repo}/git-receive-pack", post(receive_pack))
-}
-
-/// A plain-text answer, which git prints as `remote: …`.
-pub(crate) fn text(status: StatusCode, message: impl Into<String>) -> Response {
-    let mut body = message.into();
-    body.push('\n');
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
 }
 
 fn challenge(message: &str) -> Response {

@@ -20,7 +20,7 @@ use crate::extract::{Authed, MaybeUser};
 use crate::git_views;
 use crate::links::Links;
 use crate::openapi::schemas;
-use crate::routes::repos::OwnerRepo;
+use crate::params::OwnerRepo;
 use crate::state::AppState;
 
 /// The wildcard `{*ref}` routes are annotated with axum's template; the served

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::{OpId, Payload, PublicKey, Role, Thread, ThreadEdit};
+use guts_service::Caller;
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
@@ -23,11 +24,11 @@ use crate::extract::{AuthUser, JsonBody, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::repos::{OwnerRepo, find_visible};
-use crate::routes::users::existing_user;
+use crate::params::{OwnerRepo, OwnerRepoNumber};
 use crate::state::AppState;
 use crate::threads::{
-    self, OwnerRepoNumber, Render, find_thread, invalid_field, missing_field, role_of,
+    self, LabelRef, Render, find_thread, invalid_field, label_diff, open_flag, role_of,
+    sort_threads, state_filter, validate_labels,
 };
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -56,49 +57,10 @@ struct ListQuery {
     direction: Option<String>,
 }
 
-/// Which threads a list shows, by state (`open` by default).
-pub(crate) fn state_filter(state: Option<&str>) -> Result<fn(&Thread) -> bool, ApiError> {
-    match state.unwrap_or("open") {
-        "open" => Ok(|t| t.open),
-        "closed" => Ok(|t| !t.open),
-        "all" => Ok(|_| true),
-        _ => Err(invalid_field(
-            "Issue",
-            "state",
-            "must be open, closed or all",
-        )),
-    }
-}
-
-/// Sorts threads by `sort` (`created`, `updated`, `comments`) and `direction`
-/// (`desc` by default), as GitHub's list endpoints do.
-pub(crate) fn sort_threads(
-    threads: &mut [(OpId, &Thread)],
-    sort: Option<&str>,
-    direction: Option<&str>,
-) -> Result<(), ApiError> {
-    match sort.unwrap_or("created") {
-        "created" => threads.sort_by_key(|(_, t)| t.number),
-        "updated" => threads.sort_by_key(|(_, t)| (t.updated_at, t.number)),
-        "comments" => threads.sort_by_key(|(_, t)| (t.comments.len(), t.number)),
-        _ => {
-            return Err(invalid_field(
-                "Issue",
-                "sort",
-                "must be created, updated or comments",
-            ));
-        }
-    }
-    match direction.unwrap_or("desc") {
-        "desc" => threads.reverse(),
-        "asc" => {}
-        _ => return Err(invalid_field("Issue", "direction", "must be asc or desc")),
-    }
-    Ok(())
-}
-
 fn user_key(state: &AppState, login: &str) -> Result<PublicKey, ApiError> {
-    existing_user(state, login)?
+    state
+        .service
+        .user(login)?
         .public_key()
         .map_err(|_| ApiError::internal())
 }
@@ -189,22 +151,6 @@ struct CreateIssue {
     assignee: Option<String>,
 }
 
-/// GitHub accepts labels as names or as `{"name": …}` objects.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub(crate) enum LabelRef {
-    Name(String),
-    Object { name: String },
-}
-
-impl LabelRef {
-    pub(crate) fn into_name(self) -> String {
-        match self {
-            LabelRef::Name(name) | LabelRef::Object { name } => name,
-        }
-    }
-}
-
 /// A title may be a string or a number on GitHub; anything else is invalid.
 fn title_text(title: Option<&Value>) -> Result<Option<String>, ApiError> {
     match title {
@@ -241,7 +187,8 @@ async fn create(
     VisibleRepo { view, .. }: VisibleRepo,
     JsonBody(body): JsonBody<CreateIssue>,
 ) -> Result<Response, ApiError> {
-    let title = title_text(body.title.as_ref())?.ok_or_else(|| missing_field("Issue", "title"))?;
+    let title = title_text(body.title.as_ref())?
+        .ok_or_else(|| ApiError::missing_field("Issue", "title"))?;
     threads::validate_text("Issue", Some(&title), body.body.as_deref())?;
     let writer = role_of(&view, &authed) >= Some(Role::Write);
     let mut logins = body.assignees;
@@ -263,26 +210,6 @@ async fn create(
     };
     let (view, id) = threads::append(&state, &authed, &view, payload).await?;
     respond_thread(&state, &links, &view, &id, StatusCode::CREATED)
-}
-
-/// Checks label names as GitHub does (non-empty, at most 50 characters), and the
-/// operation's caps: [`MAX_LABELS`](guts_core::collab::MAX_LABELS) labels of at most
-/// [`MAX_LABEL_BYTES`](caps::MAX_LABEL_BYTES) bytes each.
-pub(crate) fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
-    if labels.len() > guts_core::collab::MAX_LABELS {
-        return Err(invalid_field("Label", "labels", "too many labels"));
-    }
-    for label in labels {
-        if label.trim().is_empty() || label.chars().count() > 50 || label.contains(',') {
-            return Err(invalid_field(
-                "Label",
-                "name",
-                "must be 1 to 50 characters without commas",
-            ));
-        }
-        caps::check_bytes("Label", "name", label, caps::MAX_LABEL_BYTES)?;
-    }
-    Ok(())
 }
 
 /// The issue object of thread `id` in `view`, with `status`.
@@ -326,16 +253,6 @@ struct UpdateIssue {
     labels: Option<Vec<LabelRef>>,
     assignees: Option<Vec<String>>,
     assignee: Option<String>,
-}
-
-/// `open`/`closed` as the thread edit's `open` flag.
-pub(crate) fn open_flag(state: Option<&str>) -> Result<Option<bool>, ApiError> {
-    match state {
-        None => Ok(None),
-        Some("open") => Ok(Some(true)),
-        Some("closed") => Ok(Some(false)),
-        Some(_) => Err(invalid_field("Issue", "state", "must be open or closed")),
-    }
 }
 
 /// Edits an issue: title, body, state, labels (replaced), assignees (replaced).
@@ -407,30 +324,16 @@ async fn update(
     respond_thread(&state, &links, &view, &id, StatusCode::OK)
 }
 
-/// Labels to add and remove so that `thread` carries exactly `wanted`.
-pub(crate) fn label_diff(thread: &Thread, wanted: &[String]) -> (Vec<String>, Vec<String>) {
-    let wanted_keys: BTreeSet<String> = wanted.iter().map(|l| l.to_lowercase()).collect();
-    let add = wanted
-        .iter()
-        .filter(|l| !thread.labels.contains(&l.to_lowercase()))
-        .cloned()
-        .collect();
-    let remove = thread
-        .labels
-        .iter()
-        .filter(|l| !wanted_keys.contains(*l))
-        .cloned()
-        .collect();
-    (add, remove)
-}
-
 async fn set_lock(
     state: AppState,
     authed: crate::extract::Authed,
     (owner, repo, number): (String, String, u64),
     locked: bool,
 ) -> Result<StatusCode, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let view = state
+        .service
+        .repo(Caller::User(&authed), &owner, &repo)?
+        .view;
     let (id, _) = find_thread(&view, number)?;
     let edit = ThreadEdit {
         locked: Some(locked),
@@ -485,7 +388,10 @@ async fn change_assignees(
     logins: &[String],
     adding: bool,
 ) -> Result<Response, ApiError> {
-    let view = find_visible(&state, &owner, &repo, Some(&authed))?;
+    let view = state
+        .service
+        .repo(Caller::User(&authed), &owner, &repo)?
+        .view;
     let (id, _) = find_thread(&view, number)?;
     let keys = keys_of(&state, logins)?;
     let (add, remove) = if adding {

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::{LabelDef, OpId, Payload};
+use guts_service::Caller;
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
@@ -19,10 +20,10 @@ use crate::extract::{ApiResource, AuthUser, Authed, JsonBody, ValidJson, Visible
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::issues::{LabelRef, label_diff, validate_labels};
-use crate::routes::repos::{OwnerRepo, find_visible};
+use crate::params::{OwnerRepo, OwnerRepoNumber};
+
 use crate::state::AppState;
-use crate::threads::{self, OwnerRepoNumber, Render, find_thread, missing_field};
+use crate::threads::{self, LabelRef, Render, find_thread, label_diff, validate_labels};
 use validator::{Validate, ValidationError};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -187,7 +188,9 @@ async fn create(
     VisibleRepo { view, .. }: VisibleRepo,
     ValidJson(body): ValidJson<LabelBody>,
 ) -> Result<Response, ApiError> {
-    let name = body.name.ok_or_else(|| missing_field("Label", "name"))?;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::missing_field("Label", "name"))?;
     validate_labels(std::slice::from_ref(&name))?;
     if view.state.collab.labels.contains_key(&name.to_lowercase()) {
         return Err(ApiError::validation(FieldError {
@@ -320,7 +323,10 @@ async fn change_on(
     (owner, repo, number): (String, String, u64),
     change: impl FnOnce(&guts_core::Thread) -> (Vec<String>, Vec<String>),
 ) -> Result<Response, ApiError> {
-    let view = find_visible(state, &owner, &repo, Some(authed))?;
+    let view = state
+        .service
+        .repo(Caller::User(authed), &owner, &repo)?
+        .view;
     let (id, thread) = find_thread(&view, number)?;
     let (add, remove) = change(thread);
     let payload = Payload::LabelThread {

@@ -19,8 +19,7 @@ use crate::extract::{AuthUser, JsonBody, MaybeUser};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::repos::{CreateRepo, list_owned, render};
-use crate::routes::users::existing_user;
+use crate::params::CreateRepo;
 use crate::state::AppState;
 use crate::views;
 
@@ -78,19 +77,7 @@ async fn get_org(
     Path(login): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let org = existing_org(&state, &login)?;
-    Ok(Json(org_json(&state, &links, &org)))
-}
-
-/// GitHub's organization object, with its count of public repositories.
-pub(crate) fn org_json(state: &AppState, links: &Links, org: &OrgRecord) -> Value {
-    let public = state
-        .repos
-        .list()
-        .iter()
-        .filter(|v| v.state.meta.as_ref().is_some_and(|m| !m.private))
-        .filter(|v| state.served(v).owner.eq_ignore_ascii_case(&org.login))
-        .count();
-    views::org(links, org, public)
+    Ok(Json(views::org_json(&state, &links, &org)))
 }
 
 /// The organization's members (Guts has no concealed memberships: all are public).
@@ -136,7 +123,7 @@ async fn get_membership(
     if !is_self && role_of(&state, &org, &authed.user.login)?.is_none() {
         return Err(ApiError::not_found());
     }
-    let user = existing_user(&state, &username)?;
+    let user = state.service.user(&username)?;
     let role = role_of(&state, &org, &user.login)?.ok_or_else(ApiError::not_found)?;
     let user = views::simple_user(&links, &user.login, user.id, user.site_admin);
     Ok(Json(membership_json(&links, &org, &user, role)))
@@ -174,7 +161,7 @@ async fn set_membership(
             }));
         }
     };
-    let user = existing_user(&state, &username)?;
+    let user = state.service.user(&username)?;
     state
         .service
         .set_membership(&authed, &org, &user, role)
@@ -212,7 +199,7 @@ async fn list_repos(
     Path(login): Path<String>,
 ) -> Result<Response, ApiError> {
     let org = existing_org(&state, &login)?;
-    Ok(list_owned(
+    Ok(views::owned_repositories(
         &state,
         &links,
         &page,
@@ -240,6 +227,6 @@ async fn create_repo(
         .service
         .create_org_repo(&authed, &org, body.into())
         .await?;
-    let body = render(&state, &links, &view, Some(&authed));
+    let body = views::repository(&state, &links, &view, Some(&authed));
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -27,10 +27,12 @@ use crate::git_views;
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::issues::{open_flag, sort_threads, state_filter};
-use crate::routes::repos::OwnerRepo;
+use crate::params::{OwnerRepo, OwnerRepoNumber};
+
 use crate::state::AppState;
-use crate::threads::{self, OwnerRepoNumber, Render, find_thread, invalid_field, missing_field};
+use crate::threads::{
+    self, Render, find_pull, head_sha, invalid_field, open_flag, sort_threads, state_filter,
+};
 use crate::time::iso8601;
 use validator::Validate;
 
@@ -128,24 +130,8 @@ async fn files(
     Ok((headers, Json(body)).into_response())
 }
 
-/// The head commit of a pull request: its branch while open and the branch exists,
-/// else what was recorded (at merge, or when it was opened).
-pub(crate) fn head_sha(state: &RepoState, pull: &Pull) -> ObjectId {
-    if let Some(merged) = &pull.merged {
-        return merged.head;
-    }
-    state.branch(&pull.head).unwrap_or(pull.head_sha)
-}
-
 fn base_sha(state: &RepoState, pull: &Pull) -> ObjectId {
     state.branch(&pull.base).unwrap_or(pull.base_sha)
-}
-
-/// The thread numbered `number`, which must be a pull request.
-pub(crate) fn find_pull(view: &RepoView, number: u64) -> Result<(OpId, &Thread, &Pull), ApiError> {
-    let (id, thread) = find_thread(view, number)?;
-    let pull = thread.pull.as_ref().ok_or_else(ApiError::not_found)?;
-    Ok((id, thread, pull))
 }
 
 impl ApiResource for CreatePull {
@@ -170,7 +156,7 @@ impl Render<'_> {
         let n = thread.number;
         let issue = self.issue(id, thread);
         let state = &self.view.state;
-        let repo = crate::routes::repos::render(self.state, self.links, self.view, None);
+        let repo = crate::views::repository(self.state, self.links, self.view, None);
         let head = head_sha(state, pull);
         let merged = pull.merged.as_ref();
         let field = |name: &str| issue.get(name).cloned().unwrap_or(Value::Null);
@@ -341,14 +327,14 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let title = body
         .title
-        .ok_or_else(|| missing_field("PullRequest", "title"))?;
+        .ok_or_else(|| ApiError::missing_field("PullRequest", "title"))?;
     let head = body
         .head
         .map(|h| branch_name(&state.served(&view), &h))
-        .ok_or_else(|| missing_field("PullRequest", "head"))?;
+        .ok_or_else(|| ApiError::missing_field("PullRequest", "head"))?;
     let base = body
         .base
-        .ok_or_else(|| missing_field("PullRequest", "base"))?;
+        .ok_or_else(|| ApiError::missing_field("PullRequest", "base"))?;
     threads::validate_text("PullRequest", Some(&title), body.body.as_deref())?;
     for (field, branch) in [("head", &head), ("base", &base)] {
         if view.state.branch(branch).is_none() {

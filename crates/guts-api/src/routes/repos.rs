@@ -7,21 +7,18 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use guts_core::{Payload, Role};
-use guts_service::{Caller, NewRepo};
+use guts_core::Payload;
 use guts_storage::RepoView;
 use http::StatusCode;
-use serde::Deserialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{AuthUser, Authed, JsonBody, MaybeUser, VisibleRepo};
+use crate::extract::{AuthUser, JsonBody, MaybeUser, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::users::existing_user;
+use crate::params::{CreateRepo, OwnerRepo};
 use crate::state::AppState;
 use crate::views;
 
@@ -30,92 +27,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_mine, create))
         .routes(routes!(list_for_user))
         .routes(routes!(get_repo, delete_repo))
-}
-
-/// `{owner}/{repo}`, the path parameters of every repository route.
-#[derive(Debug, utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(
-    dead_code,
-    reason = "describes path parameters; handlers take them as a tuple"
-)]
-pub(crate) struct OwnerRepo {
-    /// The owner's login (user or organization).
-    owner: String,
-    /// The repository's name (a trailing `.git` is ignored).
-    repo: String,
-}
-
-/// The caller's role in a repository.
-fn role_of(view: &RepoView, caller: Option<&Authed>) -> Option<Role> {
-    caller?.role_in(view)
-}
-
-pub(crate) fn render(
-    state: &AppState,
-    links: &Links,
-    view: &RepoView,
-    caller: Option<&Authed>,
-) -> serde_json::Value {
-    let Some(meta) = &view.state.meta else {
-        return serde_json::Value::Null;
-    };
-    let served = state.served(view);
-    // A repository whose author does not hold its login here (another cluster's) is
-    // owned by its author, never by the local account of that login.
-    let owner = if served.is_bound(meta) {
-        let account = state.accounts.user(&meta.owner).ok().flatten();
-        match (&account, state.accounts.org(&meta.owner).ok().flatten()) {
-            (None, Some(org)) => views::simple_org(links, &org),
-            _ => views::owner(links, &meta.owner, account.as_ref(), &meta.created_by),
-        }
-    } else {
-        views::owner(links, &served.owner, None, &meta.created_by)
-    };
-    views::repo(
-        links,
-        view,
-        &served,
-        owner,
-        caller.map(|c| role_of(view, Some(c))),
-    )
-}
-
-/// Repository `owner/name` if the caller may see it (private ones are 404 to
-/// outsiders).
-pub(crate) fn find_visible(
-    state: &AppState,
-    owner: &str,
-    name: &str,
-    caller: Option<&Authed>,
-) -> Result<Arc<RepoView>, ApiError> {
-    Ok(state.service.repo(Caller::from(caller), owner, name)?.view)
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub(crate) struct CreateRepo {
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    private: Option<bool>,
-    /// `public` or `private` (overrides `private` when `private`).
-    #[serde(default)]
-    visibility: Option<String>,
-    /// Short branch name; `main` when absent.
-    #[serde(default)]
-    default_branch: Option<String>,
-}
-
-impl From<CreateRepo> for NewRepo {
-    fn from(body: CreateRepo) -> NewRepo {
-        NewRepo {
-            private: body.private.unwrap_or(false) || body.visibility.as_deref() == Some("private"),
-            name: body.name,
-            description: body.description.unwrap_or_default(),
-            default_branch: body.default_branch,
-        }
-    }
 }
 
 /// Creates a repository owned by the caller, who signs its `CreateRepo` operation.
@@ -129,7 +40,7 @@ async fn create(
     JsonBody(body): JsonBody<CreateRepo>,
 ) -> Result<Response, ApiError> {
     let view = state.service.create_user_repo(&authed, body.into()).await?;
-    let body = render(&state, &links, &view, Some(&authed));
+    let body = views::repository(&state, &links, &view, Some(&authed));
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -144,7 +55,12 @@ async fn get_repo(
     Path((owner, name)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     tracing::Span::current().record("repo", format!("{owner}/{name}"));
-    Ok(Json(render(&state, &links, &view, caller.as_ref())))
+    Ok(Json(views::repository(
+        &state,
+        &links,
+        &view,
+        caller.as_ref(),
+    )))
 }
 
 /// Deletes a repository (a signed `DeleteRepo`; the fold requires the owner: the user
@@ -186,7 +102,7 @@ async fn list_mine(
     let (items, headers) = page.apply(mine);
     let body: Vec<_> = items
         .iter()
-        .map(|v| render(&state, &links, v, Some(&authed)))
+        .map(|v| views::repository(&state, &links, v, Some(&authed)))
         .collect();
     (headers, Json(body)).into_response()
 }
@@ -208,30 +124,13 @@ async fn list_for_user(
         .map_err(ApiError::from)?
         .is_none()
     {
-        existing_user(&state, &login)?;
+        state.service.user(&login)?;
     }
-    Ok(list_owned(&state, &links, &page, caller.as_ref(), &login))
-}
-
-/// One page of the repositories owned by `owner` (a user or an organization) that the
-/// caller may see.
-pub(crate) fn list_owned(
-    state: &AppState,
-    links: &Links,
-    page: &Page,
-    caller: Option<&Authed>,
-    owner: &str,
-) -> Response {
-    let theirs: Vec<Arc<RepoView>> = state
-        .service
-        .visible_repos(Caller::from(caller))
-        .into_iter()
-        .filter(|v| state.served(v).owner.eq_ignore_ascii_case(owner))
-        .collect();
-    let (items, headers) = page.apply(theirs);
-    let body: Vec<_> = items
-        .iter()
-        .map(|v| render(state, links, v, caller))
-        .collect();
-    (headers, Json(body)).into_response()
+    Ok(views::owned_repositories(
+        &state,
+        &links,
+        &page,
+        caller.as_ref(),
+        &login,
+    ))
 }

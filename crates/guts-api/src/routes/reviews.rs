@@ -21,9 +21,10 @@ use crate::extract::{AuthUser, Authed, JsonBody, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::routes::pulls::{find_pull, head_sha};
+use crate::params::OwnerRepoNumber;
+
 use crate::state::AppState;
-use crate::threads::{self, OwnerRepoNumber, Render, invalid_field, missing_field};
+use crate::threads::{self, Render, find_pull, head_sha, invalid_field};
 use crate::time::iso8601;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -100,7 +101,7 @@ impl InlineComment {
         let path = self
             .path
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| missing_field("PullRequestReviewComment", "path"))?;
+            .ok_or_else(|| ApiError::missing_field("PullRequestReviewComment", "path"))?;
         caps::check_bytes(
             "PullRequestReviewComment",
             "path",
@@ -110,7 +111,7 @@ impl InlineComment {
         let body = self
             .body
             .filter(|b| !b.trim().is_empty())
-            .ok_or_else(|| missing_field("PullRequestReviewComment", "body"))?;
+            .ok_or_else(|| ApiError::missing_field("PullRequestReviewComment", "body"))?;
         threads::validate_text("PullRequestReviewComment", None, Some(&body))?;
         Ok(ReviewComment {
             path,
@@ -143,7 +144,7 @@ fn verdict(event: Option<&str>) -> Result<Verdict, ApiError> {
         Some("COMMENT") => Ok(Verdict::Comment),
         // GitHub leaves a review without an event pending; Guts has no pending
         // reviews, so it needs one.
-        None => Err(missing_field("PullRequestReview", "event")),
+        None => Err(ApiError::missing_field("PullRequestReview", "event")),
         Some(_) => Err(invalid_field(
             "PullRequestReview",
             "event",
@@ -175,7 +176,7 @@ async fn submit(
     let (pull, _, _) = find_pull(view, number)?;
     let (verdict, body, commit, comments) = review;
     if verdict != Verdict::Approve && body.trim().is_empty() && comments.is_empty() {
-        return Err(missing_field("PullRequestReview", "body"));
+        return Err(ApiError::missing_field("PullRequestReview", "body"));
     }
     threads::validate_text("PullRequestReview", None, Some(&body))?;
     let payload = Payload::Review {

@@ -3,16 +3,14 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use guts_storage::{Scope, UserRecord};
-use http::StatusCode;
+use axum::response::Response;
+use guts_storage::Scope;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
 use crate::links::Links;
 use crate::openapi::schemas;
@@ -46,16 +44,7 @@ async fn by_login(
     if let Some(org) = state.accounts.org(&login).map_err(ApiError::from)? {
         return Ok(Json(views::org_as_user(&links, &org)));
     }
-    Ok(Json(views::user(&links, &existing_user(&state, &login)?)))
-}
-
-/// The account `login`, or GitHub's 404.
-pub(crate) fn existing_user(state: &AppState, login: &str) -> Result<UserRecord, ApiError> {
-    state
-        .accounts
-        .user(login)
-        .map_err(ApiError::from)?
-        .ok_or_else(ApiError::not_found)
+    Ok(Json(views::user(&links, &state.service.user(&login)?)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,41 +67,12 @@ async fn register(
             "Registration is closed on this node: ask an administrator for an account",
         ));
     }
-    let login = body.login.ok_or_else(|| missing("User", "login"))?;
-    create_account(&state, &links, &login, false, vec![Scope::Repo]).await
-}
-
-/// Shared by open registration and the admin API: account plus first token.
-pub(crate) async fn create_account(
-    state: &AppState,
-    links: &Links,
-    login: &str,
-    site_admin: bool,
-    scopes: Vec<Scope>,
-) -> Result<Response, ApiError> {
-    let user = state
-        .accounts
-        .create_user(login, site_admin)
-        .await
-        .map_err(ApiError::from)?;
-    let token = state
-        .accounts
-        .create_token(&user.login, "initial", scopes)
-        .await
-        .map_err(ApiError::from)?;
-    tracing::info!(login = %user.login, site_admin, "account created");
-    let mut body = views::user(links, &user);
-    if let Some(map) = body.as_object_mut() {
-        map.insert("token".to_string(), json!(token.token.expose()));
-    }
-    Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-pub(crate) fn missing(resource: &'static str, field: &'static str) -> ApiError {
-    ApiError::validation(FieldError {
-        resource: resource.into(),
-        field: field.into(),
-        code: "missing_field".into(),
-        message: None,
-    })
+    let login = body
+        .login
+        .ok_or_else(|| ApiError::missing_field("User", "login"))?;
+    let (user, token) = state
+        .service
+        .create_account(&login, false, vec![Scope::Repo])
+        .await?;
+    Ok(views::new_account(&links, &user, &token))
 }
