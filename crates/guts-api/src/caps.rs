@@ -18,7 +18,6 @@ pub(crate) use guts_core::codec::MAX_NAME_BYTES;
 pub(crate) use guts_core::collab::{MAX_ASSIGNEES, MAX_LABEL_BYTES, MAX_REVIEW_COMMENTS};
 
 use crate::error::{ApiError, FieldError};
-use crate::threads::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 
 /// A UTF-8 character is at most this many bytes.
 const MAX_UTF8_BYTES: usize = 4;
@@ -26,6 +25,11 @@ const MAX_UTF8_BYTES: usize = 4;
 // The API states some limits in characters, as GitHub does; the encoder's are in bytes.
 // These hold at compile time, so a text within GitHub's character limit always fits the
 // encoder's byte cap, and a ref name git accepts always fits a name field.
+/// Longest body GitHub accepts for issues, pull requests and comments (characters).
+pub(crate) const MAX_BODY_CHARS: usize = 65_536;
+/// Longest title GitHub accepts (characters).
+pub(crate) const MAX_TITLE_CHARS: usize = 256;
+
 const _: () = assert!(MAX_TITLE_CHARS * MAX_UTF8_BYTES <= guts_core::collab::MAX_TITLE_BYTES);
 const _: () = assert!(MAX_TITLE_CHARS * MAX_UTF8_BYTES <= MAX_NAME_BYTES);
 const _: () = assert!(MAX_BODY_CHARS * MAX_UTF8_BYTES <= guts_core::codec::MAX_TEXT_BYTES);

@@ -7,6 +7,7 @@
 // GitHub's repository object is one large `json!` literal.
 #![recursion_limit = "256"]
 
+mod backup_jobs;
 mod browse;
 mod caps;
 pub mod error;
@@ -23,6 +24,7 @@ mod params;
 pub mod router;
 mod routes;
 pub mod server;
+mod service_errors;
 pub mod state;
 #[cfg(test)]
 mod test_support;

@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::git_io::GitThreads;
 use crate::metrics::HttpMetrics;
-use crate::middleware::git_edge::IpSlots;
+use crate::middleware::ip_slots::IpSlots;
 use crate::middleware::{RateLimiter, RateLimits, TrustedProxies};
 
 /// Full-clone object selections kept (each about 20 bytes per object).
@@ -136,7 +136,7 @@ pub struct Inner {
     /// The p2p layer, for the admin API; `None` in unit tests without a network.
     pub peers: Option<PeerHandle>,
     /// The latest online backup (`/admin/backup`).
-    pub(crate) backups: Arc<crate::routes::backup::Backups>,
+    pub(crate) backups: Arc<crate::backup_jobs::Backups>,
     /// Object selections of full clones, reused by later clones of the same refs.
     pub git_plans: Arc<PlanCache>,
     pub(crate) in_flight: Arc<Semaphore>,

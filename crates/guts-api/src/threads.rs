@@ -16,18 +16,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::caps;
+use crate::caps::{self, MAX_BODY_CHARS, MAX_TITLE_CHARS};
 use crate::error::{ApiError, FieldError};
 use crate::extract::Authed;
 use crate::links::Links;
 use crate::state::AppState;
 use crate::time::iso8601;
 use crate::views;
-
-/// Longest body GitHub accepts for issues, pull requests and comments (characters).
-pub(crate) const MAX_BODY_CHARS: usize = 65_536;
-/// Longest title GitHub accepts (characters).
-pub(crate) const MAX_TITLE_CHARS: usize = 256;
 
 /// Renders the collaboration objects of one repository for one request, remembering
 /// the users it looked up (a list page names the same people many times).

@@ -5,12 +5,16 @@
 
 pub mod forwarded;
 pub(crate) mod git_edge;
+pub(crate) mod ip_slots;
 pub(crate) mod limits;
 pub mod observe;
+pub mod proxies;
+pub mod rate_buckets;
 pub mod rate_limit;
 
-pub use forwarded::{Client, TrustedProxies};
+pub use forwarded::Client;
 pub(crate) use limits::{json_errors, limit_in_flight};
 pub(crate) use observe::observe;
 pub use observe::{REQUEST_ID, RequestId};
-pub use rate_limit::{RateLimiter, RateLimits};
+pub use proxies::TrustedProxies;
+pub use rate_buckets::{RateLimiter, RateLimits};

@@ -9,7 +9,6 @@
 //! is the durable record that it completed.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::Json;
@@ -17,67 +16,18 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use guts_storage::backup::{self, BackupError, Snapshot};
 use http::{StatusCode, header};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::backup_jobs::{BackupState, BackupStatus};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{Admin, JsonBody};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(status, start))
-}
-
-/// The latest backup of this process; shared by the handlers and the copying task.
-#[derive(Debug, Default)]
-pub(crate) struct Backups {
-    latest: Mutex<Option<BackupStatus>>,
-}
-
-impl Backups {
-    fn latest(&self) -> Option<BackupStatus> {
-        self.latest.lock().ok().and_then(|l| l.clone())
-    }
-
-    fn set(&self, status: BackupStatus) {
-        if let Ok(mut latest) = self.latest.lock() {
-            *latest = Some(status);
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-enum BackupState {
-    Running,
-    Done,
-    Failed,
-}
-
-/// A backup's progress.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-struct BackupStatus {
-    state: BackupState,
-    /// The target directory on the node's filesystem.
-    path: String,
-    /// When the snapshot was taken: every write acknowledged before it is in the backup.
-    snapshot_at: String,
-    /// Live repositories in the snapshot.
-    repositories: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    finished_at: Option<String>,
-    /// Bytes written (when done).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes: Option<u64>,
-    /// Entries copied per table (when done).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    tables: Option<std::collections::BTreeMap<String, u64>>,
-    /// Why it failed (when failed).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

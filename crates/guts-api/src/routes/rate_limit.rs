@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::middleware::rate_limit::Status;
+use crate::middleware::rate_buckets::Status;
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
