@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use guts_core::{Keypair, OpId, Payload, Role};
+use guts_core::{Keypair, OpId, Payload, RepoState, Role};
 use guts_storage::{OrgRole, RepoError, RepoView, Scope, ServedName};
 
 use crate::Service;
@@ -119,6 +119,22 @@ impl Service {
         self.append_signed(view, &key, payload).await
     }
 
+    /// [`Service::append`] if `check` accepts the state the operation would follow (it
+    /// runs under the repository's append lock, so nothing moves between the check and
+    /// the append): how a change prepared from an earlier state (a merge commit written
+    /// against a base and a head) refuses to land on a state that moved meanwhile.
+    pub async fn append_checked(
+        &self,
+        who: &Authed,
+        view: &RepoView,
+        payload: Payload,
+        check: impl FnOnce(&RepoState) -> Result<(), RepoError>,
+    ) -> Result<(Arc<RepoView>, OpId), ServiceError> {
+        who.require(Scope::Repo)?;
+        let key = self.accounts.signing_key(&who.user)?;
+        self.append_signed_checked(view, &key, payload, check).await
+    }
+
     /// [`Service::append`], but signed as the organization when `who` administers the
     /// organization that owns the repository: org admins administer every repository
     /// of their organization, as on GitHub, including what only its owner may do
@@ -143,9 +159,21 @@ impl Service {
         key: &Keypair,
         payload: Payload,
     ) -> Result<(Arc<RepoView>, OpId), ServiceError> {
+        self.append_signed_checked(view, key, payload, |_| Ok(()))
+            .await
+    }
+
+    /// Signs `payload` with `key` and appends it if `check` accepts the state.
+    async fn append_signed_checked(
+        &self,
+        view: &RepoView,
+        key: &Keypair,
+        payload: Payload,
+        check: impl FnOnce(&RepoState) -> Result<(), RepoError>,
+    ) -> Result<(Arc<RepoView>, OpId), ServiceError> {
         let resource = resource_of(&payload);
         self.repos
-            .append_checked(view.id, key, payload, |_| Ok(()))
+            .append_checked(view.id, key, payload, check)
             .await
             .map_err(|e| match e {
                 RepoError::Encode(error) => ServiceError::TooLarge { resource, error },

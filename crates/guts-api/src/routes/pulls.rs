@@ -632,11 +632,6 @@ async fn merge(
         return Err(ApiError::forbidden("Must have push access to repository."));
     }
     let new = write_commits(&state, &view, &authed, &plan).await?;
-    authed.require(guts_storage::Scope::Repo)?;
-    let key = state
-        .accounts
-        .signing_key(&authed.user)
-        .map_err(ApiError::from)?;
     let payload = Payload::MergePull {
         pull: plan.pull,
         method: plan.method,
@@ -646,8 +641,8 @@ async fn merge(
     };
     let (base_ref, base, head, pull) = (plan.base_ref.clone(), plan.base, plan.head, plan.pull);
     state
-        .repos
-        .append_checked(view.id, &key, payload, move |current| {
+        .service
+        .append_checked(&authed, &view, payload, move |current| {
             let moved = current.refs.get(&base_ref).map(|r| r.target) != Some(base);
             let head_moved = current
                 .collab
@@ -663,8 +658,7 @@ async fn merge(
                 Ok(())
             }
         })
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
     tracing::info!(pull = number, by = %authed.user.login, method = plan.method.as_str(), "pull request merged");
     Ok(Json(json!({
         "sha": new.to_string(),
