@@ -163,7 +163,7 @@ pub struct Services {
 
 /// The p2p layer as the admin API sees it.
 #[derive(Clone)]
-pub struct PeerHandle(pub Arc<dyn guts_p2p::sync::PeerDirectory>);
+pub struct PeerHandle(pub Arc<dyn guts_p2p::directory::PeerDirectory>);
 
 impl std::fmt::Debug for PeerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

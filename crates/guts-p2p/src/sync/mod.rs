@@ -99,26 +99,7 @@ impl SyncMetrics {
     }
 }
 
-/// One peer as the admin API shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeerSummary {
-    pub peer_id: String,
-    pub address: String,
-    pub latency_ms: Option<f64>,
-    /// `closed`, `open` or `half_open`.
-    pub breaker: &'static str,
-    pub connected_ms: u64,
-}
-
-/// What the admin API may ask of the sync layer, without knowing its types.
-pub trait PeerDirectory: Send + Sync {
-    /// Connected peers with their latency and breaker state, sorted by id.
-    fn peers(&self) -> futures::future::BoxFuture<'_, Vec<PeerSummary>>;
-    /// The fault switch: while isolated the node neither answers, pulls, announces
-    /// nor heeds announcements (connections stay up), as if partitioned.
-    fn set_isolated(&self, isolated: bool);
-    fn isolated(&self) -> bool;
-}
+pub use crate::directory::{PeerDirectory, PeerSummary};
 
 impl<R: Replica> PeerDirectory for SyncService<R> {
     fn peers(&self) -> futures::future::BoxFuture<'_, Vec<PeerSummary>> {
