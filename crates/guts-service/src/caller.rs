@@ -11,6 +11,9 @@ use crate::error::{Denied, ServiceError};
 pub struct Authed {
     pub user: UserRecord,
     pub token: TokenRecord,
+    /// The user's key, parsed once here: decompressing an ed25519 point costs more
+    /// than the rest of a permission check.
+    key: PublicKey,
 }
 
 impl Authed {
@@ -28,18 +31,14 @@ impl Authed {
         }
     }
 
-    /// The user's public key; unreadable only if the store is corrupt.
-    pub fn key(&self) -> Result<PublicKey, ServiceError> {
-        self.user.public_key().map_err(|e| {
-            tracing::error!(error = %e, login = %self.user.login, "stored user key unreadable");
-            ServiceError::Internal
-        })
+    /// The user's public key.
+    pub fn key(&self) -> PublicKey {
+        self.key
     }
 
     /// The role the user holds in `view` (effective: collaborator or organization).
     pub fn role_in(&self, view: &RepoView) -> Option<Role> {
-        let key = self.user.public_key().ok()?;
-        view.state.role(&key)
+        view.state.role(&self.key)
     }
 }
 
@@ -89,7 +88,13 @@ impl Service {
     /// user (revoked, suspended, unknown), whatever the request.
     pub fn authenticate(&self, token: &str) -> Result<Authed, ServiceError> {
         match self.accounts.authenticate(token) {
-            Ok(Some((user, token))) => Ok(Authed { user, token }),
+            Ok(Some((user, token))) => {
+                let key = user.public_key().map_err(|e| {
+                    tracing::error!(error = %e, login = %user.login, "stored user key unreadable");
+                    ServiceError::Internal
+                })?;
+                Ok(Authed { user, token, key })
+            }
             Ok(None) => Err(ServiceError::BadCredentials),
             Err(e) => {
                 tracing::error!(error = %e, "token lookup failed");

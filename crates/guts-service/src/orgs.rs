@@ -62,7 +62,7 @@ impl Service {
         let key = self.accounts.org_signing_key(&org.login);
         let mut view = self.create_signed(&key, &org.login, new).await?;
         let payload = Payload::SetRole {
-            user: who.key()?,
+            user: who.key(),
             role: Some(Role::Admin),
         };
         view = self.append_signed(&view, &key, payload).await?.0;
