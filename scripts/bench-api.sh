@@ -4,18 +4,23 @@
 # missing).
 #   read:  GET  /api/v3/repos/alice/bench/issues/1
 #   write: POST /api/v3/repos/alice/bench/issues (durable: acknowledged after fsync)
+#   bare:  the same GET against a bare axum handler answering the bytes the node served
+#          for it (crates/guts-api/examples/bare_json.rs), right after the node's run:
+#          the ratio is what the node's own work per request costs
 # Prints wrk's summaries (requests/s, latency percentiles incl. p50 and p99).
 #
-# usage: scripts/bench-api.sh [--binary PATH] [--duration 30s] [--connections 64]
+# usage: scripts/bench-api.sh [--binary PATH] [--bare PATH] [--duration 30s] [--connections 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 binary=target/release/guts-node
+bare=target/release/examples/bare_json
 duration=30s
 connections=64
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
+    --bare) bare="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -26,6 +31,7 @@ if ! command -v wrk >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq wrk >/dev/null
 fi
 [ -x "$binary" ] || cargo build --release -p guts-node
+[ -x "$bare" ] || cargo build --release -p guts-api --example bare_json
 
 data=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
@@ -53,9 +59,23 @@ wrk.headers["Authorization"] = "token $token"
 wrk.headers["Content-Type"] = "application/json"
 LUA
 threads=2
+issue="/api/v3/repos/alice/bench/issues/1"
 echo "== read: GET issue, $connections connections, $duration"
 wrk -t"$threads" -c"$connections" -d"$duration" --latency \
-  -H "Authorization: token $token" "$base/api/v3/repos/alice/bench/issues/1"
+  -H "Authorization: token $token" "$base$issue" | tee "$data/read.txt"
+curl -fs -H "Authorization: token $token" "$base$issue" >"$data/issue.json"
+bare_port=$((port + 2))
+"$bare" "$data/issue.json" "127.0.0.1:$bare_port" &
+bare_pid=$!
+trap 'kill $node $bare_pid 2>/dev/null; wait $node $bare_pid 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$bare_port$issue" >/dev/null && break; sleep 0.1; done
+echo "== reference: the same $(wc -c <"$data/issue.json") bytes from a bare axum handler"
+wrk -t"$threads" -c"$connections" -d"$duration" --latency \
+  -H "Authorization: token $token" "http://127.0.0.1:$bare_port$issue" | tee "$data/bare.txt"
+kill $bare_pid
+rate() { awk '/^Requests\/sec/ {print $2}' "$1"; }
+echo "== read rate against the bare handler: $(rate "$data/read.txt") / $(rate "$data/bare.txt") =" \
+  "$(python3 -c "print(round($(rate "$data/read.txt") / $(rate "$data/bare.txt"), 2))")"
 echo "== write: POST issue (durable), $connections connections, $duration"
 wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$post" \
   "$base/api/v3/repos/alice/bench/issues"

@@ -38,6 +38,14 @@ impl From<ServiceError> for ApiError {
                 Denied::NameNotHeld(login) => Cow::Owned(format!(
                     "You do not have permission to create repositories under {login}."
                 )),
+                Denied::Role(role) => Cow::Owned(format!(
+                    "Must have {} access to this repository.",
+                    match role {
+                        Role::Read => "read",
+                        Role::Write => "push",
+                        Role::Admin | Role::Owner => "admin",
+                    }
+                )),
             }),
             ServiceError::Rejected(rejection) => rejected(rejection),
             ServiceError::Invalid { summary, problems } => {

@@ -1572,16 +1572,20 @@ impl Node {
         flush(&mut body);
         body.extend_from_slice(pack);
         let out = Shared::default();
-        let result = receive_pack(
-            self.repos.clone(),
-            std::sync::Arc::new(guts_git::serve::PlanCache::new(4)),
-            self.id,
-            self.key.clone(),
-            Box::new(std::io::Cursor::new(body)),
-            Box::new(out.clone()),
-            1 << 20,
-        )
-        .await;
+        let (repos, id, key) = (self.repos.clone(), self.id, self.key.clone());
+        let result =
+            receive_pack(
+                self.repos.clone(),
+                std::sync::Arc::new(guts_git::serve::PlanCache::new(4)),
+                self.id,
+                move |commands, atomic| async move {
+                    repos.update_refs(id, &key, commands, atomic).await
+                },
+                Box::new(std::io::Cursor::new(body)),
+                Box::new(out.clone()),
+                1 << 20,
+            )
+            .await;
         let bytes = out.0.lock().unwrap().clone();
         let report = if caps.contains("side-band-64k") {
             let mut inner = Vec::new();

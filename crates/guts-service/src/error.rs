@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use guts_core::{EncodeError, Rejection};
+use guts_core::{EncodeError, Rejection, Role};
 use guts_storage::{AccountError, RepoError, Scope};
 
 /// Why a use case did not do what it was asked.
@@ -66,6 +66,9 @@ pub enum Denied {
     /// The account signs its own operations; this node holds no key to sign with.
     #[error("the account has no custodial key here")]
     NotCustodial,
+    /// The caller's role in the repository is below the one this needs.
+    #[error("needs the {0:?} role")]
+    Role(Role),
     /// The signing key does not hold the login a repository would be created under.
     #[error("may not create repositories under {0}")]
     NameNotHeld(String),

@@ -16,10 +16,12 @@
 mod caller;
 mod error;
 mod orgs;
+mod push;
 mod repos;
 
 pub use caller::{Authed, Caller};
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
+pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, resource_of};
 
 use std::sync::Arc;

@@ -262,3 +262,49 @@ async fn permission_matrix() {
         }
     }
 }
+
+/// Who may push: the write role and a token with the `repo` scope (what each ref update
+/// may change is the fold's decision, tested with the push path in guts-storage).
+#[tokio::test]
+async fn pushes_need_the_write_role_and_the_repo_scope() {
+    let w = world().await;
+    let s = &w.service;
+    let all = vec![Scope::Repo];
+    let alice = s
+        .authenticate(&user(s, "alice", all.clone()).await)
+        .unwrap();
+    let view = s
+        .create_user_repo(&alice, new_repo("pub", false))
+        .await
+        .unwrap();
+    let mut callers = Vec::new();
+    for (login, role, scopes) in [
+        ("stranger", None, all.clone()),
+        ("puller", Some(Role::Read), all.clone()),
+        ("pusher", Some(Role::Write), all.clone()),
+        ("admin", Some(Role::Admin), all.clone()),
+        ("noscope", Some(Role::Admin), vec![]),
+    ] {
+        let token = user(s, login, scopes).await;
+        let authed = s.authenticate(&token).unwrap();
+        if let Some(role) = role {
+            let payload = Payload::SetRole {
+                user: authed.key(),
+                role: Some(role),
+            };
+            s.append(&alice, &view, payload).await.unwrap();
+        }
+        callers.push((login, authed));
+    }
+    callers.push(("alice", alice));
+    for (login, authed) in &callers {
+        let access = s.repo(Caller::from(authed), "alice", "pub").unwrap();
+        let want = match *login {
+            "stranger" | "puller" => Err(ServiceError::Forbidden(Denied::Role(Role::Write))),
+            "noscope" => Err(ServiceError::Forbidden(Denied::Scope(Scope::Repo))),
+            _ => Ok(()),
+        };
+        assert_eq!(s.may_push(authed, &access), want, "{login}");
+        assert_eq!(s.pusher(authed, &access).map(|_| ()), want, "{login}");
+    }
+}

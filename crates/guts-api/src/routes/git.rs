@@ -27,7 +27,6 @@
 //! refused with 503 + Retry-After if none frees up within [`THREAD_WAIT`].
 
 use std::io::{Cursor, Read};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -35,10 +34,9 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use guts_core::Role;
 use guts_git::serve::{self, Protocol, ServeError};
 use guts_git::v0::Service;
-use guts_storage::{RepoView, Scope};
+use guts_service::{Caller, Denied, RepoAccess, ServiceError};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
@@ -141,14 +139,14 @@ enum Need {
     Write,
 }
 
-/// The repository and the caller, if the caller may do what they need.
+/// The repository as the caller may see it, if the caller may do what they need.
 async fn authorize(
     state: &AppState,
     parts: &mut http::request::Parts,
     owner: &str,
     repo: &str,
     need: Need,
-) -> Result<(Arc<RepoView>, Option<Authed>), Response> {
+) -> Result<(RepoAccess, Option<Authed>), Response> {
     let caller = match MaybeUser::from_request_parts(parts, state).await {
         Ok(MaybeUser(caller)) => caller,
         Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
@@ -156,47 +154,46 @@ async fn authorize(
         }
         Err(e) => return Err(text(e.status(), e.message())),
     };
-    let name = repo.strip_suffix(".git").unwrap_or(repo);
-    let found = state.repos.find(owner, name);
-    let role = |view: &RepoView| {
-        caller
-            .as_ref()
-            .and_then(|c| c.user.public_key().ok())
-            .and_then(|key| view.state.role(&key))
-    };
-    let visible = found.as_ref().is_some_and(|view| {
-        let public = view.state.meta.as_ref().is_some_and(|m| !m.private);
-        public || role(view).is_some() || caller.as_ref().is_some_and(|c| c.user.site_admin)
-    });
     if need == Need::Write && caller.is_none() {
         return Err(challenge("Authentication required to push."));
     }
-    let view = match (found, visible) {
-        (Some(view), true) => view,
-        _ if caller.is_none() => return Err(challenge("Authentication required.")),
-        _ => return Err(text(StatusCode::NOT_FOUND, "Repository not found.")),
-    };
-    if need == Need::Write {
-        let Some(authed) = &caller else {
-            return Err(challenge("Authentication required to push."));
-        };
-        if !authed.allows(Scope::Repo) {
-            return Err(text(
-                StatusCode::FORBIDDEN,
-                "The token lacks the repo scope needed to push.",
-            ));
-        }
-        if role(&view).is_none_or(|r| r < Role::Write) {
-            return Err(text(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "Permission to {owner}/{name} denied to {}.",
-                    authed.user.login
-                ),
-            ));
-        }
+    let refused = |e: ServiceError| refusal(&e, caller.as_ref(), owner, repo);
+    let access = state
+        .service
+        .repo(Caller::from(caller.as_ref()), owner, repo)
+        .map_err(refused)?;
+    if let (Need::Write, Some(authed)) = (need, &caller) {
+        state.service.may_push(authed, &access).map_err(refused)?;
     }
-    Ok((view, caller))
+    Ok((access, caller))
+}
+
+/// The service layer's refusal as git shows it (`remote: …`), with the status git's
+/// credential flow expects: an anonymous caller is asked for credentials rather than
+/// told a repository is not there, since it may be private.
+fn refusal(e: &ServiceError, caller: Option<&Authed>, owner: &str, repo: &str) -> Response {
+    let name = repo.strip_suffix(".git").unwrap_or(repo);
+    match e {
+        ServiceError::NotFound if caller.is_none() => challenge("Authentication required."),
+        ServiceError::NotFound => text(StatusCode::NOT_FOUND, "Repository not found."),
+        ServiceError::BadCredentials => challenge("Invalid username or token."),
+        ServiceError::Forbidden(Denied::Scope(_)) => text(
+            StatusCode::FORBIDDEN,
+            "The token lacks the repo scope needed to push.",
+        ),
+        ServiceError::Forbidden(Denied::NotCustodial) => text(
+            StatusCode::FORBIDDEN,
+            "This account signs its own operations; this node holds no key to push with.",
+        ),
+        ServiceError::Forbidden(_) => text(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Permission to {owner}/{name} denied to {}.",
+                caller.map_or("anonymous", |c| c.user.login.as_str())
+            ),
+        ),
+        other => internal(other),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,8 +242,8 @@ async fn info_refs(
         Service::UploadPack => Need::Read,
         Service::ReceivePack => Need::Write,
     };
-    let (view, _) = match authorize(&state, &mut parts, &owner, &repo, need).await {
-        Ok(found) => found,
+    let view = match authorize(&state, &mut parts, &owner, &repo, need).await {
+        Ok((access, _)) => access.view,
         Err(response) => return response,
     };
     let protocol = protocol(&parts.headers);
@@ -290,7 +287,7 @@ fn gzipped(headers: &HeaderMap) -> bool {
 struct Admitted {
     parts: http::request::Parts,
     body: Body,
-    view: Arc<RepoView>,
+    access: RepoAccess,
     caller: Option<Authed>,
     permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -303,7 +300,7 @@ async fn admit(
     req: Request,
 ) -> Result<Admitted, Response> {
     let (mut parts, body) = req.into_parts();
-    let (view, caller) = authorize(state, &mut parts, owner, repo, need).await?;
+    let (access, caller) = authorize(state, &mut parts, owner, repo, need).await?;
     let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
         return Err(text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -313,7 +310,7 @@ async fn admit(
     Ok(Admitted {
         parts,
         body,
-        view,
+        access,
         caller,
         permit,
     })
@@ -328,7 +325,7 @@ async fn upload_pack(
     let Admitted {
         parts,
         body,
-        view,
+        access,
         permit,
         ..
     } = match admit(&state, &owner, &repo, Need::Read, req).await {
@@ -359,7 +356,7 @@ async fn upload_pack(
     let gzip = gzipped(&parts.headers);
     let (mut writer, response_body) = response_channel(state.limits.request_timeout, pace.deadline);
     let git = state.repos.git().clone();
-    let dir = view.id.to_string();
+    let dir = access.view.id.to_string();
     let metrics = state.git.clone();
     let plans = state.git_plans.clone();
     // Awaited by nobody: it ends when the pack is written or the client goes away (a
@@ -425,7 +422,7 @@ async fn receive_pack(
     let Admitted {
         parts,
         body,
-        view,
+        access,
         caller,
         permit: _permit,
     } = match admit(&state, &owner, &repo, Need::Write, req).await {
@@ -450,9 +447,9 @@ async fn receive_pack(
             ),
         );
     }
-    let key = match state.accounts.signing_key(&authed.user) {
-        Ok(key) => key,
-        Err(e) => return internal(&e),
+    let pusher = match state.service.pusher(&authed, &access) {
+        Ok(pusher) => pusher,
+        Err(e) => return refusal(&e, Some(&authed), &owner, &repo),
     };
     // A pack is streamed, not buffered, so it is read on a blocking thread: one of the
     // push class, so that slow pushers cannot take the threads fetches and REST need.
@@ -465,8 +462,8 @@ async fn receive_pack(
     let result = serve::receive_pack(
         state.repos.clone(),
         state.git_plans.clone(),
-        view.id,
-        key,
+        access.view.id,
+        move |commands, atomic| async move { pusher.update_refs(commands, atomic).await },
         reader,
         Box::new(report.clone()),
         state.limits.max_object_bytes,
@@ -477,7 +474,7 @@ async fn receive_pack(
         Ok(outcome) => {
             state.git.push(Some(outcome));
             tracing::info!(
-                repo = %view.id,
+                repo = %access.view.id,
                 user = %authed.user.login,
                 updated = outcome.updated,
                 refused = outcome.refused,

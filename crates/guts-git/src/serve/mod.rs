@@ -26,7 +26,7 @@ pub mod upload;
 pub mod walk;
 
 pub use metrics::GitMetrics;
-pub use receive::{PushOutcome, receive_pack};
+pub use receive::{PushOutcome, RefResults, receive_pack};
 pub use refs::advertise;
 pub use upload::upload_pack;
 pub use walk::PlanCache;

@@ -7,11 +7,12 @@
 //! A failure before the operations are committed changes no ref; a crash after is
 //! repaired on start, when git's refs are made to agree with the operation log.
 
+use std::future::Future;
 use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
 
-use guts_core::{Keypair, ObjectId, RepoId};
-use guts_storage::{RefCommand, RefRefusal, Repositories};
+use guts_core::{ObjectId, RepoId};
+use guts_storage::{RefCommand, RefRefusal, RepoError, Repositories};
 
 use super::ServeError;
 use super::ingest::{Ingested, ingest};
@@ -39,18 +40,28 @@ pub struct PushOutcome {
 /// A push's verdict for one command.
 type Verdict = Result<(), String>;
 
+/// What one ref update of a push came to, from [`receive_pack`]'s `update_refs`.
+pub type RefResults = Result<Vec<Result<(), RefRefusal>>, RepoError>;
+
 /// Serves one receive-pack request. Blocking I/O runs on the blocking pool; `body` and
 /// `out` are blocking reader and writer (the HTTP edge bridges them).
-#[allow(clippy::too_many_arguments)]
-pub async fn receive_pack(
+///
+/// `update_refs(commands, atomic)` applies the ref updates that passed git's checks as
+/// signed operations ([`Repositories::update_refs`] with the pusher's key): the
+/// use-case layer signs for the caller, so this crate never holds a key.
+pub async fn receive_pack<U, F>(
     repos: Arc<Repositories>,
     plans: Arc<super::PlanCache>,
     repo_id: RepoId,
-    key: Keypair,
+    update_refs: U,
     body: Box<dyn Read + Send>,
     out: Box<dyn Write + Send>,
     max_object_bytes: usize,
-) -> Result<PushOutcome, ServeError> {
+) -> Result<PushOutcome, ServeError>
+where
+    U: FnOnce(Vec<RefCommand>, bool) -> F + Send,
+    F: Future<Output = RefResults> + Send,
+{
     let git = repos.git().clone();
     let dir = repo_id.to_string();
     let (request, ingested, mut out) = tokio::task::spawn_blocking(move || {
@@ -110,7 +121,7 @@ pub async fn receive_pack(
                 outcome.pack_objects = *objects;
                 outcome.pack_bytes = *bytes;
             }
-            apply(&repos, repo_id, &key, &request).await?
+            apply(&repos, repo_id, update_refs, &request).await?
         }
     };
     outcome.updated = verdicts.iter().filter(|v| v.is_ok()).count();
@@ -179,12 +190,16 @@ fn read_commands(
 
 /// Checks each command (ref name, objects present, branch tips are commits), then
 /// applies the rest as signed operations.
-async fn apply(
+async fn apply<U, F>(
     repos: &Repositories,
     repo_id: RepoId,
-    key: &Keypair,
+    update_refs: U,
     request: &ReceiveRequest,
-) -> Result<Vec<Verdict>, ServeError> {
+) -> Result<Vec<Verdict>, ServeError>
+where
+    U: FnOnce(Vec<RefCommand>, bool) -> F + Send,
+    F: Future<Output = RefResults> + Send,
+{
     let git = repos.git().clone();
     let dir = repo_id.to_string();
     let commands = request.commands.clone();
@@ -255,15 +270,10 @@ async fn apply(
         return Ok(verdicts);
     }
     let (positions, commands): (Vec<usize>, Vec<RefCommand>) = to_apply.into_iter().unzip();
-    let results = repos
-        .update_refs(repo_id, key, commands, atomic)
-        .await
-        .map_err(|e| match e {
-            guts_storage::RepoError::NotFound => {
-                ServeError::Refused("repository not found".to_owned())
-            }
-            other => ServeError::Storage(other.to_string()),
-        })?;
+    let results = update_refs(commands, atomic).await.map_err(|e| match e {
+        guts_storage::RepoError::NotFound => ServeError::Refused("repository not found".to_owned()),
+        other => ServeError::Storage(other.to_string()),
+    })?;
     for (position, result) in positions.into_iter().zip(results) {
         if let Some(slot) = verdicts.get_mut(position) {
             *slot = result.map_err(|r: RefRefusal| r.to_string());
