@@ -28,6 +28,7 @@ mod pull;
 mod serve;
 
 use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -300,7 +301,9 @@ impl<R: Replica> SyncService<R> {
 
     /// Runs the whole service until `token` is cancelled: event dispatch, announcing,
     /// anti-entropy, and the worker pools. Returns the named futures for the caller's
-    /// supervisor, so each task is tracked and a failure stops the node.
+    /// supervisor, so each task is tracked and a failure stops the node. None returns an
+    /// error (`Infallible`): a failed round with a peer is logged, counted and retried,
+    /// and only a panic ends a task early.
     pub fn run<C>(
         &self,
         tasks: SyncTasks,
@@ -309,7 +312,7 @@ impl<R: Replica> SyncService<R> {
         token: CancellationToken,
     ) -> Vec<(
         &'static str,
-        futures::future::BoxFuture<'static, Result<(), String>>,
+        futures::future::BoxFuture<'static, Result<(), Infallible>>,
     )>
     where
         C: Clone + Send + Into<(RepoId, Option<String>)> + 'static,
@@ -361,7 +364,7 @@ impl<R: Replica> SyncService<R> {
         self,
         mut events: mpsc::Receiver<NetEvent>,
         token: CancellationToken,
-    ) -> Result<(), String> {
+    ) -> Result<(), Infallible> {
         loop {
             let event = tokio::select! {
                 () = token.cancelled() => return Ok(()),
@@ -445,7 +448,7 @@ impl<R: Replica> SyncService<R> {
         self,
         mut changes: broadcast::Receiver<C>,
         token: CancellationToken,
-    ) -> Result<(), String>
+    ) -> Result<(), Infallible>
     where
         C: Clone + Send + Into<(RepoId, Option<String>)> + 'static,
     {
@@ -556,7 +559,7 @@ impl<R: Replica> SyncService<R> {
         self,
         mut catch_up: mpsc::Receiver<PeerId>,
         token: CancellationToken,
-    ) -> Result<(), String> {
+    ) -> Result<(), Infallible> {
         let mut tick = tokio::time::interval(self.inner.config.anti_entropy_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -3,6 +3,7 @@
 //! through the peer's circuit breaker with retries. Kept apart from `mod.rs` (the
 //! service and its flows), as answering peers is in `serve.rs`.
 
+use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 
 use guts_core::{ObjectId, RepoId, SignedOp};
@@ -35,7 +36,7 @@ impl<R: Replica> SyncService<R> {
         self,
         queue: Queue<PullJob>,
         token: CancellationToken,
-    ) -> Result<(), String> {
+    ) -> Result<(), Infallible> {
         while let Some(job) = next_job(&queue, &token).await {
             let mut job = Some(job);
             while let Some(current) = job.take() {

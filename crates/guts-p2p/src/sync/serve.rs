@@ -3,6 +3,7 @@
 
 use guts_core::RepoId;
 use libp2p::PeerId;
+use std::convert::Infallible;
 use tokio_util::sync::CancellationToken;
 
 use super::{Queue, ServeJob, SyncService, next_job};
@@ -17,7 +18,7 @@ impl<R: Replica> SyncService<R> {
         self,
         queue: Queue<ServeJob>,
         token: CancellationToken,
-    ) -> Result<(), String> {
+    ) -> Result<(), Infallible> {
         while let Some(job) = next_job(&queue, &token).await {
             let ServeJob {
                 peer,
