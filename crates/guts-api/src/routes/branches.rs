@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use guts_core::{BranchProtection, Payload};
 use guts_storage::Scope;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,7 +19,7 @@ use utoipa_axum::routes;
 use crate::browse::{Repo, hex};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, MaybeUser, VisibleRepo};
-use crate::git_views;
+use crate::git_views::{Branch, Commit, Protection, ShortBranch};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
@@ -34,27 +33,12 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_protection, put_protection, delete_protection))
 }
 
-/// The fields a branch has both in the list and alone: whether it is protected, and
-/// GitHub's protection summary (Guts has no status checks).
-fn branch_summary(repo: &Repo, branch: &str) -> Value {
-    let protected = repo
-        .view
+/// Whether `branch` (short, `main`) has a protection in the folded state.
+fn is_protected(repo: &Repo, branch: &str) -> bool {
+    repo.view
         .state
         .protections
-        .contains_key(&format!("refs/heads/{branch}"));
-    json!({
-        "name": branch,
-        "protected": protected,
-        "protection": {
-            "enabled": protected,
-            "required_status_checks": {
-                "enforcement_level": "off",
-                "contexts": [],
-                "checks": [],
-            },
-        },
-        "protection_url": repo.api(&format!("/branches/{branch}/protection")),
-    })
+        .contains_key(&format!("refs/heads/{branch}"))
 }
 
 /// `GET /branches`: the branches of the folded state, in name order; an empty
@@ -81,17 +65,11 @@ async fn list_branches(
         })
         .collect();
     let (items, headers) = page.apply(branches);
-    let body: Vec<Value> = items
-        .iter()
+    let body: Vec<ShortBranch> = items
+        .into_iter()
         .map(|(branch, sha)| {
-            let mut value = branch_summary(&repo, branch);
-            if let Some(map) = value.as_object_mut() {
-                map.insert(
-                    "commit".to_string(),
-                    json!({ "sha": sha, "url": repo.api(&format!("/commits/{sha}")) }),
-                );
-            }
-            value
+            let protected = is_protected(&repo, &branch);
+            ShortBranch::new(&repo, branch, protected, sha)
         })
         .collect();
     Ok((headers, Json(body)).into_response())
@@ -106,7 +84,7 @@ async fn get_branch(
     links: Links,
     MaybeUser(caller): MaybeUser,
     Path((owner, name, branch)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Branch>, ApiError> {
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?;
     let target = repo
         .view
@@ -115,18 +93,9 @@ async fn get_branch(
         .map(|target| *target.as_bytes())
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Branch not found"))?;
     let commit = repo.browse(&state, move |b| Ok(b.commit(&target)?)).await?;
-    let mut value = branch_summary(&repo, &branch);
-    if let Some(map) = value.as_object_mut() {
-        map.insert("commit".to_string(), git_views::commit(&repo, &commit));
-        map.insert(
-            "_links".to_string(),
-            json!({
-                "self": repo.api(&format!("/branches/{branch}")),
-                "html": repo.web(&format!("/tree/{branch}")),
-            }),
-        );
-    }
-    Ok(Json(value))
+    let protected = is_protected(&repo, &branch);
+    let commit = Commit::new(&repo, commit);
+    Ok(Json(Branch::new(&repo, branch, protected, commit)))
 }
 
 /// `{owner}/{repo}/{branch}`, the path parameters of the protection routes.
@@ -175,32 +144,6 @@ fn full_branch(branch: &str) -> Result<String, ApiError> {
     Ok(full)
 }
 
-fn render(links: &Links, owner: &str, repo: &str, branch: &str, p: &BranchProtection) -> Value {
-    let url = links.api(&format!(
-        "/repos/{owner}/{repo}/branches/{branch}/protection"
-    ));
-    let reviews = (p.required_approvals > 0 || p.dismiss_stale_reviews).then(|| {
-        json!({
-            "url": format!("{url}/required_pull_request_reviews"),
-            "required_approving_review_count": p.required_approvals,
-            "dismiss_stale_reviews": p.dismiss_stale_reviews,
-            "require_code_owner_reviews": false,
-        })
-    });
-    // GitHub leaves out the sections a protection does not have (clients index into
-    // the ones present), rather than sending them as null.
-    let mut value = json!({
-        "url": url,
-        "enforce_admins": { "url": format!("{url}/enforce_admins"), "enabled": true },
-        "allow_force_pushes": { "enabled": !p.no_force_push },
-        "allow_deletions": { "enabled": !p.no_deletion },
-    });
-    if let (Some(reviews), Some(map)) = (reviews, value.as_object_mut()) {
-        map.insert("required_pull_request_reviews".into(), reviews);
-    }
-    value
-}
-
 /// A branch's protection; 404 "Branch not protected" when it has none.
 #[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/branches/{branch}/protection",
     tag = "branches", params(OwnerRepoBranch),
@@ -209,14 +152,16 @@ async fn get_protection(
     links: Links,
     VisibleRepo { view, .. }: VisibleRepo,
     Path((owner, repo, branch)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Protection>, ApiError> {
     let full = full_branch(&branch)?;
     let protection = view
         .state
         .protections
         .get(&full)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Branch not protected"))?;
-    Ok(Json(render(&links, &owner, &repo, &branch, protection)))
+    Ok(Json(Protection::new(
+        &links, &owner, &repo, &branch, protection,
+    )))
 }
 
 /// Sets a branch's protection (a signed `SetBranchProtection`; admins only).
@@ -230,7 +175,7 @@ async fn put_protection(
     VisibleRepo { view, .. }: VisibleRepo,
     Path((owner, repo, branch)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<PutProtection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Protection>, ApiError> {
     authed.require(Scope::Repo)?;
     let full = full_branch(&branch)?;
     let reviews = body.required_pull_request_reviews;
@@ -257,7 +202,13 @@ async fn put_protection(
             },
         )
         .await?;
-    Ok(Json(render(&links, &owner, &repo, &branch, &protection)))
+    Ok(Json(Protection::new(
+        &links,
+        &owner,
+        &repo,
+        &branch,
+        &protection,
+    )))
 }
 
 /// Removes a branch's protection.

@@ -5,18 +5,17 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use guts_storage::browse::{CommitInfo, Comparison, FileChange, LogQuery};
+use guts_storage::browse::LogQuery;
 use guts_storage::{Browser, Oid};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::browse::{Repo, hex, no_commit};
+use crate::browse::{Repo, no_commit};
 use crate::error::{ApiError, FieldError};
 use crate::extract::MaybeUser;
-use crate::git_views;
+use crate::git_views::{Commit, CommitWithFiles, Compared, Comparison};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
@@ -117,33 +116,8 @@ async fn list_commits(
             Ok((commits, headers))
         })
         .await?;
-    let body: Vec<Value> = commits
-        .iter()
-        .map(|c| git_views::commit(&repo, c))
-        .collect();
+    let body: Vec<Commit> = commits.into_iter().map(|c| Commit::new(&repo, c)).collect();
     Ok((headers, Json(body)).into_response())
-}
-
-/// A commit with its `stats` and (at most [`MAX_FILES`]) `files`, against its first
-/// parent.
-fn commit_with_files(repo: &Repo, commit: &CommitInfo, changes: &[FileChange]) -> Value {
-    let mut value = git_views::commit(repo, commit);
-    let sha = hex(&commit.id);
-    if let Some(map) = value.as_object_mut() {
-        map.insert("stats".to_string(), git_views::stats(changes));
-        map.insert("files".to_string(), files(repo, changes, &sha));
-    }
-    value
-}
-
-fn files(repo: &Repo, changes: &[FileChange], at: &str) -> Value {
-    Value::Array(
-        changes
-            .iter()
-            .take(MAX_FILES)
-            .map(|c| git_views::file(repo, c, at))
-            .collect(),
-    )
 }
 
 /// `GET /commits/{ref}`: a branch, tag or sha; 422 when it names no commit, as
@@ -156,7 +130,7 @@ async fn get_commit(
     links: Links,
     MaybeUser(caller): MaybeUser,
     Path((owner, name, rev)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CommitWithFiles>, ApiError> {
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
     let (commit, changes) = repo
         .browse(&state, move |b| {
@@ -166,7 +140,9 @@ async fn get_commit(
             Ok((commit, changes))
         })
         .await?;
-    Ok(Json(commit_with_files(&repo, &commit, &changes)))
+    Ok(Json(CommitWithFiles::new(
+        &repo, commit, changes, MAX_FILES,
+    )))
 }
 
 /// `base...head` (or `base..head`); an `owner:` prefix on either side (GitHub's
@@ -178,15 +154,6 @@ fn split_basehead(basehead: &str) -> Result<(String, String), ApiError> {
         .ok_or_else(ApiError::not_found)?;
     let strip = |side: &str| side.rsplit(':').next().unwrap_or(side).to_string();
     Ok((strip(base), strip(head)))
-}
-
-/// What a comparison needs from the repository.
-struct Compared {
-    base: CommitInfo,
-    merge_base: Option<CommitInfo>,
-    comparison: Comparison,
-    commits: Vec<CommitInfo>,
-    changes: Vec<FileChange>,
 }
 
 fn run_compare(b: &Browser, base: &str, head: &str) -> Result<Compared, ApiError> {
@@ -207,11 +174,15 @@ fn run_compare(b: &Browser, base: &str, head: &str) -> Result<Compared, ApiError
     let base = b.commit(&base_id)?;
     let from: Oid = merge_base.as_ref().map_or(base.tree, |m| m.tree);
     let changes = b.diff(Some(&from), &b.commit(&head_id)?.tree)?;
+    let ahead_by = comparison.ahead.len();
+    let behind_by = comparison.behind_by;
     Ok(Compared {
         base,
         merge_base,
-        comparison,
+        status: status(ahead_by, behind_by),
         commits,
+        ahead_by,
+        behind_by,
         changes,
     })
 }
@@ -234,39 +205,16 @@ async fn compare(
     links: Links,
     MaybeUser(caller): MaybeUser,
     Path((owner, name, basehead)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Comparison>, ApiError> {
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
     let (base, head) = split_basehead(&basehead)?;
     let head_name = head.clone();
-    let c = repo
+    let compared = repo
         .browse(&state, move |b| run_compare(b, &base, &head))
         .await?;
-    let ahead = c.comparison.ahead.len();
-    let behind = c.comparison.behind_by;
-    let merge_base = c
-        .merge_base
-        .as_ref()
-        .map_or(Value::Null, |m| git_views::commit(&repo, m));
-    let commits: Vec<Value> = c
-        .commits
-        .iter()
-        .map(|commit| git_views::commit(&repo, commit))
-        .collect();
-    Ok(Json(json!({
-        "url": repo.api(&format!("/compare/{basehead}")),
-        "html_url": repo.web(&format!("/compare/{basehead}")),
-        "permalink_url": repo.web(&format!("/compare/{basehead}")),
-        "diff_url": repo.web(&format!("/compare/{basehead}.diff")),
-        "patch_url": repo.web(&format!("/compare/{basehead}.patch")),
-        "base_commit": git_views::commit(&repo, &c.base),
-        "merge_base_commit": merge_base,
-        "status": status(ahead, behind),
-        "ahead_by": ahead,
-        "behind_by": behind,
-        "total_commits": ahead,
-        "commits": commits,
-        "files": files(&repo, &c.changes, &head_name),
-    })))
+    Ok(Json(Comparison::new(
+        &repo, &basehead, &head_name, compared, MAX_FILES,
+    )))
 }
 
 #[cfg(test)]

@@ -5,10 +5,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use guts_storage::browse::{MAX_BLOB_BYTES, PathContent, TreeEntry};
+use guts_storage::browse::{MAX_BLOB_BYTES, PathContent};
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,7 +15,7 @@ use utoipa_axum::routes;
 use crate::browse::{Repo, too_large};
 use crate::error::ApiError;
 use crate::extract::MaybeUser;
-use crate::git_views;
+use crate::git_views::Contents;
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::params::OwnerRepo;
@@ -109,48 +108,15 @@ async fn at_path(
         })
         .await?;
     let body = match found.ok_or_else(ApiError::not_found)? {
-        PathContent::Dir(entries) => Value::Array(
-            entries
-                .iter()
-                .map(|e| git_views::content_entry(&repo, e, &at))
-                .collect(),
-        ),
-        PathContent::Blob { entry, data } => blob(&repo, &entry, data.as_deref(), &at)?,
-        PathContent::Submodule(entry) => submodule(&repo, &entry, &at),
+        PathContent::Dir(entries) => Contents::dir(&repo, entries, &at),
+        PathContent::Blob { entry, data } => {
+            // GitHub's 403 `too_large` for a file over 100 MB.
+            if entry.size.unwrap_or(0) > MAX_BLOB_BYTES {
+                return Err(too_large(MAX_BLOB_BYTES));
+            }
+            Contents::blob(&repo, entry, data.as_deref(), &at)
+        }
+        PathContent::Submodule(entry) => Contents::submodule(&repo, entry, &at),
     };
     Ok(Json(body).into_response())
-}
-
-/// A file (its bytes in base64, `data`, when it was small enough to read) or a
-/// symlink (its target), as GitHub shows them; GitHub's 403 for a file over 100 MB.
-fn blob(repo: &Repo, entry: &TreeEntry, data: Option<&[u8]>, at: &str) -> Result<Value, ApiError> {
-    if entry.size.unwrap_or(0) > MAX_BLOB_BYTES {
-        return Err(too_large(MAX_BLOB_BYTES));
-    }
-    let mut value = git_views::content_entry(repo, entry, at);
-    let Some(map) = value.as_object_mut() else {
-        return Ok(value);
-    };
-    if map.get("type").and_then(Value::as_str) == Some("symlink") {
-        let target = data.map(String::from_utf8_lossy).unwrap_or_default();
-        map.insert("target".to_string(), json!(target));
-        return Ok(value);
-    }
-    let (content, encoding) = match data {
-        Some(data) => (git_views::base64_lines(data), "base64"),
-        None => (String::new(), "none"),
-    };
-    map.insert("content".to_string(), json!(content));
-    map.insert("encoding".to_string(), json!(encoding));
-    Ok(value)
-}
-
-/// A submodule: GitHub adds the URL it is cloned from, which lives in `.gitmodules`;
-/// Guts does not read it, so it is `null`.
-fn submodule(repo: &Repo, entry: &TreeEntry, at: &str) -> Value {
-    let mut value = git_views::content_entry(repo, entry, at);
-    if let Some(map) = value.as_object_mut() {
-        map.insert("submodule_git_url".to_string(), Value::Null);
-    }
-    value
 }

@@ -9,15 +9,14 @@ use guts_storage::browse::{MAX_BLOB_BYTES, READ_BUDGET_BYTES};
 use guts_storage::{BrowseError, Browser, Oid};
 use http::header;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::browse::{Repo, hex};
+use crate::browse::Repo;
 use crate::error::ApiError;
 use crate::extract::{Authed, MaybeUser};
-use crate::git_views;
+use crate::git_views::{self, BlobHead, GitCommit, GitRef, GitTree};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::params::OwnerRepo;
@@ -77,24 +76,9 @@ async fn refs_under(
     .await
 }
 
-fn render_ref(repo: &Repo, name: &str, id: &Oid, kind: &str) -> Value {
-    let sha = hex(id);
-    let short = name.strip_prefix("refs/").unwrap_or(name);
-    json!({
-        "ref": name,
-        "node_id": format!("REF_{}", hex::encode(name.as_bytes())),
-        "url": repo.api(&format!("/git/refs/{short}")),
-        "object": {
-            "type": kind,
-            "sha": sha,
-            "url": repo.api(&format!("/git/{kind}s/{sha}")),
-        },
-    })
-}
-
-fn render_refs(repo: &Repo, refs: &[(String, Oid, &'static str)]) -> Vec<Value> {
-    refs.iter()
-        .map(|(name, id, kind)| render_ref(repo, name, id, kind))
+fn render_refs(repo: &Repo, refs: Vec<(String, Oid, &'static str)>) -> Vec<GitRef> {
+    refs.into_iter()
+        .map(|(name, id, kind)| GitRef::new(repo, name, &id, kind))
         .collect()
 }
 
@@ -107,7 +91,7 @@ async fn list_refs(
     links: Links,
     caller: MaybeUser,
     Path((owner, name)): Path<(String, String)>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<GitRef>>, ApiError> {
     matching_refs(state, links, caller, Path((owner, name, String::new()))).await
 }
 
@@ -121,10 +105,10 @@ async fn matching_refs(
     links: Links,
     MaybeUser(caller): MaybeUser,
     Path((owner, name, prefix)): RepoPath,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<GitRef>>, ApiError> {
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
     let refs = refs_under(&state, &repo, &prefix).await?;
-    Ok(Json(render_refs(&repo, &refs)))
+    Ok(Json(render_refs(&repo, refs)))
 }
 
 /// `GET /git/ref/{ref}`: exactly `refs/{ref}`, else 404.
@@ -136,13 +120,13 @@ async fn get_ref(
     links: Links,
     MaybeUser(caller): MaybeUser,
     Path((owner, name, short)): RepoPath,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GitRef>, ApiError> {
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
     let full = format!("refs/{short}");
     let refs = refs_under(&state, &repo, &short).await?;
-    refs.iter()
+    refs.into_iter()
         .find(|(n, _, _)| *n == full)
-        .map(|(n, id, kind)| Json(render_ref(&repo, n, id, kind)))
+        .map(|(n, id, kind)| Json(GitRef::new(&repo, n, &id, kind)))
         .ok_or_else(ApiError::not_found)
 }
 
@@ -159,9 +143,10 @@ async fn legacy_refs(
 ) -> Result<Response, ApiError> {
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
     let full = format!("refs/{short}");
-    let refs = refs_under(&state, &repo, &short).await?;
-    if let Some((n, id, kind)) = refs.iter().find(|(n, _, _)| *n == full) {
-        return Ok(Json(render_ref(&repo, n, id, kind)).into_response());
+    let mut refs = refs_under(&state, &repo, &short).await?;
+    if let Some(exact) = refs.iter().position(|(n, _, _)| *n == full) {
+        let (n, id, kind) = refs.swap_remove(exact);
+        return Ok(Json(GitRef::new(&repo, n, &id, kind)).into_response());
     }
     let under: Vec<_> = refs
         .into_iter()
@@ -173,7 +158,7 @@ async fn legacy_refs(
     if under.is_empty() {
         return Err(ApiError::not_found());
     }
-    Ok(Json(render_refs(&repo, &under)).into_response())
+    Ok(Json(render_refs(&repo, under)).into_response())
 }
 
 /// A full 40-digit hex object id, as the object endpoints require.
@@ -210,10 +195,10 @@ async fn get_commit(
     links: Links,
     MaybeUser(caller): MaybeUser,
     Path(path): RepoPath,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GitCommit>, ApiError> {
     let (repo, _, commit) =
         read_object(&state, links, caller.as_ref(), path, |b, id| b.commit(id)).await?;
-    Ok(Json(git_views::git_commit(&repo, &commit)))
+    Ok(Json(GitCommit::new(&repo, commit)))
 }
 
 /// `GET /git/trees/{sha}`: a tree (or the tree of a commit, or of a branch or tag
@@ -227,7 +212,7 @@ async fn get_tree(
     MaybeUser(caller): MaybeUser,
     Path((owner, name, sha)): RepoPath,
     Query(query): Query<TreeQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GitTree>, ApiError> {
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
     let recursive = query
         .recursive
@@ -241,18 +226,7 @@ async fn get_tree(
             Ok(b.tree(&id, recursive)?)
         })
         .await?;
-    let sha = hex(&listing.id);
-    let entries: Vec<Value> = listing
-        .entries
-        .iter()
-        .map(|e| git_views::tree_entry(&repo, e))
-        .collect();
-    Ok(Json(json!({
-        "sha": sha,
-        "url": repo.api(&format!("/git/trees/{sha}")),
-        "tree": entries,
-        "truncated": listing.truncated,
-    })))
+    Ok(Json(GitTree::new(&repo, listing)))
 }
 
 /// A blob, its bytes in base64. Blobs up to the request budget
@@ -274,17 +248,10 @@ async fn get_blob(
         b.blob(id, MAX_BLOB_BYTES.min(READ_BUDGET_BYTES))
     })
     .await?;
-    let sha = hex(&id);
-    let head = json!({
-        "sha": sha,
-        "node_id": format!("B_{sha}"),
-        "size": data.len(),
-        "url": repo.api(&format!("/git/blobs/{sha}")),
-        "encoding": "base64",
-    });
+    let head = BlobHead::new(&repo, &id, data.len());
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
-        git_views::json_with_base64(&head, "content", data),
+        git_views::json_with_base64(&head, "content", data)?,
     )
         .into_response())
 }
