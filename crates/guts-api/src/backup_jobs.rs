@@ -2,11 +2,22 @@
 //! that start and report it (`routes::backup`) and the task that copies, and held in
 //! the state. In memory only: the manifest a backup writes last is the durable record
 //! that it completed.
+//!
+//! The copy is a task of the node's supervisor, like all long-lived work: a shutdown
+//! starts draining (the copy stops between chunks and records itself failed) and then
+//! awaits it, so the process never exits with a copy half-written and unaccounted for.
 
+use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Instant;
+
+use guts_storage::backup::Snapshot;
 
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::state::AppState;
 
 /// The latest backup of this process; shared by the handlers and the copying task.
 #[derive(Debug, Default)]
@@ -56,4 +67,79 @@ pub(crate) struct BackupStatus {
     /// Why it failed (when failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
+}
+
+/// Copies `snapshot` into `path` as a supervised task named `backup`, recording the
+/// outcome over `running` in the state's [`Backups`]. A failed or panicking copy is a
+/// failed backup, not a failed node: the task itself always ends well.
+pub(crate) fn spawn_copy(
+    state: &AppState,
+    snapshot: Snapshot,
+    path: PathBuf,
+    running: BackupStatus,
+) {
+    let (backups, health, git, data_dir) = (
+        state.backups.clone(),
+        state.health.clone(),
+        state.repos.git().clone(),
+        state.node.data_dir.clone(),
+    );
+    let failed = {
+        let (backups, running) = (backups.clone(), running.clone());
+        move |error: String| {
+            backups.set(BackupStatus {
+                state: BackupState::Failed,
+                finished_at: Some(now()),
+                error: Some(error),
+                ..running
+            });
+        }
+    };
+    let on_panic = failed.clone();
+    let started = Instant::now();
+    state.tasks.spawn("backup", async move {
+        // Blocking file copies; draining (a shutdown) stops it between chunks.
+        let copied = tokio::task::spawn_blocking(move || {
+            let stop = || health.is_draining();
+            match snapshot.write(&data_dir, &git, &path, &stop) {
+                Ok(manifest) => {
+                    tracing::info!(
+                        path = %path.display(),
+                        bytes = manifest.bytes,
+                        repositories = manifest.repositories.len(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "backup finished"
+                    );
+                    backups.set(BackupStatus {
+                        state: BackupState::Done,
+                        finished_at: Some(now()),
+                        bytes: Some(manifest.bytes),
+                        repositories: manifest.repositories.len() as u64,
+                        tables: Some(manifest.tables),
+                        ..running
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "backup failed");
+                    failed(e.to_string());
+                }
+            }
+        })
+        .await;
+        if let Err(e) = copied {
+            tracing::error!(error = %e, "backup task panicked");
+            on_panic("the backup task failed".to_owned());
+        }
+        Ok::<(), Infallible>(())
+    });
+}
+
+/// Now, as GitHub's timestamps.
+fn now() -> String {
+    crate::time::iso8601(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use guts_git::serve::{GitMetrics, PlanCache};
-use guts_ops::{Health, Secret, Telemetry};
+use guts_ops::{Health, Secret, Supervisor, Telemetry};
 use guts_service::Service;
 use guts_storage::{Accounts, RepoView, Repositories, ServedName, Store};
 use tokio::sync::Semaphore;
@@ -137,6 +137,8 @@ pub struct Inner {
     pub peers: Option<PeerHandle>,
     /// The latest online backup (`/admin/backup`).
     pub(crate) backups: Arc<crate::backup_jobs::Backups>,
+    /// Where long-lived work started by a request runs, tracked and awaited on shutdown.
+    pub(crate) tasks: Supervisor,
     /// Object selections of full clones, reused by later clones of the same refs.
     pub git_plans: Arc<PlanCache>,
     pub(crate) in_flight: Arc<Semaphore>,
@@ -159,6 +161,8 @@ pub struct Services {
     pub open_registration: bool,
     pub git_metrics: Arc<GitMetrics>,
     pub peers: Option<PeerHandle>,
+    /// The node's supervisor, for the long-lived work a request starts (a backup).
+    pub tasks: Supervisor,
 }
 
 /// The p2p layer as the admin API sees it.
@@ -207,6 +211,7 @@ impl AppState {
             git: services.git_metrics,
             peers: services.peers,
             backups: Arc::default(),
+            tasks: services.tasks,
             git_plans: Arc::new(PlanCache::new(GIT_PLAN_CACHE_ENTRIES)),
             in_flight,
             rate_limiter,

@@ -66,6 +66,7 @@ impl TestApp {
                 open_registration: false,
                 git_metrics: git,
                 peers: None,
+                tasks: guts_ops::Supervisor::new(),
             },
         );
         TestApp {

@@ -311,6 +311,7 @@ impl Node {
                 open_registration: config.open_registration,
                 git_metrics,
                 peers: Some(guts_api::PeerHandle(Arc::new(sync))),
+                tasks: supervisor.clone(),
             },
         );
 

@@ -3,13 +3,13 @@
 //!
 //! `POST` answers 202 once the backup point is fixed (a storage snapshot), so every
 //! write acknowledged before the request was sent is in the backup. The copy itself
-//! runs on the blocking pool and can take longer than a request may (the request
-//! timeout would cut a synchronous one short); `GET` reports its progress. One backup
+//! runs as a task of the node's supervisor (`backup_jobs::spawn_copy`) and can take
+//! longer than a request may (the request timeout would cut a synchronous one short);
+//! `GET` reports its progress. One backup
 //! runs at a time. The status lives in memory only: the manifest the backup writes last
 //! is the durable record that it completed.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
@@ -94,54 +94,7 @@ async fn start(
     drop(latest);
     tracing::info!(path = %path.display(), repositories = status.repositories, "backup started");
 
-    let (backups, health, git, data_dir) = (
-        state.backups.clone(),
-        state.health.clone(),
-        state.repos.git().clone(),
-        state.node.data_dir.clone(),
-    );
-    let running = status.clone();
-    let started = Instant::now();
-    // Blocking file copies; a shutdown (draining) cancels it between chunks, so the
-    // runtime never waits on a long copy.
-    tokio::task::spawn_blocking(move || {
-        let stop = || health.is_draining();
-        let outcome = snapshot.write(&data_dir, &git, &path, &stop);
-        let finished_at = Some(crate::time::iso8601(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        ));
-        match outcome {
-            Ok(manifest) => {
-                tracing::info!(
-                    path = %path.display(),
-                    bytes = manifest.bytes,
-                    repositories = manifest.repositories.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "backup finished"
-                );
-                backups.set(BackupStatus {
-                    state: BackupState::Done,
-                    finished_at,
-                    bytes: Some(manifest.bytes),
-                    repositories: manifest.repositories.len() as u64,
-                    tables: Some(manifest.tables),
-                    ..running
-                });
-            }
-            Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "backup failed");
-                backups.set(BackupStatus {
-                    state: BackupState::Failed,
-                    finished_at,
-                    error: Some(e.to_string()),
-                    ..running
-                });
-            }
-        }
-    });
+    crate::backup_jobs::spawn_copy(&state, snapshot, path, status.clone());
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, "/admin/backup")],
@@ -254,5 +207,36 @@ mod tests {
                 .unwrap()
                 .contains("not empty")
         );
+    }
+
+    /// The copy is the supervisor's: a shutdown (draining, then the drain) waits for it
+    /// to end, and it ends recorded (done, or failed when draining stopped it), never
+    /// still running and never as a failure of the node.
+    #[tokio::test]
+    async fn a_shutdown_awaits_the_backup_copy() {
+        let app = TestApp::new(Default::default());
+        app.user("alice").await;
+        let out = tempfile::tempdir().unwrap();
+        let target = out.path().join("backup");
+        let (res, body) = app
+            .call(
+                "POST",
+                "/admin/backup",
+                Some(ADMIN_TOKEN),
+                Some(json!({"path": target})),
+            )
+            .await;
+        assert_eq!(res.status(), 202, "{body}");
+        app.state.health.start_draining();
+        app.state.tasks.request_shutdown();
+        app.state
+            .tasks
+            .drain(std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(app.state.tasks.running(), 0);
+        assert_eq!(app.state.tasks.failure(), None);
+        let latest = app.state.backups.latest().unwrap();
+        assert_ne!(latest.state, crate::backup_jobs::BackupState::Running);
     }
 }
