@@ -1,7 +1,7 @@
 //! Users and organizations as GitHub shows them: the simple user that every other
 //! object embeds (also for an organization, with `type: Organization`), the full user
-//! of `/user` and `/users/{u}`, the organization object, and the new-account answer,
-//! the only one that carries a token's text.
+//! of `/user` and `/users/{u}`, the organization object, and the new-account answer
+//! with its first token's text.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
