@@ -4,9 +4,6 @@
 //! Architecture invariant: this is the only crate that knows HTTP. Below it, crates
 //! speak in domain types; the node crate only binds listeners and hands them here.
 
-// GitHub's repository object is one large `json!` literal.
-#![recursion_limit = "256"]
-
 mod backup_jobs;
 mod browse;
 mod caps;
@@ -30,7 +27,7 @@ pub mod state;
 mod test_support;
 mod threads;
 pub mod time;
-pub mod views;
+mod views;
 
 pub use error::{ApiError, FieldError};
 pub use metrics::HttpMetrics;

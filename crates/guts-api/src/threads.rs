@@ -1,78 +1,115 @@
 //! What the issue, pull request, comment, label and review routers share: finding a
-//! thread by number, GitHub's JSON shapes for them, and the mapping of the fold's
-//! rejections to GitHub's statuses.
+//! thread by number, rendering them in GitHub's shapes (`views`) with the caches of one
+//! request, and the mapping of the fold's rejections to GitHub's statuses.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeSet;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
+use axum::response::{IntoResponse as _, Response};
 use guts_core::{
-    Comment, LabelDef, ObjectId, OpId, Payload, PublicKey, Pull, RepoState, Review, Role, Thread,
+    Comment, Hlc, LabelDef, ObjectId, OpId, Payload, PublicKey, Pull, RepoState, Review, Role,
+    Thread,
 };
-use guts_storage::{RepoView, accounts::numeric_id};
+use guts_storage::{RepoView, ServedName, accounts::numeric_id};
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::caps::{self, MAX_BODY_CHARS, MAX_TITLE_CHARS};
 use crate::error::{ApiError, FieldError};
 use crate::extract::Authed;
-use crate::links::Links;
+use crate::links::{API_PREFIX, Links};
 use crate::state::AppState;
 use crate::time::iso8601;
-use crate::views;
+use crate::views::{
+    self, BranchEnd, Href, Issue, IssueComment, IssuePullRequestLinks, Label, PullLinks,
+    PullRequest, Repository, Review as ReviewView, ReviewComment, Shared, SimpleUser,
+};
 
-/// Renders the collaboration objects of one repository for one request, remembering
-/// the users it looked up (a list page names the same people many times).
+/// Renders the collaboration objects of one repository for one request. It remembers
+/// what a page names many times: the users (authors, assignees), the labels, and the
+/// repository object (at both ends of every pull request).
 pub(crate) struct Render<'a> {
-    pub state: &'a AppState,
-    pub links: &'a Links,
-    pub view: &'a RepoView,
-    full: String,
-    users: RefCell<HashMap<PublicKey, Value>>,
+    state: &'a AppState,
+    links: &'a Links,
+    view: &'a RepoView,
+    served: ServedName,
+    /// `…/api/v3/repos/{owner}/{repo}`.
+    api: String,
+    /// `…/{owner}/{repo}`.
+    web: String,
+    users: RefCell<HashMap<PublicKey, Shared<SimpleUser>>>,
+    /// By label key (the lowercase name).
+    labels: RefCell<HashMap<&'a str, Shared<Label<'a>>>>,
+    repository: OnceCell<Option<Shared<Repository>>>,
+}
+
+/// What an issue and a pull request show alike of their thread.
+struct ThreadFields<'a> {
+    state: &'static str,
+    title: &'a str,
+    body: Option<&'a str>,
+    user: Shared<SimpleUser>,
+    labels: Vec<Shared<Label<'a>>>,
+    assignee: Option<Shared<SimpleUser>>,
+    assignees: Vec<Shared<SimpleUser>>,
+    closed_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    author_association: &'static str,
+}
+
+/// An operation's time as GitHub writes it.
+fn stamp(at: Hlc) -> String {
+    iso8601(at.wall_ms / 1000)
 }
 
 impl<'a> Render<'a> {
     pub(crate) fn new(state: &'a AppState, links: &'a Links, view: &'a RepoView) -> Self {
         let served = state.served(view);
-        let full = format!("{}/{}", served.owner, served.name);
+        let (owner, name) = (served.owner.as_str(), served.name.as_str());
         Self {
             state,
             links,
             view,
-            full,
+            api: [links.origin(), API_PREFIX, "/repos/", owner, "/", name].concat(),
+            web: [links.origin(), "/", owner, "/", name].concat(),
+            served,
             users: RefCell::new(HashMap::new()),
+            labels: RefCell::new(HashMap::new()),
+            repository: OnceCell::new(),
         }
     }
 
     /// `…/api/v3/repos/{owner}/{repo}{path}`.
-    pub(crate) fn api(&self, path: &str) -> String {
-        self.links.api(&format!("/repos/{}{path}", self.full))
+    fn api(&self, path: &str) -> String {
+        views::join(&self.api, path)
     }
 
     /// `…/{owner}/{repo}{path}`.
-    pub(crate) fn web(&self, path: &str) -> String {
-        self.links.web(&format!("/{}{path}", self.full))
+    fn web(&self, path: &str) -> String {
+        views::join(&self.web, path)
     }
 
     /// The user holding `key`: their account here, or a stand-in named after the key
     /// for authors known only through replication.
-    pub(crate) fn user(&self, key: &PublicKey) -> Value {
+    pub(crate) fn user(&self, key: &PublicKey) -> Shared<SimpleUser> {
         if let Some(cached) = self.users.borrow().get(key) {
             return cached.clone();
         }
-        let value = match self.state.accounts.user_by_key(key).ok().flatten() {
-            Some(u) => views::simple_user(self.links, &u.login, u.id, u.site_admin),
+        let user = Shared::new(match self.state.accounts.user_by_key(key).ok().flatten() {
+            Some(u) => SimpleUser::of(self.links, &u),
             None => {
                 let hex = key.to_string();
                 let login = format!("guts-{}", hex.get(..12).unwrap_or(&hex));
-                views::simple_user(self.links, &login, numeric_id(key.as_bytes()), false)
+                SimpleUser::new(self.links, &login, numeric_id(key.as_bytes()), false)
             }
-        };
-        self.users.borrow_mut().insert(*key, value.clone());
-        value
+        });
+        self.users.borrow_mut().insert(*key, user.clone());
+        user
     }
 
     fn association(&self, key: &PublicKey) -> &'static str {
@@ -83,151 +120,324 @@ impl<'a> Render<'a> {
         }
     }
 
-    pub(crate) fn label(&self, def: &LabelDef) -> Value {
+    /// The repository object, without permissions (as GitHub embeds it).
+    fn repository(&self) -> Option<Shared<Repository>> {
+        self.repository
+            .get_or_init(|| {
+                views::repository(self.state, self.links, self.view, None).map(Shared::new)
+            })
+            .clone()
+    }
+
+    pub(crate) fn label(&self, def: &'a LabelDef) -> Label<'a> {
         let id = numeric_id(def.name.to_lowercase().as_bytes());
-        json!({
-            "id": id,
-            "node_id": format!("LA_{id}"),
-            "url": self.api(&format!("/labels/{}", encode_segment(&def.name))),
-            "name": def.name,
-            "color": def.color,
-            "default": false,
-            "description": if def.description.is_empty() { Value::Null } else { json!(def.description) },
-        })
+        let mut url = self.api("/labels/");
+        encode_segment(&mut url, &def.name);
+        Label {
+            id,
+            node_id: format!("LA_{id}"),
+            url,
+            name: &def.name,
+            color: &def.color,
+            default: false,
+            description: views::non_empty(&def.description),
+        }
     }
 
     /// The labels of a thread, in name order.
-    pub(crate) fn thread_labels(&self, thread: &Thread) -> Vec<Value> {
+    pub(crate) fn thread_labels(&self, thread: &'a Thread) -> Vec<Shared<Label<'a>>> {
+        let defs = &self.view.state.collab.labels;
         thread
             .labels
             .iter()
-            .filter_map(|key| self.view.state.collab.labels.get(key))
-            .map(|def| self.label(def))
+            .filter_map(|key| {
+                if let Some(cached) = self.labels.borrow().get(key.as_str()) {
+                    return Some(cached.clone());
+                }
+                let label = Shared::new(self.label(defs.get(key)?));
+                self.labels.borrow_mut().insert(key, label.clone());
+                Some(label)
+            })
             .collect()
     }
 
-    /// GitHub's issue object; pull requests are issues too, with `pull_request`.
-    pub(crate) fn issue(&self, id: &OpId, thread: &Thread) -> Value {
-        let n = thread.number;
-        let assignees: Vec<Value> = thread.assignees.iter().map(|k| self.user(k)).collect();
-        let closed_at = thread.closed.map(|(at, _)| iso8601(at.wall_ms / 1000));
-        let mut value = json!({
-            "id": id.numeric(),
-            "node_id": format!("I_{id}"),
-            "url": self.api(&format!("/issues/{n}")),
-            "repository_url": self.api(""),
-            "labels_url": self.api(&format!("/issues/{n}/labels{{/name}}")),
-            "comments_url": self.api(&format!("/issues/{n}/comments")),
-            "events_url": self.api(&format!("/issues/{n}/events")),
-            "html_url": self.web(&format!("/{}/{n}", if thread.pull.is_some() { "pull" } else { "issues" })),
-            "number": n,
-            "state": if thread.open { "open" } else { "closed" },
-            "state_reason": if thread.open { Value::Null } else { json!("completed") },
-            "title": thread.title,
-            "body": if thread.body.is_empty() { Value::Null } else { json!(thread.body) },
-            "user": self.user(&thread.author),
-            "labels": self.thread_labels(thread),
-            "assignee": assignees.first().cloned().unwrap_or(Value::Null),
-            "assignees": assignees,
-            "milestone": Value::Null,
-            "locked": thread.locked,
-            "active_lock_reason": Value::Null,
-            "comments": thread.comments.len(),
-            "closed_at": closed_at,
-            "closed_by": thread.closed.map(|(_, by)| self.user(&by)),
-            "created_at": iso8601(thread.created_at.wall_ms / 1000),
-            "updated_at": iso8601(thread.updated_at.wall_ms / 1000),
-            "author_association": self.association(&thread.author),
-            "draft": thread.pull.as_ref().map(|p| p.draft),
-        });
-        if let (Some(pull), Some(map)) = (&thread.pull, value.as_object_mut()) {
-            map.insert(
-                "pull_request".into(),
-                json!({
-                    "url": self.api(&format!("/pulls/{n}")),
-                    "html_url": self.web(&format!("/pull/{n}")),
-                    "diff_url": self.web(&format!("/pull/{n}.diff")),
-                    "patch_url": self.web(&format!("/pull/{n}.patch")),
-                    "merged_at": pull.merged.map(|m| iso8601(m.at.wall_ms / 1000)),
-                }),
-            );
+    fn thread_fields(&self, thread: &'a Thread) -> ThreadFields<'a> {
+        let assignees: Vec<_> = thread.assignees.iter().map(|k| self.user(k)).collect();
+        ThreadFields {
+            state: if thread.open { "open" } else { "closed" },
+            title: &thread.title,
+            body: views::non_empty(&thread.body),
+            user: self.user(&thread.author),
+            labels: self.thread_labels(thread),
+            assignee: assignees.first().cloned(),
+            assignees,
+            closed_at: thread.closed.map(|(at, _)| stamp(at)),
+            created_at: stamp(thread.created_at),
+            updated_at: stamp(thread.updated_at),
+            author_association: self.association(&thread.author),
         }
-        value
     }
 
-    pub(crate) fn comment(&self, id: &OpId, comment: &Comment) -> Value {
-        let number = self
-            .view
+    /// GitHub's issue object; pull requests are issues too, with `pull_request`.
+    pub(crate) fn issue(&self, id: &OpId, thread: &'a Thread) -> Issue<'a> {
+        let n = thread.number;
+        let url = format!("{}/issues/{n}", self.api);
+        let fields = self.thread_fields(thread);
+        let pull_request = thread.pull.as_ref().map(|pull| {
+            let html_url = self.web(&format!("/pull/{n}"));
+            IssuePullRequestLinks {
+                url: self.api(&format!("/pulls/{n}")),
+                diff_url: views::join(&html_url, ".diff"),
+                patch_url: views::join(&html_url, ".patch"),
+                html_url,
+                merged_at: pull.merged.as_ref().map(|m| stamp(m.at)),
+            }
+        });
+        let kind = if thread.pull.is_some() {
+            "pull"
+        } else {
+            "issues"
+        };
+        Issue {
+            id: id.numeric(),
+            node_id: format!("I_{id}"),
+            repository_url: self.api.clone(),
+            labels_url: views::join(&url, "/labels{/name}"),
+            comments_url: views::join(&url, "/comments"),
+            events_url: views::join(&url, "/events"),
+            url,
+            html_url: self.web(&format!("/{kind}/{n}")),
+            number: n,
+            state: fields.state,
+            state_reason: (!thread.open).then_some("completed"),
+            title: fields.title,
+            body: fields.body,
+            user: fields.user,
+            labels: fields.labels,
+            assignee: fields.assignee,
+            assignees: fields.assignees,
+            milestone: views::Null,
+            locked: thread.locked,
+            active_lock_reason: views::Null,
+            comments: thread.comments.len(),
+            closed_at: fields.closed_at,
+            closed_by: thread.closed.map(|(_, by)| self.user(&by)),
+            created_at: fields.created_at,
+            updated_at: fields.updated_at,
+            author_association: fields.author_association,
+            draft: thread.pull.as_ref().map(|p| p.draft),
+            pull_request,
+        }
+    }
+
+    pub(crate) fn comment(&self, id: &OpId, comment: &'a Comment) -> IssueComment<'a> {
+        let number = self.number_of(&comment.thread);
+        let numeric = id.numeric();
+        IssueComment {
+            id: numeric,
+            node_id: format!("IC_{id}"),
+            url: self.api(&format!("/issues/comments/{numeric}")),
+            html_url: self.web(&format!("/issues/{number}#issuecomment-{numeric}")),
+            issue_url: self.api(&format!("/issues/{number}")),
+            body: &comment.body,
+            user: self.user(&comment.author),
+            created_at: stamp(comment.created_at),
+            updated_at: stamp(comment.updated_at),
+            author_association: self.association(&comment.author),
+        }
+    }
+
+    /// The number of thread `id` (0 if it is gone).
+    fn number_of(&self, id: &OpId) -> u64 {
+        self.view
             .state
             .collab
             .threads
-            .get(&comment.thread)
-            .map_or(0, |t| t.number);
+            .get(id)
+            .map_or(0, |t| t.number)
+    }
+
+    pub(crate) fn review(&self, id: &OpId, review: &'a Review) -> ReviewView<'a> {
+        let number = self.number_of(&review.pull);
         let numeric = id.numeric();
-        json!({
-            "id": numeric,
-            "node_id": format!("IC_{id}"),
-            "url": self.api(&format!("/issues/comments/{numeric}")),
-            "html_url": self.web(&format!("/issues/{number}#issuecomment-{numeric}")),
-            "issue_url": self.api(&format!("/issues/{number}")),
-            "body": comment.body,
-            "user": self.user(&comment.author),
-            "created_at": iso8601(comment.created_at.wall_ms / 1000),
-            "updated_at": iso8601(comment.updated_at.wall_ms / 1000),
-            "author_association": self.association(&comment.author),
+        ReviewView {
+            id: numeric,
+            node_id: format!("PRR_{id}"),
+            user: self.user(&review.author),
+            body: &review.body,
+            state: review.verdict.github_state(),
+            html_url: self.web(&format!("/pull/{number}#pullrequestreview-{numeric}")),
+            pull_request_url: self.api(&format!("/pulls/{number}")),
+            commit_id: review.commit.to_string(),
+            submitted_at: stamp(review.at),
+            author_association: self.association(&review.author),
+        }
+    }
+
+    /// GitHub's review comment object for inline comment `index` of review `id`.
+    pub(crate) fn review_comment(
+        &self,
+        id: &OpId,
+        review: &'a Review,
+        index: usize,
+    ) -> Option<ReviewComment<'a>> {
+        let comment = review.comments.get(index)?;
+        let number = self.number_of(&review.pull);
+        let numeric = id
+            .numeric()
+            .wrapping_add(u64::try_from(index).unwrap_or(0) + 1);
+        let commit_id = review.commit.to_string();
+        let at = stamp(review.at);
+        Some(ReviewComment {
+            id: numeric,
+            node_id: format!("PRRC_{numeric}"),
+            url: self.api(&format!("/pulls/comments/{numeric}")),
+            pull_request_review_id: id.numeric(),
+            path: &comment.path,
+            line: comment.line,
+            original_line: comment.line,
+            side: "RIGHT",
+            position: comment.line,
+            original_position: comment.line,
+            original_commit_id: commit_id.clone(),
+            commit_id,
+            diff_hunk: "",
+            body: &comment.body,
+            user: self.user(&review.author),
+            created_at: at.clone(),
+            updated_at: at,
+            html_url: self.web(&format!("/pull/{number}#discussion_r{numeric}")),
+            pull_request_url: self.api(&format!("/pulls/{number}")),
+            author_association: "NONE",
         })
     }
 
-    pub(crate) fn review(&self, id: &OpId, review: &Review) -> Value {
-        let number = self
-            .view
-            .state
-            .collab
-            .threads
-            .get(&review.pull)
-            .map_or(0, |t| t.number);
-        let numeric = id.numeric();
-        json!({
-            "id": numeric,
-            "node_id": format!("PRR_{id}"),
-            "user": self.user(&review.author),
-            "body": review.body,
-            "state": review.verdict.github_state(),
-            "html_url": self.web(&format!("/pull/{number}#pullrequestreview-{numeric}")),
-            "pull_request_url": self.api(&format!("/pulls/{number}")),
-            "commit_id": review.commit.to_string(),
-            "submitted_at": iso8601(review.at.wall_ms / 1000),
-            "author_association": self.association(&review.author),
-        })
+    fn branch_end(&self, branch: &'a str, sha: ObjectId) -> BranchEnd<'a> {
+        let repo = self.repository();
+        BranchEnd {
+            label: [self.served.owner.as_str(), ":", branch].concat(),
+            branch,
+            sha: sha.to_string(),
+            user: repo.as_ref().map(|r| r.owner.clone()),
+            repo,
+        }
+    }
+
+    /// GitHub's pull request object. `mergeable` is `None` where GitHub sends null
+    /// (lists, or not computed).
+    pub(crate) fn pull(
+        &self,
+        id: &OpId,
+        thread: &'a Thread,
+        pull: &'a Pull,
+        mergeable: Option<bool>,
+    ) -> PullRequest<'a> {
+        let n = thread.number;
+        let state = &self.view.state;
+        let head = head_sha(state, pull);
+        let merged = pull.merged.as_ref();
+        let url = format!("{}/pulls/{n}", self.api);
+        let html_url = self.web(&format!("/pull/{n}"));
+        let issue_url = format!("{}/issues/{n}", self.api);
+        let comments_url = views::join(&issue_url, "/comments");
+        let review_comments_url = views::join(&url, "/comments");
+        let commits_url = views::join(&url, "/commits");
+        let statuses_url = self.api(&format!("/statuses/{head}"));
+        let href = |url: &String| Href { href: url.clone() };
+        let links = PullLinks {
+            this: href(&url),
+            html: href(&html_url),
+            issue: href(&issue_url),
+            comments: href(&comments_url),
+            review_comments: href(&review_comments_url),
+            commits: href(&commits_url),
+            statuses: href(&statuses_url),
+        };
+        let fields = self.thread_fields(thread);
+        PullRequest {
+            id: id.numeric(),
+            node_id: format!("PR_{id}"),
+            diff_url: views::join(&html_url, ".diff"),
+            patch_url: views::join(&html_url, ".patch"),
+            url,
+            html_url,
+            issue_url,
+            commits_url,
+            review_comments_url,
+            review_comment_url: self.api("/pulls/comments{/number}"),
+            comments_url,
+            statuses_url,
+            number: n,
+            state: fields.state,
+            locked: thread.locked,
+            title: fields.title,
+            user: fields.user,
+            body: fields.body,
+            labels: fields.labels,
+            milestone: views::Null,
+            active_lock_reason: views::Null,
+            created_at: fields.created_at,
+            updated_at: fields.updated_at,
+            closed_at: fields.closed_at,
+            merged_at: merged.map(|m| stamp(m.at)),
+            merge_commit_sha: merged.map(|m| m.commit.to_string()),
+            assignee: fields.assignee,
+            assignees: fields.assignees,
+            requested_reviewers: &[],
+            requested_teams: &[],
+            head: self.branch_end(&pull.head, head),
+            base: self.branch_end(&pull.base, base_sha(state, pull)),
+            links,
+            author_association: fields.author_association,
+            auto_merge: views::Null,
+            draft: pull.draft,
+            merged: merged.is_some(),
+            mergeable,
+            rebaseable: mergeable,
+            mergeable_state: match mergeable {
+                Some(true) if pull.draft => "draft",
+                Some(true) => "clean",
+                Some(false) => "dirty",
+                None => "unknown",
+            },
+            merged_by: merged.map(|m| self.user(&m.by)),
+            comments: thread.comments.len(),
+            review_comments: pull
+                .reviews
+                .iter()
+                .filter_map(|r| state.collab.reviews.get(r))
+                .map(|r| r.comments.len())
+                .sum(),
+            maintainer_can_modify: false,
+        }
     }
 }
 
 /// A JSON response with `status` of what `render` makes of `view`; 404 when it finds
 /// nothing (the thing was deleted meanwhile).
-pub(crate) fn respond(
-    state: &AppState,
-    links: &Links,
-    view: &RepoView,
+pub(crate) fn respond<'a, T: Serialize>(
+    state: &'a AppState,
+    links: &'a Links,
+    view: &'a RepoView,
     status: StatusCode,
-    render: impl FnOnce(&Render<'_>) -> Option<Value>,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse as _;
+    render: impl FnOnce(&Render<'a>) -> Option<T>,
+) -> Result<Response, ApiError> {
     let body = render(&Render::new(state, links, view)).ok_or_else(ApiError::not_found)?;
     Ok((status, axum::Json(body)).into_response())
 }
 
-/// A path segment with the characters URLs cannot carry escaped (label names have
-/// spaces).
-pub(crate) fn encode_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// Appends `text` to `out` as a path segment, with the characters URLs cannot carry
+/// escaped (label names have spaces).
+fn encode_segment(out: &mut String, text: &str) {
+    out.reserve(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            // Writing to a `String` cannot fail.
+            let _ = write!(out, "%{b:02X}");
         }
     }
-    out
 }
 
 /// The thread numbered `number` in `view`, or 404.
@@ -408,6 +618,12 @@ pub(crate) fn head_sha(state: &RepoState, pull: &Pull) -> ObjectId {
         return merged.head;
     }
     state.branch(&pull.head).unwrap_or(pull.head_sha)
+}
+
+/// The base commit of a pull request: its branch while the branch exists, else what
+/// was recorded when it was opened.
+pub(crate) fn base_sha(state: &RepoState, pull: &Pull) -> ObjectId {
+    state.branch(&pull.base).unwrap_or(pull.base_sha)
 }
 
 /// The thread numbered `number`, which must be a pull request.

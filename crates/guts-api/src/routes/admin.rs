@@ -8,7 +8,6 @@ use guts_ops::LogLevel;
 use guts_storage::{Scope, TokenRecord, UserRecord};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,7 +18,7 @@ use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
-use crate::views;
+use crate::views::{self, User};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -133,7 +132,7 @@ async fn list_users(
 ) -> Result<Response, ApiError> {
     let users = state.accounts.users().map_err(ApiError::from)?;
     let (users, headers) = page.apply(users);
-    let body: Vec<_> = users.iter().map(|u| admin_user_json(&links, u)).collect();
+    let body: Vec<_> = users.iter().map(|u| AdminUser::new(&links, u)).collect();
     Ok((headers, Json(body)).into_response())
 }
 
@@ -145,14 +144,34 @@ struct NewToken {
     scopes: Option<Vec<String>>,
 }
 
-fn token_json(t: &TokenRecord) -> serde_json::Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "scopes": t.scopes,
-        "created_at": crate::time::iso8601(t.created_at),
-        "revoked": t.revoked,
-    })
+/// A token as the admin API lists it: never its text.
+#[derive(Debug, Serialize)]
+struct Token<'a> {
+    id: u64,
+    name: &'a str,
+    scopes: &'a [Scope],
+    created_at: String,
+    revoked: bool,
+}
+
+impl<'a> Token<'a> {
+    fn new(t: &'a TokenRecord) -> Self {
+        Token {
+            id: t.id,
+            name: &t.name,
+            scopes: &t.scopes,
+            created_at: crate::time::iso8601(t.created_at),
+            revoked: t.revoked,
+        }
+    }
+}
+
+/// A token just made: the only answer that carries its text.
+#[derive(Debug, Serialize)]
+struct CreatedToken<'a> {
+    #[serde(flatten)]
+    record: Token<'a>,
+    token: &'a str,
 }
 
 /// A new token for an account (scopes `repo` and/or `admin`, default `repo`), shown once.
@@ -186,10 +205,10 @@ async fn create_token(
         .create_token(&login, &name, scopes)
         .await
         .map_err(ApiError::from)?;
-    let mut body = token_json(&new.record);
-    if let Some(map) = body.as_object_mut() {
-        map.insert("token".to_string(), json!(new.token.expose()));
-    }
+    let body = CreatedToken {
+        record: Token::new(&new.record),
+        token: new.token.expose(),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -205,7 +224,7 @@ async fn list_tokens(
 ) -> Result<Response, ApiError> {
     state.service.user(&login)?;
     let tokens = state.accounts.tokens(&login).map_err(ApiError::from)?;
-    Ok(Json(tokens.iter().map(token_json).collect::<Vec<_>>()).into_response())
+    Ok(Json(tokens.iter().map(Token::new).collect::<Vec<_>>()).into_response())
 }
 
 #[utoipa::path(delete, path = "/admin/users/{login}/tokens/{id}", tag = "admin",
@@ -244,22 +263,30 @@ async fn set_suspended(
     links: Links,
     Path(login): Path<String>,
     JsonBody(body): JsonBody<Suspension>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AdminUser>, ApiError> {
     let user = state
         .accounts
         .set_suspended(&login, body.suspended)
         .await
         .map_err(ApiError::from)?;
-    Ok(Json(admin_user_json(&links, &user)))
+    Ok(Json(AdminUser::new(&links, &user)))
 }
 
 /// The user object plus what only administrators see.
-fn admin_user_json(links: &Links, user: &UserRecord) -> serde_json::Value {
-    let mut v = views::user(links, user);
-    if let Some(map) = v.as_object_mut() {
-        map.insert("suspended".to_string(), json!(user.suspended));
+#[derive(Debug, Serialize)]
+struct AdminUser {
+    #[serde(flatten)]
+    user: User,
+    suspended: bool,
+}
+
+impl AdminUser {
+    fn new(links: &Links, user: &UserRecord) -> Self {
+        AdminUser {
+            user: User::new(links, user),
+            suspended: user.suspended,
+        }
     }
-    v
 }
 
 #[derive(Debug, Serialize, ToSchema)]

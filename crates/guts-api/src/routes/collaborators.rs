@@ -12,8 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use guts_core::{Payload, Role};
 use guts_storage::Scope;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -176,13 +175,28 @@ async fn permission(
     State(state): State<AppState>,
     VisibleRepo { view, .. }: VisibleRepo,
     Path((_owner, _repo, username)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CollaboratorPermission>, ApiError> {
     let user = state.service.user(&username)?;
     let key = user.public_key().map_err(|_| ApiError::internal())?;
     let role = view.state.role(&key);
-    Ok(Json(json!({
-        "permission": permission_name(role),
-        "role_name": permission_name(role),
-        "user": { "login": user.login },
-    })))
+    Ok(Json(CollaboratorPermission {
+        permission: permission_name(role),
+        role_name: permission_name(role),
+        user: Login { login: user.login },
+    }))
+}
+
+/// A user's permission in a repository, by GitHub's name for it.
+#[derive(Debug, Serialize)]
+struct CollaboratorPermission {
+    /// `admin`, `write`, `read` or `none`.
+    permission: &'static str,
+    role_name: &'static str,
+    user: Login,
+}
+
+/// The user of a [`CollaboratorPermission`]: only the login.
+#[derive(Debug, Serialize)]
+struct Login {
+    login: String,
 }

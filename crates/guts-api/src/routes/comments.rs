@@ -9,7 +9,6 @@ use guts_core::{Comment, OpId, Payload};
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -56,7 +55,7 @@ fn page_of(
 ) -> Response {
     let (items, headers) = page.apply(comments);
     let render = Render::new(state, links, view);
-    let body: Vec<Value> = items.iter().map(|(id, c)| render.comment(id, c)).collect();
+    let body: Vec<_> = items.iter().map(|(id, c)| render.comment(id, c)).collect();
     (headers, Json(body)).into_response()
 }
 

@@ -132,7 +132,7 @@ async fn list(
     )?;
     let (items, headers) = page.apply(found);
     let render = Render::new(&state, &links, &view);
-    let body: Vec<Value> = items.iter().map(|(id, t)| render.issue(id, t)).collect();
+    let body: Vec<_> = items.iter().map(|(id, t)| render.issue(id, t)).collect();
     Ok((headers, Json(body)).into_response())
 }
 

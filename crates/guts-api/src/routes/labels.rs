@@ -10,7 +10,6 @@ use guts_service::Caller;
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -81,7 +80,7 @@ async fn list(
     let labels: Vec<&LabelDef> = view.state.collab.labels.values().collect();
     let (items, headers) = page.apply(labels);
     let render = Render::new(&state, &links, &view);
-    let body: Vec<Value> = items.iter().map(|l| render.label(l)).collect();
+    let body: Vec<_> = items.iter().map(|l| render.label(l)).collect();
     Ok((headers, Json(body)).into_response())
 }
 
@@ -102,9 +101,9 @@ async fn get_one(
     links: Links,
     VisibleRepo { view, .. }: VisibleRepo,
     Path((_owner, _repo, name)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let label = find_label(&view, &name)?;
-    Ok(Json(Render::new(&state, &links, &view).label(label)))
+    Ok(Json(Render::new(&state, &links, &view).label(label)).into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]

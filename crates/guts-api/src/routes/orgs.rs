@@ -6,10 +6,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use guts_storage::{OrgRecord, OrgRole};
+use guts_storage::{OrgRecord, OrgRole, UserRecord};
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,7 +20,7 @@ use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::params::CreateRepo;
 use crate::state::AppState;
-use crate::views;
+use crate::views::{self, Org, SimpleUser};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,17 +53,34 @@ fn role_of(state: &AppState, org: &OrgRecord, login: &str) -> Result<Option<OrgR
     Ok(state.service.org_role(org, login)?)
 }
 
-/// GitHub's membership object.
-fn membership_json(links: &Links, org: &OrgRecord, user: &Value, role: OrgRole) -> Value {
-    let login = user["login"].as_str().unwrap_or_default();
-    json!({
-        "url": links.api(&format!("/orgs/{}/memberships/{login}", org.login)),
-        "state": "active",
-        "role": match role { OrgRole::Admin => "admin", OrgRole::Member => "member" },
-        "organization_url": links.api(&format!("/orgs/{}", org.login)),
-        "organization": views::simple_org(links, org),
-        "user": user,
-    })
+/// GitHub's membership object: a user's standing in an organization.
+#[derive(Debug, Serialize)]
+struct Membership {
+    url: String,
+    /// Always `active`: Guts adds members at once, without invitations.
+    state: &'static str,
+    /// `admin` or `member`.
+    role: &'static str,
+    organization_url: String,
+    organization: SimpleUser,
+    user: SimpleUser,
+}
+
+impl Membership {
+    fn new(links: &Links, org: &OrgRecord, user: &UserRecord, role: OrgRole) -> Self {
+        let organization_url = links.api(&format!("/orgs/{}", org.login));
+        Membership {
+            url: format!("{organization_url}/memberships/{}", user.login),
+            state: "active",
+            role: match role {
+                OrgRole::Admin => "admin",
+                OrgRole::Member => "member",
+            },
+            organization_url,
+            organization: SimpleUser::org(links, org),
+            user: SimpleUser::of(links, user),
+        }
+    }
 }
 
 /// An organization.
@@ -75,7 +91,7 @@ async fn get_org(
     State(state): State<AppState>,
     links: Links,
     Path(login): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Org>, ApiError> {
     let org = existing_org(&state, &login)?;
     Ok(Json(views::org_json(&state, &links, &org)))
 }
@@ -96,12 +112,7 @@ async fn list_members(
     let mut body = Vec::with_capacity(members.len());
     for m in members {
         if let Some(user) = state.accounts.user(&m.login).map_err(ApiError::from)? {
-            body.push(views::simple_user(
-                &links,
-                &user.login,
-                user.id,
-                user.site_admin,
-            ));
+            body.push(SimpleUser::of(&links, &user));
         }
     }
     Ok((headers, Json(body)).into_response())
@@ -117,7 +128,7 @@ async fn get_membership(
     links: Links,
     AuthUser(authed): AuthUser,
     Path((login, username)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Membership>, ApiError> {
     let org = existing_org(&state, &login)?;
     let is_self = authed.user.login.eq_ignore_ascii_case(&username);
     if !is_self && role_of(&state, &org, &authed.user.login)?.is_none() {
@@ -125,8 +136,7 @@ async fn get_membership(
     }
     let user = state.service.user(&username)?;
     let role = role_of(&state, &org, &user.login)?.ok_or_else(ApiError::not_found)?;
-    let user = views::simple_user(&links, &user.login, user.id, user.site_admin);
-    Ok(Json(membership_json(&links, &org, &user, role)))
+    Ok(Json(Membership::new(&links, &org, &user, role)))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -147,7 +157,7 @@ async fn set_membership(
     AuthUser(authed): AuthUser,
     Path((login, username)): Path<(String, String)>,
     JsonBody(body): JsonBody<SetMembership>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Membership>, ApiError> {
     let org = existing_org(&state, &login)?;
     let role = match body.role.as_deref().unwrap_or("member") {
         "admin" => OrgRole::Admin,
@@ -166,8 +176,7 @@ async fn set_membership(
         .service
         .set_membership(&authed, &org, &user, role)
         .await?;
-    let user = views::simple_user(&links, &user.login, user.id, user.site_admin);
-    Ok(Json(membership_json(&links, &org, &user, role)))
+    Ok(Json(Membership::new(&links, &org, &user, role)))
 }
 
 /// Removes a member (org admins only; the last admin stays).

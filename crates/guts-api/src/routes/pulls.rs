@@ -13,8 +13,7 @@ use axum::response::{IntoResponse, Response};
 use guts_core::{MergeMethod, ObjectId, OpId, Payload, Pull, RepoState, Thread, ThreadEdit};
 use guts_storage::{MergeError, MergeRequest, Mergeability, RepoError, RepoView, ServedName};
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,9 +30,9 @@ use crate::params::{OwnerRepo, OwnerRepoNumber};
 
 use crate::state::AppState;
 use crate::threads::{
-    self, Render, find_pull, head_sha, invalid_field, open_flag, sort_threads, state_filter,
+    self, Render, base_sha, find_pull, head_sha, invalid_field, open_flag, sort_threads,
+    state_filter,
 };
-use crate::time::iso8601;
 use validator::Validate;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -94,7 +93,7 @@ async fn commits(
         })
         .await?;
     let (items, headers) = page.apply(commits);
-    let body: Vec<Value> = items.iter().map(|c| git_views::commit(&repo, c)).collect();
+    let body: Vec<_> = items.iter().map(|c| git_views::commit(&repo, c)).collect();
     Ok((headers, Json(body)).into_response())
 }
 
@@ -123,106 +122,15 @@ async fn files(
         .await?;
     let (items, headers) = page.apply(changes);
     let at = head.to_string();
-    let body: Vec<Value> = items
+    let body: Vec<_> = items
         .iter()
         .map(|c| git_views::file(&repo, c, &at))
         .collect();
     Ok((headers, Json(body)).into_response())
 }
 
-fn base_sha(state: &RepoState, pull: &Pull) -> ObjectId {
-    state.branch(&pull.base).unwrap_or(pull.base_sha)
-}
-
 impl ApiResource for CreatePull {
     const RESOURCE: &'static str = "PullRequest";
-}
-
-impl Render<'_> {
-    fn branch_end(&self, branch: &str, sha: ObjectId, repo: &Value) -> Value {
-        let owner = self.state.served(self.view).owner;
-        json!({
-            "label": format!("{owner}:{branch}"),
-            "ref": branch,
-            "sha": sha.to_string(),
-            "user": repo.get("owner").cloned().unwrap_or(Value::Null),
-            "repo": repo,
-        })
-    }
-
-    /// GitHub's pull request object. `mergeable` is `None` where GitHub sends null
-    /// (lists, or not computed).
-    fn pull(&self, id: &OpId, thread: &Thread, pull: &Pull, mergeable: Option<bool>) -> Value {
-        let n = thread.number;
-        let issue = self.issue(id, thread);
-        let state = &self.view.state;
-        let repo = crate::views::repository(self.state, self.links, self.view, None);
-        let head = head_sha(state, pull);
-        let merged = pull.merged.as_ref();
-        let field = |name: &str| issue.get(name).cloned().unwrap_or(Value::Null);
-        json!({
-            "url": self.api(&format!("/pulls/{n}")),
-            "id": id.numeric(),
-            "node_id": format!("PR_{id}"),
-            "html_url": self.web(&format!("/pull/{n}")),
-            "diff_url": self.web(&format!("/pull/{n}.diff")),
-            "patch_url": self.web(&format!("/pull/{n}.patch")),
-            "issue_url": self.api(&format!("/issues/{n}")),
-            "commits_url": self.api(&format!("/pulls/{n}/commits")),
-            "review_comments_url": self.api(&format!("/pulls/{n}/comments")),
-            "review_comment_url": self.api("/pulls/comments{/number}"),
-            "comments_url": self.api(&format!("/issues/{n}/comments")),
-            "statuses_url": self.api(&format!("/statuses/{head}")),
-            "number": n,
-            "state": field("state"),
-            "locked": thread.locked,
-            "title": thread.title,
-            "user": field("user"),
-            "body": field("body"),
-            "labels": field("labels"),
-            "milestone": Value::Null,
-            "active_lock_reason": Value::Null,
-            "created_at": field("created_at"),
-            "updated_at": field("updated_at"),
-            "closed_at": field("closed_at"),
-            "merged_at": merged.map(|m| iso8601(m.at.wall_ms / 1000)),
-            "merge_commit_sha": merged.map(|m| m.commit.to_string()),
-            "assignee": field("assignee"),
-            "assignees": field("assignees"),
-            "requested_reviewers": [],
-            "requested_teams": [],
-            "head": self.branch_end(&pull.head, head, &repo),
-            "base": self.branch_end(&pull.base, base_sha(state, pull), &repo),
-            "_links": {
-                "self": {"href": self.api(&format!("/pulls/{n}"))},
-                "html": {"href": self.web(&format!("/pull/{n}"))},
-                "issue": {"href": self.api(&format!("/issues/{n}"))},
-                "comments": {"href": self.api(&format!("/issues/{n}/comments"))},
-                "review_comments": {"href": self.api(&format!("/pulls/{n}/comments"))},
-                "commits": {"href": self.api(&format!("/pulls/{n}/commits"))},
-                "statuses": {"href": self.api(&format!("/statuses/{head}"))},
-            },
-            "author_association": field("author_association"),
-            "auto_merge": Value::Null,
-            "draft": pull.draft,
-            "merged": merged.is_some(),
-            "mergeable": mergeable,
-            "rebaseable": mergeable,
-            "mergeable_state": match mergeable {
-                Some(true) if pull.draft => "draft",
-                Some(true) => "clean",
-                Some(false) => "dirty",
-                None => "unknown",
-            },
-            "merged_by": merged.map(|m| self.user(&m.by)),
-            "comments": thread.comments.len(),
-            "review_comments": pull.reviews.iter()
-                .filter_map(|r| state.collab.reviews.get(r))
-                .map(|r| r.comments.len())
-                .sum::<usize>(),
-            "maintainer_can_modify": false,
-        })
-    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -283,7 +191,7 @@ async fn list(
     sort_threads(&mut found, sort, query.direction.as_deref())?;
     let (items, headers) = page.apply(found);
     let render = Render::new(&state, &links, &view);
-    let body: Vec<Value> = items
+    let body: Vec<_> = items
         .iter()
         .filter_map(|(id, t)| t.pull.as_ref().map(|p| render.pull(id, t, p, None)))
         .collect();
@@ -660,10 +568,18 @@ async fn merge(
         })
         .await?;
     tracing::info!(pull = number, by = %authed.user.login, method = plan.method.as_str(), "pull request merged");
-    Ok(Json(json!({
-        "sha": new.to_string(),
-        "merged": true,
-        "message": "Pull Request successfully merged",
-    }))
+    Ok(Json(MergeResult {
+        sha: new.to_string(),
+        merged: true,
+        message: "Pull Request successfully merged",
+    })
     .into_response())
+}
+
+/// The answer to a merge: the commit the base branch now points at.
+#[derive(Debug, Serialize)]
+struct MergeResult {
+    sha: String,
+    merged: bool,
+    message: &'static str,
 }

@@ -20,7 +20,7 @@ use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::params::{CreateRepo, OwnerRepo};
 use crate::state::AppState;
-use crate::views;
+use crate::views::{self, Repository};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -53,14 +53,9 @@ async fn get_repo(
     links: Links,
     VisibleRepo { view, caller }: VisibleRepo,
     Path((owner, name)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Json<Option<Repository>> {
     tracing::Span::current().record("repo", format!("{owner}/{name}"));
-    Ok(Json(views::repository(
-        &state,
-        &links,
-        &view,
-        caller.as_ref(),
-    )))
+    Json(views::repository(&state, &links, &view, caller.as_ref()))
 }
 
 /// Deletes a repository (a signed `DeleteRepo`; the fold requires the owner: the user
@@ -100,7 +95,7 @@ async fn list_mine(
         .filter(|v| authed.role_in(v).is_some())
         .collect();
     let (items, headers) = page.apply(mine);
-    let body: Vec<_> = items
+    let body: Vec<Option<Repository>> = items
         .iter()
         .map(|v| views::repository(&state, &links, v, Some(&authed)))
         .collect();

@@ -10,7 +10,6 @@ use guts_core::{ObjectId, OpId, Payload, Review, ReviewComment, Verdict};
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,7 +24,6 @@ use crate::params::OwnerRepoNumber;
 
 use crate::state::AppState;
 use crate::threads::{self, Render, find_pull, head_sha, invalid_field};
-use crate::time::iso8601;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -57,7 +55,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let (items, headers) = page.apply(reviews_of(&view, number)?);
     let render = Render::new(&state, &links, &view);
-    let body: Vec<Value> = items.iter().map(|(id, r)| render.review(id, r)).collect();
+    let body: Vec<_> = items.iter().map(|(id, r)| render.review(id, r)).collect();
     Ok((headers, Json(body)).into_response())
 }
 
@@ -71,14 +69,13 @@ async fn get_one(
     links: Links,
     VisibleRepo { view, .. }: VisibleRepo,
     Path((_owner, _repo, number, id)): Path<(String, String, u64, u64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let (review_id, review) = reviews_of(&view, number)?
         .into_iter()
         .find(|(rid, _)| rid.numeric() == id)
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(
-        Render::new(&state, &links, &view).review(&review_id, review),
-    ))
+    let body = Render::new(&state, &links, &view).review(&review_id, review);
+    Ok(Json(body).into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -228,45 +225,6 @@ async fn create(
     })
 }
 
-impl Render<'_> {
-    /// GitHub's review comment object for inline comment `index` of review `id`.
-    fn review_comment(&self, id: &OpId, review: &Review, index: usize) -> Option<Value> {
-        let comment = review.comments.get(index)?;
-        let number = self
-            .view
-            .state
-            .collab
-            .threads
-            .get(&review.pull)
-            .map_or(0, |t| t.number);
-        let numeric = id
-            .numeric()
-            .wrapping_add(u64::try_from(index).unwrap_or(0) + 1);
-        Some(json!({
-            "id": numeric,
-            "node_id": format!("PRRC_{numeric}"),
-            "url": self.api(&format!("/pulls/comments/{numeric}")),
-            "pull_request_review_id": id.numeric(),
-            "path": comment.path,
-            "line": comment.line,
-            "original_line": comment.line,
-            "side": "RIGHT",
-            "position": comment.line,
-            "original_position": comment.line,
-            "commit_id": review.commit.to_string(),
-            "original_commit_id": review.commit.to_string(),
-            "diff_hunk": "",
-            "body": comment.body,
-            "user": self.user(&review.author),
-            "created_at": iso8601(review.at.wall_ms / 1000),
-            "updated_at": iso8601(review.at.wall_ms / 1000),
-            "html_url": self.web(&format!("/pull/{number}#discussion_r{numeric}")),
-            "pull_request_url": self.api(&format!("/pulls/{number}")),
-            "author_association": "NONE",
-        }))
-    }
-}
-
 /// The inline comments of a pull request's reviews.
 #[utoipa::path(get, operation_id = "pulls/list-review-comments", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/comments",
     tag = "pulls", params(OwnerRepoNumber, PageParams),
@@ -284,7 +242,7 @@ async fn list_comments(
         .collect();
     let (items, headers) = page.apply(all);
     let render = Render::new(&state, &links, &view);
-    let body: Vec<Value> = items
+    let body: Vec<_> = items
         .iter()
         .filter_map(|(id, r, i)| render.review_comment(id, r, *i))
         .collect();

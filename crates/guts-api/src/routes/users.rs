@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use guts_storage::Scope;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -15,7 +15,7 @@ use crate::extract::{AuthUser, JsonBody};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::state::AppState;
-use crate::views;
+use crate::views::{self, OrgAsUser, User};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,8 +27,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// The authenticated user.
 #[utoipa::path(get, path = "/api/v3/user", tag = "users",
     responses((status = 200, description = "The caller", body = schemas::User)))]
-async fn me(AuthUser(authed): AuthUser, links: Links) -> Json<serde_json::Value> {
-    Json(views::user(&links, &authed.user))
+async fn me(AuthUser(authed): AuthUser, links: Links) -> Json<User> {
+    Json(User::new(&links, &authed.user))
 }
 
 /// A user by login.
@@ -39,12 +39,12 @@ async fn by_login(
     State(state): State<AppState>,
     links: Links,
     Path(login): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     // Organizations share the namespace and answer here too, as on GitHub.
     if let Some(org) = state.accounts.org(&login).map_err(ApiError::from)? {
-        return Ok(Json(views::org_as_user(&links, &org)));
+        return Ok(Json(OrgAsUser::new(&links, &org)).into_response());
     }
-    Ok(Json(views::user(&links, &state.service.user(&login)?)))
+    Ok(Json(User::new(&links, &state.service.user(&login)?)).into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

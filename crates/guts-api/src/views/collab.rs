@@ -1,0 +1,217 @@
+//! GitHub's shapes for the collaboration of a repository: labels, issues (pull requests
+//! are issues too), issue comments, pull requests with their branch ends, reviews and
+//! review comments. `threads::Render` fills them in; text comes borrowed from the
+//! repository's state (`'a`), so a body is written out without being copied, and the
+//! users, labels and repository they embed are [`Shared`] across one response.
+
+use serde::Serialize;
+
+use super::{Null, Repository, Shared, SimpleUser};
+
+/// A repository's label.
+#[derive(Debug, Serialize)]
+pub(crate) struct Label<'a> {
+    pub(crate) id: u64,
+    pub(crate) node_id: String,
+    pub(crate) url: String,
+    pub(crate) name: &'a str,
+    /// Six hex digits, without `#`.
+    pub(crate) color: &'a str,
+    pub(crate) default: bool,
+    pub(crate) description: Option<&'a str>,
+}
+
+/// GitHub's issue object; a pull request seen as an issue has `pull_request`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Issue<'a> {
+    pub(crate) id: u64,
+    pub(crate) node_id: String,
+    pub(crate) url: String,
+    pub(crate) repository_url: String,
+    pub(crate) labels_url: String,
+    pub(crate) comments_url: String,
+    pub(crate) events_url: String,
+    pub(crate) html_url: String,
+    pub(crate) number: u64,
+    /// `open` or `closed`.
+    pub(crate) state: &'static str,
+    /// `completed` once closed.
+    pub(crate) state_reason: Option<&'static str>,
+    pub(crate) title: &'a str,
+    pub(crate) body: Option<&'a str>,
+    pub(crate) user: Shared<SimpleUser>,
+    pub(crate) labels: Vec<Shared<Label<'a>>>,
+    /// The first of `assignees`.
+    pub(crate) assignee: Option<Shared<SimpleUser>>,
+    pub(crate) assignees: Vec<Shared<SimpleUser>>,
+    pub(crate) milestone: Null,
+    pub(crate) locked: bool,
+    pub(crate) active_lock_reason: Null,
+    /// How many comments.
+    pub(crate) comments: usize,
+    pub(crate) closed_at: Option<String>,
+    pub(crate) closed_by: Option<Shared<SimpleUser>>,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    /// `OWNER`, `COLLABORATOR` or `NONE`.
+    pub(crate) author_association: &'static str,
+    /// Whether a pull request is a draft; `null` for an issue.
+    pub(crate) draft: Option<bool>,
+    /// Only on pull requests (GitHub omits it on issues).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pull_request: Option<IssuePullRequestLinks>,
+}
+
+/// Where an issue that is a pull request leads, and whether it was merged.
+#[derive(Debug, Serialize)]
+pub(crate) struct IssuePullRequestLinks {
+    pub(crate) url: String,
+    pub(crate) html_url: String,
+    pub(crate) diff_url: String,
+    pub(crate) patch_url: String,
+    pub(crate) merged_at: Option<String>,
+}
+
+/// A comment in the conversation of an issue or pull request.
+#[derive(Debug, Serialize)]
+pub(crate) struct IssueComment<'a> {
+    pub(crate) id: u64,
+    pub(crate) node_id: String,
+    pub(crate) url: String,
+    pub(crate) html_url: String,
+    pub(crate) issue_url: String,
+    pub(crate) body: &'a str,
+    pub(crate) user: Shared<SimpleUser>,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    pub(crate) author_association: &'static str,
+}
+
+/// GitHub's pull request object.
+#[derive(Debug, Serialize)]
+pub(crate) struct PullRequest<'a> {
+    pub(crate) url: String,
+    pub(crate) id: u64,
+    pub(crate) node_id: String,
+    pub(crate) html_url: String,
+    pub(crate) diff_url: String,
+    pub(crate) patch_url: String,
+    pub(crate) issue_url: String,
+    pub(crate) commits_url: String,
+    pub(crate) review_comments_url: String,
+    pub(crate) review_comment_url: String,
+    pub(crate) comments_url: String,
+    pub(crate) statuses_url: String,
+    pub(crate) number: u64,
+    /// `open` or `closed`.
+    pub(crate) state: &'static str,
+    pub(crate) locked: bool,
+    pub(crate) title: &'a str,
+    pub(crate) user: Shared<SimpleUser>,
+    pub(crate) body: Option<&'a str>,
+    pub(crate) labels: Vec<Shared<Label<'a>>>,
+    pub(crate) milestone: Null,
+    pub(crate) active_lock_reason: Null,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    pub(crate) closed_at: Option<String>,
+    pub(crate) merged_at: Option<String>,
+    pub(crate) merge_commit_sha: Option<String>,
+    pub(crate) assignee: Option<Shared<SimpleUser>>,
+    pub(crate) assignees: Vec<Shared<SimpleUser>>,
+    /// Guts has no review requests.
+    pub(crate) requested_reviewers: &'static [SimpleUser],
+    pub(crate) requested_teams: &'static [Null],
+    pub(crate) head: BranchEnd<'a>,
+    pub(crate) base: BranchEnd<'a>,
+    #[serde(rename = "_links")]
+    pub(crate) links: PullLinks,
+    pub(crate) author_association: &'static str,
+    pub(crate) auto_merge: Null,
+    pub(crate) draft: bool,
+    pub(crate) merged: bool,
+    /// `None` where GitHub sends `null`: in lists, or when it could not be computed.
+    pub(crate) mergeable: Option<bool>,
+    pub(crate) rebaseable: Option<bool>,
+    /// `clean`, `dirty`, `draft` or `unknown`.
+    pub(crate) mergeable_state: &'static str,
+    pub(crate) merged_by: Option<Shared<SimpleUser>>,
+    pub(crate) comments: usize,
+    /// How many inline comments its reviews carry.
+    pub(crate) review_comments: usize,
+    pub(crate) maintainer_can_modify: bool,
+}
+
+/// The head or base of a pull request: a branch of the repository, at `sha`.
+#[derive(Debug, Serialize)]
+pub(crate) struct BranchEnd<'a> {
+    /// `owner:branch`.
+    pub(crate) label: String,
+    #[serde(rename = "ref")]
+    pub(crate) branch: &'a str,
+    pub(crate) sha: String,
+    /// The repository's owner.
+    pub(crate) user: Option<Shared<SimpleUser>>,
+    pub(crate) repo: Option<Shared<Repository>>,
+}
+
+/// The `_links` of a pull request (HAL style: each an object with `href`).
+#[derive(Debug, Serialize)]
+pub(crate) struct PullLinks {
+    #[serde(rename = "self")]
+    pub(crate) this: Href,
+    pub(crate) html: Href,
+    pub(crate) issue: Href,
+    pub(crate) comments: Href,
+    pub(crate) review_comments: Href,
+    pub(crate) commits: Href,
+    pub(crate) statuses: Href,
+}
+
+/// One link of [`PullLinks`].
+#[derive(Debug, Serialize)]
+pub(crate) struct Href {
+    pub(crate) href: String,
+}
+
+/// A pull request review.
+#[derive(Debug, Serialize)]
+pub(crate) struct Review<'a> {
+    pub(crate) id: u64,
+    pub(crate) node_id: String,
+    pub(crate) user: Shared<SimpleUser>,
+    pub(crate) body: &'a str,
+    /// `APPROVED`, `CHANGES_REQUESTED` or `COMMENTED`.
+    pub(crate) state: &'static str,
+    pub(crate) html_url: String,
+    pub(crate) pull_request_url: String,
+    pub(crate) commit_id: String,
+    pub(crate) submitted_at: String,
+    pub(crate) author_association: &'static str,
+}
+
+/// An inline comment of a review. Guts keeps no diff hunks or moved positions: the
+/// original line and position are the line.
+#[derive(Debug, Serialize)]
+pub(crate) struct ReviewComment<'a> {
+    pub(crate) id: u64,
+    pub(crate) node_id: String,
+    pub(crate) url: String,
+    pub(crate) pull_request_review_id: u64,
+    pub(crate) path: &'a str,
+    pub(crate) line: u32,
+    pub(crate) original_line: u32,
+    pub(crate) side: &'static str,
+    pub(crate) position: u32,
+    pub(crate) original_position: u32,
+    pub(crate) commit_id: String,
+    pub(crate) original_commit_id: String,
+    pub(crate) diff_hunk: &'static str,
+    pub(crate) body: &'a str,
+    pub(crate) user: Shared<SimpleUser>,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    pub(crate) html_url: String,
+    pub(crate) pull_request_url: String,
+    pub(crate) author_association: &'static str,
+}
