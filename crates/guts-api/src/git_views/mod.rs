@@ -10,11 +10,8 @@ mod contents;
 mod objects;
 
 use base64::Engine as _;
-use guts_storage::browse::{CommitInfo, FileChange};
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::browse::Repo;
 use crate::error::ApiError;
 
 pub(crate) use branch::{Branch, Protection, ShortBranch};
@@ -78,31 +75,13 @@ pub(crate) fn json_with_base64(
     Ok(axum::body::Body::from_stream(stream))
 }
 
-/// The REST commit as a JSON value, for `routes::pulls`, which still builds its
-/// answers as values; the shape is [`Commit`]'s.
-pub(crate) fn commit(repo: &Repo, commit: &CommitInfo) -> Value {
-    to_value(Commit::new(repo, commit.clone()))
-}
-
-/// One of a diff's `files` as a JSON value, for `routes::pulls`, which still builds
-/// its answers as values; the shape is [`DiffEntry`]'s.
-pub(crate) fn file(repo: &Repo, change: &FileChange, at: &str) -> Value {
-    to_value(DiffEntry::new(repo, change.clone(), at))
-}
-
-/// `view` as a JSON value. These views are strings, numbers and nested structs, which
-/// always serialise; a failure would be a bug, logged and answered as `null` rather
-/// than failing the request.
-fn to_value(view: impl Serialize) -> Value {
-    serde_json::to_value(view).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "a git view did not serialise");
-        Value::Null
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use guts_storage::browse::CommitInfo;
+
+    use crate::browse::Repo;
     use http_body_util::BodyExt as _;
+    use serde_json::Value;
     use serde_json::json;
 
     use super::*;
@@ -174,7 +153,7 @@ mod tests {
             committer: sig,
             message: "m".into(),
         };
-        let rest = commit(&repo, &info);
+        let rest = serde_json::to_value(Commit::new(&repo, info.clone())).unwrap();
         assert_eq!(rest["author"], Value::Null);
         assert_eq!(rest["committer"], Value::Null);
         let verification = rest["commit"]["verification"].as_object().unwrap();

@@ -93,7 +93,10 @@ async fn commits(
         })
         .await?;
     let (items, headers) = page.apply(commits);
-    let body: Vec<_> = items.iter().map(|c| git_views::commit(&repo, c)).collect();
+    let body: Vec<_> = items
+        .into_iter()
+        .map(|c| git_views::Commit::new(&repo, c))
+        .collect();
     Ok((headers, Json(body)).into_response())
 }
 
@@ -123,8 +126,8 @@ async fn files(
     let (items, headers) = page.apply(changes);
     let at = head.to_string();
     let body: Vec<_> = items
-        .iter()
-        .map(|c| git_views::file(&repo, c, &at))
+        .into_iter()
+        .map(|c| git_views::DiffEntry::new(&repo, c, &at))
         .collect();
     Ok((headers, Json(body)).into_response())
 }
