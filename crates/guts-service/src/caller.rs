@@ -87,14 +87,8 @@ impl Service {
     /// [`ServiceError::BadCredentials`] for one that matches no live token of an active
     /// user (revoked, suspended, unknown), whatever the request.
     pub fn authenticate(&self, token: &str) -> Result<Authed, ServiceError> {
-        match self.accounts.authenticate(token) {
-            Ok(Some((user, token))) => {
-                let key = user.public_key().map_err(|e| {
-                    tracing::error!(error = %e, login = %user.login, "stored user key unreadable");
-                    ServiceError::Internal
-                })?;
-                Ok(Authed { user, token, key })
-            }
+        match self.accounts.authenticate_with_key(token) {
+            Ok(Some((user, token, key))) => Ok(Authed { user, token, key }),
             Ok(None) => Err(ServiceError::BadCredentials),
             Err(e) => {
                 tracing::error!(error = %e, "token lookup failed");

@@ -280,7 +280,9 @@ pub struct Accounts {
     pub(crate) sealer: Arc<Sealer>,
     /// Token hash -> the token's user and record, for live (not revoked, not
     /// suspended) tokens.
-    sessions: Arc<Recent<[u8; 32], (UserRecord, TokenRecord)>>,
+    /// The user's key is parsed once here, not per request: decompressing an ed25519
+    /// point costs more than the rest of an authenticated read.
+    sessions: Arc<Recent<[u8; 32], (UserRecord, TokenRecord, PublicKey)>>,
     users_by_key: Arc<Recent<PublicKey, UserRecord>>,
     /// The replication digest, until the next write ([`Accounts::replication_digest`]).
     pub(crate) digest: Arc<DigestCache>,
@@ -563,6 +565,16 @@ impl Accounts {
         &self,
         token: &str,
     ) -> Result<Option<(UserRecord, TokenRecord)>, AccountError> {
+        Ok(self
+            .authenticate_with_key(token)?
+            .map(|(user, record, _)| (user, record)))
+    }
+
+    /// [`Accounts::authenticate`], with the user's public key.
+    pub fn authenticate_with_key(
+        &self,
+        token: &str,
+    ) -> Result<Option<(UserRecord, TokenRecord, PublicKey)>, AccountError> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Ok(None);
         }
@@ -585,8 +597,9 @@ impl Accounts {
         }
         match self.user(&record.login)? {
             Some(user) if !user.suspended && token_is_for(&record, &user) => {
-                self.sessions.put(hash, (user.clone(), record.clone()));
-                Ok(Some((user, record)))
+                let session = (user.clone(), record, user.public_key()?);
+                self.sessions.put(hash, session.clone());
+                Ok(Some(session))
             }
             _ => Ok(None),
         }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// GitHub's limits are per hour; so are ours.
 const WINDOW: Duration = Duration::from_secs(3600);
@@ -78,12 +78,19 @@ impl Status {
 
     /// `X-RateLimit-Limit`, `-Remaining`, `-Reset`, `-Used`, `-Resource`.
     pub(crate) fn headers(&self) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
-        h.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
-        h.insert("x-ratelimit-reset", HeaderValue::from(self.reset_epoch()));
-        h.insert("x-ratelimit-used", HeaderValue::from(self.used()));
-        h.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+        // Names as constants: every response carries these, and a `&str` name is
+        // parsed and validated again on each insert.
+        const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+        const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+        const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+        const USED: HeaderName = HeaderName::from_static("x-ratelimit-used");
+        const RESOURCE: HeaderName = HeaderName::from_static("x-ratelimit-resource");
+        let mut h = HeaderMap::with_capacity(5);
+        h.insert(LIMIT, HeaderValue::from(self.limit));
+        h.insert(REMAINING, HeaderValue::from(self.remaining));
+        h.insert(RESET, HeaderValue::from(self.reset_epoch()));
+        h.insert(USED, HeaderValue::from(self.used()));
+        h.insert(RESOURCE, HeaderValue::from_static("core"));
         h
     }
 }
