@@ -1,8 +1,8 @@
 //! The OpenAPI 3 document of the REST API, generated from the handlers' own
 //! `#[utoipa::path]` annotations (collected by each module's `OpenApiRouter`) and served
 //! at `GET /api/v3/openapi.json`. What lives here: the document's header, the shared
-//! schemas of JSON built with `json!` (users, repositories, issues, pull requests, git
-//! data, GitHub's error body), and the post-processing of the collected paths
+//! schemas of the typed views (users, repositories, issues, pull requests, git data,
+//! GitHub's error body), and the post-processing of the collected paths
 //! ([`finish`]: GitHub's error JSON as every operation's `default`, axum's wildcard
 //! templates in OpenAPI's spelling, one parameter per name and location).
 
@@ -143,9 +143,10 @@ pub(crate) async fn serve(State(doc): State<Bytes>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], doc)
 }
 
-/// Schemas of the JSON the handlers build with `json!` (GitHub's shapes are large and
-/// mostly constant, so they are written as values, and described here). Only the
-/// fields a client relies on are listed; the objects carry more.
+/// Schemas of the typed views the handlers render (`views`, `git_views`), described
+/// here by hand: only the fields a client relies on are listed; the objects carry more.
+/// Deriving the schemas from the views themselves belongs with the conformance work
+/// against GitHub's own description.
 pub mod schemas {
     use serde::Serialize;
     use utoipa::ToSchema;
