@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod git_io;
 mod git_views;
+mod json;
 pub mod links;
 pub mod metrics;
 pub mod middleware;

@@ -423,7 +423,7 @@ pub(crate) fn respond<'a, T: Serialize>(
     render: impl FnOnce(&Render<'a>) -> Option<T>,
 ) -> Result<Response, ApiError> {
     let body = render(&Render::new(state, links, view)).ok_or_else(ApiError::not_found)?;
-    Ok((status, axum::Json(body)).into_response())
+    Ok((status, crate::json::Json(body)).into_response())
 }
 
 /// Appends `text` to `out` as a path segment, with the characters URLs cannot carry

@@ -1,7 +1,7 @@
 //! The admin API under `/admin`, guarded by `GUTS_ADMIN_TOKEN`: node information, the
 //! runtime log level, accounts and their tokens.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use guts_ops::LogLevel;

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use guts_storage::backup::{self, BackupError, Snapshot};

@@ -5,7 +5,7 @@
 //! Protection changes are signed `SetBranchProtection` operations; the fold decides
 //! who may make them (admins).
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

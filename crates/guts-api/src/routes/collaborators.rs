@@ -7,7 +7,7 @@
 //! the organization's to change (`routes::orgs`), and removing such a member as a
 //! collaborator leaves it.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use guts_core::{Payload, Role};

@@ -2,7 +2,7 @@
 //! `/repos/{owner}/{repo}/issues/comments/{id}`): the conversation of issues and pull
 //! requests. Ids are the numeric form of the comment operation's id.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::{Comment, OpId, Payload};

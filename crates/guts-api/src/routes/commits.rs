@@ -2,7 +2,7 @@
 //! history listings with git log's filters, one commit with its changed files, and
 //! how two revisions relate.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use guts_storage::browse::LogQuery;

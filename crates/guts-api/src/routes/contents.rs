@@ -2,7 +2,7 @@
 //! bytes in base64, or a directory as the array of its entries, at `?ref=` (the
 //! default branch otherwise). Read-only.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use guts_storage::browse::{MAX_BLOB_BYTES, PathContent};

@@ -2,7 +2,7 @@
 //! GitHub's low-level git API shows them. Read-only; refs come from the folded state
 //! (the truth), objects from the repository.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use guts_storage::browse::{MAX_BLOB_BYTES, READ_BUDGET_BYTES};

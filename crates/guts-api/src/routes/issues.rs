@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::{OpId, Payload, PublicKey, Role, Thread, ThreadEdit};

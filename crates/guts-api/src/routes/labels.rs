@@ -2,7 +2,7 @@
 //! labels of one issue or pull request (`/repos/{owner}/{repo}/issues/{number}/labels`).
 //! Names are case-insensitive, as on GitHub.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::{LabelDef, OpId, Payload};

@@ -3,7 +3,7 @@
 //! says how an organization's key owns its repositories and how memberships reach
 //! them).
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use guts_storage::{OrgRecord, OrgRole, UserRecord};

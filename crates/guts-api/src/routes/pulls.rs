@@ -7,7 +7,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::{MergeMethod, ObjectId, OpId, Payload, Pull, RepoState, Thread, ThreadEdit};

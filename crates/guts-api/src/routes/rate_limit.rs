@@ -1,7 +1,7 @@
 //! `GET /api/v3/rate_limit`: the caller's standing in GitHub's shape. It spends nothing
 //! (the middleware only peeks at the bucket for this path), as on GitHub.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::Extension;
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -3,7 +3,7 @@
 //! status with state digests (what operators compare between nodes), and the
 //! dead-letter log of operations refused from peers, with replay.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

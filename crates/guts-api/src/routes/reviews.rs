@@ -3,7 +3,7 @@
 //! pending reviews are not modelled); a lone review comment is a `COMMENT` review with
 //! one inline comment, which is what GitHub records too.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::{ObjectId, OpId, Payload, Review, ReviewComment, Verdict};

@@ -1,7 +1,7 @@
 //! Users: `GET /user`, `GET /users/{username}`, and account creation by open
 //! registration (`POST /users`, a Guts extension, off unless `GUTS_OPEN_REGISTRATION`).
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use guts_storage::Scope;

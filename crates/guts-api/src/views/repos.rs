@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::Json;
+use crate::json::Json;
 use axum::response::{IntoResponse, Response};
 use guts_core::Role;
 use guts_service::Caller;

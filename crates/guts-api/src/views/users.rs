@@ -3,7 +3,7 @@
 //! of `/user` and `/users/{u}`, the organization object, and the new-account answer
 //! with its first token's text.
 
-use axum::Json;
+use crate::json::Json;
 use axum::response::{IntoResponse, Response};
 use guts_core::PublicKey;
 use guts_storage::{NewToken, OrgRecord, UserRecord, accounts::numeric_id};
