@@ -1,19 +1,25 @@
 //! Who is calling: nobody in particular, or a user through one of their tokens.
 
 use guts_core::{PublicKey, Role};
-use guts_storage::{NewToken, RepoView, Scope, TokenRecord, UserRecord};
+use std::sync::Arc;
+
+use guts_storage::{NewToken, RepoView, Scope, Session, UserRecord};
 
 use crate::Service;
 use crate::error::{Denied, ServiceError};
 
-/// An authenticated user and the token they used.
+/// An authenticated user and the token they used (`user`, `token`, through
+/// [`Session`]). Shared with the accounts' cache, so passing it along a request (the
+/// rate limiter, the extractors, the handler) copies nothing.
 #[derive(Debug, Clone)]
-pub struct Authed {
-    pub user: UserRecord,
-    pub token: TokenRecord,
-    /// The user's key, parsed once here: decompressing an ed25519 point costs more
-    /// than the rest of a permission check.
-    key: PublicKey,
+pub struct Authed(Arc<Session>);
+
+impl std::ops::Deref for Authed {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.0
+    }
 }
 
 impl Authed {
@@ -33,12 +39,12 @@ impl Authed {
 
     /// The user's public key.
     pub fn key(&self) -> PublicKey {
-        self.key
+        self.0.key
     }
 
     /// The role the user holds in `view` (effective: collaborator or organization).
     pub fn role_in(&self, view: &RepoView) -> Option<Role> {
-        view.state.role(&self.key)
+        view.state.role(&self.0.key)
     }
 }
 
@@ -87,8 +93,8 @@ impl Service {
     /// [`ServiceError::BadCredentials`] for one that matches no live token of an active
     /// user (revoked, suspended, unknown), whatever the request.
     pub fn authenticate(&self, token: &str) -> Result<Authed, ServiceError> {
-        match self.accounts.authenticate_with_key(token) {
-            Ok(Some((user, token, key))) => Ok(Authed { user, token, key }),
+        match self.accounts.session(token) {
+            Ok(Some(session)) => Ok(Authed(session)),
             Ok(None) => Err(ServiceError::BadCredentials),
             Err(e) => {
                 tracing::error!(error = %e, "token lookup failed");

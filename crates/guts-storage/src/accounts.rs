@@ -83,6 +83,15 @@ impl UserRecord {
     }
 }
 
+/// A live token with its user, as authentication finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: UserRecord,
+    pub token: TokenRecord,
+    /// The user's key, parsed from `user.public_key`.
+    pub key: PublicKey,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     /// Stable id for listing and revoking (derived from the hash, not the token).
@@ -280,9 +289,10 @@ pub struct Accounts {
     pub(crate) sealer: Arc<Sealer>,
     /// Token hash -> the token's user and record, for live (not revoked, not
     /// suspended) tokens.
-    /// The user's key is parsed once here, not per request: decompressing an ed25519
-    /// point costs more than the rest of an authenticated read.
-    sessions: Arc<Recent<[u8; 32], (UserRecord, TokenRecord, PublicKey)>>,
+    /// Shared, not copied, by every request of the token; the user's key is parsed once
+    /// here, not per request (decompressing an ed25519 point costs more than the rest
+    /// of an authenticated read).
+    sessions: Arc<Recent<[u8; 32], Arc<Session>>>,
     users_by_key: Arc<Recent<PublicKey, UserRecord>>,
     /// The replication digest, until the next write ([`Accounts::replication_digest`]).
     pub(crate) digest: Arc<DigestCache>,
@@ -566,15 +576,12 @@ impl Accounts {
         token: &str,
     ) -> Result<Option<(UserRecord, TokenRecord)>, AccountError> {
         Ok(self
-            .authenticate_with_key(token)?
-            .map(|(user, record, _)| (user, record)))
+            .session(token)?
+            .map(|session| (session.user.clone(), session.token.clone())))
     }
 
-    /// [`Accounts::authenticate`], with the user's public key.
-    pub fn authenticate_with_key(
-        &self,
-        token: &str,
-    ) -> Result<Option<(UserRecord, TokenRecord, PublicKey)>, AccountError> {
+    /// [`Accounts::authenticate`] as a shared [`Session`], with the user's public key.
+    pub fn session(&self, token: &str) -> Result<Option<Arc<Session>>, AccountError> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Ok(None);
         }
@@ -597,7 +604,12 @@ impl Accounts {
         }
         match self.user(&record.login)? {
             Some(user) if !user.suspended && token_is_for(&record, &user) => {
-                let session = (user.clone(), record, user.public_key()?);
+                let key = user.public_key()?;
+                let session = Arc::new(Session {
+                    user,
+                    token: record,
+                    key,
+                });
                 self.sessions.put(hash, session.clone());
                 Ok(Some(session))
             }

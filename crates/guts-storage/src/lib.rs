@@ -23,7 +23,7 @@ mod testing;
 /// Cluster account replication, at its older path: the module is `accounts::sync`.
 pub use accounts::sync as account_sync;
 pub use accounts::{
-    AccountError, Accounts, Membership, NewToken, OrgRecord, OrgRole, Scope, TokenRecord,
+    AccountError, Accounts, Membership, NewToken, OrgRecord, OrgRole, Scope, Session, TokenRecord,
     UserRecord,
 };
 pub use browse::{BrowseError, Browser};
