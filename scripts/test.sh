@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need_apt[*]}"
   sudo_cmd=""
@@ -15,15 +16,29 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 # What the end-to-end tests drive from PyPI, in a venv under target/: a GitHub client
-# library, schemathesis, and the Kubernetes schemas (kubernetes-validate) that the
-# manifests in k8s/ are checked against offline.
+# library, schemathesis, the Kubernetes schemas (kubernetes-validate) that the
+# manifests in k8s/ are checked against offline, and an OpenAPI 3.0 schema validator
+# with the `uri` format checker (rfc3986-validator) for the GitHub conformance test.
+# (`python -m pip`, not bin/pip: a venv copied from another checkout keeps that
+# checkout's path in bin/pip.)
 venv=target/pyvenv
-if ! "$venv/bin/python" -c 'import github, schemathesis, kubernetes_validate' >/dev/null 2>&1; then
-  echo "== installing PyGithub, schemathesis and kubernetes-validate into $venv"
+if ! "$venv/bin/python" -c 'import github, schemathesis, kubernetes_validate, openapi_schema_validator, rfc3986_validator' >/dev/null 2>&1; then
+  echo "== installing PyGithub, schemathesis, kubernetes-validate and openapi-schema-validator into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'PyGithub>=2.4,<3' 'schemathesis>=4,<5' \
-    'kubernetes-validate>=1.29,<2'
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check 'PyGithub>=2.4,<3' 'schemathesis>=4,<5' \
+    'kubernetes-validate>=1.29,<2' 'openapi-schema-validator>=0.9,<0.10' 'rfc3986-validator>=0.1.1,<0.2'
 fi
+# GitHub's own OpenAPI description of api.github.com (npm @octokit/openapi, pinned: a
+# new version can move the reference, so bumping it is a commit of its own), which the
+# conformance test (tests/e2e/conformance.rs) checks every answer of the node against.
+octokit_openapi=23.0.2
+npm_dir=target/npm
+if ! grep -qs "\"version\": \"$octokit_openapi\"" "$npm_dir/node_modules/@octokit/openapi/package.json"; then
+  echo "== installing @octokit/openapi@$octokit_openapi into $npm_dir"
+  npm install --prefix "$npm_dir" --no-save --no-audit --no-fund --loglevel=error \
+    "@octokit/openapi@$octokit_openapi"
+fi
+export GUTS_GITHUB_OPENAPI="$PWD/$npm_dir/node_modules/@octokit/openapi/generated/api.github.com.json"
 export GUTS_PYTHON="$PWD/$venv/bin/python"
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"

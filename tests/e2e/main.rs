@@ -10,6 +10,7 @@ mod api;
 mod backup;
 mod browse;
 mod clients;
+mod conformance;
 mod git;
 mod gitutil;
 mod harness;
