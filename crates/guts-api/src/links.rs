@@ -14,6 +14,9 @@ use crate::middleware::Client;
 
 pub const API_PREFIX: &str = "/api/v3";
 
+/// Where the identicon of a user or organization id is served (`routes::avatars`).
+pub const AVATAR_PREFIX: &str = "/avatars/u/";
+
 #[derive(Debug, Clone)]
 pub struct Links {
     origin: String,
@@ -56,6 +59,11 @@ impl Links {
     /// `scheme://host` of this request.
     pub fn origin(&self) -> &str {
         &self.origin
+    }
+
+    /// The `avatar_url` of user or organization `id`: its identicon on this node.
+    pub fn avatar(&self, id: u64) -> String {
+        format!("{}{AVATAR_PREFIX}{id}", self.origin)
     }
 
     /// An API URL: `origin/api/v3{path}`.

@@ -83,6 +83,7 @@ pub fn api_router(state: AppState) -> Router {
     guarded
         .merge(git)
         .merge(routes::health::router())
+        .merge(routes::avatars::router())
         .layer(from_fn_with_state(state.clone(), observe))
         .layer(from_fn_with_state(state.clone(), forwarded::client))
         .with_state(state)

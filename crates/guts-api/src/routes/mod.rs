@@ -1,6 +1,7 @@
 //! One module per resource; [`crate::router`] merges them.
 
 pub(crate) mod admin;
+pub(crate) mod avatars;
 pub(crate) mod backup;
 pub(crate) mod branches;
 pub(crate) mod collaborators;

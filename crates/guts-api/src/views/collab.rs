@@ -55,7 +55,9 @@ pub(crate) struct Issue<'a> {
     pub(crate) updated_at: String,
     /// `OWNER`, `COLLABORATOR` or `NONE`.
     pub(crate) author_association: &'static str,
-    /// Whether a pull request is a draft; `null` for an issue.
+    /// Whether a pull request is a draft; absent on an issue (GitHub's schema has no
+    /// `null` here).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) draft: Option<bool>,
     /// Only on pull requests (GitHub omits it on issues).
     #[serde(skip_serializing_if = "Option::is_none")]
