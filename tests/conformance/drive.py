@@ -232,7 +232,7 @@ def scenario(node: Node, repo: str, org: str) -> None:
     call("alice", "GET", f"{R}/git/matching-refs/heads/", 200)
 
     # ---- Collaborators and branch protection ----
-    call("alice", "PUT", f"{R}/collaborators/bob", 201, {"permission": "push"})
+    call("alice", "PUT", f"{R}/collaborators/bob", 204, {"permission": "push"})
     call("alice", "GET", f"{R}/collaborators/bob", 204)
     call("alice", "GET", f"{R}/collaborators/no-such-user", 404)
     call("alice", "GET", f"{R}/collaborators/bob/permission", 200)

@@ -277,6 +277,8 @@ async fn set_suspended(
 struct AdminUser {
     #[serde(flatten)]
     user: User,
+    /// Hex of the account's ed25519 key: who signs as this user.
+    public_key: String,
     suspended: bool,
 }
 
@@ -284,6 +286,7 @@ impl AdminUser {
     fn new(links: &Links, user: &UserRecord) -> Self {
         AdminUser {
             user: User::new(links, user),
+            public_key: user.public_key.clone(),
             suspended: user.suspended,
         }
     }

@@ -19,8 +19,10 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, VisibleRepo};
+use crate::links::Links;
 use crate::openapi::schemas;
 use crate::state::AppState;
+use crate::views::Collaborator;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -71,8 +73,7 @@ fn permission_name(role: Option<Role>) -> &'static str {
     tag = "collaborators", params(OwnerRepoUser),
     request_body(content = Option<AddCollaborator>, description = "Optional; `permission` defaults to `push`"),
     responses(
-        (status = 201, description = "Added"),
-        (status = 204, description = "Already a collaborator; permission updated"),
+        (status = 204, description = "Added at once (Guts has no invitations), or permission updated"),
     ))]
 async fn add(
     State(state): State<AppState>,
@@ -102,7 +103,6 @@ async fn add(
         tracing::error!(error = %e, "stored user key unreadable");
         ApiError::internal()
     })?;
-    let existed = view.state.role(&key).is_some();
     state
         .service
         .administer(
@@ -114,13 +114,9 @@ async fn add(
             },
         )
         .await?;
-    // GitHub answers 201 with an invitation for a new collaborator; Guts adds them at
-    // once, which GitHub answers with 204.
-    Ok(if existed {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::CREATED
-    })
+    // GitHub answers 201 with an invitation for a new collaborator, 204 when nothing
+    // waits for an acceptance; Guts adds them at once, so always the latter.
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Removes a collaborator (a signed `SetRole` with no role).
@@ -173,6 +169,7 @@ async fn check(
     responses((status = 200, description = "The permission", body = schemas::CollaboratorPermission)))]
 async fn permission(
     State(state): State<AppState>,
+    links: Links,
     VisibleRepo { view, .. }: VisibleRepo,
     Path((_owner, _repo, username)): Path<(String, String, String)>,
 ) -> Result<Json<CollaboratorPermission>, ApiError> {
@@ -182,7 +179,7 @@ async fn permission(
     Ok(Json(CollaboratorPermission {
         permission: permission_name(role),
         role_name: permission_name(role),
-        user: Login { login: user.login },
+        user: Collaborator::new(&links, &user, role, permission_name(role)),
     }))
 }
 
@@ -192,11 +189,5 @@ struct CollaboratorPermission {
     /// `admin`, `write`, `read` or `none`.
     permission: &'static str,
     role_name: &'static str,
-    user: Login,
-}
-
-/// The user of a [`CollaboratorPermission`]: only the login.
-#[derive(Debug, Serialize)]
-struct Login {
-    login: String,
+    user: Collaborator,
 }

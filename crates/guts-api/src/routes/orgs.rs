@@ -20,7 +20,7 @@ use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::params::CreateRepo;
 use crate::state::AppState;
-use crate::views::{self, Org, SimpleUser};
+use crate::views::{self, Org, OrgSimple, SimpleUser};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -62,7 +62,7 @@ struct Membership {
     /// `admin` or `member`.
     role: &'static str,
     organization_url: String,
-    organization: SimpleUser,
+    organization: OrgSimple,
     user: SimpleUser,
 }
 
@@ -77,7 +77,7 @@ impl Membership {
                 OrgRole::Member => "member",
             },
             organization_url,
-            organization: SimpleUser::org(links, org),
+            organization: OrgSimple::new(links, org),
             user: SimpleUser::of(links, user),
         }
     }

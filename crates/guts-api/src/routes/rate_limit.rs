@@ -29,6 +29,9 @@ struct Rate {
 #[derive(Debug, Serialize, ToSchema)]
 struct Resources {
     core: Rate,
+    /// Guts serves no search API; a search request would spend the `core` bucket,
+    /// which is what this reports (GitHub's clients require the key).
+    search: Rate,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,7 +53,13 @@ async fn rate_limit(Extension(status): Extension<Status>) -> Json<RateLimitOverv
         resource: "core",
     };
     Json(RateLimitOverview {
-        resources: Resources { core: core.clone() },
+        resources: Resources {
+            search: Rate {
+                resource: "search",
+                ..core.clone()
+            },
+            core: core.clone(),
+        },
         rate: core,
     })
 }

@@ -25,7 +25,9 @@ pub(crate) use collab::{
     Review, ReviewComment,
 };
 pub(crate) use repos::{Repository, owned_repositories, repository};
-pub(crate) use users::{Org, OrgAsUser, SimpleUser, User, new_account, org_json};
+pub(crate) use users::{
+    Collaborator, Org, OrgAsUser, OrgSimple, SimpleUser, User, new_account, org_json,
+};
 
 /// A view that several objects of one response embed (the author of many issues, the
 /// repository at both ends of every pull request): built once, shared by reference

@@ -87,6 +87,10 @@ pub(crate) struct Repository {
     has_pages: bool,
     has_discussions: bool,
     forks_count: u64,
+    /// Repositories in the fork network (Guts has no forks: 0).
+    network_count: u64,
+    /// Watchers (Guts has no subscriptions: 0).
+    subscribers_count: u64,
     mirror_url: Null,
     archived: bool,
     disabled: bool,
@@ -117,7 +121,7 @@ pub(crate) struct Permissions {
 }
 
 impl Permissions {
-    fn new(role: Option<Role>, private: bool) -> Self {
+    pub(crate) fn new(role: Option<Role>, private: bool) -> Self {
         let at_least = |r: Role| role.is_some_and(|have| have >= r);
         Permissions {
             admin: at_least(Role::Admin),
@@ -220,6 +224,8 @@ impl Repository {
             has_pages: false,
             has_discussions: false,
             forks_count: 0,
+            network_count: 0,
+            subscribers_count: 0,
             mirror_url: Null,
             archived: false,
             disabled: false,

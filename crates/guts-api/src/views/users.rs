@@ -128,8 +128,6 @@ pub(crate) struct User {
     following: u64,
     created_at: String,
     updated_at: String,
-    /// Hex of the account's ed25519 key (a Guts extension).
-    public_key: String,
 }
 
 impl User {
@@ -151,7 +149,6 @@ impl User {
             following: 0,
             created_at: at.clone(),
             updated_at: at,
-            public_key: user.public_key.clone(),
         }
     }
 }
@@ -177,9 +174,10 @@ impl OrgAsUser {
     }
 }
 
-/// GitHub's organization object (`GET /orgs/{org}`).
+/// The short organization object GitHub embeds (`organization-simple`: in a
+/// membership, in an organization list).
 #[derive(Debug, Serialize)]
-pub(crate) struct Org {
+pub(crate) struct OrgSimple {
     login: String,
     id: u64,
     node_id: String,
@@ -191,12 +189,39 @@ pub(crate) struct Org {
     members_url: String,
     public_members_url: String,
     avatar_url: String,
+    /// Organizations have no description in Guts.
     description: Null,
-    name: Null,
-    company: Null,
-    blog: &'static str,
-    location: Null,
-    email: Null,
+}
+
+impl OrgSimple {
+    pub(crate) fn new(links: &Links, org: &OrgRecord) -> Self {
+        let login = org.login.as_str();
+        let url = [links.origin(), API_PREFIX, "/orgs/", login].concat();
+        let api = |suffix: &str| join(&url, suffix);
+        OrgSimple {
+            login: login.to_owned(),
+            id: org.id,
+            node_id: format!("O_{}", org.id),
+            repos_url: api("/repos"),
+            events_url: api("/events"),
+            hooks_url: api("/hooks"),
+            issues_url: api("/issues"),
+            members_url: api("/members{/member}"),
+            public_members_url: api("/public_members{/member}"),
+            url,
+            avatar_url: links.avatar(org.id),
+            description: Null,
+        }
+    }
+}
+
+/// GitHub's organization object (`GET /orgs/{org}`, `organization-full`): the short
+/// one and its counts and dates. GitHub's optional strings (`name`, `company`, `blog`,
+/// `location`, `email`) are left out: Guts has none, and the schema allows no `null`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Org {
+    #[serde(flatten)]
+    org: OrgSimple,
     is_verified: bool,
     has_organization_projects: bool,
     has_repository_projects: bool,
@@ -215,28 +240,9 @@ pub(crate) struct Org {
 impl Org {
     /// `org` with its count of public repositories.
     pub(crate) fn new(links: &Links, org: &OrgRecord, public_repos: usize) -> Self {
-        let login = org.login.as_str();
-        let url = [links.origin(), API_PREFIX, "/orgs/", login].concat();
-        let api = |suffix: &str| join(&url, suffix);
         let at = iso8601(org.created_at);
         Org {
-            login: login.to_owned(),
-            id: org.id,
-            node_id: format!("O_{}", org.id),
-            repos_url: api("/repos"),
-            events_url: api("/events"),
-            hooks_url: api("/hooks"),
-            issues_url: api("/issues"),
-            members_url: api("/members{/member}"),
-            public_members_url: api("/public_members{/member}"),
-            url,
-            avatar_url: links.avatar(org.id),
-            description: Null,
-            name: Null,
-            company: Null,
-            blog: "",
-            location: Null,
-            email: Null,
+            org: OrgSimple::new(links, org),
             is_verified: false,
             has_organization_projects: false,
             has_repository_projects: false,
@@ -244,11 +250,37 @@ impl Org {
             public_gists: 0,
             followers: 0,
             following: 0,
-            html_url: [links.origin(), "/", login].concat(),
+            html_url: [links.origin(), "/", org.login.as_str()].concat(),
             created_at: at.clone(),
             updated_at: at,
             archived_at: Null,
             kind: "Organization",
+        }
+    }
+}
+
+/// A user as a collaborator of a repository (`collaborator`): the short user with
+/// what their role lets them do, in GitHub's five levels and by its name.
+#[derive(Debug, Serialize)]
+pub(crate) struct Collaborator {
+    #[serde(flatten)]
+    user: SimpleUser,
+    permissions: super::repos::Permissions,
+    role_name: &'static str,
+}
+
+impl Collaborator {
+    /// `user` holding `role` (`None`: no role), which GitHub names `role_name`.
+    pub(crate) fn new(
+        links: &Links,
+        user: &UserRecord,
+        role: Option<guts_core::Role>,
+        role_name: &'static str,
+    ) -> Self {
+        Collaborator {
+            user: SimpleUser::of(links, user),
+            permissions: super::repos::Permissions::new(role, true),
+            role_name,
         }
     }
 }
@@ -271,6 +303,8 @@ pub(crate) fn org_json(state: &AppState, links: &Links, record: &OrgRecord) -> O
 pub(crate) struct NewAccount<'a> {
     #[serde(flatten)]
     user: User,
+    /// Hex of the account's ed25519 key (a Guts extension, outside GitHub's user).
+    public_key: &'a str,
     token: &'a str,
 }
 
@@ -278,6 +312,7 @@ pub(crate) struct NewAccount<'a> {
 pub(crate) fn new_account(links: &Links, user: &UserRecord, token: &NewToken) -> Response {
     let body = NewAccount {
         user: User::new(links, user),
+        public_key: &user.public_key,
         token: token.token.expose(),
     };
     (http::StatusCode::CREATED, Json(body)).into_response()
