@@ -94,7 +94,11 @@ assert repo.get_issue(1).comments == 2
 pr = repo.create_pull(title="Add a feature", body="please", head="feature", base="main")
 assert pr.number == 2, pr.number
 assert pr.head.sha == head_sha and pr.base.sha == base_sha
-assert repo.get_pull(2).mergeable is True
+fetched = repo.get_pull(2)
+assert fetched.mergeable is True
+# What it changes, from the objects: one commit adding one one-line file.
+assert (fetched.commits, fetched.additions, fetched.deletions, fetched.changed_files) == (
+    1, 1, 0, 1), (fetched.commits, fetched.additions, fetched.deletions, fetched.changed_files)
 assert [p.number for p in repo.get_pulls(state="open")] == [2]
 
 # Merging without the required approval is refused; so is approving your own PR.

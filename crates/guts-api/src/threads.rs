@@ -26,7 +26,8 @@ use crate::state::AppState;
 use crate::time::iso8601;
 use crate::views::{
     self, BranchEnd, Href, Issue, IssueComment, IssuePullRequestLinks, Label, PullLinks,
-    PullRequest, Repository, Review as ReviewView, ReviewComment, Shared, SimpleUser,
+    PullRequest, PullStats, Repository, Review as ReviewView, ReviewComment, ReviewCommentLinks,
+    ReviewLinks, Shared, SimpleUser,
 };
 
 /// Renders the collaboration objects of one repository for one request. It remembers
@@ -260,14 +261,24 @@ impl<'a> Render<'a> {
     pub(crate) fn review(&self, id: &OpId, review: &'a Review) -> ReviewView<'a> {
         let number = self.number_of(&review.pull);
         let numeric = id.numeric();
+        let html_url = self.web(&format!("/pull/{number}#pullrequestreview-{numeric}"));
+        let pull_request_url = self.api(&format!("/pulls/{number}"));
         ReviewView {
             id: numeric,
             node_id: format!("PRR_{id}"),
             user: self.user(&review.author),
             body: &review.body,
             state: review.verdict.github_state(),
-            html_url: self.web(&format!("/pull/{number}#pullrequestreview-{numeric}")),
-            pull_request_url: self.api(&format!("/pulls/{number}")),
+            links: ReviewLinks {
+                html: Href {
+                    href: html_url.clone(),
+                },
+                pull_request: Href {
+                    href: pull_request_url.clone(),
+                },
+            },
+            html_url,
+            pull_request_url,
             commit_id: review.commit.to_string(),
             submitted_at: stamp(review.at),
             author_association: self.association(&review.author),
@@ -288,10 +299,19 @@ impl<'a> Render<'a> {
             .wrapping_add(u64::try_from(index).unwrap_or(0) + 1);
         let commit_id = review.commit.to_string();
         let at = stamp(review.at);
+        let url = self.api(&format!("/pulls/comments/{numeric}"));
+        let html_url = self.web(&format!("/pull/{number}#discussion_r{numeric}"));
+        let pull_request_url = self.api(&format!("/pulls/{number}"));
+        let href = |url: &String| Href { href: url.clone() };
         Some(ReviewComment {
             id: numeric,
             node_id: format!("PRRC_{numeric}"),
-            url: self.api(&format!("/pulls/comments/{numeric}")),
+            links: ReviewCommentLinks {
+                this: href(&url),
+                html: href(&html_url),
+                pull_request: href(&pull_request_url),
+            },
+            url,
             pull_request_review_id: id.numeric(),
             path: &comment.path,
             line: comment.line,
@@ -306,8 +326,8 @@ impl<'a> Render<'a> {
             user: self.user(&review.author),
             created_at: at.clone(),
             updated_at: at,
-            html_url: self.web(&format!("/pull/{number}#discussion_r{numeric}")),
-            pull_request_url: self.api(&format!("/pulls/{number}")),
+            html_url,
+            pull_request_url,
             author_association: "NONE",
         })
     }
@@ -331,6 +351,7 @@ impl<'a> Render<'a> {
         thread: &'a Thread,
         pull: &'a Pull,
         mergeable: Option<bool>,
+        stats: Option<PullStats>,
     ) -> PullRequest<'a> {
         let n = thread.number;
         let state = &self.view.state;
@@ -343,6 +364,7 @@ impl<'a> Render<'a> {
         let review_comments_url = views::join(&url, "/comments");
         let commits_url = views::join(&url, "/commits");
         let statuses_url = self.api(&format!("/statuses/{head}"));
+        let review_comment_url = self.api("/pulls/comments{/number}");
         let href = |url: &String| Href { href: url.clone() };
         let links = PullLinks {
             this: href(&url),
@@ -350,6 +372,7 @@ impl<'a> Render<'a> {
             issue: href(&issue_url),
             comments: href(&comments_url),
             review_comments: href(&review_comments_url),
+            review_comment: href(&review_comment_url),
             commits: href(&commits_url),
             statuses: href(&statuses_url),
         };
@@ -364,7 +387,7 @@ impl<'a> Render<'a> {
             issue_url,
             commits_url,
             review_comments_url,
-            review_comment_url: self.api("/pulls/comments{/number}"),
+            review_comment_url,
             comments_url,
             statuses_url,
             number: n,
@@ -409,6 +432,7 @@ impl<'a> Render<'a> {
                 .map(|r| r.comments.len())
                 .sum(),
             maintainer_can_modify: false,
+            stats,
         }
     }
 }

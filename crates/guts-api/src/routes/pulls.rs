@@ -27,6 +27,7 @@ use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::params::{OwnerRepo, OwnerRepoNumber};
+use crate::views::PullStats;
 
 use crate::state::AppState;
 use crate::threads::{
@@ -196,7 +197,7 @@ async fn list(
     let render = Render::new(&state, &links, &view);
     let body: Vec<_> = items
         .iter()
-        .filter_map(|(id, t)| t.pull.as_ref().map(|p| render.pull(id, t, p, None)))
+        .filter_map(|(id, t)| t.pull.as_ref().map(|p| render.pull(id, t, p, None, None)))
         .collect();
     Ok((headers, Json(body)).into_response())
 }
@@ -261,43 +262,88 @@ async fn create(
         draft: body.draft.unwrap_or(false),
     };
     let (view, id) = threads::append(&state, &authed, &view, payload).await?;
-    respond(&state, &links, &view, &id, StatusCode::CREATED, None)
+    respond(&state, &links, &view, &id, StatusCode::CREATED).await
 }
 
-fn respond(
+/// One pull request as GitHub's `pull-request` (not the list's `pull-request-simple`):
+/// with what its objects say, computed at once.
+async fn respond(
     state: &AppState,
     links: &Links,
     view: &RepoView,
     id: &OpId,
     status: StatusCode,
-    mergeable: Option<bool>,
 ) -> Result<Response, ApiError> {
+    let pull = view
+        .state
+        .collab
+        .threads
+        .get(id)
+        .and_then(|t| t.pull.as_ref())
+        .ok_or_else(ApiError::not_found)?;
+    let facts = facts(state, view, pull).await;
     threads::respond(state, links, view, status, |r| {
         let thread = view.state.collab.threads.get(id)?;
-        Some(r.pull(id, thread, thread.pull.as_ref()?, mergeable))
+        Some(r.pull(
+            id,
+            thread,
+            thread.pull.as_ref()?,
+            facts.mergeable,
+            facts.stats,
+        ))
     })
 }
 
-/// Whether the head merges cleanly into the base, computed from the objects; `None`
-/// when it cannot be told (merged, missing objects).
-async fn mergeable(state: &AppState, view: &RepoView, pull: &Pull) -> Option<bool> {
-    if pull.merged.is_some() {
-        return None;
-    }
-    let (base, head) = (base_sha(&view.state, pull), head_sha(&view.state, pull));
+/// What a pull request's objects say about it.
+#[derive(Debug, Default)]
+struct Facts {
+    /// Whether the head merges cleanly into the base; `None` when it cannot be told
+    /// (merged, missing objects).
+    mergeable: Option<bool>,
+    /// Its commits and changed lines and files, from the merge base to the head;
+    /// `None` when the objects cannot be read.
+    stats: Option<PullStats>,
+}
+
+/// [`Facts`], read on the blocking pool in one go.
+async fn facts(state: &AppState, view: &RepoView, pull: &Pull) -> Facts {
+    let merged = pull.merged.is_some();
+    let (base, head) = range(&view.state, pull);
+    let (merge_base, merge_head) = (base_sha(&view.state, pull), head_sha(&view.state, pull));
     let git = state.repos.git().clone();
     let dir = view.id.to_string();
     tokio::task::spawn_blocking(move || {
-        let repo = git.open_repo(&dir).ok()?;
-        match repo.mergeability(base.as_bytes(), head.as_bytes()) {
-            Ok(Mergeability::Clean | Mergeability::UpToDate) => Some(true),
-            Ok(Mergeability::Conflicts { .. }) => Some(false),
-            Err(_) => None,
-        }
+        let mergeable = (!merged)
+            .then(|| {
+                let repo = git.open_repo(&dir).ok()?;
+                match repo.mergeability(merge_base.as_bytes(), merge_head.as_bytes()) {
+                    Ok(Mergeability::Clean | Mergeability::UpToDate) => Some(true),
+                    Ok(Mergeability::Conflicts { .. }) => Some(false),
+                    Err(_) => None,
+                }
+            })
+            .flatten();
+        let stats = (|| {
+            let b = guts_storage::Browser::open(&git, &dir).ok()?;
+            let compared = b.compare(base.as_bytes(), head.as_bytes()).ok()?;
+            let from = match compared.merge_base {
+                Some(merge_base) => b.commit(&merge_base).ok()?.tree,
+                None => b.commit(base.as_bytes()).ok()?.tree,
+            };
+            let changes = b
+                .diff(Some(&from), &b.commit(head.as_bytes()).ok()?.tree)
+                .ok()?;
+            Some(PullStats {
+                commits: compared.ahead.len(),
+                additions: changes.iter().map(|c| c.additions).sum(),
+                deletions: changes.iter().map(|c| c.deletions).sum(),
+                changed_files: changes.len(),
+            })
+        })();
+        Facts { mergeable, stats }
     })
     .await
-    .ok()
-    .flatten()
+    .unwrap_or_default()
 }
 
 /// One pull request, with `mergeable` computed.
@@ -310,9 +356,8 @@ async fn get_one(
     VisibleRepo { view, .. }: VisibleRepo,
     Path((_owner, _repo, number)): Path<(String, String, u64)>,
 ) -> Result<Response, ApiError> {
-    let (id, _, pull) = find_pull(&view, number)?;
-    let mergeable = mergeable(&state, &view, pull).await;
-    respond(&state, &links, &view, &id, StatusCode::OK, mergeable)
+    let (id, _, _) = find_pull(&view, number)?;
+    respond(&state, &links, &view, &id, StatusCode::OK).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -355,7 +400,7 @@ async fn update(
         let payload = Payload::EditThread { thread: id, edit };
         threads::append(&state, &authed, &view, payload).await?.0
     };
-    respond(&state, &links, &view, &id, StatusCode::OK, None)
+    respond(&state, &links, &view, &id, StatusCode::OK).await
 }
 
 /// 204 when the pull request is merged, else 404.

@@ -142,6 +142,8 @@ pub(crate) struct PullRequest<'a> {
     /// How many inline comments its reviews carry.
     pub(crate) review_comments: usize,
     pub(crate) maintainer_can_modify: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub(crate) stats: Option<PullStats>,
 }
 
 /// The head or base of a pull request: a branch of the repository, at `sha`.
@@ -166,8 +168,20 @@ pub(crate) struct PullLinks {
     pub(crate) issue: Href,
     pub(crate) comments: Href,
     pub(crate) review_comments: Href,
+    pub(crate) review_comment: Href,
     pub(crate) commits: Href,
     pub(crate) statuses: Href,
+}
+
+/// What a pull request changes, computed from the objects: on one pull request
+/// (`pull-request`), not in lists (`pull-request-simple`), as on GitHub.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct PullStats {
+    /// Commits on the head that the base lacks.
+    pub(crate) commits: usize,
+    pub(crate) additions: usize,
+    pub(crate) deletions: usize,
+    pub(crate) changed_files: usize,
 }
 
 /// One link of [`PullLinks`].
@@ -190,6 +204,24 @@ pub(crate) struct Review<'a> {
     pub(crate) commit_id: String,
     pub(crate) submitted_at: String,
     pub(crate) author_association: &'static str,
+    #[serde(rename = "_links")]
+    pub(crate) links: ReviewLinks,
+}
+
+/// The `_links` of a review.
+#[derive(Debug, Serialize)]
+pub(crate) struct ReviewLinks {
+    pub(crate) html: Href,
+    pub(crate) pull_request: Href,
+}
+
+/// The `_links` of a review comment.
+#[derive(Debug, Serialize)]
+pub(crate) struct ReviewCommentLinks {
+    #[serde(rename = "self")]
+    pub(crate) this: Href,
+    pub(crate) html: Href,
+    pub(crate) pull_request: Href,
 }
 
 /// An inline comment of a review. Guts keeps no diff hunks or moved positions: the
@@ -216,4 +248,6 @@ pub(crate) struct ReviewComment<'a> {
     pub(crate) html_url: String,
     pub(crate) pull_request_url: String,
     pub(crate) author_association: &'static str,
+    #[serde(rename = "_links")]
+    pub(crate) links: ReviewCommentLinks,
 }

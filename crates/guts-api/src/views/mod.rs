@@ -22,7 +22,7 @@ use serde::{Serialize, Serializer};
 
 pub(crate) use collab::{
     BranchEnd, Href, Issue, IssueComment, IssuePullRequestLinks, Label, PullLinks, PullRequest,
-    Review, ReviewComment,
+    PullStats, Review, ReviewComment, ReviewCommentLinks, ReviewLinks,
 };
 pub(crate) use repos::{Repository, owned_repositories, repository};
 pub(crate) use users::{
