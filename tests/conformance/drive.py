@@ -231,6 +231,10 @@ def scenario(node: Node, repo: str, org: str) -> None:
     call("alice", "GET", f"{R}/git/ref/heads/no-such-branch", 404)
     call("alice", "GET", f"{R}/git/matching-refs/heads/", 200)
 
+    # ---- Repository settings ----
+    call("alice", "PATCH", R, 200, {"description": "conformance", "default_branch": "main"})
+    call("alice", "PATCH", R, 422, {"default_branch": "no-such-branch"})
+
     # ---- Collaborators and branch protection ----
     call("alice", "PUT", f"{R}/collaborators/bob", 204, {"permission": "push"})
     call("alice", "GET", f"{R}/collaborators/bob", 204)

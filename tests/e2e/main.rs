@@ -18,6 +18,7 @@ mod issues;
 mod k8s;
 mod node;
 mod replication;
+mod repo_settings;
 mod rolling;
 mod schemathesis;
 mod trust_limits;

@@ -22,7 +22,7 @@ mod repos;
 pub use caller::{Authed, Caller};
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
 pub use push::Pusher;
-pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, resource_of};
+pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 
 use std::sync::Arc;
 

@@ -33,6 +33,15 @@ pub struct NewRepo {
     pub default_branch: Option<String>,
 }
 
+/// What a repository's settings change to; `None` leaves one as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoUpdate {
+    pub description: Option<String>,
+    pub private: Option<bool>,
+    /// Short name of an existing branch: what clones check out from then on.
+    pub default_branch: Option<String>,
+}
+
 /// The name of the resource an operation is about, for the errors that name it.
 pub fn resource_of(payload: &Payload) -> &'static str {
     match payload {
@@ -48,6 +57,21 @@ pub fn resource_of(payload: &Payload) -> &'static str {
         Payload::Review { .. } => "PullRequestReview",
         _ => "Repository",
     }
+}
+
+/// A description within GitHub's limit, counted in characters.
+fn check_description(description: &str) -> Result<(), ServiceError> {
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ServiceError::invalid(
+            "Repository",
+            "description",
+            FieldCode::Invalid,
+            Some(format!(
+                "is too long (maximum is {MAX_DESCRIPTION_CHARS} characters)"
+            )),
+        ));
+    }
+    Ok(())
 }
 
 /// Private repositories are visible only to whoever has a role in them, and to site
@@ -214,6 +238,44 @@ impl Service {
         self.create_signed(&key, &who.user.login, new).await
     }
 
+    /// Changes the settings of `view` as `who`, in one signed `UpdateRepo` (an
+    /// admin's, or the organization's for an admin of the organization that owns it:
+    /// [`Service::administer`]; the fold checks the role). A default branch must exist,
+    /// as on GitHub. Nothing to change is no operation.
+    pub async fn update_repo(
+        &self,
+        who: &Authed,
+        view: &Arc<RepoView>,
+        update: RepoUpdate,
+    ) -> Result<Arc<RepoView>, ServiceError> {
+        who.require(Scope::Repo)?;
+        if let Some(description) = &update.description {
+            check_description(description)?;
+        }
+        if let Some(branch) = &update.default_branch
+            && view.state.branch(branch).is_none()
+        {
+            return Err(ServiceError::invalid(
+                "Repository",
+                "default_branch",
+                FieldCode::Invalid,
+                Some(format!(
+                    "Cannot update default branch for this repository: there is no branch {branch}"
+                )),
+            ));
+        }
+        if update == RepoUpdate::default() {
+            return Ok(view.clone());
+        }
+        let payload = Payload::UpdateRepo {
+            description: update.description,
+            private: update.private,
+            default_branch: update.default_branch,
+        };
+        let (view, _) = self.administer(who, view, payload).await?;
+        Ok(view)
+    }
+
     /// Creates `owner/{new.name}` with its `CreateRepo` signed by `key`.
     pub(crate) async fn create_signed(
         &self,
@@ -229,16 +291,7 @@ impl Service {
                 None,
             ));
         };
-        if new.description.len() > MAX_DESCRIPTION_CHARS {
-            return Err(ServiceError::invalid(
-                "Repository",
-                "description",
-                FieldCode::Invalid,
-                Some(format!(
-                    "is too long (maximum is {MAX_DESCRIPTION_CHARS} characters)"
-                )),
-            ));
-        }
+        check_description(&new.description)?;
         let branch = new.default_branch.as_deref().unwrap_or("main");
         self.repos
             .create(key, owner, &name, &new.description, new.private, branch)

@@ -252,6 +252,34 @@ impl GitRepo {
         self.repo.has_object(gix::ObjectId::Sha1(*id))
     }
 
+    /// Points HEAD at `target` (a full ref name, which may not exist yet) unless it
+    /// already does: what a clone checks out follows the repository's default branch.
+    /// Returns whether HEAD changed.
+    pub fn set_head(&self, target: &str) -> Result<bool, StoreError> {
+        let current = self
+            .repo
+            .head_name()
+            .map_err(|e| git_error(&self.path, e))?;
+        if current.as_ref().is_some_and(|n| n.as_bstr() == target) {
+            return Ok(false);
+        }
+        let head: FullName = target
+            .try_into()
+            .map_err(|e| git_error(&self.path, format!("HEAD target {target:?}: {e}")))?;
+        self.repo
+            .edit_reference(RefEdit {
+                change: Change::Update {
+                    log: LogChange::default(),
+                    expected: PreviousValue::Any,
+                    new: Target::Symbolic(head),
+                },
+                name: "HEAD".try_into().map_err(|e| git_error(&self.path, e))?,
+                deref: false,
+            })
+            .map_err(|e| git_error(&self.path, e))?;
+        Ok(true)
+    }
+
     /// The object a ref points at (peeling nothing), `None` if the ref does not exist.
     pub fn ref_target(&self, name: &str) -> Result<Option<Oid>, StoreError> {
         let found = self

@@ -297,7 +297,11 @@ impl Repositories {
                     .move_thread(None, Some(thread_state(thread)));
             }
             let repo = git.open_repo(&id.to_string())?;
-            let changed = repo.sync_refs(&materialised_refs(&view.state))?;
+            let mut changed = repo.sync_refs(&materialised_refs(&view.state))?;
+            if let Some(meta) = &view.state.meta {
+                changed +=
+                    usize::from(repo.set_head(&format!("refs/heads/{}", meta.default_branch))?);
+            }
             if changed > 0 {
                 tracing::warn!(repo = %id, changed, "git refs restored from the operation log");
             }
@@ -604,7 +608,15 @@ impl Repositories {
             }
             Err(other) => return Err(StoreError::Corrupt(other.to_string()).into()),
         }
-        let moves_refs = matches!(op.op().payload, Payload::MergePull { .. });
+        // A merge moves a branch; a new default branch moves HEAD.
+        let moves_refs = matches!(
+            op.op().payload,
+            Payload::MergePull { .. }
+                | Payload::UpdateRepo {
+                    default_branch: Some(_),
+                    ..
+                }
+        );
         let deleted = view.state.deleted;
         let release = view
             .state
@@ -737,14 +749,26 @@ fn materialised_refs(state: &RepoState) -> BTreeMap<String, crate::git::Oid> {
 }
 
 impl Repositories {
-    /// Makes git's refs of repository `id` what `state` says. Callers hold the
+    /// Makes git's refs of repository `id` what `state` says, HEAD included (it
+    /// follows the default branch, which `UpdateRepo` may change). Callers hold the
     /// repository's append lock.
     async fn sync_git_refs(&self, id: RepoId, state: &RepoState) -> Result<(), StoreError> {
         let git = self.git.clone();
         let desired = materialised_refs(state);
-        tokio::task::spawn_blocking(move || git.open_repo(&id.to_string())?.sync_refs(&desired))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("ref sync task failed: {e}")))??;
+        let head = state
+            .meta
+            .as_ref()
+            .map(|m| format!("refs/heads/{}", m.default_branch));
+        tokio::task::spawn_blocking(move || {
+            let repo = git.open_repo(&id.to_string())?;
+            repo.sync_refs(&desired)?;
+            if let Some(head) = head {
+                repo.set_head(&head)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("ref sync task failed: {e}")))??;
         Ok(())
     }
 }

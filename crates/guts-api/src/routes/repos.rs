@@ -1,4 +1,4 @@
-//! Repositories: create (`POST /user/repos`), get, delete, and the lists
+//! Repositories: create (`POST /user/repos`), get, edit (`PATCH`), delete, and the lists
 //! `GET /user/repos` and `GET /users/{username}/repos`. Every change is a signed
 //! operation by the acting user; the fold, not this module, decides permissions.
 
@@ -8,12 +8,15 @@ use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::Payload;
+use guts_service::RepoUpdate;
 use guts_storage::RepoView;
 use http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::extract::{AuthUser, JsonBody, MaybeUser, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
@@ -26,7 +29,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_mine, create))
         .routes(routes!(list_for_user))
-        .routes(routes!(get_repo, delete_repo))
+        .routes(routes!(get_repo, update_repo, delete_repo))
 }
 
 /// Creates a repository owned by the caller, who signs its `CreateRepo` operation.
@@ -56,6 +59,112 @@ async fn get_repo(
 ) -> Json<Option<Repository>> {
     tracing::Span::current().record("repo", format!("{owner}/{name}"));
     Json(views::repository(&state, &links, &view, caller.as_ref()))
+}
+
+/// `PATCH /repos/{owner}/{repo}`: the settings Guts models (description, visibility,
+/// default branch). GitHub's others are accepted when they ask for what already holds
+/// (clients send back what they read), and refused by name otherwise.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+struct EditRepo {
+    /// Only the current name: renaming is not supported yet.
+    name: Option<String>,
+    /// At most 4096 characters.
+    description: Option<String>,
+    /// Only empty: Guts keeps no homepage.
+    homepage: Option<String>,
+    private: Option<bool>,
+    /// `public` or `private`.
+    visibility: Option<String>,
+    /// An existing branch: what clones check out from then on.
+    default_branch: Option<String>,
+    /// Only `false`: archiving is not supported yet.
+    archived: Option<bool>,
+    /// Only `true`: issues cannot be turned off.
+    has_issues: Option<bool>,
+}
+
+impl crate::extract::ApiResource for EditRepo {
+    const RESOURCE: &'static str = "Repository";
+}
+
+fn unsupported(field: &'static str, message: &str) -> ApiError {
+    ApiError::validation(FieldError {
+        resource: "Repository".into(),
+        field: field.into(),
+        code: "invalid".into(),
+        message: Some(message.to_owned()),
+    })
+}
+
+impl EditRepo {
+    /// The change Guts makes, or why it cannot make what was asked.
+    fn into_update(self, name: &str) -> Result<RepoUpdate, ApiError> {
+        if self.name.as_deref().is_some_and(|n| n != name) {
+            return Err(unsupported(
+                "name",
+                "Renaming a repository is not supported yet",
+            ));
+        }
+        if self.homepage.as_deref().is_some_and(|h| !h.is_empty()) {
+            return Err(unsupported("homepage", "Guts keeps no homepage"));
+        }
+        if self.archived == Some(true) {
+            return Err(unsupported(
+                "archived",
+                "Archiving a repository is not supported yet",
+            ));
+        }
+        if self.has_issues == Some(false) {
+            return Err(unsupported("has_issues", "Issues cannot be turned off"));
+        }
+        let from_visibility = match self.visibility.as_deref() {
+            None => None,
+            Some("public") => Some(false),
+            Some("private") => Some(true),
+            Some(_) => {
+                return Err(unsupported(
+                    "visibility",
+                    "visibility must be public or private",
+                ));
+            }
+        };
+        let private = match (self.private, from_visibility) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(unsupported("visibility", "private and visibility disagree"));
+            }
+            (a, b) => a.or(b),
+        };
+        Ok(RepoUpdate {
+            description: self.description,
+            private,
+            default_branch: self.default_branch,
+        })
+    }
+}
+
+/// Edits a repository's settings, as one signed `UpdateRepo` (the fold requires an
+/// admin).
+#[utoipa::path(patch, operation_id = "repos/update", path = "/api/v3/repos/{owner}/{repo}", tag = "repos",
+    params(OwnerRepo), request_body = EditRepo,
+    responses((status = 200, description = "The repository", body = schemas::Repository)))]
+async fn update_repo(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    VisibleRepo { view, .. }: VisibleRepo,
+    JsonBody(body): JsonBody<EditRepo>,
+) -> Result<Json<Option<Repository>>, ApiError> {
+    let name = state.served(&view).name;
+    let view = state
+        .service
+        .update_repo(&authed, &view, body.into_update(&name)?)
+        .await?;
+    Ok(Json(views::repository(
+        &state,
+        &links,
+        &view,
+        Some(&authed),
+    )))
 }
 
 /// Deletes a repository (a signed `DeleteRepo`; the fold requires the owner: the user
