@@ -15,6 +15,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
+use crate::middleware::conditional::conditional;
 use crate::middleware::git_edge::git_edge;
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::{forwarded, json_errors, limit_in_flight, observe};
@@ -64,6 +65,7 @@ pub fn api_router(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(from_fn(json_errors))
                 .layer(from_fn_with_state(state.clone(), rate_limit))
+                .layer(from_fn(conditional))
                 .layer(from_fn_with_state(state.clone(), limit_in_flight))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,

@@ -1,8 +1,9 @@
 //! Middleware of the API listener, applied in [`crate::router`] in this order
 //! (outermost first): forwarded (who the client is), observe, json_errors, rate_limit,
-//! limit_in_flight, timeout, body limit. Git smart HTTP has its own edge instead
+//! conditional (ETags and 304s), limit_in_flight, timeout, body limit. Git smart HTTP has its own edge instead
 //! (`git_edge`: rate limit, per-IP concurrency, deadline), inside observe.
 
+pub(crate) mod conditional;
 pub mod forwarded;
 pub(crate) mod git_edge;
 pub(crate) mod ip_slots;

@@ -138,6 +138,19 @@ impl RateLimiter {
         self.visit(key, now, true)
     }
 
+    /// Gives back one request spent from `key`'s bucket (a `304 Not Modified`, which
+    /// GitHub does not count), never past the bucket's capacity.
+    pub(crate) fn refund(&self, key: &Key) {
+        let capacity = f64::from(self.limit_for(key));
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(bucket) = buckets.get_mut(key) {
+            bucket.tokens = (bucket.tokens + 1.0).min(capacity);
+        }
+    }
+
     /// The caller's standing, spending nothing.
     pub(crate) fn peek(&self, key: &Key, now: Instant) -> Status {
         self.visit(key, now, false).unwrap_or_else(|s| s)

@@ -64,6 +64,13 @@ pub(crate) async fn rate_limit(
     }
     req = Request::from_parts(parts, body);
     let mut response = next.run(req).await;
+    let status = if spend && response.status() == http::StatusCode::NOT_MODIFIED {
+        // GitHub does not count a 304 against the limit.
+        state.rate_limiter.refund(&key);
+        state.rate_limiter.peek(&key, Instant::now())
+    } else {
+        status
+    };
     response.headers_mut().extend(status.headers());
     response
 }
