@@ -9,15 +9,15 @@
 
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use guts_ops::{Health, Supervisor};
+use guts_storage::GitRepos;
 use guts_storage::backup::Snapshot;
 
 use serde::Serialize;
 use utoipa::ToSchema;
-
-use crate::state::AppState;
 
 /// The latest backup of this process; shared by the handlers and the copying task.
 #[derive(Debug, Default)]
@@ -69,21 +69,33 @@ pub(crate) struct BackupStatus {
     pub(crate) error: Option<String>,
 }
 
-/// Copies `snapshot` into `path` as a supervised task named `backup`, recording the
-/// outcome over `running` in the state's [`Backups`]. A failed or panicking copy is a
-/// failed backup, not a failed node: the task itself always ends well.
+/// What one backup copies: the snapshot, and from where to where.
+pub(crate) struct CopyJob {
+    pub(crate) snapshot: Snapshot,
+    /// The node's data directory and its repositories.
+    pub(crate) data_dir: PathBuf,
+    pub(crate) git: GitRepos,
+    /// The target directory.
+    pub(crate) path: PathBuf,
+}
+
+/// Runs `job` as the supervised task `backup`, recording the outcome over `running` in
+/// `backups`; draining `health` stops it. A failed or panicking copy is a failed
+/// backup, not a failed node: the task itself always ends well. (It takes the pieces,
+/// not the API state, which holds [`Backups`]: no import circle.)
 pub(crate) fn spawn_copy(
-    state: &AppState,
-    snapshot: Snapshot,
-    path: PathBuf,
+    tasks: &Supervisor,
+    backups: Arc<Backups>,
+    health: Arc<Health>,
+    job: CopyJob,
     running: BackupStatus,
 ) {
-    let (backups, health, git, data_dir) = (
-        state.backups.clone(),
-        state.health.clone(),
-        state.repos.git().clone(),
-        state.node.data_dir.clone(),
-    );
+    let CopyJob {
+        snapshot,
+        data_dir,
+        git,
+        path,
+    } = job;
     let failed = {
         let (backups, running) = (backups.clone(), running.clone());
         move |error: String| {
@@ -97,7 +109,7 @@ pub(crate) fn spawn_copy(
     };
     let on_panic = failed.clone();
     let started = Instant::now();
-    state.tasks.spawn("backup", async move {
+    tasks.spawn("backup", async move {
         // Blocking file copies; draining (a shutdown) stops it between chunks.
         let copied = tokio::task::spawn_blocking(move || {
             let stop = || health.is_draining();

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::backup_jobs::{BackupState, BackupStatus};
+use crate::backup_jobs::{self, BackupState, BackupStatus, CopyJob};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{Admin, JsonBody};
 use crate::state::AppState;
@@ -94,7 +94,19 @@ async fn start(
     drop(latest);
     tracing::info!(path = %path.display(), repositories = status.repositories, "backup started");
 
-    crate::backup_jobs::spawn_copy(&state, snapshot, path, status.clone());
+    let job = CopyJob {
+        snapshot,
+        data_dir: state.node.data_dir.clone(),
+        git: state.repos.git().clone(),
+        path,
+    };
+    backup_jobs::spawn_copy(
+        &state.tasks,
+        state.backups.clone(),
+        state.health.clone(),
+        job,
+        status.clone(),
+    );
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, "/admin/backup")],
