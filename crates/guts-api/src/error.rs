@@ -94,6 +94,16 @@ impl ApiError {
         })
     }
 
+    /// 422: one field breaks a rule, said in `message` (GitHub's `invalid`).
+    pub fn invalid_field(resource: &'static str, field: &'static str, message: &str) -> Self {
+        Self::validation(FieldError {
+            resource: resource.into(),
+            field: field.into(),
+            code: "invalid".into(),
+            message: Some(message.to_owned()),
+        })
+    }
+
     /// 422 with every field error found, in a stable order.
     pub fn validation_all(fields: Vec<FieldError>) -> Self {
         let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::caps::{self, MAX_BODY_CHARS, MAX_TITLE_CHARS};
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::Authed;
 use crate::links::{API_PREFIX, Links};
 use crate::state::AppState;
@@ -489,20 +489,6 @@ pub(crate) async fn append(
     Ok(state.service.append(authed, view, payload).await?)
 }
 
-/// 422 naming one invalid field.
-pub(crate) fn invalid_field(
-    resource: &'static str,
-    field: &'static str,
-    message: &str,
-) -> ApiError {
-    ApiError::validation(FieldError {
-        resource: resource.into(),
-        field: field.into(),
-        code: "invalid".into(),
-        message: Some(message.to_owned()),
-    })
-}
-
 /// A `validator` rule: text that is not only whitespace (GitHub's `missing_field`).
 pub(crate) fn not_blank(text: &str) -> Result<(), validator::ValidationError> {
     if text.trim().is_empty() {
@@ -522,7 +508,7 @@ pub(crate) fn validate_text(
             return Err(ApiError::missing_field(resource, "title"));
         }
         if title.chars().count() > MAX_TITLE_CHARS {
-            return Err(invalid_field(
+            return Err(ApiError::invalid_field(
                 resource,
                 "title",
                 "is too long (maximum is 256 characters)",
@@ -530,7 +516,7 @@ pub(crate) fn validate_text(
         }
     }
     if body.is_some_and(|b| b.chars().count() > MAX_BODY_CHARS) {
-        return Err(invalid_field(
+        return Err(ApiError::invalid_field(
             resource,
             "body",
             "is too long (maximum is 65536 characters)",
@@ -545,7 +531,7 @@ pub(crate) fn state_filter(state: Option<&str>) -> Result<fn(&Thread) -> bool, A
         "open" => Ok(|t| t.open),
         "closed" => Ok(|t| !t.open),
         "all" => Ok(|_| true),
-        _ => Err(invalid_field(
+        _ => Err(ApiError::invalid_field(
             "Issue",
             "state",
             "must be open, closed or all",
@@ -565,7 +551,7 @@ pub(crate) fn sort_threads(
         "updated" => threads.sort_by_key(|(_, t)| (t.updated_at, t.number)),
         "comments" => threads.sort_by_key(|(_, t)| (t.comments.len(), t.number)),
         _ => {
-            return Err(invalid_field(
+            return Err(ApiError::invalid_field(
                 "Issue",
                 "sort",
                 "must be created, updated or comments",
@@ -575,7 +561,13 @@ pub(crate) fn sort_threads(
     match direction.unwrap_or("desc") {
         "desc" => threads.reverse(),
         "asc" => {}
-        _ => return Err(invalid_field("Issue", "direction", "must be asc or desc")),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "Issue",
+                "direction",
+                "must be asc or desc",
+            ));
+        }
     }
     Ok(())
 }
@@ -593,11 +585,15 @@ pub(crate) enum LabelRef {
 /// [`MAX_LABEL_BYTES`](caps::MAX_LABEL_BYTES) bytes each.
 pub(crate) fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
     if labels.len() > guts_core::collab::MAX_LABELS {
-        return Err(invalid_field("Label", "labels", "too many labels"));
+        return Err(ApiError::invalid_field(
+            "Label",
+            "labels",
+            "too many labels",
+        ));
     }
     for label in labels {
         if label.trim().is_empty() || label.chars().count() > 50 || label.contains(',') {
-            return Err(invalid_field(
+            return Err(ApiError::invalid_field(
                 "Label",
                 "name",
                 "must be 1 to 50 characters without commas",
@@ -614,7 +610,11 @@ pub(crate) fn open_flag(state: Option<&str>) -> Result<Option<bool>, ApiError> {
         None => Ok(None),
         Some("open") => Ok(Some(true)),
         Some("closed") => Ok(Some(false)),
-        Some(_) => Err(invalid_field("Issue", "state", "must be open or closed")),
+        Some(_) => Err(ApiError::invalid_field(
+            "Issue",
+            "state",
+            "must be open or closed",
+        )),
     }
 }
 

@@ -27,8 +27,8 @@ use crate::pagination::{Page, PageParams};
 use crate::params::{OwnerRepo, OwnerRepoNumber};
 use crate::state::AppState;
 use crate::threads::{
-    self, LabelRef, Render, find_thread, invalid_field, label_diff, open_flag, role_of,
-    sort_threads, state_filter, validate_labels,
+    self, LabelRef, Render, find_thread, label_diff, open_flag, role_of, sort_threads,
+    state_filter, validate_labels,
 };
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -157,7 +157,11 @@ fn title_text(title: Option<&Value>) -> Result<Option<String>, ApiError> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(invalid_field("Issue", "title", "must be a string")),
+        Some(_) => Err(ApiError::invalid_field(
+            "Issue",
+            "title",
+            "must be a string",
+        )),
     }
 }
 
@@ -170,7 +174,7 @@ fn keys_of(state: &AppState, logins: &[String]) -> Result<Vec<PublicKey>, ApiErr
         .iter()
         .map(|login| {
             user_key(state, login)
-                .map_err(|_| invalid_field("Issue", "assignees", "names an unknown user"))
+                .map_err(|_| ApiError::invalid_field("Issue", "assignees", "names an unknown user"))
         })
         .collect::<Result<_, _>>()?;
     Ok(keys.into_iter().collect())

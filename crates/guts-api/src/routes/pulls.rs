@@ -31,8 +31,7 @@ use crate::views::PullStats;
 
 use crate::state::AppState;
 use crate::threads::{
-    self, Render, base_sha, find_pull, head_sha, invalid_field, open_flag, sort_threads,
-    state_filter,
+    self, Render, base_sha, find_pull, head_sha, open_flag, sort_threads, state_filter,
 };
 use validator::Validate;
 
@@ -250,7 +249,11 @@ async fn create(
     threads::validate_text("PullRequest", Some(&title), body.body.as_deref())?;
     for (field, branch) in [("head", &head), ("base", &base)] {
         if view.state.branch(branch).is_none() {
-            return Err(invalid_field("PullRequest", field, "no such branch"));
+            return Err(ApiError::invalid_field(
+                "PullRequest",
+                field,
+                "no such branch",
+            ));
         }
     }
     let payload = Payload::OpenPull {
@@ -437,7 +440,7 @@ fn merge_method(name: Option<&str>) -> Result<MergeMethod, ApiError> {
         "merge" => Ok(MergeMethod::Merge),
         "squash" => Ok(MergeMethod::Squash),
         "rebase" => Ok(MergeMethod::Rebase),
-        _ => Err(invalid_field(
+        _ => Err(ApiError::invalid_field(
             "PullRequest",
             "merge_method",
             "must be merge, squash or rebase",

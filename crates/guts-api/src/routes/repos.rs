@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, MaybeUser, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
@@ -87,42 +87,44 @@ impl crate::extract::ApiResource for EditRepo {
     const RESOURCE: &'static str = "Repository";
 }
 
-fn unsupported(field: &'static str, message: &str) -> ApiError {
-    ApiError::validation(FieldError {
-        resource: "Repository".into(),
-        field: field.into(),
-        code: "invalid".into(),
-        message: Some(message.to_owned()),
-    })
-}
-
 impl EditRepo {
     /// The change Guts makes, or why it cannot make what was asked.
     fn into_update(self, name: &str) -> Result<RepoUpdate, ApiError> {
         if self.name.as_deref().is_some_and(|n| n != name) {
-            return Err(unsupported(
+            return Err(ApiError::invalid_field(
+                "Repository",
                 "name",
                 "Renaming a repository is not supported yet",
             ));
         }
         if self.homepage.as_deref().is_some_and(|h| !h.is_empty()) {
-            return Err(unsupported("homepage", "Guts keeps no homepage"));
+            return Err(ApiError::invalid_field(
+                "Repository",
+                "homepage",
+                "Guts keeps no homepage",
+            ));
         }
         if self.archived == Some(true) {
-            return Err(unsupported(
+            return Err(ApiError::invalid_field(
+                "Repository",
                 "archived",
                 "Archiving a repository is not supported yet",
             ));
         }
         if self.has_issues == Some(false) {
-            return Err(unsupported("has_issues", "Issues cannot be turned off"));
+            return Err(ApiError::invalid_field(
+                "Repository",
+                "has_issues",
+                "Issues cannot be turned off",
+            ));
         }
         let from_visibility = match self.visibility.as_deref() {
             None => None,
             Some("public") => Some(false),
             Some("private") => Some(true),
             Some(_) => {
-                return Err(unsupported(
+                return Err(ApiError::invalid_field(
+                    "Repository",
                     "visibility",
                     "visibility must be public or private",
                 ));
@@ -130,7 +132,11 @@ impl EditRepo {
         };
         let private = match (self.private, from_visibility) {
             (Some(a), Some(b)) if a != b => {
-                return Err(unsupported("visibility", "private and visibility disagree"));
+                return Err(ApiError::invalid_field(
+                    "Repository",
+                    "visibility",
+                    "private and visibility disagree",
+                ));
             }
             (a, b) => a.or(b),
         };

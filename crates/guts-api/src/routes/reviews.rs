@@ -23,7 +23,7 @@ use crate::pagination::{Page, PageParams};
 use crate::params::OwnerRepoNumber;
 
 use crate::state::AppState;
-use crate::threads::{self, Render, find_pull, head_sha, invalid_field};
+use crate::threads::{self, Render, find_pull, head_sha};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -142,7 +142,7 @@ fn verdict(event: Option<&str>) -> Result<Verdict, ApiError> {
         // GitHub leaves a review without an event pending; Guts has no pending
         // reviews, so it needs one.
         None => Err(ApiError::missing_field("PullRequestReview", "event")),
-        Some(_) => Err(invalid_field(
+        Some(_) => Err(ApiError::invalid_field(
             "PullRequestReview",
             "event",
             "must be APPROVE, REQUEST_CHANGES or COMMENT",
@@ -153,9 +153,9 @@ fn verdict(event: Option<&str>) -> Result<Verdict, ApiError> {
 /// The reviewed commit: the one named, or the pull request's head.
 fn commit_of(view: &RepoView, number: u64, named: Option<&str>) -> Result<ObjectId, ApiError> {
     match named {
-        Some(sha) => sha
-            .parse()
-            .map_err(|_| invalid_field("PullRequestReview", "commit_id", "is not a commit sha")),
+        Some(sha) => sha.parse().map_err(|_| {
+            ApiError::invalid_field("PullRequestReview", "commit_id", "is not a commit sha")
+        }),
         None => {
             let (_, _, pull) = find_pull(view, number)?;
             Ok(head_sha(&view.state, pull))
