@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::gitutil::{Git, add_collaborator, anon_url, auth_url, create_repo};
+use crate::gitutil::{Git, add_collaborator, anon_url, auth_url, create_repo, synth_repo};
 use crate::harness::{NodeOptions, TestNode, client, create_user};
 
 fn patch(node: &TestNode, token: &str, repo: &str, body: Value) -> (u16, Value) {
@@ -108,5 +108,58 @@ fn the_default_branch_decides_what_a_clone_checks_out() {
         git.out(&clone, &["rev-parse", "--abbrev-ref", "HEAD"])
             .trim(),
         "dev"
+    );
+}
+
+/// A project whose default branch is `master` (with `develop`, which git sends first,
+/// and tags), pushed whole into a new repository created with `main`: the clone checks
+/// out `master` with no warning, the API says `master`, and a PATCH moves what new
+/// clones check out.
+#[test]
+fn a_project_pushed_with_master_is_cloned_on_master() {
+    let node = TestNode::start();
+    let alice = create_user(&node, "alice");
+    create_repo(&node, &alice, "legacy", false);
+    let git = Git::v(2);
+    let work = tempfile::tempdir().unwrap();
+    let project = synth_repo(work.path(), "project.git", 1200, 200, 3);
+    git.ok(&project, &["branch", "-m", "main", "master"]);
+    git.ok(&project, &["branch", "develop", "master~5"]);
+    let url = auth_url(&node, "alice", &alice, "alice/legacy");
+    git.ok(&project, &["push", "--quiet", &url, "--all"]);
+    git.ok(&project, &["push", "--quiet", &url, "--tags"]);
+
+    let run = git.ok(
+        work.path(),
+        &["clone", &anon_url(&node, "alice/legacy"), "first"],
+    );
+    assert!(!run.text().contains("warning"), "{run}");
+    let clone = work.path().join("first");
+    assert_eq!(
+        git.out(&clone, &["rev-parse", "--abbrev-ref", "HEAD"])
+            .trim(),
+        "master"
+    );
+    assert_eq!(git.rev(&clone, "HEAD"), git.rev(&project, "master"));
+    let read: Value = client()
+        .get(node.url("/api/v3/repos/alice/legacy"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(read["default_branch"], "master", "{read}");
+
+    let (status, body) = patch(
+        &node,
+        &alice,
+        "alice/legacy",
+        json!({"default_branch": "develop"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let clone = git.clone(&anon_url(&node, "alice/legacy"), work.path(), "second");
+    assert_eq!(
+        git.out(&clone, &["rev-parse", "--abbrev-ref", "HEAD"])
+            .trim(),
+        "develop"
     );
 }

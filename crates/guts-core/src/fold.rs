@@ -180,6 +180,17 @@ impl RepoState {
         *blake3::hash(&self.encode()).as_bytes()
     }
 
+    /// Whether any branch (`refs/heads/…`) exists.
+    pub fn has_branches(&self) -> bool {
+        self.refs
+            .range::<str, _>((
+                std::ops::Bound::Included("refs/heads/"),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()
+            .is_some_and(|(name, _)| name.starts_with("refs/heads/"))
+    }
+
     /// The commit branch `short` (`main`, not `refs/heads/main`) points at.
     pub fn branch(&self, short: &str) -> Option<ObjectId> {
         self.refs
@@ -617,7 +628,11 @@ impl Folder<'_> {
                 if reviewed && new.is_some() {
                     return Err(Rejection::Protected(ProtectedAction::DirectPush));
                 }
+                let first_branch = new.is_some() && !self.fold.state.has_branches();
                 self.update_ref(signed, name, *old, *new, *force)?;
+                if first_branch {
+                    self.first_branch(name);
+                }
                 Ok(None)
             }
             collab => {
@@ -755,6 +770,24 @@ impl Folder<'_> {
 
     /// Git's push semantics when `old` matches the folded value, and the conflict rule
     /// of DESIGN section 4 when a concurrent update was folded first.
+    /// The first branch of a repository that has none becomes its default branch when
+    /// it is not the configured one (which therefore does not exist): a project pushed
+    /// with `master` into a repository created with `main` checks out `master`, as on
+    /// GitHub. A rule of the fold, not of the pushing node, so every node (and every
+    /// replay of the log) picks the same branch: the first one in fold order.
+    fn first_branch(&mut self, name: &str) {
+        let Some(short) = name.strip_prefix("refs/heads/") else {
+            return;
+        };
+        if self.fold.state.refs.contains_key(name)
+            && let Some(meta) = &mut self.fold.state.meta
+            && meta.default_branch != short
+            && names::validate_branch_name(short).is_ok()
+        {
+            short.clone_into(&mut meta.default_branch);
+        }
+    }
+
     fn update_ref(
         &mut self,
         signed: &SignedOp,

@@ -425,6 +425,91 @@ fn ref_names_are_checked_and_guts_refs_reserved() {
     );
 }
 
+fn create_branch(name: &str, at: u8) -> Payload {
+    Payload::UpdateRef {
+        name: name.into(),
+        old: None,
+        new: Some(commit(at)),
+        force: false,
+    }
+}
+
+fn default_branch(state: &RepoState) -> &str {
+    state
+        .meta
+        .as_ref()
+        .map_or("", |m| m.default_branch.as_str())
+}
+
+#[test]
+fn the_first_branch_of_an_empty_repository_becomes_its_default() {
+    // Configured `main`, first pushed `master`: `master` is the default from then on,
+    // and a later `main` does not take it back.
+    let mut w = World::new();
+    let owner = keypair(1);
+    let create = w.create.clone();
+    let master = w.op(&owner, &[&create], 5, create_branch("refs/heads/master", 1));
+    assert_eq!(default_branch(&w.state()), "master");
+    let main = w.op(&owner, &[&master], 6, create_branch(MAIN, 2));
+    let state = w.state();
+    assert!(!state.rejected.contains_key(&main.id()));
+    assert_eq!(default_branch(&state), "master");
+
+    // A tag is not a branch; the configured branch pushed first stays the default.
+    let mut w = World::new();
+    let create = w.create.clone();
+    let tag = w.op(&owner, &[&create], 5, create_branch("refs/tags/v1", 1));
+    assert_eq!(default_branch(&w.state()), "main");
+    let main = w.op(&owner, &[&tag], 6, create_branch(MAIN, 1));
+    w.op(&owner, &[&main], 7, create_branch("refs/heads/master", 2));
+    assert_eq!(default_branch(&w.state()), "main");
+
+    // A refused first push (no role) changes nothing; once every branch is deleted,
+    // the next branch pushed is the default again.
+    let mut w = World::new();
+    let create = w.create.clone();
+    let refused = w.op(
+        &keypair(9),
+        &[&create],
+        5,
+        create_branch("refs/heads/dev", 1),
+    );
+    let state = w.state();
+    assert!(state.rejected.contains_key(&refused.id()));
+    assert_eq!(default_branch(&state), "main");
+    let dev = w.op(&owner, &[&create], 6, create_branch("refs/heads/dev", 1));
+    let gone = w.op(
+        &owner,
+        &[&dev],
+        7,
+        Payload::UpdateRef {
+            name: "refs/heads/dev".into(),
+            old: Some(commit(1)),
+            new: None,
+            force: false,
+        },
+    );
+    assert_eq!(default_branch(&w.state()), "dev");
+    w.op(&owner, &[&gone], 8, create_branch("refs/heads/trunk", 1));
+    assert_eq!(default_branch(&w.state()), "trunk");
+}
+
+#[test]
+fn concurrent_first_branches_agree_on_the_default_in_any_order() {
+    let mut w = World::new();
+    let (owner, create) = (keypair(1), w.create.clone());
+    let a = w.op(&owner, &[&create], 5, create_branch("refs/heads/master", 1));
+    let b = w.op(&owner, &[&create], 6, create_branch("refs/heads/trunk", 3));
+    let state = w.state();
+    let mut other = RepoDag::new(w.dag.repo());
+    for op in [&create, &b, &a] {
+        other.insert(op.clone()).unwrap();
+    }
+    let reversed = fold(&other, &w.graph);
+    assert_eq!(state.digest(), reversed.digest());
+    assert!(["master", "trunk"].contains(&default_branch(&state)));
+}
+
 #[test]
 fn refs_cannot_be_both_a_file_and_a_directory() {
     let mut w = World::new();

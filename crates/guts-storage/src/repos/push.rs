@@ -77,10 +77,20 @@ impl Repositories {
             let mut engine = engine;
             let repo = git.open_repo(&id.to_string()).ok();
             let ancestry = GitAncestry(repo);
-            let mut results = Vec::with_capacity(commands.len());
+            let order = creation_order(&commands, engine.fold.state());
+            let mut commands: Vec<Option<RefCommand>> = commands.into_iter().map(Some).collect();
+            let mut results: Vec<Result<(), RefRefusal>> = Vec::with_capacity(commands.len());
+            // Every slot is written below: each index of `order` is visited once.
+            results.resize(commands.len(), Err(RefRefusal::AtomicAborted));
             let mut ops = Vec::new();
             let mut rejections = Vec::new();
-            for (command, at) in commands.into_iter().zip(stamps) {
+            for (index, at) in order.into_iter().zip(stamps) {
+                let Some(command) = commands.get_mut(index).and_then(Option::take) else {
+                    continue;
+                };
+                let Some(result) = results.get_mut(index) else {
+                    continue;
+                };
                 let Engine {
                     dag,
                     fold,
@@ -88,7 +98,7 @@ impl Repositories {
                 } = &mut *engine;
                 let current = fold.state().refs.get(&command.name).map(|r| r.target);
                 if current != command.old {
-                    results.push(Err(RefRefusal::Stale { name: command.name }));
+                    *result = Err(RefRefusal::Stale { name: command.name });
                     continue;
                 }
                 let force = match (command.old, command.new) {
@@ -116,11 +126,11 @@ impl Repositories {
                     Ok(()) => {
                         *updated_ms = (*updated_ms).max(at.wall_ms);
                         ops.push(signed);
-                        results.push(Ok(()));
+                        *result = Ok(());
                     }
                     Err(AppendError::Rejected(rejection)) => {
                         rejections.push(rejection.clone());
-                        results.push(Err(RefRefusal::Rejected(rejection)));
+                        *result = Err(RefRefusal::Rejected(rejection));
                     }
                     Err(other) => return Err(StoreError::Corrupt(other.to_string()).into()),
                 }
@@ -171,4 +181,30 @@ impl Repositories {
         self.notify(id);
         Ok(results)
     }
+}
+
+/// The order in which a push's commands are applied: the order the client sent them,
+/// except that into a repository without branches the branch that should become the
+/// default goes first (the configured default branch, else `main`, else `master`),
+/// because the fold makes the first branch created the default. Without this, pushing
+/// `develop` and `master` together would make `develop` the default only because git
+/// sends refs in name order.
+fn creation_order(commands: &[RefCommand], state: &guts_core::RepoState) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..commands.len()).collect();
+    if state.has_branches() {
+        return order;
+    }
+    let configured = state.meta.as_ref().map(|m| m.default_branch.as_str());
+    let rank = |command: &RefCommand| -> u8 {
+        let short = command.name.strip_prefix("refs/heads/");
+        match short {
+            _ if command.new.is_none() => 3,
+            Some(s) if Some(s) == configured => 0,
+            Some("main") => 1,
+            Some("master") => 2,
+            _ => 3,
+        }
+    };
+    order.sort_by_key(|&i| commands.get(i).map_or(3, rank));
+    order
 }
