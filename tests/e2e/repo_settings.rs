@@ -1,6 +1,7 @@
 //! Repository settings over `PATCH /repos/{owner}/{repo}`, seen from stock git: the
-//! default branch decides what a new clone checks out, only an admin changes it, and
-//! what Guts does not model yet is refused by name rather than ignored.
+//! default branch decides what a new clone checks out, only an admin changes it, a
+//! rename keeps the old name answering, an archived repository is read-only, and bad
+//! values are refused by name.
 
 use serde_json::{Value, json};
 
@@ -44,7 +45,7 @@ fn the_default_branch_decides_what_a_clone_checks_out() {
     };
     assert_eq!(checked_out("before").trim(), "main");
 
-    // A branch that does not exist, a push collaborator, and what Guts does not model
+    // A branch that does not exist, a push collaborator, and values that break a rule
     // are all refused, each with GitHub's error naming the field.
     let (status, body) = patch(
         &node,
@@ -57,10 +58,13 @@ fn the_default_branch_decides_what_a_clone_checks_out() {
     let (status, body) = patch(&node, &bob, "alice/proj", json!({"default_branch": "dev"}));
     assert_eq!(status, 403, "{body}");
     for (field, value) in [
-        ("name", json!("renamed")),
-        ("archived", json!(true)),
-        ("homepage", json!("https://example.com")),
-        ("has_issues", json!(false)),
+        ("name", json!("bad/name")),
+        ("name", json!("..")),
+        (
+            "homepage",
+            json!(format!("https://example.com/{}", "x".repeat(300))),
+        ),
+        ("homepage", json!("https://example.com/\u{0}")),
         ("visibility", json!("internal")),
     ] {
         let (status, body) = patch(&node, &alice, "alice/proj", json!({ field: value }));
@@ -162,4 +166,140 @@ fn a_project_pushed_with_master_is_cloned_on_master() {
             .trim(),
         "develop"
     );
+}
+
+fn post(node: &TestNode, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = client()
+        .post(node.url(&format!("/api/v3{path}")))
+        .header("Authorization", format!("token {token}"))
+        .json(&body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+fn get(node: &TestNode, path: &str) -> (u16, Value) {
+    let r = client()
+        .get(node.url(&format!("/api/v3{path}")))
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+/// Rename, archive and issues, from GitHub clients and stock git: the old name answers
+/// (API and git) until a new repository takes it; an archived repository refuses
+/// pushes and writes with GitHub's messages until unarchived; without issues, opening
+/// one is 410 Gone; the settings survive a restart.
+#[test]
+fn renamed_archived_and_issueless_repositories_behave_as_on_github() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut node = TestNode::start_with(NodeOptions::default().data_dir(&data));
+    let alice = create_user(&node, "alice");
+    create_repo(&node, &alice, "old", false);
+    create_repo(&node, &alice, "taken", false);
+    let git = Git::v(2);
+    let work = tempfile::tempdir().unwrap();
+    let tree = git.init(work.path(), "proj");
+    git.commit(&tree, &[("README.md", b"# proj\n")], "Initial commit");
+    git.ok(
+        &tree,
+        &[
+            "push",
+            "--quiet",
+            &auth_url(&node, "alice", &alice, "alice/old"),
+            "main",
+        ],
+    );
+
+    // A name another repository holds is refused; a free one is taken.
+    let (status, body) = patch(&node, &alice, "alice/old", json!({"name": "Taken"}));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "name", "{body}");
+    let (status, body) = patch(
+        &node,
+        &alice,
+        "alice/old",
+        json!({"name": "new", "homepage": "https://guts.example", "has_issues": false}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "new", "{body}");
+    assert_eq!(body["full_name"], "alice/new", "{body}");
+    assert_eq!(body["homepage"], "https://guts.example", "{body}");
+    assert_eq!(body["has_issues"], false, "{body}");
+    let (status, body) = get(&node, "/repos/alice/old");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["full_name"], "alice/new",
+        "the old name answers: {body}"
+    );
+    let clone = git.clone(&anon_url(&node, "alice/old"), work.path(), "by-old-name");
+    assert!(clone.join("README.md").exists());
+    let (status, body) = post(
+        &node,
+        &alice,
+        "/repos/alice/new/issues",
+        json!({"title": "t"}),
+    );
+    assert_eq!(status, 410, "{body}");
+
+    // Archived: pushes and writes refused as GitHub words it, reads still served.
+    let (status, body) = patch(&node, &alice, "alice/new", json!({"archived": true}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["archived"], true, "{body}");
+    git.commit(&tree, &[("more.txt", b"more\n")], "More");
+    let url = auth_url(&node, "alice", &alice, "alice/new");
+    let run = git.fails(&tree, &["push", "--quiet", &url, "main"]);
+    assert!(run.text().contains("archived so it is read-only"), "{run}");
+    let (status, body) = post(
+        &node,
+        &alice,
+        "/repos/alice/new/labels",
+        json!({"name": "bug", "color": "ff0000"}),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["message"], "Repository was archived so is read-only.",
+        "{body}"
+    );
+    let (status, body) = patch(&node, &alice, "alice/new", json!({"description": "x"}));
+    assert_eq!(status, 403, "{body}");
+    git.clone(&anon_url(&node, "alice/new"), work.path(), "archived-clone");
+
+    // Unarchived (with another change in the same request): writes work again.
+    let (status, body) = patch(
+        &node,
+        &alice,
+        "alice/new",
+        json!({"archived": false, "description": "back", "has_issues": true}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["description"], "back", "{body}");
+    git.ok(&tree, &["push", "--quiet", &url, "main"]);
+    let (status, body) = post(
+        &node,
+        &alice,
+        "/repos/alice/new/issues",
+        json!({"title": "t"}),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // The settings and the old name survive a restart.
+    assert!(node.stop().success());
+    let node = TestNode::start_with(NodeOptions::default().data_dir(&data));
+    let (status, body) = get(&node, "/repos/alice/old");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["full_name"], "alice/new", "{body}");
+    assert_eq!(body["homepage"], "https://guts.example", "{body}");
+
+    // A new repository takes the old name: from then on it answers to it.
+    create_repo(&node, &alice, "old", false);
+    let (status, body) = get(&node, "/repos/alice/old");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["full_name"], "alice/old", "{body}");
+    let (status, body) = get(&node, "/repos/alice/new");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["description"], "back", "{body}");
 }

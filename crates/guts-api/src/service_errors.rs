@@ -38,6 +38,7 @@ impl From<ServiceError> for ApiError {
                 Denied::NameNotHeld(login) => Cow::Owned(format!(
                     "You do not have permission to create repositories under {login}."
                 )),
+                Denied::Archived => "Repository was archived so is read-only.".into(),
                 Denied::Role(role) => Cow::Owned(format!(
                     "Must have {} access to this repository.",
                     match role {
@@ -122,6 +123,10 @@ fn rejected(rejection: Rejection) -> ApiError {
             "Only the repository's owner (or its organization's admins) may change the role of an admin or the owner.",
         ),
         Rejection::NoSuchThread | Rejection::NoSuchComment => ApiError::not_found(),
+        Rejection::Archived => ApiError::forbidden("Repository was archived so is read-only."),
+        Rejection::IssuesDisabled => {
+            ApiError::new(StatusCode::GONE, "Issues are disabled for this repo")
+        }
         Rejection::AlreadyMerged | Rejection::ThreadClosed | Rejection::Draft => {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, rejection.to_string())
         }

@@ -77,6 +77,28 @@ fn access_payload() -> impl Strategy<Value = Payload> {
     })
 }
 
+/// `UpdateRepo` and `RepoSettings`, one arm of [`payload`] (for the same reason).
+fn settings_payload() -> impl Strategy<Value = Payload> {
+    let text = || proptest::option::of(text());
+    let flag = || proptest::option::of(any::<bool>());
+    (any::<bool>(), text(), text(), flag(), flag()).prop_map(|(settings, a, b, x, y)| {
+        if settings {
+            Payload::RepoSettings {
+                name: a,
+                homepage: b,
+                has_issues: x,
+                archived: y,
+            }
+        } else {
+            Payload::UpdateRepo {
+                description: a,
+                private: x,
+                default_branch: b,
+            }
+        }
+    })
+}
+
 pub(crate) fn payload() -> impl Strategy<Value = Payload> {
     prop_oneof![
         (text(), text(), text(), any::<bool>(), text()).prop_map(
@@ -88,18 +110,7 @@ pub(crate) fn payload() -> impl Strategy<Value = Payload> {
                 default_branch,
             }
         ),
-        (
-            proptest::option::of(text()),
-            proptest::option::of(any::<bool>()),
-            proptest::option::of(text())
-        )
-            .prop_map(|(description, private, default_branch)| {
-                Payload::UpdateRepo {
-                    description,
-                    private,
-                    default_branch,
-                }
-            }),
+        settings_payload(),
         Just(Payload::DeleteRepo),
         access_payload(),
         (ref_name(), proptest::option::of(protection())).prop_map(|(branch, protection)| {

@@ -64,6 +64,7 @@ const TAG_UPDATE_REF: u16 = 0x0006;
 /// `SetBranchProtection` with `dismiss_stale_reviews` set (see the module docs).
 const TAG_SET_BRANCH_PROTECTION_STALE: u16 = 0x0007;
 const TAG_SET_ORG_ACCESS: u16 = 0x0008;
+const TAG_REPO_SETTINGS: u16 = 0x0009;
 const TAG_OPEN_ISSUE: u16 = 0x0100;
 const TAG_OPEN_PULL: u16 = 0x0101;
 const TAG_EDIT_THREAD: u16 = 0x0102;
@@ -461,6 +462,18 @@ fn encode_payload(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> 
                 w.str("default_branch", branch, MAX_NAME_BYTES)?;
             }
         }
+        Payload::RepoSettings {
+            name,
+            homepage,
+            has_issues,
+            archived,
+        } => {
+            w.u16(TAG_REPO_SETTINGS);
+            encode_opt_str(w, "name", name.as_deref(), MAX_NAME_BYTES)?;
+            encode_opt_str(w, "homepage", homepage.as_deref(), MAX_NAME_BYTES)?;
+            encode_opt_bool(w, *has_issues);
+            encode_opt_bool(w, *archived);
+        }
         Payload::DeleteRepo => w.u16(TAG_DELETE_REPO),
         Payload::SetRole { user, role } => {
             w.u16(TAG_SET_ROLE);
@@ -631,6 +644,7 @@ fn encode_collab(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> {
         // Repository payloads are encoded by `encode_payload`.
         Payload::CreateRepo { .. }
         | Payload::UpdateRepo { .. }
+        | Payload::RepoSettings { .. }
         | Payload::DeleteRepo
         | Payload::SetRole { .. }
         | Payload::SetOrgAccess { .. }
@@ -762,6 +776,12 @@ fn decode_payload(r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
             description: decode_option(r, |r| r.string("description", MAX_TEXT_BYTES))?,
             private: decode_option(r, Reader::bool)?,
             default_branch: decode_option(r, |r| r.string("default_branch", MAX_NAME_BYTES))?,
+        },
+        TAG_REPO_SETTINGS => Payload::RepoSettings {
+            name: decode_option(r, |r| r.string("name", MAX_NAME_BYTES))?,
+            homepage: decode_option(r, |r| r.string("homepage", MAX_NAME_BYTES))?,
+            has_issues: decode_option(r, Reader::bool)?,
+            archived: decode_option(r, Reader::bool)?,
         },
         TAG_DELETE_REPO => Payload::DeleteRepo,
         TAG_SET_ROLE => Payload::SetRole {

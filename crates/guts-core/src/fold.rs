@@ -38,21 +38,20 @@
 
 use std::collections::BTreeMap;
 
-use crate::codec::Writer;
-use crate::collab::{Actor, Collab, Merged, NewPull, Pull};
+use crate::collab::{Actor, Merged, NewPull};
 use crate::dag::{DagError, RepoDag};
 use crate::hlc::Hlc;
-use crate::identity::PublicKey;
 use crate::ids::{ObjectId, OpId, RepoId};
 use crate::names::{self, NameError};
-use crate::op::{BranchProtection, Payload, Role, SignedOp};
+use crate::op::{Payload, Role, SignedOp};
 
 mod past;
 mod rejection;
+mod state;
 
 use past::{AclEffect, Pasts, apply_effect};
-use rejection::encode_rejection;
 pub use rejection::{ProtectedAction, Rejection};
+pub use state::{Access, MAX_FORMER_NAMES, RefState, RepoMeta, RepoState};
 
 /// Version byte leading [`RepoState::encode`].
 const STATE_FORMAT_VERSION: u8 = 3;
@@ -68,182 +67,6 @@ pub trait Ancestry {
     /// inserts a ref operation only once its objects are present, so every node gives
     /// the same answers for the operations it folds).
     fn is_ancestor(&self, ancestor: &ObjectId, descendant: &ObjectId) -> bool;
-}
-
-/// What `CreateRepo` established, as amended by `UpdateRepo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoMeta {
-    pub owner: String,
-    pub name: String,
-    pub description: String,
-    pub private: bool,
-    /// A short branch name (`main`).
-    pub default_branch: String,
-    pub created_by: PublicKey,
-    pub created_at: Hlc,
-}
-
-/// The current value of a ref and the operation that set it (whose `(timestamp, id)`
-/// decides a later conflict).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RefState {
-    pub target: ObjectId,
-    pub op: OpId,
-    pub at: Hlc,
-}
-
-/// A repository's state: the fold of its operations.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RepoState {
-    /// `None` until a valid `CreateRepo` is folded.
-    pub meta: Option<RepoMeta>,
-    /// Set by `DeleteRepo`; every later operation is rejected.
-    pub deleted: bool,
-    /// Who holds which role. The creator is `Owner`.
-    pub access: Access,
-    /// Keyed by full ref name.
-    pub protections: BTreeMap<String, BranchProtection>,
-    /// Keyed by full ref name.
-    pub refs: BTreeMap<String, RefState>,
-    /// Losing tips of concurrent ref updates, keyed by their ref name
-    /// `refs/guts/conflicts/<ref without "refs/">/<losing op id>`.
-    pub conflicts: BTreeMap<String, ObjectId>,
-    pub rejected: BTreeMap<OpId, Rejection>,
-    /// Number of operations applied (not rejected).
-    pub applied: u64,
-    /// Issues, pull requests, comments, labels and reviews.
-    pub collab: Collab,
-}
-
-impl RepoState {
-    /// The canonical encoding: equal states, equal bytes. A local format (for digests
-    /// and comparison), so lengths are `u64` and nothing can fail.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.u8(STATE_FORMAT_VERSION);
-        w.option_tag(self.meta.is_some());
-        if let Some(meta) = &self.meta {
-            w.long_bytes(meta.owner.as_bytes());
-            w.long_bytes(meta.name.as_bytes());
-            w.long_bytes(meta.description.as_bytes());
-            w.bool(meta.private);
-            w.long_bytes(meta.default_branch.as_bytes());
-            w.fixed(meta.created_by.as_bytes());
-            w.hlc(meta.created_at);
-        }
-        w.bool(self.deleted);
-        w.long_count(self.access.collaborators.len());
-        for (user, role) in &self.access.collaborators {
-            w.fixed(user.as_bytes());
-            w.u8(crate::codec::role_tag(*role));
-        }
-        w.long_count(self.protections.len());
-        for (branch, protection) in &self.protections {
-            w.long_bytes(branch.as_bytes());
-            crate::codec::encode_protection(&mut w, protection);
-            w.bool(protection.dismiss_stale_reviews);
-        }
-        w.long_count(self.refs.len());
-        for (name, state) in &self.refs {
-            w.long_bytes(name.as_bytes());
-            w.fixed(state.target.as_bytes());
-            w.fixed(state.op.as_bytes());
-            w.hlc(state.at);
-        }
-        w.long_count(self.conflicts.len());
-        for (name, target) in &self.conflicts {
-            w.long_bytes(name.as_bytes());
-            w.fixed(target.as_bytes());
-        }
-        w.long_count(self.rejected.len());
-        for (id, rejection) in &self.rejected {
-            w.fixed(id.as_bytes());
-            encode_rejection(&mut w, rejection);
-        }
-        w.u64(self.applied);
-        self.collab.encode(&mut w);
-        // Organization access comes last and only when there is some, so the states of
-        // repositories without it encode (and digest) as they did before it existed:
-        // nodes of both versions agree on them during a rolling upgrade.
-        if !self.access.org.is_empty() {
-            w.long_count(self.access.org.len());
-            for (user, role) in &self.access.org {
-                w.fixed(user.as_bytes());
-                w.u8(crate::codec::role_tag(*role));
-            }
-        }
-        w.into_bytes()
-    }
-
-    /// blake3 of [`RepoState::encode`]: what two nodes compare to know they agree.
-    pub fn digest(&self) -> [u8; 32] {
-        *blake3::hash(&self.encode()).as_bytes()
-    }
-
-    /// Whether any branch (`refs/heads/…`) exists.
-    pub fn has_branches(&self) -> bool {
-        self.refs
-            .range::<str, _>((
-                std::ops::Bound::Included("refs/heads/"),
-                std::ops::Bound::Unbounded,
-            ))
-            .next()
-            .is_some_and(|(name, _)| name.starts_with("refs/heads/"))
-    }
-
-    /// The commit branch `short` (`main`, not `refs/heads/main`) points at.
-    pub fn branch(&self, short: &str) -> Option<ObjectId> {
-        self.refs
-            .get(&format!("refs/heads/{short}"))
-            .map(|r| r.target)
-    }
-
-    /// The role `user` holds now (at the end of the fold).
-    pub fn role(&self, user: &PublicKey) -> Option<Role> {
-        self.access.role(user)
-    }
-
-    /// Approvals of `pull` that would count if it merged `head` now: a local merge
-    /// names every head, so its causal past holds the whole ACL. What the API checks
-    /// before doing any git work; the fold checks the merge operation itself.
-    pub fn merge_approvals(&self, pull: &Pull, head: &ObjectId) -> usize {
-        let dismiss_stale = self
-            .protections
-            .get(&format!("refs/heads/{}", pull.base))
-            .is_some_and(|p| p.dismiss_stale_reviews);
-        self.collab
-            .approvals(pull, &self.access, dismiss_stale.then_some(head))
-    }
-}
-
-/// Who holds which role in a repository: its collaborators, and the members of the
-/// organization that owns it. Each member's effective role is the higher of the two, so
-/// what comes through the organization can be neither lowered nor removed by a
-/// repository admin, only by the organization (the repository's owner).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Access {
-    /// Roles granted by `SetRole`. The creator is `Owner`.
-    pub collaborators: BTreeMap<PublicKey, Role>,
-    /// Roles that come through organization membership (`SetOrgAccess`).
-    pub org: BTreeMap<PublicKey, Role>,
-}
-
-impl Access {
-    /// `user`'s effective role: the higher of their collaborator and organization roles.
-    pub fn role(&self, user: &PublicKey) -> Option<Role> {
-        let collaborator = self.collaborators.get(user).copied();
-        collaborator.max(self.org.get(user).copied())
-    }
-
-    /// Everyone with a role, each with their effective role, ordered by key.
-    pub fn members(&self) -> BTreeMap<PublicKey, Role> {
-        let mut all = self.org.clone();
-        for (user, role) in &self.collaborators {
-            let entry = all.entry(*user).or_insert(*role);
-            *entry = (*entry).max(*role);
-        }
-        all
-    }
 }
 
 /// The conflict ref under which a losing tip of `name` set by `op` is kept.
@@ -518,6 +341,11 @@ impl Folder<'_> {
                 default_branch: default_branch.clone(),
                 created_by: op.author,
                 created_at: op.timestamp,
+                named_at: op.timestamp,
+                former_names: Vec::new(),
+                homepage: String::new(),
+                has_issues: true,
+                archived: false,
             });
             let effect = AclEffect::Collaborator(op.author, Some(Role::Owner));
             apply_effect(&mut self.fold.state.access, &effect);
@@ -542,9 +370,55 @@ impl Folder<'_> {
             }
         };
 
+        if self.fold.state.meta.as_ref().is_some_and(|m| m.archived)
+            && !archive_permits(&op.payload)
+        {
+            return Err(Rejection::Archived);
+        }
+
         match &op.payload {
             // Handled above; a creation reaching this point would be a second one.
             Payload::CreateRepo { .. } => Err(Rejection::AlreadyCreated),
+            Payload::RepoSettings {
+                name,
+                homepage,
+                has_issues,
+                archived,
+            } => {
+                require(Role::Admin)?;
+                if let Some(name) = name {
+                    names::validate_repo_name(name).map_err(invalid("name"))?;
+                }
+                if let Some(homepage) = homepage
+                    && (homepage.len() > MAX_HOMEPAGE_BYTES
+                        || homepage.chars().any(char::is_control))
+                {
+                    return Err(Rejection::InvalidText { field: "homepage" });
+                }
+                if let Some(meta) = &mut self.fold.state.meta {
+                    if let Some(name) = name.as_ref().filter(|n| **n != meta.name) {
+                        let old = std::mem::replace(&mut meta.name, name.clone());
+                        meta.former_names.retain(|n| {
+                            !n.eq_ignore_ascii_case(name) && !n.eq_ignore_ascii_case(&old)
+                        });
+                        meta.former_names.push(old);
+                        if meta.former_names.len() > MAX_FORMER_NAMES {
+                            meta.former_names.remove(0);
+                        }
+                        meta.named_at = op.timestamp;
+                    }
+                    if let Some(homepage) = homepage {
+                        meta.homepage.clone_from(homepage);
+                    }
+                    if let Some(has_issues) = has_issues {
+                        meta.has_issues = *has_issues;
+                    }
+                    if let Some(archived) = archived {
+                        meta.archived = *archived;
+                    }
+                }
+                Ok(None)
+            }
             Payload::UpdateRepo {
                 description,
                 private,
@@ -659,6 +533,11 @@ impl Folder<'_> {
         payload: &Payload,
     ) -> Result<(), Rejection> {
         let branch = |state: &RepoState, name: &str| state.branch(name);
+        if matches!(payload, Payload::OpenIssue { .. })
+            && self.fold.state.meta.as_ref().is_some_and(|m| !m.has_issues)
+        {
+            return Err(Rejection::IssuesDisabled);
+        }
         let collab = &mut self.fold.state.collab;
         match payload {
             Payload::OpenIssue {
@@ -760,6 +639,7 @@ impl Folder<'_> {
             // Repository payloads are applied by `apply`.
             Payload::CreateRepo { .. }
             | Payload::UpdateRepo { .. }
+            | Payload::RepoSettings { .. }
             | Payload::DeleteRepo
             | Payload::SetRole { .. }
             | Payload::SetOrgAccess { .. }
@@ -768,8 +648,6 @@ impl Folder<'_> {
         }
     }
 
-    /// Git's push semantics when `old` matches the folded value, and the conflict rule
-    /// of DESIGN section 4 when a concurrent update was folded first.
     /// The first branch of a repository that has none becomes its default branch when
     /// it is not the configured one (which therefore does not exist): a project pushed
     /// with `master` into a repository created with `main` checks out `master`, as on
@@ -788,6 +666,8 @@ impl Folder<'_> {
         }
     }
 
+    /// Git's push semantics when `old` matches the folded value, and the conflict rule
+    /// of DESIGN section 4 when a concurrent update was folded first.
     fn update_ref(
         &mut self,
         signed: &SignedOp,
@@ -918,6 +798,24 @@ fn invalid(field: &'static str) -> impl Fn(NameError) -> Rejection {
 
 /// A default branch is a short name git accepts as a branch (`check-ref-format
 /// --branch`): a pure function of the operation, so every node refuses the same ones.
+/// The longest homepage URL kept (GitHub's own limit is about as long).
+pub const MAX_HOMEPAGE_BYTES: usize = 255;
+
+/// What an archived repository still accepts: being unarchived (with other settings in
+/// the same operation), deleted, and changes of who has access, as on GitHub, where an
+/// archive is read-only content, not a frozen team.
+fn archive_permits(payload: &Payload) -> bool {
+    matches!(
+        payload,
+        Payload::RepoSettings {
+            archived: Some(false),
+            ..
+        } | Payload::DeleteRepo
+            | Payload::SetRole { .. }
+            | Payload::SetOrgAccess { .. }
+    )
+}
+
 fn validate_default_branch(branch: &str) -> Result<(), Rejection> {
     names::validate_branch_name(branch).map_err(invalid("default_branch"))
 }

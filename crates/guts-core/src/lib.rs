@@ -29,8 +29,8 @@ pub use collab::{
 };
 pub use dag::{DagError, Inserted, RepoDag};
 pub use fold::{
-    Access, Ancestry, AppendError, Fold, ProtectedAction, RefState, Rejection, RepoMeta, RepoState,
-    fold,
+    Access, Ancestry, AppendError, Fold, MAX_FORMER_NAMES, MAX_HOMEPAGE_BYTES, ProtectedAction,
+    RefState, Rejection, RepoMeta, RepoState, fold,
 };
 pub use hlc::{Clock, ClockError, Hlc};
 pub use identity::{KeyParseError, Keypair, PublicKey};

@@ -84,6 +84,19 @@ pub enum Payload {
         private: Option<bool>,
         default_branch: Option<String>,
     },
+    /// Changes the repository settings that are `Some`, beside [`Payload::UpdateRepo`]
+    /// (a payload of its own so that the operations made before these settings existed
+    /// keep their bytes, and an older node refuses these by tag instead of misreading
+    /// them). `name` renames the repository (its old names keep answering until another
+    /// repository takes them); an archived repository refuses every change except being
+    /// unarchived, deleted, or having its access changed; without issues, no issue can
+    /// be opened.
+    RepoSettings {
+        name: Option<String>,
+        homepage: Option<String>,
+        has_issues: Option<bool>,
+        archived: Option<bool>,
+    },
     DeleteRepo,
     /// Grants `role` to `user`, or removes them as a collaborator when `None`.
     SetRole {
@@ -193,6 +206,7 @@ impl Payload {
         match self {
             Payload::CreateRepo { .. } => "create_repo",
             Payload::UpdateRepo { .. } => "update_repo",
+            Payload::RepoSettings { .. } => "repo_settings",
             Payload::DeleteRepo => "delete_repo",
             Payload::SetRole { .. } => "set_role",
             Payload::SetOrgAccess { .. } => "set_org_access",

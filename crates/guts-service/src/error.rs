@@ -72,6 +72,9 @@ pub enum Denied {
     /// The signing key does not hold the login a repository would be created under.
     #[error("may not create repositories under {0}")]
     NameNotHeld(String),
+    /// The repository is archived: read-only until an admin unarchives it.
+    #[error("This repository was archived so it is read-only.")]
+    Archived,
 }
 
 /// One broken rule: GitHub's `{resource, field, code, message}` without the JSON.

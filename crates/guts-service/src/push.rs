@@ -39,6 +39,9 @@ impl Service {
         if access.role.is_none_or(|r| r < Role::Write) {
             return Err(ServiceError::Forbidden(Denied::Role(Role::Write)));
         }
+        if access.view.state.meta.as_ref().is_some_and(|m| m.archived) {
+            return Err(ServiceError::Forbidden(Denied::Archived));
+        }
         Ok(())
     }
 

@@ -40,6 +40,12 @@ pub struct RepoUpdate {
     pub private: Option<bool>,
     /// Short name of an existing branch: what clones check out from then on.
     pub default_branch: Option<String>,
+    /// A new name; the old one keeps answering until another repository takes it.
+    pub name: Option<String>,
+    pub homepage: Option<String>,
+    pub has_issues: Option<bool>,
+    /// Archived repositories are read-only until unarchived.
+    pub archived: Option<bool>,
 }
 
 /// The name of the resource an operation is about, for the errors that name it.
@@ -238,10 +244,13 @@ impl Service {
         self.create_signed(&key, &who.user.login, new).await
     }
 
-    /// Changes the settings of `view` as `who`, in one signed `UpdateRepo` (an
-    /// admin's, or the organization's for an admin of the organization that owns it:
-    /// [`Service::administer`]; the fold checks the role). A default branch must exist,
-    /// as on GitHub. Nothing to change is no operation.
+    /// Changes the settings of `view` as `who`: a signed `UpdateRepo` for the
+    /// description, visibility and default branch, a `RepoSettings` for the name,
+    /// homepage, issues and archiving (an admin's, or the organization's for an admin
+    /// of the organization that owns it: [`Service::administer`]; the fold checks the
+    /// role). Unarchiving goes first and archiving last, so one request can do both
+    /// and its other changes. A default branch must exist and a new name must be free,
+    /// as on GitHub. What already holds is no operation.
     pub async fn update_repo(
         &self,
         who: &Authed,
@@ -249,9 +258,70 @@ impl Service {
         update: RepoUpdate,
     ) -> Result<Arc<RepoView>, ServiceError> {
         who.require(Scope::Repo)?;
+        let Some(meta) = view.state.meta.as_ref() else {
+            return Err(ServiceError::NotFound);
+        };
         if let Some(description) = &update.description {
             check_description(description)?;
         }
+        let name = update.name.filter(|n| *n != meta.name);
+        if let Some(name) = &name {
+            guts_core::validate_repo_name(name).map_err(|e| {
+                ServiceError::invalid(
+                    "Repository",
+                    "name",
+                    FieldCode::Invalid,
+                    Some(e.to_string()),
+                )
+            })?;
+            let owner = self.served(view).owner;
+            if self
+                .repos
+                .holder(&owner, name)
+                .is_some_and(|id| id != view.id)
+            {
+                return Err(ServiceError::invalid(
+                    "Repository",
+                    "name",
+                    FieldCode::Custom,
+                    Some("name already exists on this account".to_string()),
+                ));
+            }
+        }
+        if let Some(homepage) = &update.homepage
+            && (homepage.len() > guts_core::MAX_HOMEPAGE_BYTES
+                || homepage.chars().any(char::is_control))
+        {
+            return Err(ServiceError::invalid(
+                "Repository",
+                "homepage",
+                FieldCode::Invalid,
+                Some(format!(
+                    "is too long or not a URL (maximum is {} bytes)",
+                    guts_core::MAX_HOMEPAGE_BYTES
+                )),
+            ));
+        }
+        let settings = Payload::RepoSettings {
+            name,
+            homepage: update.homepage.filter(|h| *h != meta.homepage),
+            has_issues: update.has_issues.filter(|h| *h != meta.has_issues),
+            archived: update.archived.filter(|a| *a != meta.archived),
+        };
+        let settings = (settings
+            != Payload::RepoSettings {
+                name: None,
+                homepage: None,
+                has_issues: None,
+                archived: None,
+            })
+        .then_some(settings);
+        let update = RepoUpdate {
+            description: update.description,
+            private: update.private,
+            default_branch: update.default_branch,
+            ..RepoUpdate::default()
+        };
         if let Some(branch) = &update.default_branch
             && view.state.branch(branch).is_none()
         {
@@ -264,15 +334,20 @@ impl Service {
                 )),
             ));
         }
-        if update == RepoUpdate::default() {
-            return Ok(view.clone());
-        }
-        let payload = Payload::UpdateRepo {
+        let described = (update != RepoUpdate::default()).then_some(Payload::UpdateRepo {
             description: update.description,
             private: update.private,
             default_branch: update.default_branch,
+        });
+        let payloads = if meta.archived {
+            [settings, described]
+        } else {
+            [described, settings]
         };
-        let (view, _) = self.administer(who, view, payload).await?;
+        let mut view = view.clone();
+        for payload in payloads.into_iter().flatten() {
+            view = self.administer(who, &view, payload).await?.0;
+        }
         Ok(view)
     }
 

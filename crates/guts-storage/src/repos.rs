@@ -41,7 +41,7 @@ mod push;
 mod replicate;
 
 pub use dead_letters::{DeadLetter, ReplayReport};
-use names::{Index, bound, holds, name_key, release_name, served_owner};
+use names::{Index, bound, holds, move_name, name_key, release_name, served_owner};
 pub use names::{NameBinding, ServedName};
 pub use push::{RefCommand, RefRefusal};
 pub use replicate::{RemoteInsert, RepoStatus};
@@ -556,6 +556,7 @@ impl Repositories {
             return Err(e);
         }
         let counted = counted_thread(&payload);
+        let name_before = engine.fold.state().meta.as_ref().map(|m| m.name.clone());
         let before = counted
             .and_then(|t| engine.fold.state().collab.threads.get(&t))
             .map(thread_state);
@@ -624,6 +625,15 @@ impl Repositories {
             .as_ref()
             .filter(|_| deleted)
             .map(|m| name_key(&m.owner, &m.name));
+        // A rename moves the local name claim with the operation that makes it.
+        let rename = match (&view.state.meta, name_before) {
+            (Some(meta), Some(old)) if !deleted && meta.name != old => {
+                let owner = served_owner(meta, self.bound(&view.state));
+                Some((name_key(&owner, &old), name_key(&owner, &meta.name)))
+            }
+            _ => None,
+        };
+        let renamed = rename.clone();
         let bytes = op.encode();
         let op_id = op.id();
         let released = release.clone();
@@ -636,6 +646,9 @@ impl Repositories {
                     .insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
                 if let Some(name) = &released {
                     release_name(txn, name, id)?;
+                }
+                if let Some((old, new)) = &renamed {
+                    move_name(txn, old, new, id)?;
                 }
                 Ok(())
             })
@@ -676,6 +689,13 @@ impl Repositories {
             self.sync_git_refs(id, &view.state).await?;
         }
         drop(slot);
+        if rename.is_some() {
+            let bound = self.bound(&view.state);
+            if let Ok(mut index) = self.index.write() {
+                index.set_claim(id, &view.state, bound);
+                index.resolve_names();
+            }
+        }
         let thread = counted.unwrap_or(op_id);
         let after = view.state.collab.threads.get(&thread).map(thread_state);
         self.store.metrics().move_thread(before, after);

@@ -181,6 +181,10 @@ fn refusal(e: &ServiceError, caller: Option<&Authed>, owner: &str, repo: &str) -
             StatusCode::FORBIDDEN,
             "The token lacks the repo scope needed to push.",
         ),
+        ServiceError::Forbidden(Denied::Archived) => text(
+            StatusCode::FORBIDDEN,
+            "This repository was archived so it is read-only.",
+        ),
         ServiceError::Forbidden(Denied::NotCustodial) => text(
             StatusCode::FORBIDDEN,
             "This account signs its own operations; this node holds no key to push with.",

@@ -61,25 +61,25 @@ async fn get_repo(
     Json(views::repository(&state, &links, &view, caller.as_ref()))
 }
 
-/// `PATCH /repos/{owner}/{repo}`: the settings Guts models (description, visibility,
-/// default branch). GitHub's others are accepted when they ask for what already holds
-/// (clients send back what they read), and refused by name otherwise.
+/// `PATCH /repos/{owner}/{repo}`: the settings Guts models (name, description,
+/// homepage, visibility, default branch, issues, archiving). GitHub's others are not
+/// read (as GitHub ignores what a plan does not offer).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 struct EditRepo {
-    /// Only the current name: renaming is not supported yet.
+    /// A new name: the old one keeps answering until another repository takes it.
     name: Option<String>,
     /// At most 4096 characters.
     description: Option<String>,
-    /// Only empty: Guts keeps no homepage.
+    /// At most 255 bytes.
     homepage: Option<String>,
     private: Option<bool>,
     /// `public` or `private`.
     visibility: Option<String>,
     /// An existing branch: what clones check out from then on.
     default_branch: Option<String>,
-    /// Only `false`: archiving is not supported yet.
+    /// An archived repository refuses pushes and writes until unarchived.
     archived: Option<bool>,
-    /// Only `true`: issues cannot be turned off.
+    /// Without issues, none can be opened.
     has_issues: Option<bool>,
 }
 
@@ -88,36 +88,8 @@ impl crate::extract::ApiResource for EditRepo {
 }
 
 impl EditRepo {
-    /// The change Guts makes, or why it cannot make what was asked.
-    fn into_update(self, name: &str) -> Result<RepoUpdate, ApiError> {
-        if self.name.as_deref().is_some_and(|n| n != name) {
-            return Err(ApiError::invalid_field(
-                "Repository",
-                "name",
-                "Renaming a repository is not supported yet",
-            ));
-        }
-        if self.homepage.as_deref().is_some_and(|h| !h.is_empty()) {
-            return Err(ApiError::invalid_field(
-                "Repository",
-                "homepage",
-                "Guts keeps no homepage",
-            ));
-        }
-        if self.archived == Some(true) {
-            return Err(ApiError::invalid_field(
-                "Repository",
-                "archived",
-                "Archiving a repository is not supported yet",
-            ));
-        }
-        if self.has_issues == Some(false) {
-            return Err(ApiError::invalid_field(
-                "Repository",
-                "has_issues",
-                "Issues cannot be turned off",
-            ));
-        }
+    /// The change asked for, or why it cannot be read.
+    fn into_update(self) -> Result<RepoUpdate, ApiError> {
         let from_visibility = match self.visibility.as_deref() {
             None => None,
             Some("public") => Some(false),
@@ -144,12 +116,16 @@ impl EditRepo {
             description: self.description,
             private,
             default_branch: self.default_branch,
+            name: self.name,
+            homepage: self.homepage,
+            has_issues: self.has_issues,
+            archived: self.archived,
         })
     }
 }
 
-/// Edits a repository's settings, as one signed `UpdateRepo` (the fold requires an
-/// admin).
+/// Edits a repository's settings, as signed `UpdateRepo` and `RepoSettings`
+/// operations (the fold requires an admin).
 #[utoipa::path(patch, operation_id = "repos/update", path = "/api/v3/repos/{owner}/{repo}", tag = "repos",
     params(OwnerRepo), request_body = EditRepo,
     responses((status = 200, description = "The repository", body = schemas::Repository)))]
@@ -160,10 +136,9 @@ async fn update_repo(
     VisibleRepo { view, .. }: VisibleRepo,
     JsonBody(body): JsonBody<EditRepo>,
 ) -> Result<Json<Option<Repository>>, ApiError> {
-    let name = state.served(&view).name;
     let view = state
         .service
-        .update_repo(&authed, &view, body.into_update(&name)?)
+        .update_repo(&authed, &view, body.into_update()?)
         .await?;
     Ok(Json(views::repository(
         &state,

@@ -87,6 +87,10 @@ pub enum Rejection {
     /// timestamp must not win a conflict against the operations it follows.
     #[error("stamped {at} ms, before its parent stamped {parent} ms")]
     BeforeParents { at: u64, parent: u64 },
+    #[error("the repository is archived and read-only")]
+    Archived,
+    #[error("issues are disabled in this repository")]
+    IssuesDisabled,
 }
 
 impl Rejection {
@@ -124,6 +128,8 @@ impl Rejection {
             Rejection::InvalidText { .. } => "invalid_text",
             Rejection::TooMany { .. } => "too_many",
             Rejection::BeforeParents { .. } => "before_parents",
+            Rejection::Archived => "archived",
+            Rejection::IssuesDisabled => "issues_disabled",
         }
     }
 }
@@ -195,6 +201,8 @@ pub(super) fn encode_rejection(w: &mut Writer, rejection: &Rejection) {
             w.u64(*at);
             w.u64(*parent);
         }
+        Rejection::Archived => w.u8(31),
+        Rejection::IssuesDisabled => w.u8(32),
     }
 }
 

@@ -6,7 +6,7 @@ use super::*;
 use crate::arbitrary::{CommitGraph, keypair, protection, role};
 use crate::collab::{LabelDef, MergeMethod, ThreadEdit, Verdict};
 use crate::identity::Keypair;
-use crate::op::Operation;
+use crate::op::{BranchProtection, Operation};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
@@ -510,6 +510,82 @@ fn concurrent_first_branches_agree_on_the_default_in_any_order() {
     assert!(["master", "trunk"].contains(&default_branch(&state)));
 }
 
+fn settings(name: Option<&str>, has_issues: Option<bool>, archived: Option<bool>) -> Payload {
+    Payload::RepoSettings {
+        name: name.map(str::to_owned),
+        homepage: None,
+        has_issues,
+        archived,
+    }
+}
+
+#[test]
+fn an_archived_repository_is_read_only_until_unarchived() {
+    let mut w = World::new();
+    let (owner, writer) = (keypair(1), keypair(2));
+    let create = w.create.clone();
+    let granted = w.op(&owner, &[&create], 1, grant(&writer, Some(Role::Write)));
+    let before = w.state().encode();
+    let archive = w.op(&owner, &[&granted], 2, settings(None, None, Some(true)));
+    let state = w.state();
+    assert!(state.meta.as_ref().unwrap().archived);
+    assert_ne!(state.encode(), before, "archiving changes the digest");
+    let pushed = w.op(&writer, &[&archive], 3, push(None, Some(1), false));
+    let opened = w.op(&owner, &[&archive], 4, issue(1, "while archived"));
+    let renamed = w.op(&owner, &[&archive], 5, settings(Some("other"), None, None));
+    let revoked = w.op(&owner, &[&archive], 6, grant(&writer, None));
+    let state = w.state();
+    for op in [&pushed, &opened, &renamed] {
+        assert_eq!(state.rejected.get(&op.id()), Some(&Rejection::Archived));
+    }
+    assert!(!state.rejected.contains_key(&revoked.id()));
+    // Only an admin unarchives; then writes are accepted again.
+    let by_writer = w.op(&writer, &[&revoked], 7, settings(None, None, Some(false)));
+    let unarchive = w.op(&owner, &[&revoked], 8, settings(None, None, Some(false)));
+    let pushed = w.op(&owner, &[&unarchive], 9, push(None, Some(1), false));
+    let state = w.state();
+    assert!(matches!(
+        state.rejected.get(&by_writer.id()),
+        Some(Rejection::Archived | Rejection::NotPermitted { .. })
+    ));
+    assert!(!state.rejected.contains_key(&unarchive.id()));
+    assert!(!state.rejected.contains_key(&pushed.id()));
+    assert_eq!(target(&state), Some(commit(1)));
+}
+
+#[test]
+fn issues_can_be_disabled_and_a_rename_keeps_former_names() {
+    let mut w = World::new();
+    let owner = keypair(1);
+    let create = w.create.clone();
+    let off = w.op(&owner, &[&create], 1, settings(None, Some(false), None));
+    let refused = w.op(&owner, &[&off], 2, issue(1, "no issues here"));
+    let state = w.state();
+    assert_eq!(
+        state.rejected.get(&refused.id()),
+        Some(&Rejection::IssuesDisabled)
+    );
+
+    let first = w.op(&owner, &[&off], 3, settings(Some("second"), None, None));
+    let back = w.op(&owner, &[&first], 4, settings(Some("third"), None, None));
+    let bad = w.op(&owner, &[&back], 5, settings(Some("no/slash"), None, None));
+    let state = w.state();
+    let meta = state.meta.as_ref().unwrap();
+    assert_eq!(meta.name, "third");
+    assert_eq!(meta.former_names, ["repo", "second"]);
+    assert_eq!(meta.named_at, at(4));
+    assert!(matches!(
+        state.rejected.get(&bad.id()),
+        Some(Rejection::InvalidName { field: "name", .. })
+    ));
+    // Renaming back to a former name takes it out of the former names.
+    w.op(&owner, &[&bad], 6, settings(Some("REPO"), None, None));
+    let state = w.state();
+    let meta = state.meta.as_ref().unwrap();
+    assert_eq!(meta.name, "REPO");
+    assert_eq!(meta.former_names, ["second", "third"]);
+}
+
 #[test]
 fn refs_cannot_be_both_a_file_and_a_directory() {
     let mut w = World::new();
@@ -912,8 +988,11 @@ enum Action {
         new: Option<prop::sample::Index>,
         force: bool,
     },
+    /// `UpdateRepo`, or with `archive` a `RepoSettings` that archives or unarchives
+    /// (and turns issues on or off with `private`).
     Describe {
         private: bool,
+        archive: Option<bool>,
     },
     Delete,
     Open {
@@ -951,7 +1030,8 @@ fn action() -> impl Strategy<Value = Action> {
             proptest::bool::weighted(0.3),
         )
             .prop_map(|(branch, old, new, force)| Action::Push { branch, old, new, force }),
-        1 => any::<bool>().prop_map(|private| Action::Describe { private }),
+        2 => (any::<bool>(), proptest::option::of(any::<bool>()))
+            .prop_map(|(private, archive)| Action::Describe { private, archive }),
         1 => proptest::strategy::LazyJust::new(|| Action::Delete),
         3 => (1u64..6, any::<bool>()).prop_map(|(number, pull)| Action::Open { number, pull }),
         5 => (any::<prop::sample::Index>(), 0u8..6, any::<prop::sample::Index>())
@@ -1079,7 +1159,16 @@ fn build(steps: &[Step]) -> Vec<SignedOp> {
                     force: *force,
                 }
             }
-            Action::Describe { private } => Payload::UpdateRepo {
+            Action::Describe {
+                private,
+                archive: Some(archived),
+            } => Payload::RepoSettings {
+                name: None,
+                homepage: None,
+                has_issues: Some(*private),
+                archived: Some(*archived),
+            },
+            Action::Describe { private, .. } => Payload::UpdateRepo {
                 description: Some(format!("step {n}")),
                 private: Some(*private),
                 default_branch: None,

@@ -22,10 +22,13 @@ pub(super) struct Claim {
     /// The owner it is served under: its `CreateRepo`'s owner if the author holds that
     /// login here, else a namespace no local login can spell (see [`Index`]).
     owner: String,
-    /// The name as its `CreateRepo` spells it (without the owner).
+    /// The name as its `CreateRepo` (or its last rename) spells it (without the owner).
     name: String,
-    /// When its `CreateRepo` was made: with the id, ranks concurrent claims of a name.
+    /// When it took that name (`RepoMeta::named_at`): with the id, ranks concurrent
+    /// claims of a name, so a rename never takes a name from its earlier holder.
     created_at: Hlc,
+    /// Lowercase `owner/name` of its former names, which answer until taken.
+    former: Vec<String>,
 }
 
 /// Every repository held here, and which live repository answers to which name.
@@ -60,6 +63,11 @@ pub(super) struct Index {
     /// The name each live repository is served under (spelled as created, plus the
     /// suffix if it lost a clash): derived with `by_name`.
     pub(super) served: HashMap<RepoId, ServedName>,
+    /// Former names (lowercase `owner/name`) of renamed live repositories that no
+    /// live repository holds now: they still answer, as on GitHub, until taken.
+    /// Derived with `by_name`; among repositories that once had the same name, the
+    /// smallest id answers.
+    pub(super) former: HashMap<String, RepoId>,
 }
 
 /// Where a live repository is served: `owner/name` as `find` answers to it and as the
@@ -104,13 +112,19 @@ impl Index {
         match (&state.meta, state.deleted) {
             (Some(meta), false) => {
                 let owner = served_owner(meta, bound);
+                let former = meta
+                    .former_names
+                    .iter()
+                    .map(|name| name_key(&owner, name))
+                    .collect();
                 self.live.insert(
                     id,
                     Claim {
                         key: name_key(&owner, &meta.name),
                         owner,
                         name: meta.name.clone(),
-                        created_at: meta.created_at,
+                        created_at: meta.named_at,
+                        former,
                     },
                 );
             }
@@ -177,8 +191,17 @@ impl Index {
                 }
             }
         }
+        let mut former = HashMap::new();
+        for (id, claim) in &self.live {
+            for key in &claim.former {
+                if !by_name.contains_key(key) {
+                    former.entry(key.clone()).or_insert(*id);
+                }
+            }
+        }
         self.by_name = by_name;
         self.served = served;
+        self.former = former;
     }
 }
 
@@ -228,6 +251,23 @@ pub(super) fn holds(
                 false
             }),
     }
+}
+
+/// Moves repository `id`'s claim in `REPO_NAMES` from `old` to `new` after a rename:
+/// `old` is released if `id` held it, `new` claimed if free (if another repository
+/// holds it, the names index ranks the claims; see [`Index`]).
+pub(super) fn move_name(
+    txn: &redb::WriteTransaction,
+    old: &str,
+    new: &str,
+    id: RepoId,
+) -> Result<(), StoreError> {
+    release_name(txn, old, id)?;
+    let mut names = txn.open_table(REPO_NAMES)?;
+    if names.get(new)?.is_none() {
+        names.insert(new, id.as_bytes().as_slice())?;
+    }
+    Ok(())
 }
 
 /// Releases the claim of repository `id` on `name` in `REPO_NAMES`, if it holds it (a
@@ -306,12 +346,21 @@ impl Repositories {
         moved
     }
 
-    /// The live repository `owner/name` (case-insensitive).
+    /// The live repository `owner/name` (case-insensitive), or the one renamed from
+    /// it while no other holds the name (see [`Index::former`]).
     pub fn find(&self, owner: &str, name: &str) -> Option<Arc<RepoView>> {
         let index = self.index.read().ok()?;
-        let id = index.by_name.get(&name_key(owner, name))?;
+        let key = name_key(owner, name);
+        let id = index.by_name.get(&key).or_else(|| index.former.get(&key))?;
         let entry = index.by_id.get(id)?;
         entry.view.read().ok().map(|v| v.clone())
+    }
+
+    /// The live repository that holds `owner/name` now (former names not included:
+    /// a rename may take a name that only answers as somebody's former one).
+    pub fn holder(&self, owner: &str, name: &str) -> Option<RepoId> {
+        let index = self.index.read().ok()?;
+        index.by_name.get(&name_key(owner, name)).copied()
     }
 
     /// Every live repository, ordered by `owner/name` (as served: see

@@ -746,8 +746,17 @@ impl Repositories {
                 .map_err(|e| StoreError::Corrupt(format!("git task: {e}")))??;
         }
         let claim = key.clone().filter(|_| is_new && !now_deleted);
-        let release = key.filter(|_| was_live && now_deleted);
-        let names_change = claim.is_some() || release.is_some();
+        let release = key.clone().filter(|_| was_live && now_deleted);
+        // A rename (by these operations) moves the local name claim.
+        let rename = match (&before.meta, &state.meta, key) {
+            (Some(old), Some(meta), Some(new))
+                if was_live && !now_deleted && old.name != meta.name =>
+            {
+                Some((name_key(&super::served_owner(meta, bound), &old.name), new))
+            }
+            _ => None,
+        };
+        let names_change = claim.is_some() || release.is_some() || rename.is_some();
         let encoded: Vec<(OpId, Vec<u8>)> =
             stored.iter().map(|op| (op.id(), op.encode())).collect();
         let written = self
@@ -771,6 +780,9 @@ impl Repositories {
                 }
                 if let Some(key) = &release {
                     super::release_name(txn, key, id)?;
+                }
+                if let Some((old, new)) = &rename {
+                    super::move_name(txn, old, new, id)?;
                 }
                 dead_letters::put(txn, &letters)
             })

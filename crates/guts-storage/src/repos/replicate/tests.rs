@@ -1189,3 +1189,69 @@ async fn operations_stamped_far_ahead_of_our_clock_wait_until_it_catches_up() {
     n.repos.insert_remote(id, vec![near]).await.unwrap();
     assert!(n.repos.find("alice", "near").is_some());
 }
+
+fn rename(name: &str) -> Payload {
+    Payload::RepoSettings {
+        name: Some(name.into()),
+        homepage: None,
+        has_issues: None,
+        archived: None,
+    }
+}
+
+#[tokio::test]
+async fn renames_replicate_and_concurrent_renames_resolve_alike_everywhere() {
+    let (a, b) = (Node::new(), Node::new());
+    let alice = Keypair::generate();
+    let one = a.repos.create(&alice, "alice", "one", "", false, "main");
+    let one = one.await.unwrap().id;
+    let two = a.repos.create(&alice, "alice", "two", "", false, "main");
+    let two = two.await.unwrap().id;
+    pull(&a, &b, one).await;
+    pull(&a, &b, two).await;
+
+    // Both renamed to the same name, on different nodes, then exchanged.
+    a.repos.append(one, &alice, rename("shared")).await.unwrap();
+    b.repos.append(two, &alice, rename("Shared")).await.unwrap();
+    pull(&a, &b, one).await;
+    pull(&b, &a, two).await;
+    let named_at = |id| {
+        a.repos
+            .get(id)
+            .unwrap()
+            .state
+            .meta
+            .clone()
+            .unwrap()
+            .named_at
+    };
+    let (winner, loser) = if (named_at(one), one) < (named_at(two), two) {
+        (one, two)
+    } else {
+        (two, one)
+    };
+    let suffix = &loser.to_string()[..8];
+    let check = |n: &Node| {
+        assert_eq!(n.repos.find("alice", "shared").unwrap().id, winner);
+        let suffixed = format!("shared-{suffix}");
+        assert_eq!(n.repos.find("alice", &suffixed).unwrap().id, loser);
+        // The former names still answer, each for its own repository.
+        assert_eq!(n.repos.find("alice", "one").unwrap().id, one);
+        assert_eq!(n.repos.find("alice", "TWO").unwrap().id, two);
+        assert_eq!(n.repos.holder("alice", "one"), None);
+    };
+    check(&a);
+    check(&b);
+    assert_eq!(a.repos.state_digest(one), b.repos.state_digest(one));
+    assert_eq!(a.repos.state_digest(two), b.repos.state_digest(two));
+    let (a, b) = (a.reopen(), b.reopen());
+    check(&a);
+    check(&b);
+
+    // A new repository may take a former name, and then answers to it.
+    let taken = b.repos.create(&alice, "alice", "one", "", false, "main");
+    let taken = taken.await.unwrap().id;
+    assert_eq!(b.repos.find("alice", "one").unwrap().id, taken);
+    pull(&b, &a, taken).await;
+    assert_eq!(a.repos.find("alice", "one").unwrap().id, taken);
+}
