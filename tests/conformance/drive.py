@@ -322,6 +322,12 @@ def scenario(node: Node, repo: str, org: str) -> None:
         },
     )
     call("alice", "GET", f"{R}/pulls/{p}/comments", 200)
+    call("alice", "POST", f"{R}/pulls/{p}/requested_reviewers", 422, {"reviewers": ["alice"]})
+    call("alice", "POST", f"{R}/pulls/{p}/requested_reviewers", 422, {"reviewers": ["no-such-user"]})
+    call("alice", "POST", f"{R}/pulls/{p}/requested_reviewers", 201, {"reviewers": ["bob"]})
+    call("bob", "GET", f"{R}/pulls/{p}/requested_reviewers", 200)
+    call("alice", "DELETE", f"{R}/pulls/{p}/requested_reviewers", 200, {"reviewers": ["bob"]})
+    call("alice", "POST", f"{R}/pulls/{p}/requested_reviewers", 201, {"reviewers": ["bob"]})
     review = call("bob", "POST", f"{R}/pulls/{p}/reviews", 200, {"event": "APPROVE", "body": "Looks good."})
     call("alice", "GET", f"{R}/pulls/{p}/reviews", 200)
     call("alice", "GET", f"{R}/pulls/{p}/reviews/{review['id']}", 200)

@@ -387,6 +387,14 @@ pub mod schemas {
         pub repo: Option<Repository>,
     }
 
+    /// Who is asked to review a pull request (`pull-request-review-request`): users;
+    /// Guts has no teams.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct ReviewRequest {
+        pub users: Vec<SimpleUser>,
+        pub teams: Vec<String>,
+    }
+
     /// GitHub's pull request object. `mergeable` is computed for a single pull
     /// request and `null` in lists.
     #[derive(Debug, Serialize, ToSchema)]

@@ -406,7 +406,7 @@ impl<'a> Render<'a> {
             merge_commit_sha: merged.map(|m| m.commit.to_string()),
             assignee: fields.assignee,
             assignees: fields.assignees,
-            requested_reviewers: &[],
+            requested_reviewers: pull.requested.iter().map(|k| self.user(k)).collect(),
             requested_teams: &[],
             head: self.branch_end(&pull.head, head),
             base: self.branch_end(&pull.base, base_sha(state, pull)),

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use crate::collab::{LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
+use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
 use crate::hlc::Hlc;
 use crate::identity::{Keypair, PublicKey};
 use crate::ids::{ObjectId, OpId, RepoId};
@@ -204,10 +204,17 @@ fn collab_payload() -> impl Strategy<Value = Payload> {
             add,
             remove
         }),
-        (op_id(), keys(), keys()).prop_map(|(thread, add, remove)| Payload::AssignThread {
-            thread,
-            add,
-            remove
+        (op_id(), any::<bool>(), keys(), keys()).prop_map(|(thread, reviewers, add, remove)| {
+            Payload::AssignThread {
+                thread,
+                as_: if reviewers {
+                    Assignment::Reviewer
+                } else {
+                    Assignment::Assignee
+                },
+                add,
+                remove,
+            }
         }),
         (op_id(), text()).prop_map(|(thread, body)| Payload::Comment { thread, body }),
         (op_id(), proptest::option::of(text()))

@@ -35,8 +35,8 @@
 //! spelled 0x0005, so each operation still has exactly one encoding).
 
 use crate::collab::{
-    LabelDef, MAX_ASSIGNEES, MAX_LABELS, MAX_REVIEW_COMMENTS, MergeMethod, ReviewComment,
-    ThreadEdit, Verdict,
+    Assignment, LabelDef, MAX_ASSIGNEES, MAX_LABELS, MAX_REVIEW_COMMENTS, MergeMethod,
+    ReviewComment, ThreadEdit, Verdict,
 };
 use crate::hlc::Hlc;
 use crate::identity::PublicKey;
@@ -75,6 +75,7 @@ const TAG_EDIT_COMMENT: u16 = 0x0106;
 const TAG_SET_LABEL: u16 = 0x0107;
 const TAG_REVIEW: u16 = 0x0108;
 const TAG_MERGE_PULL: u16 = 0x0109;
+const TAG_REQUEST_REVIEWERS: u16 = 0x010A;
 
 /// Why a value could not be encoded: it exceeds a cap the decoder would enforce, so
 /// encoding it would produce bytes no peer accepts.
@@ -580,10 +581,14 @@ fn encode_collab(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> {
         }
         Payload::AssignThread {
             thread,
+            as_,
             add,
             remove,
         } => {
-            w.u16(TAG_ASSIGN_THREAD);
+            w.u16(match as_ {
+                Assignment::Assignee => TAG_ASSIGN_THREAD,
+                Assignment::Reviewer => TAG_REQUEST_REVIEWERS,
+            });
             w.fixed(thread.as_bytes());
             encode_keys(w, "assignees", add, MAX_ASSIGNEES)?;
             encode_keys(w, "assignees", remove, MAX_ASSIGNEES)?;
@@ -856,8 +861,12 @@ fn decode_collab(r: &mut Reader<'_>, tag: u16) -> Result<Payload, DecodeError> {
             add: decode_names(r, "labels", MAX_LABELS)?,
             remove: decode_names(r, "labels", MAX_LABELS)?,
         },
-        TAG_ASSIGN_THREAD => Payload::AssignThread {
+        TAG_ASSIGN_THREAD | TAG_REQUEST_REVIEWERS => Payload::AssignThread {
             thread: op_id(r)?,
+            as_: match tag {
+                TAG_ASSIGN_THREAD => Assignment::Assignee,
+                _ => Assignment::Reviewer,
+            },
             add: decode_keys(r, "assignees", MAX_ASSIGNEES)?,
             remove: decode_keys(r, "assignees", MAX_ASSIGNEES)?,
         },

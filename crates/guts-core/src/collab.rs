@@ -75,6 +75,15 @@ pub struct LabelDef {
     pub description: String,
 }
 
+/// What an `AssignThread` assigns people as. Requested reviewers ride under a tag of
+/// their own, so assignments signed before they existed keep their bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Assignment {
+    Assignee,
+    /// A reviewer whose review is requested, until they review.
+    Reviewer,
+}
+
 /// What a review says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verdict {
@@ -146,6 +155,8 @@ pub struct Pull {
     /// Reviews in fold order.
     pub reviews: Vec<OpId>,
     pub merged: Option<Merged>,
+    /// Reviewers whose review is requested and who have not reviewed since.
+    pub requested: BTreeSet<PublicKey>,
 }
 
 /// An issue or a pull request.
@@ -408,6 +419,7 @@ impl Collab {
                 draft: new.draft,
                 reviews: Vec::new(),
                 merged: None,
+                requested: BTreeSet::new(),
             }),
         };
         self.insert_thread(actor.op, thread);
@@ -516,6 +528,40 @@ impl Collab {
                 }
             });
         }
+    }
+
+    /// Requests reviews of pull request `id` from `add` (who the fold has checked have
+    /// a role) and withdraws them from `remove`: by someone with write access or the
+    /// pull request's author, never from the author, at most [`MAX_ASSIGNEES`] at once.
+    pub(crate) fn request_reviewers(
+        &mut self,
+        actor: &Actor,
+        id: &OpId,
+        add: &[PublicKey],
+        remove: &[PublicKey],
+    ) -> Result<(), Rejection> {
+        let thread = self.thread(id)?;
+        let pull = thread.pull.as_ref().ok_or(Rejection::NotAPull)?;
+        if thread.author != actor.key {
+            actor.require(Role::Write)?;
+        }
+        if add.contains(&thread.author) {
+            return Err(Rejection::OwnPullReview);
+        }
+        let mut requested = pull.requested.clone();
+        requested.extend(add.iter().copied());
+        for key in remove {
+            requested.remove(key);
+        }
+        if requested.len() > MAX_ASSIGNEES {
+            return Err(Rejection::TooMany { field: "reviewers" });
+        }
+        self.touch(id, actor.at, |t| {
+            if let Some(pull) = &mut t.pull {
+                pull.requested = requested;
+            }
+        });
+        Ok(())
     }
 
     pub(crate) fn assign_thread(
@@ -694,6 +740,8 @@ impl Collab {
         self.touch(pull_id, actor.at, |t| {
             if let Some(pull) = &mut t.pull {
                 pull.reviews.push(actor.op);
+                // A review answers the request for it, as on GitHub.
+                pull.requested.remove(&actor.key);
             }
         });
         Ok(())

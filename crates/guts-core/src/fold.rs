@@ -38,7 +38,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::collab::{Actor, Merged, NewPull};
+use crate::collab::{Actor, Assignment, Merged, NewPull};
 use crate::dag::{DagError, RepoDag};
 use crate::hlc::Hlc;
 use crate::ids::{ObjectId, OpId, RepoId};
@@ -590,9 +590,28 @@ impl Folder<'_> {
             } => collab.label_thread(actor, thread, add, remove),
             Payload::AssignThread {
                 thread,
+                as_: Assignment::Assignee,
                 add,
                 remove,
             } => collab.assign_thread(actor, thread, add, remove),
+            Payload::AssignThread {
+                thread,
+                as_: Assignment::Reviewer,
+                add,
+                remove,
+            } => {
+                // Reviews are requested from people with a role, as GitHub requests
+                // them only from collaborators: the ACL of the request's causal past.
+                let empty = Acl::default();
+                let acl = self.fold.pasts.acl(past).unwrap_or(&empty);
+                if add.iter().any(|user| acl.role(user).is_none()) {
+                    return Err(Rejection::NotPermitted {
+                        required: Role::Read,
+                        held: None,
+                    });
+                }
+                collab.request_reviewers(actor, thread, add, remove)
+            }
             Payload::Comment { thread, body } => collab.comment(actor, thread, body),
             Payload::EditComment { comment, body } => {
                 collab.edit_comment(actor, comment, body.as_deref())

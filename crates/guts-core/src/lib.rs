@@ -24,8 +24,8 @@ pub(crate) mod arbitrary;
 
 pub use codec::{DecodeError, EncodeError};
 pub use collab::{
-    Collab, Comment, LabelDef, MergeMethod, Merged, Pull, Review, ReviewComment, Thread,
-    ThreadEdit, Verdict,
+    Assignment, Collab, Comment, LabelDef, MergeMethod, Merged, Pull, Review, ReviewComment,
+    Thread, ThreadEdit, Verdict,
 };
 pub use dag::{DagError, Inserted, RepoDag};
 pub use fold::{

@@ -9,7 +9,7 @@
 use ed25519_dalek::Signature;
 
 use crate::codec::{self, DecodeError, EncodeError, MAX_OP_BYTES, Reader};
-use crate::collab::{LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
+use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
 use crate::hlc::Hlc;
 use crate::identity::{Keypair, PublicKey};
 use crate::ids::{ObjectId, OpId, RepoId};
@@ -158,8 +158,11 @@ pub enum Payload {
         add: Vec<String>,
         remove: Vec<String>,
     },
+    /// Adds and removes the people assigned to a thread, as assignees or (on a pull
+    /// request) as requested reviewers: `as_` says which.
     AssignThread {
         thread: OpId,
+        as_: Assignment,
         add: Vec<PublicKey>,
         remove: Vec<PublicKey>,
     },

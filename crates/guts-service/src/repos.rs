@@ -53,6 +53,10 @@ pub fn resource_of(payload: &Payload) -> &'static str {
     match payload {
         Payload::SetBranchProtection { .. } => "Branch",
         Payload::UpdateRef { .. } => "Ref",
+        Payload::AssignThread {
+            as_: guts_core::Assignment::Reviewer,
+            ..
+        } => "PullRequest",
         Payload::OpenIssue { .. }
         | Payload::EditThread { .. }
         | Payload::LabelThread { .. }

@@ -320,6 +320,7 @@ async fn update(
     if let Some((add, remove)) = assignee_change.filter(|(a, r)| !a.is_empty() || !r.is_empty()) {
         let payload = Payload::AssignThread {
             thread: id,
+            as_: guts_core::Assignment::Assignee,
             add,
             remove,
         };
@@ -405,6 +406,7 @@ async fn change_assignees(
     };
     let payload = Payload::AssignThread {
         thread: id,
+        as_: guts_core::Assignment::Assignee,
         add,
         remove,
     };

@@ -42,6 +42,11 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(merge, is_merged))
         .routes(routes!(commits))
         .routes(routes!(files))
+        .routes(routes!(
+            requested_reviewers,
+            request_reviewers,
+            withdraw_reviewers
+        ))
 }
 
 /// Most commits `…/pulls/{n}/commits` lists (GitHub's limit).
@@ -633,4 +638,152 @@ struct MergeResult {
     sha: String,
     merged: bool,
     message: &'static str,
+}
+
+/// `pull-request-review-request`: the users asked to review, and no teams (Guts has
+/// none).
+#[derive(Debug, Serialize)]
+struct ReviewRequest {
+    users: Vec<crate::views::Shared<crate::views::SimpleUser>>,
+    teams: [(); 0],
+}
+
+/// Who is asked to review a pull request and has not reviewed since.
+#[utoipa::path(get, operation_id = "pulls/list-requested-reviewers", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/requested_reviewers",
+    tag = "pulls", params(OwnerRepoNumber),
+    responses((status = 200, description = "The requested reviewers", body = schemas::ReviewRequest)))]
+async fn requested_reviewers(
+    State(state): State<AppState>,
+    links: Links,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
+) -> Result<Response, ApiError> {
+    let (_, _, pull) = find_pull(&view, number)?;
+    threads::respond(&state, &links, &view, StatusCode::OK, |r| {
+        Some(ReviewRequest {
+            users: pull.requested.iter().map(|k| r.user(k)).collect(),
+            teams: [],
+        })
+    })
+}
+
+/// `reviewers` (logins) of a review request; `team_reviewers` must be empty.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+struct Reviewers {
+    #[serde(default)]
+    reviewers: Vec<String>,
+    /// Guts has no teams: only empty.
+    #[serde(default)]
+    team_reviewers: Vec<String>,
+}
+
+impl ApiResource for Reviewers {
+    const RESOURCE: &'static str = "PullRequest";
+}
+
+impl Reviewers {
+    /// The reviewers' keys: known users, at most as many as a pull request may have.
+    fn keys(&self, state: &AppState) -> Result<Vec<guts_core::PublicKey>, ApiError> {
+        if !self.team_reviewers.is_empty() {
+            return Err(ApiError::invalid_field(
+                "PullRequest",
+                "team_reviewers",
+                "Guts has no teams",
+            ));
+        }
+        caps::check_count(
+            "PullRequest",
+            "reviewers",
+            self.reviewers.len(),
+            caps::MAX_ASSIGNEES,
+        )?;
+        self.reviewers
+            .iter()
+            .map(|login| {
+                state.service.user(login).ok().and_then(|u| u.public_key().ok()).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the repository.",
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// One `AssignThread` of reviewers, then the pull request as it is now.
+async fn change_reviewers(
+    state: AppState,
+    links: Links,
+    authed: Authed,
+    view: &RepoView,
+    number: u64,
+    body: &Reviewers,
+    adding: bool,
+) -> Result<Response, ApiError> {
+    let (id, _, _) = find_pull(view, number)?;
+    let keys = body.keys(&state)?;
+    let (add, remove, status) = if adding {
+        (keys, Vec::new(), StatusCode::CREATED)
+    } else {
+        (Vec::new(), keys, StatusCode::OK)
+    };
+    let payload = Payload::AssignThread {
+        thread: id,
+        as_: guts_core::Assignment::Reviewer,
+        add,
+        remove,
+    };
+    let (view, _) = state
+        .service
+        .append(&authed, view, payload)
+        .await
+        .map_err(|e| match e {
+            guts_service::ServiceError::Rejected(guts_core::Rejection::NotPermitted {
+                held: None,
+                required: guts_core::Role::Read,
+            }) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the repository.",
+            ),
+            guts_service::ServiceError::Rejected(guts_core::Rejection::OwnPullReview) => {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Review cannot be requested from pull request author.",
+                )
+            }
+            other => other.into(),
+        })?;
+    respond(&state, &links, &view, &id, status).await
+}
+
+/// Asks users to review a pull request (a signed `AssignThread` of reviewers; the fold
+/// requires write access or the pull request's author, and reviewers with a role).
+#[utoipa::path(post, operation_id = "pulls/request-reviewers", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/requested_reviewers",
+    tag = "pulls", params(OwnerRepoNumber), request_body = Reviewers,
+    responses((status = 201, description = "The pull request", body = schemas::PullRequest)))]
+async fn request_reviewers(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<Reviewers>,
+) -> Result<Response, ApiError> {
+    change_reviewers(state, links, authed, &view, number, &body, true).await
+}
+
+/// Withdraws review requests.
+#[utoipa::path(delete, operation_id = "pulls/remove-requested-reviewers", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/requested_reviewers",
+    tag = "pulls", params(OwnerRepoNumber), request_body = Reviewers,
+    responses((status = 200, description = "The pull request", body = schemas::PullRequest)))]
+async fn withdraw_reviewers(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, number)): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<Reviewers>,
+) -> Result<Response, ApiError> {
+    change_reviewers(state, links, authed, &view, number, &body, false).await
 }

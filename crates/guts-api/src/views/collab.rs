@@ -122,7 +122,7 @@ pub(crate) struct PullRequest<'a> {
     pub(crate) assignee: Option<Shared<SimpleUser>>,
     pub(crate) assignees: Vec<Shared<SimpleUser>>,
     /// Guts has no review requests.
-    pub(crate) requested_reviewers: &'static [SimpleUser],
+    pub(crate) requested_reviewers: Vec<Shared<SimpleUser>>,
     pub(crate) requested_teams: &'static [Null],
     pub(crate) head: BranchEnd<'a>,
     pub(crate) base: BranchEnd<'a>,

@@ -154,6 +154,22 @@ impl RepoState {
             w.bool(meta.has_issues);
             w.bool(meta.archived);
         }
+        // And requested reviewers, behind a marker of their own, only when some are.
+        let requested = self.collab.threads.iter().filter_map(|(id, t)| {
+            let pull = t.pull.as_ref().filter(|p| !p.requested.is_empty())?;
+            Some((id, &pull.requested))
+        });
+        if requested.clone().next().is_some() {
+            w.u64(u64::MAX - 1);
+            w.long_count(requested.clone().count());
+            for (id, keys) in requested {
+                w.fixed(id.as_bytes());
+                w.long_count(keys.len());
+                for key in keys {
+                    w.fixed(key.as_bytes());
+                }
+            }
+        }
         w.into_bytes()
     }
 

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::arbitrary::{CommitGraph, keypair, protection, role};
-use crate::collab::{LabelDef, MergeMethod, ThreadEdit, Verdict};
+use crate::collab::{Assignment, LabelDef, MergeMethod, ThreadEdit, Verdict};
 use crate::identity::Keypair;
 use crate::op::{BranchProtection, Operation};
 use proptest::prelude::*;
@@ -1036,6 +1036,8 @@ fn action() -> impl Strategy<Value = Action> {
         3 => (1u64..6, any::<bool>()).prop_map(|(number, pull)| Action::Open { number, pull }),
         5 => (any::<prop::sample::Index>(), 0u8..6, any::<prop::sample::Index>())
             .prop_map(|(thread, kind, commit)| Action::Discuss { thread, kind, commit }),
+        1 => (any::<prop::sample::Index>(), Just(6u8), any::<prop::sample::Index>())
+            .prop_map(|(thread, kind, commit)| Action::Discuss { thread, kind, commit }),
     ]
 }
 
@@ -1267,6 +1269,12 @@ fn discuss_payload(thread: OpId, kind: u8, main: ObjectId, new: ObjectId) -> Pay
             head: new,
             old: main,
             new: commit(COMMITS - 1),
+        },
+        6 => Payload::AssignThread {
+            thread,
+            as_: Assignment::Reviewer,
+            add: vec![keypair(2 + new.as_bytes()[0] % 3).public()],
+            remove: vec![keypair(2 + new.as_bytes()[1] % 3).public()],
         },
         _ => Payload::SetLabel {
             name: if new.as_bytes()[0].is_multiple_of(2) {
@@ -2046,4 +2054,73 @@ fn labels_rename_and_delete_reach_every_thread() {
     let state = w.state();
     assert!(state.collab.labels.is_empty());
     assert!(state.collab.threads[&opened.id()].labels.is_empty());
+}
+
+fn request(pull: &SignedOp, add: &[&Keypair], remove: &[&Keypair]) -> Payload {
+    Payload::AssignThread {
+        thread: pull.id(),
+        as_: Assignment::Reviewer,
+        add: add.iter().map(|k| k.public()).collect(),
+        remove: remove.iter().map(|k| k.public()).collect(),
+    }
+}
+
+#[test]
+fn reviews_are_requested_from_collaborators_and_answered_by_reviewing() {
+    let (mut w, open, last) = reviewed_pull(false);
+    let (alice, bob, carol, stranger) = (keypair(1), keypair(2), keypair(3), keypair(9));
+    let carol_in = w.op(&alice, &[&last], 2_010, grant(&carol, Some(Role::Read)));
+    let asked = w.op(
+        &bob,
+        &[&carol_in],
+        2_011,
+        request(&open, &[&alice, &carol], &[]),
+    );
+    let author = w.op(&alice, &[&asked], 2_012, request(&open, &[&bob], &[]));
+    let outsider = w.op(&alice, &[&asked], 2_013, request(&open, &[&stranger], &[]));
+    let by_reader = w.op(&carol, &[&asked], 2_014, request(&open, &[], &[&alice]));
+    let state = w.state();
+    assert!(
+        !state.rejected.contains_key(&asked.id()),
+        "{:?}",
+        state.rejected
+    );
+    assert_eq!(
+        state.rejected.get(&author.id()),
+        Some(&Rejection::OwnPullReview)
+    );
+    assert!(matches!(
+        state.rejected.get(&outsider.id()),
+        Some(Rejection::NotPermitted { held: None, .. })
+    ));
+    assert!(matches!(
+        state.rejected.get(&by_reader.id()),
+        Some(Rejection::NotPermitted { .. })
+    ));
+    let requested = |state: &RepoState| {
+        state.collab.threads[&open.id()]
+            .pull
+            .as_ref()
+            .unwrap()
+            .requested
+            .clone()
+    };
+    assert_eq!(requested(&state).len(), 2);
+    let with_requests = state.encode();
+
+    // Alice reviews: her request is answered; bob withdraws carol's.
+    let reviewed = w.op(
+        &alice,
+        &[&by_reader, &outsider, &author],
+        2_020,
+        review(&open, Verdict::Approve, commit(2)),
+    );
+    assert_eq!(
+        requested(&w.state()).into_iter().collect::<Vec<_>>(),
+        [carol.public()]
+    );
+    w.op(&bob, &[&reviewed], 2_021, request(&open, &[], &[&carol]));
+    let state = w.state();
+    assert!(requested(&state).is_empty());
+    assert_ne!(state.encode(), with_requests);
 }
