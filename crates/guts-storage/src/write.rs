@@ -391,6 +391,12 @@ fn to_oid(id: ObjectId) -> Result<Oid, WriteError> {
 }
 
 impl GitRepo {
+    /// The type of object `id` is (`blob`, `tree`, `commit`, `tag`), `None` when it
+    /// is absent: what a ref may point at is decided from it.
+    pub fn object_kind(&self, id: &Oid) -> Result<Option<&'static str>, WriteError> {
+        Ok(kind_of(self.gix(), ObjectId::Sha1(*id))?.map(kind_name))
+    }
+
     /// Writes a blob (at most [`MAX_WRITE_BLOB_BYTES`]), durably.
     pub fn create_blob(&self, bytes: &[u8]) -> Result<Oid, WriteError> {
         check_blob_size(bytes)?;
