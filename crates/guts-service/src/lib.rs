@@ -25,8 +25,8 @@ pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 pub use write::{
-    CommitRequest, FileRequest, FileWritten, Person, TagRequest, TreeEntryRequest, noreply_email,
-    ref_from_path,
+    CommitRequest, CreatedTag, FileRequest, FileWritten, Person, TagRequest, TreeEntryRequest,
+    noreply_email, ref_from_path,
 };
 
 use std::sync::Arc;

@@ -72,6 +72,16 @@ pub struct TagRequest {
     pub tagger: Option<Person>,
 }
 
+/// What `POST git/tags` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTag {
+    pub id: Oid,
+    /// As written: the caller, dated now, when the request named none.
+    pub tagger: Signature,
+    /// The object tagged.
+    pub object: Oid,
+}
+
 /// Contents `PUT` (with `content`) or `DELETE` (without).
 #[derive(Debug, Clone)]
 pub struct FileRequest {
@@ -414,7 +424,7 @@ impl Service {
         who: &Authed,
         access: &RepoAccess,
         request: TagRequest,
-    ) -> Result<Oid, ServiceError> {
+    ) -> Result<CreatedTag, ServiceError> {
         let object = parse_sha("Tag", "object", &request.object)?;
         let (tagger, _) = identities(who, request.tagger, None);
         self.with_git(who, access, move |git| {
@@ -424,6 +434,11 @@ impl Service {
                 object,
                 object_type: &request.object_type,
                 tagger: &tagger,
+            })
+            .map(|id| CreatedTag {
+                id,
+                tagger: tagger.clone(),
+                object,
             })
             .map_err(|e| write_error("Tag", e))
         })
