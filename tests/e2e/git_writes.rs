@@ -488,3 +488,51 @@ fn a_write_on_one_node_is_served_by_its_peer() {
         "from A\n"
     );
 }
+
+/// Bodies over the request limit are 413 before any work; content over the largest
+/// blob written through the API is 422 naming the field; never a 5xx.
+#[test]
+fn oversized_writes_are_refused_with_4xx() {
+    let small = TestNode::start_with(NodeOptions::default().env("GUTS_MAX_REQUEST_SIZE_MB", "1"));
+    let alice = create_user(&small, "alice");
+    create_repo(&small, &alice, "proj", false);
+    let big = b64(&vec![b'x'; 2 * 1024 * 1024]);
+    let (status, body) = api(
+        &small,
+        Method::POST,
+        &alice,
+        "/repos/alice/proj/git/blobs",
+        json!({"content": big, "encoding": "base64"}),
+    );
+    assert_eq!(status, 413, "{body}");
+    let (status, body) = api(
+        &small,
+        Method::PUT,
+        &alice,
+        "/repos/alice/proj/contents/big.bin",
+        json!({"message": "big", "content": big}),
+    );
+    assert_eq!(status, 413, "{body}");
+
+    // Within the default request limit (100 MiB) but over the blob limit (32 MiB).
+    let node = TestNode::start();
+    let alice = create_user(&node, "alice");
+    create_repo(&node, &alice, "proj", false);
+    let huge = b64(&vec![b'y'; 33 * 1024 * 1024]);
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/repos/alice/proj/git/blobs",
+            json!({"content": huge, "encoding": "base64"}),
+        ),
+        (
+            Method::PUT,
+            "/repos/alice/proj/contents/huge.bin",
+            json!({"message": "huge", "content": huge}),
+        ),
+    ] {
+        let (status, body) = api(&node, method, &alice, path, body);
+        assert_eq!(status, 422, "{path}: {body}");
+        assert_eq!(body["errors"][0]["field"], "content", "{body}");
+    }
+}

@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 use guts_service::{NewRepo, Person};
+use guts_storage::write::MAX_WRITE_BLOB_BYTES;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -116,12 +117,23 @@ pub(crate) fn person(
 }
 
 /// Base64 as clients send file contents: line breaks and other ASCII whitespace are
-/// ignored (GitHub's own answers wrap at 60 characters), padding is required.
+/// ignored (GitHub's own answers wrap at 60 characters), padding is required. Content
+/// that would decode to more than the largest blob written through the API
+/// ([`MAX_WRITE_BLOB_BYTES`]) is refused from its length, before anything is
+/// allocated for it.
 pub(crate) fn decode_base64(
     resource: &'static str,
     field: &'static str,
     text: &str,
 ) -> Result<Vec<u8>, ApiError> {
+    let digits = text.bytes().filter(|b| !b.is_ascii_whitespace()).count();
+    if digits / 4 * 3 > MAX_WRITE_BLOB_BYTES + 2 {
+        return Err(ApiError::invalid_field(
+            resource,
+            field,
+            &format!("is too large (maximum is {MAX_WRITE_BLOB_BYTES} bytes)"),
+        ));
+    }
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
