@@ -34,6 +34,11 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 /// Entries of one tree request. GitHub states no number; this bounds the work and the
 /// memory of one request (each entry may carry its content).
 pub const MAX_TREE_EDITS: usize = 10_000;
+/// Path components over all entries of one tree request. Each component of a new
+/// path may become a tree the editor holds in memory, so this, not the entry count
+/// alone, bounds the work of a request (10,000 entries of 2,000 components each
+/// would otherwise be twenty million trees).
+pub const MAX_TREE_EDIT_COMPONENTS: usize = 100_000;
 /// Parents of one commit (an octopus merge of more is not something a bot makes).
 pub const MAX_PARENTS: usize = 64;
 /// Longest author, committer or tagger name or email, in bytes.
@@ -416,6 +421,13 @@ impl GitRepo {
             return Err(WriteError::TooMany {
                 what: "tree entries",
                 max: MAX_TREE_EDITS,
+            });
+        }
+        let components: usize = edits.iter().map(|e| e.path.split('/').count()).sum();
+        if components > MAX_TREE_EDIT_COMPONENTS {
+            return Err(WriteError::TooMany {
+                what: "path components",
+                max: MAX_TREE_EDIT_COMPONENTS,
             });
         }
         let mut memory = self.in_memory();

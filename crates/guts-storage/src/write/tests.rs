@@ -185,6 +185,10 @@ fn unknown_or_mistyped_objects_are_refused_and_nothing_is_written() {
         )
         .unwrap_err();
     assert!(matches!(err, WriteError::WrongKind { .. }), "{err}");
+    let deep = "d/".repeat(1_999) + "f";
+    let many: Vec<TreeEdit> = (0..60).map(|i| set(&format!("{i}/{deep}"), blob)).collect();
+    let err = f.repo.create_tree(None, &many).unwrap_err();
+    assert!(matches!(err, WriteError::TooMany { .. }), "{err}");
     let err = f.repo.create_tree(Some(&blob), &[]).unwrap_err();
     assert!(matches!(err, WriteError::WrongKind { .. }), "{err}");
     for path in [
