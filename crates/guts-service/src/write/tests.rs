@@ -43,14 +43,18 @@ async fn contents_and_refs_go_through_the_push_path() {
     };
     s.append(&alice, &view, payload).await.unwrap();
     let access = || s.repo(Caller::from(&alice), "alice", "proj").unwrap();
+    let ops = || access().view.version;
 
-    // The first write to an empty repository makes its default branch.
+    // The first write to an empty repository makes its default branch: one
+    // operation, as every ref change below.
+    let before = ops();
     let first = s
         .write_file(&alice, &access(), put("README.md", b"hi\n", None))
         .await
         .unwrap();
     assert!(first.created);
     assert_eq!(first.branch, "main");
+    assert_eq!(ops(), before + 1);
     let blob = first.blob.unwrap();
     let main = |a: &RepoAccess| {
         a.view
@@ -96,6 +100,11 @@ async fn contents_and_refs_go_through_the_push_path() {
     assert_eq!(err, ServiceError::Forbidden(Denied::Role(Role::Write)));
 
     // Refs: create, fast-forward, non-fast-forward refused unless forced, delete.
+    let before = ops();
+    s.create_blob(&alice, &access(), b"loose".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(ops(), before, "an object write signs nothing");
     let first_hex = hex(&first.commit);
     let second_hex = hex(&second.commit);
     s.create_ref(&alice, &access(), "refs/heads/dev", &first_hex)
@@ -133,9 +142,11 @@ async fn contents_and_refs_go_through_the_push_path() {
         err,
         ServiceError::Unprocessable("Object does not exist".into())
     );
+    let before = ops();
     s.update_ref(&alice, &access(), "heads/dev", &second_hex, false)
         .await
         .unwrap();
+    assert_eq!(ops(), before + 1);
     let err = s
         .update_ref(&alice, &access(), "heads/dev", &first_hex, false)
         .await
@@ -147,7 +158,9 @@ async fn contents_and_refs_go_through_the_push_path() {
     s.update_ref(&alice, &access(), "heads/dev", &first_hex, true)
         .await
         .unwrap();
+    let before = ops();
     s.delete_ref(&alice, &access(), "heads/dev").await.unwrap();
+    assert_eq!(ops(), before + 1);
     let err = s
         .delete_ref(&alice, &access(), "heads/dev")
         .await
