@@ -73,6 +73,11 @@ pub enum PathError {
     /// everywhere.
     #[error("must not contain a backslash")]
     Backslash,
+    /// `.gitmodules`, `.gitattributes`, `.gitignore` or `.mailmap` as a symlink: git
+    /// would follow it out of the work tree when it reads the file (CVE-2018-11235's
+    /// class), and `git fsck` refuses such trees.
+    #[error("must not be a symlink named like a file git reads ({0})")]
+    SymlinkedGitFile(&'static str),
 }
 
 /// A path of a tree entry or a file, `/`-separated and relative to the root; see
@@ -111,18 +116,42 @@ pub fn validate_path(path: &str) -> Result<(), PathError> {
 }
 
 /// Characters HFS+ ignores in names (so `.g\u{200c}it` is `.git` there).
+/// The files git reads from the work tree itself, which must never be symlinks.
+const GIT_READS: [&str; 4] = [".gitmodules", ".gitattributes", ".gitignore", ".mailmap"];
+
+/// [`validate_path`], and for a symlink entry the rule of
+/// [`PathError::SymlinkedGitFile`] on its last component (any case, trailing dots or
+/// spaces, and ignorable code points, as for `.git`).
+pub fn validate_entry_path(path: &str, mode: Mode) -> Result<(), PathError> {
+    validate_path(path)?;
+    if mode == Mode::Symlink {
+        let last = path.rsplit('/').next().unwrap_or(path);
+        let folded = fold_name(last);
+        if let Some(name) = GIT_READS.iter().find(|n| **n == folded) {
+            return Err(PathError::SymlinkedGitFile(name));
+        }
+    }
+    Ok(())
+}
+
+/// A name as case-insensitive file systems that ignore some code points and trailing
+/// dots and spaces see it.
+fn fold_name(name: &str) -> String {
+    let folded: String = name
+        .chars()
+        .filter(|&c| !hfs_ignorable(c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    folded.trim_end_matches(['.', ' ']).to_string()
+}
+
 fn hfs_ignorable(c: char) -> bool {
     matches!(c, '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}')
 }
 
 fn is_git_component(component: &str) -> bool {
-    let folded: String = component
-        .chars()
-        .filter(|&c| !hfs_ignorable(c))
-        .flat_map(char::to_lowercase)
-        .collect();
-    let trimmed = folded.trim_end_matches(['.', ' ']);
-    trimmed == ".git" || trimmed == "git~1"
+    let folded = fold_name(component);
+    folded == ".git" || folded == "git~1"
 }
 
 /// A tree entry's mode: the five GitHub accepts.
@@ -441,7 +470,12 @@ impl GitRepo {
                 None => memory.empty_tree().edit().map_err(git_err)?,
             };
             for edit in edits {
-                checked_path(&edit.path)?;
+                validate_entry_path(&edit.path, edit.mode).map_err(|reason| {
+                    WriteError::InvalidPath {
+                        path: edit.path.clone(),
+                        reason,
+                    }
+                })?;
                 let target = match &edit.change {
                     EntryChange::Remove => {
                         editor.remove(edit.path.as_str()).map_err(git_err)?;

@@ -189,6 +189,23 @@ fn unknown_or_mistyped_objects_are_refused_and_nothing_is_written() {
     let many: Vec<TreeEdit> = (0..60).map(|i| set(&format!("{i}/{deep}"), blob)).collect();
     let err = f.repo.create_tree(None, &many).unwrap_err();
     assert!(matches!(err, WriteError::TooMany { .. }), "{err}");
+    for name in [
+        ".gitmodules",
+        "sub/.GitAttributes",
+        ".gitignore.",
+        ".mailmap",
+    ] {
+        let link = TreeEdit {
+            path: name.into(),
+            mode: Mode::Symlink,
+            change: EntryChange::Object(blob),
+        };
+        let err = f.repo.create_tree(None, &[link]).unwrap_err();
+        assert!(
+            matches!(err, WriteError::InvalidPath { .. }),
+            "{name}: {err}"
+        );
+    }
     let err = f.repo.create_tree(Some(&blob), &[]).unwrap_err();
     assert!(matches!(err, WriteError::WrongKind { .. }), "{err}");
     for path in [
