@@ -536,3 +536,27 @@ fn oversized_writes_are_refused_with_4xx() {
         assert_eq!(body["errors"][0]["field"], "content", "{body}");
     }
 }
+
+/// PyGithub, as a bot would use it: files, then blob, tree, commit, tag and refs
+/// (tests/clients/pygithub_writes.py); every answer parsed into its objects.
+#[test]
+fn pygithub_writes_files_and_git_objects() {
+    let node = TestNode::start();
+    let alice = create_user(&node, "alice");
+    create_repo(&node, &alice, "bots", false);
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/clients/pygithub_writes.py");
+    let out = std::process::Command::new(crate::clients::python())
+        .arg(script)
+        .env("GUTS_URL", node.url(""))
+        .env("ALICE_TOKEN", &alice)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "PyGithub writes failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("pygithub writes: ok"), "{stdout}");
+}
