@@ -140,7 +140,11 @@ pub fn ref_from_path(short: &str) -> Option<String> {
 /// A full 40-digit hex object id, else 422 naming `field`.
 fn parse_sha(resource: &'static str, field: &'static str, text: &str) -> Result<Oid, ServiceError> {
     let mut id = [0u8; 20];
-    if text.len() != 40 || hex_decode(text, &mut id).is_none() {
+    // `from_str_radix` alone would take `+f` as a digit pair.
+    if text.len() != 40
+        || !text.bytes().all(|b| b.is_ascii_hexdigit())
+        || hex_decode(text, &mut id).is_none()
+    {
         return Err(ServiceError::invalid(
             resource,
             field,
@@ -211,6 +215,7 @@ fn write_error(resource: &'static str, e: WriteError) -> ServiceError {
     };
     match e {
         WriteError::InvalidPath { .. } => field("path", &e),
+        WriteError::ContentNotABlob(_) => field("content", &e),
         WriteError::Missing { what, .. } | WriteError::WrongKind { what, .. } => {
             ServiceError::Invalid {
                 summary: Some(match e {

@@ -298,6 +298,9 @@ pub enum WriteError {
     },
     #[error("{what} is too large (maximum is {max} bytes)")]
     TooLarge { what: &'static str, max: usize },
+    /// `content` makes a blob, but the entry's mode is a tree's or a submodule's.
+    #[error("{0}: content makes a blob; a tree or submodule entry needs a sha")]
+    ContentNotABlob(String),
     #[error("too many {what} (maximum is {max})")]
     TooMany { what: &'static str, max: usize },
     /// An author, committer or tagger git could not write into a header.
@@ -483,11 +486,7 @@ impl GitRepo {
                     }
                     EntryChange::Content(bytes) => {
                         if edit.mode == Mode::Dir || edit.mode == Mode::Submodule {
-                            return Err(WriteError::WrongKind {
-                                what: "content",
-                                sha: edit.path.clone(),
-                                expected: edit.mode.object_type(),
-                            });
+                            return Err(WriteError::ContentNotABlob(edit.path.clone()));
                         }
                         check_blob_size(bytes)?;
                         memory.write_blob(bytes).map_err(git_err)?.detach()

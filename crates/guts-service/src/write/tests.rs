@@ -134,6 +134,12 @@ async fn contents_and_refs_go_through_the_push_path() {
             "{bad}: {err:?}"
         );
     }
+    let plus = "+f".repeat(20);
+    let err = s
+        .create_ref(&alice, &access(), "refs/heads/plus", &plus)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Invalid { .. }), "{err:?}");
     let err = s
         .create_ref(&alice, &access(), "refs/heads/ghost", &"0".repeat(40))
         .await
