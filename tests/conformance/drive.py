@@ -342,6 +342,74 @@ def scenario(node: Node, repo: str, org: str) -> None:
     call("alice", "DELETE", f"/orgs/{org}/memberships/bob", 204)
     call("alice", "DELETE", f"/repos/{owner}/scratch", 204)
     call("alice", "GET", f"/repos/{owner}/scratch", 404)
+    scenario_writes(node, repo)
+
+
+def scenario_writes(node: Node, repo: str) -> None:
+    """Writing without git, as bots and CI tools do: contents PUT/DELETE and the git
+    data writes (blobs, trees, commits, tags, refs), with the errors GitHub documents."""
+    import base64
+
+    R = f"/repos/{repo}"
+    call = node.call
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    # ---- Contents ----
+    path = f"{R}/contents/bot/notes.md"
+    created = call("alice", "PUT", path, 201, {"message": "Add notes", "content": b64(b"notes\n")})
+    first = created["content"]["sha"]
+    call("alice", "PUT", path, 422, {"message": "no sha", "content": b64(b"x")})
+    updated = call(
+        "alice", "PUT", path, 200,
+        {
+            "message": "Update notes", "content": b64(b"more notes\n"), "sha": first,
+            "committer": {"name": "CI Bot", "email": "ci@example.com", "date": "2024-01-02T03:04:05Z"},
+        },
+    )
+    # A stale sha on PUT is 409 too (tests/e2e/git_writes.rs), not driven here: GitHub
+    # describes that 409 as oneOf two error schemas with no required field, which every
+    # error body (GitHub's own included) matches both of.
+    call("alice", "DELETE", path, 409, {"message": "stale", "sha": first})
+    call("alice", "DELETE", path, 200, {"message": "Remove notes", "sha": updated["content"]["sha"]})
+    call("alice", "DELETE", path, 404, {"message": "again", "sha": first})
+
+    # ---- Git data: blob -> tree -> commit -> tag -> refs ----
+    main = call("alice", "GET", f"{R}/git/ref/heads/main", 200)["object"]["sha"]
+    base_tree = call("alice", "GET", f"{R}/git/commits/{main}", 200)["tree"]["sha"]
+    blob = call("alice", "POST", f"{R}/git/blobs", 201, {"content": "generated\n", "encoding": "utf-8"})
+    call("alice", "POST", f"{R}/git/blobs", 201, {"content": b64(b"\x00\x01binary"), "encoding": "base64"})
+    tree = call(
+        "alice", "POST", f"{R}/git/trees", 201,
+        {"base_tree": base_tree, "tree": [
+            {"path": "gen/a/b.txt", "mode": "100644", "type": "blob", "sha": blob["sha"]},
+            {"path": "gen/run.sh", "mode": "100755", "type": "blob", "content": "#!/bin/sh\n"},
+        ]},
+    )
+    call(
+        "alice", "POST", f"{R}/git/trees", 422,
+        {"tree": [{"path": "../escape", "mode": "100644", "type": "blob", "sha": blob["sha"]}]},
+    )
+    commit = call(
+        "alice", "POST", f"{R}/git/commits", 201,
+        {"message": "Generated files", "tree": tree["sha"], "parents": [main],
+         "author": {"name": "Gen Bot", "email": "gen@example.com", "date": "2024-05-06T07:08:09+02:00"}},
+    )
+    call("alice", "POST", f"{R}/git/commits", 422, {"message": "no tree", "tree": "0" * 40})
+    tag = call(
+        "alice", "POST", f"{R}/git/tags", 201,
+        {"tag": "gen-1", "message": "Generated", "object": commit["sha"], "type": "commit",
+         "tagger": {"name": "Gen Bot", "email": "gen@example.com", "date": "2024-05-06T07:08:09Z"}},
+    )
+    call("alice", "POST", f"{R}/git/refs", 201, {"ref": "refs/heads/generated", "sha": main})
+    call("alice", "POST", f"{R}/git/refs", 422, {"ref": "refs/heads/generated", "sha": main})
+    call("alice", "POST", f"{R}/git/refs", 201, {"ref": "refs/tags/gen-1", "sha": tag["sha"]})
+    call("alice", "PATCH", f"{R}/git/refs/heads/generated", 200, {"sha": commit["sha"]})
+    call("alice", "PATCH", f"{R}/git/refs/heads/generated", 422, {"sha": main})
+    call("alice", "PATCH", f"{R}/git/refs/heads/generated", 200, {"sha": main, "force": True})
+    call("alice", "DELETE", f"{R}/git/refs/heads/generated", 204)
+    call("alice", "DELETE", f"{R}/git/refs/heads/generated", 422)
 
 
 def read_known(path: Path) -> set[Violation]:

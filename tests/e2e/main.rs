@@ -12,6 +12,7 @@ mod browse;
 mod clients;
 mod conformance;
 mod git;
+mod git_writes;
 mod gitutil;
 mod harness;
 mod issues;

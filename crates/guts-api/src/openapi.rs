@@ -731,4 +731,32 @@ pub mod schemas {
         Entry(Box<ContentEntry>),
         Dir(Vec<ContentEntry>),
     }
+
+    /// `PUT`/`DELETE …/contents/{path}`: the file as it now is (`null` once deleted)
+    /// and the commit that changed it.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct FileCommit {
+        pub content: Option<ContentEntry>,
+        pub commit: GitCommit,
+    }
+
+    /// `POST …/git/blobs`: where the new blob is.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct ShortBlob {
+        pub url: String,
+        pub sha: String,
+    }
+
+    /// `POST …/git/tags`: an annotated tag object.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct GitTag {
+        pub node_id: String,
+        pub tag: String,
+        pub sha: String,
+        pub url: String,
+        pub message: String,
+        pub tagger: GitActor,
+        pub object: GitRefObject,
+        pub verification: Verification,
+    }
 }

@@ -48,6 +48,8 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::git_data::router())
         .merge(routes::commits::router())
         .merge(routes::contents::router())
+        .merge(routes::git_writes::router())
+        .merge(routes::contents_write::router())
 }
 
 /// The router of the API listener.

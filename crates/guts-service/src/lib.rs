@@ -18,11 +18,16 @@ mod error;
 mod orgs;
 mod push;
 mod repos;
+mod write;
 
 pub use caller::{Authed, Caller};
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
+pub use write::{
+    CommitRequest, CreatedTag, FileRequest, FileWritten, Person, TagRequest, TreeEntryRequest,
+    noreply_email, ref_from_path,
+};
 
 use std::sync::Arc;
 

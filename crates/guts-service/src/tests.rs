@@ -9,13 +9,13 @@ use guts_storage::{Accounts, GitRepos, OrgRole, Repositories, Scope, Sealer, Sto
 
 use crate::{Caller, Denied, NewRepo, Service, ServiceError};
 
-struct World {
-    service: Service,
+pub(crate) struct World {
+    pub(crate) service: Service,
     _dir: tempfile::TempDir,
     _writer: guts_storage::WriterHandle,
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(guts_storage::StorageMetrics::register(&mut registry));
@@ -36,13 +36,13 @@ async fn world() -> World {
 }
 
 /// A user with a token of `scopes`; returns the token's text.
-async fn user(s: &Service, login: &str, scopes: Vec<Scope>) -> String {
+pub(crate) async fn user(s: &Service, login: &str, scopes: Vec<Scope>) -> String {
     s.accounts().create_user(login, false).await.unwrap();
     let token = s.accounts().create_token(login, "t", scopes).await.unwrap();
     token.token.expose().clone()
 }
 
-fn new_repo(name: &str, private: bool) -> NewRepo {
+pub(crate) fn new_repo(name: &str, private: bool) -> NewRepo {
     NewRepo {
         name: Some(name.to_string()),
         private,

@@ -19,6 +19,7 @@ pub mod schema;
 pub mod seal;
 #[cfg(test)]
 mod testing;
+pub mod write;
 
 /// Cluster account replication, at its older path: the module is `accounts::sync`.
 pub use accounts::sync as account_sync;
@@ -37,3 +38,6 @@ pub use repos::{
     RepoStatus, RepoView, Repositories, ServedName,
 };
 pub use seal::{SealError, Sealer};
+pub use write::{
+    EntryChange, FileEdit, FileEdited, Mode, NewCommit, NewTag, PathError, TreeEdit, WriteError,
+};

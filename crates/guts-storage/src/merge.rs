@@ -144,7 +144,7 @@ impl GitRepo {
     }
 
     /// A copy of this repository whose object writes stay in memory.
-    fn in_memory(&self) -> gix::Repository {
+    pub(crate) fn in_memory(&self) -> gix::Repository {
         let mut memory = self.gix().clone().with_object_memory();
         // Merges read the same trees and blobs several times (merge base, both sides,
         // each replayed commit).
@@ -155,7 +155,7 @@ impl GitRepo {
     /// Writes what `memory` holds into the object database, durably: the caller is
     /// about to sign an operation naming the new tip, which must never outlive its
     /// objects in a crash.
-    fn persist(&self, memory: &mut gix::Repository) -> Result<(), MergeError> {
+    pub(crate) fn persist(&self, memory: &mut gix::Repository) -> Result<(), MergeError> {
         let Some(objects) = memory.objects.take_object_memory() else {
             return Ok(());
         };
@@ -355,7 +355,7 @@ fn write_commit(repo: &gix::Repository, commit: gix::objs::Commit) -> Result<Obj
     Ok(repo.write_object(&commit).map_err(git_err)?.detach())
 }
 
-fn actor(signature: &Signature) -> gix::actor::Signature {
+pub(crate) fn actor(signature: &Signature) -> gix::actor::Signature {
     gix::actor::Signature {
         name: signature.name.as_str().into(),
         email: signature.email.as_str().into(),

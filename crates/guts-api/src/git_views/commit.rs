@@ -21,7 +21,7 @@ pub(crate) struct Person {
 }
 
 impl Person {
-    fn new(sig: Signature) -> Person {
+    pub(crate) fn new(sig: Signature) -> Person {
         Person {
             name: sig.name,
             email: sig.email,
@@ -43,7 +43,7 @@ pub(crate) struct Verification {
 }
 
 impl Verification {
-    const UNSIGNED: Verification = Verification {
+    pub(crate) const UNSIGNED: Verification = Verification {
         verified: false,
         reason: "unsigned",
         signature: None,

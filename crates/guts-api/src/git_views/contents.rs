@@ -48,7 +48,7 @@ pub(crate) struct ContentLinks {
 
 impl ContentEntry {
     /// `entry` (its path from the root) seen at ref `at`, which its URLs name.
-    fn new(repo: &Repo, entry: TreeEntry, at: &str) -> ContentEntry {
+    pub(crate) fn new(repo: &Repo, entry: TreeEntry, at: &str) -> ContentEntry {
         let sha = hex(&entry.id);
         let path = entry.path;
         let name = path.rsplit('/').next().unwrap_or(&path).to_string();

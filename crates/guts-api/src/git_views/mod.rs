@@ -1,13 +1,15 @@
 //! GitHub's JSON shapes for git data, one typed struct per shape, embedded where
 //! GitHub embeds them: commits (the git object and the REST commit) and changed files
 //! ([`mod@commit`]), refs, trees and blobs ([`objects`]), file contents ([`contents`]),
-//! and branches with their protection ([`branch`]). Every object carries the absolute
+//! branches with their protection ([`branch`]), and what the write routes answer
+//! ([`writes`]: a file commit, a short blob, an annotated tag). Every object carries the absolute
 //! URLs GitHub gives, because clients navigate by them.
 
 mod branch;
 mod commit;
 mod contents;
 mod objects;
+mod writes;
 
 use base64::Engine as _;
 use serde::Serialize;
@@ -18,6 +20,7 @@ pub(crate) use branch::{Branch, Protection, ShortBranch};
 pub(crate) use commit::{Commit, CommitWithFiles, Compared, Comparison, DiffEntry, GitCommit};
 pub(crate) use contents::Contents;
 pub(crate) use objects::{BlobHead, GitRef, GitTree};
+pub(crate) use writes::{FileCommit, GitTag, ShortBlob};
 
 /// Base64 as GitHub sends blob and file contents: wrapped at 60 characters, each line
 /// ending in a newline.

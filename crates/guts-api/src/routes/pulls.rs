@@ -547,7 +547,7 @@ async fn write_commits(
             .open_repo(&dir)
             .map_err(|e| MergeError::Git(e.to_string()))?;
         let author = guts_storage::Signature {
-            email: format!("{login}@users.noreply.guts"),
+            email: guts_service::noreply_email(&login),
             name: login,
             time_secs,
         };
