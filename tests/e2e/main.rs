@@ -7,6 +7,7 @@
 
 mod accounts;
 mod api;
+mod archives;
 mod backup;
 mod browse;
 mod clients;

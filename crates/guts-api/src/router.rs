@@ -48,6 +48,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::git_data::router())
         .merge(routes::commits::router())
         .merge(routes::contents::router())
+        .merge(routes::archives::router())
 }
 
 /// The router of the API listener.
@@ -81,7 +82,10 @@ pub fn api_router(state: AppState) -> Router {
     // cap and budget, but an edge of their own (a git rate limit, per-IP concurrency,
     // a long deadline; bodies are held to a minimum rate in the handlers), and
     // plain-text errors that git shows, so they stay outside the JSON edge.
-    let git = routes::git::router().layer(from_fn_with_state(state.clone(), git_edge));
+    // Archive downloads cost what a clone does, and stream as long: the same edge.
+    let git = routes::git::router()
+        .merge(routes::downloads::router())
+        .layer(from_fn_with_state(state.clone(), git_edge));
     guarded
         .merge(git)
         .merge(routes::health::router())

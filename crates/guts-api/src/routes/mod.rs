@@ -1,6 +1,7 @@
 //! One module per resource; [`crate::router`] merges them.
 
 pub(crate) mod admin;
+pub(crate) mod archives;
 pub(crate) mod avatars;
 pub(crate) mod backup;
 pub(crate) mod branches;
@@ -8,6 +9,7 @@ pub(crate) mod collaborators;
 pub(crate) mod comments;
 pub(crate) mod commits;
 pub(crate) mod contents;
+pub(crate) mod downloads;
 pub(crate) mod git;
 pub(crate) mod git_data;
 pub(crate) mod health;
