@@ -49,6 +49,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::commits::router())
         .merge(routes::contents::router())
         .merge(routes::archives::router())
+        .merge(routes::repo_stats::router())
 }
 
 /// The router of the API listener.

@@ -19,9 +19,11 @@ use crate::error::StoreError;
 use crate::git::{GitRepo, GitRepos, Oid};
 
 mod diff;
+mod stats;
 
 use diff::LineDiff;
 pub use diff::{line_changes, unified_patch};
+pub use stats::{Author, Authors, MAX_CONTRIBUTOR_COMMITS, Readme};
 
 /// GitHub truncates recursive trees here and says so with `truncated: true`.
 pub const MAX_TREE_ENTRIES: usize = 100_000;

@@ -8,6 +8,7 @@ mod branch;
 mod commit;
 mod contents;
 mod objects;
+mod stats;
 
 use base64::Engine as _;
 use serde::Serialize;
@@ -18,6 +19,7 @@ pub(crate) use branch::{Branch, Protection, ShortBranch};
 pub(crate) use commit::{Commit, CommitWithFiles, Compared, Comparison, DiffEntry, GitCommit};
 pub(crate) use contents::Contents;
 pub(crate) use objects::{BlobHead, GitRef, GitTree};
+pub(crate) use stats::{Languages, Tag};
 
 /// Base64 as GitHub sends blob and file contents: wrapped at 60 characters, each line
 /// ending in a newline.

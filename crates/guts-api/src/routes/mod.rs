@@ -19,6 +19,7 @@ pub(crate) mod orgs;
 pub(crate) mod pulls;
 pub(crate) mod rate_limit;
 pub(crate) mod replication;
+pub(crate) mod repo_stats;
 pub(crate) mod repos;
 pub(crate) mod reviews;
 pub(crate) mod users;

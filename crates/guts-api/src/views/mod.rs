@@ -26,7 +26,7 @@ pub(crate) use collab::{
 };
 pub(crate) use repos::{Repository, owned_repositories, repository};
 pub(crate) use users::{
-    Collaborator, Org, OrgAsUser, OrgSimple, SimpleUser, User, new_account, org_json,
+    Collaborator, Contributor, Org, OrgAsUser, OrgSimple, SimpleUser, User, new_account, org_json,
 };
 
 /// A view that several objects of one response embed (the author of many issues, the
