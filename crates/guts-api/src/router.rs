@@ -50,6 +50,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::contents::router())
         .merge(routes::archives::router())
         .merge(routes::repo_stats::router())
+        .merge(routes::meta::router())
 }
 
 /// The router of the API listener.

@@ -15,6 +15,7 @@ pub(crate) mod git_data;
 pub(crate) mod health;
 pub(crate) mod issues;
 pub(crate) mod labels;
+pub(crate) mod meta;
 pub(crate) mod orgs;
 pub(crate) mod pulls;
 pub(crate) mod rate_limit;

@@ -10,6 +10,7 @@
 //! caches of one request.
 
 mod collab;
+mod meta;
 mod repos;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ pub(crate) use collab::{
     BranchEnd, Href, Issue, IssueComment, IssuePullRequestLinks, Label, PullLinks, PullRequest,
     PullStats, Review, ReviewComment, ReviewCommentLinks, ReviewLinks,
 };
+pub(crate) use meta::{ApiOverview, Root};
 pub(crate) use repos::{Repository, owned_repositories, repository};
 pub(crate) use users::{
     Collaborator, Contributor, Org, OrgAsUser, OrgSimple, SimpleUser, User, new_account, org_json,
