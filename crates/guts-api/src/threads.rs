@@ -228,15 +228,6 @@ impl<'a> Render<'a> {
             author_association: fields.author_association,
             draft: thread.pull.as_ref().map(|p| p.draft),
             pull_request,
-            repository: None,
-        }
-    }
-
-    /// The issue with its repository embedded, for lists that span repositories.
-    pub(crate) fn issue_with_repository(&self, id: &OpId, thread: &'a Thread) -> Issue<'a> {
-        Issue {
-            repository: self.repository(),
-            ..self.issue(id, thread)
         }
     }
 

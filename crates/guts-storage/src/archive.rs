@@ -678,7 +678,7 @@ mod tests {
 
     #[test]
     fn pax_records_count_their_own_length() {
-        assert_eq!(pax_record("path", b"a"), b"10 path=a\n");
+        assert_eq!(pax_record("path", b"a"), b"9 path=a\n");
         let long = vec![b'x'; 95];
         let record = pax_record("path", &long);
         let len: usize = String::from_utf8_lossy(&record)

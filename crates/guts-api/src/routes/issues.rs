@@ -478,8 +478,11 @@ enum Mine {
 }
 
 /// The issues and pull requests assigned to the caller (by default) across every
-/// repository they can see, each with its `repository`. The scan is over the folded
-/// state already in memory; only the page is rendered.
+/// repository they can see. The scan is over the folded state already in memory;
+/// only the page is rendered. GitHub embeds each issue's `repository` here; Guts
+/// leaves that optional key out (clients find the repository by `repository_url`),
+/// because its repository object still lacks the `ssh_url` GitHub requires (no SSH
+/// server yet), and serving it would add a departure from GitHub's description.
 #[utoipa::path(get, operation_id = "issues/list-for-authenticated-user", path = "/api/v3/user/issues", tag = "issues",
     params(MineQuery, PageParams),
     responses((status = 200, description = "One page of issues", body = Vec<schemas::Issue>)))]
@@ -586,7 +589,7 @@ async fn list_mine(
         let render = renders
             .entry(at)
             .or_insert_with(|| Render::new(&state, &links, view));
-        body.push(render.issue_with_repository(&id, t));
+        body.push(render.issue(&id, t));
     }
     Ok((headers, Json(body)).into_response())
 }

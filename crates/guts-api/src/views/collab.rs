@@ -62,10 +62,6 @@ pub(crate) struct Issue<'a> {
     /// Only on pull requests (GitHub omits it on issues).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) pull_request: Option<IssuePullRequestLinks>,
-    /// The repository, where a list spans repositories (`GET /user/issues`); absent
-    /// under a repository's own routes, as on GitHub.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) repository: Option<Shared<Repository>>,
 }
 
 /// Where an issue that is a pull request leads, and whether it was merged.
