@@ -18,6 +18,7 @@ mod harness;
 mod issues;
 mod k8s;
 mod node;
+mod reads;
 mod replication;
 mod repo_settings;
 mod rolling;
