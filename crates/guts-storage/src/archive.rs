@@ -667,8 +667,8 @@ fn dos_time(seconds: i64) -> (u16, u16) {
     if year > 2107 {
         return (127 << 9 | 12 << 5 | 31, 23 << 11 | 59 << 5 | 29);
     }
-    let date = ((year - 1980) << 9 | month << 5 | day) as u16;
-    let clock = ((secs / 3600) << 11 | (secs % 3600 / 60) << 5 | (secs % 60) / 2) as u16;
+    let date = (((year - 1980) << 9) | (month << 5) | day) as u16;
+    let clock = (((secs / 3600) << 11) | ((secs % 3600 / 60) << 5) | ((secs % 60) / 2)) as u16;
     (date, clock)
 }
 

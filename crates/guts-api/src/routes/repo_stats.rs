@@ -224,7 +224,7 @@ async fn contributors(
             listed.push((user, author.name, author.email, author.commits));
         }
     }
-    listed.sort_by(|a, b| b.3.cmp(&a.3));
+    listed.sort_by_key(|row| std::cmp::Reverse(row.3));
     let (items, headers) = page.apply(listed);
     let body: Vec<Contributor> = items
         .into_iter()

@@ -323,7 +323,7 @@ pub(crate) fn new_account(links: &Links, user: &UserRecord, token: &NewToken) ->
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub(crate) enum Contributor {
-    User(UserContributor),
+    User(Box<UserContributor>),
     Anonymous(AnonymousContributor),
 }
 
@@ -345,10 +345,10 @@ pub(crate) struct AnonymousContributor {
 
 impl Contributor {
     pub(crate) fn user(links: &Links, user: &UserRecord, contributions: u64) -> Self {
-        Contributor::User(UserContributor {
+        Contributor::User(Box::new(UserContributor {
             user: SimpleUser::of(links, user),
             contributions,
-        })
+        }))
     }
 
     pub(crate) fn anonymous(name: String, email: String, contributions: u64) -> Self {

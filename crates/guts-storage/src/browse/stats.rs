@@ -179,7 +179,7 @@ impl Browser {
             .into_iter()
             .filter_map(|key| counts.remove(&key))
             .collect();
-        authors.sort_by(|a, b| b.commits.cmp(&a.commits));
+        authors.sort_by_key(|a| std::cmp::Reverse(a.commits));
         Ok(Authors { authors, truncated })
     }
 }
