@@ -5,9 +5,10 @@
 //! fixed headers, and what matters here is that nothing is held whole: an entry's
 //! header, then its bytes as they are read, then the next. Memory is bounded by one
 //! blob read at a time (a blob over [`STREAM_ABOVE_BYTES`] is streamed from its loose
-//! file or pack entry, so a 100 MB file costs a buffer, not 100 MB), the entries of the
-//! trees on the current path, and for zip the central directory (a few dozen bytes per
-//! entry, capped by [`MAX_CENTRAL_DIRECTORY_BYTES`]).
+//! file or pack entry, so a 100 MB file costs a buffer, not 100 MB), the tree objects
+//! on the current path (decoded one entry at a time, at most [`MAX_HELD_TREE_BYTES`]),
+//! and for zip the central directory (a few dozen bytes per entry, capped by
+//! [`MAX_CENTRAL_DIRECTORY_BYTES`]).
 //!
 //! What is written is what `git archive` writes, with GitHub's top directory: every
 //! path under `{top}/`, directories as entries of their own, files `0664` (`0775` when
@@ -24,7 +25,7 @@ use std::path::{Path, PathBuf};
 use flate2::Compression;
 use flate2::write::{DeflateEncoder, GzEncoder};
 
-use crate::browse::{BrowseError, Browser, EntryKind, READ_BUDGET_BYTES, TreeEntry};
+use crate::browse::{BrowseError, Browser, EntryKind, READ_BUDGET_BYTES, TreeCursor, TreeEntry};
 use crate::git::Oid;
 
 /// Blobs larger than this are streamed from their file when they are stored whole
@@ -36,6 +37,9 @@ pub const STREAM_ABOVE_BYTES: u64 = 1024 * 1024;
 pub const MAX_ENTRIES: u64 = 2_000_000;
 /// Directory nesting at most (git itself refuses paths this deep on checkout).
 pub const MAX_DEPTH: usize = 4096;
+/// Bytes of tree objects held at once by a walk (the trees on the current path, each
+/// read whole and decoded one entry at a time).
+pub const MAX_HELD_TREE_BYTES: usize = 64 * 1024 * 1024;
 /// Memory the zip central directory may take (it must be written after every entry,
 /// so it is the one thing an archive keeps per entry).
 pub const MAX_CENTRAL_DIRECTORY_BYTES: usize = 32 * 1024 * 1024;
@@ -122,10 +126,12 @@ trait Sink {
 fn walk(browser: &Browser, tree: &Oid, top: &str, sink: &mut dyn Sink) -> Result<(), ArchiveError> {
     let mut blobs = BlobReader::new(browser);
     sink.dir(top)?;
-    let mut stack = vec![browser.entries(tree, "")?.into_iter()];
+    let mut stack = vec![browser.tree_cursor(tree, "")?];
+    let mut held = stack.iter().map(TreeCursor::held).sum::<usize>();
     let mut count = 0u64;
     while let Some(level) = stack.last_mut() {
-        let Some(entry) = level.next() else {
+        let Some(entry) = level.next(browser)? else {
+            held -= level.held();
             stack.pop();
             continue;
         };
@@ -140,7 +146,12 @@ fn walk(browser: &Browser, tree: &Oid, top: &str, sink: &mut dyn Sink) -> Result
                     return Err(ArchiveError::Limit("directories nested too deep"));
                 }
                 sink.dir(&path)?;
-                stack.push(browser.entries(&entry.id, &entry.path)?.into_iter());
+                let cursor = browser.tree_cursor(&entry.id, &entry.path)?;
+                held += cursor.held();
+                if held > MAX_HELD_TREE_BYTES {
+                    return Err(ArchiveError::Limit("trees on one path too large"));
+                }
+                stack.push(cursor);
             }
             // GitHub's archives leave submodules out: their commits are not here.
             EntryKind::Submodule => {}

@@ -18,9 +18,11 @@ use gix::objs::{CommitRef, TreeRef};
 use crate::error::StoreError;
 use crate::git::{GitRepo, GitRepos, Oid};
 
+mod cursor;
 mod diff;
 mod stats;
 
+pub(crate) use cursor::TreeCursor;
 use diff::LineDiff;
 pub use diff::{line_changes, unified_patch};
 pub use stats::{Author, Authors, MAX_CONTRIBUTOR_COMMITS, Readme};

@@ -7,13 +7,17 @@
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use super::{BrowseError, Browser, EntryKind, MAX_TREE_ENTRIES, Queued, Result, TreeEntry};
+use super::{
+    BrowseError, Browser, EntryKind, MAX_TREE_ENTRIES, Queued, Result, TreeCursor, TreeEntry,
+};
 use crate::git::Oid;
 
 /// Commits a contributors listing reads at most, newest first. GitHub itself caps the
 /// work (it links only the first 500 authors to users); a history longer than this is
 /// counted over its newest commits and the answer says it is partial.
 pub const MAX_CONTRIBUTOR_COMMITS: usize = 20_000;
+/// Bytes of tree objects a languages walk holds at once (the trees on its path).
+const MAX_HELD_TREE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Directories searched for the repository's README, in GitHub's order.
 const README_DIRS: [&str; 3] = [".github", "", "docs"];
@@ -112,10 +116,12 @@ impl Browser {
     pub fn languages(&self, commit: &Oid) -> Result<Vec<(&'static str, u64)>> {
         let root = self.commit(commit)?.tree;
         let mut bytes: HashMap<&'static str, u64> = HashMap::new();
-        let mut stack = vec![self.entries(&root, "")?.into_iter()];
+        let mut stack = vec![self.tree_cursor(&root, "")?];
+        let mut held = stack.iter().map(TreeCursor::held).sum::<usize>();
         let mut visited = 0usize;
         while let Some(level) = stack.last_mut() {
-            let Some(entry) = level.next() else {
+            let Some(entry) = level.next(self)? else {
+                held -= level.held();
                 stack.pop();
                 continue;
             };
@@ -125,7 +131,13 @@ impl Browser {
             }
             match entry.kind {
                 EntryKind::Dir if !vendored(&entry.path) => {
-                    stack.push(self.entries(&entry.id, &entry.path)?.into_iter());
+                    let cursor = self.tree_cursor(&entry.id, &entry.path)?;
+                    // Trees too large to hold together are not counted (a hostile
+                    // shape, not a real repository).
+                    if held + cursor.held() <= MAX_HELD_TREE_BYTES {
+                        held += cursor.held();
+                        stack.push(cursor);
+                    }
                 }
                 EntryKind::File => {
                     if let Some(language) = language_of(&entry.path) {
