@@ -58,12 +58,14 @@ fn every_answer_matches_githubs_published_description() {
         &tree,
         &[
             ("docs/guide.md", b"# Guide\n\nRead me first.\n"),
+            ("docs/README.md", b"# Docs\n"),
             ("src/lib.rs", b"pub fn answer() -> u32 {\n    42\n}\n"),
         ],
         "Add a guide and the code",
     );
     let url = auth_url(&node, "alice", &alice, "alice/conf");
-    git.ok(&tree, &["push", "--quiet", &url, "main"]);
+    git.ok(&tree, &["tag", "-a", "-m", "First release", "v0.1"]);
+    git.ok(&tree, &["push", "--quiet", &url, "main", "v0.1"]);
     git.ok(&tree, &["checkout", "--quiet", "-b", "feature"]);
     git.commit(
         &tree,

@@ -1075,7 +1075,7 @@ fn collaborators_pull_may_clone_and_push_may_push() {
 
 /// The node's peak resident set size in MiB (`VmHWM`; it counts mapped pack files as
 /// well as the heap).
-fn peak_rss_mib(node: &TestNode) -> f64 {
+pub(crate) fn peak_rss_mib(node: &TestNode) -> f64 {
     status_kib(node, "VmHWM") / 1024.0
 }
 
@@ -1089,13 +1089,13 @@ fn status_kib(node: &TestNode, field: &str) -> f64 {
 }
 
 /// Samples the node's anonymous (heap) resident memory until dropped; reports the peak.
-struct AnonSampler {
+pub(crate) struct AnonSampler {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<f64>>,
 }
 
 impl AnonSampler {
-    fn start(node: &TestNode) -> AnonSampler {
+    pub(crate) fn start(node: &TestNode) -> AnonSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let path = format!("/proc/{}/status", node.pid());
         let thread = {
@@ -1124,7 +1124,7 @@ impl AnonSampler {
         }
     }
 
-    fn peak_mib(mut self) -> f64 {
+    pub(crate) fn peak_mib(mut self) -> f64 {
         self.stop.store(true, Ordering::SeqCst);
         self.thread.take().unwrap().join().unwrap()
     }

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod api;
+mod archives;
 mod backup;
 mod browse;
 mod clients;
@@ -18,6 +19,7 @@ mod harness;
 mod issues;
 mod k8s;
 mod node;
+mod reads;
 mod replication;
 mod repo_settings;
 mod rolling;

@@ -4,6 +4,7 @@
 //! Architecture invariant: this is the only crate that knows HTTP. Below it, crates
 //! speak in domain types; the node crate only binds listeners and hands them here.
 
+mod archive_links;
 mod backup_jobs;
 mod browse;
 mod caps;

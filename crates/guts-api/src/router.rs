@@ -50,6 +50,9 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::contents::router())
         .merge(routes::git_writes::router())
         .merge(routes::contents_write::router())
+        .merge(routes::archives::router())
+        .merge(routes::repo_stats::router())
+        .merge(routes::meta::router())
 }
 
 /// The router of the API listener.
@@ -83,7 +86,10 @@ pub fn api_router(state: AppState) -> Router {
     // cap and budget, but an edge of their own (a git rate limit, per-IP concurrency,
     // a long deadline; bodies are held to a minimum rate in the handlers), and
     // plain-text errors that git shows, so they stay outside the JSON edge.
-    let git = routes::git::router().layer(from_fn_with_state(state.clone(), git_edge));
+    // Archive downloads cost what a clone does, and stream as long: the same edge.
+    let git = routes::git::router()
+        .merge(routes::downloads::router())
+        .layer(from_fn_with_state(state.clone(), git_edge));
     guarded
         .merge(git)
         .merge(routes::health::router())
@@ -213,8 +219,10 @@ mod tests {
                 declared.sort_unstable();
                 assert_eq!(sorted, declared, "{method} {template}");
                 let responses = op["responses"].as_object().unwrap();
+                // A success, or a redirect where that is the whole answer (archives,
+                // as GitHub describes them: 302 to the download).
                 assert!(
-                    responses.keys().any(|k| k.starts_with('2')),
+                    responses.keys().any(|k| k.starts_with('2') || k == "302"),
                     "{method} {template}"
                 );
                 assert!(responses.contains_key("default"), "{method} {template}");

@@ -17,6 +17,7 @@ mod caller;
 mod error;
 mod orgs;
 mod push;
+mod reads;
 mod repos;
 mod write;
 

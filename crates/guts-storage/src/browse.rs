@@ -18,10 +18,14 @@ use gix::objs::{CommitRef, TreeRef};
 use crate::error::StoreError;
 use crate::git::{GitRepo, GitRepos, Oid};
 
+mod cursor;
 mod diff;
+mod stats;
 
+pub(crate) use cursor::TreeCursor;
 use diff::LineDiff;
 pub use diff::{line_changes, unified_patch};
+pub use stats::{Author, Authors, MAX_CONTRIBUTOR_COMMITS, Readme};
 
 /// GitHub truncates recursive trees here and says so with `truncated: true`.
 pub const MAX_TREE_ENTRIES: usize = 100_000;
@@ -430,7 +434,7 @@ impl Browser {
     }
 
     /// The direct entries of a tree, in git's order, with paths under `prefix`.
-    fn entries(&self, tree: &Oid, prefix: &str) -> Result<Vec<TreeEntry>> {
+    pub(crate) fn entries(&self, tree: &Oid, prefix: &str) -> Result<Vec<TreeEntry>> {
         let data = self.object_of(tree, Kind::Tree)?;
         let parsed =
             TreeRef::from_bytes(&data, self.repo.object_hash()).map_err(|e| corrupt(tree, e))?;
@@ -523,8 +527,30 @@ impl Browser {
         }
     }
 
+    /// A blob's bytes without spending the request's budget, for callers that write
+    /// each blob out and drop it before the next (archives): no single read may
+    /// allocate more than [`READ_BUDGET_BYTES`] (gix's limit when opened by
+    /// [`Browser::open`]; refused from the header before inflating).
+    pub(crate) fn blob_once(&self, id: &Oid) -> Result<Vec<u8>> {
+        match self.header(id) {
+            Some(("blob", size)) if size > READ_BUDGET_BYTES => Err(BrowseError::TooLarge {
+                id: hex(id),
+                size,
+                max: READ_BUDGET_BYTES,
+            }),
+            Some(("blob", _)) => self.object_of(id, Kind::Blob),
+            _ => Err(not_found("blob", id)),
+        }
+    }
+
+    /// The repository's `objects` directory, for readers that stream an object from
+    /// its file instead of inflating it into memory.
+    pub(crate) fn objects_dir(&self) -> std::path::PathBuf {
+        self.repo.objects.store_ref().path().to_path_buf()
+    }
+
     /// The entry at `path` (`/`-separated, relative to `tree`), `None` if absent.
-    fn entry_at(&self, tree: &Oid, path: &str) -> Result<Option<TreeEntry>> {
+    pub(crate) fn entry_at(&self, tree: &Oid, path: &str) -> Result<Option<TreeEntry>> {
         let mut current = *tree;
         let mut found = None;
         let mut prefix = String::new();

@@ -6,6 +6,7 @@
 //! removes what an interrupted run left behind.
 
 pub mod accounts;
+pub mod archive;
 pub mod backup;
 pub mod browse;
 pub mod db;

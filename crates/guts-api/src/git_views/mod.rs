@@ -9,6 +9,7 @@ mod branch;
 mod commit;
 mod contents;
 mod objects;
+mod stats;
 mod writes;
 
 use base64::Engine as _;
@@ -20,6 +21,7 @@ pub(crate) use branch::{Branch, Protection, ShortBranch};
 pub(crate) use commit::{Commit, CommitWithFiles, Compared, Comparison, DiffEntry, GitCommit};
 pub(crate) use contents::Contents;
 pub(crate) use objects::{BlobHead, GitRef, GitTree};
+pub(crate) use stats::{Languages, Tag};
 pub(crate) use writes::{FileCommit, GitTag, ShortBlob};
 
 /// Base64 as GitHub sends blob and file contents: wrapped at 60 characters, each line

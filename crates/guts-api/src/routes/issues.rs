@@ -37,6 +37,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one, update))
         .routes(routes!(lock, unlock))
         .routes(routes!(add_assignees, remove_assignees))
+        .routes(routes!(list_mine))
+        .routes(routes!(list_assignees))
+        .routes(routes!(check_assignee))
 }
 
 /// Query of `GET …/issues`. Unknown values are 422 as on GitHub.
@@ -445,4 +448,190 @@ async fn remove_assignees(
     JsonBody(body): JsonBody<Assignees>,
 ) -> Result<Response, ApiError> {
     change_assignees(state, links, authed, path, &body.assignees, false).await
+}
+
+/// Query of `GET /user/issues`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct MineQuery {
+    /// `assigned` (default), `created`, `mentioned`, `subscribed` (any of those three),
+    /// or `repos`/`all` (every issue of the repositories the caller has a role in).
+    filter: Option<String>,
+    /// `open` (default), `closed` or `all`.
+    state: Option<String>,
+    /// Comma-separated label names, all of which an issue must carry.
+    labels: Option<String>,
+    /// `created` (default), `updated` or `comments`.
+    sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    direction: Option<String>,
+    /// Only issues updated at or after this time (ISO 8601).
+    since: Option<String>,
+}
+
+/// Which of the caller's issues `GET /user/issues` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mine {
+    Assigned,
+    Created,
+    Mentioned,
+    Subscribed,
+    All,
+}
+
+/// The issues and pull requests assigned to the caller (by default) across every
+/// repository they can see. The scan is over the folded state already in memory;
+/// only the page is rendered. GitHub embeds each issue's `repository` here; Guts
+/// leaves that optional key out (clients find the repository by `repository_url`),
+/// because its repository object still lacks the `ssh_url` GitHub requires (no SSH
+/// server yet), and serving it would add a departure from GitHub's description.
+#[utoipa::path(get, operation_id = "issues/list-for-authenticated-user", path = "/api/v3/user/issues", tag = "issues",
+    params(MineQuery, PageParams),
+    responses((status = 200, description = "One page of issues", body = Vec<schemas::Issue>)))]
+async fn list_mine(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    AuthUser(authed): AuthUser,
+    Query(query): Query<MineQuery>,
+) -> Result<Response, ApiError> {
+    let filter = match query.filter.as_deref().unwrap_or("assigned") {
+        "assigned" => Mine::Assigned,
+        "created" => Mine::Created,
+        "mentioned" => Mine::Mentioned,
+        "subscribed" => Mine::Subscribed,
+        "repos" | "all" => Mine::All,
+        _ => {
+            return Err(ApiError::invalid_field(
+                "Issue",
+                "filter",
+                "must be assigned, created, mentioned, subscribed, repos or all",
+            ));
+        }
+    };
+    let keep_state = state_filter(query.state.as_deref())?;
+    let labels: Vec<String> = query
+        .labels
+        .iter()
+        .flat_map(|l| l.split(','))
+        .map(|l| l.trim().to_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let since_ms = match query.since.as_deref() {
+        None => None,
+        Some(text) => Some(
+            crate::time::parse_iso8601(text)
+                .ok_or_else(|| {
+                    ApiError::invalid_field("Issue", "since", "must be an ISO 8601 time")
+                })?
+                .saturating_mul(1000),
+        ),
+    };
+    let me = authed.user.public_key().map_err(|_| ApiError::internal())?;
+    let mention = format!("@{}", authed.user.login.to_lowercase());
+    let mentions = |t: &Thread| {
+        let words = |text: &str| {
+            text.to_lowercase()
+                .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '@'))
+                .any(|w| w == mention)
+        };
+        words(&t.title) || words(&t.body)
+    };
+    let views = state.service.visible_repos(Caller::from(Some(&authed)));
+    let mut found: Vec<(usize, OpId, &Thread)> = Vec::new();
+    for (at, view) in views.iter().enumerate() {
+        let member = view.state.role(&me).is_some();
+        for (id, t) in view.state.collab.threads.iter() {
+            let wanted = match filter {
+                Mine::Assigned => t.assignees.contains(&me),
+                Mine::Created => t.author == me,
+                Mine::Mentioned => mentions(t),
+                Mine::Subscribed => t.assignees.contains(&me) || t.author == me || mentions(t),
+                Mine::All => member,
+            };
+            if wanted
+                && keep_state(t)
+                && labels.iter().all(|l| t.labels.contains(l))
+                && since_ms
+                    .is_none_or(|s| i64::try_from(t.updated_at.wall_ms).unwrap_or(i64::MAX) >= s)
+            {
+                found.push((at, *id, t));
+            }
+        }
+    }
+    match query.sort.as_deref().unwrap_or("created") {
+        "created" => found.sort_by_key(|(at, _, t)| (t.created_at, *at, t.number)),
+        "updated" => found.sort_by_key(|(at, _, t)| (t.updated_at, *at, t.number)),
+        "comments" => found.sort_by_key(|(at, _, t)| (t.comments.len(), *at, t.number)),
+        _ => {
+            return Err(ApiError::invalid_field(
+                "Issue",
+                "sort",
+                "must be created, updated or comments",
+            ));
+        }
+    }
+    match query.direction.as_deref().unwrap_or("desc") {
+        "desc" => found.reverse(),
+        "asc" => {}
+        _ => {
+            return Err(ApiError::invalid_field(
+                "Issue",
+                "direction",
+                "must be asc or desc",
+            ));
+        }
+    }
+    let (items, headers) = page.apply(found);
+    let mut renders: std::collections::HashMap<usize, Render<'_>> =
+        std::collections::HashMap::new();
+    let mut body = Vec::with_capacity(items.len());
+    for (at, id, t) in items {
+        let Some(view) = views.get(at) else { continue };
+        let render = renders
+            .entry(at)
+            .or_insert_with(|| Render::new(&state, &links, view));
+        body.push(render.issue(&id, t));
+    }
+    Ok((headers, Json(body)).into_response())
+}
+
+/// The users issues and pull requests of the repository may be assigned to: those
+/// with push access (`Service::assignees`).
+#[utoipa::path(get, operation_id = "issues/list-assignees", path = "/api/v3/repos/{owner}/{repo}/assignees", tag = "issues",
+    params(OwnerRepo, PageParams),
+    responses((status = 200, description = "One page of users", body = Vec<schemas::SimpleUser>)))]
+async fn list_assignees(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    VisibleRepo { view, .. }: VisibleRepo,
+) -> Result<Response, ApiError> {
+    let (users, headers) = page.apply(state.service.assignees(&view));
+    let body: Vec<_> = users
+        .iter()
+        .map(|u| crate::views::SimpleUser::of(&links, u))
+        .collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+/// 204 if `assignee` may be assigned in the repository, else 404.
+#[utoipa::path(get, operation_id = "issues/check-user-can-be-assigned", path = "/api/v3/repos/{owner}/{repo}/assignees/{assignee}", tag = "issues",
+    params(OwnerRepo, ("assignee" = String, Path, description = "A login")),
+    responses((status = 204, description = "May be assigned")))]
+async fn check_assignee(
+    State(state): State<AppState>,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, assignee)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let assignable = state
+        .service
+        .assignees(&view)
+        .iter()
+        .any(|u| u.login.eq_ignore_ascii_case(&assignee));
+    if assignable {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
+    }
 }

@@ -28,6 +28,10 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_members))
         .routes(routes!(get_membership, set_membership, remove_membership))
         .routes(routes!(list_repos, create_repo))
+        .routes(routes!(check_member))
+        .routes(routes!(check_public_member))
+        .routes(routes!(my_orgs))
+        .routes(routes!(orgs_of_user))
 }
 
 /// `{org}/{username}`, the path parameters of the membership routes.
@@ -238,4 +242,91 @@ async fn create_repo(
         .await?;
     let body = views::repository(&state, &links, &view, Some(&authed));
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Whether `username` is a member: 204 if so, 404 if not, to the organization's
+/// members. Anyone else is sent, as GitHub does, to the public membership check with
+/// a 302; every membership in Guts is public, so the answer there is the same.
+#[utoipa::path(get, operation_id = "orgs/check-membership-for-user", path = "/api/v3/orgs/{org}/members/{username}", tag = "orgs",
+    params(OrgUser),
+    responses((status = 204, description = "A member"),
+        (status = 302, description = "The requester is not a member: see the public membership",
+            headers(("Location" = String, description = "The public membership check")))))]
+async fn check_member(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((login, username)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let org = existing_org(&state, &login)?;
+    let asker_is_member = match &caller {
+        Some(authed) => role_of(&state, &org, &authed.user.login)?.is_some(),
+        None => false,
+    };
+    if !asker_is_member {
+        let location = links.api(&format!("/orgs/{}/public_members/{username}", org.login));
+        let mut response = StatusCode::FOUND.into_response();
+        let value = http::HeaderValue::from_str(&location).map_err(|_| ApiError::not_found())?;
+        response.headers_mut().insert(http::header::LOCATION, value);
+        return Ok(response);
+    }
+    member_status(&state, &org, &username)
+}
+
+/// Whether `username` is a public member (every member is, in Guts): 204 or 404.
+#[utoipa::path(get, operation_id = "orgs/check-public-membership-for-user", path = "/api/v3/orgs/{org}/public_members/{username}", tag = "orgs",
+    params(OrgUser),
+    responses((status = 204, description = "A public member")))]
+async fn check_public_member(
+    State(state): State<AppState>,
+    Path((login, username)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let org = existing_org(&state, &login)?;
+    member_status(&state, &org, &username)
+}
+
+fn member_status(state: &AppState, org: &OrgRecord, username: &str) -> Result<Response, ApiError> {
+    match role_of(state, org, username)? {
+        Some(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+/// The organizations the caller belongs to.
+#[utoipa::path(get, operation_id = "orgs/list-for-authenticated-user", path = "/api/v3/user/orgs", tag = "orgs",
+    params(PageParams),
+    responses((status = 200, description = "One page of organizations", body = Vec<serde_json::Value>)))]
+async fn my_orgs(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    AuthUser(authed): AuthUser,
+) -> Result<Response, ApiError> {
+    org_list(&state, &links, &page, &authed.user.login)
+}
+
+/// The organizations a user belongs to (every membership is public in Guts).
+#[utoipa::path(get, operation_id = "orgs/list-for-user", path = "/api/v3/users/{username}/orgs", tag = "orgs",
+    params(("username" = String, Path, description = "The user's login"), PageParams),
+    responses((status = 200, description = "One page of organizations", body = Vec<serde_json::Value>)))]
+async fn orgs_of_user(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = state.service.user(&username)?;
+    org_list(&state, &links, &page, &user.login)
+}
+
+fn org_list(
+    state: &AppState,
+    links: &Links,
+    page: &Page,
+    login: &str,
+) -> Result<Response, ApiError> {
+    let orgs = state.service.orgs_of(login)?;
+    let (orgs, headers) = page.apply(orgs);
+    let body: Vec<OrgSimple> = orgs.iter().map(|o| OrgSimple::new(links, o)).collect();
+    Ok((headers, Json(body)).into_response())
 }

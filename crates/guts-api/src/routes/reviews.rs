@@ -30,6 +30,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(get_one))
         .routes(routes!(list_comments, create_comment))
+        .routes(routes!(list_repo_comments))
+        .routes(routes!(get_repo_comment))
 }
 
 /// The reviews of pull request `number`, oldest first.
@@ -276,5 +278,113 @@ async fn create_comment(
     let (view, id) = submit(&state, &authed, &view, number, review).await?;
     threads::respond(&state, &links, &view, StatusCode::CREATED, |r| {
         r.review_comment(&id, view.state.collab.reviews.get(&id)?, 0)
+    })
+}
+
+/// Query of the repository-wide review comment list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RepoCommentsQuery {
+    /// `created` or `updated` (the same in Guts: review comments are not edited).
+    sort: Option<String>,
+    /// `asc` or `desc` (default `desc` with a sort; oldest first without one).
+    direction: Option<String>,
+    /// Only comments updated at or after this time (ISO 8601).
+    since: Option<String>,
+}
+
+/// The review comment numbered `id` (GitHub's integer id) in `view`: its review's id,
+/// the review, and its index among the review's comments.
+fn review_comment_by_id(view: &RepoView, id: u64) -> Option<(OpId, &Review, usize)> {
+    view.state.collab.reviews.iter().find_map(|(rid, review)| {
+        (0..review.comments.len())
+            .find(|i| {
+                rid.numeric()
+                    .wrapping_add(u64::try_from(*i).unwrap_or(0) + 1)
+                    == id
+            })
+            .map(|i| (*rid, review, i))
+    })
+}
+
+/// Every review comment of the repository's pull requests.
+#[utoipa::path(get, operation_id = "pulls/list-review-comments-for-repo", path = "/api/v3/repos/{owner}/{repo}/pulls/comments",
+    tag = "pulls", params(crate::params::OwnerRepo, RepoCommentsQuery, PageParams),
+    responses((status = 200, description = "One page of review comments", body = Vec<schemas::PullRequestReviewComment>)))]
+async fn list_repo_comments(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    VisibleRepo { view, .. }: VisibleRepo,
+    axum::extract::Query(query): axum::extract::Query<RepoCommentsQuery>,
+) -> Result<Response, ApiError> {
+    let since_ms = match query.since.as_deref() {
+        None => None,
+        Some(text) => Some(
+            crate::time::parse_iso8601(text)
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "PullRequestReviewComment",
+                        "since",
+                        "must be an ISO 8601 time",
+                    )
+                })?
+                .saturating_mul(1000),
+        ),
+    };
+    let mut all: Vec<(OpId, &Review, usize)> = view
+        .state
+        .collab
+        .reviews
+        .iter()
+        .filter(|(_, r)| {
+            since_ms.is_none_or(|s| i64::try_from(r.at.wall_ms).unwrap_or(i64::MAX) >= s)
+        })
+        .flat_map(|(id, r)| (0..r.comments.len()).map(move |i| (*id, r, i)))
+        .collect();
+    all.sort_by_key(|(id, r, i)| (r.at, *id, *i));
+    match query.sort.as_deref() {
+        None => {}
+        Some("created" | "updated") => match query.direction.as_deref().unwrap_or("desc") {
+            "desc" => all.reverse(),
+            "asc" => {}
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "PullRequestReviewComment",
+                    "direction",
+                    "must be asc or desc",
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "PullRequestReviewComment",
+                "sort",
+                "must be created or updated",
+            ));
+        }
+    }
+    let (items, headers) = page.apply(all);
+    let render = Render::new(&state, &links, &view);
+    let body: Vec<_> = items
+        .iter()
+        .filter_map(|(id, r, i)| render.review_comment(id, r, *i))
+        .collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+/// One review comment by its id.
+#[utoipa::path(get, operation_id = "pulls/get-review-comment", path = "/api/v3/repos/{owner}/{repo}/pulls/comments/{id}",
+    tag = "pulls", params(crate::params::OwnerRepo, ("id" = u64, Path, description = "The comment's numeric id")),
+    responses((status = 200, description = "The review comment", body = schemas::PullRequestReviewComment)))]
+async fn get_repo_comment(
+    State(state): State<AppState>,
+    links: Links,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, id)): Path<(String, String, u64)>,
+) -> Result<Response, ApiError> {
+    let (rid, _, index) = review_comment_by_id(&view, id).ok_or_else(ApiError::not_found)?;
+    threads::respond(&state, &links, &view, StatusCode::OK, |r| {
+        r.review_comment(&rid, view.state.collab.reviews.get(&rid)?, index)
     })
 }

@@ -10,6 +10,7 @@
 //! caches of one request.
 
 mod collab;
+mod meta;
 mod repos;
 #[cfg(test)]
 mod tests;
@@ -24,9 +25,10 @@ pub(crate) use collab::{
     BranchEnd, Href, Issue, IssueComment, IssuePullRequestLinks, Label, PullLinks, PullRequest,
     PullStats, Review, ReviewComment, ReviewCommentLinks, ReviewLinks,
 };
+pub(crate) use meta::{ApiOverview, Root};
 pub(crate) use repos::{Repository, owned_repositories, repository};
 pub(crate) use users::{
-    Collaborator, Org, OrgAsUser, OrgSimple, SimpleUser, User, new_account, org_json,
+    Collaborator, Contributor, Org, OrgAsUser, OrgSimple, SimpleUser, User, new_account, org_json,
 };
 
 /// A view that several objects of one response embed (the author of many issues, the

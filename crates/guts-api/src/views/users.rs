@@ -317,3 +317,46 @@ pub(crate) fn new_account(links: &Links, user: &UserRecord, token: &NewToken) ->
     };
     (http::StatusCode::CREATED, Json(body)).into_response()
 }
+
+/// GitHub's `contributor`: a user with their commit count, or, with `anon=1`, an
+/// author no account is known for (`type: Anonymous`, their name and email).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Contributor {
+    User(Box<UserContributor>),
+    Anonymous(AnonymousContributor),
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct UserContributor {
+    #[serde(flatten)]
+    user: SimpleUser,
+    contributions: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AnonymousContributor {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: String,
+    email: String,
+    contributions: u64,
+}
+
+impl Contributor {
+    pub(crate) fn user(links: &Links, user: &UserRecord, contributions: u64) -> Self {
+        Contributor::User(Box::new(UserContributor {
+            user: SimpleUser::of(links, user),
+            contributions,
+        }))
+    }
+
+    pub(crate) fn anonymous(name: String, email: String, contributions: u64) -> Self {
+        Contributor::Anonymous(AnonymousContributor {
+            kind: "Anonymous",
+            name,
+            email,
+            contributions,
+        })
+    }
+}

@@ -718,3 +718,62 @@ fn objects_over_the_budget_are_refused_without_inflating() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The cursor reads a tree's entries as the whole listing does (kinds, modes, sizes,
+/// paths under the prefix), and the README, languages and authors reads find what git
+/// holds.
+#[test]
+fn cursor_readme_languages_and_authors() {
+    let fx = Fixture::new();
+    fx.commit(
+        &[
+            ("README.md", Some("# t\n")),
+            ("docs/readme.rst", Some("docs\n")),
+            ("src/lib.rs", Some("fn f() {}\n")),
+            ("run.sh", Some("echo\n")),
+        ],
+        T0,
+        "Alice",
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let exec = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(fx.work.join("run.sh"), exec).unwrap();
+    std::os::unix::fs::symlink("README.md", fx.work.join("link")).unwrap();
+    let head = fx.commit(&[("x.py", Some("print(1)\n"))], T0 + DAY, "Bob");
+    let b = fx.browser();
+    let root = b.commit(&head).unwrap().tree;
+    let mut cursor = b.tree_cursor(&root, "pre").unwrap();
+    let mut seen = Vec::new();
+    while let Some(e) = cursor.next(&b).unwrap() {
+        seen.push(e);
+    }
+    assert_eq!(seen, b.entries(&root, "pre").unwrap());
+    assert!(
+        seen.iter()
+            .any(|e| e.kind == EntryKind::Symlink && e.mode == 0o120000)
+    );
+    assert!(
+        seen.iter()
+            .any(|e| e.path == "pre/run.sh" && e.mode == 0o100755)
+    );
+
+    let readme = b.readme(&head, None, 1024).unwrap().unwrap();
+    assert_eq!(readme.entry.path, "README.md");
+    assert_eq!(readme.data.as_deref(), Some(&b"# t\n"[..]));
+    let docs = b.readme(&head, Some("docs"), 1024).unwrap().unwrap();
+    assert_eq!(docs.entry.path, "docs/readme.rst");
+    assert!(b.readme(&head, Some("src"), 1024).unwrap().is_none());
+
+    assert_eq!(
+        b.languages(&head).unwrap(),
+        vec![("Rust", 10), ("Python", 9), ("Shell", 5)]
+    );
+    let authors = b.authors(&head).unwrap();
+    assert!(!authors.truncated);
+    let names: Vec<_> = authors
+        .authors
+        .iter()
+        .map(|a| (a.email.as_str(), a.commits))
+        .collect();
+    assert_eq!(names, [("Bob@example.com", 1), ("Alice@example.com", 1)]);
+}
