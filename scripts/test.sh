@@ -31,14 +31,20 @@ fi
 # GitHub's own OpenAPI description of api.github.com (npm @octokit/openapi, pinned: a
 # new version can move the reference, so bumping it is a commit of its own), which the
 # conformance test (tests/e2e/conformance.rs) checks every answer of the node against.
+# And octokit (@octokit/rest), GitHub's own JavaScript client, which
+# tests/clients/octokit_flow.mjs drives. Both in one install: a later `--no-save`
+# install would prune the other.
 octokit_openapi=23.0.2
+octokit_rest=22.0.1
 npm_dir=target/npm
-if ! grep -qs "\"version\": \"$octokit_openapi\"" "$npm_dir/node_modules/@octokit/openapi/package.json"; then
-  echo "== installing @octokit/openapi@$octokit_openapi into $npm_dir"
+if ! grep -qs "\"version\": \"$octokit_openapi\"" "$npm_dir/node_modules/@octokit/openapi/package.json" ||
+  ! grep -qs "\"version\": \"$octokit_rest\"" "$npm_dir/node_modules/@octokit/rest/package.json"; then
+  echo "== installing @octokit/openapi@$octokit_openapi and @octokit/rest@$octokit_rest into $npm_dir"
   npm install --prefix "$npm_dir" --no-save --no-audit --no-fund --loglevel=error \
-    "@octokit/openapi@$octokit_openapi"
+    "@octokit/openapi@$octokit_openapi" "@octokit/rest@$octokit_rest"
 fi
 export GUTS_GITHUB_OPENAPI="$PWD/$npm_dir/node_modules/@octokit/openapi/generated/api.github.com.json"
+export GUTS_OCTOKIT_REST="$PWD/$npm_dir/node_modules/@octokit/rest"
 export GUTS_PYTHON="$PWD/$venv/bin/python"
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"

@@ -1,14 +1,22 @@
 """A whole collaboration flow driven by PyGithub against a real guts-node.
 
-Run by tests/e2e/clients.rs with GUTS_URL, ALICE_TOKEN, BOB_TOKEN and WORK set.
-Every step asserts what GitHub would answer; any failure exits non-zero with a trace.
+Run by tests/e2e/clients.rs with GUTS_URL, ALICE_TOKEN, BOB_TOKEN, WORK and RECORDING
+set. Every step asserts what GitHub would answer; any failure exits non-zero with a
+trace. Every answer PyGithub receives is recorded to RECORDING, which
+tests/conformance/recording.py then checks against GitHub's published description.
 """
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from github import Auth, Github, GithubException
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
+from recording import record_requests  # noqa: E402
+
+record_requests(os.environ["RECORDING"])
 
 BASE = os.environ["GUTS_URL"]
 WORK = os.environ["WORK"]

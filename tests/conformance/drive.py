@@ -343,6 +343,7 @@ def scenario(node: Node, repo: str, org: str) -> None:
     call("alice", "DELETE", f"/repos/{owner}/scratch", 204)
     call("alice", "GET", f"/repos/{owner}/scratch", 404)
     scenario_writes(node, repo)
+    scenario_reads(node, repo, org)
 
 
 def scenario_writes(node: Node, repo: str) -> None:
@@ -411,8 +412,6 @@ def scenario_writes(node: Node, repo: str) -> None:
     call("alice", "DELETE", f"{R}/git/refs/heads/generated", 204)
     call("alice", "DELETE", f"{R}/git/refs/heads/generated", 422)
 
-    scenario_reads(node, repo, org)
-
 
 def scenario_reads(node: Node, repo: str, org: str) -> None:
     """The reads tools expect around a repository, an organization and a user: archives
@@ -477,7 +476,7 @@ def scenario_reads(node: Node, repo: str, org: str) -> None:
 
     # ---- Tags, README, languages, contributors ----
     tags = call("bob", "GET", f"{R}/tags", 200)
-    assert [t["name"] for t in tags] == ["v0.1"], tags
+    assert "v0.1" in [t["name"] for t in tags], tags
     raw("alice", f"/repos/{owner}/no-such-repo/tags", 404, documented=False)
     readme = call("bob", "GET", f"{R}/readme", 200)
     assert readme["path"] == "README.md", readme
