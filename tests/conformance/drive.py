@@ -403,6 +403,9 @@ def scenario_writes(node: Node, repo: str) -> None:
         {"tag": "gen-1", "message": "Generated", "object": commit["sha"], "type": "commit",
          "tagger": {"name": "Gen Bot", "email": "gen@example.com", "date": "2024-05-06T07:08:09Z"}},
     )
+    read_tag = call("bob", "GET", f"{R}/git/tags/{tag['sha']}", 200)
+    assert read_tag == tag, (read_tag, tag)
+    call("bob", "GET", f"{R}/git/tags/{commit['sha']}", 404)
     call("alice", "POST", f"{R}/git/refs", 201, {"ref": "refs/heads/generated", "sha": main})
     call("alice", "POST", f"{R}/git/refs", 422, {"ref": "refs/heads/generated", "sha": main})
     call("alice", "POST", f"{R}/git/refs", 201, {"ref": "refs/tags/gen-1", "sha": tag["sha"]})

@@ -13,7 +13,7 @@ use std::collections::{BinaryHeap, HashSet};
 
 use gix::bstr::ByteSlice as _;
 use gix::object::Kind;
-use gix::objs::{CommitRef, TreeRef};
+use gix::objs::{CommitRef, TagRef, TreeRef};
 
 use crate::error::StoreError;
 use crate::git::{GitRepo, GitRepos, Oid};
@@ -110,6 +110,20 @@ pub struct CommitInfo {
     pub committer: Signature,
     /// The whole message; one trailing newline removed, as GitHub shows it.
     pub message: String,
+}
+
+/// An annotated tag object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInfo {
+    pub id: Oid,
+    pub name: String,
+    /// One trailing newline removed, as GitHub shows it.
+    pub message: String,
+    pub object: Oid,
+    /// `commit`, `tree`, `blob` or `tag`.
+    pub object_kind: &'static str,
+    /// `None` for the rare tag written without one.
+    pub tagger: Option<Signature>,
 }
 
 /// What a tree entry is, from its mode.
@@ -430,6 +444,24 @@ impl Browser {
             author: signature(commit.author().map_err(|e| corrupt(id, e))?),
             committer: signature(commit.committer().map_err(|e| corrupt(id, e))?),
             message: message.strip_suffix('\n').unwrap_or(&message).to_string(),
+        })
+    }
+
+    /// The annotated tag object `id` (not a ref: `git/tags/{sha}` names the object).
+    pub fn tag(&self, id: &Oid) -> Result<TagInfo> {
+        let data = self.object_of(id, Kind::Tag)?;
+        let tag = TagRef::from_bytes(&data, self.repo.object_hash()).map_err(|e| corrupt(id, e))?;
+        Ok(TagInfo {
+            id: *id,
+            name: tag.name.to_str_lossy().into_owned(),
+            // One trailing newline removed, as for commits and as GitHub shows it.
+            message: {
+                let message = tag.message.to_str_lossy();
+                message.strip_suffix('\n').unwrap_or(&message).to_owned()
+            },
+            object: to_oid(&tag.target())?,
+            object_kind: kind_name(tag.target_kind),
+            tagger: tag.tagger().map_err(|e| corrupt(id, e))?.map(signature),
         })
     }
 

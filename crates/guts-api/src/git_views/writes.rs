@@ -5,7 +5,7 @@
 
 use guts_service::CreatedTag;
 use guts_storage::Oid;
-use guts_storage::browse::{CommitInfo, Signature as BrowseSignature, TreeEntry};
+use guts_storage::browse::{CommitInfo, Signature as BrowseSignature, TagInfo, TreeEntry};
 use serde::Serialize;
 
 use super::commit::{GitCommit, Person, Verification};
@@ -75,31 +75,53 @@ pub(crate) struct GitTag {
 
 impl GitTag {
     /// The tag `created` named `tag`, of an object of kind `kind`, as written.
-    pub(crate) fn new(
+    pub(crate) fn created(
         repo: &Repo,
         created: &CreatedTag,
         tag: String,
         message: String,
-        kind: String,
+        kind: &'static str,
     ) -> GitTag {
-        let sha = hex(&created.id);
-        let object_sha = hex(&created.object);
         let tagger = created.tagger.clone();
+        GitTag::new(
+            repo,
+            TagInfo {
+                id: created.id,
+                name: tag,
+                message,
+                object: created.object,
+                object_kind: kind,
+                tagger: Some(BrowseSignature {
+                    name: tagger.name,
+                    email: tagger.email,
+                    seconds: tagger.time_secs,
+                    offset: 0,
+                }),
+            },
+        )
+    }
+
+    /// The annotated tag object `tag` (a tag written without a tagger shows an empty
+    /// one: GitHub's shape requires it).
+    pub(crate) fn new(repo: &Repo, tag: TagInfo) -> GitTag {
+        let sha = hex(&tag.id);
+        let object_sha = hex(&tag.object);
+        let kind = tag.object_kind;
         GitTag {
             node_id: format!("TAG_{sha}"),
             url: repo.api(&format!("/git/tags/{sha}")),
-            tag,
-            message,
-            tagger: Person::new(BrowseSignature {
-                name: tagger.name,
-                email: tagger.email,
-                seconds: tagger.time_secs,
+            tag: tag.name,
+            message: tag.message,
+            tagger: Person::new(tag.tagger.unwrap_or(BrowseSignature {
+                name: String::new(),
+                email: String::new(),
+                seconds: 0,
                 offset: 0,
-            }),
+            })),
             object: TagObject {
                 url: repo.api(&format!("/git/{kind}s/{object_sha}")),
                 sha: object_sha,
-                kind,
+                kind: kind.to_owned(),
             },
             verification: Verification::UNSIGNED,
             sha,

@@ -33,6 +33,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_commit))
         .routes(routes!(get_tree))
         .routes(routes!(get_blob))
+        .routes(routes!(get_tag))
 }
 
 /// A repository path with one more segment (`{sha}` or `{*ref}`).
@@ -199,6 +200,21 @@ async fn get_commit(
     let (repo, _, commit) =
         read_object(&state, links, caller.as_ref(), path, |b, id| b.commit(id)).await?;
     Ok(Json(GitCommit::new(&repo, commit)))
+}
+
+/// An annotated tag object (what `POST git/tags` wrote, or a tag pushed with git).
+#[utoipa::path(get, operation_id = "git/get-tag", path = "/api/v3/repos/{owner}/{repo}/git/tags/{sha}", tag = "git",
+    params(OwnerRepo, ("sha" = String, Path, description = "The tag object's full sha")),
+    responses((status = 200, description = "The tag", body = schemas::GitTag)))]
+async fn get_tag(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path(path): RepoPath,
+) -> Result<Json<git_views::GitTag>, ApiError> {
+    let (repo, _, tag) =
+        read_object(&state, links, caller.as_ref(), path, |b, id| b.tag(id)).await?;
+    Ok(Json(git_views::GitTag::new(&repo, tag)))
 }
 
 /// `GET /git/trees/{sha}`: a tree (or the tree of a commit, or of a branch or tag

@@ -247,7 +247,7 @@ async fn create_tag(
     );
     let created = state.service.create_tag(&who, &access, request).await?;
     let repo = rendered(&state, links, &who, &owner, &name)?;
-    let view = GitTag::new(&repo, &created, tag, message, kind);
+    let view = GitTag::created(&repo, &created, tag, message, object_kind(&kind));
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -348,4 +348,15 @@ async fn delete_ref(
     let access = access(&state, &who, &owner, &name)?;
     state.service.delete_ref(&who, &access, &short).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The object kind named by a tag request's `type`, as the view spells it (the service
+/// checked it against the object already).
+fn object_kind(kind: &str) -> &'static str {
+    match kind {
+        "tree" => "tree",
+        "blob" => "blob",
+        "tag" => "tag",
+        _ => "commit",
+    }
 }
