@@ -204,7 +204,8 @@ def scenario(node: Node, repo: str, org: str) -> None:
     call("alice", "PUT", f"/orgs/{org}/memberships/bob", 200, {"role": "member"})
     call("alice", "GET", f"/orgs/{org}/memberships/bob", 200)
     call("alice", "GET", f"/orgs/{org}/members", 200)
-    call("alice", "POST", f"/orgs/{org}/repos", 201, {"name": "tools", "description": "org repo"})
+    call("alice", "POST", f"/orgs/{org}/repos", 201, {"name": "tools", "description": "org repo", "auto_init": True})
+    assert call("bob", "GET", f"/repos/{org}/tools/readme", 200)["name"] == "README.md"
     call("bob", "GET", f"/orgs/{org}/repos", 200)
 
     # ---- Git data (history pushed with git by the Rust side) ----

@@ -303,3 +303,40 @@ fn renamed_archived_and_issueless_repositories_behave_as_on_github() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["description"], "back", "{body}");
 }
+
+/// `auto_init: true`: the new repository has a first commit with a README (its name and
+/// description), on its default branch, authored by its creator; stock git clones it.
+#[test]
+fn auto_init_makes_a_first_commit_with_a_readme() {
+    let node = TestNode::start();
+    let alice = create_user(&node, "alice");
+    let (status, body) = post(
+        &node,
+        &alice,
+        "/user/repos",
+        json!({"name": "fresh", "description": "Made fresh.", "auto_init": true, "default_branch": "trunk"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["default_branch"], "trunk", "{body}");
+    let git = Git::v(2);
+    let work = tempfile::tempdir().unwrap();
+    let clone = git.clone(&anon_url(&node, "alice/fresh"), work.path(), "fresh");
+    assert_eq!(
+        std::fs::read_to_string(clone.join("README.md")).unwrap(),
+        "# fresh\n\nMade fresh.\n"
+    );
+    assert_eq!(
+        git.out(&clone, &["rev-parse", "--abbrev-ref", "HEAD"])
+            .trim(),
+        "trunk"
+    );
+    assert_eq!(
+        git.out(&clone, &["log", "--format=%an %s"]).trim(),
+        "alice Initial commit"
+    );
+    // Without it, the repository stays empty.
+    let (status, body) = post(&node, &alice, "/user/repos", json!({"name": "empty"}));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = get(&node, "/repos/alice/empty/commits");
+    assert_eq!(status, 409, "an empty repository has no commits: {body}");
+}

@@ -57,6 +57,9 @@ pub(crate) struct CreateRepo {
     /// Short branch name; `main` when absent.
     #[serde(default)]
     default_branch: Option<String>,
+    /// An initial commit with a README.
+    #[serde(default)]
+    auto_init: Option<bool>,
 }
 
 impl From<CreateRepo> for NewRepo {
@@ -66,6 +69,7 @@ impl From<CreateRepo> for NewRepo {
             name: body.name,
             description: body.description.unwrap_or_default(),
             default_branch: body.default_branch,
+            auto_init: body.auto_init.unwrap_or(false),
         }
     }
 }

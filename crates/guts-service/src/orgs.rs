@@ -60,6 +60,7 @@ impl Service {
         }
         who.require(Scope::Repo)?;
         let key = self.accounts.org_signing_key(&org.login);
+        let auto_init = new.auto_init;
         let mut view = self.create_signed(&key, &org.login, new).await?;
         let payload = Payload::SetRole {
             user: who.key(),
@@ -76,7 +77,7 @@ impl Service {
             };
             view = self.append_signed(&view, &key, payload).await?.0;
         }
-        Ok(view)
+        self.initialise(who, view, auto_init).await
     }
 
     /// [`Denied::NotOrgAdmin`] unless `who` administers `org` (site admins always do).

@@ -31,6 +31,9 @@ pub struct NewRepo {
     pub private: bool,
     /// Short branch name; `main` when `None`.
     pub default_branch: Option<String>,
+    /// An initial commit with a README on the default branch, as GitHub's
+    /// `auto_init` makes.
+    pub auto_init: bool,
 }
 
 /// What a repository's settings change to; `None` leaves one as it is.
@@ -245,7 +248,40 @@ impl Service {
     ) -> Result<Arc<RepoView>, ServiceError> {
         who.require(Scope::Repo)?;
         let key = self.accounts.signing_key(&who.user)?;
-        self.create_signed(&key, &who.user.login, new).await
+        let auto_init = new.auto_init;
+        let view = self.create_signed(&key, &who.user.login, new).await?;
+        self.initialise(who, view, auto_init).await
+    }
+
+    /// With `auto_init`, the creator's first commit in the new repository `view`: a
+    /// README naming it (and its description), on the default branch, written like a
+    /// contents `PUT` (one signed ref update). A failure here leaves the repository
+    /// created and empty, which the error reports.
+    pub(crate) async fn initialise(
+        &self,
+        who: &Authed,
+        view: Arc<RepoView>,
+        auto_init: bool,
+    ) -> Result<Arc<RepoView>, ServiceError> {
+        let Some(meta) = view.state.meta.as_ref().filter(|_| auto_init) else {
+            return Ok(view);
+        };
+        let mut readme = format!("# {}\n", meta.name);
+        if !meta.description.is_empty() {
+            readme = format!("{readme}\n{}\n", meta.description);
+        }
+        let access = self.access(Caller::User(who), view.clone());
+        let request = crate::write::FileRequest {
+            path: "README.md".into(),
+            branch: None,
+            sha: None,
+            content: Some(readme.into_bytes()),
+            message: "Initial commit".into(),
+            author: None,
+            committer: None,
+        };
+        self.write_file(who, &access, request).await?;
+        self.repos.get(view.id).ok_or(ServiceError::NotFound)
     }
 
     /// Changes the settings of `view` as `who`: a signed `UpdateRepo` for the
