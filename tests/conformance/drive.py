@@ -537,6 +537,14 @@ def scenario_reads(node: Node, repo: str, org: str) -> None:
     raw("alice", f"{R}/pulls/comments", 422, params={"sort": "bogus"}, documented=False)
     call("alice", "GET", f"{R}/pulls/comments/{comments[0]['id']}", 200)
     call("alice", "GET", f"{R}/pulls/comments/99999", 404)
+    first = comments[0]["id"]
+    edited = call("alice", "PATCH", f"{R}/pulls/comments/{first}", 200, {"body": "Edited by the owner."})
+    assert edited["body"] == "Edited by the owner." and edited["id"] == first, edited
+    call("alice", "DELETE", f"{R}/pulls/comments/{first}", 204)
+    call("alice", "GET", f"{R}/pulls/comments/{first}", 404)
+    call("alice", "DELETE", f"{R}/pulls/comments/{first}", 404)
+    after = call("alice", "GET", f"{R}/pulls/comments", 200)
+    assert first not in [c["id"] for c in after], after
 
 
 def is_success(github: Description, operation: str, status: int) -> bool:

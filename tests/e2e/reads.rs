@@ -358,6 +358,42 @@ fn orgs_assignees_my_issues_and_review_comments() {
             .ends_with(&format!("/pulls/comments/{id}"))
     );
     assert_eq!(get(&node, "", "/repos/alice/proj/pulls/comments/1").0, 404);
+
+    // Editing and deleting one: its author or a writer, never a stranger; bad bodies
+    // and unknown ids are GitHub's 4xx; the other comment keeps its id.
+    let path = format!("/repos/alice/proj/pulls/comments/{id}");
+    let patch = |token: &str, path: &str, body: Value| {
+        api(&node, reqwest::Method::PATCH, token, path, body)
+    };
+    assert_eq!(patch(&carol, &path, json!({"body": "mine now"})).0, 403);
+    assert_eq!(patch(&bob, &path, json!({"body": "  "})).0, 422);
+    assert_eq!(
+        patch(
+            &bob,
+            "/repos/alice/proj/pulls/comments/1",
+            json!({"body": "x"})
+        )
+        .0,
+        404
+    );
+    let (status, edited) = patch(&bob, &path, json!({"body": "First remark, edited"}));
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(
+        (edited["id"].as_u64(), edited["body"].as_str()),
+        (Some(id), Some("First remark, edited"))
+    );
+    let delete = |token: &str| api(&node, reqwest::Method::DELETE, token, &path, Value::Null).0;
+    assert_eq!(delete(&carol), 403);
+    assert_eq!(delete(&alice), 204);
+    assert_eq!(delete(&alice), 404);
+    let (_, all, _) = get(&node, "", "/repos/alice/proj/pulls/comments");
+    let left: Vec<_> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["Second remark"]);
     assert_eq!(
         get(
             &node,

@@ -293,6 +293,11 @@ impl<'a> Render<'a> {
         index: usize,
     ) -> Option<ReviewComment<'a>> {
         let comment = review.comments.get(index)?;
+        let slot = u32::try_from(index).ok()?;
+        if review.deleted.contains(&slot) {
+            return None;
+        }
+        let updated = stamp(review.edited.get(&slot).copied().unwrap_or(review.at));
         let number = self.number_of(&review.pull);
         let numeric = id
             .numeric()
@@ -324,8 +329,8 @@ impl<'a> Render<'a> {
             diff_hunk: "",
             body: &comment.body,
             user: self.user(&review.author),
-            created_at: at.clone(),
-            updated_at: at,
+            created_at: at,
+            updated_at: updated,
             html_url,
             pull_request_url,
             author_association: "NONE",
@@ -429,7 +434,7 @@ impl<'a> Render<'a> {
                 .reviews
                 .iter()
                 .filter_map(|r| state.collab.reviews.get(r))
-                .map(|r| r.comments.len())
+                .map(|r| r.live_comments().count())
                 .sum(),
             maintainer_can_modify: false,
             stats,

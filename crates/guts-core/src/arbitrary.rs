@@ -219,6 +219,13 @@ fn collab_payload() -> impl Strategy<Value = Payload> {
         (op_id(), text()).prop_map(|(thread, body)| Payload::Comment { thread, body }),
         (op_id(), proptest::option::of(text()))
             .prop_map(|(comment, body)| Payload::EditComment { comment, body }),
+        (op_id(), any::<u32>(), proptest::option::of(text())).prop_map(|(review, index, body)| {
+            Payload::EditReviewComment {
+                review,
+                index,
+                body,
+            }
+        }),
         (
             text(),
             proptest::option::of((text(), text(), text()).prop_map(

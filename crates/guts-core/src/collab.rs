@@ -198,11 +198,23 @@ pub struct Review {
     pub commit: ObjectId,
     pub at: Hlc,
     pub comments: Vec<ReviewComment>,
+    /// Inline comments edited since (index → when) and deleted (their slots stay, so
+    /// the others keep their ids).
+    pub edited: BTreeMap<u32, Hlc>,
+    pub deleted: BTreeSet<u32>,
     /// The role its author held in the review's causal past. Recorded because an
     /// approval counts toward required approvals only from someone who had write
     /// access when approving (as on GitHub), and the fold cannot look back at that
     /// ACL when the merge comes.
     pub role: Option<Role>,
+}
+
+impl Review {
+    /// The indices of its inline comments that are not deleted.
+    pub fn live_comments(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.comments.len())
+            .filter(|i| u32::try_from(*i).is_ok_and(|i| !self.deleted.contains(&i)))
+    }
 }
 
 /// Every thread, comment, label and review of a repository.
@@ -641,6 +653,41 @@ impl Collab {
         Ok(())
     }
 
+    /// Edits or deletes inline comment `index` of review `id`: by its author or a
+    /// writer, as an issue comment.
+    pub(crate) fn edit_review_comment(
+        &mut self,
+        actor: &Actor,
+        id: &OpId,
+        index: u32,
+        body: Option<&str>,
+    ) -> Result<(), Rejection> {
+        let review = self.reviews.get(id).ok_or(Rejection::NoSuchComment)?;
+        let slot = usize::try_from(index).map_err(|_| Rejection::NoSuchComment)?;
+        if slot >= review.comments.len() || review.deleted.contains(&index) {
+            return Err(Rejection::NoSuchComment);
+        }
+        actor.require_author_or_writer(&review.author)?;
+        if let Some(body) = body {
+            validate_body(body)?;
+        }
+        if let Some(review) = self.reviews.get_mut(id) {
+            match body {
+                Some(body) => {
+                    if let Some(comment) = review.comments.get_mut(slot) {
+                        body.clone_into(&mut comment.body);
+                    }
+                    let at = review.edited.entry(index).or_insert(actor.at);
+                    *at = (*at).max(actor.at);
+                }
+                None => {
+                    review.deleted.insert(index);
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn set_label(
         &mut self,
         actor: &Actor,
@@ -734,6 +781,8 @@ impl Collab {
                 commit,
                 at: actor.at,
                 comments: comments.to_vec(),
+                edited: BTreeMap::new(),
+                deleted: BTreeSet::new(),
                 role: actor.held,
             },
         );

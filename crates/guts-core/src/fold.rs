@@ -613,6 +613,11 @@ impl Folder<'_> {
                 collab.request_reviewers(actor, thread, add, remove)
             }
             Payload::Comment { thread, body } => collab.comment(actor, thread, body),
+            Payload::EditReviewComment {
+                review,
+                index,
+                body,
+            } => collab.edit_review_comment(actor, review, *index, body.as_deref()),
             Payload::EditComment { comment, body } => {
                 collab.edit_comment(actor, comment, body.as_deref())
             }

@@ -176,6 +176,13 @@ pub enum Payload {
         comment: OpId,
         body: Option<String>,
     },
+    /// Replaces the body of inline comment `index` of review `review`, or deletes it
+    /// when `body` is `None` (the others keep their place, and their ids).
+    EditReviewComment {
+        review: OpId,
+        index: u32,
+        body: Option<String>,
+    },
     /// Creates or updates the repository label `name` (renaming it when
     /// `label.name` differs), or deletes it when `None`.
     SetLabel {
@@ -222,6 +229,7 @@ impl Payload {
             Payload::AssignThread { .. } => "assign_thread",
             Payload::Comment { .. } => "comment",
             Payload::EditComment { .. } => "edit_comment",
+            Payload::EditReviewComment { .. } => "edit_review_comment",
             Payload::SetLabel { .. } => "set_label",
             Payload::Review { .. } => "review",
             Payload::MergePull { .. } => "merge_pull",

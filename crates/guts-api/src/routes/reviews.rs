@@ -31,7 +31,11 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one))
         .routes(routes!(list_comments, create_comment))
         .routes(routes!(list_repo_comments))
-        .routes(routes!(get_repo_comment))
+        .routes(routes!(
+            get_repo_comment,
+            update_repo_comment,
+            delete_repo_comment
+        ))
 }
 
 /// The reviews of pull request `number`, oldest first.
@@ -240,7 +244,7 @@ async fn list_comments(
 ) -> Result<Response, ApiError> {
     let all: Vec<(OpId, &Review, usize)> = reviews_of(&view, number)?
         .into_iter()
-        .flat_map(|(id, r)| (0..r.comments.len()).map(move |i| (id, r, i)))
+        .flat_map(|(id, r)| r.live_comments().map(move |i| (id, r, i)))
         .collect();
     let (items, headers) = page.apply(all);
     let render = Render::new(&state, &links, &view);
@@ -297,7 +301,8 @@ struct RepoCommentsQuery {
 /// the review, and its index among the review's comments.
 fn review_comment_by_id(view: &RepoView, id: u64) -> Option<(OpId, &Review, usize)> {
     view.state.collab.reviews.iter().find_map(|(rid, review)| {
-        (0..review.comments.len())
+        review
+            .live_comments()
             .find(|i| {
                 rid.numeric()
                     .wrapping_add(u64::try_from(*i).unwrap_or(0) + 1)
@@ -340,7 +345,7 @@ async fn list_repo_comments(
         .filter(|(_, r)| {
             since_ms.is_none_or(|s| i64::try_from(r.at.wall_ms).unwrap_or(i64::MAX) >= s)
         })
-        .flat_map(|(id, r)| (0..r.comments.len()).map(move |i| (*id, r, i)))
+        .flat_map(|(id, r)| r.live_comments().map(move |i| (*id, r, i)))
         .collect();
     all.sort_by_key(|(id, r, i)| (r.at, *id, *i));
     match query.sort.as_deref() {
@@ -387,4 +392,80 @@ async fn get_repo_comment(
     threads::respond(&state, &links, &view, StatusCode::OK, |r| {
         r.review_comment(&rid, view.state.collab.reviews.get(&rid)?, index)
     })
+}
+
+/// The body of a review comment edit.
+#[derive(Debug, Deserialize, ToSchema)]
+struct EditComment {
+    /// Not blank; at most 65,536 characters.
+    body: Option<String>,
+}
+
+impl crate::extract::ApiResource for EditComment {
+    const RESOURCE: &'static str = "PullRequestReviewComment";
+}
+
+/// The review and index of review comment `id`, as an `u32` slot, or 404.
+fn comment_slot(view: &RepoView, id: u64) -> Result<(OpId, u32), ApiError> {
+    let (rid, _, index) = review_comment_by_id(view, id).ok_or_else(ApiError::not_found)?;
+    let index = u32::try_from(index).map_err(|_| ApiError::not_found())?;
+    Ok((rid, index))
+}
+
+/// Edits a review comment's body (a signed `EditReviewComment`; the fold requires its
+/// author or a writer).
+#[utoipa::path(patch, operation_id = "pulls/update-review-comment", path = "/api/v3/repos/{owner}/{repo}/pulls/comments/{id}",
+    tag = "pulls", params(crate::params::OwnerRepo, ("id" = u64, Path, description = "The comment's numeric id")),
+    request_body = EditComment,
+    responses((status = 200, description = "The review comment", body = schemas::PullRequestReviewComment)))]
+async fn update_repo_comment(
+    State(state): State<AppState>,
+    links: Links,
+    AuthUser(authed): AuthUser,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, id)): Path<(String, String, u64)>,
+    JsonBody(body): JsonBody<EditComment>,
+) -> Result<Response, ApiError> {
+    let (review, index) = comment_slot(&view, id)?;
+    let text = body
+        .body
+        .filter(|b| !b.trim().is_empty())
+        .ok_or_else(|| ApiError::missing_field("PullRequestReviewComment", "body"))?;
+    if text.chars().count() > caps::MAX_BODY_CHARS {
+        return Err(ApiError::invalid_field(
+            "PullRequestReviewComment",
+            "body",
+            "is too long (maximum is 65536 characters)",
+        ));
+    }
+    let payload = Payload::EditReviewComment {
+        review,
+        index,
+        body: Some(text),
+    };
+    let (view, _) = threads::append(&state, &authed, &view, payload).await?;
+    threads::respond(&state, &links, &view, StatusCode::OK, |r| {
+        let slot = usize::try_from(index).ok()?;
+        r.review_comment(&review, view.state.collab.reviews.get(&review)?, slot)
+    })
+}
+
+/// Deletes a review comment (its review and the other comments stay).
+#[utoipa::path(delete, operation_id = "pulls/delete-review-comment", path = "/api/v3/repos/{owner}/{repo}/pulls/comments/{id}",
+    tag = "pulls", params(crate::params::OwnerRepo, ("id" = u64, Path, description = "The comment's numeric id")),
+    responses((status = 204, description = "Deleted")))]
+async fn delete_repo_comment(
+    State(state): State<AppState>,
+    AuthUser(authed): AuthUser,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path((_owner, _repo, id)): Path<(String, String, u64)>,
+) -> Result<StatusCode, ApiError> {
+    let (review, index) = comment_slot(&view, id)?;
+    let payload = Payload::EditReviewComment {
+        review,
+        index,
+        body: None,
+    };
+    threads::append(&state, &authed, &view, payload).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -170,6 +170,29 @@ impl RepoState {
                 }
             }
         }
+        // And edited or deleted inline review comments (their bodies are encoded with
+        // the reviews), likewise.
+        let touched = self
+            .collab
+            .reviews
+            .iter()
+            .filter(|(_, r)| !r.edited.is_empty() || !r.deleted.is_empty());
+        if touched.clone().next().is_some() {
+            w.u64(u64::MAX - 2);
+            w.long_count(touched.clone().count());
+            for (id, review) in touched {
+                w.fixed(id.as_bytes());
+                w.long_count(review.edited.len());
+                for (index, at) in &review.edited {
+                    w.u32(*index);
+                    w.hlc(*at);
+                }
+                w.long_count(review.deleted.len());
+                for index in &review.deleted {
+                    w.u32(*index);
+                }
+            }
+        }
         w.into_bytes()
     }
 

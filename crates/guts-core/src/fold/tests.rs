@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::arbitrary::{CommitGraph, keypair, protection, role};
-use crate::collab::{Assignment, LabelDef, MergeMethod, ThreadEdit, Verdict};
+use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
 use crate::identity::Keypair;
 use crate::op::{BranchProtection, Operation};
 use proptest::prelude::*;
@@ -2123,4 +2123,80 @@ fn reviews_are_requested_from_collaborators_and_answered_by_reviewing() {
     let state = w.state();
     assert!(requested(&state).is_empty());
     assert_ne!(state.encode(), with_requests);
+}
+
+fn edit_inline(review: &SignedOp, index: u32, body: Option<&str>) -> Payload {
+    Payload::EditReviewComment {
+        review: review.id(),
+        index,
+        body: body.map(str::to_owned),
+    }
+}
+
+#[test]
+fn inline_review_comments_are_edited_and_deleted_in_place() {
+    let (mut w, open, last) = reviewed_pull(false);
+    let (alice, bob, carol) = (keypair(1), keypair(2), keypair(3));
+    let carol_in = w.op(&alice, &[&last], 2_010, grant(&carol, Some(Role::Read)));
+    let inline = |n: u32| ReviewComment {
+        path: "src/lib.rs".into(),
+        line: n,
+        body: format!("note {n}"),
+    };
+    let review = w.op(
+        &carol,
+        &[&carol_in],
+        2_011,
+        Payload::Review {
+            pull: open.id(),
+            verdict: Verdict::Comment,
+            body: String::new(),
+            commit: commit(2),
+            comments: vec![inline(1), inline(2)],
+        },
+    );
+    let before = w.state().encode();
+    let edited = w.op(
+        &carol,
+        &[&review],
+        2_012,
+        edit_inline(&review, 0, Some("better")),
+    );
+    let by_other = w.op(&bob, &[&edited], 2_013, edit_inline(&review, 1, None));
+    let out_of_range = w.op(
+        &carol,
+        &[&by_other],
+        2_014,
+        edit_inline(&review, 2, Some("x")),
+    );
+    let state = w.state();
+    assert!(!state.rejected.contains_key(&edited.id()));
+    // Bob has write access: he may delete carol's comment, as on GitHub.
+    assert!(!state.rejected.contains_key(&by_other.id()));
+    assert_eq!(
+        state.rejected.get(&out_of_range.id()),
+        Some(&Rejection::NoSuchComment)
+    );
+    let stored = &state.collab.reviews[&review.id()];
+    assert_eq!(stored.comments[0].body, "better");
+    assert_eq!(stored.edited.get(&0), Some(&at(2_012)));
+    assert!(stored.deleted.contains(&1));
+    assert_ne!(state.encode(), before);
+    // A deleted comment cannot be edited again; a reader cannot edit someone else's.
+    let again = w.op(
+        &carol,
+        &[&out_of_range],
+        2_015,
+        edit_inline(&review, 1, Some("back")),
+    );
+    let stranger = w.op(&keypair(9), &[&again], 2_016, edit_inline(&review, 0, None));
+    let state = w.state();
+    assert_eq!(
+        state.rejected.get(&again.id()),
+        Some(&Rejection::NoSuchComment)
+    );
+    assert!(matches!(
+        state.rejected.get(&stranger.id()),
+        Some(Rejection::NotPermitted { .. })
+    ));
 }
