@@ -345,6 +345,25 @@ def scenario(node: Node, repo: str, org: str) -> None:
     call("alice", "GET", f"/repos/{owner}/scratch", 404)
     scenario_writes(node, repo)
     scenario_reads(node, repo, org)
+    scenario_unmodeled(node, repo, org)
+
+
+def scenario_unmodeled(node: Node, repo: str, org: str) -> None:
+    """What Guts does not model answers with the truth, an empty list, for a repository
+    or account that exists (404 for one that does not, which GitHub does not document
+    for these: tests/e2e/reads.rs checks it)."""
+    R = f"/repos/{repo}"
+    call = node.call
+    for what in ["forks", "stargazers", "subscribers", "teams", "deployments", "downloads"]:
+        assert call("bob", "GET", f"{R}/{what}", 200) == [], what
+    for what in ["followers", "following", "starred", "subscriptions", "gists"]:
+        assert call("anonymous", "GET", f"/users/bob/{what}", 200) == [], what
+    call("anonymous", "GET", f"/users/{org}/followers", 200)
+    for what in ["followers", "following", "starred", "subscriptions", "emails"]:
+        assert call("alice", "GET", f"/user/{what}", 200) == [], what
+    call("anonymous", "GET", "/user/emails", 401)
+    call("anonymous", "GET", "/gists/public", 200)
+    call("alice", "GET", "/gists/starred", 200)
 
 
 def scenario_writes(node: Node, repo: str) -> None:

@@ -404,6 +404,17 @@ fn orgs_assignees_my_issues_and_review_comments() {
         json!([])
     );
 
+    // What Guts does not model: empty for what exists, 404 for what does not.
+    assert_eq!(get(&node, "", "/repos/alice/proj/forks").1, json!([]));
+    assert_eq!(get(&node, "", "/repos/alice/nope/forks").0, 404);
+    assert_eq!(
+        get(&node, &carol, "/repos/alice/proj/stargazers").1,
+        json!([])
+    );
+    assert_eq!(get(&node, "", "/users/acme/followers").1, json!([]));
+    assert_eq!(get(&node, "", "/users/nobody/gists").0, 404);
+    assert_eq!(get(&node, "", "/user/emails").0, 401);
+
     // The API root and meta.
     let (status, root, _) = get(&node, "", "/");
     assert_eq!(status, 200);

@@ -387,6 +387,11 @@ pub mod schemas {
         pub repo: Option<Repository>,
     }
 
+    /// An item of a list that is always empty because Guts does not model what it
+    /// lists (teams, deployments, gists, email addresses): see `routes::unmodeled`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Unmodeled {}
+
     /// Who is asked to review a pull request (`pull-request-review-request`): users;
     /// Guts has no teams.
     #[derive(Debug, Serialize, ToSchema)]

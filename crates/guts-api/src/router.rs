@@ -53,6 +53,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::archives::router())
         .merge(routes::repo_stats::router())
         .merge(routes::meta::router())
+        .merge(routes::unmodeled::router())
 }
 
 /// The router of the API listener.
