@@ -241,6 +241,11 @@ def scenario(node: Node, repo: str, org: str) -> None:
     call("alice", "GET", f"{R}/collaborators/bob", 204)
     call("alice", "GET", f"{R}/collaborators/no-such-user", 404)
     call("alice", "GET", f"{R}/collaborators/bob/permission", 200)
+    listed = call("alice", "GET", f"{R}/collaborators", 200)
+    assert sorted(c["login"] for c in listed) == ["alice", "bob"], listed
+    pushers = call("bob", "GET", f"{R}/collaborators", 200, params={"permission": "admin"})
+    assert [c["login"] for c in pushers] == ["alice"], pushers
+    call("bob", "GET", f"{R}/collaborators", 200, params={"affiliation": "direct"})
     call(
         "alice", "PUT", f"{R}/branches/main/protection", 200,
         {
@@ -354,7 +359,8 @@ def scenario_unmodeled(node: Node, repo: str, org: str) -> None:
     for these: tests/e2e/reads.rs checks it)."""
     R = f"/repos/{repo}"
     call = node.call
-    for what in ["forks", "stargazers", "subscribers", "teams", "deployments", "downloads"]:
+    for what in ["forks", "stargazers", "subscribers", "teams", "deployments", "downloads",
+                 "comments", "milestones", "releases"]:
         assert call("bob", "GET", f"{R}/{what}", 200) == [], what
     for what in ["followers", "following", "starred", "subscriptions", "gists"]:
         assert call("anonymous", "GET", f"/users/bob/{what}", 200) == [], what
@@ -364,6 +370,10 @@ def scenario_unmodeled(node: Node, repo: str, org: str) -> None:
     call("anonymous", "GET", "/user/emails", 401)
     call("anonymous", "GET", "/gists/public", 200)
     call("alice", "GET", "/gists/starred", 200)
+    call("alice", "GET", "/gists", 200)
+    members = call("anonymous", "GET", f"/orgs/{org}/public_members", 200)
+    assert [m["login"] for m in members] == ["alice"], members
+    assert call("anonymous", "GET", f"/users/{org}/orgs", 200) == []
 
 
 def scenario_writes(node: Node, repo: str) -> None:

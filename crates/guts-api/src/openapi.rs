@@ -247,6 +247,18 @@ pub mod schemas {
         pub allow_deletions: Enabled,
     }
 
+    /// A user with a role in a repository (`GET …/collaborators`): the short user
+    /// object with their permissions.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Collaborator {
+        pub login: String,
+        pub id: u64,
+        pub url: String,
+        pub permissions: RepoPermissions,
+        /// `admin`, `write` or `read`.
+        pub role_name: String,
+    }
+
     /// `GET …/collaborators/{username}/permission`.
     #[derive(Debug, Serialize, ToSchema)]
     pub struct CollaboratorPermission {

@@ -34,19 +34,29 @@ impl Service {
     /// roles, and the owner when the owner is a user). Bounded by the repository's
     /// access list.
     pub fn assignees(&self, view: &RepoView) -> Vec<UserRecord> {
-        let mut out: Vec<UserRecord> = Vec::new();
+        self.members(view, Role::Write)
+            .into_iter()
+            .map(|(user, _)| user)
+            .collect()
+    }
+
+    /// The users with at least `at_least` in `view` (collaborators, members through
+    /// its organization, the owner), each with their effective role, by login;
+    /// suspended accounts left out. Bounded by the repository's access list.
+    pub fn members(&self, view: &RepoView, at_least: Role) -> Vec<(UserRecord, Role)> {
+        let mut out: Vec<(UserRecord, Role)> = Vec::new();
         for (key, role) in view.state.access.members() {
-            if role < Role::Write {
+            if role < at_least {
                 continue;
             }
             if let Ok(Some(user)) = self.accounts.user_by_key(&key)
                 && !user.suspended
-                && !out.iter().any(|u| u.id == user.id)
+                && !out.iter().any(|(u, _)| u.id == user.id)
             {
-                out.push(user);
+                out.push((user, role));
             }
         }
-        out.sort_by_key(|u| u.login.to_lowercase());
+        out.sort_by_key(|(u, _)| u.login.to_lowercase());
         out
     }
 

@@ -26,6 +26,7 @@ use crate::views::Collaborator;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list))
         .routes(routes!(check, add, remove))
         .routes(routes!(permission))
 }
@@ -147,6 +148,71 @@ async fn remove(
 }
 
 /// 204 if the user has a role in the repository, else 404.
+/// `?affiliation=` of the collaborator list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// `all` (default), `direct` (granted on the repository) or `outside` (direct,
+    /// and not members of the organization that owns it).
+    affiliation: Option<String>,
+    /// Only those with at least this permission: `pull`, `triage`, `push`,
+    /// `maintain` or `admin`.
+    permission: Option<String>,
+}
+
+/// Everyone with a role in the repository, with their permissions: collaborators,
+/// the organization's members through it, and the owner, as GitHub lists them.
+#[utoipa::path(get, operation_id = "repos/list-collaborators", path = "/api/v3/repos/{owner}/{repo}/collaborators",
+    tag = "collaborators", params(crate::params::OwnerRepo, ListQuery, crate::pagination::PageParams),
+    responses((status = 200, description = "One page of collaborators", body = Vec<schemas::Collaborator>)))]
+async fn list(
+    State(state): State<AppState>,
+    links: Links,
+    page: crate::pagination::Page,
+    VisibleRepo { view, .. }: VisibleRepo,
+    axum::extract::Query(query): axum::extract::Query<ListQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    let at_least = match query.permission.as_deref() {
+        None => Role::Read,
+        Some(p) => role_for(p).ok_or_else(|| {
+            ApiError::invalid_field(
+                "Collaborator",
+                "permission",
+                "must be pull, triage, push, maintain or admin",
+            )
+        })?,
+    };
+    let access = &view.state.access;
+    let keep: fn(&guts_core::Access, &guts_core::PublicKey) -> bool =
+        match query.affiliation.as_deref().unwrap_or("all") {
+            "all" => |_, _| true,
+            "direct" => |a, k| a.collaborators.contains_key(k),
+            "outside" => |a, k| a.collaborators.contains_key(k) && !a.org.contains_key(k),
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "Collaborator",
+                    "affiliation",
+                    "must be all, direct or outside",
+                ));
+            }
+        };
+    let members: Vec<_> = state
+        .service
+        .members(&view, at_least)
+        .into_iter()
+        .filter(|(user, _)| user.public_key().is_ok_and(|k| keep(access, &k)))
+        .collect();
+    let (items, headers) = page.apply(members);
+    let body: Vec<Collaborator> = items
+        .iter()
+        .map(|(user, role)| {
+            Collaborator::new(&links, user, Some(*role), permission_name(Some(*role)))
+        })
+        .collect();
+    Ok((headers, Json(body)).into_response())
+}
+
 #[utoipa::path(get, path = "/api/v3/repos/{owner}/{repo}/collaborators/{username}",
     tag = "collaborators", params(OwnerRepoUser),
     responses((status = 204, description = "A collaborator")))]

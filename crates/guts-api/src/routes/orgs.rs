@@ -26,6 +26,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_org))
         .routes(routes!(list_members))
+        .routes(routes!(list_public_members))
         .routes(routes!(get_membership, set_membership, remove_membership))
         .routes(routes!(list_repos, create_repo))
         .routes(routes!(check_member))
@@ -110,13 +111,35 @@ async fn list_members(
     page: Page,
     Path(login): Path<String>,
 ) -> Result<Response, ApiError> {
-    let org = existing_org(&state, &login)?;
+    members_page(&state, &links, &page, &login)
+}
+
+/// The organization's public members: all of them (see `list_members`).
+#[utoipa::path(get, operation_id = "orgs/list-public-members", path = "/api/v3/orgs/{org}/public_members", tag = "orgs",
+    params(("org" = String, Path, description = "The organization's login"), PageParams),
+    responses((status = 200, description = "One page of members", body = Vec<schemas::SimpleUser>)))]
+async fn list_public_members(
+    State(state): State<AppState>,
+    links: Links,
+    page: Page,
+    Path(login): Path<String>,
+) -> Result<Response, ApiError> {
+    members_page(&state, &links, &page, &login)
+}
+
+fn members_page(
+    state: &AppState,
+    links: &Links,
+    page: &Page,
+    login: &str,
+) -> Result<Response, ApiError> {
+    let org = existing_org(state, login)?;
     let members = state.accounts.members(&org.login).map_err(ApiError::from)?;
     let (members, headers) = page.apply(members);
     let mut body = Vec::with_capacity(members.len());
     for m in members {
         if let Some(user) = state.accounts.user(&m.login).map_err(ApiError::from)? {
-            body.push(SimpleUser::of(&links, &user));
+            body.push(SimpleUser::of(links, &user));
         }
     }
     Ok((headers, Json(body)).into_response())
@@ -315,6 +338,15 @@ async fn orgs_of_user(
     page: Page,
     Path(username): Path<String>,
 ) -> Result<Response, ApiError> {
+    // An organization's login answers too, as on GitHub: it belongs to none.
+    if state
+        .accounts
+        .org(&username)
+        .map_err(ApiError::from)?
+        .is_some()
+    {
+        return Ok(Json(Vec::<OrgSimple>::new()).into_response());
+    }
     let user = state.service.user(&username)?;
     org_list(&state, &links, &page, &user.login)
 }

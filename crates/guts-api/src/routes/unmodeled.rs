@@ -1,5 +1,6 @@
 //! What GitHub has and Guts does not model: forks, stars, watchers, teams,
-//! deployments, downloads, followers, gists and email addresses. Each is answered with
+//! deployments, downloads, commit comments, milestones, releases, followers, gists and
+//! email addresses. Each is answered with
 //! the truth, an empty list (after the repository or account it is about is found, so
 //! a missing one is still 404), so that every `*_url` GitHub's shapes require leads to
 //! a route this node serves, and a client that follows one gets GitHub's answer for a
@@ -25,6 +26,10 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(teams))
         .routes(routes!(deployments))
         .routes(routes!(downloads))
+        .routes(routes!(commit_comments))
+        .routes(routes!(milestones))
+        .routes(routes!(releases))
+        .routes(routes!(my_gists))
         .routes(routes!(followers))
         .routes(routes!(following))
         .routes(routes!(starred))
@@ -214,5 +219,37 @@ async fn public_gists() -> Empty {
     params(PageParams),
     responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
 async fn starred_gists(_: AuthUser) -> Empty {
+    NONE
+}
+
+/// Comments on commits: none (Guts comments on issues and pull requests).
+#[utoipa::path(get, operation_id = "repos/list-commit-comments-for-repo", path = "/api/v3/repos/{owner}/{repo}/comments", tag = "repos",
+    params(OwnerRepo, PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn commit_comments(repo: VisibleRepo) -> Empty {
+    of_repo(repo)
+}
+
+/// Milestones: none (Guts has no milestones).
+#[utoipa::path(get, operation_id = "issues/list-milestones", path = "/api/v3/repos/{owner}/{repo}/milestones", tag = "issues",
+    params(OwnerRepo, PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn milestones(repo: VisibleRepo) -> Empty {
+    of_repo(repo)
+}
+
+/// Releases: none (Guts has tags, `GET …/tags`, but no releases).
+#[utoipa::path(get, operation_id = "repos/list-releases", path = "/api/v3/repos/{owner}/{repo}/releases", tag = "repos",
+    params(OwnerRepo, PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn releases(repo: VisibleRepo) -> Empty {
+    of_repo(repo)
+}
+
+/// The caller's gists: none.
+#[utoipa::path(get, operation_id = "gists/list", path = "/api/v3/gists", tag = "gists",
+    params(PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn my_gists(_: AuthUser) -> Empty {
     NONE
 }
