@@ -255,7 +255,11 @@ def scenario(node: Node, repo: str, org: str) -> None:
             "restrictions": None,
         },
     )
-    call("alice", "GET", f"{R}/branches/main/protection", 200)
+    protection = call("alice", "GET", f"{R}/branches/main/protection", 200)
+    assert call("bob", "GET", protection["enforce_admins"]["url"][len(node.base + API):], 200)["enabled"] is True
+    reviews = protection.get("required_pull_request_reviews")
+    assert reviews, protection
+    call("bob", "GET", reviews["url"][len(node.base + API):], 200)
     call("alice", "GET", f"{R}/branches/feature/protection", 404)
 
     # ---- Labels ----

@@ -247,6 +247,23 @@ pub mod schemas {
         pub allow_deletions: Enabled,
     }
 
+    /// `GET …/protection/enforce_admins`: always enabled (the fold holds admins to
+    /// the rules).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct EnforceAdmins {
+        pub url: String,
+        pub enabled: bool,
+    }
+
+    /// `GET …/protection/required_pull_request_reviews`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct RequiredReviews {
+        pub url: String,
+        pub required_approving_review_count: u8,
+        pub dismiss_stale_reviews: bool,
+        pub require_code_owner_reviews: bool,
+    }
+
     /// A user with a role in a repository (`GET …/collaborators`): the short user
     /// object with their permissions.
     #[derive(Debug, Serialize, ToSchema)]

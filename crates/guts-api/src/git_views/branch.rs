@@ -184,4 +184,14 @@ impl Protection {
             url,
         }
     }
+
+    /// Its admin rule (`GET …/protection/enforce_admins`).
+    pub(crate) fn enforce_admins(self) -> EnforceAdmins {
+        self.enforce_admins
+    }
+
+    /// Its review rule (`GET …/protection/required_pull_request_reviews`), if any.
+    pub(crate) fn required_reviews(self) -> Option<RequiredReviews> {
+        self.required_pull_request_reviews
+    }
 }

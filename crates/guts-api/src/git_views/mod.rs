@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 
-pub(crate) use branch::{Branch, Protection, ShortBranch};
+pub(crate) use branch::{Branch, EnforceAdmins, Protection, RequiredReviews, ShortBranch};
 pub(crate) use commit::{Commit, CommitWithFiles, Compared, Comparison, DiffEntry, GitCommit};
 pub(crate) use contents::Contents;
 pub(crate) use objects::{BlobHead, GitRef, GitTree};

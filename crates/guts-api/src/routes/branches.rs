@@ -31,6 +31,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_branches))
         .routes(routes!(get_branch))
         .routes(routes!(get_protection, put_protection, delete_protection))
+        .routes(routes!(get_admin_enforcement))
+        .routes(routes!(get_review_rule))
 }
 
 /// Whether `branch` (short, `main`) has a protection in the folded state.
@@ -151,17 +153,53 @@ fn full_branch(branch: &str) -> Result<String, ApiError> {
 async fn get_protection(
     links: Links,
     VisibleRepo { view, .. }: VisibleRepo,
-    Path((owner, repo, branch)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
 ) -> Result<Json<Protection>, ApiError> {
-    let full = full_branch(&branch)?;
+    Ok(Json(protection_of(&links, &view, &path)?))
+}
+
+/// The protection of `branch` in `view` as GitHub shows it; 404 "Branch not
+/// protected" without one.
+fn protection_of(
+    links: &Links,
+    view: &guts_storage::RepoView,
+    (owner, repo, branch): &(String, String, String),
+) -> Result<Protection, ApiError> {
+    let full = full_branch(branch)?;
     let protection = view
         .state
         .protections
         .get(&full)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Branch not protected"))?;
-    Ok(Json(Protection::new(
-        &links, &owner, &repo, &branch, protection,
-    )))
+    Ok(Protection::new(links, owner, repo, branch, protection))
+}
+
+/// Whether admins are held to a protection: always (the fold enforces every rule on
+/// every push and merge, whoever makes it).
+#[utoipa::path(get, operation_id = "repos/get-admin-branch-protection", path = "/api/v3/repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins",
+    tag = "branches", params(OwnerRepoBranch),
+    responses((status = 200, description = "The admin rule", body = schemas::EnforceAdmins)))]
+async fn get_admin_enforcement(
+    links: Links,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path(path): Path<(String, String, String)>,
+) -> Result<Json<crate::git_views::EnforceAdmins>, ApiError> {
+    Ok(Json(protection_of(&links, &view, &path)?.enforce_admins()))
+}
+
+/// A protection's review rule; 404 when it requires no reviews.
+#[utoipa::path(get, operation_id = "repos/get-pull-request-review-protection", path = "/api/v3/repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews",
+    tag = "branches", params(OwnerRepoBranch),
+    responses((status = 200, description = "The review rule", body = schemas::RequiredReviews)))]
+async fn get_review_rule(
+    links: Links,
+    VisibleRepo { view, .. }: VisibleRepo,
+    Path(path): Path<(String, String, String)>,
+) -> Result<Json<crate::git_views::RequiredReviews>, ApiError> {
+    protection_of(&links, &view, &path)?
+        .required_reviews()
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
 }
 
 /// Sets a branch's protection (a signed `SetBranchProtection`; admins only).
