@@ -431,3 +431,76 @@ fn orgs_assignees_my_issues_and_review_comments() {
         (200, Some(false))
     );
 }
+
+/// Raw files at the `download_url` the contents API gives: the bytes as pushed, at a
+/// branch with a slash or a sha, always as inert text (a pushed HTML page must not
+/// run on this origin), private ones only for who may see them.
+#[test]
+fn raw_files_are_served_as_inert_text_where_download_url_points() {
+    let node = TestNode::start();
+    let alice = create_user(&node, "alice");
+    create_repo(&node, &alice, "site", false);
+    create_repo(&node, &alice, "secret", true);
+    let git = Git::v(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let work = git.init(tmp.path(), "site");
+    let page: &[u8] = b"<html><script>alert(document.cookie)</script></html>\n";
+    git.commit(
+        &work,
+        &[("web/index.html", page), ("a b.txt", b"spaced\n")],
+        "Site",
+    );
+    git.ok(&work, &["checkout", "--quiet", "-b", "feature/x"]);
+    git.commit(&work, &[("web/index.html", b"v2\n")], "V2");
+    let url = auth_url(&node, "alice", &alice, "alice/site");
+    git.ok(&work, &["push", "--quiet", &url, "main", "feature/x"]);
+    git.ok(
+        &work,
+        &[
+            "push",
+            "--quiet",
+            &auth_url(&node, "alice", &alice, "alice/secret"),
+            "main",
+        ],
+    );
+
+    let (status, file, _) = get(&node, "", "/repos/alice/site/contents/web/index.html");
+    assert_eq!(status, 200, "{file}");
+    let fetch = |url: &str, token: &str| {
+        let mut req = client().get(url);
+        if !token.is_empty() {
+            req = req.header("Authorization", format!("token {token}"));
+        }
+        let r = req.send().unwrap();
+        let headers = r.headers().clone();
+        (r.status().as_u16(), headers, r.bytes().unwrap().to_vec())
+    };
+    let (status, headers, body) = fetch(file["download_url"].as_str().unwrap(), "");
+    assert_eq!(status, 200);
+    assert_eq!(body, page);
+    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+
+    let raw = |path: &str| node.url(&format!("/alice/site/raw/{path}"));
+    assert_eq!(fetch(&raw("feature/x/web/index.html"), "").2, b"v2\n");
+    let sha = git.rev(&work, "main");
+    assert_eq!(fetch(&raw(&format!("{sha}/web/index.html")), "").2, page);
+    assert_eq!(fetch(&raw("main/a%20b.txt"), "").2, b"spaced\n");
+    for missing in [
+        "main/nope.txt",
+        "main/web",
+        "nobranch/web/index.html",
+        "main",
+    ] {
+        assert_eq!(fetch(&raw(missing), "").0, 404, "{missing}");
+    }
+    let secret = node.url("/alice/secret/raw/main/web/index.html");
+    assert_eq!(fetch(&secret, "").0, 404);
+    assert_eq!(fetch(&secret, &alice).2, page);
+}

@@ -1,5 +1,7 @@
-//! Archive downloads (`/{owner}/{repo}/legacy.tar.gz/{sha}` and `legacy.zip`): this
-//! node's codeload, where `routes::archives` redirects. Outside `/api/v3` and its REST
+//! Downloads: archives (`/{owner}/{repo}/legacy.tar.gz/{sha}` and `legacy.zip`), this
+//! node's codeload, where `routes::archives` redirects; and raw files
+//! (`/{owner}/{repo}/raw/{ref}/{path}`), what the `download_url` and `raw_url` of
+//! contents and commit files name, as raw.githubusercontent.com serves them. Outside `/api/v3` and its REST
 //! timeout, since an archive streams for as long as the repository takes; under the
 //! git edge instead (git rate limit, requests per IP held until the body ends, the
 //! request deadline), since an archive costs what a clone does.
@@ -32,6 +34,79 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route(TARBALL_ROUTE, get(tarball))
         .route(ZIPBALL_ROUTE, get(zipball))
+        .route(RAW_ROUTE, get(raw))
+}
+
+/// Where raw files are served; `rest` is `{ref}/{path}`, the ref itself possibly
+/// holding slashes (`feature/x`).
+const RAW_ROUTE: &str = "/{owner}/{repo}/raw/{*rest}";
+
+/// The most leading segments of `rest` tried as the ref: a bound on the work one
+/// request can ask for (git refs are rarely deeper).
+const MAX_REF_SEGMENTS: usize = 16;
+
+/// A file's bytes at a ref (a branch, tag or sha, with slashes or not: the longest
+/// leading segments that name one win, as GitHub resolves them). Served as
+/// `text/plain` with `nosniff` and a sandboxing CSP whatever the file holds: raw
+/// content shares this node's origin with the API and the web interface, so a pushed
+/// HTML or SVG file must never run as a page here. Files over the request's read
+/// budget (32 MiB) are refused with GitHub's `too_large` error; directories and
+/// submodules are 404, as on GitHub.
+async fn raw(
+    State(state): State<AppState>,
+    links: Links,
+    MaybeUser(caller): MaybeUser,
+    Path((owner, name, rest)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    use guts_storage::browse::{PathContent, READ_BUDGET_BYTES};
+    let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?;
+    let found = repo
+        .browse(&state, move |b| {
+            let parts: Vec<&str> = rest.split('/').collect();
+            for cut in (1..parts.len().min(MAX_REF_SEGMENTS + 1)).rev() {
+                let (rev, path) = (parts[..cut].join("/"), parts[cut..].join("/"));
+                let Ok(commit) = b.resolve(&rev) else {
+                    continue;
+                };
+                return Ok(match b.at_path(&commit, &path, READ_BUDGET_BYTES)? {
+                    Some(PathContent::Blob {
+                        data: Some(data), ..
+                    }) => Some(Ok(data)),
+                    Some(PathContent::Blob { entry, data: None }) => Some(Err(entry.size)),
+                    _ => None,
+                });
+            }
+            Ok(None)
+        })
+        .await?;
+    let data = match found {
+        Some(Ok(data)) => data,
+        Some(Err(size)) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "This file is {} bytes, more than the {READ_BUDGET_BYTES} bytes served raw; clone the repository instead.",
+                    size.unwrap_or_default()
+                ),
+            ));
+        }
+        None => return Err(ApiError::not_found()),
+    };
+    let mut response = Response::new(axum::body::Body::from(data));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    Ok(response)
 }
 
 async fn tarball(
