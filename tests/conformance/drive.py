@@ -364,7 +364,7 @@ def scenario_unmodeled(node: Node, repo: str, org: str) -> None:
     R = f"/repos/{repo}"
     call = node.call
     for what in ["forks", "stargazers", "subscribers", "teams", "deployments", "downloads",
-                 "comments", "milestones", "releases"]:
+                 "comments", "milestones", "releases", "events", "issues/events", "notifications"]:
         assert call("bob", "GET", f"{R}/{what}", 200) == [], what
     for what in ["followers", "following", "starred", "subscriptions", "gists"]:
         assert call("anonymous", "GET", f"/users/bob/{what}", 200) == [], what
@@ -375,6 +375,11 @@ def scenario_unmodeled(node: Node, repo: str, org: str) -> None:
     call("anonymous", "GET", "/gists/public", 200)
     call("alice", "GET", "/gists/starred", 200)
     call("alice", "GET", "/gists", 200)
+    call("alice", "GET", "/notifications", 200)
+    call("anonymous", "GET", "/events", 200)
+    call("anonymous", "GET", f"/orgs/{org}/events", 200)
+    call("anonymous", "GET", "/users/bob/events", 200)
+    call("anonymous", "GET", "/users/bob/received_events", 200)
     members = call("anonymous", "GET", f"/orgs/{org}/public_members", 200)
     assert [m["login"] for m in members] == ["alice"], members
     assert call("anonymous", "GET", f"/users/{org}/orgs", 200) == []

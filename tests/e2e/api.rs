@@ -258,3 +258,53 @@ fn organizations_members_and_their_repositories() {
     assert!(info["data_size_bytes"].as_u64().unwrap() > 0);
     assert_eq!(node.metric("guts_organizations_total"), Some(1.0));
 }
+
+/// A poller's conditional request against a real node: the 304 repeats the ETag, has
+/// no body and leaves `X-RateLimit-Remaining` where the 200 left it; a change to the
+/// repository changes the ETag, and the old one then gets the new answer.
+#[test]
+fn a_304_repeats_the_etag_and_leaves_the_rate_limit_alone() {
+    let node = TestNode::start();
+    let alice = create_user(&node, "alice");
+    crate::gitutil::create_repo(&node, &alice, "polled", false);
+    let url = node.url("/api/v3/repos/alice/polled");
+    let get = |etag: Option<&str>| {
+        let mut req = client()
+            .get(&url)
+            .header("Authorization", format!("token {alice}"));
+        if let Some(etag) = etag {
+            req = req.header("If-None-Match", etag);
+        }
+        let r = req.send().unwrap();
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let (etag, remaining) = (header("etag"), header("x-ratelimit-remaining"));
+        (r.status().as_u16(), etag, remaining, r.bytes().unwrap())
+    };
+    let (status, etag, remaining, body) = get(None);
+    assert_eq!(status, 200);
+    assert!(!body.is_empty());
+    let etag = etag.expect("an ETag on a JSON GET");
+    for _ in 0..3 {
+        let (status, again, left, body) = get(Some(&etag));
+        assert_eq!(status, 304);
+        assert_eq!(again.as_deref(), Some(etag.as_str()));
+        assert_eq!(left, remaining, "a 304 costs nothing");
+        assert!(body.is_empty());
+    }
+    let r = client()
+        .patch(&url)
+        .header("Authorization", format!("token {alice}"))
+        .json(&json!({"description": "changed"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (status, changed, _, body) = get(Some(&etag));
+    assert_eq!(status, 200);
+    assert_ne!(changed.as_deref(), Some(etag.as_str()));
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["description"], "changed");
+}

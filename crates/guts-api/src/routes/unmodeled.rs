@@ -1,6 +1,7 @@
 //! What GitHub has and Guts does not model: forks, stars, watchers, teams,
-//! deployments, downloads, commit comments, milestones, releases, followers, gists and
-//! email addresses. Each is answered with
+//! deployments, downloads, commit comments, milestones, releases, followers, gists,
+//! email addresses, notifications and activity feeds (Guts keeps the operation log,
+//! not GitHub's event stream: its feeds are empty until one is derived from the log). Each is answered with
 //! the truth, an empty list (after the repository or account it is about is found, so
 //! a missing one is still 404), so that every `*_url` GitHub's shapes require leads to
 //! a route this node serves, and a client that follows one gets GitHub's answer for a
@@ -30,6 +31,14 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(milestones))
         .routes(routes!(releases))
         .routes(routes!(my_gists))
+        .routes(routes!(repo_events))
+        .routes(routes!(issue_events))
+        .routes(routes!(repo_notifications))
+        .routes(routes!(notifications))
+        .routes(routes!(public_events))
+        .routes(routes!(org_events))
+        .routes(routes!(user_events))
+        .routes(routes!(received_events))
         .routes(routes!(followers))
         .routes(routes!(following))
         .routes(routes!(starred))
@@ -252,4 +261,78 @@ async fn releases(repo: VisibleRepo) -> Empty {
     responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
 async fn my_gists(_: AuthUser) -> Empty {
     NONE
+}
+
+/// A repository's events: none (no event stream; see the module's doc).
+#[utoipa::path(get, operation_id = "activity/list-repo-events", path = "/api/v3/repos/{owner}/{repo}/events", tag = "activity",
+    params(OwnerRepo, PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn repo_events(repo: VisibleRepo) -> Empty {
+    of_repo(repo)
+}
+
+/// Issue events of a repository: none (no event stream).
+#[utoipa::path(get, operation_id = "issues/list-events-for-repo", path = "/api/v3/repos/{owner}/{repo}/issues/events", tag = "issues",
+    params(OwnerRepo, PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn issue_events(repo: VisibleRepo) -> Empty {
+    of_repo(repo)
+}
+
+/// The caller's notifications about a repository: none (Guts sends none).
+#[utoipa::path(get, operation_id = "activity/list-repo-notifications-for-authenticated-user", path = "/api/v3/repos/{owner}/{repo}/notifications", tag = "activity",
+    params(OwnerRepo, PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn repo_notifications(_: AuthUser, repo: VisibleRepo) -> Empty {
+    of_repo(repo)
+}
+
+/// The caller's notifications: none (Guts sends none).
+#[utoipa::path(get, operation_id = "activity/list-notifications-for-authenticated-user", path = "/api/v3/notifications", tag = "activity",
+    params(PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn notifications(_: AuthUser) -> Empty {
+    NONE
+}
+
+/// Public events: none (no event stream).
+#[utoipa::path(get, operation_id = "activity/list-public-events", path = "/api/v3/events", tag = "activity",
+    params(PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn public_events() -> Empty {
+    NONE
+}
+
+/// An organization's public events: none (no event stream).
+#[utoipa::path(get, operation_id = "activity/list-public-org-events", path = "/api/v3/orgs/{org}/events", tag = "activity",
+    params(("org" = String, Path, description = "The organization's login"), PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn org_events(
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+) -> Result<Empty, ApiError> {
+    state.service.org(&login)?;
+    Ok(NONE)
+}
+
+/// A user's events: none (no event stream).
+#[utoipa::path(get, operation_id = "activity/list-events-for-authenticated-user", path = "/api/v3/users/{username}/events", tag = "activity",
+    params(("username" = String, Path, description = "The account's login"), PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn user_events(
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+) -> Result<Empty, ApiError> {
+    of_account(&state, &login)
+}
+
+/// Events a user received: none (no event stream).
+#[utoipa::path(get, operation_id = "activity/list-received-events-for-user", path = "/api/v3/users/{username}/received_events", tag = "activity",
+    params(("username" = String, Path, description = "The account's login"), PageParams),
+    responses((status = 200, description = "Always empty", body = Vec<schemas::Unmodeled>)))]
+async fn received_events(
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+) -> Result<Empty, ApiError> {
+    of_account(&state, &login)
 }
