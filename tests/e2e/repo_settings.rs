@@ -6,17 +6,10 @@
 use serde_json::{Value, json};
 
 use crate::gitutil::{Git, add_collaborator, anon_url, auth_url, create_repo, synth_repo};
-use crate::harness::{NodeOptions, TestNode, client, create_user};
+use crate::harness::{NodeOptions, TestNode, api, client, create_user};
 
 fn patch(node: &TestNode, token: &str, repo: &str, body: Value) -> (u16, Value) {
-    let r = client()
-        .patch(node.url(&format!("/api/v3/repos/{repo}")))
-        .header("Authorization", format!("token {token}"))
-        .json(&body)
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().unwrap_or(Value::Null))
+    api(node, reqwest::Method::PATCH, token, &format!("/repos/{repo}"), body)
 }
 
 #[test]
@@ -169,14 +162,7 @@ fn a_project_pushed_with_master_is_cloned_on_master() {
 }
 
 fn post(node: &TestNode, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = client()
-        .post(node.url(&format!("/api/v3{path}")))
-        .header("Authorization", format!("token {token}"))
-        .json(&body)
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().unwrap_or(Value::Null))
+    api(node, reqwest::Method::POST, token, path, body)
 }
 
 fn get(node: &TestNode, path: &str) -> (u16, Value) {
