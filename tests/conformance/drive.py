@@ -376,6 +376,7 @@ def scenario_unmodeled(node: Node, repo: str, org: str) -> None:
     call("alice", "GET", "/gists/starred", 200)
     call("alice", "GET", "/gists", 200)
     call("alice", "GET", "/notifications", 200)
+    assert call("anonymous", "GET", "/emojis", 200) == {}
     call("anonymous", "GET", "/events", 200)
     call("anonymous", "GET", f"/orgs/{org}/events", 200)
     call("anonymous", "GET", "/users/bob/events", 200)

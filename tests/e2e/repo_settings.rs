@@ -9,7 +9,13 @@ use crate::gitutil::{Git, add_collaborator, anon_url, auth_url, create_repo, syn
 use crate::harness::{NodeOptions, TestNode, api, client, create_user};
 
 fn patch(node: &TestNode, token: &str, repo: &str, body: Value) -> (u16, Value) {
-    api(node, reqwest::Method::PATCH, token, &format!("/repos/{repo}"), body)
+    api(
+        node,
+        reqwest::Method::PATCH,
+        token,
+        &format!("/repos/{repo}"),
+        body,
+    )
 }
 
 #[test]

@@ -39,6 +39,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(org_events))
         .routes(routes!(user_events))
         .routes(routes!(received_events))
+        .routes(routes!(emojis))
         .routes(routes!(followers))
         .routes(routes!(following))
         .routes(routes!(starred))
@@ -335,4 +336,11 @@ async fn received_events(
     Path(login): Path<String>,
 ) -> Result<Empty, ApiError> {
     of_account(&state, &login)
+}
+
+/// The emoji map: empty (Guts renders no emoji shortcodes).
+#[utoipa::path(get, operation_id = "emojis/get", path = "/api/v3/emojis", tag = "emojis",
+    responses((status = 200, description = "Always empty", body = schemas::Unmodeled)))]
+async fn emojis() -> Json<schemas::Unmodeled> {
+    Json(schemas::Unmodeled {})
 }
