@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 
+use crate::checks::StatusState;
 use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
 use crate::hlc::Hlc;
 use crate::identity::{Keypair, PublicKey};
@@ -97,6 +98,36 @@ fn settings_payload() -> impl Strategy<Value = Payload> {
             }
         }
     })
+}
+
+/// `Comment` and `SetStatus`, one arm of [`collab_payload`] (for the same reason as
+/// [`settings_payload`]).
+fn comment_or_status() -> impl Strategy<Value = Payload> {
+    let text = || proptest::option::of(text());
+    (
+        any::<bool>(),
+        op_id(),
+        object_id(),
+        1u8..=4,
+        text(),
+        text(),
+        text(),
+    )
+        .prop_map(|(status, thread, commit, state, a, b, c)| {
+            match (status, StatusState::from_tag(state)) {
+                (true, Some(state)) => Payload::SetStatus {
+                    commit,
+                    state,
+                    context: a.unwrap_or_default(),
+                    description: b,
+                    target_url: c,
+                },
+                _ => Payload::Comment {
+                    thread,
+                    body: a.unwrap_or_default(),
+                },
+            }
+        })
 }
 
 pub(crate) fn payload() -> impl Strategy<Value = Payload> {
@@ -216,7 +247,7 @@ fn collab_payload() -> impl Strategy<Value = Payload> {
                 remove,
             }
         }),
-        (op_id(), text()).prop_map(|(thread, body)| Payload::Comment { thread, body }),
+        comment_or_status(),
         (op_id(), proptest::option::of(text()))
             .prop_map(|(comment, body)| Payload::EditComment { comment, body }),
         (op_id(), any::<u32>(), proptest::option::of(text())).prop_map(|(review, index, body)| {

@@ -25,7 +25,7 @@
 //! 4 owner). A signed operation is this encoding followed by the 64-byte signature.
 //! A list is a `u32` count then its items. Payload tags 0x0001..=0x0009 are repository
 //! payloads; 0x0100..=0x010B are collaboration payloads (issues, pull requests,
-//! comments, labels, reviews, merges). A decoder meeting a tag it does not know fails
+//! comments, labels, reviews, merges); 0x010C is a commit status. A decoder meeting a tag it does not know fails
 //! with [`DecodeError::UnknownPayload`].
 //!
 //! A payload gains fields through a new tag, never by changing an old one, so bytes
@@ -34,6 +34,7 @@
 //! then `dismiss_stale_reviews`, which must be true: a protection without it is
 //! spelled 0x0005, so each operation still has exactly one encoding).
 
+use crate::checks::{MAX_CONTEXT_BYTES, MAX_DESCRIPTION_BYTES, MAX_TARGET_URL_BYTES, StatusState};
 use crate::collab::{
     Assignment, LabelDef, MAX_ASSIGNEES, MAX_LABELS, MAX_REVIEW_COMMENTS, MergeMethod,
     ReviewComment, ThreadEdit, Verdict,
@@ -75,6 +76,7 @@ const TAG_REVIEW: u16 = 0x0108;
 const TAG_MERGE_PULL: u16 = 0x0109;
 const TAG_REQUEST_REVIEWERS: u16 = 0x010A;
 const TAG_EDIT_REVIEW_COMMENT: u16 = 0x010B;
+const TAG_SET_STATUS: u16 = 0x010C;
 
 /// Why a value could not be encoded: it exceeds a cap the decoder would enforce, so
 /// encoding it would produce bytes no peer accepts.
@@ -393,6 +395,25 @@ fn encode_collab(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> {
             w.fixed(old.as_bytes());
             w.fixed(new.as_bytes());
         }
+        Payload::SetStatus {
+            commit,
+            state,
+            context,
+            description,
+            target_url,
+        } => {
+            w.u16(TAG_SET_STATUS);
+            w.fixed(commit.as_bytes());
+            w.u8(state.tag());
+            w.str("context", context, MAX_CONTEXT_BYTES)?;
+            encode_opt_str(
+                w,
+                "description",
+                description.as_deref(),
+                MAX_DESCRIPTION_BYTES,
+            )?;
+            encode_opt_str(w, "target_url", target_url.as_deref(), MAX_TARGET_URL_BYTES)?;
+        }
         // Repository payloads are encoded by `encode_payload`.
         Payload::CreateRepo { .. }
         | Payload::UpdateRepo { .. }
@@ -624,6 +645,19 @@ fn decode_collab(r: &mut Reader<'_>, tag: u16) -> Result<Payload, DecodeError> {
         TAG_EDIT_COMMENT => Payload::EditComment {
             comment: op_id(r)?,
             body: decode_option(r, |r| r.string("body", MAX_TEXT_BYTES))?,
+        },
+        TAG_SET_STATUS => Payload::SetStatus {
+            commit: object(r)?,
+            state: {
+                let tag = r.u8()?;
+                StatusState::from_tag(tag).ok_or(DecodeError::UnknownTag {
+                    field: "status state",
+                    tag,
+                })?
+            },
+            context: r.string("context", MAX_CONTEXT_BYTES)?,
+            description: decode_option(r, |r| r.string("description", MAX_DESCRIPTION_BYTES))?,
+            target_url: decode_option(r, |r| r.string("target_url", MAX_TARGET_URL_BYTES))?,
         },
         TAG_EDIT_REVIEW_COMMENT => Payload::EditReviewComment {
             review: op_id(r)?,

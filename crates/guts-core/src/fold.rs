@@ -38,6 +38,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::checks::CommitStatus;
 use crate::collab::{Actor, Assignment, Merged, NewPull};
 use crate::dag::{DagError, RepoDag};
 use crate::hlc::Hlc;
@@ -509,6 +510,26 @@ impl Folder<'_> {
                 }
                 Ok(None)
             }
+            Payload::SetStatus {
+                commit,
+                state,
+                context,
+                description,
+                target_url,
+            } => {
+                require(Role::Write)?;
+                let status = CommitStatus {
+                    state: *state,
+                    context: context.clone(),
+                    description: description.clone(),
+                    target_url: target_url.clone(),
+                    creator: op.author,
+                    at: op.timestamp,
+                    op: signed.id(),
+                };
+                self.fold.state.checks.set_status(*commit, status)?;
+                Ok(None)
+            }
             collab => {
                 let actor = Actor {
                     key: op.author,
@@ -668,7 +689,8 @@ impl Folder<'_> {
             | Payload::SetRole { .. }
             | Payload::SetOrgAccess { .. }
             | Payload::SetBranchProtection { .. }
-            | Payload::UpdateRef { .. } => Err(Rejection::AlreadyCreated),
+            | Payload::UpdateRef { .. }
+            | Payload::SetStatus { .. } => Err(Rejection::AlreadyCreated),
         }
     }
 

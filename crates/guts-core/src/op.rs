@@ -8,6 +8,7 @@
 
 use ed25519_dalek::Signature;
 
+use crate::checks::StatusState;
 use crate::codec::{self, DecodeError, EncodeError, MAX_OP_BYTES, Reader};
 use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
 use crate::hlc::Hlc;
@@ -208,6 +209,15 @@ pub enum Payload {
         old: ObjectId,
         new: ObjectId,
     },
+    /// A commit status: what CI says of `commit` under `context` (see
+    /// [`crate::checks`]). Each one is kept; the latest of a context is its state.
+    SetStatus {
+        commit: ObjectId,
+        state: StatusState,
+        context: String,
+        description: Option<String>,
+        target_url: Option<String>,
+    },
 }
 
 impl Payload {
@@ -230,6 +240,7 @@ impl Payload {
             Payload::Comment { .. } => "comment",
             Payload::EditComment { .. } => "edit_comment",
             Payload::EditReviewComment { .. } => "edit_review_comment",
+            Payload::SetStatus { .. } => "set_status",
             Payload::SetLabel { .. } => "set_label",
             Payload::Review { .. } => "review",
             Payload::MergePull { .. } => "merge_pull",

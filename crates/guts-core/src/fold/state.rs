@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::checks::Checks;
 use crate::codec::Writer;
 use crate::collab::{Collab, Pull};
 use crate::hlc::Hlc;
@@ -82,6 +83,8 @@ pub struct RepoState {
     pub applied: u64,
     /// Issues, pull requests, comments, labels and reviews.
     pub collab: Collab,
+    /// Commit statuses.
+    pub checks: Checks,
 }
 
 impl RepoState {
@@ -192,6 +195,11 @@ impl RepoState {
                     w.u32(*index);
                 }
             }
+        }
+        // And commit statuses, likewise.
+        if !self.checks.statuses.is_empty() {
+            w.u64(u64::MAX - 3);
+            self.checks.encode(&mut w);
         }
         w.into_bytes()
     }

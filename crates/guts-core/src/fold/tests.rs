@@ -1036,7 +1036,7 @@ fn action() -> impl Strategy<Value = Action> {
         3 => (1u64..6, any::<bool>()).prop_map(|(number, pull)| Action::Open { number, pull }),
         5 => (any::<prop::sample::Index>(), 0u8..6, any::<prop::sample::Index>())
             .prop_map(|(thread, kind, commit)| Action::Discuss { thread, kind, commit }),
-        1 => (any::<prop::sample::Index>(), Just(6u8), any::<prop::sample::Index>())
+        1 => (any::<prop::sample::Index>(), 6u8..8, any::<prop::sample::Index>())
             .prop_map(|(thread, kind, commit)| Action::Discuss { thread, kind, commit }),
     ]
 }
@@ -1275,6 +1275,14 @@ fn discuss_payload(thread: OpId, kind: u8, main: ObjectId, new: ObjectId) -> Pay
             as_: Assignment::Reviewer,
             add: vec![keypair(2 + new.as_bytes()[0] % 3).public()],
             remove: vec![keypair(2 + new.as_bytes()[1] % 3).public()],
+        },
+        7 => Payload::SetStatus {
+            commit: new,
+            state: crate::checks::StatusState::from_tag(1 + new.as_bytes()[0] % 4)
+                .unwrap_or(crate::checks::StatusState::Pending),
+            context: ["ci", "CI", "lint"][usize::from(new.as_bytes()[1] % 3)].into(),
+            description: None,
+            target_url: None,
         },
         _ => Payload::SetLabel {
             name: if new.as_bytes()[0].is_multiple_of(2) {
@@ -2199,4 +2207,157 @@ fn inline_review_comments_are_edited_and_deleted_in_place() {
         state.rejected.get(&stranger.id()),
         Some(Rejection::NotPermitted { .. })
     ));
+}
+
+// ---- commit statuses --------------------------------------------------------------
+
+fn status(commit_n: u8, state: crate::checks::StatusState, context: &str) -> Payload {
+    Payload::SetStatus {
+        commit: commit(commit_n),
+        state,
+        context: context.into(),
+        description: Some("the build".into()),
+        target_url: Some("https://ci.example/1".into()),
+    }
+}
+
+#[test]
+fn statuses_need_write_access_and_keep_every_post_newest_last() {
+    use crate::checks::{StatusState, combined_state};
+    let mut w = World::new();
+    let create = w.create.clone();
+    let reader = keypair(2);
+    let writer = keypair(3);
+    let g1 = w.op(&keypair(1), &[&create], 1, grant(&reader, Some(Role::Read)));
+    let g2 = w.op(&keypair(1), &[&g1], 2, grant(&writer, Some(Role::Write)));
+    let forged = w.op(&reader, &[&g2], 3, status(1, StatusState::Success, "ci"));
+    let pending = w.op(&writer, &[&g2], 4, status(1, StatusState::Pending, "ci"));
+    let success = w.op(
+        &writer,
+        &[&pending],
+        5,
+        status(1, StatusState::Success, "CI"),
+    );
+    let state = w.state();
+    assert_eq!(
+        state.rejected.get(&forged.id()),
+        Some(&Rejection::NotPermitted {
+            required: Role::Write,
+            held: Some(Role::Read)
+        })
+    );
+    let all = state.checks.all(&commit(1));
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].op, success.id());
+    assert_eq!(all[1].op, pending.id());
+    // Contexts compare case-insensitively: "CI" is the latest of "ci".
+    let latest = state.checks.latest(&commit(1));
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].context, "CI");
+    assert_eq!(combined_state(latest), StatusState::Success);
+    assert_eq!(
+        combined_state(state.checks.latest(&commit(2))),
+        StatusState::Pending
+    );
+}
+
+#[test]
+fn combined_state_follows_githubs_rules() {
+    use crate::checks::{StatusState, combined_state};
+    let mut w = World::new();
+    let create = w.create.clone();
+    let owner = keypair(1);
+    let a = w.op(&owner, &[&create], 1, status(1, StatusState::Success, "a"));
+    let b = w.op(&owner, &[&a], 2, status(1, StatusState::Pending, "b"));
+    assert_eq!(
+        combined_state(w.state().checks.latest(&commit(1))),
+        StatusState::Pending
+    );
+    let c = w.op(&owner, &[&b], 3, status(1, StatusState::Error, "c"));
+    assert_eq!(
+        combined_state(w.state().checks.latest(&commit(1))),
+        StatusState::Failure
+    );
+    let d = w.op(&owner, &[&c], 4, status(1, StatusState::Success, "c"));
+    w.op(&owner, &[&d], 5, status(1, StatusState::Success, "b"));
+    assert_eq!(
+        combined_state(w.state().checks.latest(&commit(1))),
+        StatusState::Success
+    );
+}
+
+#[test]
+fn status_fields_and_counts_are_bounded() {
+    use crate::checks::{MAX_DESCRIPTION_CHARS, StatusState};
+    let mut w = World::new();
+    let create = w.create.clone();
+    let owner = keypair(1);
+    let bad =
+        |context: &str, description: Option<String>, url: Option<String>| Payload::SetStatus {
+            commit: commit(1),
+            state: StatusState::Success,
+            context: context.into(),
+            description,
+            target_url: url,
+        };
+    let empty = w.op(&owner, &[&create], 1, bad(" ", None, None));
+    let long = w.op(
+        &owner,
+        &[&create],
+        1,
+        bad("ci", Some("é".repeat(MAX_DESCRIPTION_CHARS + 1)), None),
+    );
+    let control = w.op(&owner, &[&create], 1, bad("ci", None, Some("a\nb".into())));
+    let ok = w.op(
+        &owner,
+        &[&create],
+        1,
+        bad("ci", Some("é".repeat(MAX_DESCRIPTION_CHARS)), None),
+    );
+    let state = w.state();
+    for (op, field) in [
+        (empty, "context"),
+        (long, "description"),
+        (control, "target_url"),
+    ] {
+        assert_eq!(
+            state.rejected.get(&op.id()),
+            Some(&Rejection::InvalidText { field })
+        );
+    }
+    assert!(!state.rejected.contains_key(&ok.id()));
+    // The per-context cap, exercised directly on the rule (a thousand signed operations
+    // would only slow the test down).
+    let mut checks = crate::checks::Checks::default();
+    let post = |n: u64| crate::checks::CommitStatus {
+        state: StatusState::Pending,
+        context: "ci".into(),
+        description: None,
+        target_url: None,
+        creator: owner.public(),
+        at: at(n),
+        op: OpId::from_bytes([0; 32]),
+    };
+    for n in 0..crate::checks::MAX_STATUSES_PER_CONTEXT as u64 {
+        checks.set_status(commit(1), post(n)).unwrap();
+    }
+    assert_eq!(
+        checks.set_status(commit(1), post(5_000)),
+        Err(Rejection::TooMany { field: "statuses" })
+    );
+}
+
+#[test]
+fn statuses_converge_in_either_order() {
+    use crate::checks::StatusState;
+    let mut w = World::new();
+    let create = w.create.clone();
+    let owner = keypair(1);
+    let a = w.op(&owner, &[&create], 7, status(1, StatusState::Pending, "ci"));
+    let b = w.op(&owner, &[&create], 7, status(1, StatusState::Failure, "ci"));
+    let state = w.state();
+    let forward = fold_in_order(&[create.clone(), a.clone(), b.clone()], &w.graph);
+    let backward = fold_in_order(&[create, b, a], &w.graph);
+    assert_eq!(forward.digest(), backward.digest());
+    assert_eq!(forward.digest(), state.digest());
 }
