@@ -24,6 +24,7 @@ mod replication;
 mod repo_settings;
 mod rolling;
 mod schemathesis;
+mod statuses;
 mod trust_limits;
 mod trust_memory;
 mod trust_orgs;

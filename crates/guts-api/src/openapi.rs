@@ -793,4 +793,48 @@ pub mod schemas {
         pub object: GitRefObject,
         pub verification: Verification,
     }
+    /// GitHub's commit status (`status`).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Status {
+        pub url: String,
+        pub avatar_url: Option<String>,
+        pub id: u64,
+        pub node_id: String,
+        /// `error`, `failure`, `pending` or `success`.
+        pub state: String,
+        pub description: Option<String>,
+        pub target_url: Option<String>,
+        pub context: String,
+        pub created_at: String,
+        pub updated_at: String,
+        pub creator: SimpleUser,
+    }
+
+    /// A status as the combined status lists it (`simple-commit-status`).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct SimpleStatus {
+        pub url: String,
+        pub avatar_url: Option<String>,
+        pub id: u64,
+        pub node_id: String,
+        pub state: String,
+        pub description: Option<String>,
+        pub target_url: Option<String>,
+        pub context: String,
+        pub created_at: String,
+        pub updated_at: String,
+    }
+
+    /// GitHub's `combined-commit-status`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CombinedStatus {
+        /// `failure`, `pending` or `success`.
+        pub state: String,
+        pub statuses: Vec<SimpleStatus>,
+        pub sha: String,
+        pub total_count: u64,
+        pub repository: Repository,
+        pub commit_url: String,
+        pub url: String,
+    }
 }

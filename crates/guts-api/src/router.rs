@@ -30,7 +30,7 @@ pub const OPENAPI_PATH: &str = "/api/v3/openapi.json";
 /// `OpenApiRouter<AppState>` built with `routes!(handler, …)` over handlers annotated
 /// with `#[utoipa::path]`. Adding a documented module is one line here.
 pub(crate) fn documented() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::admin::router())
         .merge(routes::replication::router())
         .merge(routes::backup::router())
@@ -47,13 +47,19 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::reviews::router())
         .merge(routes::git_data::router())
         .merge(routes::commits::router())
+        .merge(routes::statuses::router())
         .merge(routes::contents::router())
         .merge(routes::git_writes::router())
         .merge(routes::contents_write::router())
         .merge(routes::archives::router())
         .merge(routes::repo_stats::router())
         .merge(routes::meta::router())
-        .merge(routes::unmodeled::router())
+        .merge(routes::unmodeled::router());
+    // Served through `commits/{*ref}`: documented only (see `routes::statuses`).
+    router
+        .get_openapi_mut()
+        .merge(routes::statuses::ref_reads().into_openapi());
+    router
 }
 
 /// The router of the API listener.
@@ -161,11 +167,18 @@ mod tests {
                 let (res, body) = send(router.clone(), method, &concrete, None, None).await;
                 if documented {
                     assert_ne!(res.status(), 405, "{method} {template}: {body}");
+                    // The reads under `commits/{ref}/` are served by its wildcard.
+                    let served =
+                        if routes::statuses::THROUGH_COMMIT_WILDCARD.contains(&template.as_str()) {
+                            "/api/v3/repos/{owner}/{repo}/commits/{*ref}"
+                        } else {
+                            template.as_str()
+                        };
                     assert_eq!(
                         res.headers()
                             .get("x-matched-route")
                             .map(|v| v.to_str().unwrap()),
-                        Some(template.as_str()),
+                        Some(served),
                         "{method} {template} is documented but not routed"
                     );
                 } else {

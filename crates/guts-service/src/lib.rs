@@ -19,12 +19,14 @@ mod orgs;
 mod push;
 mod reads;
 mod repos;
+mod statuses;
 mod write;
 
 pub use caller::{Authed, Caller};
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
+pub use statuses::NewStatus;
 pub use write::{
     CommitRequest, CreatedTag, FileRequest, FileWritten, Person, TagRequest, TreeEntryRequest,
     noreply_email, ref_from_path,

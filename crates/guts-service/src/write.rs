@@ -138,7 +138,11 @@ pub fn ref_from_path(short: &str) -> Option<String> {
 }
 
 /// A full 40-digit hex object id, else 422 naming `field`.
-fn parse_sha(resource: &'static str, field: &'static str, text: &str) -> Result<Oid, ServiceError> {
+pub(crate) fn parse_sha(
+    resource: &'static str,
+    field: &'static str,
+    text: &str,
+) -> Result<Oid, ServiceError> {
     let mut id = [0u8; 20];
     // `from_str_radix` alone would take `+f` as a digit pair.
     if text.len() != 40
@@ -303,7 +307,7 @@ fn ref_refused(name: &str, via: RefWrite, refusal: RefRefusal) -> ServiceError {
 impl Service {
     /// Runs `f` against the repository's git store on the blocking pool, after the
     /// push check.
-    async fn with_git<T, F>(
+    pub(crate) async fn with_git<T, F>(
         &self,
         who: &Authed,
         access: &RepoAccess,

@@ -20,6 +20,7 @@ use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::params::OwnerRepo;
+use crate::routes::statuses;
 use crate::state::AppState;
 use crate::time::parse_iso8601;
 
@@ -128,9 +129,19 @@ async fn list_commits(
 async fn get_commit(
     State(state): State<AppState>,
     links: Links,
+    page: Page,
     MaybeUser(caller): MaybeUser,
     Path((owner, name, rev)): Path<(String, String, String)>,
-) -> Result<Json<CommitWithFiles>, ApiError> {
+) -> Result<Response, ApiError> {
+    // `commits/{ref}/status[es]`, which the router cannot tell from this wildcard.
+    if let Some(rev) = rev.strip_suffix("/status") {
+        let path = Path((owner, name, rev.to_owned()));
+        return statuses::combined(State(state), links, page, MaybeUser(caller), path).await;
+    }
+    if let Some(rev) = rev.strip_suffix("/statuses") {
+        let path = Path((owner, name, rev.to_owned()));
+        return statuses::list_for_ref(State(state), links, page, MaybeUser(caller), path).await;
+    }
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
     let (commit, changes) = repo
         .browse(&state, move |b| {
@@ -140,9 +151,7 @@ async fn get_commit(
             Ok((commit, changes))
         })
         .await?;
-    Ok(Json(CommitWithFiles::new(
-        &repo, commit, changes, MAX_FILES,
-    )))
+    Ok(Json(CommitWithFiles::new(&repo, commit, changes, MAX_FILES)).into_response())
 }
 
 /// `base...head` (or `base..head`); an `owner:` prefix on either side (GitHub's

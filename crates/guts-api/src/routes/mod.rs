@@ -25,5 +25,6 @@ pub(crate) mod replication;
 pub(crate) mod repo_stats;
 pub(crate) mod repos;
 pub(crate) mod reviews;
+pub(crate) mod statuses;
 pub(crate) mod unmodeled;
 pub(crate) mod users;

@@ -9,6 +9,7 @@
 //! requests, comments, labels and reviews, which `threads::Render` fills in with the
 //! caches of one request.
 
+mod checks;
 mod collab;
 mod meta;
 mod repos;
@@ -21,6 +22,7 @@ use std::rc::Rc;
 
 use serde::{Serialize, Serializer};
 
+pub(crate) use checks::{CombinedStatus, SimpleStatus, Status};
 pub(crate) use collab::{
     BranchEnd, Href, Issue, IssueComment, IssuePullRequestLinks, Label, PullLinks, PullRequest,
     PullStats, Review, ReviewComment, ReviewCommentLinks, ReviewLinks,

@@ -42,6 +42,11 @@ pub(crate) struct SimpleUser {
 }
 
 impl SimpleUser {
+    /// The user's avatar, which a commit status repeats.
+    pub(crate) fn avatar_url(&self) -> &str {
+        &self.avatar_url
+    }
+
     /// A user known by login and id: a local account, or an author known only through
     /// replication.
     pub(crate) fn new(links: &Links, login: &str, id: u64, site_admin: bool) -> Self {
