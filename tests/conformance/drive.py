@@ -355,6 +355,29 @@ def scenario(node: Node, repo: str, org: str) -> None:
     scenario_writes(node, repo)
     scenario_reads(node, repo, org)
     scenario_unmodeled(node, repo, org)
+    scenario_statuses(node, repo)
+
+
+def scenario_statuses(node: Node, repo: str) -> None:
+    """Commit statuses as CI posts them: pending then success, listed newest first and
+    combined; only the statuses GitHub documents (its 422s and 403s are e2e's)."""
+    R = f"/repos/{repo}"
+    call = node.call
+    sha = call("alice", "GET", f"{R}/commits/main", 200)["sha"]
+    call("alice", "GET", f"{R}/commits/{sha}/status", 200)
+    call(
+        "alice", "POST", f"{R}/statuses/{sha}", 201,
+        {"state": "pending", "context": "ci/build", "description": "Building", "target_url": "https://ci.example/1"},
+    )
+    call("alice", "POST", f"{R}/statuses/{sha}", 201, {"state": "success", "context": "ci/build"})
+    call("alice", "POST", f"{R}/statuses/{sha}", 201, {"state": "failure"})
+    listed = call("alice", "GET", f"{R}/commits/main/statuses", 200)
+    if [s["state"] for s in listed][:3] != ["failure", "success", "pending"]:
+        raise StepFailed(f"statuses not newest first: {[s['state'] for s in listed]}")
+    combined = call("anonymous", "GET", f"{R}/commits/main/status", 200)
+    if combined["state"] != "failure" or combined["total_count"] != 2:
+        raise StepFailed(f"combined status: {combined['state']} of {combined['total_count']}")
+    call("alice", "GET", f"/repos/{repo}-missing/commits/main/status", 404)
 
 
 def scenario_unmodeled(node: Node, repo: str, org: str) -> None:
