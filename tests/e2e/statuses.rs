@@ -252,3 +252,124 @@ fn a_status_posted_on_b_is_served_by_a() {
     assert_eq!(on_a["state"], "failure");
     assert_eq!(on_a["statuses"][0]["context"], "ci");
 }
+
+fn put(node: &TestNode, token: &str, path: &str, body: Value) -> (u16, Value) {
+    api(node, reqwest::Method::PUT, token, path, body)
+}
+
+/// The CI loop of issue 16 on a two-node cluster: a pull request into a branch that
+/// requires `ci` cannot merge while `ci` is pending, absent or failing (on either
+/// node, and neither can a direct push land the commit), and merges once it is green.
+#[test]
+fn required_checks_hold_back_the_merge_on_every_node() {
+    //  A <── B   (B bootstraps from A)
+    let converge = Duration::from_secs(60);
+    let a = TestNode::start_with(options());
+    let b = TestNode::start_with(options().env("GUTS_BOOTSTRAP_PEERS", &a.p2p_addr()));
+    eventually(converge, "peers to connect", || {
+        (peer_count(&a) >= 1 && peer_count(&b) >= 1).then_some(())
+    });
+    let alice = create_user(&a, "alice");
+    eventually(converge, "the account to reach B", || {
+        (get(&b, &alice, "/user").0 == 200).then_some(())
+    });
+    create_repo(&a, &alice, "ci", false);
+
+    let git = Git::v(2);
+    let work = tempfile::tempdir().unwrap();
+    let tree = git.init(work.path(), "w");
+    git.commit(&tree, &[("README.md", b"# ci\n")], "Initial commit");
+    let url = auth_url(&a, "alice", &alice, "alice/ci");
+    git.ok(&tree, &["push", "--quiet", &url, "main"]);
+    git.ok(&tree, &["checkout", "--quiet", "-b", "feature"]);
+    let head = git.commit(&tree, &[("feature.txt", b"f\n")], "Feature");
+    let head = head.trim().to_string();
+    git.ok(&tree, &["push", "--quiet", &url, "feature"]);
+
+    let protection = "/repos/alice/ci/branches/main/protection";
+    let (status, body) = put(
+        &a,
+        &alice,
+        protection,
+        json!({
+            "required_status_checks": {"strict": true, "contexts": ["ci"]},
+            "enforce_admins": null,
+            "required_pull_request_reviews": null,
+            "restrictions": null
+        }),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["required_status_checks"]["contexts"], json!(["ci"]));
+    assert_eq!(body["required_status_checks"]["strict"], true);
+    let (_, body) = get(&a, &alice, protection);
+    assert_eq!(
+        body["required_status_checks"]["checks"][0]["context"], "ci",
+        "{body}"
+    );
+
+    let (status, pull) = post(
+        &a,
+        &alice,
+        "/repos/alice/ci/pulls",
+        json!({"title": "Feature", "head": "feature", "base": "main"}),
+    );
+    assert_eq!(status, 201, "{pull}");
+    let merge = "/repos/alice/ci/pulls/1/merge";
+    let statuses = format!("/repos/alice/ci/statuses/{head}");
+
+    // Absent, then pending: expected; the pull request says it is blocked.
+    let (status, body) = put(&a, &alice, merge, json!({}));
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(body["message"], "Required status check \"ci\" is expected.");
+    let (status, _) = post(
+        &a,
+        &alice,
+        &statuses,
+        json!({"state": "pending", "context": "ci"}),
+    );
+    assert_eq!(status, 201);
+    let state = eventually(converge, "mergeable_state to be computed", || {
+        let (_, pull) = get(&a, &alice, "/repos/alice/ci/pulls/1");
+        let state = pull["mergeable_state"].as_str()?.to_string();
+        (state != "unknown").then_some(state)
+    });
+    assert_eq!(state, "blocked");
+    let (status, body) = put(&a, &alice, merge, json!({}));
+    assert_eq!(status, 405, "{body}");
+
+    // A direct push of the unchecked commit is refused too.
+    let pushed = git.fails(&tree, &["push", "--quiet", &url, "feature:main"]);
+    assert!(pushed.stderr.contains("Required status check"), "{pushed}");
+
+    // Failing, posted on B: refused on both nodes.
+    let (status, _) = post(
+        &b,
+        &alice,
+        &statuses,
+        json!({"state": "failure", "context": "ci"}),
+    );
+    assert_eq!(status, 201);
+    for node in [&a, &b] {
+        let body = eventually(converge, "the failure to replicate", || {
+            let (status, body) = put(node, &alice, merge, json!({}));
+            assert_eq!(status, 405, "{body}");
+            (body["message"] == "Required status check \"ci\" is failing.").then_some(body)
+        });
+        assert_eq!(body["message"], "Required status check \"ci\" is failing.");
+    }
+
+    // Green: the merge goes through, and B sees it merged.
+    let (status, _) = post(
+        &a,
+        &alice,
+        &statuses,
+        json!({"state": "success", "context": "ci"}),
+    );
+    assert_eq!(status, 201);
+    let (status, body) = put(&a, &alice, merge, json!({}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["merged"], true);
+    eventually(converge, "the merge to reach B", || {
+        (get(&b, &alice, "/repos/alice/ci/pulls/1").1["merged"] == true).then_some(())
+    });
+}

@@ -130,6 +130,9 @@ fn rejected(rejection: Rejection) -> ApiError {
         Rejection::AlreadyMerged | Rejection::ThreadClosed | Rejection::Draft => {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, rejection.to_string())
         }
+        Rejection::StatusCheck { .. } | Rejection::HeadBehind => {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, rejection.to_string())
+        }
         Rejection::ReviewRequired { .. } | Rejection::Protected(_) => ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("Protected branch rules not satisfied: {rejection}"),

@@ -424,6 +424,8 @@ impl<'a> Render<'a> {
             rebaseable: mergeable,
             mergeable_state: match mergeable {
                 Some(true) if pull.draft => "draft",
+                // Required status checks missing or failing on the head.
+                Some(true) if !merge_checks_pass(state, pull, &head) => "blocked",
                 Some(true) => "clean",
                 Some(false) => "dirty",
                 None => "unknown",
@@ -481,6 +483,14 @@ pub(crate) fn find_thread(view: &RepoView, number: u64) -> Result<(OpId, &Thread
 pub(crate) fn role_of(view: &RepoView, caller: &Authed) -> Option<Role> {
     let key = caller.user.public_key().ok()?;
     view.state.role(&key)
+}
+
+/// Whether the required status checks of `pull`'s base branch (if any) are all
+/// `success` on `head`, as the fold will require of its merge.
+fn merge_checks_pass(state: &RepoState, pull: &Pull, head: &ObjectId) -> bool {
+    state
+        .required_checks(&format!("refs/heads/{}", pull.base))
+        .is_none_or(|required| state.checks.require(required, head).is_ok())
 }
 
 /// Appends a collaboration operation as the caller; returns the new state and the

@@ -8,7 +8,7 @@ use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit
 use crate::hlc::Hlc;
 use crate::identity::{Keypair, PublicKey};
 use crate::ids::{ObjectId, OpId, RepoId};
-use crate::op::{BranchProtection, Operation, Payload, Role};
+use crate::op::{BranchProtection, Operation, Payload, RequiredChecks, Role};
 
 /// A small fixed cast of keys, so generated operations reuse authors.
 pub(crate) fn keypair(seed: u8) -> Keypair {
@@ -41,16 +41,33 @@ pub(crate) fn role() -> impl Strategy<Value = Role> {
 }
 
 pub(crate) fn protection() -> impl Strategy<Value = BranchProtection> {
-    (any::<bool>(), any::<bool>(), any::<u8>(), any::<bool>()).prop_map(
-        |(no_force_push, no_deletion, required_approvals, dismiss_stale_reviews)| {
-            BranchProtection {
-                no_force_push,
-                no_deletion,
-                required_approvals,
-                dismiss_stale_reviews,
-            }
-        },
+    let checks = proptest::option::of((any::<bool>(), 0usize..3)).prop_map(|checks| {
+        checks.map(|(strict, n)| RequiredChecks {
+            strict,
+            contexts: ["ci", "lint", "CI"][..n]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        })
+    });
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<u8>(),
+        any::<bool>(),
+        checks,
     )
+        .prop_map(
+            |(no_force_push, no_deletion, required_approvals, dismiss_stale_reviews, checks)| {
+                BranchProtection {
+                    no_force_push,
+                    no_deletion,
+                    required_approvals,
+                    dismiss_stale_reviews,
+                    required_checks: checks,
+                }
+            },
+        )
 }
 
 /// Text that exercises multi-byte UTF-8 as well as plain names.

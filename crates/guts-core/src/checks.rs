@@ -15,6 +15,7 @@ use crate::fold::Rejection;
 use crate::hlc::Hlc;
 use crate::identity::PublicKey;
 use crate::ids::{ObjectId, OpId};
+use crate::op::RequiredChecks;
 
 /// Longest context, in bytes.
 pub const MAX_CONTEXT_BYTES: usize = 255;
@@ -27,6 +28,8 @@ pub const MAX_TARGET_URL_BYTES: usize = 2048;
 /// Statuses kept for one commit and one context: GitHub's limit, after which it
 /// refuses more.
 pub const MAX_STATUSES_PER_CONTEXT: usize = 1000;
+/// Contexts a branch protection may require.
+pub const MAX_REQUIRED_CONTEXTS: usize = 100;
 /// Distinct contexts one commit may carry.
 pub const MAX_CONTEXTS_PER_COMMIT: usize = 1000;
 
@@ -133,6 +136,27 @@ impl Checks {
             .unwrap_or_default()
     }
 
+    /// Whether `commit` satisfies `required`: every required context's latest status
+    /// is `success`. The first that is not names the refusal.
+    pub fn require(&self, required: &RequiredChecks, commit: &ObjectId) -> Result<(), Rejection> {
+        let contexts = self.statuses.get(commit);
+        for context in &required.contexts {
+            let latest = contexts
+                .and_then(|c| c.get(&context.to_lowercase()))
+                .and_then(|list| list.last());
+            match latest.map(|s| s.state) {
+                Some(StatusState::Success) => {}
+                state => {
+                    return Err(Rejection::StatusCheck {
+                        context: context.clone(),
+                        failing: state.is_some_and(|s| s != StatusState::Pending),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every status of `commit`, newest first.
     pub fn all(&self, commit: &ObjectId) -> Vec<&CommitStatus> {
         let mut all: Vec<&CommitStatus> = self
@@ -222,6 +246,18 @@ pub fn validate_fields(
         });
     }
     Ok(())
+}
+
+/// Required contexts follow the rule of a status's context; at most
+/// [`MAX_REQUIRED_CONTEXTS`] of them.
+pub fn validate_required(required: &RequiredChecks) -> Result<(), Rejection> {
+    if required.contexts.len() > MAX_REQUIRED_CONTEXTS {
+        return Err(Rejection::TooMany { field: "contexts" });
+    }
+    required
+        .contexts
+        .iter()
+        .try_for_each(|context| validate_fields(context, None, None))
 }
 
 fn validate(status: &CommitStatus) -> Result<(), Rejection> {

@@ -32,15 +32,21 @@
 //! signed by an older node keep decoding to what they meant. `SetBranchProtection` has
 //! two: 0x0005 (no force-push, no deletion, required approvals) and 0x0007 (the same,
 //! then `dismiss_stale_reviews`, which must be true: a protection without it is
-//! spelled 0x0005, so each operation still has exactly one encoding).
+//! spelled 0x0005, so each operation still has exactly one encoding). A protection
+//! with required status checks is 0x000A: the fields of 0x0005, `dismiss_stale_reviews`,
+//! then `strict` and the required contexts (a protection without them is never
+//! spelled 0x000A).
 
-use crate::checks::{MAX_CONTEXT_BYTES, MAX_DESCRIPTION_BYTES, MAX_TARGET_URL_BYTES, StatusState};
+use crate::checks::{
+    MAX_CONTEXT_BYTES, MAX_DESCRIPTION_BYTES, MAX_REQUIRED_CONTEXTS, MAX_TARGET_URL_BYTES,
+    StatusState,
+};
 use crate::collab::{
     Assignment, LabelDef, MAX_ASSIGNEES, MAX_LABELS, MAX_REVIEW_COMMENTS, MergeMethod,
     ReviewComment, ThreadEdit, Verdict,
 };
 use crate::ids::{ObjectId, OpId, RepoId};
-use crate::op::{BranchProtection, Operation, Payload, Role};
+use crate::op::{BranchProtection, Operation, Payload, RequiredChecks, Role};
 
 /// The first byte of every encoded operation.
 pub const FORMAT_VERSION: u8 = 1;
@@ -64,6 +70,8 @@ const TAG_UPDATE_REF: u16 = 0x0006;
 const TAG_SET_BRANCH_PROTECTION_STALE: u16 = 0x0007;
 const TAG_SET_ORG_ACCESS: u16 = 0x0008;
 const TAG_REPO_SETTINGS: u16 = 0x0009;
+/// `SetBranchProtection` with required status checks (see the module docs).
+const TAG_SET_BRANCH_PROTECTION_CHECKS: u16 = 0x000A;
 const TAG_OPEN_ISSUE: u16 = 0x0100;
 const TAG_OPEN_PULL: u16 = 0x0101;
 const TAG_EDIT_THREAD: u16 = 0x0102;
@@ -231,24 +239,38 @@ fn encode_payload(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> 
                 w.u8(role_tag(*role));
             }
         }
-        Payload::SetBranchProtection { branch, protection } => {
-            match protection.filter(|p| p.dismiss_stale_reviews) {
-                Some(protection) => {
-                    w.u16(TAG_SET_BRANCH_PROTECTION_STALE);
-                    w.str("branch", branch, MAX_NAME_BYTES)?;
-                    encode_protection(w, &protection);
-                    w.bool(protection.dismiss_stale_reviews);
-                }
-                None => {
-                    w.u16(TAG_SET_BRANCH_PROTECTION);
-                    w.str("branch", branch, MAX_NAME_BYTES)?;
-                    w.option_tag(protection.is_some());
-                    if let Some(protection) = protection {
-                        encode_protection(w, protection);
-                    }
+        Payload::SetBranchProtection { branch, protection } => match protection.as_ref() {
+            Some(
+                protection @ BranchProtection {
+                    required_checks: Some(checks),
+                    ..
+                },
+            ) => {
+                w.u16(TAG_SET_BRANCH_PROTECTION_CHECKS);
+                w.str("branch", branch, MAX_NAME_BYTES)?;
+                encode_protection(w, protection);
+                w.bool(protection.dismiss_stale_reviews);
+                w.bool(checks.strict);
+                w.count("contexts", checks.contexts.len(), MAX_REQUIRED_CONTEXTS)?;
+                for context in &checks.contexts {
+                    w.str("context", context, MAX_CONTEXT_BYTES)?;
                 }
             }
-        }
+            Some(protection) if protection.dismiss_stale_reviews => {
+                w.u16(TAG_SET_BRANCH_PROTECTION_STALE);
+                w.str("branch", branch, MAX_NAME_BYTES)?;
+                encode_protection(w, protection);
+                w.bool(protection.dismiss_stale_reviews);
+            }
+            _ => {
+                w.u16(TAG_SET_BRANCH_PROTECTION);
+                w.str("branch", branch, MAX_NAME_BYTES)?;
+                w.option_tag(protection.is_some());
+                if let Some(protection) = protection {
+                    encode_protection(w, protection);
+                }
+            }
+        },
         Payload::UpdateRef {
             name,
             old,
@@ -583,6 +605,21 @@ fn decode_payload(r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
                 protection: Some(protection),
             }
         }
+        TAG_SET_BRANCH_PROTECTION_CHECKS => {
+            let branch = r.string("branch", MAX_NAME_BYTES)?;
+            let mut protection = decode_protection(r)?;
+            protection.dismiss_stale_reviews = r.bool()?;
+            let strict = r.bool()?;
+            let count = r.count("contexts", MAX_REQUIRED_CONTEXTS, 4)?;
+            let contexts = (0..count)
+                .map(|_| r.string("context", MAX_CONTEXT_BYTES))
+                .collect::<Result<Vec<_>, _>>()?;
+            protection.required_checks = Some(RequiredChecks { strict, contexts });
+            Payload::SetBranchProtection {
+                branch,
+                protection: Some(protection),
+            }
+        }
         TAG_UPDATE_REF => Payload::UpdateRef {
             name: r.string("ref name", MAX_NAME_BYTES)?,
             old: decode_option(r, |r| r.array().map(ObjectId::from_bytes))?,
@@ -778,6 +815,7 @@ fn decode_protection(r: &mut Reader<'_>) -> Result<BranchProtection, DecodeError
         no_deletion: r.bool()?,
         required_approvals: r.u8()?,
         dismiss_stale_reviews: false,
+        required_checks: None,
     })
 }
 

@@ -820,7 +820,7 @@ impl Collab {
             return Err(Rejection::Draft);
         }
         let base = format!("refs/heads/{}", pull.base);
-        let protection = protections.get(&base).copied().unwrap_or_default();
+        let protection = protections.get(&base).cloned().unwrap_or_default();
         let required = usize::from(protection.required_approvals);
         let fresh = protection.dismiss_stale_reviews.then_some(head);
         let approvals = self.approvals(pull, acl, fresh);

@@ -474,12 +474,15 @@ impl Folder<'_> {
             Payload::SetBranchProtection { branch, protection } => {
                 require(Role::Admin)?;
                 validate_pushable_ref(branch)?;
+                if let Some(checks) = protection.as_ref().and_then(|p| p.required_checks.as_ref()) {
+                    crate::checks::validate_required(checks)?;
+                }
                 match protection {
                     Some(protection) => {
                         self.fold
                             .state
                             .protections
-                            .insert(branch.clone(), *protection);
+                            .insert(branch.clone(), protection.clone());
                     }
                     None => {
                         self.fold.state.protections.remove(branch);
@@ -502,6 +505,10 @@ impl Folder<'_> {
                     .is_some_and(|p| p.required_approvals > 0);
                 if reviewed && new.is_some() {
                     return Err(Rejection::Protected(ProtectedAction::DirectPush));
+                }
+                let state = &self.fold.state;
+                if let (Some(new), Some(required)) = (new, state.required_checks(name)) {
+                    state.checks.require(required, new)?;
                 }
                 let first_branch = new.is_some() && !self.fold.state.has_branches();
                 self.update_ref(signed, name, *old, *new, *force)?;
@@ -670,6 +677,12 @@ impl Folder<'_> {
                 let base = state
                     .collab
                     .check_merge(actor, pull, &state.protections, acl, head)?;
+                if let Some(required) = state.required_checks(&base) {
+                    state.checks.require(required, head)?;
+                    if required.strict && !self.ancestry.is_ancestor(old, head) {
+                        return Err(Rejection::HeadBehind);
+                    }
+                }
                 self.update_ref(signed, &base, Some(*old), Some(*new), false)?;
                 let merged = Merged {
                     by: actor.key,
@@ -731,7 +744,7 @@ impl Folder<'_> {
             .state
             .protections
             .get(name)
-            .copied()
+            .cloned()
             .unwrap_or_default();
         if let (Some(old), Some(new)) = (old, new)
             && !self.ancestry.is_ancestor(&old, &new)

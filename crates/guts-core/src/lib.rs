@@ -40,4 +40,4 @@ pub use ids::{IdParseError, ObjectId, OpId, RepoId};
 pub use names::{
     NameError, validate_branch_name, validate_login, validate_ref_name, validate_repo_name,
 };
-pub use op::{BranchProtection, Operation, Payload, Role, SignedOp};
+pub use op::{BranchProtection, Operation, Payload, RequiredChecks, Role, SignedOp};

@@ -48,7 +48,7 @@ impl Role {
 
 /// Rules on one branch. Nobody bypasses them, admins included: lifting a rule takes an
 /// operation of its own, which leaves a trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct BranchProtection {
     pub no_force_push: bool,
     pub no_deletion: bool,
@@ -57,6 +57,19 @@ pub struct BranchProtection {
     /// GitHub's `dismiss_stale_reviews`: an approval counts only if it approved the
     /// head being merged, so commits pushed after an approval need a new one.
     pub dismiss_stale_reviews: bool,
+    /// GitHub's `required_status_checks`: what must be green before a merge or a push
+    /// lands on the branch.
+    pub required_checks: Option<RequiredChecks>,
+}
+
+/// Status checks a protected branch requires.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct RequiredChecks {
+    /// GitHub's `strict`: a pull request's head must contain the base branch's tip.
+    pub strict: bool,
+    /// Each context's latest status on the commit must be `success` (contexts compare
+    /// case-insensitively, as statuses do).
+    pub contexts: Vec<String>,
 }
 
 /// What an operation does.
@@ -530,6 +543,7 @@ mod tests {
             no_deletion: false,
             required_approvals: 2,
             dismiss_stale_reviews: false,
+            required_checks: None,
         };
         let protect = |protection| Payload::SetBranchProtection {
             branch: "refs/heads/main".into(),
@@ -544,23 +558,49 @@ mod tests {
 
         // Without stale dismissal: tag 0x0005, the branch, `Some`, the three fields,
         // byte for byte what nodes signed before the flag existed.
-        let signed = op_with(protect(old)).sign(&key(1)).unwrap();
+        let signed = op_with(protect(old.clone())).sign(&key(1)).unwrap();
         let expected = [&[0x00, 0x05][..], &branch, &[1, 1, 0, 2]].concat();
         assert!(payload_bytes(&signed).ends_with(&expected));
         let decoded = SignedOp::decode(&signed.encode()).unwrap();
-        assert_eq!(decoded.op().payload, protect(old));
+        assert_eq!(decoded.op().payload, protect(old.clone()));
 
         // With it: tag 0x0007, the branch, the three fields, then the flag.
         let new = BranchProtection {
             dismiss_stale_reviews: true,
-            ..old
+            ..old.clone()
         };
-        let signed = op_with(protect(new)).sign(&key(1)).unwrap();
+        let signed = op_with(protect(new.clone())).sign(&key(1)).unwrap();
         let expected = [&[0x00, 0x07][..], &branch, &[1, 0, 2, 1]].concat();
         assert!(payload_bytes(&signed).ends_with(&expected));
         assert_eq!(
             SignedOp::decode(&signed.encode()).unwrap().op().payload,
-            protect(new)
+            protect(new.clone())
+        );
+
+        // With required status checks: tag 0x000A, the fields and the flag, `strict`,
+        // then the contexts.
+        let checked = BranchProtection {
+            required_checks: Some(RequiredChecks {
+                strict: true,
+                contexts: vec!["ci".into()],
+            }),
+            ..old
+        };
+        let with_checks = op_with(protect(checked.clone())).sign(&key(1)).unwrap();
+        let expected = [
+            &[0x00, 0x0A][..],
+            &branch,
+            &[1, 0, 2, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2],
+            b"ci",
+        ]
+        .concat();
+        assert!(payload_bytes(&with_checks).ends_with(&expected));
+        assert_eq!(
+            SignedOp::decode(&with_checks.encode())
+                .unwrap()
+                .op()
+                .payload,
+            protect(checked)
         );
 
         // Tag 0x0007 without the flag would be a second spelling of a 0x0005 payload.

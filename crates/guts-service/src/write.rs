@@ -276,7 +276,11 @@ fn ref_refused(name: &str, via: RefWrite, refusal: RefRefusal) -> ServiceError {
         RefRefusal::Rejected(Rejection::NonFastForward) => {
             ServiceError::Unprocessable("Update is not a fast forward".into())
         }
-        RefRefusal::Rejected(r @ (Rejection::Protected(_) | Rejection::ReviewRequired { .. })) => {
+        RefRefusal::Rejected(
+            r @ (Rejection::Protected(_)
+            | Rejection::ReviewRequired { .. }
+            | Rejection::StatusCheck { .. }),
+        ) => {
             let why = match &r {
                 Rejection::ReviewRequired { .. }
                 | Rejection::Protected(ProtectedAction::DirectPush) => {

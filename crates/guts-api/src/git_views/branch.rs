@@ -124,6 +124,26 @@ pub(crate) struct Protection {
     allow_deletions: Enabled,
     #[serde(skip_serializing_if = "Option::is_none")]
     required_pull_request_reviews: Option<RequiredReviews>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    required_status_checks: Option<RequiredStatusChecks>,
+}
+
+/// GitHub's `protected-branch-required-status-check`: the contexts whose latest status
+/// must be `success` (each also in `checks`, from any app).
+#[derive(Debug, Serialize)]
+pub(crate) struct RequiredStatusChecks {
+    url: String,
+    strict: bool,
+    contexts: Vec<String>,
+    checks: Vec<RequiredCheck>,
+    contexts_url: String,
+}
+
+/// One required check: a context, from any app.
+#[derive(Debug, Serialize)]
+pub(crate) struct RequiredCheck {
+    context: String,
+    app_id: Option<u64>,
 }
 
 /// Admins are held to the rules too: the fold enforces them on every push and merge.
@@ -181,6 +201,20 @@ impl Protection {
                     dismiss_stale_reviews: p.dismiss_stale_reviews,
                     require_code_owner_reviews: false,
                 }),
+            required_status_checks: p.required_checks.as_ref().map(|c| RequiredStatusChecks {
+                url: format!("{url}/required_status_checks"),
+                strict: c.strict,
+                contexts: c.contexts.clone(),
+                checks: c
+                    .contexts
+                    .iter()
+                    .map(|context| RequiredCheck {
+                        context: context.clone(),
+                        app_id: None,
+                    })
+                    .collect(),
+                contexts_url: format!("{url}/required_status_checks/contexts"),
+            }),
             url,
         }
     }

@@ -9,7 +9,7 @@ use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use guts_core::{BranchProtection, Payload};
+use guts_core::{BranchProtection, Payload, RequiredChecks};
 use guts_storage::Scope;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -123,10 +123,48 @@ struct Reviews {
     dismiss_stale_reviews: Option<bool>,
 }
 
+/// `required_status_checks`: `contexts` (deprecated by GitHub, still sent by many
+/// tools) and `checks` name the required contexts together.
+#[derive(Debug, Deserialize, ToSchema)]
+struct StatusChecks {
+    #[serde(default)]
+    strict: Option<bool>,
+    #[serde(default)]
+    contexts: Option<Vec<String>>,
+    #[serde(default)]
+    checks: Option<Vec<CheckName>>,
+}
+
+/// One of `required_status_checks.checks`; `app_id` is accepted and not kept (Guts
+/// has no apps: any poster with push access counts).
+#[derive(Debug, Deserialize, ToSchema)]
+struct CheckName {
+    context: String,
+}
+
+impl StatusChecks {
+    /// The rule, with each context once (compared case-insensitively, as statuses).
+    fn required(self) -> RequiredChecks {
+        let mut contexts: Vec<String> = Vec::new();
+        let named = self.contexts.into_iter().flatten();
+        for context in named.chain(self.checks.into_iter().flatten().map(|c| c.context)) {
+            if !contexts.iter().any(|c| c.eq_ignore_ascii_case(&context)) {
+                contexts.push(context);
+            }
+        }
+        RequiredChecks {
+            strict: self.strict.unwrap_or(false),
+            contexts,
+        }
+    }
+}
+
 /// GitHub's request: the four required keys may be `null`; Guts reads the ones it
 /// enforces and accepts the rest.
 #[derive(Debug, Deserialize, ToSchema)]
 struct PutProtection {
+    #[serde(default)]
+    required_status_checks: Option<StatusChecks>,
     #[serde(default)]
     required_pull_request_reviews: Option<Reviews>,
     #[serde(default)]
@@ -228,6 +266,7 @@ async fn put_protection(
             .as_ref()
             .and_then(|r| r.dismiss_stale_reviews)
             .unwrap_or(false),
+        required_checks: body.required_status_checks.map(StatusChecks::required),
     };
     state
         .service
@@ -236,7 +275,7 @@ async fn put_protection(
             &view,
             Payload::SetBranchProtection {
                 branch: full,
-                protection: Some(protection),
+                protection: Some(protection.clone()),
             },
         )
         .await?;

@@ -498,6 +498,13 @@ fn plan_merge(
             "At least {required} approving review is required by reviewers with write access."
         )));
     }
+    // Checked as the fold will check the merge of `head`.
+    if let Some(required) = view.state.required_checks(&base_ref) {
+        view.state
+            .checks
+            .require(required, &head)
+            .map_err(|rejection| not_mergeable(rejection.to_string()))?;
+    }
     if let Some(sha) = body.sha.as_deref()
         && sha != head.to_string()
     {

@@ -91,6 +91,13 @@ pub enum Rejection {
     Archived,
     #[error("issues are disabled in this repository")]
     IssuesDisabled,
+    /// A required status check is not `success` on the commit: `failing` when its
+    /// latest status is an error or a failure, else it is expected (pending or absent).
+    #[error("Required status check \"{context}\" is {}.", if *failing { "failing" } else { "expected" })]
+    StatusCheck { context: String, failing: bool },
+    /// Strict required checks: the head does not contain the base branch's tip.
+    #[error("Head branch is not up to date with the base branch.")]
+    HeadBehind,
 }
 
 impl Rejection {
@@ -130,6 +137,8 @@ impl Rejection {
             Rejection::BeforeParents { .. } => "before_parents",
             Rejection::Archived => "archived",
             Rejection::IssuesDisabled => "issues_disabled",
+            Rejection::StatusCheck { .. } => "status_check",
+            Rejection::HeadBehind => "head_behind",
         }
     }
 }
@@ -203,6 +212,12 @@ pub(super) fn encode_rejection(w: &mut Writer, rejection: &Rejection) {
         }
         Rejection::Archived => w.u8(31),
         Rejection::IssuesDisabled => w.u8(32),
+        Rejection::StatusCheck { context, failing } => {
+            w.u8(33);
+            w.long_bytes(context.as_bytes());
+            w.bool(*failing);
+        }
+        Rejection::HeadBehind => w.u8(34),
     }
 }
 

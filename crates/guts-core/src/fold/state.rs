@@ -10,7 +10,7 @@ use crate::collab::{Collab, Pull};
 use crate::hlc::Hlc;
 use crate::identity::PublicKey;
 use crate::ids::{ObjectId, OpId};
-use crate::op::{BranchProtection, Role};
+use crate::op::{BranchProtection, RequiredChecks, Role};
 
 use super::STATE_FORMAT_VERSION;
 use super::rejection::{Rejection, encode_rejection};
@@ -196,6 +196,23 @@ impl RepoState {
                 }
             }
         }
+        // And the required status checks of protections, likewise.
+        let required = self
+            .protections
+            .iter()
+            .filter_map(|(branch, p)| Some((branch, p.required_checks.as_ref()?)));
+        if required.clone().next().is_some() {
+            w.u64(u64::MAX - 4);
+            w.long_count(required.clone().count());
+            for (branch, checks) in required {
+                w.long_bytes(branch.as_bytes());
+                w.bool(checks.strict);
+                w.long_count(checks.contexts.len());
+                for context in &checks.contexts {
+                    w.long_bytes(context.as_bytes());
+                }
+            }
+        }
         // And commit statuses, likewise.
         if !self.checks.statuses.is_empty() {
             w.u64(u64::MAX - 3);
@@ -207,6 +224,11 @@ impl RepoState {
     /// blake3 of [`RepoState::encode`]: what two nodes compare to know they agree.
     pub fn digest(&self) -> [u8; 32] {
         *blake3::hash(&self.encode()).as_bytes()
+    }
+
+    /// The status checks branch `name` (a full ref name) requires, if any.
+    pub fn required_checks(&self, name: &str) -> Option<&RequiredChecks> {
+        self.protections.get(name)?.required_checks.as_ref()
     }
 
     /// Whether any branch (`refs/heads/…`) exists.

@@ -123,6 +123,7 @@ fn protect(no_force_push: bool, no_deletion: bool) -> Payload {
             no_deletion,
             required_approvals: 0,
             dismiss_stale_reviews: false,
+            required_checks: None,
         }),
     }
 }
@@ -1139,7 +1140,7 @@ fn build(steps: &[Step]) -> Vec<SignedOp> {
             },
             Action::Protect { branch, protection } => Payload::SetBranchProtection {
                 branch: BRANCHES[*branch].into(),
-                protection: *protection,
+                protection: protection.clone(),
             },
             Action::Push {
                 branch,
@@ -2360,4 +2361,103 @@ fn statuses_converge_in_either_order() {
     let backward = fold_in_order(&[create, b, a], &w.graph);
     assert_eq!(forward.digest(), backward.digest());
     assert_eq!(forward.digest(), state.digest());
+}
+
+#[test]
+fn required_checks_hold_back_merges_and_pushes_until_green() {
+    use crate::checks::StatusState;
+    use crate::op::RequiredChecks;
+    let mut w = World::new();
+    let alice = keypair(1);
+    let create = w.create.clone();
+    let main = w.op(&alice, &[&create], 1, push(None, Some(1), false));
+    let feature = w.op(
+        &alice,
+        &[&main],
+        2,
+        Payload::UpdateRef {
+            name: "refs/heads/feature".into(),
+            old: None,
+            new: Some(commit(2)),
+            force: false,
+        },
+    );
+    let protect = w.op(
+        &alice,
+        &[&feature],
+        3,
+        Payload::SetBranchProtection {
+            branch: MAIN.into(),
+            protection: Some(BranchProtection {
+                required_checks: Some(RequiredChecks {
+                    strict: true,
+                    contexts: vec!["ci".into()],
+                }),
+                ..BranchProtection::default()
+            }),
+        },
+    );
+    let direct = w.op(&alice, &[&protect], 4, push(Some(1), Some(2), false));
+    let open = w.op(
+        &alice,
+        &[&direct],
+        5,
+        Payload::OpenPull {
+            number: 1,
+            title: "feature".into(),
+            body: String::new(),
+            head: "feature".into(),
+            base: "main".into(),
+            draft: false,
+        },
+    );
+    let expected = w.op(&alice, &[&open], 6, merge_at(&open, 2));
+    let red = w.op(
+        &alice,
+        &[&expected],
+        7,
+        status(2, StatusState::Failure, "CI"),
+    );
+    let failing = w.op(&alice, &[&red], 8, merge_at(&open, 2));
+    let green = w.op(
+        &alice,
+        &[&failing],
+        9,
+        status(2, StatusState::Success, "ci"),
+    );
+    let behind = w.op(
+        &alice,
+        &[&green],
+        10,
+        Payload::MergePull {
+            pull: open.id(),
+            method: MergeMethod::Merge,
+            head: commit(2),
+            old: commit(3),
+            new: commit(4),
+        },
+    );
+    let merged = w.op(&alice, &[&behind], 11, merge_at(&open, 2));
+    let state = w.state();
+    let check = |failing| Rejection::StatusCheck {
+        context: "ci".into(),
+        failing,
+    };
+    assert_eq!(state.rejected.get(&direct.id()), Some(&check(false)));
+    assert_eq!(state.rejected.get(&expected.id()), Some(&check(false)));
+    assert_eq!(state.rejected.get(&failing.id()), Some(&check(true)));
+    assert_eq!(
+        state.rejected.get(&behind.id()),
+        Some(&Rejection::HeadBehind)
+    );
+    assert!(
+        !state.rejected.contains_key(&merged.id()),
+        "{:?}",
+        state.rejected
+    );
+    assert_eq!(target(&state), Some(commit(4)));
+    assert_eq!(
+        check(true).to_string(),
+        "Required status check \"ci\" is failing."
+    );
 }

@@ -185,6 +185,7 @@ async fn contents_and_refs_go_through_the_push_path() {
             no_deletion: true,
             required_approvals: 1,
             dismiss_stale_reviews: false,
+            required_checks: None,
         }),
     };
     s.administer(&alice, &access().view, protect).await.unwrap();
