@@ -378,6 +378,19 @@ def scenario_statuses(node: Node, repo: str) -> None:
     if combined["state"] != "failure" or combined["total_count"] != 2:
         raise StepFailed(f"combined status: {combined['state']} of {combined['total_count']}")
     call("alice", "GET", f"/repos/{repo}-missing/commits/main/status", 404)
+    # Required status checks in a protection: written, read back, lifted.
+    call(
+        "alice", "PUT", f"{R}/branches/main/protection", 200,
+        {
+            "required_status_checks": {"strict": True, "contexts": ["ci/build"], "checks": [{"context": "lint"}]},
+            "enforce_admins": None, "required_pull_request_reviews": None, "restrictions": None,
+        },
+    )
+    protection = call("alice", "GET", f"{R}/branches/main/protection", 200)
+    if protection["required_status_checks"]["contexts"] != ["ci/build", "lint"]:
+        raise StepFailed(f"required contexts: {protection['required_status_checks']}")
+    # The merge it refuses (405) is driven by tests/e2e/statuses.rs.
+    call("alice", "DELETE", f"{R}/branches/main/protection", 204)
 
 
 def scenario_unmodeled(node: Node, repo: str, org: str) -> None:

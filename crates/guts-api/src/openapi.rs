@@ -243,6 +243,9 @@ pub mod schemas {
     pub struct BranchProtection {
         pub url: String,
         pub required_pull_request_reviews: Option<serde_json::Value>,
+        /// `{url, strict, contexts, checks, contexts_url}` when status checks are
+        /// required.
+        pub required_status_checks: Option<serde_json::Value>,
         pub allow_force_pushes: Enabled,
         pub allow_deletions: Enabled,
     }
