@@ -13,7 +13,7 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use guts_core::checks::combined_state;
-use guts_core::{CommitStatus, ObjectId};
+use guts_core::{CommitStatus, ObjectId, OpId};
 use guts_service::{Caller, NewStatus};
 use guts_storage::accounts::numeric_id;
 use http::StatusCode;
@@ -159,30 +159,23 @@ async fn create(
         .create_status(&who, &access, &sha, new)
         .await?;
     let repo = Repo::find(&state, links.clone(), &owner, &name, Some(&who))?;
-    let status = repo
-        .view
-        .state
-        .checks
-        .statuses
-        .values()
-        .flat_map(|contexts| contexts.values().flatten())
-        .find(|s| s.op == op)
-        .ok_or_else(ApiError::internal)?;
-    let sha = hex(status_commit(&repo, &op).as_bytes());
+    let (commit, status) = find_status(&repo, &op).ok_or_else(ApiError::internal)?;
+    let sha = hex(commit.as_bytes());
     let body = Statuses::new(&state, &links, &repo, &sha).full(status);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// The commit a status (by its operation) was posted on.
-fn status_commit(repo: &Repo, op: &guts_core::OpId) -> ObjectId {
+/// The status posted by operation `op`, with its commit.
+fn find_status<'r>(repo: &'r Repo, op: &OpId) -> Option<(ObjectId, &'r CommitStatus)> {
     repo.view
         .state
         .checks
         .statuses
         .iter()
-        .find(|(_, contexts)| contexts.values().flatten().any(|s| s.op == *op))
-        .map(|(commit, _)| *commit)
-        .unwrap_or_else(|| ObjectId::from_bytes([0; 20]))
+        .find_map(|(commit, contexts)| {
+            let status = contexts.values().flatten().find(|s| s.op == *op)?;
+            Some((*commit, status))
+        })
 }
 
 /// Every status of the commit `ref` names, newest first.
