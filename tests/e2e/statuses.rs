@@ -373,3 +373,75 @@ fn required_checks_hold_back_the_merge_on_every_node() {
         (get(&b, &alice, "/repos/alice/ci/pulls/1").1["merged"] == true).then_some(())
     });
 }
+
+/// Strict required checks: a green head that does not contain the base's tip is
+/// refused (the fold's rule, after the merge commit is written), and merges once the
+/// head is brought up to date and checked again.
+#[test]
+fn strict_checks_want_the_head_up_to_date() {
+    let node = TestNode::start();
+    let alice = create_user(&node, "alice");
+    create_repo(&node, &alice, "ci", false);
+    let git = Git::v(2);
+    let work = tempfile::tempdir().unwrap();
+    let tree = git.init(work.path(), "w");
+    git.commit(&tree, &[("README.md", b"# ci\n")], "Initial commit");
+    let url = auth_url(&node, "alice", &alice, "alice/ci");
+    git.ok(&tree, &["push", "--quiet", &url, "main"]);
+    git.ok(&tree, &["checkout", "--quiet", "-b", "feature"]);
+    let head = git.commit(&tree, &[("feature.txt", b"f\n")], "Feature");
+    git.ok(&tree, &["push", "--quiet", &url, "feature"]);
+    // Main moves on (through a branch first, so its commit can be checked).
+    git.ok(&tree, &["checkout", "--quiet", "main"]);
+    let ahead = git.commit(&tree, &[("main.txt", b"m\n")], "Main moves");
+    git.ok(&tree, &["push", "--quiet", &url, "main:refs/heads/next"]);
+    let green = |sha: &str| {
+        let path = format!("/repos/alice/ci/statuses/{}", sha.trim());
+        let (status, body) = post(
+            &node,
+            &alice,
+            &path,
+            json!({"state": "success", "context": "ci"}),
+        );
+        assert_eq!(status, 201, "{body}");
+    };
+    let (status, body) = put(
+        &node,
+        &alice,
+        "/repos/alice/ci/branches/main/protection",
+        json!({"required_status_checks": {"strict": true, "contexts": ["ci"]},
+               "enforce_admins": null, "required_pull_request_reviews": null, "restrictions": null}),
+    );
+    assert_eq!(status, 200, "{body}");
+    green(&ahead);
+    git.ok(&tree, &["push", "--quiet", &url, "main"]);
+    let (status, pull) = post(
+        &node,
+        &alice,
+        "/repos/alice/ci/pulls",
+        json!({"title": "Feature", "head": "feature", "base": "main"}),
+    );
+    assert_eq!(status, 201, "{pull}");
+    green(&head);
+    let (status, body) = put(&node, &alice, "/repos/alice/ci/pulls/1/merge", json!({}));
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(
+        body["message"],
+        "Head branch is not up to date with the base branch."
+    );
+    let (_, main) = get(&node, &alice, "/repos/alice/ci/branches/main");
+    assert_eq!(
+        main["commit"]["sha"],
+        ahead.trim(),
+        "the refused merge moved main"
+    );
+
+    // Brought up to date and checked again: it merges.
+    git.ok(&tree, &["checkout", "--quiet", "feature"]);
+    git.ok(&tree, &["merge", "--quiet", "--no-edit", "main"]);
+    let updated = git.rev(&tree, "HEAD");
+    git.ok(&tree, &["push", "--quiet", &url, "feature"]);
+    green(&updated);
+    let (status, body) = put(&node, &alice, "/repos/alice/ci/pulls/1/merge", json!({}));
+    assert_eq!(status, 200, "{body}");
+}
