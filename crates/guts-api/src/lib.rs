@@ -25,6 +25,7 @@ mod routes;
 pub mod server;
 mod service_errors;
 pub mod state;
+mod status_reads;
 #[cfg(test)]
 mod test_support;
 mod threads;

@@ -6,7 +6,7 @@
 //! access cannot forge one (GitHub requires push access to post a status). Everything
 //! one operation can make the fold hold is bounded: its strings by the caps below, and
 //! the statuses of one commit by [`MAX_STATUSES_PER_CONTEXT`] per context and
-//! [`MAX_CONTEXTS_PER_COMMIT`] contexts.
+//! [`MAX_CONTEXTS_PER_COMMIT`] contexts, [`MAX_STATUSES_PER_COMMIT`] in all.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +32,9 @@ pub const MAX_STATUSES_PER_CONTEXT: usize = 1000;
 pub const MAX_REQUIRED_CONTEXTS: usize = 100;
 /// Distinct contexts one commit may carry.
 pub const MAX_CONTEXTS_PER_COMMIT: usize = 1000;
+/// Statuses on one commit, all contexts together: what one commit's state may hold,
+/// whatever mix of contexts a writer posts (without it, 1000 × 1000).
+pub const MAX_STATUSES_PER_COMMIT: usize = 5000;
 
 /// The state of a status, as GitHub spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -180,6 +183,9 @@ impl Checks {
         let key = status.context.to_lowercase();
         if !contexts.contains_key(&key) && contexts.len() >= MAX_CONTEXTS_PER_COMMIT {
             return Err(Rejection::TooMany { field: "contexts" });
+        }
+        if contexts.values().map(Vec::len).sum::<usize>() >= MAX_STATUSES_PER_COMMIT {
+            return Err(Rejection::TooMany { field: "statuses" });
         }
         let list = contexts.entry(key).or_default();
         if list.len() >= MAX_STATUSES_PER_CONTEXT {

@@ -20,8 +20,8 @@ use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::params::OwnerRepo;
-use crate::routes::statuses;
 use crate::state::AppState;
+use crate::status_reads;
 use crate::time::parse_iso8601;
 
 /// GitHub lists at most this many files for one commit or comparison.
@@ -135,12 +135,12 @@ async fn get_commit(
 ) -> Result<Response, ApiError> {
     // `commits/{ref}/status[es]`, which the router cannot tell from this wildcard.
     if let Some(rev) = rev.strip_suffix("/status") {
-        let path = Path((owner, name, rev.to_owned()));
-        return statuses::combined(State(state), links, page, MaybeUser(caller), path).await;
+        let path = (owner, name, rev.to_owned());
+        return status_reads::combined(&state, links, page, caller.as_ref(), path).await;
     }
     if let Some(rev) = rev.strip_suffix("/statuses") {
-        let path = Path((owner, name, rev.to_owned()));
-        return statuses::list_for_ref(State(state), links, page, MaybeUser(caller), path).await;
+        let path = (owner, name, rev.to_owned());
+        return status_reads::list_for_ref(&state, links, page, caller.as_ref(), path).await;
     }
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
     let (commit, changes) = repo

@@ -8,21 +8,19 @@
 //! the router refuses them beside `commits/{*ref}` (a ref may hold `/`). So they are
 //! documented here ([`ref_reads`]) and reached through `routes::commits`, whose
 //! wildcard handler hands a ref ending in `/status` or `/statuses` to
-//! [`combined`] or [`list_for_ref`]: a branch named `a/b` works as on GitHub.
+//! `crate::status_reads`, as these documented handlers do: a branch named `a/b` works
+//! as on GitHub.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use guts_core::checks::combined_state;
-use guts_core::{CommitStatus, ObjectId, OpId};
 use guts_service::{Caller, NewStatus};
-use guts_storage::accounts::numeric_id;
 use http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::browse::{Repo, hex, no_commit};
+use crate::browse::{Repo, hex};
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, MaybeUser};
 use crate::json::Json;
@@ -31,9 +29,7 @@ use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::params::OwnerRepo;
 use crate::state::AppState;
-use crate::threads::Render;
-use crate::time::iso8601;
-use crate::views::{self, CombinedStatus, SimpleStatus, Status};
+use crate::status_reads::{self, Statuses, find_status};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create))
@@ -84,54 +80,6 @@ struct OwnerRepoRef {
     reference: String,
 }
 
-/// Renders statuses of one commit for one request.
-struct Statuses<'a> {
-    render: Render<'a>,
-    /// `…/repos/{owner}/{repo}/statuses/{sha}`.
-    url: String,
-}
-
-impl<'a> Statuses<'a> {
-    fn new(state: &'a AppState, links: &'a Links, repo: &'a Repo, sha: &str) -> Self {
-        Statuses {
-            render: Render::new(state, links, &repo.view),
-            url: repo.api(&format!("/statuses/{sha}")),
-        }
-    }
-
-    fn simple(&self, status: &'a CommitStatus) -> SimpleStatus<'a> {
-        let id = numeric_id(status.op.as_bytes());
-        let at = iso8601(status.at.wall_ms / 1000);
-        SimpleStatus {
-            url: self.url.clone(),
-            avatar_url: Some(self.render.user(&status.creator).avatar_url().to_owned()),
-            id,
-            node_id: format!("SC_{id}"),
-            state: status.state.as_str(),
-            description: status.description.as_deref(),
-            target_url: status.target_url.as_deref(),
-            context: &status.context,
-            created_at: at.clone(),
-            updated_at: at,
-        }
-    }
-
-    fn full(&self, status: &'a CommitStatus) -> Status<'a> {
-        Status {
-            status: self.simple(status),
-            creator: self.render.user(&status.creator),
-        }
-    }
-}
-
-/// The commit `rev` names in `repo`; GitHub's 422 when none.
-async fn resolve(state: &AppState, repo: &Repo, rev: String) -> Result<ObjectId, ApiError> {
-    let oid = repo
-        .browse(state, move |b| b.resolve(&rev).map_err(|_| no_commit(&rev)))
-        .await?;
-    Ok(ObjectId::from_bytes(oid))
-}
-
 /// Posts a status on a commit; needs push access.
 #[utoipa::path(post, operation_id = "repos/create-commit-status", path = "/api/v3/repos/{owner}/{repo}/statuses/{sha}", tag = "repos",
     params(OwnerRepo, ("sha" = String, Path, description = "The commit's full sha")),
@@ -165,68 +113,30 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// The status posted by operation `op`, with its commit.
-fn find_status<'r>(repo: &'r Repo, op: &OpId) -> Option<(ObjectId, &'r CommitStatus)> {
-    repo.view
-        .state
-        .checks
-        .statuses
-        .iter()
-        .find_map(|(commit, contexts)| {
-            let status = contexts.values().flatten().find(|s| s.op == *op)?;
-            Some((*commit, status))
-        })
-}
-
 /// Every status of the commit `ref` names, newest first.
 #[utoipa::path(get, operation_id = "repos/list-commit-statuses-for-ref", path = "/api/v3/repos/{owner}/{repo}/commits/{ref}/statuses", tag = "repos",
     params(OwnerRepoRef, PageParams),
     responses((status = 200, description = "One page of statuses", body = Vec<schemas::Status>)))]
-pub(crate) async fn list_for_ref(
+async fn list_for_ref(
     State(state): State<AppState>,
     links: Links,
     page: Page,
     MaybeUser(caller): MaybeUser,
-    Path((owner, name, rev)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let repo = Repo::find(&state, links.clone(), &owner, &name, caller.as_ref())?.nonempty()?;
-    let commit = resolve(&state, &repo, rev).await?;
-    let (items, headers) = page.apply(repo.view.state.checks.all(&commit));
-    let sha = hex(commit.as_bytes());
-    let render = Statuses::new(&state, &links, &repo, &sha);
-    let body: Vec<Status<'_>> = items.into_iter().map(|s| render.full(s)).collect();
-    Ok((headers, Json(body)).into_response())
+    status_reads::list_for_ref(&state, links, page, caller.as_ref(), path).await
 }
 
 /// The combined status of the commit `ref` names: the latest status of each context.
 #[utoipa::path(get, operation_id = "repos/get-combined-status-for-ref", path = "/api/v3/repos/{owner}/{repo}/commits/{ref}/status", tag = "repos",
     params(OwnerRepoRef, PageParams),
     responses((status = 200, description = "The combined status", body = schemas::CombinedStatus)))]
-pub(crate) async fn combined(
+async fn combined(
     State(state): State<AppState>,
     links: Links,
     page: Page,
     MaybeUser(caller): MaybeUser,
-    Path((owner, name, rev)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let repo = Repo::find(&state, links.clone(), &owner, &name, caller.as_ref())?.nonempty()?;
-    let commit = resolve(&state, &repo, rev.clone()).await?;
-    let latest = repo.view.state.checks.latest(&commit);
-    let combined_state = combined_state(latest.iter().copied());
-    let total_count = latest.len();
-    let (items, headers) = page.apply(latest);
-    let sha = hex(commit.as_bytes());
-    let render = Statuses::new(&state, &links, &repo, &sha);
-    let repository =
-        views::repository(&state, &links, &repo.view, None).ok_or_else(ApiError::not_found)?;
-    let body = CombinedStatus {
-        state: combined_state.as_str(),
-        statuses: items.into_iter().map(|s| render.simple(s)).collect(),
-        total_count,
-        repository,
-        commit_url: repo.api(&format!("/commits/{sha}")),
-        url: repo.api(&format!("/commits/{rev}/status")),
-        sha,
-    };
-    Ok((headers, Json(body)).into_response())
+    status_reads::combined(&state, links, page, caller.as_ref(), path).await
 }

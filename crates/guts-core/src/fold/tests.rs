@@ -2346,6 +2346,21 @@ fn status_fields_and_counts_are_bounded() {
         checks.set_status(commit(1), post(5_000)),
         Err(Rejection::TooMany { field: "statuses" })
     );
+    // And the per-commit cap, over many contexts.
+    let mut checks = crate::checks::Checks::default();
+    let per_context = crate::checks::MAX_STATUSES_PER_CONTEXT as u64;
+    let total = crate::checks::MAX_STATUSES_PER_COMMIT as u64;
+    for n in 0..total {
+        let mut status = post(n);
+        status.context = format!("ctx-{}", n / per_context);
+        checks.set_status(commit(2), status).unwrap();
+    }
+    let mut extra = post(total);
+    extra.context = "fresh".into();
+    assert_eq!(
+        checks.set_status(commit(2), extra),
+        Err(Rejection::TooMany { field: "statuses" })
+    );
 }
 
 #[test]
