@@ -253,37 +253,6 @@ impl Service {
         self.initialise(who, view, auto_init).await
     }
 
-    /// With `auto_init`, the creator's first commit in the new repository `view`: a
-    /// README naming it (and its description), on the default branch, written like a
-    /// contents `PUT` (one signed ref update). A failure here leaves the repository
-    /// created and empty, which the error reports.
-    pub(crate) async fn initialise(
-        &self,
-        who: &Authed,
-        view: Arc<RepoView>,
-        auto_init: bool,
-    ) -> Result<Arc<RepoView>, ServiceError> {
-        let Some(meta) = view.state.meta.as_ref().filter(|_| auto_init) else {
-            return Ok(view);
-        };
-        let mut readme = format!("# {}\n", meta.name);
-        if !meta.description.is_empty() {
-            readme = format!("{readme}\n{}\n", meta.description);
-        }
-        let access = self.access(Caller::User(who), view.clone());
-        let request = crate::write::FileRequest {
-            path: "README.md".into(),
-            branch: None,
-            sha: None,
-            content: Some(readme.into_bytes()),
-            message: "Initial commit".into(),
-            author: None,
-            committer: None,
-        };
-        self.write_file(who, &access, request).await?;
-        self.repos.get(view.id).ok_or(ServiceError::NotFound)
-    }
-
     /// Changes the settings of `view` as `who`: a signed `UpdateRepo` for the
     /// description, visibility and default branch, a `RepoSettings` for the name,
     /// homepage, issues and archiving (an admin's, or the organization's for an admin

@@ -682,3 +682,36 @@ fn tree_edit(entry: TreeEntryRequest) -> Result<TreeEdit, ServiceError> {
 
 #[cfg(test)]
 mod tests;
+
+impl Service {
+    /// With `auto_init`, the creator's first commit in the new repository `view`: a
+    /// README naming it (and its description), on the default branch, written like a
+    /// contents `PUT` (one signed ref update). A failure here leaves the repository
+    /// created and empty, which the error reports.
+    pub(crate) async fn initialise(
+        &self,
+        who: &Authed,
+        view: std::sync::Arc<guts_storage::RepoView>,
+        auto_init: bool,
+    ) -> Result<std::sync::Arc<guts_storage::RepoView>, ServiceError> {
+        let Some(meta) = view.state.meta.as_ref().filter(|_| auto_init) else {
+            return Ok(view);
+        };
+        let mut readme = format!("# {}\n", meta.name);
+        if !meta.description.is_empty() {
+            readme = format!("{readme}\n{}\n", meta.description);
+        }
+        let access = self.access(crate::Caller::User(who), view.clone());
+        let request = FileRequest {
+            path: "README.md".into(),
+            branch: None,
+            sha: None,
+            content: Some(readme.into_bytes()),
+            message: "Initial commit".into(),
+            author: None,
+            committer: None,
+        };
+        self.write_file(who, &access, request).await?;
+        self.repos.get(view.id).ok_or(ServiceError::NotFound)
+    }
+}
