@@ -142,10 +142,14 @@ fn approvals_by_reviewers_without_write_access_do_not_satisfy_protection() {
         (405, Some(REVIEW_REQUIRED)),
         "{body}"
     );
-    assert_eq!(pull(&node, &bob, repo, number)["merged"], false);
+    let waiting = pull(&node, &bob, repo, number);
+    assert_eq!(waiting["merged"], false);
+    assert_eq!(waiting["mergeable_state"], "blocked", "{waiting}");
 
     // A write collaborator's approval counts.
     approve(&node, &erin, repo, number);
+    let ready = pull(&node, &bob, repo, number);
+    assert_eq!(ready["mergeable_state"], "clean", "{ready}");
     let (status, body) = merge(&node, &bob, repo, number);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["merged"], true, "{body}");

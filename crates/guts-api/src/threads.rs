@@ -424,8 +424,8 @@ impl<'a> Render<'a> {
             rebaseable: mergeable,
             mergeable_state: match mergeable {
                 Some(true) if pull.draft => "draft",
-                // Required status checks missing or failing on the head.
-                Some(true) if !merge_checks_pass(state, pull, &head) => "blocked",
+                // Approvals or required status checks missing on the head.
+                Some(true) if !merge_rules_pass(state, pull, &head) => "blocked",
                 Some(true) => "clean",
                 Some(false) => "dirty",
                 None => "unknown",
@@ -487,10 +487,19 @@ pub(crate) fn role_of(view: &RepoView, caller: &Authed) -> Option<Role> {
 
 /// Whether the required status checks of `pull`'s base branch (if any) are all
 /// `success` on `head`, as the fold will require of its merge.
-fn merge_checks_pass(state: &RepoState, pull: &Pull, head: &ObjectId) -> bool {
-    state
-        .required_checks(&format!("refs/heads/{}", pull.base))
-        .is_none_or(|required| state.checks.require(required, head).is_ok())
+/// Whether the base branch's protection would let `head` merge now: its required
+/// approvals given (by reviewers who count) and its required status checks green. What
+/// GitHub's `mergeable_state` calls `blocked` otherwise.
+fn merge_rules_pass(state: &RepoState, pull: &Pull, head: &ObjectId) -> bool {
+    let base = format!("refs/heads/{}", pull.base);
+    let approvals = state
+        .protections
+        .get(&base)
+        .map_or(0, |p| usize::from(p.required_approvals));
+    state.merge_approvals(pull, head) >= approvals
+        && state
+            .required_checks(&base)
+            .is_none_or(|required| state.checks.require(required, head).is_ok())
 }
 
 /// Appends a collaboration operation as the caller; returns the new state and the
