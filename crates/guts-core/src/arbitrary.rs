@@ -8,6 +8,7 @@ use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit
 use crate::hlc::Hlc;
 use crate::identity::{Keypair, PublicKey};
 use crate::ids::{ObjectId, OpId, RepoId};
+use crate::hooks::{ContentType, HookConfig};
 use crate::op::{BranchProtection, Operation, Payload, RequiredChecks, Role};
 
 /// A small fixed cast of keys, so generated operations reuse authors.
@@ -83,16 +84,40 @@ fn ref_name() -> impl Strategy<Value = String> {
     ]
 }
 
-/// The two access payloads, one arm of [`payload`] (a flatter union overflows the
-/// stack of a debug build's test thread).
+/// The two access payloads and `SetHook`, one arm of [`payload`] (a flatter union
+/// overflows the stack of a debug build's test thread).
 fn access_payload() -> impl Strategy<Value = Payload> {
-    (public_key(), proptest::option::of(role()), any::<bool>()).prop_map(|(user, role, org)| {
-        if org {
-            Payload::SetOrgAccess { user, role }
-        } else {
-            Payload::SetRole { user, role }
-        }
-    })
+    let hook = (
+        proptest::option::of(op_id()),
+        any::<bool>(),
+        "https?://[a-z]{1,8}/[a-z]{0,8}",
+        proptest::collection::vec(any::<u8>(), 0..40),
+        proptest::collection::vec("[a-z_]{1,12}|\\*", 0..4),
+        any::<(bool, bool, bool)>(),
+    );
+    (public_key(), proptest::option::of(role()), 0u8..3, hook).prop_map(
+        |(user, role, kind, (hook, keep, url, secret, events, (form, insecure, active)))| {
+            match kind {
+                0 => Payload::SetOrgAccess { user, role },
+                1 => Payload::SetRole { user, role },
+                _ => Payload::SetHook {
+                    hook,
+                    config: keep.then(|| HookConfig {
+                        url,
+                        content_type: if form {
+                            ContentType::Form
+                        } else {
+                            ContentType::Json
+                        },
+                        secret,
+                        insecure_ssl: insecure,
+                        events,
+                        active,
+                    }),
+                },
+            }
+        },
+    )
 }
 
 /// `UpdateRepo` and `RepoSettings`, one arm of [`payload`] (for the same reason).

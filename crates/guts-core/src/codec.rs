@@ -25,7 +25,8 @@
 //! 4 owner). A signed operation is this encoding followed by the 64-byte signature.
 //! A list is a `u32` count then its items. Payload tags 0x0001..=0x0009 are repository
 //! payloads; 0x0100..=0x010B are collaboration payloads (issues, pull requests,
-//! comments, labels, reviews, merges); 0x010C is a commit status. A decoder meeting a tag it does not know fails
+//! comments, labels, reviews, merges); 0x010C is a commit status; 0x000B a webhook's
+//! configuration ([`crate::hooks`]). A decoder meeting a tag it does not know fails
 //! with [`DecodeError::UnknownPayload`].
 //!
 //! A payload gains fields through a new tag, never by changing an old one, so bytes
@@ -72,6 +73,7 @@ const TAG_SET_ORG_ACCESS: u16 = 0x0008;
 const TAG_REPO_SETTINGS: u16 = 0x0009;
 /// `SetBranchProtection` with required status checks (see the module docs).
 const TAG_SET_BRANCH_PROTECTION_CHECKS: u16 = 0x000A;
+const TAG_SET_HOOK: u16 = 0x000B;
 const TAG_OPEN_ISSUE: u16 = 0x0100;
 const TAG_OPEN_PULL: u16 = 0x0101;
 const TAG_EDIT_THREAD: u16 = 0x0102;
@@ -223,6 +225,10 @@ fn encode_payload(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> 
             encode_opt_bool(w, *archived);
         }
         Payload::DeleteRepo => w.u16(TAG_DELETE_REPO),
+        Payload::SetHook { hook, config } => {
+            w.u16(TAG_SET_HOOK);
+            crate::hooks::encode_payload(w, hook.as_ref(), config.as_ref())?;
+        }
         Payload::SetRole { user, role } => {
             w.u16(TAG_SET_ROLE);
             w.fixed(user.as_bytes());
@@ -444,6 +450,7 @@ fn encode_collab(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> {
         | Payload::SetRole { .. }
         | Payload::SetOrgAccess { .. }
         | Payload::SetBranchProtection { .. }
+        | Payload::SetHook { .. }
         | Payload::UpdateRef { .. } => {}
     }
     Ok(())
@@ -579,6 +586,10 @@ fn decode_payload(r: &mut Reader<'_>) -> Result<Payload, DecodeError> {
             archived: decode_option(r, Reader::bool)?,
         },
         TAG_DELETE_REPO => Payload::DeleteRepo,
+        TAG_SET_HOOK => {
+            let (hook, config) = crate::hooks::decode_payload(r)?;
+            Payload::SetHook { hook, config }
+        }
         TAG_SET_ROLE => Payload::SetRole {
             user: r.public_key("user")?,
             role: decode_option(r, decode_role)?,

@@ -537,6 +537,13 @@ impl Folder<'_> {
                 self.fold.state.checks.set_status(*commit, status)?;
                 Ok(None)
             }
+            Payload::SetHook { hook, config } => {
+                require(Role::Admin)?;
+                let id = signed.id();
+                let hooks = &mut self.fold.state.hooks;
+                hooks.apply(id, op.author, op.timestamp, *hook, config.as_ref())?;
+                Ok(None)
+            }
             collab => {
                 let actor = Actor {
                     key: op.author,
@@ -703,6 +710,7 @@ impl Folder<'_> {
             | Payload::SetOrgAccess { .. }
             | Payload::SetBranchProtection { .. }
             | Payload::UpdateRef { .. }
+            | Payload::SetHook { .. }
             | Payload::SetStatus { .. } => Err(Rejection::AlreadyCreated),
         }
     }

@@ -15,6 +15,7 @@ pub mod collab;
 pub mod dag;
 pub mod fold;
 pub mod hlc;
+pub mod hooks;
 pub mod identity;
 pub mod ids;
 pub mod names;

@@ -12,6 +12,7 @@ use crate::checks::StatusState;
 use crate::codec::{self, DecodeError, EncodeError, MAX_OP_BYTES, Reader};
 use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
 use crate::hlc::Hlc;
+use crate::hooks::HookConfig;
 use crate::identity::{Keypair, PublicKey};
 use crate::ids::{ObjectId, OpId, RepoId};
 
@@ -231,6 +232,13 @@ pub enum Payload {
         description: Option<String>,
         target_url: Option<String>,
     },
+    /// Creates a webhook (`hook` `None`; the hook is then named by this operation's
+    /// id), replaces a hook's configuration, or deletes it (`config` `None`). See
+    /// [`crate::hooks`].
+    SetHook {
+        hook: Option<OpId>,
+        config: Option<HookConfig>,
+    },
 }
 
 impl Payload {
@@ -254,6 +262,7 @@ impl Payload {
             Payload::EditComment { .. } => "edit_comment",
             Payload::EditReviewComment { .. } => "edit_review_comment",
             Payload::SetStatus { .. } => "set_status",
+            Payload::SetHook { .. } => "set_hook",
             Payload::SetLabel { .. } => "set_label",
             Payload::Review { .. } => "review",
             Payload::MergePull { .. } => "merge_pull",

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::checks::Checks;
+use crate::hooks::Hooks;
 use crate::codec::Writer;
 use crate::collab::{Collab, Pull};
 use crate::hlc::Hlc;
@@ -85,6 +86,8 @@ pub struct RepoState {
     pub collab: Collab,
     /// Commit statuses.
     pub checks: Checks,
+    /// Webhooks.
+    pub hooks: Hooks,
 }
 
 impl RepoState {
@@ -217,6 +220,11 @@ impl RepoState {
         if !self.checks.statuses.is_empty() {
             w.u64(u64::MAX - 3);
             self.checks.encode(&mut w);
+        }
+        // And webhooks, likewise.
+        if !self.hooks.hooks.is_empty() {
+            w.u64(u64::MAX - 5);
+            self.hooks.encode(&mut w);
         }
         w.into_bytes()
     }
