@@ -6,9 +6,9 @@ use proptest::prelude::*;
 use crate::checks::StatusState;
 use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
 use crate::hlc::Hlc;
+use crate::hooks::{ContentType, HookConfig};
 use crate::identity::{Keypair, PublicKey};
 use crate::ids::{ObjectId, OpId, RepoId};
-use crate::hooks::{ContentType, HookConfig};
 use crate::op::{BranchProtection, Operation, Payload, RequiredChecks, Role};
 
 /// A small fixed cast of keys, so generated operations reuse authors.
@@ -96,26 +96,25 @@ fn access_payload() -> impl Strategy<Value = Payload> {
         any::<(bool, bool, bool)>(),
     );
     (public_key(), proptest::option::of(role()), 0u8..3, hook).prop_map(
-        |(user, role, kind, (hook, keep, url, secret, events, (form, insecure, active)))| {
-            match kind {
-                0 => Payload::SetOrgAccess { user, role },
-                1 => Payload::SetRole { user, role },
-                _ => Payload::SetHook {
-                    hook,
-                    config: keep.then(|| HookConfig {
-                        url,
-                        content_type: if form {
-                            ContentType::Form
-                        } else {
-                            ContentType::Json
-                        },
-                        secret,
-                        insecure_ssl: insecure,
-                        events,
-                        active,
-                    }),
-                },
-            }
+        |(user, role, kind, (hook, keep, url, secret, events, (form, insecure, active)))| match kind
+        {
+            0 => Payload::SetOrgAccess { user, role },
+            1 => Payload::SetRole { user, role },
+            _ => Payload::SetHook {
+                hook,
+                config: keep.then(|| HookConfig {
+                    url,
+                    content_type: if form {
+                        ContentType::Form
+                    } else {
+                        ContentType::Json
+                    },
+                    secret,
+                    insecure_ssl: insecure,
+                    events,
+                    active,
+                }),
+            },
         },
     )
 }

@@ -129,7 +129,9 @@ pub fn validate(config: &HookConfig) -> Result<(), Rejection> {
     let bad_event = |e: &String| {
         e.is_empty()
             || e.len() > MAX_EVENT_BYTES
-            || !e.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'*')
+            || !e
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'*')
     };
     if config.events.iter().any(bad_event) {
         return Err(Rejection::InvalidText { field: "events" });
@@ -302,7 +304,13 @@ mod tests {
         let mut hooks = Hooks::default();
         let first = OpId::from_bytes([1; 32]);
         hooks
-            .apply(first, author, at, None, Some(&config("https://ci.example/hook")))
+            .apply(
+                first,
+                author,
+                at,
+                None,
+                Some(&config("https://ci.example/hook")),
+            )
             .unwrap();
         assert!(hooks.any_active());
         assert!(hooks.hooks[&first].config.wants("push"));
@@ -310,7 +318,9 @@ mod tests {
         assert!(!hooks.hooks[&first].config.wants("issues"));
         let mut off = config("http://ci.example/other");
         off.active = false;
-        hooks.apply(first, author, at, Some(first), Some(&off)).unwrap();
+        hooks
+            .apply(first, author, at, Some(first), Some(&off))
+            .unwrap();
         assert!(!hooks.any_active());
         assert!(!hooks.hooks[&first].config.wants("ping"));
         assert_eq!(
@@ -329,7 +339,9 @@ mod tests {
         }
         for n in 0..MAX_HOOKS {
             let id = OpId::from_bytes([n as u8 + 10; 32]);
-            hooks.apply(id, author, at, None, Some(&config("https://x/"))).unwrap();
+            hooks
+                .apply(id, author, at, None, Some(&config("https://x/")))
+                .unwrap();
         }
         assert_eq!(
             hooks.apply(first, author, at, None, Some(&config("https://x/"))),

@@ -12,6 +12,7 @@ pub mod browse;
 pub mod db;
 pub mod error;
 pub mod git;
+pub mod hooks;
 pub mod maintenance;
 pub mod merge;
 pub mod metrics;
@@ -32,6 +33,7 @@ pub use browse::{BrowseError, Browser};
 pub use db::{Store, WriterHandle};
 pub use error::StoreError;
 pub use git::{GitRepo, GitRepos, Oid, Quarantine, RefUpdateError};
+pub use hooks::{Delivery, HookQueue, Job};
 pub use merge::{MergeError, MergeRequest, Mergeability, Signature};
 pub use metrics::StorageMetrics;
 pub use repos::{

@@ -637,6 +637,13 @@ impl Repositories {
         let bytes = op.encode();
         let op_id = op.id();
         let released = release.clone();
+        // This node accepted the operation: its events go out from here, so they are
+        // queued with it (see `crate::hooks`).
+        let outbox = view
+            .state
+            .hooks
+            .any_active()
+            .then(|| crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op_id));
         let pending = self
             .store
             .submit("append_operation", move |txn| {
@@ -649,6 +656,10 @@ impl Repositories {
                 }
                 if let Some((old, new)) = &renamed {
                     move_name(txn, old, new, id)?;
+                }
+                if let Some(key) = &outbox {
+                    txn.open_table(crate::hooks::HOOK_OUTBOX)?
+                        .insert(key.as_slice(), id.as_bytes().as_slice())?;
                 }
                 Ok(())
             })

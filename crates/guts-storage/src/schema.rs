@@ -48,6 +48,8 @@ pub const DISPLACED_USERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 /// Operations that failed verification or permission checks: `op id -> JSON reason`.
 pub const REJECTED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("rejected");
 
+// The webhook tables (outbox, jobs, delivery log) are declared in `crate::hooks`.
+
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Creates every table so that readers never meet a missing one, and records the schema
@@ -66,6 +68,9 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(ORGS)?;
         txn.open_table(ORG_MEMBERS)?;
         txn.open_table(DISPLACED_USERS)?;
+        txn.open_table(crate::hooks::HOOK_OUTBOX)?;
+        txn.open_table(crate::hooks::HOOK_JOBS)?;
+        txn.open_table(crate::hooks::HOOK_DELIVERIES)?;
         let existing = meta
             .get("schema_version")?
             .and_then(|v| <[u8; 4]>::try_from(v.value()).ok())

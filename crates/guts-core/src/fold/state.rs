@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use crate::checks::Checks;
-use crate::hooks::Hooks;
 use crate::codec::Writer;
 use crate::collab::{Collab, Pull};
 use crate::hlc::Hlc;
+use crate::hooks::Hooks;
 use crate::identity::PublicKey;
 use crate::ids::{ObjectId, OpId};
 use crate::op::{BranchProtection, RequiredChecks, Role};

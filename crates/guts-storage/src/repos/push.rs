@@ -157,6 +157,14 @@ impl Repositories {
             return Ok(results);
         }
         let encoded: Vec<(OpId, Vec<u8>)> = ops.iter().map(|op| (op.id(), op.encode())).collect();
+        // Pushed here, so announced from here (see `crate::hooks`).
+        let outbox: Vec<Vec<u8>> = if engine.fold.state().hooks.any_active() {
+            ops.iter()
+                .map(|op| crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op.id()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let written = self
             .store
             .write("update_refs", move |txn| {
@@ -165,6 +173,10 @@ impl Repositories {
                 for (op_id, bytes) in &encoded {
                     table.insert(op_id.as_bytes().as_slice(), bytes.as_slice())?;
                     members.insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
+                }
+                let mut queued = txn.open_table(crate::hooks::HOOK_OUTBOX)?;
+                for key in &outbox {
+                    queued.insert(key.as_slice(), id.as_bytes().as_slice())?;
                 }
                 Ok(())
             })
