@@ -15,6 +15,8 @@
 
 mod caller;
 mod error;
+mod hook_policy;
+mod hooks;
 mod orgs;
 mod push;
 mod reads;
@@ -24,6 +26,8 @@ mod write;
 
 pub use caller::{Authed, Caller};
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
+pub use hook_policy::{HookPolicy, TargetRefused};
+pub use hooks::{HookInput, MAX_DELIVERIES_PAGE, Requested, delivery_guid};
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 pub use statuses::NewStatus;
@@ -41,11 +45,29 @@ use guts_storage::{Accounts, Repositories};
 pub struct Service {
     accounts: Accounts,
     repos: Arc<Repositories>,
+    /// Where webhooks may send.
+    hook_policy: Arc<HookPolicy>,
 }
 
 impl Service {
+    /// The use cases, with the default webhook policy (public addresses only).
     pub fn new(accounts: Accounts, repos: Arc<Repositories>) -> Service {
-        Service { accounts, repos }
+        Service {
+            accounts,
+            repos,
+            hook_policy: Arc::default(),
+        }
+    }
+
+    /// The same use cases with webhook policy `policy`.
+    pub fn with_hook_policy(mut self, policy: HookPolicy) -> Service {
+        self.hook_policy = Arc::new(policy);
+        self
+    }
+
+    /// Where webhooks may send (the deliverer checks every connection against it).
+    pub fn hook_policy(&self) -> &Arc<HookPolicy> {
+        &self.hook_policy
     }
 
     /// The accounts, for the read models not yet behind a use case.

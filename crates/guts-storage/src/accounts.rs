@@ -299,6 +299,11 @@ pub struct Accounts {
 }
 
 impl Accounts {
+    /// The cluster's sealer, for other secrets that replicate sealed (hook secrets).
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     pub fn new(store: Store, sealer: Arc<Sealer>) -> Accounts {
         let this = Accounts {
             store,

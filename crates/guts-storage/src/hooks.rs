@@ -55,6 +55,9 @@ pub struct Job {
     pub redelivery: bool,
     /// The W3C traceparent of the operation that caused the event, if traced.
     pub trace: Option<String>,
+    /// Who asked, for a job rendered when sent (a ping, a test): their public key.
+    #[serde(default)]
+    pub sender: Option<String>,
 }
 
 /// One attempt, as the delivery log keeps it.
@@ -351,6 +354,7 @@ mod tests {
             next_at_ms,
             redelivery: false,
             trace: None,
+            sender: None,
         }
     }
 

@@ -397,6 +397,11 @@ impl Repositories {
         &self.git
     }
 
+    /// This node's webhook outbox, jobs and delivery log.
+    pub fn hook_queue(&self) -> crate::hooks::HookQueue {
+        crate::hooks::HookQueue::new(self.store.clone())
+    }
+
     /// A receiver of repository ids, one message after every durable change of a
     /// repository (local creation, append, push, operations from a peer). The channel
     /// is bounded: a receiver that lags loses the oldest messages (`RecvError::Lagged`)
