@@ -31,6 +31,7 @@ mod test_support;
 mod threads;
 pub mod time;
 mod views;
+pub mod webhooks;
 
 pub use error::{ApiError, FieldError};
 pub use metrics::HttpMetrics;
@@ -39,3 +40,4 @@ pub use ops::ops_router;
 pub use router::api_router;
 pub use server::serve;
 pub use state::{AppState, EdgeLimits, GitLimits, NodeInfo, PeerHandle, Services};
+pub use webhooks::{WebhookMetrics, WebhookSettings};

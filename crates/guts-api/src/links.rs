@@ -56,6 +56,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Links {
 }
 
 impl Links {
+    /// Links under `origin` (`scheme://host[:port]`), for what no request asked
+    /// (webhook payloads).
+    pub fn for_origin(origin: String) -> Links {
+        Links { origin }
+    }
+
     /// `scheme://host` of this request.
     pub fn origin(&self) -> &str {
         &self.origin

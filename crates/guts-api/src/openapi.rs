@@ -840,4 +840,83 @@ pub mod schemas {
         pub commit_url: String,
         pub url: String,
     }
+
+    /// GitHub's `webhook-config` (the secret shows as `********`).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct HookConfig {
+        pub url: String,
+        /// `json` or `form`.
+        pub content_type: String,
+        /// `"0"` or `"1"`.
+        pub insecure_ssl: String,
+        pub secret: Option<String>,
+    }
+
+    /// GitHub's `hook-response`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct HookResponse {
+        pub code: Option<u64>,
+        pub status: Option<String>,
+        pub message: Option<String>,
+    }
+
+    /// GitHub's `hook`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Hook {
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub id: u64,
+        pub name: String,
+        pub active: bool,
+        pub events: Vec<String>,
+        pub config: HookConfig,
+        pub updated_at: String,
+        pub created_at: String,
+        pub url: String,
+        pub test_url: String,
+        pub ping_url: String,
+        pub deliveries_url: String,
+        pub last_response: HookResponse,
+    }
+
+    /// GitHub's `hook-delivery-item`: one delivery attempt.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct HookDeliveryItem {
+        pub id: u64,
+        pub guid: String,
+        pub delivered_at: String,
+        pub redelivery: bool,
+        /// Seconds.
+        pub duration: f64,
+        pub status: String,
+        pub status_code: u64,
+        pub event: String,
+        pub action: Option<String>,
+        pub installation_id: Option<u64>,
+        pub repository_id: Option<u64>,
+        pub throttled_at: Option<String>,
+    }
+
+    /// The request or response of a [`HookDelivery`].
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct HookExchange {
+        #[schema(value_type = Object)]
+        pub headers: serde_json::Value,
+        #[schema(value_type = Object)]
+        pub payload: serde_json::Value,
+    }
+
+    /// GitHub's `hook-delivery`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct HookDelivery {
+        #[serde(flatten)]
+        pub item: HookDeliveryItem,
+        pub url: String,
+        pub request: HookExchange,
+        pub response: HookExchange,
+    }
+
+    /// An empty object (GitHub's 202 answers).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct Accepted {}
 }

@@ -48,6 +48,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::git_data::router())
         .merge(routes::commits::router())
         .merge(routes::statuses::router())
+        .merge(routes::hooks::router())
         .merge(routes::contents::router())
         .merge(routes::git_writes::router())
         .merge(routes::contents_write::router())

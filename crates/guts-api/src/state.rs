@@ -163,6 +163,8 @@ pub struct Services {
     pub peers: Option<PeerHandle>,
     /// The node's supervisor, for the long-lived work a request starts (a backup).
     pub tasks: Supervisor,
+    /// Where webhooks may send (`GUTS_WEBHOOK_ALLOWED_NETS`).
+    pub hook_policy: guts_service::HookPolicy,
 }
 
 /// The p2p layer as the admin API sees it.
@@ -203,7 +205,8 @@ impl AppState {
             admin_token,
             telemetry,
             limits,
-            service: Service::new(services.accounts.clone(), services.repos.clone()),
+            service: Service::new(services.accounts.clone(), services.repos.clone())
+                .with_hook_policy(services.hook_policy),
             accounts: services.accounts,
             repos: services.repos,
             store: services.store,

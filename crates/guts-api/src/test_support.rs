@@ -67,6 +67,7 @@ impl TestApp {
                 git_metrics: git,
                 peers: None,
                 tasks: guts_ops::Supervisor::new(),
+                hook_policy: guts_service::HookPolicy::default(),
             },
         );
         TestApp {

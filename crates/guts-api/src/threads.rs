@@ -121,8 +121,13 @@ impl<'a> Render<'a> {
         }
     }
 
+    /// `owner/name` as served.
+    pub(crate) fn full_name(&self) -> String {
+        [self.served.owner.as_str(), "/", self.served.name.as_str()].concat()
+    }
+
     /// The repository object, without permissions (as GitHub embeds it).
-    fn repository(&self) -> Option<Shared<Repository>> {
+    pub(crate) fn repository(&self) -> Option<Shared<Repository>> {
         self.repository
             .get_or_init(|| {
                 views::repository(self.state, self.links, self.view, None).map(Shared::new)

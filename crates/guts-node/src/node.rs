@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use guts_api::{AppState, EdgeLimits, HttpMetrics, NodeInfo, Services};
+use guts_api::{AppState, EdgeLimits, HttpMetrics, NodeInfo, Services, WebhookMetrics};
 use guts_core::Keypair;
 use guts_git::serve::GitMetrics;
 use guts_ops::resilience::{Breakers, ResilienceMetrics, RetryPolicy};
@@ -39,6 +39,12 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How long a client may take to send request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Webhook delivery attempts in flight at once.
+const WEBHOOK_CONCURRENCY: usize = 16;
+/// Webhook delivery log: rows kept, and for how long (GitHub keeps 3 days).
+const WEBHOOK_LOG_ROWS: u64 = 20_000;
+const WEBHOOK_LOG_AGE: Duration = Duration::from_secs(3 * 24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -168,6 +174,7 @@ impl Node {
         let net_metrics = Arc::new(NetMetrics::register(registry.registry_mut()));
         let sync_metrics = Arc::new(SyncMetrics::register(registry.registry_mut()));
         let resilience = Arc::new(ResilienceMetrics::register(registry.registry_mut()));
+        let webhook_metrics = Arc::new(WebhookMetrics::register(registry.registry_mut()));
         let size_metrics = storage_metrics.clone();
         let encoder = Arc::new(registry.freeze());
 
@@ -312,12 +319,34 @@ impl Node {
                 git_metrics,
                 peers: Some(guts_api::PeerHandle(Arc::new(sync))),
                 tasks: supervisor.clone(),
+                hook_policy: config.webhook_allowed_nets.clone(),
             },
         );
 
         let api_stop = CancellationToken::new();
         let api_done = CancellationToken::new();
         let ops_stop = CancellationToken::new();
+
+        let webhooks = guts_api::WebhookSettings {
+            max_attempts: config.webhook_max_attempts,
+            retry_base: Duration::from_millis(config.webhook_retry_base_ms),
+            retry_max: Duration::from_secs(3600),
+            connect_timeout: Duration::from_secs(config.webhook_timeout.min(10)),
+            timeout: Duration::from_secs(config.webhook_timeout),
+            concurrency: WEBHOOK_CONCURRENCY,
+            keep_deliveries: WEBHOOK_LOG_ROWS,
+            keep_for: WEBHOOK_LOG_AGE,
+            origin: config
+                .public_url
+                .clone()
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| format!("http://{api_addr}")),
+        };
+        let (hook_state, stop) = (state.clone(), supervisor.token());
+        supervisor.spawn(
+            "webhook-delivery",
+            guts_api::webhooks::run(hook_state, webhooks, webhook_metrics, stop),
+        );
 
         let router = guts_api::api_router(state);
         let (stop, done) = (api_stop.clone(), api_done.clone());

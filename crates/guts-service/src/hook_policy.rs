@@ -39,6 +39,29 @@ impl HookPolicy {
         HookPolicy { allowed }
     }
 
+    /// Parses `GUTS_WEBHOOK_ALLOWED_NETS`: comma-separated addresses and CIDR networks
+    /// (blanks ignored, so an empty text allows only public addresses).
+    pub fn parse(text: &str) -> Result<HookPolicy, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!("`{entry}` is not an IP address or CIDR network (10.0.0.0/8)")
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(HookPolicy::new)
+    }
+
+    /// Whether only public addresses are allowed.
+    pub fn is_default(&self) -> bool {
+        self.allowed.is_empty()
+    }
+
     /// Whether a connection to `ip` is allowed.
     pub fn permits(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
@@ -86,6 +109,18 @@ impl HookPolicy {
                     return Err(TargetRefused::Address(addr.ip()));
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for HookPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, net) in self.allowed.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{net}")?;
         }
         Ok(())
     }
@@ -181,7 +216,10 @@ mod tests {
         assert_eq!(policy.check("https://93.184.215.14/hook").await, Ok(()));
         assert_eq!(policy.check("https://ci.invalid/hook").await, Ok(()));
 
-        let loopback = HookPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        let loopback = HookPolicy::parse(" 127.0.0.0/8 ,").unwrap();
+        assert_eq!(loopback.to_string(), "127.0.0.0/8");
+        assert!(HookPolicy::parse("10.0.0.0/33").is_err());
+        assert_eq!(HookPolicy::parse("::1").unwrap().to_string(), "::1/128");
         assert_eq!(loopback.check("http://127.0.0.1:9/").await, Ok(()));
         assert!(loopback.check("http://169.254.169.254/").await.is_err());
     }

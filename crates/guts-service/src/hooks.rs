@@ -16,7 +16,7 @@ use guts_storage::{Delivery, HookQueue, Job, RepoView, Scope};
 
 use crate::Service;
 use crate::caller::Authed;
-use crate::error::{Denied, FieldCode, ServiceError};
+use crate::error::{FieldCode, ServiceError};
 use crate::repos::RepoAccess;
 
 /// Longest secret a hook may have, in bytes (sealed, it stays within the fold's cap).
@@ -84,12 +84,12 @@ pub fn delivery_guid(cause: &[u8], hook: &OpId, event: &str) -> String {
 
 impl Service {
     /// Whether `who` may manage `access`'s hooks: the `repo` scope and the admin role.
+    /// Others get `NotFound`, as on GitHub: hooks are not shown to non-admins at all.
     fn may_manage_hooks(&self, who: &Authed, access: &RepoAccess) -> Result<(), ServiceError> {
-        who.require(Scope::Repo)?;
         if access.role.is_none_or(|r| r < Role::Admin) {
-            return Err(ServiceError::Forbidden(Denied::Role(Role::Admin)));
+            return Err(ServiceError::NotFound);
         }
-        Ok(())
+        who.require(Scope::Repo)
     }
 
     /// The node's delivery queue and log.

@@ -121,6 +121,16 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The outbox value for an operation of `repo`: its id, then the traceparent of the
+/// request that made the operation (if traced), so delivery continues that trace.
+pub(crate) fn outbox_value(repo: &RepoId) -> Vec<u8> {
+    let mut value = repo.as_bytes().to_vec();
+    if let Some(trace) = guts_ops::telemetry::current_traceparent() {
+        value.extend_from_slice(trace.as_bytes());
+    }
+    value
+}
+
 /// The outbox key of operation `op` stamped `wall_ms`: oldest first in key order.
 pub(crate) fn outbox_key(wall_ms: u64, op: &OpId) -> Vec<u8> {
     let mut key = Vec::with_capacity(40);
@@ -152,8 +162,12 @@ impl HookQueue {
         HookQueue { store }
     }
 
-    /// Up to `limit` outbox entries, oldest first: `(key, repo, op)`.
-    pub fn outbox(&self, limit: usize) -> Result<Vec<(Vec<u8>, RepoId, OpId)>, StoreError> {
+    /// Up to `limit` outbox entries, oldest first: `(key, repo, op, traceparent)`.
+    #[allow(clippy::type_complexity, reason = "one row's fields, named in the doc")]
+    pub fn outbox(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, RepoId, OpId, Option<String>)>, StoreError> {
         let txn = self.store.read()?;
         let table = txn.open_table(HOOK_OUTBOX)?;
         let mut entries = Vec::new();
@@ -164,11 +178,18 @@ impl HookQueue {
                 .get(8..40)
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .map(OpId::from_bytes);
-            let repo = <[u8; 32]>::try_from(value.value())
-                .ok()
+            let value = value.value();
+            let repo = value
+                .get(..32)
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .map(RepoId::from_bytes);
+            let trace = value
+                .get(32..)
+                .filter(|t| !t.is_empty())
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .map(str::to_string);
             if let (Some(op), Some(repo)) = (op, repo) {
-                entries.push((key, repo, op));
+                entries.push((key, repo, op, trace));
             }
         }
         Ok(entries)
@@ -203,6 +224,16 @@ impl HookQueue {
                     table.insert(id, job.as_slice())?;
                     last = Some(id);
                 }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Drops job `id` (its hook or repository is gone).
+    pub async fn drop_job(&self, id: u64) -> Result<(), StoreError> {
+        self.store
+            .write("hook_drop", move |txn| {
+                txn.open_table(HOOK_JOBS)?.remove(id)?;
                 Ok(())
             })
             .await
@@ -399,7 +430,10 @@ mod tests {
             .await
             .unwrap();
         let outbox = queue.outbox(10).unwrap();
-        assert_eq!(outbox, vec![(key.clone(), RepoId::from_bytes([1; 32]), op)]);
+        assert_eq!(
+            outbox,
+            vec![(key.clone(), RepoId::from_bytes([1; 32]), op, None)]
+        );
         queue
             .expand(key.clone(), vec![job(1, 0), job(2, u64::MAX)])
             .await

@@ -644,11 +644,12 @@ impl Repositories {
         let released = release.clone();
         // This node accepted the operation: its events go out from here, so they are
         // queued with it (see `crate::hooks`).
-        let outbox = view
-            .state
-            .hooks
-            .any_active()
-            .then(|| crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op_id));
+        let outbox = view.state.hooks.any_active().then(|| {
+            (
+                crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op_id),
+                crate::hooks::outbox_value(&id),
+            )
+        });
         let pending = self
             .store
             .submit("append_operation", move |txn| {
@@ -662,9 +663,9 @@ impl Repositories {
                 if let Some((old, new)) = &renamed {
                     move_name(txn, old, new, id)?;
                 }
-                if let Some(key) = &outbox {
+                if let Some((key, value)) = &outbox {
                     txn.open_table(crate::hooks::HOOK_OUTBOX)?
-                        .insert(key.as_slice(), id.as_bytes().as_slice())?;
+                        .insert(key.as_slice(), value.as_slice())?;
                 }
                 Ok(())
             })

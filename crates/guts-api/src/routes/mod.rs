@@ -15,6 +15,7 @@ pub(crate) mod git;
 pub(crate) mod git_data;
 pub(crate) mod git_writes;
 pub(crate) mod health;
+pub(crate) mod hooks;
 pub(crate) mod issues;
 pub(crate) mod labels;
 pub(crate) mod meta;

@@ -11,6 +11,7 @@
 
 mod checks;
 mod collab;
+mod hooks;
 mod meta;
 mod repos;
 #[cfg(test)]
@@ -26,6 +27,11 @@ pub(crate) use checks::{CombinedStatus, SimpleStatus, Status};
 pub(crate) use collab::{
     BranchEnd, Href, Issue, IssueComment, IssuePullRequestLinks, Label, PullLinks, PullRequest,
     PullStats, Review, ReviewComment, ReviewCommentLinks, ReviewLinks,
+};
+pub(crate) use hooks::{
+    DeliveryExchange, DeliveryFull, DeliveryItem, Envelope, GitPerson, HookConfigView,
+    HookResponse, HookView, IssueBody, IssueCommentBody, MemberBody, PingBody, PullBody, PushBody,
+    PushCommit, RefBody, RepositoryBody, ReviewBody, ReviewCommentBody, StatusBody, StatusCommit,
 };
 pub(crate) use meta::{ApiOverview, Root};
 pub(crate) use repos::{Repository, owned_repositories, repository};

@@ -42,6 +42,11 @@ pub(crate) struct SimpleUser {
 }
 
 impl SimpleUser {
+    /// The user's login (a push's `pusher`).
+    pub(crate) fn login(&self) -> &str {
+        &self.login
+    }
+
     /// The user's avatar, which a commit status repeats.
     pub(crate) fn avatar_url(&self) -> &str {
         &self.avatar_url

@@ -157,6 +157,25 @@ settings! {
     /// requests are outside `request_timeout`, which would cut honest clones.
     git_request_deadline: u64 = 3600, check range_in(1, 86_400, "seconds");
 
+    /// Networks (comma-separated addresses and CIDRs) webhooks may be sent to besides
+    /// public addresses. Unset: loopback, link-local (cloud metadata), private and
+    /// reserved addresses are refused (422 when a hook names one).
+    webhook_allowed_nets: guts_service::HookPolicy = guts_service::HookPolicy::default();
+
+    /// Attempts per webhook event (the first included) before it is marked failed.
+    webhook_max_attempts: u32 = 8, check range(1, 50);
+
+    /// Ceiling in ms of the delay before the first webhook retry; doubled per retry
+    /// (with full jitter), at most an hour.
+    webhook_retry_base_ms: u64 = 2000, check range_in(10, 3_600_000, "ms");
+
+    /// Seconds one webhook delivery may take, connecting included.
+    webhook_timeout: u64 = 10, check range_in(1, 300, "seconds");
+
+    /// The URL clients reach this node's API at (`https://git.example.com`), which
+    /// webhook payloads link to. Unset: `http://` and the API address.
+    public_url: Option<String> = None, check http_url;
+
     /// OpenTelemetry collector (OTLP/gRPC), e.g. `http://otel-collector:4317`. Unset: no
     /// spans are exported.
     otlp_endpoint: Option<String> = None, check http_url;

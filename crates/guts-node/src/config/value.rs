@@ -121,6 +121,23 @@ impl Value for TrustedProxies {
     }
 }
 
+/// Empty allows only public addresses, which is also what an unset variable means.
+impl Value for guts_service::HookPolicy {
+    type Item = Self;
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        guts_service::HookPolicy::parse(raw)
+    }
+
+    fn render(&self) -> Option<String> {
+        (!self.is_default()).then(|| self.to_string())
+    }
+
+    fn items(&self) -> &[Self] {
+        std::slice::from_ref(self)
+    }
+}
+
 /// A comma-separated list; blank entries are dropped, so an empty text is an empty
 /// list, and a rule checks each entry.
 impl Value for Vec<String> {

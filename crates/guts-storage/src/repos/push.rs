@@ -158,6 +158,7 @@ impl Repositories {
         }
         let encoded: Vec<(OpId, Vec<u8>)> = ops.iter().map(|op| (op.id(), op.encode())).collect();
         // Pushed here, so announced from here (see `crate::hooks`).
+        let traced = crate::hooks::outbox_value(&id);
         let outbox: Vec<Vec<u8>> = if engine.fold.state().hooks.any_active() {
             ops.iter()
                 .map(|op| crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op.id()))
@@ -176,7 +177,7 @@ impl Repositories {
                 }
                 let mut queued = txn.open_table(crate::hooks::HOOK_OUTBOX)?;
                 for key in &outbox {
-                    queued.insert(key.as_slice(), id.as_bytes().as_slice())?;
+                    queued.insert(key.as_slice(), traced.as_slice())?;
                 }
                 Ok(())
             })

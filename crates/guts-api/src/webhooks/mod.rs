@@ -1,0 +1,475 @@
+//! Webhook delivery: the task that turns this node's outbox into HTTP requests.
+//!
+//! The outbox is written by storage in the transaction of each operation this node
+//! accepted (`guts_storage::hooks`), so an acknowledged operation's events are never
+//! lost; this task renders each entry's events ([`events`]) into one job per
+//! subscribed hook, then sends the jobs that are due ([`send`]), retrying timeouts,
+//! connection failures and 5xx answers with exponential backoff and full jitter, behind
+//! one circuit breaker per target host. Every attempt is logged (what
+//! `GET hooks/{id}/deliveries` lists) and counted in
+//! `guts_webhook_deliveries_total{event,outcome}`; the attempt runs in a span that
+//! continues the trace of the operation that caused it.
+//!
+//! One node delivers an event: the one that accepted its operation (replicated
+//! operations are not queued). At least once: a node killed between an attempt and
+//! its log sends that attempt again after restart; receivers deduplicate by
+//! `X-GitHub-Delivery`, which is derived from the operation.
+
+mod events;
+mod send;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use guts_core::OpId;
+use guts_service::delivery_guid;
+use guts_storage::accounts::numeric_id;
+use guts_storage::hooks::now_ms;
+use guts_storage::{Delivery, Job, RepoView};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::links::Links;
+use crate::state::AppState;
+use crate::threads::Render;
+use crate::time::iso8601;
+use crate::views::{
+    DeliveryExchange, DeliveryFull, DeliveryItem, HookConfigView, HookResponse, HookView,
+};
+
+pub(crate) use events::Events;
+
+/// How the deliverer behaves; from the node's configuration.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Attempts per event before it is marked failed (`GUTS_WEBHOOK_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// Ceiling of the first retry's delay, doubled per retry
+    /// (`GUTS_WEBHOOK_RETRY_BASE_MS`).
+    pub retry_base: Duration,
+    /// No retry waits longer than this.
+    pub retry_max: Duration,
+    /// Connecting to a receiver.
+    pub connect_timeout: Duration,
+    /// A whole attempt, body included.
+    pub timeout: Duration,
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+    /// Delivery log rows kept, and for how long.
+    pub keep_deliveries: u64,
+    pub keep_for: Duration,
+    /// `scheme://host[:port]` the payloads' URLs name (this node's API).
+    pub origin: String,
+}
+
+/// Largest payload sent (GitHub's cap is 25 MB; a push lists at most
+/// [`events::MAX_PUSH_COMMITS`] commits, so real payloads stay far below).
+pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+/// Response bytes kept in the delivery log.
+pub const MAX_RESPONSE_EXCERPT: usize = 2048;
+
+/// `event` and `outcome` of a delivery attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Labels {
+    /// One of the event names this node sends (a bounded set).
+    event: String,
+    /// `delivered`, `retrying` or `failed`.
+    outcome: &'static str,
+}
+
+/// The deliverer's metrics, registered once per node.
+#[derive(Debug)]
+pub struct WebhookMetrics {
+    deliveries: Family<Labels, Counter>,
+    duration: Histogram,
+    queue_depth: Gauge,
+}
+
+impl WebhookMetrics {
+    /// Creates the handles and registers them into `registry` (prefixed `guts`).
+    pub fn register(registry: &mut Registry) -> Self {
+        let this = WebhookMetrics {
+            deliveries: Family::default(),
+            duration: Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            queue_depth: Gauge::default(),
+        };
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts, by event and outcome (delivered, retrying, failed)",
+            this.deliveries.clone(),
+        );
+        registry.register(
+            "webhook_delivery_duration_seconds",
+            "Time of one webhook delivery attempt",
+            this.duration.clone(),
+        );
+        registry.register(
+            "webhook_queue_depth",
+            "Webhook events and deliveries waiting on this node",
+            this.queue_depth.clone(),
+        );
+        this
+    }
+}
+
+/// The REST view of hook `id` of `view` (`None` if it is gone).
+pub(crate) fn hook_view(
+    state: &AppState,
+    links: &Links,
+    view: &RepoView,
+    id: &OpId,
+) -> Option<HookView> {
+    let hook = view.state.hooks.hooks.get(id)?;
+    let number = numeric_id(id.as_bytes());
+    let full = Render::new(state, links, view).full_name();
+    let url = links.api(&format!("/repos/{full}/hooks/{number}"));
+    let last = state
+        .repos
+        .hook_queue()
+        .deliveries(&view.id, id, 0, 1)
+        .ok()
+        .and_then(|d| d.into_iter().next());
+    let last_response = match last {
+        Some(d) => HookResponse {
+            code: Some(d.status_code),
+            status: Some(
+                if (200..300).contains(&d.status_code) {
+                    "active"
+                } else {
+                    "misconfigured"
+                }
+                .into(),
+            ),
+            message: Some(d.status),
+        },
+        None => HookResponse {
+            code: None,
+            status: Some("unused".into()),
+            message: None,
+        },
+    };
+    let config = &hook.config;
+    Some(HookView {
+        kind: "Repository",
+        id: number,
+        name: "web",
+        active: config.active,
+        events: config.events.clone(),
+        config: HookConfigView {
+            url: config.url.clone(),
+            content_type: config.content_type.as_str(),
+            insecure_ssl: if config.insecure_ssl { "1" } else { "0" },
+            secret: (!config.secret.is_empty()).then_some("********"),
+        },
+        updated_at: iso8601(hook.updated.wall_ms / 1000),
+        created_at: iso8601(hook.created.wall_ms / 1000),
+        test_url: format!("{url}/test"),
+        ping_url: format!("{url}/pings"),
+        deliveries_url: format!("{url}/deliveries"),
+        url,
+        last_response,
+    })
+}
+
+/// GitHub's `hook-delivery-item` of logged attempt `d`.
+pub(crate) fn delivery_item(d: &Delivery) -> DeliveryItem {
+    DeliveryItem {
+        id: d.id,
+        guid: d.guid.clone(),
+        delivered_at: iso8601(d.delivered_at_ms / 1000),
+        redelivery: d.redelivery,
+        duration: d.duration_ms as f64 / 1000.0,
+        status: d.status.clone(),
+        status_code: d.status_code,
+        event: d.event.clone(),
+        action: d.action.clone(),
+        installation_id: None,
+        repository_id: Some(numeric_id(d.repo.as_bytes())),
+        throttled_at: None,
+    }
+}
+
+/// GitHub's `hook-delivery` of logged attempt `d` to `url`.
+pub(crate) fn delivery_full(d: &Delivery, url: String) -> DeliveryFull {
+    let headers = |pairs: &[(String, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    DeliveryFull {
+        item: delivery_item(d),
+        url,
+        request: DeliveryExchange {
+            headers: headers(&d.request_headers),
+            payload: serde_json::from_str(&d.payload).ok(),
+        },
+        response: DeliveryExchange {
+            headers: headers(&d.response_headers),
+            payload: Some(serde_json::Value::String(d.response_body.clone())),
+        },
+    }
+}
+
+/// Runs the deliverer until `stop`.
+pub async fn run(
+    state: AppState,
+    settings: WebhookSettings,
+    metrics: Arc<WebhookMetrics>,
+    stop: CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    let sender = match send::Sender::new(&settings, state.service.hook_policy().clone()) {
+        Ok(sender) => Arc::new(sender),
+        Err(e) => {
+            tracing::error!(error = %e, "webhook delivery is off: no HTTP client");
+            return Ok(());
+        }
+    };
+    let links = Links::for_origin(settings.origin.clone());
+    let mut changes = state.repos.subscribe();
+    let queue = state.repos.hook_queue();
+    loop {
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+        expand_outbox(&state, &links).await;
+        let limit = settings.concurrency.max(1) * 4;
+        let (due, next) = match queue.due(now_ms(), limit) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the webhook queue failed");
+                (Vec::new(), Some(now_ms() + 1000))
+            }
+        };
+        if let Ok(depth) = queue.depth() {
+            metrics
+                .queue_depth
+                .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        }
+        if !due.is_empty() {
+            let mut attempts = tokio::task::JoinSet::new();
+            let permits = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
+            for (id, job) in due {
+                let (state, links, settings, metrics, sender, permits) = (
+                    state.clone(),
+                    links.clone(),
+                    settings.clone(),
+                    metrics.clone(),
+                    sender.clone(),
+                    permits.clone(),
+                );
+                attempts.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    attempt(&state, &links, &settings, &metrics, &sender, id, job).await;
+                });
+            }
+            tokio::select! {
+                () = stop.cancelled() => {
+                    attempts.abort_all();
+                    return Ok(());
+                }
+                () = async { while attempts.join_next().await.is_some() {} } => {}
+            }
+            continue;
+        }
+        let wait = next.map_or(Duration::from_secs(1), |at| {
+            Duration::from_millis(at.saturating_sub(now_ms())).min(Duration::from_secs(1))
+        });
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            _ = changes.recv() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Turns each outbox entry into its jobs.
+async fn expand_outbox(state: &AppState, links: &Links) {
+    let queue = state.repos.hook_queue();
+    let entries = match queue.outbox(64) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the webhook outbox failed");
+            return;
+        }
+    };
+    for (key, repo, op_id, trace) in entries {
+        let (state2, links2) = (state.clone(), links.clone());
+        let jobs =
+            tokio::task::spawn_blocking(move || jobs_for(&state2, &links2, repo, &op_id, trace))
+                .await
+                .unwrap_or_default();
+        if let Err(e) = queue.expand(key, jobs).await {
+            tracing::error!(error = %e, "queueing webhook deliveries failed");
+            return;
+        }
+    }
+}
+
+/// The jobs of operation `op_id` of repository `repo`: each event, to each active
+/// hook that subscribes to it.
+fn jobs_for(
+    state: &AppState,
+    links: &Links,
+    repo: guts_core::RepoId,
+    op_id: &OpId,
+    trace: Option<String>,
+) -> Vec<Job> {
+    let (Some(view), Ok(Some(op))) = (state.repos.get(repo), state.repos.hook_queue().op(op_id))
+    else {
+        return Vec::new();
+    };
+    let rendered = Events::new(state, links, &view).of(&op);
+    let mut jobs = Vec::new();
+    for event in rendered {
+        if event.json.len() > MAX_PAYLOAD_BYTES {
+            tracing::warn!(
+                event = event.event,
+                bytes = event.json.len(),
+                "webhook payload too large, not sent"
+            );
+            continue;
+        }
+        for (hook_id, hook) in &view.state.hooks.hooks {
+            if event.only.is_some_and(|only| only != *hook_id) || !hook.config.wants(event.event) {
+                continue;
+            }
+            let kind = match event.action {
+                Some(action) => format!("{}.{action}", event.event),
+                None => event.event.to_string(),
+            };
+            jobs.push(Job {
+                guid: delivery_guid(op_id.as_bytes(), hook_id, &kind),
+                repo,
+                hook: *hook_id,
+                event: event.event.to_string(),
+                action: event.action.map(str::to_string),
+                payload: event.json.clone(),
+                attempts: 0,
+                next_at_ms: 0,
+                redelivery: false,
+                trace: trace.clone(),
+                sender: None,
+            });
+        }
+    }
+    jobs
+}
+
+/// One attempt of job `id`, logged, and the job rescheduled or done.
+async fn attempt(
+    state: &AppState,
+    links: &Links,
+    settings: &WebhookSettings,
+    metrics: &WebhookMetrics,
+    sender: &send::Sender,
+    id: u64,
+    mut job: Job,
+) {
+    let queue = state.repos.hook_queue();
+    let Some(view) = state.repos.get(job.repo) else {
+        let _ = queue.drop_job(id).await;
+        return;
+    };
+    let Some(hook) = view.state.hooks.hooks.get(&job.hook).cloned() else {
+        // The hook is gone: nothing to deliver to.
+        let _ = queue.drop_job(id).await;
+        return;
+    };
+    if job.payload.is_empty() {
+        let (state2, links2, view2, job2) =
+            (state.clone(), links.clone(), view.clone(), job.clone());
+        let rendered =
+            tokio::task::spawn_blocking(move || render_requested(&state2, &links2, &view2, &job2))
+                .await
+                .ok()
+                .flatten();
+        match rendered {
+            Some(json) => job.payload = json,
+            None => {
+                let _ = queue.drop_job(id).await;
+                return;
+            }
+        }
+    }
+    let secret = state.service.hook_secret(&view, &hook).unwrap_or_default();
+    let span = tracing::info_span!("webhook_delivery", event = %job.event, guid = %job.guid);
+    if let Some(parent) = &job.trace {
+        guts_ops::telemetry::set_remote_parent(&span, parent);
+    }
+    let (hook_number, repo_number) = (
+        numeric_id(job.hook.as_bytes()),
+        numeric_id(job.repo.as_bytes()),
+    );
+    let outcome = sender
+        .deliver(&hook.config, &secret, hook_number, repo_number, &job)
+        .instrument(span)
+        .await;
+    metrics
+        .duration
+        .observe(outcome.delivery.duration_ms as f64 / 1000.0);
+    job.attempts += 1;
+    let ok = outcome.delivered;
+    let next = if ok || !outcome.retryable || job.attempts >= settings.max_attempts {
+        None
+    } else {
+        let policy = guts_ops::resilience::RetryPolicy {
+            max_attempts: settings.max_attempts,
+            base: settings.retry_base,
+            max_delay: settings.retry_max,
+        };
+        // Never sooner than a fifth of the ceiling: full jitter may draw 0.
+        let ceiling = policy.ceiling(job.attempts);
+        let delay = policy.delay(job.attempts).max(ceiling / 5);
+        let mut next = job.clone();
+        next.next_at_ms =
+            now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        next.redelivery = true;
+        Some(next)
+    };
+    let outcome_label = match (&next, ok) {
+        (_, true) => "delivered",
+        (Some(_), false) => "retrying",
+        (None, false) => "failed",
+    };
+    metrics
+        .deliveries
+        .get_or_create(&Labels {
+            event: job.event.clone(),
+            outcome: outcome_label,
+        })
+        .inc();
+    let keep_ms = u64::try_from(settings.keep_for.as_millis()).unwrap_or(u64::MAX);
+    if let Err(e) = queue
+        .record(
+            id,
+            next,
+            outcome.delivery,
+            settings.keep_deliveries,
+            keep_ms,
+        )
+        .await
+    {
+        tracing::error!(error = %e, "logging a webhook delivery failed");
+    }
+}
+
+/// The payload of a ping or test job, rendered now.
+fn render_requested(state: &AppState, links: &Links, view: &RepoView, job: &Job) -> Option<String> {
+    let key: guts_core::PublicKey = job.sender.as_deref()?.parse().ok()?;
+    let events = Events::new(state, links, view);
+    let sender = Render::new(state, links, view).user(&key);
+    let rendered = match job.event.as_str() {
+        "ping" => events.ping(&sender, &job.hook),
+        _ => events.test_push(&sender),
+    }?;
+    Some(rendered.json)
+}
