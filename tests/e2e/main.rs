@@ -30,3 +30,4 @@ mod trust_memory;
 mod trust_orgs;
 mod trust_reviews;
 mod trust_slow;
+mod webhooks;
