@@ -794,6 +794,8 @@ fn hooks_to_loopback_or_metadata_are_refused_by_default() {
         "http://127.0.0.1:9/",
         "http://localhost:9/",
         "http://[::1]:9/",
+        "http://[::ffff:127.0.0.1]:9/",
+        "http://2130706433:9/",
         "http://169.254.169.254/latest/meta-data",
         "http://10.0.0.1/hook",
         "http://192.168.1.1/hook",
@@ -816,9 +818,12 @@ fn hooks_to_loopback_or_metadata_are_refused_by_default() {
     assert_eq!(status, 200, "{list}");
     assert_eq!(list, json!([]), "a refused hook was stored");
 
-    // A public address is accepted; moving it to a refused one is not.
+    // A public address is accepted (inactive, so nothing is sent to it); moving it to
+    // a refused one is not.
     let public = "http://93.184.215.14/hook";
-    let (status, hook) = post(&node, &alice, hooks, body(public));
+    let mut inactive = body(public);
+    inactive["active"] = json!(false);
+    let (status, hook) = post(&node, &alice, hooks, inactive);
     assert_eq!(status, 201, "{hook}");
     let path = format!("{hooks}/{}", hook["id"]);
     for url in [
@@ -939,9 +944,12 @@ fn ci_simulation_merge_waits_for_the_required_status() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["merged"], true, "{body}");
 
-    // The second pull request is opened on B, so B delivers its event; CI fails it.
-    eventually(CONVERGE, "the branch to reach B", || {
-        (get(&b, &alice, &format!("/repos/{repo}/branches/other")).0 == 200).then_some(())
+    // The second pull request is opened on B (once B knows the first is merged and
+    // has the branch), so B delivers its event; CI fails it.
+    eventually(CONVERGE, "the merge and the branch to reach B", || {
+        let merged = get(&b, &alice, &format!("/repos/{repo}/pulls/{first}")).1["merged"] == true;
+        let branch = get(&b, &alice, &format!("/repos/{repo}/branches/other")).0 == 200;
+        (merged && branch).then_some(())
     });
     let (status, pull) = post(
         &b,
