@@ -36,15 +36,21 @@ fi
 # install would prune the other.
 octokit_openapi=23.0.2
 octokit_rest=22.0.1
+# And GitHub's published webhook payload schemas, which tests/e2e/webhooks.rs checks
+# every delivery against.
+octokit_webhooks=12.1.0
 npm_dir=target/npm
 if ! grep -qs "\"version\": \"$octokit_openapi\"" "$npm_dir/node_modules/@octokit/openapi/package.json" ||
-  ! grep -qs "\"version\": \"$octokit_rest\"" "$npm_dir/node_modules/@octokit/rest/package.json"; then
-  echo "== installing @octokit/openapi@$octokit_openapi and @octokit/rest@$octokit_rest into $npm_dir"
+  ! grep -qs "\"version\": \"$octokit_rest\"" "$npm_dir/node_modules/@octokit/rest/package.json" ||
+  ! grep -qs "\"version\": \"$octokit_webhooks\"" "$npm_dir/node_modules/@octokit/openapi-webhooks/package.json"; then
+  echo "== installing @octokit/openapi@$octokit_openapi, @octokit/rest@$octokit_rest and @octokit/openapi-webhooks@$octokit_webhooks into $npm_dir"
   npm install --prefix "$npm_dir" --no-save --no-audit --no-fund --loglevel=error \
-    "@octokit/openapi@$octokit_openapi" "@octokit/rest@$octokit_rest"
+    "@octokit/openapi@$octokit_openapi" "@octokit/rest@$octokit_rest" \
+    "@octokit/openapi-webhooks@$octokit_webhooks"
 fi
 export GUTS_GITHUB_OPENAPI="$PWD/$npm_dir/node_modules/@octokit/openapi/generated/api.github.com.json"
 export GUTS_OCTOKIT_REST="$PWD/$npm_dir/node_modules/@octokit/rest"
+export GUTS_GITHUB_WEBHOOKS_OPENAPI="$PWD/$npm_dir/node_modules/@octokit/openapi-webhooks/generated/api.github.com.json"
 export GUTS_PYTHON="$PWD/$venv/bin/python"
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"

@@ -205,6 +205,7 @@ impl<'a> Render<'a> {
             "issues"
         };
         Issue {
+            reactions: views::Reactions::none(&url),
             id: id.numeric(),
             node_id: format!("I_{id}"),
             repository_url: self.api.clone(),
@@ -692,4 +693,39 @@ impl LabelRef {
             LabelRef::Name(name) | LabelRef::Object { name } => name,
         }
     }
+}
+
+/// The commits a pull request brings: base (as it was when the pull request was
+/// opened, once merged) to head.
+pub(crate) fn pull_range_of(state: &RepoState, pull: &Pull) -> (ObjectId, ObjectId) {
+    let base = if pull.merged.is_some() {
+        pull.base_sha
+    } else {
+        base_sha(state, pull)
+    };
+    (base, head_sha(state, pull))
+}
+
+/// A pull request's commits and changed lines and files, from the merge base of
+/// `base` and `head` to `head` (what the REST view and webhook payloads show); `None`
+/// when the objects cannot be read.
+pub(crate) fn pull_stats(
+    b: &guts_storage::Browser,
+    base: ObjectId,
+    head: ObjectId,
+) -> Option<PullStats> {
+    let compared = b.compare(base.as_bytes(), head.as_bytes()).ok()?;
+    let from = match compared.merge_base {
+        Some(merge_base) => b.commit(&merge_base).ok()?.tree,
+        None => b.commit(base.as_bytes()).ok()?.tree,
+    };
+    let changes = b
+        .diff(Some(&from), &b.commit(head.as_bytes()).ok()?.tree)
+        .ok()?;
+    Some(PullStats {
+        commits: compared.ahead.len(),
+        additions: changes.iter().map(|c| c.additions).sum(),
+        deletions: changes.iter().map(|c| c.deletions).sum(),
+        changed_files: changes.len(),
+    })
 }

@@ -102,7 +102,7 @@ fn access_payload() -> impl Strategy<Value = Payload> {
             1 => Payload::SetRole { user, role },
             _ => Payload::SetHook {
                 hook,
-                config: keep.then(|| HookConfig {
+                config: keep.then_some(HookConfig {
                     url,
                     content_type: if form {
                         ContentType::Form

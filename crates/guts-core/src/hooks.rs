@@ -332,7 +332,7 @@ mod tests {
 
         for bad in ["ftp://x/", "file:///etc/passwd", "http://a/\n", ""] {
             assert_eq!(
-                hooks.apply(first, author, at, None, Some(&config(&bad))),
+                hooks.apply(first, author, at, None, Some(&config(bad))),
                 Err(Rejection::InvalidText { field: "url" }),
                 "{bad:?}"
             );

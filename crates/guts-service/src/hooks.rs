@@ -378,8 +378,9 @@ impl Service {
             }
         }
         config.events.retain(|e| !input.remove_events.contains(e));
-        config.events.sort();
-        config.events.dedup();
+        // In the order given, each once.
+        let mut seen = std::collections::BTreeSet::new();
+        config.events.retain(|e| seen.insert(e.clone()));
         if let Some(active) = input.active {
             config.active = active;
         }

@@ -108,6 +108,24 @@ mod text {
     }
 }
 
+/// An operation whose events are still to be worked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Its key in [`HOOK_OUTBOX`], to remove it once expanded.
+    pub key: Vec<u8>,
+    pub repo: RepoId,
+    pub op: OpId,
+    /// The traceparent of the request that made the operation.
+    pub trace: Option<String>,
+}
+
+/// The jobs due now (by id, oldest first), and when the next one not yet due will be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub jobs: Vec<(u64, Job)>,
+    pub next_at_ms: Option<u64>,
+}
+
 /// The node's webhook tables. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct HookQueue {
@@ -162,12 +180,8 @@ impl HookQueue {
         HookQueue { store }
     }
 
-    /// Up to `limit` outbox entries, oldest first: `(key, repo, op, traceparent)`.
-    #[allow(clippy::type_complexity, reason = "one row's fields, named in the doc")]
-    pub fn outbox(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, RepoId, OpId, Option<String>)>, StoreError> {
+    /// Up to `limit` outbox entries, oldest first.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         let txn = self.store.read()?;
         let table = txn.open_table(HOOK_OUTBOX)?;
         let mut entries = Vec::new();
@@ -189,7 +203,12 @@ impl HookQueue {
                 .and_then(|t| std::str::from_utf8(t).ok())
                 .map(str::to_string);
             if let (Some(op), Some(repo)) = (op, repo) {
-                entries.push((key, repo, op, trace));
+                entries.push(OutboxEntry {
+                    key,
+                    repo,
+                    op,
+                    trace,
+                });
             }
         }
         Ok(entries)
@@ -254,11 +273,7 @@ impl HookQueue {
 
     /// Up to `limit` jobs due at `now_ms`, oldest first, and the earliest time a job
     /// not yet due will be.
-    pub fn due(
-        &self,
-        now_ms: u64,
-        limit: usize,
-    ) -> Result<(Vec<(u64, Job)>, Option<u64>), StoreError> {
+    pub fn due(&self, now_ms: u64, limit: usize) -> Result<Due, StoreError> {
         let txn = self.store.read()?;
         let table = txn.open_table(HOOK_JOBS)?;
         let mut due = Vec::new();
@@ -274,7 +289,10 @@ impl HookQueue {
                 next = Some(next.map_or(job.next_at_ms, |n| n.min(job.next_at_ms)));
             }
         }
-        Ok((due, next))
+        Ok(Due {
+            jobs: due,
+            next_at_ms: next,
+        })
     }
 
     /// Jobs and outbox entries waiting: the queue depth.
@@ -432,7 +450,12 @@ mod tests {
         let outbox = queue.outbox(10).unwrap();
         assert_eq!(
             outbox,
-            vec![(key.clone(), RepoId::from_bytes([1; 32]), op, None)]
+            vec![OutboxEntry {
+                key: key.clone(),
+                repo: RepoId::from_bytes([1; 32]),
+                op,
+                trace: None
+            }]
         );
         queue
             .expand(key.clone(), vec![job(1, 0), job(2, u64::MAX)])
@@ -441,7 +464,10 @@ mod tests {
         // A second expansion of the same entry adds nothing.
         queue.expand(key, vec![job(3, 0)]).await.unwrap();
         assert!(queue.outbox(10).unwrap().is_empty());
-        let (due, next) = queue.due(now_ms(), 10).unwrap();
+        let Due {
+            jobs: due,
+            next_at_ms: next,
+        } = queue.due(now_ms(), 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(next, Some(u64::MAX));
         assert_eq!(queue.depth().unwrap(), 2);
@@ -454,7 +480,7 @@ mod tests {
             .record(id, Some(retry), delivery(&first, 500), 3, u64::MAX / 2000)
             .await
             .unwrap();
-        assert!(queue.due(now_ms(), 10).unwrap().0.is_empty());
+        assert!(queue.due(now_ms(), 10).unwrap().jobs.is_empty());
         for _ in 0..4 {
             queue
                 .record(id, None, delivery(&first, 200), 3, u64::MAX / 2000)

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use guts_core::{MergeMethod, ObjectId, OpId, Payload, Pull, RepoState, Thread, ThreadEdit};
+use guts_core::{MergeMethod, ObjectId, OpId, Payload, Pull, Thread, ThreadEdit};
 use guts_storage::{MergeError, MergeRequest, Mergeability, RepoError, RepoView, ServedName};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,8 @@ use crate::views::PullStats;
 
 use crate::state::AppState;
 use crate::threads::{
-    self, Render, base_sha, find_pull, head_sha, open_flag, sort_threads, state_filter,
+    self, Render, base_sha, find_pull, head_sha, open_flag, pull_range_of, pull_stats,
+    sort_threads, state_filter,
 };
 use validator::Validate;
 
@@ -54,17 +55,6 @@ const MAX_PULL_COMMITS: usize = 250;
 /// Most files `…/pulls/{n}/files` lists (GitHub's limit).
 const MAX_PULL_FILES: usize = 3000;
 
-/// The commits a pull request brings: base (as it was when the pull request was
-/// opened, once merged) to head.
-fn range(state: &RepoState, pull: &Pull) -> (ObjectId, ObjectId) {
-    let base = if pull.merged.is_some() {
-        pull.base_sha
-    } else {
-        base_sha(state, pull)
-    };
-    (base, head_sha(state, pull))
-}
-
 /// The visible repository and the range of its pull request `number`.
 fn pull_range(
     state: &AppState,
@@ -74,7 +64,7 @@ fn pull_range(
 ) -> Result<(Repo, ObjectId, ObjectId), ApiError> {
     let repo = Repo::find(state, links, &owner, &name, caller)?;
     let (_, _, pull) = find_pull(&repo.view, number)?;
-    let (base, head) = range(&repo.view.state, pull);
+    let (base, head) = pull_range_of(&repo.view.state, pull);
     Ok((repo, base, head))
 }
 
@@ -316,7 +306,7 @@ struct Facts {
 /// [`Facts`], read on the blocking pool in one go.
 async fn facts(state: &AppState, view: &RepoView, pull: &Pull) -> Facts {
     let merged = pull.merged.is_some();
-    let (base, head) = range(&view.state, pull);
+    let (base, head) = pull_range_of(&view.state, pull);
     let (merge_base, merge_head) = (base_sha(&view.state, pull), head_sha(&view.state, pull));
     let git = state.repos.git().clone();
     let dir = view.id.to_string();
@@ -331,23 +321,9 @@ async fn facts(state: &AppState, view: &RepoView, pull: &Pull) -> Facts {
                 }
             })
             .flatten();
-        let stats = (|| {
-            let b = guts_storage::Browser::open(&git, &dir).ok()?;
-            let compared = b.compare(base.as_bytes(), head.as_bytes()).ok()?;
-            let from = match compared.merge_base {
-                Some(merge_base) => b.commit(&merge_base).ok()?.tree,
-                None => b.commit(base.as_bytes()).ok()?.tree,
-            };
-            let changes = b
-                .diff(Some(&from), &b.commit(head.as_bytes()).ok()?.tree)
-                .ok()?;
-            Some(PullStats {
-                commits: compared.ahead.len(),
-                additions: changes.iter().map(|c| c.additions).sum(),
-                deletions: changes.iter().map(|c| c.deletions).sum(),
-                changed_files: changes.len(),
-            })
-        })();
+        let stats = guts_storage::Browser::open(&git, &dir)
+            .ok()
+            .and_then(|b| pull_stats(&b, base, head));
         Facts { mergeable, stats }
     })
     .await

@@ -62,6 +62,42 @@ pub(crate) struct Issue<'a> {
     /// Only on pull requests (GitHub omits it on issues).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) pull_request: Option<IssuePullRequestLinks>,
+    pub(crate) reactions: Reactions,
+}
+
+/// GitHub's `reaction-rollup`. Guts has no reactions: every count is 0.
+#[derive(Debug, Serialize)]
+pub(crate) struct Reactions {
+    pub(crate) url: String,
+    pub(crate) total_count: u64,
+    #[serde(rename = "+1")]
+    pub(crate) plus_one: u64,
+    #[serde(rename = "-1")]
+    pub(crate) minus_one: u64,
+    pub(crate) laugh: u64,
+    pub(crate) confused: u64,
+    pub(crate) heart: u64,
+    pub(crate) hooray: u64,
+    pub(crate) eyes: u64,
+    pub(crate) rocket: u64,
+}
+
+impl Reactions {
+    /// No reactions, listed at `{subject}/reactions`.
+    pub(crate) fn none(subject: &str) -> Reactions {
+        Reactions {
+            url: format!("{subject}/reactions"),
+            total_count: 0,
+            plus_one: 0,
+            minus_one: 0,
+            laugh: 0,
+            confused: 0,
+            heart: 0,
+            hooray: 0,
+            eyes: 0,
+            rocket: 0,
+        }
+    }
 }
 
 /// Where an issue that is a pull request leads, and whether it was merged.

@@ -26,7 +26,7 @@ use serde::{Serialize, Serializer};
 pub(crate) use checks::{CombinedStatus, SimpleStatus, Status};
 pub(crate) use collab::{
     BranchEnd, Href, Issue, IssueComment, IssuePullRequestLinks, Label, PullLinks, PullRequest,
-    PullStats, Review, ReviewComment, ReviewCommentLinks, ReviewLinks,
+    PullStats, Reactions, Review, ReviewComment, ReviewCommentLinks, ReviewLinks,
 };
 pub(crate) use hooks::{
     DeliveryExchange, DeliveryFull, DeliveryItem, Envelope, GitPerson, HookConfigView,

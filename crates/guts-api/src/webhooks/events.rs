@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::links::Links;
 use crate::state::AppState;
-use crate::threads::Render;
+use crate::threads::{Render, pull_range_of, pull_stats};
 use crate::time::iso8601;
 use crate::views::{
     Envelope, GitPerson, IssueBody, IssueCommentBody, MemberBody, PingBody, PullBody, PushBody,
@@ -139,11 +139,10 @@ impl<'a> Events<'a> {
                 }
             }
             Payload::Comment { .. } => self.comment_event(&sender, &id, "created"),
-            Payload::EditComment { comment, body } => {
-                if body.is_some() {
-                    self.comment_event(&sender, comment, "edited");
-                }
-            }
+            Payload::EditComment {
+                comment,
+                body: Some(_),
+            } => self.comment_event(&sender, comment, "edited"),
             Payload::Review { pull, comments, .. } => {
                 self.review_event(&sender, &id, pull);
                 for index in 0..comments.len() {
@@ -220,6 +219,7 @@ impl<'a> Events<'a> {
             | Payload::SetOrgAccess { .. }
             | Payload::SetBranchProtection { .. }
             | Payload::SetLabel { .. }
+            | Payload::EditComment { .. }
             | Payload::SetHook { .. } => {}
             // Payloads newer than this mapping have no event yet.
             _ => {}
@@ -497,9 +497,13 @@ impl<'a> Events<'a> {
             Extra::Reviewer(key) => Some(self.render.user(key)),
             _ => None,
         };
+        let stats = self.browser.as_ref().and_then(|b| {
+            let (base, head) = pull_range_of(state, pull);
+            pull_stats(b, base, head)
+        });
         let body = PullBody {
             number: thread.number,
-            pull_request: self.render.pull(id, thread, pull, None, None),
+            pull_request: self.render.pull(id, thread, pull, None, stats),
             label,
             assignee,
             requested_reviewer,

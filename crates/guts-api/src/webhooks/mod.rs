@@ -24,7 +24,7 @@ use std::time::Duration;
 use guts_core::OpId;
 use guts_service::delivery_guid;
 use guts_storage::accounts::numeric_id;
-use guts_storage::hooks::now_ms;
+use guts_storage::hooks::{OutboxEntry, now_ms};
 use guts_storage::{Delivery, Job, RepoView};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -171,7 +171,8 @@ pub(crate) fn hook_view(
         },
         updated_at: iso8601(hook.updated.wall_ms / 1000),
         created_at: iso8601(hook.created.wall_ms / 1000),
-        test_url: format!("{url}/test"),
+        // GitHub writes `/test`, which no route serves; this one answers.
+        test_url: format!("{url}/tests"),
         ping_url: format!("{url}/pings"),
         deliveries_url: format!("{url}/deliveries"),
         url,
@@ -243,7 +244,7 @@ pub async fn run(
         expand_outbox(&state, &links).await;
         let limit = settings.concurrency.max(1) * 4;
         let (due, next) = match queue.due(now_ms(), limit) {
-            Ok(found) => found,
+            Ok(found) => (found.jobs, found.next_at_ms),
             Err(e) => {
                 tracing::error!(error = %e, "reading the webhook queue failed");
                 (Vec::new(), Some(now_ms() + 1000))
@@ -301,7 +302,13 @@ async fn expand_outbox(state: &AppState, links: &Links) {
             return;
         }
     };
-    for (key, repo, op_id, trace) in entries {
+    for OutboxEntry {
+        key,
+        repo,
+        op: op_id,
+        trace,
+    } in entries
+    {
         let (state2, links2) = (state.clone(), links.clone());
         let jobs =
             tokio::task::spawn_blocking(move || jobs_for(&state2, &links2, repo, &op_id, trace))

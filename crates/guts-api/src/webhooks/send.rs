@@ -68,8 +68,6 @@ impl Sender {
         settings: &WebhookSettings,
         policy: Arc<HookPolicy>,
     ) -> Result<Sender, reqwest::Error> {
-        // Another part of the node may have installed one already; either is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let build = |insecure: bool| {
             reqwest::Client::builder()
                 .user_agent(concat!("GitHub-Hookshot/guts-", env!("CARGO_PKG_VERSION")))
