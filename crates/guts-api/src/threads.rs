@@ -240,10 +240,13 @@ impl<'a> Render<'a> {
     pub(crate) fn comment(&self, id: &OpId, comment: &'a Comment) -> IssueComment<'a> {
         let number = self.number_of(&comment.thread);
         let numeric = id.numeric();
+        let url = self.api(&format!("/issues/comments/{numeric}"));
         IssueComment {
             id: numeric,
             node_id: format!("IC_{id}"),
-            url: self.api(&format!("/issues/comments/{numeric}")),
+            reactions: views::Reactions::none(&url),
+            performed_via_github_app: views::Null,
+            url,
             html_url: self.web(&format!("/issues/{number}#issuecomment-{numeric}")),
             issue_url: self.api(&format!("/issues/{number}")),
             body: &comment.body,
@@ -311,6 +314,7 @@ impl<'a> Render<'a> {
         let commit_id = review.commit.to_string();
         let at = stamp(review.at);
         let url = self.api(&format!("/pulls/comments/{numeric}"));
+        let reactions = views::Reactions::none(&url);
         let html_url = self.web(&format!("/pull/{number}#discussion_r{numeric}"));
         let pull_request_url = self.api(&format!("/pulls/{number}"));
         let href = |url: &String| Href { href: url.clone() };
@@ -328,6 +332,10 @@ impl<'a> Render<'a> {
             line: comment.line,
             original_line: comment.line,
             side: "RIGHT",
+            start_line: views::Null,
+            original_start_line: views::Null,
+            start_side: views::Null,
+            reactions,
             position: comment.line,
             original_position: comment.line,
             original_commit_id: commit_id.clone(),

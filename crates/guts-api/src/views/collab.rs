@@ -123,6 +123,9 @@ pub(crate) struct IssueComment<'a> {
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
     pub(crate) author_association: &'static str,
+    /// Always null: no app acts here.
+    pub(crate) performed_via_github_app: Null,
+    pub(crate) reactions: Reactions,
 }
 
 /// GitHub's pull request object.
@@ -272,6 +275,11 @@ pub(crate) struct ReviewComment<'a> {
     pub(crate) line: u32,
     pub(crate) original_line: u32,
     pub(crate) side: &'static str,
+    /// Single-line comments only: null, as GitHub writes for those.
+    pub(crate) start_line: Null,
+    pub(crate) original_start_line: Null,
+    pub(crate) start_side: Null,
+    pub(crate) reactions: Reactions,
     pub(crate) position: u32,
     pub(crate) original_position: u32,
     pub(crate) commit_id: String,

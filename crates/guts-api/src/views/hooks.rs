@@ -161,10 +161,18 @@ pub(crate) struct RefBody {
     pub(crate) pusher_type: &'static str,
 }
 
+/// An `edited` event's `changes`. Empty: the fold keeps no previous values, and every
+/// field of GitHub's `changes` is optional.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Changes {}
+
 /// `issues`.
 #[derive(Debug, Serialize)]
 pub(crate) struct IssueBody<'a> {
     pub(crate) issue: Issue<'a>,
+    /// `edited` only: what changed (empty: the previous values are not kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) changes: Option<Changes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) label: Option<Label<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,6 +184,9 @@ pub(crate) struct IssueBody<'a> {
 pub(crate) struct IssueCommentBody<'a> {
     pub(crate) issue: Issue<'a>,
     pub(crate) comment: IssueComment<'a>,
+    /// `edited` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) changes: Option<Changes>,
 }
 
 /// `pull_request`.
@@ -183,6 +194,9 @@ pub(crate) struct IssueCommentBody<'a> {
 pub(crate) struct PullBody<'a> {
     pub(crate) number: u64,
     pub(crate) pull_request: PullRequest<'a>,
+    /// `edited` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) changes: Option<Changes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) label: Option<Label<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -29,7 +29,7 @@ pub(crate) use collab::{
     PullStats, Reactions, Review, ReviewComment, ReviewCommentLinks, ReviewLinks,
 };
 pub(crate) use hooks::{
-    DeliveryExchange, DeliveryFull, DeliveryItem, Envelope, GitPerson, HookConfigView,
+    Changes, DeliveryExchange, DeliveryFull, DeliveryItem, Envelope, GitPerson, HookConfigView,
     HookResponse, HookView, IssueBody, IssueCommentBody, MemberBody, PingBody, PullBody, PushBody,
     PushCommit, RefBody, RepositoryBody, ReviewBody, ReviewCommentBody, StatusBody, StatusCommit,
 };

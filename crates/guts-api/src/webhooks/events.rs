@@ -21,9 +21,9 @@ use crate::state::AppState;
 use crate::threads::{Render, pull_range_of, pull_stats};
 use crate::time::iso8601;
 use crate::views::{
-    Envelope, GitPerson, IssueBody, IssueCommentBody, MemberBody, PingBody, PullBody, PushBody,
-    PushCommit, RefBody, RepositoryBody, ReviewBody, ReviewCommentBody, Shared, SimpleUser,
-    StatusBody, StatusCommit,
+    Changes, Envelope, GitPerson, IssueBody, IssueCommentBody, MemberBody, PingBody, PullBody,
+    PushBody, PushCommit, RefBody, RepositoryBody, ReviewBody, ReviewCommentBody, Shared,
+    SimpleUser, StatusBody, StatusCommit,
 };
 
 /// Commits a `push` payload lists (GitHub lists up to 2,048; a bounded payload
@@ -464,6 +464,7 @@ impl<'a> Events<'a> {
             _ => None,
         };
         let body = IssueBody {
+            changes: (action == "edited").then(Changes::default),
             issue: self.render.issue(id, thread),
             label,
             assignee,
@@ -502,6 +503,7 @@ impl<'a> Events<'a> {
             pull_stats(b, base, head)
         });
         let body = PullBody {
+            changes: (action == "edited").then(Changes::default),
             number: thread.number,
             pull_request: self.render.pull(id, thread, pull, None, stats),
             label,
@@ -520,6 +522,7 @@ impl<'a> Events<'a> {
             return;
         };
         let body = IssueCommentBody {
+            changes: (action == "edited").then(Changes::default),
             issue: self.render.issue(&comment.thread, thread),
             comment: self.render.comment(id, comment),
         };

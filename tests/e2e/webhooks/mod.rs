@@ -10,6 +10,8 @@
 //! Every payload received is checked against GitHub's published webhook descriptions
 //! (tests/webhooks/validate_payloads.py, npm `@octokit/openapi-webhooks`).
 
+mod events;
+
 use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
