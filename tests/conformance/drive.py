@@ -36,6 +36,7 @@ import argparse
 import os
 import re
 import sys
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -356,6 +357,7 @@ def scenario(node: Node, repo: str, org: str) -> None:
     scenario_reads(node, repo, org)
     scenario_unmodeled(node, repo, org)
     scenario_statuses(node, repo)
+    scenario_hooks(node, repo)
 
 
 def scenario_statuses(node: Node, repo: str) -> None:
@@ -391,6 +393,44 @@ def scenario_statuses(node: Node, repo: str) -> None:
         raise StepFailed(f"required contexts: {protection['required_status_checks']}")
     # The merge it refuses (405) is driven by tests/e2e/statuses.rs.
     call("alice", "DELETE", f"{R}/branches/main/protection", 204)
+
+
+def scenario_hooks(node: Node, repo: str) -> None:
+    """Webhooks managed by an admin, pinged and tested; the node (which may deliver to
+    loopback here) logs each attempt to a closed port, which is then read and
+    redelivered. Receivers, payloads and retries are tests/e2e/webhooks' business."""
+    R = f"/repos/{repo}/hooks"
+    call = node.call
+    call("alice", "GET", R, 200)
+    hook = call(
+        "alice", "POST", R, 201,
+        {
+            "name": "web",
+            "config": {"url": "http://127.0.0.1:9/hook", "content_type": "json", "secret": "s3cret", "insecure_ssl": "0"},
+            "events": ["push", "pull_request"],
+            "active": True,
+        },
+    )
+    H = f"{R}/{hook['id']}"
+    call("alice", "GET", H, 200)
+    call("alice", "PATCH", H, 200, {"add_events": ["issues"], "active": True})
+    call("alice", "GET", f"{H}/config", 200)
+    call("alice", "PATCH", f"{H}/config", 200, {"content_type": "form"})
+    call("alice", "POST", f"{H}/pings", 204)
+    call("alice", "POST", f"{H}/tests", 204)
+    items = []
+    for _ in range(100):
+        items = call("alice", "GET", f"{H}/deliveries", 200)
+        if items:
+            break
+        time.sleep(0.1)
+    if not items:
+        raise StepFailed("no delivery attempt was logged")
+    call("alice", "GET", f"{H}/deliveries/{items[0]['id']}", 200)
+    call("alice", "POST", f"{H}/deliveries/{items[0]['id']}/attempts", 202)
+    call("bob", "GET", R, 404)
+    call("alice", "GET", f"{R}/1", 404)
+    call("alice", "DELETE", H, 204)
 
 
 def scenario_unmodeled(node: Node, repo: str, org: str) -> None:

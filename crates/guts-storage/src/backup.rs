@@ -354,6 +354,11 @@ fn copy_database(
             "org_members" => copy_table(read, &write, schema::ORG_MEMBERS)?,
             "rejected" => copy_table(read, &write, schema::REJECTED)?,
             "displaced_users" => copy_table(read, &write, schema::DISPLACED_USERS)?,
+            // Queued webhook events and the delivery log: a restored node sends what
+            // was queued (at least once) and lists what was sent.
+            "hook_outbox" => copy_table(read, &write, crate::hooks::HOOK_OUTBOX)?,
+            "hook_jobs" => copy_table(read, &write, crate::hooks::HOOK_JOBS)?,
+            "hook_deliveries" => copy_table(read, &write, crate::hooks::HOOK_DELIVERIES)?,
             _ => return Err(BackupError::UnknownTable(name)),
         };
         counts.insert(name, n);

@@ -223,7 +223,7 @@ impl RepoState {
         }
         // And webhooks, likewise.
         if !self.hooks.hooks.is_empty() {
-            w.u64(u64::MAX - 5);
+            w.u64(u64::MAX - 6);
             self.hooks.encode(&mut w);
         }
         w.into_bytes()

@@ -47,6 +47,12 @@ async fn fill(store: &Store, tag: u8) {
                 .insert(key.as_slice(), b"{}".as_slice())?;
             txn.open_table(schema::DISPLACED_USERS)?
                 .insert(key.as_slice(), b"{}".as_slice())?;
+            txn.open_table(crate::hooks::HOOK_OUTBOX)?
+                .insert(key.as_slice(), key.as_slice())?;
+            txn.open_table(crate::hooks::HOOK_JOBS)?
+                .insert(u64::from(tag), b"{}".as_slice())?;
+            txn.open_table(crate::hooks::HOOK_DELIVERIES)?
+                .insert(u64::from(tag), b"{}".as_slice())?;
             Ok(())
         })
         .await
@@ -124,6 +130,9 @@ async fn the_backup_holds_the_snapshot_and_not_later_writes() {
         ("org_members", 2),
         ("rejected", 2),
         ("displaced_users", 2),
+        ("hook_outbox", 2),
+        ("hook_jobs", 2),
+        ("hook_deliveries", 2),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
