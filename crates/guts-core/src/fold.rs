@@ -38,6 +38,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::check_runs::Author;
 use crate::checks::CommitStatus;
 use crate::collab::{Actor, Assignment, Merged, NewPull};
 use crate::dag::{DagError, RepoDag};
@@ -537,6 +538,22 @@ impl Folder<'_> {
                 self.fold.state.checks.set_status(*commit, status)?;
                 Ok(None)
             }
+            Payload::CreateCheckRun { head, fields } => {
+                require(Role::Write)?;
+                let by = Author {
+                    key: op.author,
+                    at: op.timestamp,
+                    op: signed.id(),
+                };
+                self.fold.state.checks.runs.create(*head, fields, by)?;
+                Ok(None)
+            }
+            Payload::UpdateCheckRun { run, fields } => {
+                require(Role::Write)?;
+                let runs = &mut self.fold.state.checks.runs;
+                runs.update(run, fields, op.timestamp)?;
+                Ok(None)
+            }
             collab => {
                 let actor = Actor {
                     key: op.author,
@@ -703,7 +720,9 @@ impl Folder<'_> {
             | Payload::SetOrgAccess { .. }
             | Payload::SetBranchProtection { .. }
             | Payload::UpdateRef { .. }
-            | Payload::SetStatus { .. } => Err(Rejection::AlreadyCreated),
+            | Payload::SetStatus { .. }
+            | Payload::CreateCheckRun { .. }
+            | Payload::UpdateCheckRun { .. } => Err(Rejection::AlreadyCreated),
         }
     }
 

@@ -8,6 +8,7 @@
 
 use ed25519_dalek::Signature;
 
+use crate::check_runs::CheckRunFields;
 use crate::checks::StatusState;
 use crate::codec::{self, DecodeError, EncodeError, MAX_OP_BYTES, Reader};
 use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
@@ -231,6 +232,16 @@ pub enum Payload {
         description: Option<String>,
         target_url: Option<String>,
     },
+    /// A check run on `head` (see [`crate::check_runs`]); `fields.name` is required.
+    CreateCheckRun {
+        head: ObjectId,
+        fields: CheckRunFields,
+    },
+    /// Changes the check run created by operation `run`: the fields that are `Some`.
+    UpdateCheckRun {
+        run: OpId,
+        fields: CheckRunFields,
+    },
 }
 
 impl Payload {
@@ -254,6 +265,8 @@ impl Payload {
             Payload::EditComment { .. } => "edit_comment",
             Payload::EditReviewComment { .. } => "edit_review_comment",
             Payload::SetStatus { .. } => "set_status",
+            Payload::CreateCheckRun { .. } => "create_check_run",
+            Payload::UpdateCheckRun { .. } => "update_check_run",
             Payload::SetLabel { .. } => "set_label",
             Payload::Review { .. } => "review",
             Payload::MergePull { .. } => "merge_pull",

@@ -98,6 +98,8 @@ pub enum Rejection {
     /// Strict required checks: the head does not contain the base branch's tip.
     #[error("Head branch is not up to date with the base branch.")]
     HeadBehind,
+    #[error("no such check run")]
+    NoSuchCheckRun,
 }
 
 impl Rejection {
@@ -139,6 +141,7 @@ impl Rejection {
             Rejection::IssuesDisabled => "issues_disabled",
             Rejection::StatusCheck { .. } => "status_check",
             Rejection::HeadBehind => "head_behind",
+            Rejection::NoSuchCheckRun => "no_such_check_run",
         }
     }
 }
@@ -218,6 +221,7 @@ pub(super) fn encode_rejection(w: &mut Writer, rejection: &Rejection) {
             w.bool(*failing);
         }
         Rejection::HeadBehind => w.u8(34),
+        Rejection::NoSuchCheckRun => w.u8(35),
     }
 }
 

@@ -83,7 +83,7 @@ pub struct RepoState {
     pub applied: u64,
     /// Issues, pull requests, comments, labels and reviews.
     pub collab: Collab,
-    /// Commit statuses.
+    /// Commit statuses and check runs.
     pub checks: Checks,
 }
 
@@ -217,6 +217,11 @@ impl RepoState {
         if !self.checks.statuses.is_empty() {
             w.u64(u64::MAX - 3);
             self.checks.encode(&mut w);
+        }
+        // And check runs, likewise.
+        if !self.checks.runs.is_empty() {
+            w.u64(u64::MAX - 5);
+            self.checks.runs.encode(&mut w);
         }
         w.into_bytes()
     }
