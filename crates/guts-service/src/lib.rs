@@ -14,6 +14,7 @@
 //! visibility of private repositories, organization membership records).
 
 mod caller;
+mod check_runs;
 mod error;
 mod orgs;
 mod push;
@@ -23,6 +24,7 @@ mod statuses;
 mod write;
 
 pub use caller::{Authed, Caller};
+pub use check_runs::CheckRunInput;
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
