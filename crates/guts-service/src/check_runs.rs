@@ -143,7 +143,10 @@ impl Service {
         if fields.name.is_none() {
             return Err(explain(Rejection::InvalidText { field: "name" }));
         }
-        if fields.status == Some(CheckStatus::Completed) && fields.conclusion.is_none() {
+        // GitHub: a conclusion is required with `completed_at` or a completed status.
+        let completed =
+            fields.status == Some(CheckStatus::Completed) || fields.completed_at.is_some();
+        if completed && fields.conclusion.is_none() {
             return Err(explain(Rejection::InvalidText {
                 field: "conclusion",
             }));
