@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::gitutil::{Git, add_collaborator, auth_url, create_repo};
-use crate::harness::{ADMIN_TOKEN, NodeOptions, TestNode, api, client, create_user, eventually};
+use crate::gitutil::{add_collaborator, create_repo};
+use crate::harness::{TestNode, api, create_user, eventually};
+use crate::statuses::{feature, push_history, two_nodes_with_alice};
 
 fn call(node: &TestNode, method: &str, token: &str, path: &str, body: Value) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -18,20 +19,6 @@ fn call(node: &TestNode, method: &str, token: &str, path: &str, body: Value) -> 
 
 fn get(node: &TestNode, token: &str, path: &str) -> (u16, Value) {
     call(node, "GET", token, path, Value::Null)
-}
-
-/// Pushes one commit to `main` and to `feature/x` of `repo`; answers its sha.
-fn push_history(node: &TestNode, login: &str, token: &str, repo: &str) -> String {
-    let git = Git::v(2);
-    let work = tempfile::tempdir().unwrap();
-    let tree = git.init(work.path(), "w");
-    let sha = git.commit(&tree, &[("README.md", b"# ci\n")], "Initial commit");
-    let url = auth_url(node, login, token, repo);
-    git.ok(
-        &tree,
-        &["push", "--quiet", &url, "main", "main:refs/heads/feature/x"],
-    );
-    sha.trim().to_string()
 }
 
 #[test]
@@ -215,24 +202,6 @@ fn ci_writes_check_runs_through_their_life() {
     assert_eq!(body["conclusion"], Value::Null);
 }
 
-const CLUSTER_SECRET: &str = "check-runs-test-cluster-secret-0123456789";
-
-fn options() -> NodeOptions {
-    NodeOptions::default()
-        .env("GUTS_CLUSTER_SECRET", CLUSTER_SECRET)
-        .env("GUTS_ANTI_ENTROPY_INTERVAL", "1")
-}
-
-fn peer_count(node: &TestNode) -> usize {
-    let r = client()
-        .get(node.url("/admin/peers"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .unwrap();
-    let body: Value = r.json().unwrap();
-    body["peers"].as_array().map_or(0, Vec::len)
-}
-
 /// The CI loop through the checks API on a two-node cluster: `main` requires the check
 /// `build` (named through `checks`, as GitHub's newer clients send it); a run created
 /// on B is visible on A, and the pull request cannot merge on A while the run is in
@@ -241,26 +210,8 @@ fn peer_count(node: &TestNode) -> usize {
 fn a_check_run_written_on_b_gates_the_merge_on_a() {
     //  A <── B   (B bootstraps from A)
     let converge = Duration::from_secs(60);
-    let a = TestNode::start_with(options());
-    let b = TestNode::start_with(options().env("GUTS_BOOTSTRAP_PEERS", &a.p2p_addr()));
-    eventually(converge, "peers to connect", || {
-        (peer_count(&a) >= 1 && peer_count(&b) >= 1).then_some(())
-    });
-    let alice = create_user(&a, "alice");
-    eventually(converge, "the account to reach B", || {
-        (get(&b, &alice, "/user").0 == 200).then_some(())
-    });
-    create_repo(&a, &alice, "ci", false);
-    let git = Git::v(2);
-    let work = tempfile::tempdir().unwrap();
-    let tree = git.init(work.path(), "w");
-    git.commit(&tree, &[("README.md", b"# ci\n")], "Initial commit");
-    let url = auth_url(&a, "alice", &alice, "alice/ci");
-    git.ok(&tree, &["push", "--quiet", &url, "main"]);
-    git.ok(&tree, &["checkout", "--quiet", "-b", "feature"]);
-    let head = git.commit(&tree, &[("feature.txt", b"f\n")], "Feature");
-    let head = head.trim().to_string();
-    git.ok(&tree, &["push", "--quiet", &url, "feature"]);
+    let (a, b, alice) = two_nodes_with_alice(converge);
+    let head = feature(&a, &alice).head;
 
     let protection = "/repos/alice/ci/branches/main/protection";
     let (status, body) = call(

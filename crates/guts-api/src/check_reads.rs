@@ -25,6 +25,7 @@ use crate::json::Json;
 use crate::links::Links;
 use crate::pagination::Page;
 use crate::state::AppState;
+use crate::status_reads;
 use crate::time::iso8601;
 use crate::views::{self, CheckRunList, CheckRunOutput, CheckSuite, CheckSuiteId, CheckSuiteList};
 
@@ -162,10 +163,8 @@ pub(crate) async fn list_for_ref(
 ) -> Result<Response, ApiError> {
     let filter = RunFilter::of(uri)?;
     let repo = Repo::find(state, links, &owner, &name, caller)?.nonempty()?;
-    let oid = repo
-        .browse(state, move |b| b.resolve(&rev).map_err(|_| no_commit(&rev)))
-        .await?;
-    let runs = filter.apply(&repo, &ObjectId::from_bytes(oid))?;
+    let commit = status_reads::resolve(state, &repo, rev).await?;
+    let runs = filter.apply(&repo, &commit)?;
     let total_count = runs.len();
     let (items, headers) = page.apply(runs);
     let render = Runs::new(&repo);

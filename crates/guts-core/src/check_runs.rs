@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::checks::MAX_TARGET_URL_BYTES;
-use crate::codec::{DecodeError, EncodeError, Reader, Writer};
+use crate::checks::{MAX_TARGET_URL_BYTES, encode_opt};
+use crate::codec::{DecodeError, EncodeError, Reader, Writer, encode_opt_str as opt_str};
 use crate::fold::Rejection;
 use crate::hlc::Hlc;
 use crate::identity::PublicKey;
@@ -357,24 +357,16 @@ impl CheckRuns {
             w.fixed(run.head.as_bytes());
             w.long_bytes(run.name.as_bytes());
             w.u8(run.status.tag());
-            w.option_tag(run.conclusion.is_some());
-            if let Some(conclusion) = run.conclusion {
-                w.u8(conclusion.tag());
-            }
-            for time in [run.started_at, run.completed_at] {
-                w.option_tag(time.is_some());
-                if let Some(time) = time {
-                    w.u64(time);
-                }
-            }
+            let conclusion = run.conclusion.map(Conclusion::tag);
+            tags_and_times(w, &[conclusion], [run.started_at, run.completed_at]);
             for text in [&run.details_url, &run.external_id] {
-                long_opt(w, text.as_deref());
+                encode_opt(w, text.as_deref());
             }
             w.option_tag(run.output.is_some());
             if let Some(output) = &run.output {
                 w.long_bytes(output.title.as_bytes());
                 w.long_bytes(output.summary.as_bytes());
-                long_opt(w, output.text.as_deref());
+                encode_opt(w, output.text.as_deref());
             }
             w.fixed(run.creator.as_bytes());
             w.hlc(run.created);
@@ -383,10 +375,20 @@ impl CheckRuns {
     }
 }
 
-fn long_opt(w: &mut Writer, text: Option<&str>) {
-    w.option_tag(text.is_some());
-    if let Some(text) = text {
-        w.long_bytes(text.as_bytes());
+/// Optional tags (a status, a conclusion) then the two optional times: spelled alike
+/// in a payload and in the state.
+fn tags_and_times(w: &mut Writer, tags: &[Option<u8>], times: [Option<u64>; 2]) {
+    for tag in tags {
+        w.option_tag(tag.is_some());
+        if let Some(tag) = tag {
+            w.u8(*tag);
+        }
+    }
+    for time in times {
+        w.option_tag(time.is_some());
+        if let Some(time) = time {
+            w.u64(time);
+        }
     }
 }
 
@@ -512,20 +514,11 @@ pub fn suite_state<'a>(
 /// Encodes `fields` in a payload (the codec's part for check runs).
 pub(crate) fn encode_fields(w: &mut Writer, fields: &CheckRunFields) -> Result<(), EncodeError> {
     opt_str(w, "name", fields.name.as_deref(), MAX_CHECK_NAME_BYTES)?;
-    w.option_tag(fields.status.is_some());
-    if let Some(status) = fields.status {
-        w.u8(status.tag());
-    }
-    w.option_tag(fields.conclusion.is_some());
-    if let Some(conclusion) = fields.conclusion {
-        w.u8(conclusion.tag());
-    }
-    for time in [fields.started_at, fields.completed_at] {
-        w.option_tag(time.is_some());
-        if let Some(time) = time {
-            w.u64(time);
-        }
-    }
+    let tags = [
+        fields.status.map(CheckStatus::tag),
+        fields.conclusion.map(Conclusion::tag),
+    ];
+    tags_and_times(w, &tags, [fields.started_at, fields.completed_at]);
     opt_str(
         w,
         "details_url",
@@ -547,14 +540,14 @@ pub(crate) fn encode_fields(w: &mut Writer, fields: &CheckRunFields) -> Result<(
     Ok(())
 }
 
-fn opt_str(
-    w: &mut Writer,
+/// The value an optional decoded `tag` stands for; an unknown tag fails naming `field`.
+fn known<T>(
+    tag: Option<u8>,
     field: &'static str,
-    text: Option<&str>,
-    max: usize,
-) -> Result<(), EncodeError> {
-    w.option_tag(text.is_some());
-    text.map_or(Ok(()), |text| w.str(field, text, max))
+    from_tag: fn(u8) -> Option<T>,
+) -> Result<Option<T>, DecodeError> {
+    tag.map(|tag| from_tag(tag).ok_or(DecodeError::UnknownTag { field, tag }))
+        .transpose()
 }
 
 /// Decodes what [`encode_fields`] wrote.
@@ -569,22 +562,8 @@ pub(crate) fn decode_fields(r: &mut Reader<'_>) -> Result<CheckRunFields, Decode
         r.option_tag()?.then(|| r.u8()).transpose()
     };
     let name = text(r, "name", MAX_CHECK_NAME_BYTES)?;
-    let status = tag(r)?
-        .map(|t| {
-            CheckStatus::from_tag(t).ok_or(DecodeError::UnknownTag {
-                field: "check status",
-                tag: t,
-            })
-        })
-        .transpose()?;
-    let conclusion = tag(r)?
-        .map(|t| {
-            Conclusion::from_tag(t).ok_or(DecodeError::UnknownTag {
-                field: "conclusion",
-                tag: t,
-            })
-        })
-        .transpose()?;
+    let status = known(tag(r)?, "check status", CheckStatus::from_tag)?;
+    let conclusion = known(tag(r)?, "conclusion", Conclusion::from_tag)?;
     let started_at = r.option_tag()?.then(|| r.u64()).transpose()?;
     let completed_at = r.option_tag()?.then(|| r.u64()).transpose()?;
     let details_url = text(r, "details_url", MAX_TARGET_URL_BYTES)?;

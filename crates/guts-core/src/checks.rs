@@ -227,7 +227,8 @@ impl Checks {
     }
 }
 
-fn encode_opt(w: &mut Writer, text: Option<&str>) {
+/// An optional text in the state encoding (statuses' and check runs').
+pub(crate) fn encode_opt(w: &mut Writer, text: Option<&str>) {
     w.option_tag(text.is_some());
     if let Some(text) = text {
         w.long_bytes(text.as_bytes());

@@ -486,7 +486,8 @@ fn encode_keys(
     Ok(())
 }
 
-fn encode_opt_str(
+/// An optional string of at most `max` bytes (check runs' fields too).
+pub(crate) fn encode_opt_str(
     w: &mut Writer,
     field: &'static str,
     text: Option<&str>,
