@@ -358,6 +358,7 @@ def scenario(node: Node, repo: str, org: str) -> None:
     scenario_unmodeled(node, repo, org)
     scenario_statuses(node, repo)
     scenario_hooks(node, repo)
+    scenario_check_runs(node, repo)
 
 
 def scenario_statuses(node: Node, repo: str) -> None:
@@ -431,6 +432,36 @@ def scenario_hooks(node: Node, repo: str) -> None:
     call("bob", "GET", R, 404)
     call("alice", "GET", f"{R}/1", 404)
     call("alice", "DELETE", H, 204)
+
+
+def scenario_check_runs(node: Node, repo: str) -> None:
+    """Check runs as CI writes them: created queued, moved in progress, completed with
+    output; read one, the commit's runs (filtered) and its suite; only the statuses
+    GitHub documents (its 422s, 403s and 404s are e2e's)."""
+    R = f"/repos/{repo}"
+    call = node.call
+    sha = call("alice", "GET", f"{R}/commits/main", 200)["sha"]
+    call("alice", "GET", f"{R}/commits/{sha}/check-suites", 200)
+    run = call(
+        "alice", "POST", f"{R}/check-runs", 201,
+        {"name": "build", "head_sha": sha, "details_url": "https://ci.example/1", "external_id": "7"},
+    )
+    one = f"{R}/check-runs/{run['id']}"
+    call("alice", "PATCH", one, 200, {"status": "in_progress", "started_at": "2026-01-02T03:04:05Z"})
+    call(
+        "alice", "PATCH", one, 200,
+        {"conclusion": "success", "completed_at": "2026-01-02T03:05:00Z",
+         "output": {"title": "Build", "summary": "All green", "text": "details"}},
+    )
+    call("alice", "POST", f"{R}/check-runs", 201, {"name": "lint", "head_sha": sha, "status": "queued"})
+    if call("anonymous", "GET", one, 200)["conclusion"] != "success":
+        raise StepFailed("the check run did not complete")
+    listed = call("alice", "GET", f"{R}/commits/main/check-runs?check_name=build&status=completed", 200)
+    if listed["total_count"] != 1 or listed["check_runs"][0]["id"] != run["id"]:
+        raise StepFailed(f"check runs filtered: {listed}")
+    suites = call("alice", "GET", f"{R}/commits/main/check-suites", 200)
+    if suites["total_count"] != 1 or suites["check_suites"][0]["status"] != "in_progress":
+        raise StepFailed(f"check suites: {suites}")
 
 
 def scenario_unmodeled(node: Node, repo: str, org: str) -> None:

@@ -10,6 +10,7 @@ mod api;
 mod archives;
 mod backup;
 mod browse;
+mod check_runs;
 mod clients;
 mod conformance;
 mod git;

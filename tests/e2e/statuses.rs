@@ -18,8 +18,9 @@ fn post(node: &TestNode, token: &str, path: &str, body: Value) -> (u16, Value) {
     api(node, reqwest::Method::POST, token, path, body)
 }
 
-/// Pushes one commit to `main` and one to `feature/x` of `repo`; answers main's sha.
-fn push_history(node: &TestNode, login: &str, token: &str, repo: &str) -> String {
+/// Pushes one commit to `main` and one to `feature/x` of `repo`, and tag `v1`;
+/// answers main's sha (check runs' tests use it too).
+pub(crate) fn push_history(node: &TestNode, login: &str, token: &str, repo: &str) -> String {
     let git = Git::v(2);
     let work = tempfile::tempdir().unwrap();
     let tree = git.init(work.path(), "w");
@@ -219,10 +220,10 @@ fn peer_count(node: &TestNode) -> usize {
     body["peers"].as_array().map_or(0, Vec::len)
 }
 
-#[test]
-fn a_status_posted_on_b_is_served_by_a() {
-    //  A <── B   (B bootstraps from A)
-    let converge = Duration::from_secs(60);
+/// Nodes A and B of one cluster (B bootstraps from A, anti-entropy every second),
+/// connected, with user alice known to both: answers them and alice's token (check
+/// runs' two-node test starts the same way).
+pub(crate) fn two_nodes_with_alice(converge: Duration) -> (TestNode, TestNode, String) {
     let a = TestNode::start_with(options());
     let b = TestNode::start_with(options().env("GUTS_BOOTSTRAP_PEERS", &a.p2p_addr()));
     eventually(converge, "peers to connect", || {
@@ -232,6 +233,14 @@ fn a_status_posted_on_b_is_served_by_a() {
     eventually(converge, "the account to reach B", || {
         (get(&b, &alice, "/user").0 == 200).then_some(())
     });
+    (a, b, alice)
+}
+
+#[test]
+fn a_status_posted_on_b_is_served_by_a() {
+    //  A <── B   (B bootstraps from A)
+    let converge = Duration::from_secs(60);
+    let (a, b, alice) = two_nodes_with_alice(converge);
     create_repo(&a, &alice, "ci", false);
     let sha = push_history(&a, "alice", &alice, "alice/ci");
     eventually(converge, "the push to reach B", || {
@@ -260,31 +269,53 @@ fn put(node: &TestNode, token: &str, path: &str, body: Value) -> (u16, Value) {
 /// The CI loop of issue 16 on a two-node cluster: a pull request into a branch that
 /// requires `ci` cannot merge while `ci` is pending, absent or failing (on either
 /// node, and neither can a direct push land the commit), and merges once it is green.
-#[test]
-fn required_checks_hold_back_the_merge_on_every_node() {
-    //  A <── B   (B bootstraps from A)
-    let converge = Duration::from_secs(60);
-    let a = TestNode::start_with(options());
-    let b = TestNode::start_with(options().env("GUTS_BOOTSTRAP_PEERS", &a.p2p_addr()));
-    eventually(converge, "peers to connect", || {
-        (peer_count(&a) >= 1 && peer_count(&b) >= 1).then_some(())
-    });
-    let alice = create_user(&a, "alice");
-    eventually(converge, "the account to reach B", || {
-        (get(&b, &alice, "/user").0 == 200).then_some(())
-    });
-    create_repo(&a, &alice, "ci", false);
+/// A pushed `alice/ci` whose `feature` is one commit ahead of `main`.
+pub(crate) struct Feature {
+    pub(crate) git: Git,
+    /// Holds the work tree.
+    pub(crate) _work: tempfile::TempDir,
+    pub(crate) tree: std::path::PathBuf,
+    /// Alice's push URL.
+    pub(crate) url: String,
+    /// The feature head's sha.
+    pub(crate) head: String,
+}
 
+/// Creates `alice/ci` on `node` and pushes `main` (one commit) and `feature` (one
+/// commit more) with the real git (check runs' two-node test starts the same way).
+pub(crate) fn feature(node: &TestNode, alice: &str) -> Feature {
+    create_repo(node, alice, "ci", false);
     let git = Git::v(2);
     let work = tempfile::tempdir().unwrap();
     let tree = git.init(work.path(), "w");
     git.commit(&tree, &[("README.md", b"# ci\n")], "Initial commit");
-    let url = auth_url(&a, "alice", &alice, "alice/ci");
+    let url = auth_url(node, "alice", alice, "alice/ci");
     git.ok(&tree, &["push", "--quiet", &url, "main"]);
     git.ok(&tree, &["checkout", "--quiet", "-b", "feature"]);
     let head = git.commit(&tree, &[("feature.txt", b"f\n")], "Feature");
     let head = head.trim().to_string();
     git.ok(&tree, &["push", "--quiet", &url, "feature"]);
+    Feature {
+        git,
+        _work: work,
+        tree,
+        url,
+        head,
+    }
+}
+
+#[test]
+fn required_checks_hold_back_the_merge_on_every_node() {
+    //  A <── B   (B bootstraps from A)
+    let converge = Duration::from_secs(60);
+    let (a, b, alice) = two_nodes_with_alice(converge);
+    let Feature {
+        git,
+        _work,
+        tree,
+        url,
+        head,
+    } = feature(&a, &alice);
 
     let protection = "/repos/alice/ci/branches/main/protection";
     let (status, body) = put(

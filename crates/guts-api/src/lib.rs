@@ -8,6 +8,7 @@ mod archive_links;
 mod backup_jobs;
 mod browse;
 mod caps;
+mod check_reads;
 pub mod error;
 pub mod extract;
 mod git_io;

@@ -919,4 +919,97 @@ pub mod schemas {
     /// An empty object (GitHub's 202 answers).
     #[derive(Debug, Serialize, ToSchema)]
     pub struct Accepted {}
+    /// GitHub's `check-run` output.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CheckRunOutput {
+        pub title: Option<String>,
+        pub summary: Option<String>,
+        pub text: Option<String>,
+        pub annotations_count: u64,
+        pub annotations_url: String,
+    }
+
+    /// The suite of a check run.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CheckSuiteId {
+        pub id: u64,
+    }
+
+    /// GitHub's `check-run` (`app` is always null: Guts has no GitHub Apps).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CheckRun {
+        pub id: u64,
+        pub node_id: String,
+        pub head_sha: String,
+        pub external_id: Option<String>,
+        pub url: String,
+        pub html_url: Option<String>,
+        pub details_url: Option<String>,
+        /// `queued`, `in_progress` or `completed`.
+        pub status: String,
+        pub conclusion: Option<String>,
+        pub started_at: Option<String>,
+        pub completed_at: Option<String>,
+        pub output: CheckRunOutput,
+        pub name: String,
+        pub check_suite: CheckSuiteId,
+        pub app: Option<serde_json::Value>,
+        pub pull_requests: Vec<serde_json::Value>,
+    }
+
+    /// `GET commits/{ref}/check-runs`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CheckRunList {
+        pub total_count: u64,
+        pub check_runs: Vec<CheckRun>,
+    }
+
+    /// A check suite's head commit (`simple-commit`).
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct SimpleCommit {
+        pub id: String,
+        pub tree_id: String,
+        pub message: String,
+        pub timestamp: String,
+        pub author: NameEmail,
+        pub committer: NameEmail,
+    }
+
+    /// `{name, email}`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct NameEmail {
+        pub name: String,
+        pub email: String,
+    }
+
+    /// GitHub's `check-suite`, one per head commit synthesised from its runs.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CheckSuite {
+        pub id: u64,
+        pub node_id: String,
+        pub head_branch: Option<String>,
+        pub head_sha: String,
+        pub status: String,
+        pub conclusion: Option<String>,
+        pub url: String,
+        pub before: Option<String>,
+        pub after: Option<String>,
+        pub pull_requests: Vec<serde_json::Value>,
+        pub app: Option<serde_json::Value>,
+        pub repository: Repository,
+        pub created_at: String,
+        pub updated_at: String,
+        pub head_commit: SimpleCommit,
+        pub latest_check_runs_count: u64,
+        pub check_runs_url: String,
+        pub rerequestable: bool,
+        pub runs_rerequestable: bool,
+    }
+
+    /// `GET commits/{ref}/check-suites`.
+    #[derive(Debug, Serialize, ToSchema)]
+    pub struct CheckSuiteList {
+        pub total_count: u64,
+        pub check_suites: Vec<CheckSuite>,
+    }
 }

@@ -43,6 +43,23 @@ pub(crate) struct OwnerRepoNumber {
     number: u64,
 }
 
+/// `{owner}/{repo}/{ref}`, the path parameters of the reads under `commits/{ref}/`.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(
+    dead_code,
+    reason = "describes path parameters; handlers take them as a tuple"
+)]
+pub(crate) struct OwnerRepoRef {
+    /// The owner's login (user or organization).
+    owner: String,
+    /// The repository's name.
+    repo: String,
+    /// A branch, tag or sha.
+    #[param(rename = "ref")]
+    reference: String,
+}
+
 /// The body of `POST /user/repos` and `POST /orgs/{org}/repos`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct CreateRepo {

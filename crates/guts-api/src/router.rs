@@ -49,6 +49,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::commits::router())
         .merge(routes::statuses::router())
         .merge(routes::hooks::router())
+        .merge(routes::check_runs::router())
         .merge(routes::contents::router())
         .merge(routes::git_writes::router())
         .merge(routes::contents_write::router())
@@ -60,6 +61,9 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
     router
         .get_openapi_mut()
         .merge(routes::statuses::ref_reads().into_openapi());
+    router
+        .get_openapi_mut()
+        .merge(routes::check_runs::ref_reads().into_openapi());
     router
 }
 
@@ -169,12 +173,14 @@ mod tests {
                 if documented {
                     assert_ne!(res.status(), 405, "{method} {template}: {body}");
                     // The reads under `commits/{ref}/` are served by its wildcard.
-                    let served =
-                        if routes::statuses::THROUGH_COMMIT_WILDCARD.contains(&template.as_str()) {
-                            "/api/v3/repos/{owner}/{repo}/commits/{*ref}"
-                        } else {
-                            template.as_str()
-                        };
+                    let served = if routes::statuses::THROUGH_COMMIT_WILDCARD
+                        .contains(&template.as_str())
+                        || routes::check_runs::THROUGH_COMMIT_WILDCARD.contains(&template.as_str())
+                    {
+                        "/api/v3/repos/{owner}/{repo}/commits/{*ref}"
+                    } else {
+                        template.as_str()
+                    };
                     assert_eq!(
                         res.headers()
                             .get("x-matched-route")

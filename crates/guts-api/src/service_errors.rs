@@ -122,7 +122,9 @@ fn rejected(rejection: Rejection) -> ApiError {
         Rejection::AdminRequiresOwner | Rejection::OwnerImmutable => ApiError::forbidden(
             "Only the repository's owner (or its organization's admins) may change the role of an admin or the owner.",
         ),
-        Rejection::NoSuchThread | Rejection::NoSuchComment => ApiError::not_found(),
+        Rejection::NoSuchThread | Rejection::NoSuchComment | Rejection::NoSuchCheckRun => {
+            ApiError::not_found()
+        }
         Rejection::Archived => ApiError::forbidden("Repository was archived so is read-only."),
         Rejection::IssuesDisabled => {
             ApiError::new(StatusCode::GONE, "Issues are disabled for this repo")

@@ -60,8 +60,12 @@ impl<'a> Statuses<'a> {
     }
 }
 
-/// The commit `rev` names in `repo`; GitHub's 422 when none.
-async fn resolve(state: &AppState, repo: &Repo, rev: String) -> Result<ObjectId, ApiError> {
+/// The commit `rev` names in `repo`; GitHub's 422 when none (check runs' reads too).
+pub(crate) async fn resolve(
+    state: &AppState,
+    repo: &Repo,
+    rev: String,
+) -> Result<ObjectId, ApiError> {
     let oid = repo
         .browse(state, move |b| b.resolve(&rev).map_err(|_| no_commit(&rev)))
         .await?;

@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 
+use crate::check_runs::{CheckOutput, CheckRunFields, CheckStatus, Conclusion};
 use crate::checks::StatusState;
 use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
 use crate::hlc::Hlc;
@@ -141,27 +142,36 @@ fn settings_payload() -> impl Strategy<Value = Payload> {
     })
 }
 
-/// `Comment` and `SetStatus`, one arm of [`collab_payload`] (for the same reason as
-/// [`settings_payload`]).
+/// `Comment`, `SetStatus`, `CreateCheckRun` and `UpdateCheckRun`, one arm of
+/// [`collab_payload`] (for the same reason as [`settings_payload`]).
 fn comment_or_status() -> impl Strategy<Value = Payload> {
     let text = || proptest::option::of(text());
     (
-        any::<bool>(),
+        0u8..4,
         op_id(),
         object_id(),
         1u8..=4,
         text(),
         text(),
         text(),
+        check_run_fields(),
     )
-        .prop_map(|(status, thread, commit, state, a, b, c)| {
-            match (status, StatusState::from_tag(state)) {
-                (true, Some(state)) => Payload::SetStatus {
+        .prop_map(|(kind, thread, commit, state, a, b, c, fields)| {
+            match (kind, StatusState::from_tag(state)) {
+                (1, Some(state)) => Payload::SetStatus {
                     commit,
                     state,
                     context: a.unwrap_or_default(),
                     description: b,
                     target_url: c,
+                },
+                (2, _) => Payload::CreateCheckRun {
+                    head: commit,
+                    fields,
+                },
+                (3, _) => Payload::UpdateCheckRun {
+                    run: thread,
+                    fields,
                 },
                 _ => Payload::Comment {
                     thread,
@@ -169,6 +179,46 @@ fn comment_or_status() -> impl Strategy<Value = Payload> {
                 },
             }
         })
+}
+
+/// Any check run fields, each present or not (tags out of range stand for absent).
+pub(crate) fn check_run_fields() -> impl Strategy<Value = CheckRunFields> {
+    let opt = || proptest::option::of(text());
+    (
+        opt(),
+        (0u8..=3, 0u8..=7),
+        proptest::option::of(any::<u64>()),
+        proptest::option::of(any::<u64>()),
+        opt(),
+        opt(),
+        proptest::option::of((text(), text(), opt())),
+    )
+        .prop_map(
+            |(
+                name,
+                (status, conclusion),
+                started_at,
+                completed_at,
+                details_url,
+                external_id,
+                output,
+            )| {
+                CheckRunFields {
+                    name,
+                    status: CheckStatus::from_tag(status),
+                    conclusion: Conclusion::from_tag(conclusion),
+                    started_at,
+                    completed_at,
+                    details_url,
+                    external_id,
+                    output: output.map(|(title, summary, text)| CheckOutput {
+                        title,
+                        summary,
+                        text,
+                    }),
+                }
+            },
+        )
 }
 
 pub(crate) fn payload() -> impl Strategy<Value = Payload> {

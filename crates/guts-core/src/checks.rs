@@ -7,9 +7,13 @@
 //! one operation can make the fold hold is bounded: its strings by the caps below, and
 //! the statuses of one commit by [`MAX_STATUSES_PER_CONTEXT`] per context and
 //! [`MAX_CONTEXTS_PER_COMMIT`] contexts, [`MAX_STATUSES_PER_COMMIT`] in all.
+//!
+//! Check runs ([`crate::check_runs`]) live beside the statuses, because a required
+//! check is satisfied by either.
 
 use std::collections::BTreeMap;
 
+use crate::check_runs::{CheckRuns, Conclusion};
 use crate::codec::Writer;
 use crate::fold::Rejection;
 use crate::hlc::Hlc;
@@ -104,10 +108,11 @@ pub struct CommitStatus {
 
 /// Every status of a repository: by commit, then by lowercase context, each context's
 /// statuses oldest first by `(at, op)`, so the order is the same whatever order the
-/// operations were folded in.
+/// operations were folded in; and every check run.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Checks {
     pub statuses: BTreeMap<ObjectId, BTreeMap<String, Vec<CommitStatus>>>,
+    pub runs: CheckRuns,
 }
 
 /// GitHub's combined state of the latest status of each context: `failure` if any is
@@ -139,23 +144,26 @@ impl Checks {
             .unwrap_or_default()
     }
 
-    /// Whether `commit` satisfies `required`: every required context's latest status
-    /// is `success`. The first that is not names the refusal.
+    /// Whether `commit` satisfies `required`: for every required context, its latest
+    /// status is `success` or the latest check run of that name is completed with a
+    /// passing conclusion (GitHub's rule: success, neutral or skipped). The first that
+    /// is neither names the refusal: failing when either says so, else expected.
     pub fn require(&self, required: &RequiredChecks, commit: &ObjectId) -> Result<(), Rejection> {
         let contexts = self.statuses.get(commit);
         for context in &required.contexts {
-            let latest = contexts
+            let status = contexts
                 .and_then(|c| c.get(&context.to_lowercase()))
-                .and_then(|list| list.last());
-            match latest.map(|s| s.state) {
-                Some(StatusState::Success) => {}
-                state => {
-                    return Err(Rejection::StatusCheck {
-                        context: context.clone(),
-                        failing: state.is_some_and(|s| s != StatusState::Pending),
-                    });
-                }
+                .and_then(|list| list.last())
+                .map(|s| s.state);
+            let run = self.runs.latest_named(commit, context);
+            let conclusion = run.and_then(|r| r.conclusion);
+            if status == Some(StatusState::Success) || conclusion.is_some_and(Conclusion::passes) {
+                continue;
             }
+            return Err(Rejection::StatusCheck {
+                context: context.clone(),
+                failing: status.is_some_and(|s| s != StatusState::Pending) || conclusion.is_some(),
+            });
         }
         Ok(())
     }
@@ -219,7 +227,8 @@ impl Checks {
     }
 }
 
-fn encode_opt(w: &mut Writer, text: Option<&str>) {
+/// An optional text in the state encoding (statuses' and check runs').
+pub(crate) fn encode_opt(w: &mut Writer, text: Option<&str>) {
     w.option_tag(text.is_some());
     if let Some(text) = text {
         w.long_bytes(text.as_bytes());

@@ -25,8 +25,10 @@
 //! 4 owner). A signed operation is this encoding followed by the 64-byte signature.
 //! A list is a `u32` count then its items. Payload tags 0x0001..=0x0009 are repository
 //! payloads; 0x0100..=0x010B are collaboration payloads (issues, pull requests,
-//! comments, labels, reviews, merges); 0x010C is a commit status; 0x000B a webhook's
-//! configuration ([`crate::hooks`]). A decoder meeting a tag it does not know fails
+//! comments, labels, reviews, merges); 0x010C is a commit status; 0x010D creates a
+//! check run and 0x010E updates one (their fields are encoded by `crate::check_runs`);
+//! 0x000B is a webhook's configuration (`crate::hooks`). A decoder meeting a tag it
+//! does not know fails
 //! with [`DecodeError::UnknownPayload`].
 //!
 //! A payload gains fields through a new tag, never by changing an old one, so bytes
@@ -38,6 +40,7 @@
 //! then `strict` and the required contexts (a protection without them is never
 //! spelled 0x000A).
 
+use crate::check_runs;
 use crate::checks::{
     MAX_CONTEXT_BYTES, MAX_DESCRIPTION_BYTES, MAX_REQUIRED_CONTEXTS, MAX_TARGET_URL_BYTES,
     StatusState,
@@ -87,6 +90,8 @@ const TAG_MERGE_PULL: u16 = 0x0109;
 const TAG_REQUEST_REVIEWERS: u16 = 0x010A;
 const TAG_EDIT_REVIEW_COMMENT: u16 = 0x010B;
 const TAG_SET_STATUS: u16 = 0x010C;
+const TAG_CREATE_CHECK_RUN: u16 = 0x010D;
+const TAG_UPDATE_CHECK_RUN: u16 = 0x010E;
 
 /// Why a value could not be encoded: it exceeds a cap the decoder would enforce, so
 /// encoding it would produce bytes no peer accepts.
@@ -442,6 +447,16 @@ fn encode_collab(w: &mut Writer, payload: &Payload) -> Result<(), EncodeError> {
             )?;
             encode_opt_str(w, "target_url", target_url.as_deref(), MAX_TARGET_URL_BYTES)?;
         }
+        Payload::CreateCheckRun { head, fields } => {
+            w.u16(TAG_CREATE_CHECK_RUN);
+            w.fixed(head.as_bytes());
+            check_runs::encode_fields(w, fields)?;
+        }
+        Payload::UpdateCheckRun { run, fields } => {
+            w.u16(TAG_UPDATE_CHECK_RUN);
+            w.fixed(run.as_bytes());
+            check_runs::encode_fields(w, fields)?;
+        }
         // Repository payloads are encoded by `encode_payload`.
         Payload::CreateRepo { .. }
         | Payload::UpdateRepo { .. }
@@ -479,7 +494,8 @@ fn encode_keys(
     Ok(())
 }
 
-fn encode_opt_str(
+/// An optional string of at most `max` bytes (check runs' fields too).
+pub(crate) fn encode_opt_str(
     w: &mut Writer,
     field: &'static str,
     text: Option<&str>,
@@ -706,6 +722,14 @@ fn decode_collab(r: &mut Reader<'_>, tag: u16) -> Result<Payload, DecodeError> {
             context: r.string("context", MAX_CONTEXT_BYTES)?,
             description: decode_option(r, |r| r.string("description", MAX_DESCRIPTION_BYTES))?,
             target_url: decode_option(r, |r| r.string("target_url", MAX_TARGET_URL_BYTES))?,
+        },
+        TAG_CREATE_CHECK_RUN => Payload::CreateCheckRun {
+            head: object(r)?,
+            fields: check_runs::decode_fields(r)?,
+        },
+        TAG_UPDATE_CHECK_RUN => Payload::UpdateCheckRun {
+            run: op_id(r)?,
+            fields: check_runs::decode_fields(r)?,
         },
         TAG_EDIT_REVIEW_COMMENT => Payload::EditReviewComment {
             review: op_id(r)?,

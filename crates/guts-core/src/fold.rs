@@ -38,6 +38,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::check_runs::Author;
 use crate::checks::CommitStatus;
 use crate::collab::{Actor, Assignment, Merged, NewPull};
 use crate::dag::{DagError, RepoDag};
@@ -544,6 +545,22 @@ impl Folder<'_> {
                 hooks.apply(id, op.author, op.timestamp, *hook, config.as_ref())?;
                 Ok(None)
             }
+            Payload::CreateCheckRun { head, fields } => {
+                require(Role::Write)?;
+                let by = Author {
+                    key: op.author,
+                    at: op.timestamp,
+                    op: signed.id(),
+                };
+                self.fold.state.checks.runs.create(*head, fields, by)?;
+                Ok(None)
+            }
+            Payload::UpdateCheckRun { run, fields } => {
+                require(Role::Write)?;
+                let runs = &mut self.fold.state.checks.runs;
+                runs.update(run, fields, op.timestamp)?;
+                Ok(None)
+            }
             collab => {
                 let actor = Actor {
                     key: op.author,
@@ -711,7 +728,9 @@ impl Folder<'_> {
             | Payload::SetBranchProtection { .. }
             | Payload::UpdateRef { .. }
             | Payload::SetHook { .. }
-            | Payload::SetStatus { .. } => Err(Rejection::AlreadyCreated),
+            | Payload::SetStatus { .. }
+            | Payload::CreateCheckRun { .. }
+            | Payload::UpdateCheckRun { .. } => Err(Rejection::AlreadyCreated),
         }
     }
 

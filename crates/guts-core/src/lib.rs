@@ -9,6 +9,7 @@
 //! [`SignedOp`] (or decoded into one from untrusted bytes, which verifies it), inserted
 //! into its repository's [`RepoDag`], and [`fold()`] turns the DAG into a [`RepoState`].
 
+pub mod check_runs;
 pub mod checks;
 pub mod codec;
 pub mod collab;
@@ -24,6 +25,7 @@ pub mod op;
 #[cfg(test)]
 pub(crate) mod arbitrary;
 
+pub use check_runs::{CheckOutput, CheckRun, CheckRunFields, CheckStatus, Conclusion};
 pub use checks::{Checks, CommitStatus, StatusState};
 pub use codec::{DecodeError, EncodeError};
 pub use collab::{

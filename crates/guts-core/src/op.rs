@@ -8,6 +8,7 @@
 
 use ed25519_dalek::Signature;
 
+use crate::check_runs::CheckRunFields;
 use crate::checks::StatusState;
 use crate::codec::{self, DecodeError, EncodeError, MAX_OP_BYTES, Reader};
 use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
@@ -239,6 +240,16 @@ pub enum Payload {
         hook: Option<OpId>,
         config: Option<HookConfig>,
     },
+    /// A check run on `head` (see [`crate::check_runs`]); `fields.name` is required.
+    CreateCheckRun {
+        head: ObjectId,
+        fields: CheckRunFields,
+    },
+    /// Changes the check run created by operation `run`: the fields that are `Some`.
+    UpdateCheckRun {
+        run: OpId,
+        fields: CheckRunFields,
+    },
 }
 
 impl Payload {
@@ -263,6 +274,8 @@ impl Payload {
             Payload::EditReviewComment { .. } => "edit_review_comment",
             Payload::SetStatus { .. } => "set_status",
             Payload::SetHook { .. } => "set_hook",
+            Payload::CreateCheckRun { .. } => "create_check_run",
+            Payload::UpdateCheckRun { .. } => "update_check_run",
             Payload::SetLabel { .. } => "set_label",
             Payload::Review { .. } => "review",
             Payload::MergePull { .. } => "merge_pull",

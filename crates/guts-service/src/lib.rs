@@ -14,6 +14,7 @@
 //! visibility of private repositories, organization membership records).
 
 mod caller;
+mod check_runs;
 mod error;
 mod hook_policy;
 mod hooks;
@@ -25,6 +26,7 @@ mod statuses;
 mod write;
 
 pub use caller::{Authed, Caller};
+pub use check_runs::CheckRunInput;
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
 pub use hook_policy::{HookPolicy, TargetRefused};
 pub use hooks::{HookInput, MAX_DELIVERIES_PAGE, Requested, delivery_guid};

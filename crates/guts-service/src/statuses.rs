@@ -98,8 +98,9 @@ impl Service {
             })
     }
 
-    /// The commit `sha` names, or GitHub's 422 when it names none here.
-    async fn existing_commit(
+    /// The commit `sha` names, or GitHub's 422 when it names none here (check runs'
+    /// head too).
+    pub(crate) async fn existing_commit(
         &self,
         who: &Authed,
         access: &RepoAccess,

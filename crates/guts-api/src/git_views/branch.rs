@@ -129,7 +129,8 @@ pub(crate) struct Protection {
 }
 
 /// GitHub's `protected-branch-required-status-check`: the contexts whose latest status
-/// must be `success` (each also in `checks`, from any app).
+/// must be `success`, or whose latest check run of that name must be completed with
+/// success, neutral or skipped (each also in `checks`, from any app).
 #[derive(Debug, Serialize)]
 pub(crate) struct RequiredStatusChecks {
     url: String,

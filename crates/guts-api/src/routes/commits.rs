@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::browse::{Repo, no_commit};
+use crate::check_reads;
 use crate::error::{ApiError, FieldError};
 use crate::extract::MaybeUser;
 use crate::git_views::{Commit, CommitWithFiles, Compared, Comparison};
@@ -132,6 +133,7 @@ async fn get_commit(
     page: Page,
     MaybeUser(caller): MaybeUser,
     Path((owner, name, rev)): Path<(String, String, String)>,
+    uri: http::Uri,
 ) -> Result<Response, ApiError> {
     // `commits/{ref}/status[es]`, which the router cannot tell from this wildcard.
     if let Some(rev) = rev.strip_suffix("/status") {
@@ -141,6 +143,15 @@ async fn get_commit(
     if let Some(rev) = rev.strip_suffix("/statuses") {
         let path = (owner, name, rev.to_owned());
         return status_reads::list_for_ref(&state, links, page, caller.as_ref(), path).await;
+    }
+    // And `commits/{ref}/check-runs|check-suites`.
+    if let Some(rev) = rev.strip_suffix("/check-runs") {
+        let path = (owner, name, rev.to_owned());
+        return check_reads::list_for_ref(&state, links, page, caller.as_ref(), path, &uri).await;
+    }
+    if let Some(rev) = rev.strip_suffix("/check-suites") {
+        let path = (owner, name, rev.to_owned());
+        return check_reads::suites_for_ref(&state, links, page, caller.as_ref(), path, &uri).await;
     }
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?.nonempty()?;
     let (commit, changes) = repo

@@ -5,6 +5,7 @@ pub(crate) mod archives;
 pub(crate) mod avatars;
 pub(crate) mod backup;
 pub(crate) mod branches;
+pub(crate) mod check_runs;
 pub(crate) mod collaborators;
 pub(crate) mod comments;
 pub(crate) mod commits;

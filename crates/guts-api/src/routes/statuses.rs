@@ -27,7 +27,7 @@ use crate::json::Json;
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::params::OwnerRepo;
+use crate::params::{OwnerRepo, OwnerRepoRef};
 use crate::state::AppState;
 use crate::status_reads::{self, Statuses, find_status};
 
@@ -61,23 +61,6 @@ struct StatusBody {
     description: Option<String>,
     /// `default` when absent; compared case-insensitively.
     context: Option<String>,
-}
-
-/// `{owner}/{repo}/{sha}` or `{owner}/{repo}/{ref}`.
-#[derive(Debug, utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(
-    dead_code,
-    reason = "describes path parameters; handlers take them as a tuple"
-)]
-struct OwnerRepoRef {
-    /// The owner's login (user or organization).
-    owner: String,
-    /// The repository's name.
-    repo: String,
-    /// A branch, tag or sha.
-    #[param(rename = "ref")]
-    reference: String,
 }
 
 /// Posts a status on a commit; needs push access.

@@ -23,7 +23,10 @@ use std::rc::Rc;
 
 use serde::{Serialize, Serializer};
 
-pub(crate) use checks::{CombinedStatus, SimpleStatus, Status};
+pub(crate) use checks::{
+    CheckRun, CheckRunList, CheckRunOutput, CheckSuite, CheckSuiteId, CheckSuiteList,
+    CombinedStatus, NameEmail, SimpleCommit, SimpleStatus, Status,
+};
 pub(crate) use collab::{
     BranchEnd, Href, Issue, IssueComment, IssuePullRequestLinks, Label, PullLinks, PullRequest,
     PullStats, Reactions, Review, ReviewComment, ReviewCommentLinks, ReviewLinks,

@@ -91,3 +91,44 @@ proptest! {
         let _ = decode_operation(&mut Reader::new(&bytes));
     }
 }
+
+#[test]
+fn check_run_fields_have_one_spelling() {
+    use crate::check_runs::{
+        CheckRunFields, CheckStatus, Conclusion, decode_fields, encode_fields,
+    };
+    let fields = CheckRunFields {
+        name: Some("ci".into()),
+        status: Some(CheckStatus::InProgress),
+        conclusion: None,
+        started_at: Some(1),
+        ..CheckRunFields::default()
+    };
+    let mut w = Writer::new();
+    encode_fields(&mut w, &fields).unwrap();
+    let bytes = w.into_bytes();
+    let expected: &[u8] = &[
+        1, 0, 0, 0, 2, b'c', b'i', // name
+        1, 2, // in_progress
+        0, // no conclusion
+        1, 0, 0, 0, 0, 0, 0, 0, 1, // started_at
+        0, 0, 0, 0, // no completed_at, details_url, external_id, output
+    ];
+    assert_eq!(bytes, expected);
+    let mut r = Reader::new(&bytes);
+    assert_eq!(decode_fields(&mut r).unwrap(), fields);
+    r.finish().unwrap();
+
+    // An unknown conclusion tag is a typed error, not a guess.
+    let mut bad = bytes.clone();
+    bad[9] = 1;
+    bad.insert(10, 9);
+    assert_eq!(
+        decode_fields(&mut Reader::new(&bad)),
+        Err(DecodeError::UnknownTag {
+            field: "conclusion",
+            tag: 9
+        })
+    );
+    assert_eq!(Conclusion::from_tag(5), Some(Conclusion::Success));
+}

@@ -100,6 +100,8 @@ pub enum Rejection {
     HeadBehind,
     #[error("no such hook")]
     NoSuchHook,
+    #[error("no such check run")]
+    NoSuchCheckRun,
 }
 
 impl Rejection {
@@ -142,6 +144,7 @@ impl Rejection {
             Rejection::StatusCheck { .. } => "status_check",
             Rejection::HeadBehind => "head_behind",
             Rejection::NoSuchHook => "no_such_hook",
+            Rejection::NoSuchCheckRun => "no_such_check_run",
         }
     }
 }
@@ -222,6 +225,7 @@ pub(super) fn encode_rejection(w: &mut Writer, rejection: &Rejection) {
         }
         Rejection::HeadBehind => w.u8(34),
         Rejection::NoSuchHook => w.u8(40),
+        Rejection::NoSuchCheckRun => w.u8(35),
     }
 }
 

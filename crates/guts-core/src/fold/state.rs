@@ -84,7 +84,7 @@ pub struct RepoState {
     pub applied: u64,
     /// Issues, pull requests, comments, labels and reviews.
     pub collab: Collab,
-    /// Commit statuses.
+    /// Commit statuses and check runs.
     pub checks: Checks,
     /// Webhooks.
     pub hooks: Hooks,
@@ -225,6 +225,11 @@ impl RepoState {
         if !self.hooks.hooks.is_empty() {
             w.u64(u64::MAX - 6);
             self.hooks.encode(&mut w);
+        }
+        // And check runs, likewise.
+        if !self.checks.runs.is_empty() {
+            w.u64(u64::MAX - 5);
+            self.checks.runs.encode(&mut w);
         }
         w.into_bytes()
     }

@@ -1037,7 +1037,7 @@ fn action() -> impl Strategy<Value = Action> {
         3 => (1u64..6, any::<bool>()).prop_map(|(number, pull)| Action::Open { number, pull }),
         5 => (any::<prop::sample::Index>(), 0u8..6, any::<prop::sample::Index>())
             .prop_map(|(thread, kind, commit)| Action::Discuss { thread, kind, commit }),
-        1 => (any::<prop::sample::Index>(), 6u8..8, any::<prop::sample::Index>())
+        1 => (any::<prop::sample::Index>(), 6u8..10, any::<prop::sample::Index>())
             .prop_map(|(thread, kind, commit)| Action::Discuss { thread, kind, commit }),
     ]
 }
@@ -1197,7 +1197,9 @@ fn build(steps: &[Step]) -> Vec<SignedOp> {
                 )
             }
         };
-        let opens = matches!(step.action, Action::Open { .. });
+        // Check runs join the threads, so later updates name them.
+        let opens = matches!(step.action, Action::Open { .. })
+            || matches!(payload, Payload::CreateCheckRun { .. });
         // Merges by the owner, who may always merge, so that some succeed.
         let merges = matches!(payload, Payload::MergePull { .. });
         let key = keypair(if merges { 1 } else { step.author });
@@ -1284,6 +1286,20 @@ fn discuss_payload(thread: OpId, kind: u8, main: ObjectId, new: ObjectId) -> Pay
             context: ["ci", "CI", "lint"][usize::from(new.as_bytes()[1] % 3)].into(),
             description: None,
             target_url: None,
+        },
+        8 => Payload::CreateCheckRun {
+            head: new,
+            fields: crate::check_runs::CheckRunFields {
+                name: Some(["ci", "CI", "lint"][usize::from(new.as_bytes()[1] % 3)].into()),
+                ..Default::default()
+            },
+        },
+        9 => Payload::UpdateCheckRun {
+            run: thread,
+            fields: crate::check_runs::CheckRunFields {
+                conclusion: crate::check_runs::Conclusion::from_tag(1 + new.as_bytes()[0] % 7),
+                ..Default::default()
+            },
         },
         _ => Payload::SetLabel {
             name: if new.as_bytes()[0].is_multiple_of(2) {
@@ -2475,4 +2491,331 @@ fn required_checks_hold_back_merges_and_pushes_until_green() {
         check(true).to_string(),
         "Required status check \"ci\" is failing."
     );
+}
+
+// ---- check runs -------------------------------------------------------------------
+
+fn run_fields(name: Option<&str>) -> crate::check_runs::CheckRunFields {
+    crate::check_runs::CheckRunFields {
+        name: name.map(Into::into),
+        ..Default::default()
+    }
+}
+
+fn create_run(commit_n: u8, fields: crate::check_runs::CheckRunFields) -> Payload {
+    Payload::CreateCheckRun {
+        head: commit(commit_n),
+        fields,
+    }
+}
+
+fn update_run(run: &SignedOp, fields: crate::check_runs::CheckRunFields) -> Payload {
+    Payload::UpdateCheckRun {
+        run: run.id(),
+        fields,
+    }
+}
+
+#[test]
+fn check_runs_need_write_access_and_follow_githubs_status_rules() {
+    use crate::check_runs::{CheckOutput, CheckRunFields, CheckStatus, Conclusion};
+    let mut w = World::new();
+    let create = w.create.clone();
+    let reader = keypair(2);
+    let writer = keypair(3);
+    let g1 = w.op(&keypair(1), &[&create], 1, grant(&reader, Some(Role::Read)));
+    let g2 = w.op(&keypair(1), &[&g1], 2, grant(&writer, Some(Role::Write)));
+    let forged = w.op(
+        &reader,
+        &[&g2],
+        3_000,
+        create_run(1, run_fields(Some("ci"))),
+    );
+    let run = w.op(
+        &writer,
+        &[&g2],
+        4_000,
+        create_run(1, run_fields(Some("ci"))),
+    );
+    let nameless = w.op(&writer, &[&run], 5_000, create_run(1, run_fields(None)));
+    let unconcluded = w.op(
+        &writer,
+        &[&nameless],
+        6_000,
+        update_run(
+            &run,
+            CheckRunFields {
+                status: Some(CheckStatus::Completed),
+                ..Default::default()
+            },
+        ),
+    );
+    let stranger = w.op(
+        &writer,
+        &[&unconcluded],
+        7_000,
+        update_run(&g2, run_fields(None)),
+    );
+    let state = w.state();
+    assert!(matches!(
+        state.rejected.get(&forged.id()),
+        Some(Rejection::NotPermitted { .. })
+    ));
+    let invalid = |field| Some(Rejection::InvalidText { field });
+    assert_eq!(state.rejected.get(&nameless.id()).cloned(), invalid("name"));
+    assert_eq!(
+        state.rejected.get(&unconcluded.id()).cloned(),
+        invalid("conclusion")
+    );
+    assert_eq!(
+        state.rejected.get(&stranger.id()),
+        Some(&Rejection::NoSuchCheckRun)
+    );
+    let queued = state.checks.runs.by_number(run.id().numeric()).unwrap();
+    assert_eq!(queued.status, CheckStatus::Queued);
+    assert_eq!(queued.started_at, Some(4));
+    assert_eq!(queued.conclusion, None);
+
+    // A conclusion completes the run, at the update's time unless told otherwise.
+    let output = CheckOutput {
+        title: "Tests".into(),
+        summary: "all passed".into(),
+        text: None,
+    };
+    let done = w.op(
+        &writer,
+        &[&stranger],
+        9_000,
+        update_run(
+            &run,
+            CheckRunFields {
+                conclusion: Some(Conclusion::Success),
+                output: Some(output.clone()),
+                ..Default::default()
+            },
+        ),
+    );
+    let state = w.state();
+    assert!(!state.rejected.contains_key(&done.id()));
+    let completed = state.checks.runs.by_number(run.id().numeric()).unwrap();
+    assert_eq!(completed.status, CheckStatus::Completed);
+    assert_eq!(completed.conclusion, Some(Conclusion::Success));
+    assert_eq!(completed.completed_at, Some(9));
+    assert_eq!(completed.output, Some(output));
+    assert_eq!(completed.name, "ci");
+
+    // Back in progress: the conclusion goes.
+    w.op(
+        &writer,
+        &[&done],
+        10_000,
+        update_run(
+            &run,
+            CheckRunFields {
+                status: Some(CheckStatus::InProgress),
+                ..Default::default()
+            },
+        ),
+    );
+    let state = w.state();
+    let again = state.checks.runs.by_number(run.id().numeric()).unwrap();
+    assert_eq!(again.status, CheckStatus::InProgress);
+    assert_eq!((again.conclusion, again.completed_at), (None, None));
+}
+
+#[test]
+fn check_run_fields_and_counts_are_bounded() {
+    use crate::check_runs::{
+        CheckOutput, CheckRunFields, MAX_CHECK_RUNS_PER_COMMIT, MAX_OUTPUT_CHARS, MAX_TIMESTAMP,
+    };
+    let mut w = World::new();
+    let create = w.create.clone();
+    let owner = keypair(1);
+    let cases = [
+        ("name", run_fields(Some(" "))),
+        ("name", run_fields(Some("a\nb"))),
+        (
+            "details_url",
+            CheckRunFields {
+                details_url: Some("https://x/\u{7}".into()),
+                ..run_fields(Some("ci"))
+            },
+        ),
+        (
+            "started_at",
+            CheckRunFields {
+                started_at: Some(MAX_TIMESTAMP + 1),
+                ..run_fields(Some("ci"))
+            },
+        ),
+        (
+            "output",
+            CheckRunFields {
+                output: Some(CheckOutput {
+                    title: "t".into(),
+                    summary: "é".repeat(MAX_OUTPUT_CHARS + 1),
+                    text: None,
+                }),
+                ..run_fields(Some("ci"))
+            },
+        ),
+    ];
+    let mut parent = create;
+    for (n, (field, fields)) in cases.into_iter().enumerate() {
+        let op = w.op(&owner, &[&parent], n as u64 + 1, create_run(1, fields));
+        assert_eq!(
+            w.state().rejected.get(&op.id()),
+            Some(&Rejection::InvalidText { field }),
+            "{field}"
+        );
+        parent = op;
+    }
+
+    // The per-commit cap, straight on the state (a thousand operations are slow).
+    let mut runs = crate::check_runs::CheckRuns::default();
+    let by = |n: u32| crate::check_runs::Author {
+        key: owner.public(),
+        at: at(u64::from(n)),
+        op: OpId::from_bytes(blake3::hash(&n.to_be_bytes()).into()),
+    };
+    for n in 0..MAX_CHECK_RUNS_PER_COMMIT as u32 {
+        runs.create(commit(1), &run_fields(Some("ci")), by(n))
+            .unwrap();
+    }
+    assert_eq!(
+        runs.create(commit(1), &run_fields(Some("ci")), by(5_000)),
+        Err(Rejection::TooMany {
+            field: "check_runs"
+        })
+    );
+    runs.create(commit(2), &run_fields(Some("ci")), by(5_001))
+        .unwrap();
+    assert_eq!(runs.latest(&commit(1)).len(), 1);
+    assert_eq!(runs.of_commit(&commit(1)).len(), MAX_CHECK_RUNS_PER_COMMIT);
+
+    // The per-commit output budget.
+    let big = |n: u32| CheckRunFields {
+        output: Some(CheckOutput {
+            title: String::new(),
+            summary: "s".repeat(MAX_OUTPUT_CHARS),
+            text: Some("t".repeat(MAX_OUTPUT_CHARS)),
+        }),
+        ..run_fields(Some(&format!("big {n}")))
+    };
+    let mut refused = None;
+    for n in 0..100 {
+        if let Err(e) = runs.create(commit(3), &big(n), by(10_000 + n)) {
+            refused = Some((n, e));
+            break;
+        }
+    }
+    let budget = crate::check_runs::MAX_OUTPUT_BYTES_PER_COMMIT / (2 * MAX_OUTPUT_CHARS);
+    assert_eq!(
+        refused,
+        Some((budget as u32, Rejection::TooMany { field: "output" }))
+    );
+}
+
+#[test]
+fn required_checks_pass_on_a_completed_check_run_of_that_name() {
+    use crate::check_runs::{CheckRunFields, CheckStatus, Conclusion};
+    use crate::op::RequiredChecks;
+    let mut w = World::new();
+    let create = w.create.clone();
+    let alice = keypair(1);
+    let main = w.op(&alice, &[&create], 1, push(None, Some(1), false));
+    let protect = w.op(
+        &alice,
+        &[&main],
+        2,
+        Payload::SetBranchProtection {
+            branch: MAIN.into(),
+            protection: Some(BranchProtection {
+                required_checks: Some(RequiredChecks {
+                    strict: false,
+                    contexts: vec!["build".into()],
+                }),
+                ..BranchProtection::default()
+            }),
+        },
+    );
+    let run = w.op(
+        &alice,
+        &[&protect],
+        3,
+        create_run(
+            2,
+            CheckRunFields {
+                status: Some(CheckStatus::InProgress),
+                ..run_fields(Some("Build"))
+            },
+        ),
+    );
+    let early = w.op(&alice, &[&run], 4, push(Some(1), Some(2), false));
+    let concluded = |c| CheckRunFields {
+        conclusion: Some(c),
+        ..Default::default()
+    };
+    let red = w.op(
+        &alice,
+        &[&early],
+        5,
+        update_run(&run, concluded(Conclusion::Failure)),
+    );
+    let failing = w.op(&alice, &[&red], 6, push(Some(1), Some(2), false));
+    // A rerun: the latest run of the name counts.
+    let rerun = w.op(
+        &alice,
+        &[&failing],
+        7,
+        create_run(
+            2,
+            CheckRunFields {
+                conclusion: Some(Conclusion::Neutral),
+                ..run_fields(Some("build"))
+            },
+        ),
+    );
+    let pushed = w.op(&alice, &[&rerun], 8, push(Some(1), Some(2), false));
+    let state = w.state();
+    let check = |failing| Rejection::StatusCheck {
+        context: "build".into(),
+        failing,
+    };
+    assert_eq!(state.rejected.get(&early.id()), Some(&check(false)));
+    assert_eq!(state.rejected.get(&failing.id()), Some(&check(true)));
+    assert!(
+        !state.rejected.contains_key(&pushed.id()),
+        "{:?}",
+        state.rejected
+    );
+    assert_eq!(target(&state), Some(commit(2)));
+    let (status, conclusion) = crate::check_runs::suite_state(state.checks.runs.latest(&commit(2)));
+    assert_eq!(
+        (status, conclusion),
+        (CheckStatus::Completed, Some(Conclusion::Neutral))
+    );
+    let (status, conclusion) =
+        crate::check_runs::suite_state(state.checks.runs.of_commit(&commit(2)));
+    assert_eq!(
+        (status, conclusion),
+        (CheckStatus::Completed, Some(Conclusion::Failure))
+    );
+}
+
+#[test]
+fn a_repository_without_check_runs_encodes_as_before() {
+    // The check-run section is written only when some run exists.
+    let mut w = World::new();
+    let create = w.create.clone();
+    let before = w.state().encode();
+    assert!(!before.windows(8).any(|b| b == (u64::MAX - 5).to_be_bytes()));
+    w.op(
+        &keypair(1),
+        &[&create],
+        1,
+        create_run(1, run_fields(Some("ci"))),
+    );
+    let after = w.state().encode();
+    assert!(after.windows(8).any(|b| b == (u64::MAX - 5).to_be_bytes()));
 }
