@@ -1,7 +1,7 @@
 //! Every event the node sends, in GitHub's shapes: one repository with a hook on `*`
 //! lives through a collaborator's arrival, pushes, a branch's creation and deletion,
 //! an issue's whole life (comment, edit, label, assignment, close, reopen), a pull
-//! request reviewed with an inline comment, a commit status, a merge, settings
+//! request reviewed with an inline comment, a commit status, a check run, a merge, settings
 //! changes, a ping and a test push; each event (and action) must arrive, signed, and
 //! every payload must satisfy `@octokit/openapi-webhooks`.
 
@@ -126,6 +126,20 @@ fn every_event_of_a_repositorys_life_arrives_in_githubs_shape() {
         json!({"state": "success", "context": "ci/test", "target_url": "https://ci.example/1"}),
     );
     assert_eq!(status, 201, "{body}");
+    let (status, run) = post(
+        &node,
+        &bob,
+        &format!("/repos/{repo}/check-runs"),
+        json!({"name": "build", "head_sha": head, "status": "in_progress"}),
+    );
+    assert_eq!(status, 201, "{run}");
+    let (status, body) = patch(
+        &node,
+        &bob,
+        &format!("/repos/{repo}/check-runs/{}", run["id"]),
+        json!({"conclusion": "success", "output": {"title": "Build", "summary": "Green"}}),
+    );
+    assert_eq!(status, 200, "{body}");
     let (status, body) = put(
         &node,
         &alice,
@@ -172,6 +186,8 @@ fn every_event_of_a_repositorys_life_arrives_in_githubs_shape() {
         ("pull_request_review", Some("submitted")),
         ("pull_request_review_comment", Some("created")),
         ("status", None),
+        ("check_run", Some("created")),
+        ("check_run", Some("completed")),
         ("repository", Some("edited")),
     ];
     let has = |got: &[serde_json::Value], (name, action): (&str, Option<&str>)| {

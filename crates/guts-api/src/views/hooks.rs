@@ -249,6 +249,12 @@ pub(crate) struct StatusBody<'a> {
     pub(crate) updated_at: String,
 }
 
+/// `check_run`.
+#[derive(Debug, Serialize)]
+pub(crate) struct CheckRunBody<'a> {
+    pub(crate) check_run: super::CheckRun<'a>,
+}
+
 /// `repository` (its `changes` only for `edited` and `renamed`).
 #[derive(Debug, Serialize)]
 pub(crate) struct RepositoryBody {

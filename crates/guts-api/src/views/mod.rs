@@ -32,9 +32,10 @@ pub(crate) use collab::{
     PullStats, Reactions, Review, ReviewComment, ReviewCommentLinks, ReviewLinks,
 };
 pub(crate) use hooks::{
-    Changes, DeliveryExchange, DeliveryFull, DeliveryItem, Envelope, GitPerson, HookConfigView,
-    HookResponse, HookView, IssueBody, IssueCommentBody, MemberBody, PingBody, PullBody, PushBody,
-    PushCommit, RefBody, RepositoryBody, ReviewBody, ReviewCommentBody, StatusBody, StatusCommit,
+    Changes, CheckRunBody, DeliveryExchange, DeliveryFull, DeliveryItem, Envelope, GitPerson,
+    HookConfigView, HookResponse, HookView, IssueBody, IssueCommentBody, MemberBody, PingBody,
+    PullBody, PushBody, PushCommit, RefBody, RepositoryBody, ReviewBody, ReviewCommentBody,
+    StatusBody, StatusCommit,
 };
 pub(crate) use meta::{ApiOverview, Root};
 pub(crate) use repos::{Repository, owned_repositories, repository};

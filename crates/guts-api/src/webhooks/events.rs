@@ -10,19 +10,23 @@
 //! and a `pull_request_review_comment` per inline comment; a status is a `status`; a new
 //! hook is pinged; settings are `repository` events and role changes `member` events.
 
+use std::sync::Arc;
+
 use guts_core::collab::Assignment;
 use guts_core::{ObjectId, OpId, Payload, PublicKey, SignedOp};
 use guts_storage::accounts::numeric_id;
 use guts_storage::{Browser, RepoView};
 use serde::Serialize;
 
+use crate::browse::Repo;
+use crate::check_reads::Runs;
 use crate::links::Links;
 use crate::state::AppState;
 use crate::threads::{Render, pull_range_of, pull_stats};
 use crate::time::iso8601;
 use crate::views::{
-    Changes, Envelope, GitPerson, IssueBody, IssueCommentBody, MemberBody, PingBody, PullBody,
-    PushBody, PushCommit, RefBody, RepositoryBody, ReviewBody, ReviewCommentBody, Shared,
+    Changes, CheckRunBody, Envelope, GitPerson, IssueBody, IssueCommentBody, MemberBody, PingBody,
+    PullBody, PushBody, PushCommit, RefBody, RepositoryBody, ReviewBody, ReviewCommentBody, Shared,
     SimpleUser, StatusBody, StatusCommit,
 };
 
@@ -48,13 +52,13 @@ pub(crate) struct Events<'a> {
     render: Render<'a>,
     state: &'a AppState,
     links: &'a Links,
-    view: &'a RepoView,
+    view: &'a Arc<RepoView>,
     browser: Option<Browser>,
     out: Vec<Rendered>,
 }
 
 impl<'a> Events<'a> {
-    pub(crate) fn new(state: &'a AppState, links: &'a Links, view: &'a RepoView) -> Self {
+    pub(crate) fn new(state: &'a AppState, links: &'a Links, view: &'a Arc<RepoView>) -> Self {
         let browser = Browser::open(state.repos.git(), &view.id.to_string()).ok();
         Events {
             render: Render::new(state, links, view),
@@ -221,6 +225,16 @@ impl<'a> Events<'a> {
             | Payload::SetLabel { .. }
             | Payload::EditComment { .. }
             | Payload::SetHook { .. } => {}
+            Payload::CreateCheckRun { .. } => {
+                self.check_run_event(&sender, id.numeric(), "created")
+            }
+            Payload::UpdateCheckRun { run, fields } => {
+                let completed = fields.conclusion.is_some()
+                    || fields.status == Some(guts_core::check_runs::CheckStatus::Completed);
+                if completed {
+                    self.check_run_event(&sender, run.numeric(), "completed");
+                }
+            }
             // Payloads newer than this mapping have no event yet.
             _ => {}
         }
@@ -661,6 +675,31 @@ impl<'a> Events<'a> {
             sha,
         };
         self.emit("status", None, sender, body);
+    }
+
+    fn check_run_event(&mut self, sender: &Shared<SimpleUser>, number: u64, action: &'static str) {
+        let repo = Repo {
+            view: self.view.clone(),
+            full: self.render.full_name(),
+            default_branch: self
+                .view
+                .state
+                .meta
+                .as_ref()
+                .map(|m| m.default_branch.clone())
+                .unwrap_or_default(),
+            links: self.links.clone(),
+        };
+        let Some(run) = repo.view.state.checks.runs.by_number(number) else {
+            return;
+        };
+        let mut check_run = Runs::new(&repo).render(run);
+        // The event's schema has these as strings where the REST answer has nulls.
+        check_run.external_id = Some(check_run.external_id.unwrap_or(""));
+        check_run.details_url = Some(check_run.details_url.unwrap_or(""));
+        check_run.html_url = Some(repo.web(&format!("/runs/{}", check_run.id)));
+        let body = CheckRunBody { check_run };
+        self.emit("check_run", Some(action), sender, body);
     }
 
     fn repository_event(

@@ -470,7 +470,12 @@ async fn attempt(
 }
 
 /// The payload of a ping or test job, rendered now.
-fn render_requested(state: &AppState, links: &Links, view: &RepoView, job: &Job) -> Option<String> {
+fn render_requested(
+    state: &AppState,
+    links: &Links,
+    view: &Arc<RepoView>,
+    job: &Job,
+) -> Option<String> {
     let key: guts_core::PublicKey = job.sender.as_deref()?.parse().ok()?;
     let events = Events::new(state, links, view);
     let sender = Render::new(state, links, view).user(&key);
