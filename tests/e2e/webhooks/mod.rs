@@ -627,6 +627,18 @@ fn a_receiver_failing_twice_gets_the_event_on_the_third_attempt() {
         "{ok}"
     );
 
+    // The attempts are counted: two retried, one delivered.
+    let metric = |series: &str| node.metric(series).unwrap_or(0.0);
+    assert_eq!(
+        metric(r#"guts_webhook_deliveries_total{event="push",outcome="retrying"}"#),
+        2.0
+    );
+    assert_eq!(
+        metric(r#"guts_webhook_deliveries_total{event="push",outcome="delivered"}"#),
+        1.0
+    );
+    assert!(node.metric("guts_webhook_queue_depth").is_some());
+
     // Redelivery of the successful attempt: the same delivery again, listed too.
     let (status, body) = post(
         &node,
