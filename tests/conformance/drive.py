@@ -358,6 +358,7 @@ def scenario(node: Node, repo: str, org: str) -> None:
     scenario_unmodeled(node, repo, org)
     scenario_statuses(node, repo)
     scenario_hooks(node, repo)
+    scenario_org_hooks(node, org)
     scenario_check_runs(node, repo)
 
 
@@ -431,6 +432,35 @@ def scenario_hooks(node: Node, repo: str) -> None:
     call("alice", "POST", f"{H}/deliveries/{items[0]['id']}/attempts", 202)
     call("bob", "GET", R, 404)
     call("alice", "GET", f"{R}/1", 404)
+    call("alice", "DELETE", H, 204)
+
+
+def scenario_org_hooks(node: Node, org: str) -> None:
+    """An organization's webhooks, as `scenario_hooks` drives a repository's."""
+    R = f"/orgs/{org}/hooks"
+    call = node.call
+    call("alice", "GET", R, 200)
+    hook = call(
+        "alice", "POST", R, 201,
+        {"name": "web", "config": {"url": "http://127.0.0.1:9/org", "content_type": "json"}, "events": ["push"]},
+    )
+    H = f"{R}/{hook['id']}"
+    call("alice", "GET", H, 200)
+    call("alice", "PATCH", H, 200, {"events": ["push", "issues"], "active": True})
+    call("alice", "GET", f"{H}/config", 200)
+    call("alice", "PATCH", f"{H}/config", 200, {"secret": "org-s3cret"})
+    call("alice", "POST", f"{H}/pings", 204)
+    items = []
+    for _ in range(100):
+        items = call("alice", "GET", f"{H}/deliveries", 200)
+        if items:
+            break
+        time.sleep(0.1)
+    if not items:
+        raise StepFailed("no delivery attempt was logged for the organization's hook")
+    call("alice", "GET", f"{H}/deliveries/{items[0]['id']}", 200)
+    call("alice", "POST", f"{H}/deliveries/{items[0]['id']}/attempts", 202)
+    call("bob", "GET", f"{R}/{hook['id']}", 404)
     call("alice", "DELETE", H, 204)
 
 

@@ -172,7 +172,7 @@ def check_delivery(hooks: Webhooks, delivery: dict, secret: str | None) -> list[
         "x-github-delivery": lambda v: GUID.fullmatch(v) is not None,
         "x-github-hook-id": str.isdigit,
         "x-github-hook-installation-target-id": str.isdigit,
-        "x-github-hook-installation-target-type": lambda v: v == "repository",
+        "x-github-hook-installation-target-type": lambda v: v in ("repository", "organization"),
         "user-agent": lambda v: v.startswith("GitHub-Hookshot/"),
     }
     for name, ok in checks.items():

@@ -2,10 +2,10 @@
 //! the repository routes (described once for the OpenAPI document), the body of a
 //! repository creation (user and organization repositories alike), and the author,
 //! committer or tagger and the base64 content of the write routes (contents and git
-//! data).
+//! data), and a webhook as clients send it (repository and organization hooks).
 
 use base64::Engine as _;
-use guts_service::{NewRepo, Person};
+use guts_service::{HookInput, NewRepo, Person};
 use guts_storage::write::MAX_WRITE_BLOB_BYTES;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -159,4 +159,84 @@ pub(crate) fn decode_base64(
     base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|_| ApiError::invalid_field(resource, field, "is not valid base64"))
+}
+
+/// A hook's `config`, as clients send it.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub(crate) struct ConfigBody {
+    /// Where deliveries go: an http or https URL.
+    pub(crate) url: Option<String>,
+    /// `json` or `form` (default `form`).
+    pub(crate) content_type: Option<String>,
+    /// The HMAC key of `X-Hub-Signature-256`; empty removes it.
+    pub(crate) secret: Option<String>,
+    /// `"0"` (check certificates, the default) or `"1"`.
+    #[schema(value_type = Option<String>)]
+    pub(crate) insecure_ssl: Option<serde_json::Value>,
+}
+
+/// `POST hooks` and `PATCH hooks/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct HookBody {
+    /// `web` (the only kind).
+    pub(crate) name: Option<String>,
+    pub(crate) config: Option<ConfigBody>,
+    /// The events to send (default `["push"]`; `*` for all).
+    pub(crate) events: Option<Vec<String>>,
+    /// Events to add (editing).
+    #[serde(default)]
+    pub(crate) add_events: Vec<String>,
+    /// Events to remove (editing).
+    #[serde(default)]
+    pub(crate) remove_events: Vec<String>,
+    /// Whether deliveries are made (default true).
+    pub(crate) active: Option<bool>,
+}
+
+/// GitHub's `insecure_ssl`: `"0"`/`"1"` or a number.
+fn insecure(value: Option<&serde_json::Value>) -> Result<Option<bool>, ApiError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if s == "0" => Ok(Some(false)),
+        Some(serde_json::Value::String(s)) if s == "1" => Ok(Some(true)),
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(0) => Ok(Some(false)),
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(1) => Ok(Some(true)),
+        Some(_) => Err(ApiError::invalid_field(
+            "Hook",
+            "insecure_ssl",
+            "insecure_ssl must be \"0\" or \"1\"",
+        )),
+    }
+}
+
+impl HookBody {
+    /// A body that changes only the configuration (`PATCH hooks/{id}/config`).
+    pub(crate) fn config_only(config: ConfigBody) -> HookBody {
+        HookBody {
+            name: None,
+            config: Some(config),
+            events: None,
+            add_events: Vec::new(),
+            remove_events: Vec::new(),
+            active: None,
+        }
+    }
+
+    /// What the service reads.
+    pub(crate) fn input(self) -> Result<HookInput, ApiError> {
+        if self.name.as_deref().is_some_and(|n| n != "web") {
+            return Err(ApiError::invalid_field("Hook", "name", "name must be web"));
+        }
+        let config = self.config.unwrap_or_default();
+        Ok(HookInput {
+            insecure_ssl: insecure(config.insecure_ssl.as_ref())?,
+            url: config.url,
+            content_type: config.content_type,
+            secret: config.secret,
+            events: self.events,
+            add_events: self.add_events,
+            remove_events: self.remove_events,
+            active: self.active,
+        })
+    }
 }

@@ -49,6 +49,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::commits::router())
         .merge(routes::statuses::router())
         .merge(routes::hooks::router())
+        .merge(routes::org_hooks::router())
         .merge(routes::check_runs::router())
         .merge(routes::contents::router())
         .merge(routes::git_writes::router())

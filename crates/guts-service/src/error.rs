@@ -171,7 +171,16 @@ impl From<AccountError> for ServiceError {
             ),
             AccountError::NoSuchUser(_)
             | AccountError::NoSuchOrg(_)
+            | AccountError::NoSuchHook
             | AccountError::NoSuchToken => ServiceError::NotFound,
+            AccountError::TooManyHooks(max) => ServiceError::invalid(
+                "Hook",
+                "hook",
+                FieldCode::Custom,
+                Some(format!(
+                    "The organization already has the maximum of {max} hooks."
+                )),
+            ),
             AccountError::LastOrgAdmin => ServiceError::invalid(
                 "Membership",
                 "role",

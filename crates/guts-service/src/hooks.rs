@@ -135,23 +135,10 @@ impl Service {
         input: HookInput,
     ) -> Result<(Arc<RepoView>, OpId), ServiceError> {
         self.may_manage_hooks(who, access)?;
-        let Some(url) = input.url.clone() else {
-            return Err(ServiceError::invalid(
-                "Hook",
-                "url",
-                FieldCode::MissingField,
-                Some("url is missing".into()),
-            ));
-        };
-        let base = HookConfig {
-            url,
-            content_type: ContentType::Form,
-            secret: Vec::new(),
-            insecure_ssl: false,
-            events: vec!["push".to_string()],
-            active: true,
-        };
-        let config = self.edited(&access.view, base, input).await?;
+        let base = new_config(&input)?;
+        let config = self
+            .edited(&secret_binding(&access.view), base, input)
+            .await?;
         let payload = Payload::SetHook {
             hook: None,
             config: Some(config),
@@ -169,7 +156,9 @@ impl Service {
     ) -> Result<(Arc<RepoView>, OpId), ServiceError> {
         self.may_manage_hooks(who, access)?;
         let (id, hook) = find(&access.view, number)?;
-        let config = self.edited(&access.view, hook.config, input).await?;
+        let config = self
+            .edited(&secret_binding(&access.view), hook.config, input)
+            .await?;
         let payload = Payload::SetHook {
             hook: Some(id),
             config: Some(config),
@@ -219,6 +208,7 @@ impl Service {
             redelivery: false,
             trace: guts_ops_trace(),
             sender: Some(who.key().to_string()),
+            org: None,
         };
         self.hook_queue().enqueue(job).await.map_err(internal)
     }
@@ -235,7 +225,12 @@ impl Service {
         self.may_manage_hooks(who, access)?;
         let (hook, _) = find(&access.view, number)?;
         self.hook_queue()
-            .deliveries(&access.view.id, &hook, skip, limit.min(MAX_DELIVERIES_PAGE))
+            .deliveries(
+                Some(&access.view.id),
+                &hook,
+                skip,
+                limit.min(MAX_DELIVERIES_PAGE),
+            )
             .map_err(internal)
     }
 
@@ -250,7 +245,7 @@ impl Service {
         self.may_manage_hooks(who, access)?;
         let (hook, _) = find(&access.view, number)?;
         self.hook_queue()
-            .delivery(&access.view.id, &hook, delivery)
+            .delivery(Some(&access.view.id), &hook, delivery)
             .map_err(internal)?
             .ok_or(ServiceError::NotFound)
     }
@@ -276,6 +271,7 @@ impl Service {
             redelivery: true,
             trace: guts_ops_trace(),
             sender: None,
+            org: past.org,
         };
         self.hook_queue().enqueue(job).await.map_err(internal)
     }
@@ -329,10 +325,10 @@ impl Service {
             })
     }
 
-    /// `config` with `input` applied, validated, its secret sealed.
-    async fn edited(
+    /// `config` with `input` applied, validated, its secret sealed under `binding`.
+    pub(crate) async fn edited(
         &self,
-        view: &RepoView,
+        binding: &str,
         mut config: HookConfig,
         input: HookInput,
     ) -> Result<HookConfig, ServiceError> {
@@ -359,7 +355,7 @@ impl Service {
             } else {
                 self.accounts
                     .sealer()
-                    .seal(secret.as_bytes(), &secret_binding(view))
+                    .seal(secret.as_bytes(), binding)
                     .map_err(|e| {
                         tracing::error!(error = %e, "sealing a hook secret failed");
                         ServiceError::Internal
@@ -409,6 +405,27 @@ impl Service {
     }
 }
 
+/// A new hook's configuration before `input` is applied: GitHub's defaults (`form`,
+/// `push`, active) at `input`'s URL, which a creation must give.
+pub(crate) fn new_config(input: &HookInput) -> Result<HookConfig, ServiceError> {
+    let Some(url) = input.url.clone() else {
+        return Err(ServiceError::invalid(
+            "Hook",
+            "url",
+            FieldCode::MissingField,
+            Some("url is missing".into()),
+        ));
+    };
+    Ok(HookConfig {
+        url,
+        content_type: ContentType::Form,
+        secret: Vec::new(),
+        insecure_ssl: false,
+        events: vec!["push".to_string()],
+        active: true,
+    })
+}
+
 /// Hook `number` of `view`.
 fn find(view: &RepoView, number: u64) -> Result<(OpId, Hook), ServiceError> {
     view.state
@@ -420,12 +437,12 @@ fn find(view: &RepoView, number: u64) -> Result<(OpId, Hook), ServiceError> {
         .ok_or(ServiceError::NotFound)
 }
 
-fn internal(e: guts_storage::StoreError) -> ServiceError {
+pub(crate) fn internal(e: guts_storage::StoreError) -> ServiceError {
     tracing::error!(error = %e, "the webhook queue failed");
     ServiceError::Internal
 }
 
 /// The current request's trace, carried to the delivery it causes.
-fn guts_ops_trace() -> Option<String> {
+pub(crate) fn guts_ops_trace() -> Option<String> {
     guts_ops::telemetry::current_traceparent()
 }

@@ -81,7 +81,11 @@ impl Service {
     }
 
     /// [`Denied::NotOrgAdmin`] unless `who` administers `org` (site admins always do).
-    fn require_org_admin(&self, who: &Authed, org: &OrgRecord) -> Result<(), ServiceError> {
+    pub(crate) fn require_org_admin(
+        &self,
+        who: &Authed,
+        org: &OrgRecord,
+    ) -> Result<(), ServiceError> {
         who.require(Scope::Repo)?;
         if who.user.site_admin || self.org_role(org, &who.user.login)? == Some(OrgRole::Admin) {
             return Ok(());

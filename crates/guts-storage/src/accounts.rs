@@ -28,6 +28,7 @@ use crate::error::StoreError;
 use crate::schema::{ORG_MEMBERS, ORGS, TOKENS, USER_KEYS, USERS};
 use crate::seal::{SealError, Sealer};
 
+pub mod org_hooks;
 pub mod sync;
 
 use sync::{DigestCache, PageError};
@@ -126,6 +127,10 @@ pub struct OrgRecord {
     /// Unix milliseconds of the last change; see [`UserRecord::updated_ms`].
     #[serde(default)]
     pub updated_ms: u64,
+    /// The organization's webhooks (absent when none, so records without them keep
+    /// their bytes and digests). See [`org_hooks`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<org_hooks::OrgHook>,
 }
 
 /// A member's standing in an organization (GitHub's `admin` and `member`).
@@ -176,6 +181,10 @@ pub enum AccountError {
     NoSuchOrg(String),
     #[error("an organization keeps at least one admin")]
     LastOrgAdmin,
+    #[error("the organization already has the maximum of {0} hooks")]
+    TooManyHooks(usize),
+    #[error("no such hook")]
+    NoSuchHook,
     #[error("no such token")]
     NoSuchToken,
     #[error("user {0:?} has no custodial key on this node")]
@@ -695,6 +704,7 @@ impl Accounts {
             id: org_id(&lower),
             created_at: now(),
             updated_ms: now_ms(),
+            hooks: Vec::new(),
         };
         let bytes = encode(&record)?;
         let admin = admin.to_ascii_lowercase();

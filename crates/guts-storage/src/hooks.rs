@@ -58,6 +58,9 @@ pub struct Job {
     /// Who asked, for a job rendered when sent (a ping, a test): their public key.
     #[serde(default)]
     pub sender: Option<String>,
+    /// The organization whose hook this is (`None`: the repository's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
 }
 
 /// One attempt, as the delivery log keeps it.
@@ -84,6 +87,9 @@ pub struct Delivery {
     pub response_headers: Vec<(String, String)>,
     /// The start of the response body, bounded by the deliverer.
     pub response_body: String,
+    /// The organization whose hook this is (`None`: the repository's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
 }
 
 /// Ids as their hex text in the JSON rows.
@@ -147,6 +153,23 @@ pub(crate) fn outbox_value(repo: &RepoId) -> Vec<u8> {
         value.extend_from_slice(trace.as_bytes());
     }
     value
+}
+
+/// Whether organization `owner` (lowercase; any login) has an active webhook: read in
+/// the transaction that stores an operation of one of its repositories, so a hook
+/// added a moment before is seen.
+pub(crate) fn org_has_hooks(txn: &redb::WriteTransaction, owner: &str) -> Result<bool, StoreError> {
+    let orgs = txn.open_table(crate::schema::ORGS)?;
+    let Some(value) = orgs.get(owner)? else {
+        return Ok(false);
+    };
+    let bytes = value.value();
+    // Records without hooks do not spell the field: most appends stop here.
+    if !bytes.windows(8).any(|w| w == b"\"hooks\":") {
+        return Ok(false);
+    }
+    let record: crate::accounts::OrgRecord = decode(bytes)?;
+    Ok(record.hooks.iter().any(|h| h.active))
 }
 
 /// The outbox key of operation `op` stamped `wall_ms`: oldest first in key order.
@@ -345,11 +368,11 @@ impl HookQueue {
             .await
     }
 
-    /// The attempts logged for `hook` of `repo`, newest first, up to `limit` after
-    /// skipping `skip`.
+    /// The attempts logged for `hook` (of `repo`, for a repository's hook), newest
+    /// first, up to `limit` after skipping `skip`.
     pub fn deliveries(
         &self,
-        repo: &RepoId,
+        repo: Option<&RepoId>,
         hook: &OpId,
         skip: usize,
         limit: usize,
@@ -360,7 +383,7 @@ impl HookQueue {
         for row in table.iter()?.rev() {
             let (_, value) = row?;
             let delivery: Delivery = decode(value.value())?;
-            if delivery.repo == *repo && delivery.hook == *hook {
+            if repo.is_none_or(|r| delivery.repo == *r) && delivery.hook == *hook {
                 found.push(delivery);
                 if found.len() >= skip.saturating_add(limit) {
                     break;
@@ -373,7 +396,7 @@ impl HookQueue {
     /// Attempt `id`, if it is `hook`'s.
     pub fn delivery(
         &self,
-        repo: &RepoId,
+        repo: Option<&RepoId>,
         hook: &OpId,
         id: u64,
     ) -> Result<Option<Delivery>, StoreError> {
@@ -383,7 +406,8 @@ impl HookQueue {
             return Ok(None);
         };
         let delivery: Delivery = decode(value.value())?;
-        Ok((delivery.repo == *repo && delivery.hook == *hook).then_some(delivery))
+        let ours = repo.is_none_or(|r| delivery.repo == *r) && delivery.hook == *hook;
+        Ok(ours.then_some(delivery))
     }
 }
 
@@ -404,6 +428,7 @@ mod tests {
             redelivery: false,
             trace: None,
             sender: None,
+            org: None,
         }
     }
 
@@ -424,6 +449,7 @@ mod tests {
             payload: job.payload.clone(),
             response_headers: Vec::new(),
             response_body: String::new(),
+            org: None,
         }
     }
 
@@ -488,15 +514,19 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(queue.depth().unwrap(), 1);
-        let log = queue.deliveries(&first.repo, &first.hook, 0, 100).unwrap();
+        let log = queue
+            .deliveries(Some(&first.repo), &first.hook, 0, 100)
+            .unwrap();
         assert_eq!(log.len(), 3, "the log keeps its bound");
         assert!(log.windows(2).all(|w| w[0].id > w[1].id), "newest first");
-        let one = queue.delivery(&first.repo, &first.hook, log[0].id).unwrap();
+        let one = queue
+            .delivery(Some(&first.repo), &first.hook, log[0].id)
+            .unwrap();
         assert_eq!(one.as_ref().map(|d| d.status_code), Some(200));
         let other_hook = OpId::from_bytes([9; 32]);
         assert!(
             queue
-                .delivery(&first.repo, &other_hook, log[0].id)
+                .delivery(Some(&first.repo), &other_hook, log[0].id)
                 .unwrap()
                 .is_none()
         );

@@ -644,12 +644,16 @@ impl Repositories {
         let released = release.clone();
         // This node accepted the operation: its events go out from here, so they are
         // queued with it (see `crate::hooks`).
-        let outbox = view.state.hooks.any_active().then(|| {
-            (
-                crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op_id),
-                crate::hooks::outbox_value(&id),
-            )
-        });
+        let outbox = (
+            crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op_id),
+            crate::hooks::outbox_value(&id),
+        );
+        let hooked = view.state.hooks.any_active();
+        let owner = view
+            .state
+            .meta
+            .as_ref()
+            .map(|m| m.owner.to_ascii_lowercase());
         let pending = self
             .store
             .submit("append_operation", move |txn| {
@@ -663,7 +667,12 @@ impl Repositories {
                 if let Some((old, new)) = &renamed {
                     move_name(txn, old, new, id)?;
                 }
-                if let Some((key, value)) = &outbox {
+                let org_hooked = || match &owner {
+                    Some(owner) => crate::hooks::org_has_hooks(txn, owner),
+                    None => Ok(false),
+                };
+                if hooked || org_hooked()? {
+                    let (key, value) = &outbox;
                     txn.open_table(crate::hooks::HOOK_OUTBOX)?
                         .insert(key.as_slice(), value.as_slice())?;
                 }

@@ -11,6 +11,7 @@
 //! (tests/webhooks/validate_payloads.py, npm `@octokit/openapi-webhooks`).
 
 mod events;
+mod org;
 
 use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader};

@@ -5,10 +5,8 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use guts_service::{Caller, HookInput, Requested};
+use guts_service::{Caller, Requested};
 use http::StatusCode;
-use serde::Deserialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -18,7 +16,7 @@ use crate::json::Json;
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
-use crate::params::OwnerRepo;
+use crate::params::{ConfigBody, HookBody, OwnerRepo};
 use crate::state::AppState;
 use crate::webhooks::{delivery_full, delivery_item, hook_view};
 
@@ -66,73 +64,6 @@ struct OwnerRepoHookDelivery {
     hook_id: u64,
     /// The delivery's id.
     delivery_id: u64,
-}
-
-/// A hook's `config`, as clients send it.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-struct ConfigBody {
-    /// Where deliveries go: an http or https URL.
-    url: Option<String>,
-    /// `json` or `form` (default `form`).
-    content_type: Option<String>,
-    /// The HMAC key of `X-Hub-Signature-256`; empty removes it.
-    secret: Option<String>,
-    /// `"0"` (check certificates, the default) or `"1"`.
-    #[schema(value_type = Option<String>)]
-    insecure_ssl: Option<serde_json::Value>,
-}
-
-/// `POST hooks` and `PATCH hooks/{id}`.
-#[derive(Debug, Deserialize, ToSchema)]
-struct HookBody {
-    /// `web` (the only kind).
-    name: Option<String>,
-    config: Option<ConfigBody>,
-    /// The events to send (default `["push"]`; `*` for all).
-    events: Option<Vec<String>>,
-    /// Events to add (editing).
-    #[serde(default)]
-    add_events: Vec<String>,
-    /// Events to remove (editing).
-    #[serde(default)]
-    remove_events: Vec<String>,
-    /// Whether deliveries are made (default true).
-    active: Option<bool>,
-}
-
-/// GitHub's `insecure_ssl`: `"0"`/`"1"` or a number.
-fn insecure(value: Option<&serde_json::Value>) -> Result<Option<bool>, ApiError> {
-    match value {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) if s == "0" => Ok(Some(false)),
-        Some(serde_json::Value::String(s)) if s == "1" => Ok(Some(true)),
-        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(0) => Ok(Some(false)),
-        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(1) => Ok(Some(true)),
-        Some(_) => Err(ApiError::invalid_field(
-            "Hook",
-            "insecure_ssl",
-            "insecure_ssl must be \"0\" or \"1\"",
-        )),
-    }
-}
-
-impl HookBody {
-    fn input(self) -> Result<HookInput, ApiError> {
-        if self.name.as_deref().is_some_and(|n| n != "web") {
-            return Err(ApiError::invalid_field("Hook", "name", "name must be web"));
-        }
-        let config = self.config.unwrap_or_default();
-        Ok(HookInput {
-            insecure_ssl: insecure(config.insecure_ssl.as_ref())?,
-            url: config.url,
-            content_type: config.content_type,
-            secret: config.secret,
-            events: self.events,
-            add_events: self.add_events,
-            remove_events: self.remove_events,
-            active: self.active,
-        })
-    }
 }
 
 /// The hook as the response of a write.
@@ -276,15 +207,7 @@ async fn update_config(
     JsonBody(config): JsonBody<ConfigBody>,
 ) -> Result<Response, ApiError> {
     let access = state.service.repo(Caller::User(&who), &owner, &name)?;
-    let input = HookBody {
-        name: None,
-        config: Some(config),
-        events: None,
-        add_events: Vec::new(),
-        remove_events: Vec::new(),
-        active: None,
-    }
-    .input()?;
+    let input = HookBody::config_only(config).input()?;
     let (view, id) = state
         .service
         .update_hook(&who, &access, number, input)

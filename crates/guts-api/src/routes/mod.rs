@@ -20,6 +20,7 @@ pub(crate) mod hooks;
 pub(crate) mod issues;
 pub(crate) mod labels;
 pub(crate) mod meta;
+pub(crate) mod org_hooks;
 pub(crate) mod orgs;
 pub(crate) mod pulls;
 pub(crate) mod rate_limit;

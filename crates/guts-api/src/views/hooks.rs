@@ -43,7 +43,9 @@ pub(crate) struct HookView {
     pub(crate) updated_at: String,
     pub(crate) created_at: String,
     pub(crate) url: String,
-    pub(crate) test_url: String,
+    /// Repository hooks only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) test_url: Option<String>,
     pub(crate) ping_url: String,
     pub(crate) deliveries_url: String,
     pub(crate) last_response: HookResponse,
@@ -101,6 +103,16 @@ pub(crate) struct PingBody {
     pub(crate) zen: &'static str,
     pub(crate) hook_id: u64,
     pub(crate) hook: HookView,
+}
+
+/// `ping` to an organization's hook (about no repository).
+#[derive(Debug, Serialize)]
+pub(crate) struct OrgPing {
+    pub(crate) zen: &'static str,
+    pub(crate) hook_id: u64,
+    pub(crate) hook: HookView,
+    pub(crate) organization: super::OrgSimple,
+    pub(crate) sender: SimpleUser,
 }
 
 /// A commit as `push` lists it.

@@ -33,9 +33,9 @@ pub(crate) use collab::{
 };
 pub(crate) use hooks::{
     Changes, CheckRunBody, DeliveryExchange, DeliveryFull, DeliveryItem, Envelope, GitPerson,
-    HookConfigView, HookResponse, HookView, IssueBody, IssueCommentBody, MemberBody, PingBody,
-    PullBody, PushBody, PushCommit, RefBody, RepositoryBody, ReviewBody, ReviewCommentBody,
-    StatusBody, StatusCommit,
+    HookConfigView, HookResponse, HookView, IssueBody, IssueCommentBody, MemberBody, OrgPing,
+    PingBody, PullBody, PushBody, PushCommit, RefBody, RepositoryBody, ReviewBody,
+    ReviewCommentBody, StatusBody, StatusCommit,
 };
 pub(crate) use meta::{ApiOverview, Root};
 pub(crate) use repos::{Repository, owned_repositories, repository};

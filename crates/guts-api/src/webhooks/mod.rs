@@ -24,6 +24,7 @@ use std::time::Duration;
 use guts_core::OpId;
 use guts_service::delivery_guid;
 use guts_storage::accounts::numeric_id;
+use guts_storage::accounts::org_hooks::OrgHook;
 use guts_storage::hooks::{OutboxEntry, now_ms};
 use guts_storage::{Delivery, Job, RepoView};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -40,7 +41,8 @@ use crate::state::AppState;
 use crate::threads::Render;
 use crate::time::iso8601;
 use crate::views::{
-    DeliveryExchange, DeliveryFull, DeliveryItem, HookConfigView, HookResponse, HookView,
+    DeliveryExchange, DeliveryFull, DeliveryItem, HookConfigView, HookResponse, HookView, OrgPing,
+    SimpleUser,
 };
 
 pub(crate) use events::Events;
@@ -134,7 +136,7 @@ pub(crate) fn hook_view(
     let last = state
         .repos
         .hook_queue()
-        .deliveries(&view.id, id, 0, 1)
+        .deliveries(Some(&view.id), id, 0, 1)
         .ok()
         .and_then(|d| d.into_iter().next());
     let last_response = match last {
@@ -172,7 +174,7 @@ pub(crate) fn hook_view(
         updated_at: iso8601(hook.updated.wall_ms / 1000),
         created_at: iso8601(hook.created.wall_ms / 1000),
         // GitHub writes `/test`, which no route serves; this one answers.
-        test_url: format!("{url}/tests"),
+        test_url: Some(format!("{url}/tests")),
         ping_url: format!("{url}/pings"),
         deliveries_url: format!("{url}/deliveries"),
         url,
@@ -335,6 +337,15 @@ fn jobs_for(
         return Vec::new();
     };
     let rendered = Events::new(state, links, &view).of(&op);
+    let owner = view
+        .state
+        .meta
+        .as_ref()
+        .map(|m| m.owner.to_ascii_lowercase());
+    let org_hooks = owner
+        .as_deref()
+        .map(|o| state.service.org_hooks_of(o))
+        .unwrap_or_default();
     let mut jobs = Vec::new();
     for event in rendered {
         if event.json.len() > MAX_PAYLOAD_BYTES {
@@ -365,6 +376,39 @@ fn jobs_for(
                 redelivery: false,
                 trace: trace.clone(),
                 sender: None,
+                org: None,
+            });
+        }
+        // The owning organization's hooks hear every event of its repositories (a
+        // repository's own ping is for that hook alone).
+        if event.only.is_some() {
+            continue;
+        }
+        for hook in &org_hooks {
+            let (Some(config), Some(key)) = (hook.config(), hook.key_bytes()) else {
+                continue;
+            };
+            if !config.wants(event.event) {
+                continue;
+            }
+            let hook_id = OpId::from_bytes(key);
+            let kind = match event.action {
+                Some(action) => format!("{}.{action}", event.event),
+                None => event.event.to_string(),
+            };
+            jobs.push(Job {
+                guid: delivery_guid(op_id.as_bytes(), &hook_id, &kind),
+                repo,
+                hook: hook_id,
+                event: event.event.to_string(),
+                action: event.action.map(str::to_string),
+                payload: event.json.clone(),
+                attempts: 0,
+                next_at_ms: 0,
+                redelivery: false,
+                trace: trace.clone(),
+                sender: None,
+                org: owner.clone(),
             });
         }
     }
@@ -382,23 +426,24 @@ async fn attempt(
     mut job: Job,
 ) {
     let queue = state.repos.hook_queue();
-    let Some(view) = state.repos.get(job.repo) else {
-        let _ = queue.drop_job(id).await;
-        return;
-    };
-    let Some(hook) = view.state.hooks.hooks.get(&job.hook).cloned() else {
-        // The hook is gone: nothing to deliver to.
+    let Some(target) = resolve(state, &job) else {
+        // The hook (or its repository) is gone: nothing to deliver to.
         let _ = queue.drop_job(id).await;
         return;
     };
     if job.payload.is_empty() {
-        let (state2, links2, view2, job2) =
-            (state.clone(), links.clone(), view.clone(), job.clone());
-        let rendered =
-            tokio::task::spawn_blocking(move || render_requested(&state2, &links2, &view2, &job2))
-                .await
-                .ok()
-                .flatten();
+        let (state2, links2, job2, view) = (
+            state.clone(),
+            links.clone(),
+            job.clone(),
+            state.repos.get(job.repo),
+        );
+        let rendered = tokio::task::spawn_blocking(move || {
+            render_requested(&state2, &links2, view.as_ref(), &job2)
+        })
+        .await
+        .ok()
+        .flatten();
         match rendered {
             Some(json) => job.payload = json,
             None => {
@@ -407,19 +452,11 @@ async fn attempt(
             }
         }
     }
-    let secret = state.service.hook_secret(&view, &hook).unwrap_or_default();
     let span = tracing::info_span!("webhook_delivery", event = %job.event, guid = %job.guid);
     if let Some(parent) = &job.trace {
         guts_ops::telemetry::set_remote_parent(&span, parent);
     }
-    let (hook_number, repo_number) = (
-        numeric_id(job.hook.as_bytes()),
-        numeric_id(job.repo.as_bytes()),
-    );
-    let outcome = sender
-        .deliver(&hook.config, &secret, hook_number, repo_number, &job)
-        .instrument(span)
-        .await;
+    let outcome = sender.deliver(&target, &job).instrument(span).await;
     metrics
         .duration
         .observe(outcome.delivery.duration_ms as f64 / 1000.0);
@@ -473,10 +510,30 @@ async fn attempt(
 fn render_requested(
     state: &AppState,
     links: &Links,
-    view: &Arc<RepoView>,
+    view: Option<&Arc<RepoView>>,
     job: &Job,
 ) -> Option<String> {
     let key: guts_core::PublicKey = job.sender.as_deref()?.parse().ok()?;
+    if let Some(org) = &job.org {
+        // An organization's ping: about no repository.
+        let user = state.accounts.user_by_key(&key).ok().flatten()?;
+        let hook = state
+            .service
+            .org_hooks_of(org)
+            .into_iter()
+            .find(|h| h.key_bytes() == Some(*job.hook.as_bytes()))?;
+        let record = state.accounts.org(org).ok().flatten()?;
+        let view = org_hook_view(links, &record.login, &hook);
+        let body = OrgPing {
+            zen: "Keep it logically awesome.",
+            hook_id: view.id,
+            hook: view,
+            organization: crate::views::OrgSimple::new(links, &record),
+            sender: SimpleUser::of(links, &user),
+        };
+        return serde_json::to_string(&body).ok();
+    }
+    let view = view?;
     let events = Events::new(state, links, view);
     let sender = Render::new(state, links, view).user(&key);
     let rendered = match job.event.as_str() {
@@ -484,4 +541,72 @@ fn render_requested(
         _ => events.test_push(&sender),
     }?;
     Some(rendered.json)
+}
+
+/// Where a job goes: the hook's configuration and secret, and who it belongs to.
+pub(crate) struct Target {
+    pub(crate) config: guts_core::hooks::HookConfig,
+    pub(crate) secret: Vec<u8>,
+    /// `X-GitHub-Hook-ID`.
+    pub(crate) hook_number: u64,
+    /// `X-GitHub-Hook-Installation-Target-ID` and `-Type`.
+    pub(crate) target_id: u64,
+    pub(crate) target_type: &'static str,
+}
+
+/// The hook `job` is for, as it is configured now (`None` if it is gone).
+fn resolve(state: &AppState, job: &Job) -> Option<Target> {
+    if let Some(org) = &job.org {
+        let record = state.accounts.org(org).ok().flatten()?;
+        let hook = record
+            .hooks
+            .iter()
+            .find(|h| h.key_bytes() == Some(*job.hook.as_bytes()))?;
+        return Some(Target {
+            config: hook.config()?,
+            secret: state.service.org_hook_secret(org, hook).unwrap_or_default(),
+            hook_number: guts_service::org_hook_number(hook),
+            target_id: record.id,
+            target_type: "organization",
+        });
+    }
+    let view = state.repos.get(job.repo)?;
+    let hook = view.state.hooks.hooks.get(&job.hook)?;
+    Some(Target {
+        config: hook.config.clone(),
+        secret: state.service.hook_secret(&view, hook).unwrap_or_default(),
+        hook_number: numeric_id(job.hook.as_bytes()),
+        target_id: numeric_id(job.repo.as_bytes()),
+        target_type: "repository",
+    })
+}
+
+/// The REST view of organization hook `hook` of `org`.
+pub(crate) fn org_hook_view(links: &Links, org: &str, hook: &OrgHook) -> HookView {
+    let number = guts_service::org_hook_number(hook);
+    let url = links.api(&format!("/orgs/{org}/hooks/{number}"));
+    HookView {
+        kind: "Organization",
+        id: number,
+        name: "web",
+        active: hook.active,
+        events: hook.events.clone(),
+        config: HookConfigView {
+            url: hook.url.clone(),
+            content_type: if hook.content_type == "form" {
+                "form"
+            } else {
+                "json"
+            },
+            insecure_ssl: if hook.insecure_ssl { "1" } else { "0" },
+            secret: (!hook.secret.is_empty()).then_some("********"),
+        },
+        updated_at: iso8601(hook.updated_ms / 1000),
+        created_at: iso8601(hook.created_ms / 1000),
+        test_url: None,
+        ping_url: format!("{url}/pings"),
+        deliveries_url: format!("{url}/deliveries"),
+        url,
+        last_response: HookResponse::default(),
+    }
 }

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use guts_core::hooks::{ContentType, HookConfig};
+use guts_core::hooks::ContentType;
 use guts_ops::resilience::{Breakers, ResilienceMetrics};
 use guts_service::HookPolicy;
 use guts_storage::hooks::now_ms;
@@ -21,7 +21,7 @@ use guts_storage::{Delivery, Job};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::{MAX_RESPONSE_EXCERPT, WebhookSettings};
+use super::{MAX_RESPONSE_EXCERPT, Target, WebhookSettings};
 
 /// What an attempt came to.
 pub(super) struct Outcome {
@@ -93,15 +93,9 @@ impl Sender {
         })
     }
 
-    /// Sends `job` to `config`'s URL once.
-    pub(super) async fn deliver(
-        &self,
-        config: &HookConfig,
-        secret: &[u8],
-        hook_number: u64,
-        repo_number: u64,
-        job: &Job,
-    ) -> Outcome {
+    /// Sends `job` to `target` once.
+    pub(super) async fn deliver(&self, target: &Target, job: &Job) -> Outcome {
+        let (config, secret) = (&target.config, target.secret.as_slice());
         let body = match config.content_type {
             ContentType::Json => job.payload.clone().into_bytes(),
             ContentType::Form => {
@@ -123,14 +117,14 @@ impl Sender {
             ),
             ("X-GitHub-Delivery".into(), job.guid.clone()),
             ("X-GitHub-Event".into(), job.event.clone()),
-            ("X-GitHub-Hook-ID".into(), hook_number.to_string()),
+            ("X-GitHub-Hook-ID".into(), target.hook_number.to_string()),
             (
                 "X-GitHub-Hook-Installation-Target-ID".into(),
-                repo_number.to_string(),
+                target.target_id.to_string(),
             ),
             (
                 "X-GitHub-Hook-Installation-Target-Type".into(),
-                "repository".into(),
+                target.target_type.into(),
             ),
         ];
         if !secret.is_empty()
@@ -158,6 +152,7 @@ impl Sender {
             payload: job.payload.clone(),
             response_headers: Vec::new(),
             response_body: String::new(),
+            org: job.org.clone(),
         };
         let fail = |mut delivery: Delivery, status: String, retryable: bool| {
             delivery.status = status;

@@ -483,6 +483,9 @@ fn parse_entry(entry: serde_json::Value) -> Result<Incoming, String> {
         if record.login.to_ascii_lowercase() != lower || record.id != org_id(lower) {
             return Err(bad("login or id does not match the key"));
         }
+        if !super::org_hooks::valid(&record.hooks) {
+            return Err(bad("hooks out of bounds"));
+        }
         let bytes = encode(&record).map_err(|e| bad(&e.to_string()))?;
         Ok(Incoming::Org {
             lower: lower.to_string(),

@@ -159,13 +159,13 @@ impl Repositories {
         let encoded: Vec<(OpId, Vec<u8>)> = ops.iter().map(|op| (op.id(), op.encode())).collect();
         // Pushed here, so announced from here (see `crate::hooks`).
         let traced = crate::hooks::outbox_value(&id);
-        let outbox: Vec<Vec<u8>> = if engine.fold.state().hooks.any_active() {
-            ops.iter()
-                .map(|op| crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op.id()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let outbox: Vec<Vec<u8>> = ops
+            .iter()
+            .map(|op| crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op.id()))
+            .collect();
+        let state = engine.fold.state();
+        let hooked = state.hooks.any_active();
+        let owner = state.meta.as_ref().map(|m| m.owner.to_ascii_lowercase());
         let written = self
             .store
             .write("update_refs", move |txn| {
@@ -175,9 +175,15 @@ impl Repositories {
                     table.insert(op_id.as_bytes().as_slice(), bytes.as_slice())?;
                     members.insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
                 }
-                let mut queued = txn.open_table(crate::hooks::HOOK_OUTBOX)?;
-                for key in &outbox {
-                    queued.insert(key.as_slice(), traced.as_slice())?;
+                let org_hooked = match &owner {
+                    Some(owner) => crate::hooks::org_has_hooks(txn, owner)?,
+                    None => false,
+                };
+                if hooked || org_hooked {
+                    let mut queued = txn.open_table(crate::hooks::HOOK_OUTBOX)?;
+                    for key in &outbox {
+                        queued.insert(key.as_slice(), traced.as_slice())?;
+                    }
                 }
                 Ok(())
             })

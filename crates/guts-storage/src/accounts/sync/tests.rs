@@ -493,6 +493,7 @@ fn org_record(login: &str, created_at: u64, updated_ms: u64) -> (String, Vec<u8>
         id: org_id(&lower),
         created_at,
         updated_ms,
+        hooks: Vec::new(),
     };
     (format!("o:{lower}"), encode(&record).unwrap())
 }
