@@ -12,6 +12,7 @@
 
 mod events;
 mod org;
+mod trace;
 
 use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader};
