@@ -10,6 +10,7 @@
 //! Every payload received is checked against GitHub's published webhook descriptions
 //! (tests/webhooks/validate_payloads.py, npm `@octokit/openapi-webhooks`).
 
+mod bad_input;
 mod events;
 mod org;
 mod trace;
