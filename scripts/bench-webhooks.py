@@ -3,25 +3,34 @@
 this script (an HTTP server on loopback, standard library only) for a repository hook
 subscribed to `issues` (JSON, signed with a secret; every signature is checked).
 
-1. Drain of a backlog: the receiver is put on hold (it reads each request and answers
-   nothing), so the node's one delivery in flight stalls while N issues are opened
-   through the REST API (each acknowledged 201; each one's `issues.opened` event is
-   then durably in the node's outbox). The node is stopped (SIGTERM) with the backlog
-   on disk and nothing delivered, the receiver switched to answering 200 at once, and
-   the node started again on the same data: it drains its outbox. Reported: the time
-   from the start of the node to the first delivery and to the N-th distinct one
-   (`X-GitHub-Delivery`), and events/s from the first to the N-th delivery. The
-   `guts_webhook_queue_depth` gauge is sampled during the drain (its largest value is
-   printed as a check that the backlog was there).
-2. Latency: with the receiver answering 200, M issues are opened one at a time (the
-   next once the previous one's event has arrived); each is timed from the moment the
-   API answered 201 (the operation is acknowledged) until the receiver has the whole
-   request of its `opened` event (matched by the issue number in the payload);
-   p50/p90/p99/max.
+1. Backlog: the receiver is put on hold (it reads each request and answers nothing),
+   so the node's one delivery in flight stalls -- the deliverer waits for its whole
+   batch -- while N issues are opened through the REST API on 4 connections (each
+   acknowledged 201, so each one's `issues.opened` event is durably in the node's
+   outbox). The node is stopped (SIGTERM) with that backlog on disk and nothing
+   delivered, the receiver switched to answering 200 at once, and the node started
+   again on the same data: it drains the backlog. Reported: node start -> first
+   delivery and -> N-th distinct one (`X-GitHub-Delivery`), and events/s from the
+   first to the N-th. `guts_webhook_queue_depth` is sampled during the drain; its
+   largest value shows the backlog was there. (A closed port would not do: every
+   event would be attempted once and scheduled for a retry, and the drain would then
+   follow the backoff schedule, not the node's speed.)
+2. Live: N more issues opened on 4 connections with the receiver answering; time from
+   the first request to the last event received, and 201 -> event per issue (which
+   here includes the wait in the queue).
+3. Latency: M issues opened one at a time (the next once the previous one's event
+   arrived, or after 5 s); each timed from the API's 201 (the operation is
+   acknowledged) until the receiver has the whole request of its `opened` event
+   (matched by the issue number in the payload); p50/p90/p99/max.
+
+Every phase also counts lost events: acknowledged issues whose event has not arrived
+once `--quiet` seconds passed without any arrival (the queue depth then is printed:
+0 means nothing is waiting for a retry either). The receiver checks every signature
+(`X-Hub-Signature-256`, HMAC-SHA256 under the hook's secret).
 
 Usage (after `cargo build --release -p guts-node --locked`; GUTS_NODE_BIN overrides
 the binary, KEEP=1 keeps the node's directory and log):
-    scripts/bench-webhooks.py [--backlog 1000] [--latency 300]
+    scripts/bench-webhooks.py [--backlog 1000] [--latency 300] [--quiet 15]
 """
 
 import argparse
@@ -94,7 +103,7 @@ class Receiver(ThreadingHTTPServer):
         with self.lock:
             self.requests = 0
             self.bad_signatures = 0
-            self.first = {}  # delivery id -> (perf_counter at arrival, payload)
+            self.first = {}  # delivery id -> perf_counter of its first arrival
             self.by_issue = {}  # issue number -> perf_counter of its first `opened`
 
     def hold(self):

@@ -358,6 +358,7 @@ fn copy_database(
             // was queued (at least once) and lists what was sent.
             "hook_outbox" => copy_table(read, &write, crate::hooks::HOOK_OUTBOX)?,
             "hook_jobs" => copy_table(read, &write, crate::hooks::HOOK_JOBS)?,
+            "hook_due" => copy_table(read, &write, crate::hooks::HOOK_DUE)?,
             "hook_deliveries" => copy_table(read, &write, crate::hooks::HOOK_DELIVERIES)?,
             _ => return Err(BackupError::UnknownTable(name)),
         };

@@ -9,6 +9,7 @@
 //!   rendered payload, the attempts made and when to try next. The delivering task
 //!   turns an outbox entry into its jobs in one transaction (so a crash between the two
 //!   neither loses nor doubles them).
+//! - [`HOOK_DUE`]: the jobs by their next attempt's time, an index of [`HOOK_JOBS`].
 //! - [`HOOK_DELIVERIES`]: `delivery id -> JSON Delivery`: one row per attempt, what
 //!   `GET hooks/{id}/deliveries` lists; bounded in age and number.
 //!
@@ -29,6 +30,9 @@ use crate::schema::OPS;
 pub const HOOK_OUTBOX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hook_outbox");
 /// `job id -> JSON Job`: deliveries still to make.
 pub const HOOK_JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("hook_jobs");
+/// `next attempt ms (8, big-endian) || job id (8, big-endian) -> ()`: the jobs by when
+/// they are due, so finding the due ones reads only those (not every queued payload).
+pub const HOOK_DUE: TableDefinition<&[u8], ()> = TableDefinition::new("hook_due");
 /// `delivery id -> JSON Delivery`: the attempts made, newest last.
 pub const HOOK_DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("hook_deliveries");
 
@@ -121,6 +125,8 @@ pub struct OutboxEntry {
     pub key: Vec<u8>,
     pub repo: RepoId,
     pub op: OpId,
+    /// The number of operations of a view that holds this one.
+    pub version: u64,
     /// The traceparent of the request that made the operation.
     pub trace: Option<String>,
 }
@@ -145,10 +151,14 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The outbox value for an operation of `repo`: its id, then the traceparent of the
+/// The outbox value for an operation of `repo` that a view of at least `version`
+/// operations shows: the repository's id, that version, then the traceparent of the
 /// request that made the operation (if traced), so delivery continues that trace.
-pub(crate) fn outbox_value(repo: &RepoId) -> Vec<u8> {
+/// The entry commits before the view is published: the deliverer waits for a view
+/// that holds the operation rather than render the events from one that does not.
+pub(crate) fn outbox_value(repo: &RepoId, version: usize) -> Vec<u8> {
     let mut value = repo.as_bytes().to_vec();
+    value.extend_from_slice(&u64::try_from(version).unwrap_or(u64::MAX).to_be_bytes());
     if let Some(trace) = guts_ops::telemetry::current_traceparent() {
         value.extend_from_slice(trace.as_bytes());
     }
@@ -178,6 +188,38 @@ pub(crate) fn outbox_key(wall_ms: u64, op: &OpId) -> Vec<u8> {
     key.extend_from_slice(&wall_ms.to_be_bytes());
     key.extend_from_slice(op.as_bytes());
     key
+}
+
+/// The [`HOOK_DUE`] key of job `id` due at `at_ms`.
+fn due_key(at_ms: u64, id: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&at_ms.to_be_bytes());
+    key[8..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// Stores `job` as job `id` and indexes it by when it is due.
+fn put_job(txn: &redb::WriteTransaction, id: u64, job: &Job) -> Result<(), StoreError> {
+    txn.open_table(HOOK_JOBS)?
+        .insert(id, encode(job)?.as_slice())?;
+    txn.open_table(HOOK_DUE)?
+        .insert(due_key(job.next_at_ms, id).as_slice(), ())?;
+    Ok(())
+}
+
+/// Removes job `id` and its index entry; answers it, if it was there.
+fn take_job(txn: &redb::WriteTransaction, id: u64) -> Result<Option<Job>, StoreError> {
+    let Some(job) = txn
+        .open_table(HOOK_JOBS)?
+        .remove(id)?
+        .map(|v| decode::<Job>(v.value()))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    txn.open_table(HOOK_DUE)?
+        .remove(due_key(job.next_at_ms, id).as_slice())?;
+    Ok(Some(job))
 }
 
 fn decode<T: for<'a> Deserialize<'a>>(bytes: &[u8]) -> Result<T, StoreError> {
@@ -220,8 +262,12 @@ impl HookQueue {
                 .get(..32)
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .map(RepoId::from_bytes);
+            let version = value
+                .get(32..40)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes);
             let trace = value
-                .get(32..)
+                .get(40..)
                 .filter(|t| !t.is_empty())
                 .and_then(|t| std::str::from_utf8(t).ok())
                 .map(str::to_string);
@@ -230,6 +276,7 @@ impl HookQueue {
                     key,
                     repo,
                     op,
+                    version,
                     trace,
                 });
             }
@@ -249,22 +296,23 @@ impl HookQueue {
             .map_err(|e| StoreError::Corrupt(format!("stored operation: {e}")))
     }
 
-    /// Replaces outbox entry `key` by `jobs`, atomically and durably.
-    pub async fn expand(&self, key: Vec<u8>, jobs: Vec<Job>) -> Result<(), StoreError> {
-        let encoded = jobs.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+    /// Replaces each outbox entry by its jobs, in one transaction, durably. An entry
+    /// already gone (expanded by an earlier pass that lost its answer) adds nothing.
+    pub async fn expand(&self, entries: Vec<(Vec<u8>, Vec<Job>)>) -> Result<(), StoreError> {
         self.store
             .write("hook_expand", move |txn| {
-                let mut outbox = txn.open_table(HOOK_OUTBOX)?;
-                if outbox.remove(key.as_slice())?.is_none() {
-                    // Already expanded (by an earlier pass that lost its answer).
-                    return Ok(());
-                }
-                let mut table = txn.open_table(HOOK_JOBS)?;
-                let mut last = table.last()?.map(|(k, _)| k.value());
-                for job in &encoded {
-                    let id = next_id(last);
-                    table.insert(id, job.as_slice())?;
-                    last = Some(id);
+                for (key, jobs) in &entries {
+                    if txn
+                        .open_table(HOOK_OUTBOX)?
+                        .remove(key.as_slice())?
+                        .is_none()
+                    {
+                        continue;
+                    }
+                    for job in jobs {
+                        let last = txn.open_table(HOOK_JOBS)?.last()?.map(|(k, _)| k.value());
+                        put_job(txn, next_id(last), job)?;
+                    }
                 }
                 Ok(())
             })
@@ -275,7 +323,7 @@ impl HookQueue {
     pub async fn drop_job(&self, id: u64) -> Result<(), StoreError> {
         self.store
             .write("hook_drop", move |txn| {
-                txn.open_table(HOOK_JOBS)?.remove(id)?;
+                take_job(txn, id)?;
                 Ok(())
             })
             .await
@@ -283,13 +331,10 @@ impl HookQueue {
 
     /// Queues one job (a ping, a test delivery or a redelivery).
     pub async fn enqueue(&self, job: Job) -> Result<(), StoreError> {
-        let encoded = encode(&job)?;
         self.store
             .write("hook_enqueue", move |txn| {
-                let mut table = txn.open_table(HOOK_JOBS)?;
-                let id = next_id(table.last()?.map(|(k, _)| k.value()));
-                table.insert(id, encoded.as_slice())?;
-                Ok(())
+                let last = txn.open_table(HOOK_JOBS)?.last()?.map(|(k, _)| k.value());
+                put_job(txn, next_id(last), &job)
             })
             .await
     }
@@ -298,18 +343,28 @@ impl HookQueue {
     /// not yet due will be.
     pub fn due(&self, now_ms: u64, limit: usize) -> Result<Due, StoreError> {
         let txn = self.store.read()?;
-        let table = txn.open_table(HOOK_JOBS)?;
+        let index = txn.open_table(HOOK_DUE)?;
+        let jobs = txn.open_table(HOOK_JOBS)?;
         let mut due = Vec::new();
-        let mut next: Option<u64> = None;
-        for row in table.iter()? {
-            let (id, value) = row?;
-            let job: Job = decode(value.value())?;
-            if job.next_at_ms <= now_ms {
-                if due.len() < limit {
-                    due.push((id.value(), job));
-                }
-            } else {
-                next = Some(next.map_or(job.next_at_ms, |n| n.min(job.next_at_ms)));
+        let mut next = None;
+        for row in index.iter()? {
+            let (key, _) = row?;
+            let key = key.value();
+            let at = key.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok());
+            let id = key.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok());
+            let (Some(at), Some(id)) = (at, id) else {
+                continue;
+            };
+            let (at, id) = (u64::from_be_bytes(at), u64::from_be_bytes(id));
+            if at > now_ms {
+                next = Some(at);
+                break;
+            }
+            if due.len() >= limit {
+                break;
+            }
+            if let Some(value) = jobs.get(id)? {
+                due.push((id, decode::<Job>(value.value())?));
             }
         }
         Ok(Due {
@@ -335,17 +390,11 @@ impl HookQueue {
         keep: u64,
         keep_ms: u64,
     ) -> Result<u64, StoreError> {
-        let next = next.as_ref().map(encode).transpose()?;
         self.store
             .write("hook_record", move |txn| {
-                let mut jobs = txn.open_table(HOOK_JOBS)?;
-                match &next {
-                    Some(next) => {
-                        jobs.insert(job, next.as_slice())?;
-                    }
-                    None => {
-                        jobs.remove(job)?;
-                    }
+                take_job(txn, job)?;
+                if let Some(next) = &next {
+                    put_job(txn, job, next)?;
                 }
                 let mut log = txn.open_table(HOOK_DELIVERIES)?;
                 let id = next_id(log.last()?.map(|(k, _)| k.value()));
@@ -467,7 +516,7 @@ mod tests {
                 let key = key.clone();
                 move |txn| {
                     txn.open_table(HOOK_OUTBOX)?
-                        .insert(key.as_slice(), [1u8; 32].as_slice())?;
+                        .insert(key.as_slice(), [1u8; 40].as_slice())?;
                     Ok(())
                 }
             })
@@ -480,15 +529,16 @@ mod tests {
                 key: key.clone(),
                 repo: RepoId::from_bytes([1; 32]),
                 op,
+                version: u64::from_be_bytes([1; 8]),
                 trace: None
             }]
         );
         queue
-            .expand(key.clone(), vec![job(1, 0), job(2, u64::MAX)])
+            .expand(vec![(key.clone(), vec![job(1, 0), job(2, u64::MAX)])])
             .await
             .unwrap();
         // A second expansion of the same entry adds nothing.
-        queue.expand(key, vec![job(3, 0)]).await.unwrap();
+        queue.expand(vec![(key, vec![job(3, 0)])]).await.unwrap();
         assert!(queue.outbox(10).unwrap().is_empty());
         let Due {
             jobs: due,

@@ -646,7 +646,7 @@ impl Repositories {
         // queued with it (see `crate::hooks`).
         let outbox = (
             crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op_id),
-            crate::hooks::outbox_value(&id),
+            crate::hooks::outbox_value(&id, view.version),
         );
         let hooked = view.state.hooks.any_active();
         let owner = view

@@ -18,6 +18,7 @@
 mod events;
 mod send;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -239,62 +240,75 @@ pub async fn run(
     let links = Links::for_origin(settings.origin.clone());
     let mut changes = state.repos.subscribe();
     let queue = state.repos.hook_queue();
+    let capacity = settings.concurrency.max(1);
+    // Attempts in flight, by task and by job: a slow receiver holds one slot, not the
+    // whole deliverer; a job in flight is not started twice.
+    let mut attempts = tokio::task::JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, u64> = HashMap::new();
     loop {
         if stop.is_cancelled() {
+            attempts.abort_all();
             return Ok(());
         }
         expand_outbox(&state, &links).await;
-        let limit = settings.concurrency.max(1) * 4;
-        let (due, next) = match queue.due(now_ms(), limit) {
-            Ok(found) => (found.jobs, found.next_at_ms),
-            Err(e) => {
-                tracing::error!(error = %e, "reading the webhook queue failed");
-                (Vec::new(), Some(now_ms() + 1000))
+        let mut next = None;
+        if in_flight.len() < capacity {
+            let busy: HashSet<u64> = in_flight.values().copied().collect();
+            match queue.due(now_ms(), capacity + busy.len()) {
+                Ok(found) => {
+                    next = found.next_at_ms;
+                    for (id, job) in found.jobs {
+                        if in_flight.len() >= capacity {
+                            break;
+                        }
+                        if busy.contains(&id) {
+                            continue;
+                        }
+                        let (state, links, settings, metrics, sender) = (
+                            state.clone(),
+                            links.clone(),
+                            settings.clone(),
+                            metrics.clone(),
+                            sender.clone(),
+                        );
+                        let task = attempts.spawn(async move {
+                            attempt(&state, &links, &settings, &metrics, &sender, id, job).await;
+                        });
+                        in_flight.insert(task.id(), id);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the webhook queue failed");
+                    next = Some(now_ms() + 1000);
+                }
             }
-        };
+        }
         if let Ok(depth) = queue.depth() {
             metrics
                 .queue_depth
                 .set(i64::try_from(depth).unwrap_or(i64::MAX));
         }
-        if !due.is_empty() {
-            let mut attempts = tokio::task::JoinSet::new();
-            let permits = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
-            for (id, job) in due {
-                let (state, links, settings, metrics, sender, permits) = (
-                    state.clone(),
-                    links.clone(),
-                    settings.clone(),
-                    metrics.clone(),
-                    sender.clone(),
-                    permits.clone(),
-                );
-                attempts.spawn(async move {
-                    let _permit = permits.acquire_owned().await;
-                    attempt(&state, &links, &settings, &metrics, &sender, id, job).await;
-                });
-            }
-            tokio::select! {
-                () = stop.cancelled() => {
-                    attempts.abort_all();
-                    return Ok(());
-                }
-                () = async { while attempts.join_next().await.is_some() {} } => {}
-            }
-            continue;
-        }
         let wait = next.map_or(Duration::from_secs(1), |at| {
             Duration::from_millis(at.saturating_sub(now_ms())).min(Duration::from_secs(1))
         });
         tokio::select! {
-            () = stop.cancelled() => return Ok(()),
+            () = stop.cancelled() => {
+                attempts.abort_all();
+                return Ok(());
+            }
+            Some(done) = attempts.join_next_with_id(), if !attempts.is_empty() => {
+                let task = match done {
+                    Ok((task, ())) => task,
+                    Err(e) => e.id(),
+                };
+                in_flight.remove(&task);
+            }
             _ = changes.recv() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
 }
 
-/// Turns each outbox entry into its jobs.
 async fn expand_outbox(state: &AppState, links: &Links) {
     let queue = state.repos.hook_queue();
     let entries = match queue.outbox(64) {
@@ -304,22 +318,43 @@ async fn expand_outbox(state: &AppState, links: &Links) {
             return;
         }
     };
-    for OutboxEntry {
-        key,
-        repo,
-        op: op_id,
-        trace,
-    } in entries
-    {
-        let (state2, links2) = (state.clone(), links.clone());
-        let jobs =
-            tokio::task::spawn_blocking(move || jobs_for(&state2, &links2, repo, &op_id, trace))
-                .await
-                .unwrap_or_default();
-        if let Err(e) = queue.expand(key, jobs).await {
-            tracing::error!(error = %e, "queueing webhook deliveries failed");
-            return;
-        }
+    // An entry commits before its operation's view is published: wait for that view.
+    let entries: Vec<OutboxEntry> = entries
+        .into_iter()
+        .filter(|e| {
+            state
+                .repos
+                .get(e.repo)
+                .is_none_or(|view| u64::try_from(view.version).unwrap_or(u64::MAX) >= e.version)
+        })
+        .collect();
+    if entries.is_empty() {
+        return;
+    }
+    // Rendered together on the blocking pool, queued together in one transaction.
+    let (state2, links2) = (state.clone(), links.clone());
+    let expanded = tokio::task::spawn_blocking(move || {
+        entries
+            .into_iter()
+            .map(|entry| {
+                let OutboxEntry {
+                    key,
+                    repo,
+                    op,
+                    trace,
+                    ..
+                } = entry;
+                (key, jobs_for(&state2, &links2, repo, &op, trace))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let Ok(expanded) = expanded else {
+        tracing::error!("rendering webhook events failed");
+        return;
+    };
+    if let Err(e) = queue.expand(expanded).await {
+        tracing::error!(error = %e, "queueing webhook deliveries failed");
     }
 }
 

@@ -51,6 +51,8 @@ async fn fill(store: &Store, tag: u8) {
                 .insert(key.as_slice(), key.as_slice())?;
             txn.open_table(crate::hooks::HOOK_JOBS)?
                 .insert(u64::from(tag), b"{}".as_slice())?;
+            txn.open_table(crate::hooks::HOOK_DUE)?
+                .insert([tag; 16].as_slice(), ())?;
             txn.open_table(crate::hooks::HOOK_DELIVERIES)?
                 .insert(u64::from(tag), b"{}".as_slice())?;
             Ok(())
@@ -132,6 +134,7 @@ async fn the_backup_holds_the_snapshot_and_not_later_writes() {
         ("displaced_users", 2),
         ("hook_outbox", 2),
         ("hook_jobs", 2),
+        ("hook_due", 2),
         ("hook_deliveries", 2),
     ]
     .into_iter()

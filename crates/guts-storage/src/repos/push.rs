@@ -158,7 +158,7 @@ impl Repositories {
         }
         let encoded: Vec<(OpId, Vec<u8>)> = ops.iter().map(|op| (op.id(), op.encode())).collect();
         // Pushed here, so announced from here (see `crate::hooks`).
-        let traced = crate::hooks::outbox_value(&id);
+        let traced = crate::hooks::outbox_value(&id, engine.dag.len());
         let outbox: Vec<Vec<u8>> = ops
             .iter()
             .map(|op| crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op.id()))
