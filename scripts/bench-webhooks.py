@@ -4,8 +4,8 @@ this script (an HTTP server on loopback, standard library only) for a repository
 subscribed to `issues` (JSON, signed with a secret; every signature is checked).
 
 1. Backlog: the receiver is put on hold (it reads each request and answers nothing),
-   so the node's one delivery in flight stalls -- the deliverer waits for its whole
-   batch -- while N issues are opened through the REST API on 4 connections (each
+   so each of the node's delivery slots stalls on a held request while N issues are
+   opened through the REST API on 4 connections (each
    acknowledged 201, so each one's `issues.opened` event is durably in the node's
    outbox). The node is stopped (SIGTERM) with that backlog on disk and nothing
    delivered, the receiver switched to answering 200 at once, and the node started
@@ -120,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
     server: Receiver
     protocol_version = "HTTP/1.1"
     # The answer's head and body are separate writes: without TCP_NODELAY, Nagle and
-    # the sender's delayed ACK hold the body ~40 ms, and the node's next batch with it.
+    # the sender's delayed ACK hold the body ~40 ms, and that delivery slot with it.
     disable_nagle_algorithm = True
 
     def do_POST(self):

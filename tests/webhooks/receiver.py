@@ -77,6 +77,9 @@ class Receiver(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Receiver
     protocol_version = "HTTP/1.1"
+    # The answer's head and body are separate writes: without TCP_NODELAY, Nagle and
+    # the sender's delayed ACK hold each answer ~40 ms.
+    disable_nagle_algorithm = True
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
