@@ -72,6 +72,9 @@ impl Sender {
             reqwest::Client::builder()
                 .user_agent(concat!("GitHub-Hookshot/guts-", env!("CARGO_PKG_VERSION")))
                 .redirect(reqwest::redirect::Policy::none())
+                // Never through an `HTTP(S)_PROXY` from the environment: the proxy would
+                // resolve the name, and the policy could not see where it connects.
+                .no_proxy()
                 .connect_timeout(settings.connect_timeout)
                 .timeout(settings.timeout)
                 .pool_max_idle_per_host(2)
