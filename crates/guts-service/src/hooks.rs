@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use guts_core::RepoId;
 use guts_core::hooks::{self, ContentType, Hook, HookConfig};
 use guts_core::{OpId, Payload, PublicKey, Rejection, Role};
 use guts_storage::accounts::numeric_id;
@@ -195,22 +196,8 @@ impl Service {
     ) -> Result<(), ServiceError> {
         self.may_manage_hooks(who, access)?;
         let (hook, _) = find(&access.view, number)?;
-        let cause = format!("request/{}/{}", who.key(), guts_storage::hooks::now_ms());
-        let job = Job {
-            guid: delivery_guid(cause.as_bytes(), &hook, requested.event()),
-            repo: access.view.id,
-            hook,
-            event: requested.event().to_string(),
-            action: None,
-            payload: String::new(),
-            attempts: 0,
-            next_at_ms: 0,
-            redelivery: false,
-            trace: guts_ops_trace(),
-            sender: Some(who.key().to_string()),
-            org: None,
-        };
-        self.hook_queue().enqueue(job).await.map_err(internal)
+        self.queue_requested(who, access.view.id, hook, requested.event(), None)
+            .await
     }
 
     /// The attempts logged on this node for hook `number`, newest first.
@@ -259,6 +246,12 @@ impl Service {
         delivery: u64,
     ) -> Result<(), ServiceError> {
         let past = self.hook_delivery(who, access, number, delivery)?;
+        self.queue_again(past).await
+    }
+
+    /// Queues logged attempt `past`'s event again: same payload, same GUID, marked a
+    /// redelivery (a repository's or an organization's hook alike).
+    pub(crate) async fn queue_again(&self, past: Delivery) -> Result<(), ServiceError> {
         let job = Job {
             guid: past.guid,
             repo: past.repo,
@@ -272,6 +265,34 @@ impl Service {
             trace: guts_ops_trace(),
             sender: None,
             org: past.org,
+        };
+        self.hook_queue().enqueue(job).await.map_err(internal)
+    }
+
+    /// Queues `event` to hook `hook` (of `org`, for an organization's), rendered when
+    /// sent, with `who` as its sender: a ping or a test push.
+    pub(crate) async fn queue_requested(
+        &self,
+        who: &Authed,
+        repo: RepoId,
+        hook: OpId,
+        event: &str,
+        org: Option<String>,
+    ) -> Result<(), ServiceError> {
+        let cause = format!("request/{}/{}", who.key(), guts_storage::hooks::now_ms());
+        let job = Job {
+            guid: delivery_guid(cause.as_bytes(), &hook, event),
+            repo,
+            hook,
+            event: event.to_string(),
+            action: None,
+            payload: String::new(),
+            attempts: 0,
+            next_at_ms: 0,
+            redelivery: false,
+            trace: guts_ops_trace(),
+            sender: Some(who.key().to_string()),
+            org,
         };
         self.hook_queue().enqueue(job).await.map_err(internal)
     }
@@ -443,6 +464,6 @@ pub(crate) fn internal(e: guts_storage::StoreError) -> ServiceError {
 }
 
 /// The current request's trace, carried to the delivery it causes.
-pub(crate) fn guts_ops_trace() -> Option<String> {
+fn guts_ops_trace() -> Option<String> {
     guts_ops::telemetry::current_traceparent()
 }

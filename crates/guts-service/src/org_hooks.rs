@@ -10,14 +10,12 @@ use guts_core::hooks::HookConfig;
 use guts_storage::accounts::numeric_id;
 use guts_storage::accounts::org_hooks::OrgHook;
 use guts_storage::hooks::now_ms;
-use guts_storage::{AccountError, Delivery, Job, OrgRecord};
+use guts_storage::{AccountError, Delivery, OrgRecord};
 
 use crate::Service;
 use crate::caller::Authed;
 use crate::error::ServiceError;
-use crate::hooks::{
-    HookInput, MAX_DELIVERIES_PAGE, delivery_guid, guts_ops_trace, internal, new_config,
-};
+use crate::hooks::{HookInput, MAX_DELIVERIES_PAGE, internal, new_config};
 
 /// The binding of an organization's hook secrets in the seal.
 fn secret_binding(org: &str) -> String {
@@ -167,24 +165,11 @@ impl Service {
         hook: &OrgHook,
         who: &Authed,
     ) -> Result<(), ServiceError> {
-        let id = hook_id(hook)?;
-        let cause = format!("request/{}/{}", who.key(), now_ms());
-        let job = Job {
-            guid: delivery_guid(cause.as_bytes(), &id, "ping"),
-            // An organization's ping is about no repository.
-            repo: RepoId::from_bytes([0; 32]),
-            hook: id,
-            event: "ping".to_string(),
-            action: None,
-            payload: String::new(),
-            attempts: 0,
-            next_at_ms: 0,
-            redelivery: false,
-            trace: guts_ops_trace(),
-            sender: Some(who.key().to_string()),
-            org: Some(org.login.to_ascii_lowercase()),
-        };
-        self.hook_queue().enqueue(job).await.map_err(internal)
+        // An organization's ping is about no repository.
+        let nowhere = RepoId::from_bytes([0; 32]);
+        let org = Some(org.login.to_ascii_lowercase());
+        self.queue_requested(who, nowhere, hook_id(hook)?, "ping", org)
+            .await
     }
 
     /// The attempts logged on this node for hook `number` of `org`, newest first.
@@ -226,21 +211,7 @@ impl Service {
         delivery: u64,
     ) -> Result<(), ServiceError> {
         let past = self.org_hook_delivery(who, org, number, delivery)?;
-        let job = Job {
-            guid: past.guid,
-            repo: past.repo,
-            hook: past.hook,
-            event: past.event,
-            action: past.action,
-            payload: past.payload,
-            attempts: 0,
-            next_at_ms: 0,
-            redelivery: true,
-            trace: guts_ops_trace(),
-            sender: None,
-            org: Some(org.login.to_ascii_lowercase()),
-        };
-        self.hook_queue().enqueue(job).await.map_err(internal)
+        self.queue_again(past).await
     }
 
     /// The hooks of the organization `login` (none if it is not one), for delivery.
