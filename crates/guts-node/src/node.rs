@@ -336,6 +336,7 @@ impl Node {
             concurrency: WEBHOOK_CONCURRENCY,
             keep_deliveries: WEBHOOK_LOG_ROWS,
             keep_for: WEBHOOK_LOG_AGE,
+            takeover_after: Duration::from_secs(config.webhook_takeover_secs),
             origin: config
                 .public_url
                 .clone()

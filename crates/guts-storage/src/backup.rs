@@ -359,6 +359,7 @@ fn copy_database(
             "hook_outbox" => copy_table(read, &write, crate::hooks::HOOK_OUTBOX)?,
             "hook_jobs" => copy_table(read, &write, crate::hooks::HOOK_JOBS)?,
             "hook_due" => copy_table(read, &write, crate::hooks::HOOK_DUE)?,
+            "hook_standby" => copy_table(read, &write, crate::hooks::HOOK_STANDBY)?,
             "hook_deliveries" => copy_table(read, &write, crate::hooks::HOOK_DELIVERIES)?,
             _ => return Err(BackupError::UnknownTable(name)),
         };

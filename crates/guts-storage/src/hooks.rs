@@ -10,6 +10,8 @@
 //!   turns an outbox entry into its jobs in one transaction (so a crash between the two
 //!   neither loses nor doubles them).
 //! - [`HOOK_DUE`]: the jobs by their next attempt's time, an index of [`HOOK_JOBS`].
+//! - [`HOOK_STANDBY`]: operations received from peers (outbox-shaped), written with
+//!   them, which this node delivers only if the accepting node seems gone.
 //! - [`HOOK_DELIVERIES`]: `delivery id -> JSON Delivery`: one row per attempt, what
 //!   `GET hooks/{id}/deliveries` lists; bounded in age and number.
 //!
@@ -28,6 +30,10 @@ use crate::schema::OPS;
 
 /// `wall ms || op id -> repo id`: operations whose events are still to be worked out.
 pub const HOOK_OUTBOX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hook_outbox");
+/// `wall ms || op id -> repo id || version`: operations this node received from a peer
+/// for a repository with hooks, held for a while in case the node that accepted them
+/// is gone before it delivered their events (see the deliverer's takeover).
+pub const HOOK_STANDBY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hook_standby");
 /// `job id -> JSON Job`: deliveries still to make.
 pub const HOOK_JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("hook_jobs");
 /// `next attempt ms (8, big-endian) || job id (8, big-endian) -> ()`: the jobs by when
@@ -247,12 +253,58 @@ impl HookQueue {
 
     /// Up to `limit` outbox entries, oldest first.
     pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.entries(HOOK_OUTBOX, u64::MAX, limit)
+    }
+
+    /// Up to `limit` standby entries of operations stamped at or before `until_ms`,
+    /// oldest first.
+    pub fn standby(&self, until_ms: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.entries(HOOK_STANDBY, until_ms, limit)
+    }
+
+    /// Moves the standby entries `take` to the outbox (this node delivers them) and
+    /// drops `drop`, in one transaction.
+    pub async fn settle_standby(
+        &self,
+        take: Vec<Vec<u8>>,
+        drop: Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .write("hook_standby", move |txn| {
+                let mut standby = txn.open_table(HOOK_STANDBY)?;
+                let mut outbox = txn.open_table(HOOK_OUTBOX)?;
+                for key in &take {
+                    if let Some(value) = standby.remove(key.as_slice())? {
+                        outbox.insert(key.as_slice(), value.value())?;
+                    }
+                }
+                for key in &drop {
+                    standby.remove(key.as_slice())?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    fn entries(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        until_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
         let txn = self.store.read()?;
-        let table = txn.open_table(HOOK_OUTBOX)?;
+        let table = txn.open_table(table)?;
         let mut entries = Vec::new();
         for row in table.iter()?.take(limit) {
             let (key, value) = row?;
             let key = key.value().to_vec();
+            let stamped = key
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes);
+            if stamped > until_ms {
+                break;
+            }
             let op = key
                 .get(8..40)
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
@@ -373,7 +425,8 @@ impl HookQueue {
         })
     }
 
-    /// Jobs and outbox entries waiting: the queue depth.
+    /// Jobs and outbox entries waiting: the queue depth (standby entries are not
+    /// this node's to send, unless it takes them over).
     pub fn depth(&self) -> Result<u64, StoreError> {
         let txn = self.store.read()?;
         Ok(txn.open_table(HOOK_JOBS)?.len()? + txn.open_table(HOOK_OUTBOX)?.len()?)

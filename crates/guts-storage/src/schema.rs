@@ -71,6 +71,7 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(crate::hooks::HOOK_OUTBOX)?;
         txn.open_table(crate::hooks::HOOK_JOBS)?;
         txn.open_table(crate::hooks::HOOK_DUE)?;
+        txn.open_table(crate::hooks::HOOK_STANDBY)?;
         txn.open_table(crate::hooks::HOOK_DELIVERIES)?;
         let existing = meta
             .get("schema_version")?

@@ -13,6 +13,7 @@
 mod bad_input;
 mod events;
 mod org;
+mod takeover;
 mod trace;
 
 use std::ffi::OsStr;
@@ -389,7 +390,9 @@ fn history(node: &TestNode, token: &str, repo: &str, git: &Git, work: &Path) -> 
 fn a_push_on_one_node_and_a_pull_request_on_the_other_each_deliver_once_signed() {
     //  A <── B   (B bootstraps from A); the receiver listens on loopback
     let description = webhooks_description();
-    let (a, b, alice) = cluster(deliverer());
+    // B drops its standby copies of A's operations after 2 s (A stays connected):
+    // the quiet period below would see a second copy if it did not.
+    let (a, b, alice) = cluster(deliverer().env("GUTS_WEBHOOK_TAKEOVER_SECS", "2"));
     create_repo(&a, &alice, "hooked", false);
     let repo = "alice/hooked";
     let git = Git::v(2);

@@ -69,6 +69,10 @@ pub struct WebhookSettings {
     pub keep_for: Duration,
     /// `scheme://host[:port]` the payloads' URLs name (this node's API).
     pub origin: String,
+    /// How long after an operation a peer's node that received it waits before it
+    /// takes over its delivery, if the accepting node seems gone
+    /// (`GUTS_WEBHOOK_TAKEOVER_SECS`).
+    pub takeover_after: Duration,
 }
 
 /// Largest payload sent (GitHub's cap is 25 MB; a push lists at most
@@ -245,11 +249,13 @@ pub async fn run(
     // whole deliverer; a job in flight is not started twice.
     let mut attempts = tokio::task::JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, u64> = HashMap::new();
+    let mut watch = PeerWatch::default();
     loop {
         if stop.is_cancelled() {
             attempts.abort_all();
             return Ok(());
         }
+        watch.settle(&state, settings.takeover_after).await;
         expand_outbox(&state, &links).await;
         let mut next = None;
         if in_flight.len() < capacity {
@@ -309,6 +315,85 @@ pub async fn run(
     }
 }
 
+/// Which peers this node has seen connected, and when: what decides whether a peer's
+/// operations held on standby are this node's to deliver.
+///
+/// In normal operation the node that accepted an operation delivers its events, and
+/// every other node holds the operation on standby (`guts_storage::hooks`) for
+/// `takeover_after`, then drops it. If by then a peer this node saw connected within
+/// the last two leases is no longer connected, that peer may be the accepting node,
+/// gone before it delivered: the connected node with the smallest peer id (itself
+/// included) takes the operation over and delivers its events. At least once: the
+/// gone node, if it comes back, sends what it had queued too, under the same
+/// `X-GitHub-Delivery`; a node whose peers all stay connected never sends a copy.
+#[derive(Default)]
+struct PeerWatch {
+    last_seen: HashMap<String, std::time::Instant>,
+    checked: Option<std::time::Instant>,
+}
+
+impl PeerWatch {
+    async fn settle(&mut self, state: &AppState, lease: Duration) {
+        let now = std::time::Instant::now();
+        if self
+            .checked
+            .is_some_and(|at| now.duration_since(at) < Duration::from_millis(500))
+        {
+            return;
+        }
+        self.checked = Some(now);
+        let connected: Vec<String> = match &state.peers {
+            Some(peers) => peers
+                .0
+                .peers()
+                .await
+                .into_iter()
+                .map(|p| p.peer_id)
+                .collect(),
+            None => Vec::new(),
+        };
+        for peer in &connected {
+            self.last_seen.insert(peer.clone(), now);
+        }
+        let remembered = lease.saturating_mul(2).max(Duration::from_secs(10));
+        self.last_seen
+            .retain(|_, seen| now.duration_since(*seen) <= remembered);
+        let queue = state.repos.hook_queue();
+        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+        let held = match queue.standby(now_ms().saturating_sub(lease_ms), 256) {
+            Ok(held) if !held.is_empty() => held,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the webhook standby failed");
+                return;
+            }
+        };
+        let gone: Vec<&String> = self
+            .last_seen
+            .keys()
+            .filter(|p| !connected.contains(p))
+            .collect();
+        let me = &state.node.peer_id;
+        let smallest = connected.iter().all(|p| me < p);
+        let keys: Vec<Vec<u8>> = held.into_iter().map(|e| e.key).collect();
+        let (take, drop) = if !gone.is_empty() && smallest {
+            tracing::warn!(
+                operations = keys.len(),
+                gone = ?gone,
+                "a peer is gone: taking over the delivery of its operations' webhook events"
+            );
+            (keys, Vec::new())
+        } else {
+            (Vec::new(), keys)
+        };
+        if let Err(e) = queue.settle_standby(take, drop).await {
+            tracing::error!(error = %e, "settling the webhook standby failed");
+        }
+    }
+}
+
+/// Turns each outbox entry into its jobs, once the repository's published state holds
+/// its operation.
 async fn expand_outbox(state: &AppState, links: &Links) {
     let queue = state.repos.hook_queue();
     let entries = match queue.outbox(64) {

@@ -172,6 +172,11 @@ settings! {
     /// Seconds one webhook delivery may take, connecting included.
     webhook_timeout: u64 = 10, check range_in(1, 300, "seconds");
 
+    /// Seconds after which a node that received an operation from a peer delivers its
+    /// webhook events itself, if a peer it saw recently (perhaps the node that
+    /// accepted it) is gone; else it drops the copy it held.
+    webhook_takeover_secs: u64 = 120, check range_in(1, 86_400, "seconds");
+
     /// The URL clients reach this node's API at (`https://git.example.com`), which
     /// webhook payloads link to. Unset: `http://` and the API address.
     public_url: Option<String> = None, check http_url;

@@ -53,6 +53,8 @@ async fn fill(store: &Store, tag: u8) {
                 .insert(u64::from(tag), b"{}".as_slice())?;
             txn.open_table(crate::hooks::HOOK_DUE)?
                 .insert([tag; 16].as_slice(), ())?;
+            txn.open_table(crate::hooks::HOOK_STANDBY)?
+                .insert(key.as_slice(), key.as_slice())?;
             txn.open_table(crate::hooks::HOOK_DELIVERIES)?
                 .insert(u64::from(tag), b"{}".as_slice())?;
             Ok(())
@@ -135,6 +137,7 @@ async fn the_backup_holds_the_snapshot_and_not_later_writes() {
         ("hook_outbox", 2),
         ("hook_jobs", 2),
         ("hook_due", 2),
+        ("hook_standby", 2),
         ("hook_deliveries", 2),
     ]
     .into_iter()

@@ -759,6 +759,15 @@ impl Repositories {
         let names_change = claim.is_some() || release.is_some() || rename.is_some();
         let encoded: Vec<(OpId, Vec<u8>)> =
             stored.iter().map(|op| (op.id(), op.encode())).collect();
+        // Held in case the node that accepted them is gone before delivering their
+        // webhook events (see `crate::hooks`).
+        let standby: Vec<Vec<u8>> = stored
+            .iter()
+            .map(|op| crate::hooks::outbox_key(op.op().timestamp.wall_ms, &op.id()))
+            .collect();
+        let standby_value = crate::hooks::outbox_value(&id, engine.dag.len());
+        let hooked = state.hooks.any_active();
+        let owner = state.meta.as_ref().map(|m| m.owner.to_ascii_lowercase());
         let written = self
             .store
             .write("insert_remote", move |txn| {
@@ -783,6 +792,16 @@ impl Repositories {
                 }
                 if let Some((old, new)) = &rename {
                     super::move_name(txn, old, new, id)?;
+                }
+                let org_hooked = match &owner {
+                    Some(owner) => crate::hooks::org_has_hooks(txn, owner)?,
+                    None => false,
+                };
+                if hooked || org_hooked {
+                    let mut held = txn.open_table(crate::hooks::HOOK_STANDBY)?;
+                    for key in &standby {
+                        held.insert(key.as_slice(), standby_value.as_slice())?;
+                    }
                 }
                 dead_letters::put(txn, &letters)
             })
