@@ -188,6 +188,30 @@ pub(crate) fn org_has_hooks(txn: &redb::WriteTransaction, owner: &str) -> Result
     Ok(record.hooks.iter().any(|h| h.active))
 }
 
+/// Writes each of `keys` with `value` into `table` (the outbox, or the standby) when
+/// the repository has an active hook (`hooked`) or its owner, an organization, has one:
+/// what every transaction that stores operations does for webhooks.
+pub(crate) fn hold_if_hooked(
+    txn: &redb::WriteTransaction,
+    table: TableDefinition<&[u8], &[u8]>,
+    hooked: bool,
+    owner: Option<&str>,
+    keys: &[Vec<u8>],
+    value: &[u8],
+) -> Result<(), StoreError> {
+    let org_hooked = match owner {
+        Some(owner) if !hooked => org_has_hooks(txn, owner)?,
+        _ => false,
+    };
+    if hooked || org_hooked {
+        let mut held = txn.open_table(table)?;
+        for key in keys {
+            held.insert(key.as_slice(), value)?;
+        }
+    }
+    Ok(())
+}
+
 /// The outbox key of operation `op` stamped `wall_ms`: oldest first in key order.
 pub(crate) fn outbox_key(wall_ms: u64, op: &OpId) -> Vec<u8> {
     let mut key = Vec::with_capacity(40);

@@ -667,16 +667,15 @@ impl Repositories {
                 if let Some((old, new)) = &renamed {
                     move_name(txn, old, new, id)?;
                 }
-                let org_hooked = || match &owner {
-                    Some(owner) => crate::hooks::org_has_hooks(txn, owner),
-                    None => Ok(false),
-                };
-                if hooked || org_hooked()? {
-                    let (key, value) = &outbox;
-                    txn.open_table(crate::hooks::HOOK_OUTBOX)?
-                        .insert(key.as_slice(), value.as_slice())?;
-                }
-                Ok(())
+                let (key, value) = &outbox;
+                crate::hooks::hold_if_hooked(
+                    txn,
+                    crate::hooks::HOOK_OUTBOX,
+                    hooked,
+                    owner.as_deref(),
+                    std::slice::from_ref(key),
+                    value,
+                )
             })
             .await;
         let pending = match pending {

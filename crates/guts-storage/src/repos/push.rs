@@ -175,17 +175,14 @@ impl Repositories {
                     table.insert(op_id.as_bytes().as_slice(), bytes.as_slice())?;
                     members.insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
                 }
-                let org_hooked = match &owner {
-                    Some(owner) => crate::hooks::org_has_hooks(txn, owner)?,
-                    None => false,
-                };
-                if hooked || org_hooked {
-                    let mut queued = txn.open_table(crate::hooks::HOOK_OUTBOX)?;
-                    for key in &outbox {
-                        queued.insert(key.as_slice(), traced.as_slice())?;
-                    }
-                }
-                Ok(())
+                crate::hooks::hold_if_hooked(
+                    txn,
+                    crate::hooks::HOOK_OUTBOX,
+                    hooked,
+                    owner.as_deref(),
+                    &outbox,
+                    &traced,
+                )
             })
             .await;
         if let Err(e) = written {

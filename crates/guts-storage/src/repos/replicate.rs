@@ -793,16 +793,14 @@ impl Repositories {
                 if let Some((old, new)) = &rename {
                     super::move_name(txn, old, new, id)?;
                 }
-                let org_hooked = match &owner {
-                    Some(owner) => crate::hooks::org_has_hooks(txn, owner)?,
-                    None => false,
-                };
-                if hooked || org_hooked {
-                    let mut held = txn.open_table(crate::hooks::HOOK_STANDBY)?;
-                    for key in &standby {
-                        held.insert(key.as_slice(), standby_value.as_slice())?;
-                    }
-                }
+                crate::hooks::hold_if_hooked(
+                    txn,
+                    crate::hooks::HOOK_STANDBY,
+                    hooked,
+                    owner.as_deref(),
+                    &standby,
+                    &standby_value,
+                )?;
                 dead_letters::put(txn, &letters)
             })
             .await;
