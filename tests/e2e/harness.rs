@@ -470,3 +470,58 @@ pub(crate) fn api(
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
 }
+
+/// An in-process OTLP collector for the nodes of a test (`GUTS_OTLP_ENDPOINT` =
+/// [`SpanSink::endpoint`]), drained as spans arrive: it holds a bounded queue, and
+/// nodes exporting at debug level would fill it and stall their flush.
+pub(crate) struct SpanSink {
+    pub(crate) endpoint: String,
+    spans: std::sync::mpsc::Receiver<Vec<(String, String)>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl SpanSink {
+    pub(crate) fn start() -> SpanSink {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let mut collector = runtime
+            .block_on(fake_opentelemetry_collector::FakeCollectorServer::start())
+            .unwrap();
+        let endpoint = collector.endpoint();
+        let (tx, spans) = std::sync::mpsc::channel();
+        runtime.spawn(async move {
+            loop {
+                let batch = collector
+                    .exported_spans(1, Duration::from_millis(200))
+                    .await;
+                let named: Vec<(String, String)> =
+                    batch.into_iter().map(|s| (s.name, s.trace_id)).collect();
+                if tx.send(named).is_err() {
+                    return;
+                }
+            }
+        });
+        SpanSink {
+            endpoint,
+            spans,
+            _runtime: runtime,
+        }
+    }
+
+    /// The names of the spans of trace `trace_id` gathered until every one of
+    /// `wanted` is among them, or 15 s passed (spans arrive in batches).
+    pub(crate) fn names_in_trace(&self, trace_id: &str, wanted: &[&str]) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && !wanted.iter().all(|w| names.iter().any(|n| n == w)) {
+            if let Ok(batch) = self.spans.recv_timeout(Duration::from_millis(500)) {
+                names.extend(
+                    batch
+                        .into_iter()
+                        .filter(|(_, trace)| trace == trace_id)
+                        .map(|(name, _)| name),
+                );
+            }
+        }
+        names
+    }
+}

@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::gitutil::{Git, anon_url, auth_url, create_repo};
-use crate::harness::{ADMIN_TOKEN, NodeOptions, Signal, TestNode, client, create_user, eventually};
+use crate::harness::{
+    ADMIN_TOKEN, NodeOptions, Signal, SpanSink, TestNode, client, create_user, eventually,
+};
 
 const CLUSTER_SECRET: &str = "replication-test-cluster-secret-0123456789";
 
@@ -528,27 +530,8 @@ fn a_rogue_peers_forged_operations_are_refused_dead_lettered_and_it_is_banned() 
 /// the pull on the other node joins it, and so does the serving of that pull.
 #[test]
 fn a_writes_trace_continues_on_the_node_that_pulls_it() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut collector = rt
-        .block_on(fake_opentelemetry_collector::FakeCollectorServer::start())
-        .unwrap();
-    let endpoint = collector.endpoint();
-    let traced = || options().env("GUTS_OTLP_ENDPOINT", &endpoint);
-    // Drain the collector as spans arrive: it holds a bounded queue, and two nodes
-    // exporting at debug level would fill it and stall the second one's flush.
-    let (spans_tx, spans_rx) = std::sync::mpsc::channel();
-    rt.spawn(async move {
-        loop {
-            let spans = collector
-                .exported_spans(1, Duration::from_millis(200))
-                .await;
-            let named: Vec<(String, String)> =
-                spans.into_iter().map(|s| (s.name, s.trace_id)).collect();
-            if spans_tx.send(named).is_err() {
-                return;
-            }
-        }
-    });
+    let sink = SpanSink::start();
+    let traced = || options().env("GUTS_OTLP_ENDPOINT", &sink.endpoint);
     let mut a = TestNode::start_with(traced());
     let mut b = join(&[&a], traced());
     wait_peers(&a, 1);
@@ -571,23 +554,7 @@ fn a_writes_trace_continues_on_the_node_that_pulls_it() {
     assert!(b.stop().success());
     assert!(a.stop().success());
 
-    // Spans arrive in batches: gather until all three kinds are in, or time is up.
-    let mut in_trace: Vec<String> = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while std::time::Instant::now() < deadline
-        && !["request", "p2p_pull", "p2p_serve"]
-            .iter()
-            .all(|n| in_trace.iter().any(|s| s == n))
-    {
-        if let Ok(batch) = spans_rx.recv_timeout(Duration::from_millis(500)) {
-            in_trace.extend(
-                batch
-                    .into_iter()
-                    .filter(|(_, trace)| trace == trace_id)
-                    .map(|(name, _)| name),
-            );
-        }
-    }
+    let in_trace = sink.names_in_trace(trace_id, &["request", "p2p_pull", "p2p_serve"]);
     for name in ["request", "p2p_pull", "p2p_serve"] {
         assert!(
             in_trace.iter().any(|s| s == name),

@@ -2,36 +2,16 @@
 //! keeps the request's traceparent, and the attempt's span continues it, however
 //! much later the deliverer gets to it.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use super::{Receiver, create_hook, deliverer, event, post};
 use crate::gitutil::create_repo;
-use crate::harness::{TestNode, create_user};
+use crate::harness::{SpanSink, TestNode, create_user};
 
 #[test]
 fn a_delivery_continues_the_trace_of_the_request_that_caused_it() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut collector = rt
-        .block_on(fake_opentelemetry_collector::FakeCollectorServer::start())
-        .unwrap();
-    let endpoint = collector.endpoint();
-    // Drain the collector as spans arrive (it holds a bounded queue).
-    let (spans_tx, spans_rx) = std::sync::mpsc::channel();
-    rt.spawn(async move {
-        loop {
-            let spans = collector
-                .exported_spans(1, Duration::from_millis(200))
-                .await;
-            let named: Vec<(String, String)> =
-                spans.into_iter().map(|s| (s.name, s.trace_id)).collect();
-            if spans_tx.send(named).is_err() {
-                return;
-            }
-        }
-    });
-    let mut node = TestNode::start_with(deliverer().env("GUTS_OTLP_ENDPOINT", &endpoint));
+    let sink = SpanSink::start();
+    let mut node = TestNode::start_with(deliverer().env("GUTS_OTLP_ENDPOINT", &sink.endpoint));
     let alice = create_user(&node, "alice");
     create_repo(&node, &alice, "traced", false);
     let receiver = Receiver::start(0);
@@ -59,22 +39,7 @@ fn a_delivery_continues_the_trace_of_the_request_that_caused_it() {
     assert_eq!(status, 201);
     assert!(node.stop().success());
 
-    let mut in_trace: Vec<String> = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while std::time::Instant::now() < deadline
-        && !["request", "webhook_delivery"]
-            .iter()
-            .all(|n| in_trace.iter().any(|s| s == n))
-    {
-        if let Ok(batch) = spans_rx.recv_timeout(Duration::from_millis(500)) {
-            in_trace.extend(
-                batch
-                    .into_iter()
-                    .filter(|(_, trace)| trace == trace_id)
-                    .map(|(name, _)| name),
-            );
-        }
-    }
+    let in_trace = sink.names_in_trace(trace_id, &["request", "webhook_delivery"]);
     for name in ["request", "webhook_delivery"] {
         assert!(
             in_trace.iter().any(|s| s == name),

@@ -462,10 +462,22 @@ fn jobs_for(
         .meta
         .as_ref()
         .map(|m| m.owner.to_ascii_lowercase());
-    let org_hooks = owner
-        .as_deref()
-        .map(|o| state.service.org_hooks_of(o))
-        .unwrap_or_default();
+    // Every hook that may hear this repository's events: its own, then its owning
+    // organization's (`None`: the repository's, `Some(org)`: the organization's).
+    let mut hooks: Vec<(OpId, guts_core::hooks::HookConfig, Option<String>)> = view
+        .state
+        .hooks
+        .hooks
+        .iter()
+        .map(|(id, hook)| (*id, hook.config.clone(), None))
+        .collect();
+    if let Some(owner) = &owner {
+        for hook in state.service.org_hooks_of(owner) {
+            if let (Some(config), Some(key)) = (hook.config(), hook.key_bytes()) {
+                hooks.push((OpId::from_bytes(key), config, Some(owner.clone())));
+            }
+        }
+    }
     let mut jobs = Vec::new();
     for event in rendered {
         if event.json.len() > MAX_PAYLOAD_BYTES {
@@ -476,14 +488,15 @@ fn jobs_for(
             );
             continue;
         }
-        for (hook_id, hook) in &view.state.hooks.hooks {
-            if event.only.is_some_and(|only| only != *hook_id) || !hook.config.wants(event.event) {
+        let kind = match event.action {
+            Some(action) => format!("{}.{action}", event.event),
+            None => event.event.to_string(),
+        };
+        for (hook_id, config, org) in &hooks {
+            // A repository hook's creation pings that hook alone.
+            if event.only.is_some_and(|only| only != *hook_id) || !config.wants(event.event) {
                 continue;
             }
-            let kind = match event.action {
-                Some(action) => format!("{}.{action}", event.event),
-                None => event.event.to_string(),
-            };
             jobs.push(Job {
                 guid: delivery_guid(op_id.as_bytes(), hook_id, &kind),
                 repo,
@@ -496,39 +509,7 @@ fn jobs_for(
                 redelivery: false,
                 trace: trace.clone(),
                 sender: None,
-                org: None,
-            });
-        }
-        // The owning organization's hooks hear every event of its repositories (a
-        // repository's own ping is for that hook alone).
-        if event.only.is_some() {
-            continue;
-        }
-        for hook in &org_hooks {
-            let (Some(config), Some(key)) = (hook.config(), hook.key_bytes()) else {
-                continue;
-            };
-            if !config.wants(event.event) {
-                continue;
-            }
-            let hook_id = OpId::from_bytes(key);
-            let kind = match event.action {
-                Some(action) => format!("{}.{action}", event.event),
-                None => event.event.to_string(),
-            };
-            jobs.push(Job {
-                guid: delivery_guid(op_id.as_bytes(), &hook_id, &kind),
-                repo,
-                hook: hook_id,
-                event: event.event.to_string(),
-                action: event.action.map(str::to_string),
-                payload: event.json.clone(),
-                attempts: 0,
-                next_at_ms: 0,
-                redelivery: false,
-                trace: trace.clone(),
-                sender: None,
-                org: owner.clone(),
+                org: org.clone(),
             });
         }
     }
