@@ -30,7 +30,7 @@ mod status_reads;
 #[cfg(test)]
 mod test_support;
 mod threads;
-pub mod time;
+pub use guts_ops::time;
 mod views;
 pub mod webhooks;
 

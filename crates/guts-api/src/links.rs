@@ -22,35 +22,12 @@ pub struct Links {
     origin: String,
 }
 
-fn plausible_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for Links {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let proxied = parts
-            .extensions
-            .get::<Client>()
-            .is_some_and(|c| c.via_trusted_proxy);
-        let forwarded = |name: &str| header(name).filter(|_| proxied);
-        let host = forwarded("x-forwarded-host")
-            .or_else(|| header("host"))
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .filter(|h| plausible_host(h))
-            .unwrap_or("localhost");
-        let scheme = match forwarded("x-forwarded-proto") {
-            Some("https") => "https",
-            _ => "http",
-        };
         Ok(Links {
-            origin: format!("{scheme}://{host}"),
+            origin: Client::origin(parts),
         })
     }
 }

@@ -68,11 +68,12 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
     router
 }
 
-/// The router of the API listener.
+/// The router of the API listener, with `pages` (the web interface, its own edge
+/// applied) beside the REST API and git's routes.
 ///
 /// Health probes sit outside the in-flight limit and the timeout, so a saturated node
 /// still answers its liveness probe instead of being restarted for being busy.
-pub fn api_router(state: AppState) -> Router {
+pub fn api_router(state: AppState, pages: Router) -> Router {
     let limits = state.limits.clone();
     let (rest, doc) = documented().split_for_parts();
     let doc = openapi::render(&openapi::finish(doc));
@@ -107,9 +108,10 @@ pub fn api_router(state: AppState) -> Router {
         .merge(git)
         .merge(routes::health::router())
         .merge(routes::avatars::router())
+        .with_state(state.clone())
+        .merge(pages)
         .layer(from_fn_with_state(state.clone(), observe))
-        .layer(from_fn_with_state(state.clone(), forwarded::client))
-        .with_state(state)
+        .layer(from_fn_with_state(state, forwarded::client))
 }
 
 #[cfg(test)]

@@ -72,6 +72,10 @@ impl From<ServiceError> for ApiError {
                 }
             }
             ServiceError::Moved(what) => ApiError::new(StatusCode::CONFLICT, what),
+            ServiceError::TooManyAttempts { .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts. Try again later.",
+            ),
             ServiceError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, what),
             ServiceError::TooLarge { resource, error } => {
                 crate::caps::encode_error(resource, &error)

@@ -71,7 +71,7 @@ impl TestApp {
             },
         );
         TestApp {
-            router: crate::api_router(state.clone()),
+            router: crate::api_router(state.clone(), axum::Router::new()),
             state,
             _writer: writer,
             _dir: dir,

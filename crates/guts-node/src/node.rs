@@ -349,7 +349,10 @@ impl Node {
             guts_api::webhooks::run(hook_state, webhooks, webhook_metrics, stop),
         );
 
-        let router = guts_api::api_router(state);
+        // The web interface shares the API listener (GitHub's URL scheme beside the REST
+        // API and git's routes) and the request edge (client, logs, metrics).
+        let web = guts_web::router(guts_web::WebState::new(state.service.clone()));
+        let router = guts_api::api_router(state, web);
         let (stop, done) = (api_stop.clone(), api_done.clone());
         supervisor.spawn("api-server", async move {
             let result = guts_api::serve(api_listener, router, stop, HEADER_READ_TIMEOUT).await;

@@ -5,13 +5,16 @@
 //! Architecture invariant: guts-ops knows neither HTTP nor libp2p. It hands out values
 //! (registries, handles, tokens) that the edge crates wire to their protocols.
 
+pub mod client;
 pub mod health;
 pub mod metrics;
 pub mod resilience;
 pub mod secret;
 pub mod supervisor;
 pub mod telemetry;
+pub mod time;
 
+pub use client::Client;
 pub use health::{Health, HealthBuilder, Probe};
 pub use metrics::MetricsRegistry;
 pub use resilience::{

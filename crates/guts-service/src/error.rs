@@ -46,6 +46,10 @@ pub enum ServiceError {
     /// Something this node cannot do now but might later (an unreadable peer's data).
     #[error("unprocessable: {0}")]
     Unprocessable(String),
+    /// Too many failed sign-ins for the login or from the address, or every password
+    /// verification slot busy: try again after `retry_after`.
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after: std::time::Duration },
     /// This node failed (storage); logged where it happened, never shown in detail.
     #[error("internal error")]
     Internal,

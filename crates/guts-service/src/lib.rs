@@ -15,26 +15,32 @@
 
 mod caller;
 mod check_runs;
+mod collaborators;
 mod error;
 mod hook_policy;
 mod hooks;
 mod org_hooks;
 mod orgs;
+mod passwords;
 mod push;
 mod reads;
 mod repos;
 mod statuses;
+mod tokens;
 mod write;
 
 pub use caller::{Authed, Caller};
 pub use check_runs::CheckRunInput;
+pub use collaborators::role_for;
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
 pub use hook_policy::{HookPolicy, TargetRefused};
 pub use hooks::{HookInput, MAX_DELIVERIES_PAGE, Requested, delivery_guid};
 pub use org_hooks::org_hook_number;
+pub use passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, SignedIn, check_password};
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 pub use statuses::NewStatus;
+pub use tokens::MAX_TOKEN_NOTE_CHARS;
 pub use write::{
     CommitRequest, CreatedTag, FileRequest, FileWritten, Person, TagRequest, TreeEntryRequest,
     noreply_email, ref_from_path,
@@ -51,6 +57,8 @@ pub struct Service {
     repos: Arc<Repositories>,
     /// Where webhooks may send.
     hook_policy: Arc<HookPolicy>,
+    /// Password verification slots and failed sign-in counts (node-local).
+    passwords: Arc<passwords::Passwords>,
 }
 
 impl Service {
@@ -60,6 +68,7 @@ impl Service {
             accounts,
             repos,
             hook_policy: Arc::default(),
+            passwords: Arc::default(),
         }
     }
 

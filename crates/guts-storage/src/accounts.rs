@@ -74,6 +74,11 @@ pub struct UserRecord {
     /// greater stamp wins when nodes of the cluster merge their copies.
     #[serde(default)]
     pub updated_ms: u64,
+    /// The argon2id hash of the user's web password (a PHC string), replicated with the
+    /// record so that any node can sign the user in; absent until one is set. Never
+    /// rendered by any front end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
 }
 
 impl UserRecord {
@@ -113,6 +118,10 @@ pub struct TokenRecord {
     /// Unix milliseconds of the last change; see [`UserRecord::updated_ms`].
     #[serde(default)]
     pub updated_ms: u64,
+    /// A browser session's token (made by signing in, revoked by signing out), not a
+    /// personal access token: its text lives only inside a sealed cookie.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub web_session: bool,
 }
 
 /// An organization: an account without a key of its own. Its repositories are signed
@@ -405,6 +414,7 @@ impl Accounts {
             suspended: false,
             created_at: now(),
             updated_ms: now_ms(),
+            password_hash: None,
         };
         let bytes = encode(&record)?;
         let lower = login.to_ascii_lowercase();
@@ -545,12 +555,60 @@ impl Accounts {
         self.users_by_key.clear();
     }
 
+    /// Sets (or, with `None`, removes) the password hash of `login`. The hash is made by
+    /// the caller: this layer stores and replicates it, nothing more.
+    pub async fn set_password_hash(
+        &self,
+        login: &str,
+        hash: Option<String>,
+    ) -> Result<UserRecord, AccountError> {
+        let lower = login.to_ascii_lowercase();
+        let outcome = self
+            .store
+            .write("set_password", move |txn| {
+                let mut users = txn.open_table(USERS)?;
+                let Some(mut record) = users
+                    .get(lower.as_str())?
+                    .map(|v| decode::<UserRecord>("user", v.value()))
+                    .transpose()?
+                else {
+                    return Ok(Err(AccountError::NoSuchUser(lower.clone())));
+                };
+                record.password_hash = hash.clone();
+                record.updated_ms = stamp(record.updated_ms);
+                users.insert(lower.as_str(), encode(&record)?.as_slice())?;
+                Ok(Ok(record))
+            })
+            .await?;
+        self.digest.invalidate();
+        self.forget_sessions();
+        outcome
+    }
+
     /// Creates a token for `login`. The returned text is the only copy there will be.
     pub async fn create_token(
         &self,
         login: &str,
         name: &str,
         scopes: Vec<Scope>,
+    ) -> Result<NewToken, AccountError> {
+        self.new_token(login, name, scopes, false).await
+    }
+
+    /// Creates the token behind a browser session of `login` (see
+    /// [`TokenRecord::web_session`]): every scope the account has, revoked by signing
+    /// out like any token.
+    pub async fn create_web_session(&self, login: &str) -> Result<NewToken, AccountError> {
+        self.new_token(login, "web session", vec![Scope::Repo, Scope::Admin], true)
+            .await
+    }
+
+    async fn new_token(
+        &self,
+        login: &str,
+        name: &str,
+        scopes: Vec<Scope>,
+        web_session: bool,
     ) -> Result<NewToken, AccountError> {
         let user = self
             .user(login)?
@@ -567,6 +625,7 @@ impl Accounts {
             revoked: false,
             user_key: Some(user.public_key.clone()),
             updated_ms: now_ms(),
+            web_session,
         };
         let bytes = encode(&record)?;
         self.store

@@ -1,5 +1,7 @@
 //! Turning user-supplied text into safe HTML: GitHub-flavoured Markdown, sanitised
-//! ([`markdown`]), and source files with syntax highlighting ([`highlight`]).
+//! ([`markdown`]), source files with syntax highlighting ([`highlight`]) and unified
+//! patches as rows of a diff table ([`diff`]).
 
+pub mod diff;
 pub mod highlight;
 pub mod markdown;

@@ -19,65 +19,56 @@ use http::request::Parts;
 use super::proxies::TrustedProxies;
 use crate::state::AppState;
 
-/// The request's client as this node believes it (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Client {
-    /// The TCP peer, or the address a trusted proxy forwarded for.
-    pub ip: IpAddr,
-    /// The TCP peer is a trusted proxy, so its `X-Forwarded-Host`/`-Proto` count.
-    pub via_trusted_proxy: bool,
-}
+pub use guts_ops::Client;
 
-impl Client {
-    /// What `parts` says about its client when the proxies in `trusted` are believed.
-    /// A request without a peer address (no socket: an in-process test) is from
-    /// nobody in particular and trusted with nothing.
-    pub fn of(parts: &Parts, trusted: &TrustedProxies) -> Client {
-        let Some(peer) = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-        else {
-            return Client {
-                ip: IpAddr::from([0, 0, 0, 0]),
-                via_trusted_proxy: false,
-            };
+/// What `parts` says about its client when the proxies in `trusted` are believed.
+/// A request without a peer address (no socket: an in-process test) is from nobody in
+/// particular and trusted with nothing.
+pub fn client_of(parts: &Parts, trusted: &TrustedProxies) -> Client {
+    let Some(peer) = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+    else {
+        return Client {
+            ip: IpAddr::from([0, 0, 0, 0]),
+            via_trusted_proxy: false,
         };
-        if !trusted.contains(peer) {
-            return Client {
-                ip: peer,
-                via_trusted_proxy: false,
-            };
-        }
-        // `X-Forwarded-For: client, proxy1, proxy2`: each proxy appends the address it
-        // was reached from. Walking from the right, the first address that is not a
-        // trusted proxy is the client; what lies left of it the client may have forged.
-        let hops: Vec<IpAddr> = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
-            .collect();
-        let ip = hops
-            .iter()
-            .rev()
-            .find(|hop| !trusted.contains(**hop))
-            .or_else(|| hops.first())
-            .copied()
-            .unwrap_or(peer);
-        Client {
-            ip,
-            via_trusted_proxy: true,
-        }
+    };
+    if !trusted.contains(peer) {
+        return Client {
+            ip: peer,
+            via_trusted_proxy: false,
+        };
+    }
+    // `X-Forwarded-For: client, proxy1, proxy2`: each proxy appends the address it
+    // was reached from. Walking from the right, the first address that is not a
+    // trusted proxy is the client; what lies left of it the client may have forged.
+    let hops: Vec<IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
+        .collect();
+    let ip = hops
+        .iter()
+        .rev()
+        .find(|hop| !trusted.contains(**hop))
+        .or_else(|| hops.first())
+        .copied()
+        .unwrap_or(peer);
+    Client {
+        ip,
+        via_trusted_proxy: true,
     }
 }
 
 /// Decides who the client is, once, for every layer and handler after it.
 pub(crate) async fn client(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
-    let client = Client::of(&parts, &state.limits.trusted_proxies);
+    let client = client_of(&parts, &state.limits.trusted_proxies);
     parts.extensions.insert(client);
     next.run(Request::from_parts(parts, body)).await
 }
@@ -124,19 +115,19 @@ mod tests {
         let local = TrustedProxies::parse("127.0.0.1,10.0.0.0/8").unwrap();
         let forged = parts("127.0.0.1:5000", Some("6.6.6.6"));
         assert_eq!(
-            Client::of(&forged, &none),
+            client_of(&forged, &none),
             Client {
                 ip: "127.0.0.1".parse().unwrap(),
                 via_trusted_proxy: false
             }
         );
-        assert_eq!(Client::of(&forged, &local).ip.to_string(), "6.6.6.6");
+        assert_eq!(client_of(&forged, &local).ip.to_string(), "6.6.6.6");
         // The client forged the leftmost hop; the proxies appended the real one.
         let chain = parts("127.0.0.1:5000", Some("6.6.6.6, 8.8.4.4, 10.1.2.3"));
-        assert_eq!(Client::of(&chain, &local).ip.to_string(), "8.8.4.4");
+        assert_eq!(client_of(&chain, &local).ip.to_string(), "8.8.4.4");
         let direct = parts("127.0.0.1:5000", None);
-        assert_eq!(Client::of(&direct, &local).ip.to_string(), "127.0.0.1");
+        assert_eq!(client_of(&direct, &local).ip.to_string(), "127.0.0.1");
         let outsider = parts("8.8.8.8:5000", Some("6.6.6.6"));
-        assert_eq!(Client::of(&outsider, &local).ip.to_string(), "8.8.8.8");
+        assert_eq!(client_of(&outsider, &local).ip.to_string(), "8.8.8.8");
     }
 }

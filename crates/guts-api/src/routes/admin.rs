@@ -92,10 +92,14 @@ struct NewUser {
     login: Option<String>,
     #[serde(default)]
     site_admin: bool,
+    /// A password for signing in to the web interface (8 to 1024 characters).
+    #[serde(default)]
+    password: Option<String>,
 }
 
 /// Creates an account with a custodial key and a first token (scopes `repo`, plus
-/// `admin` for site admins), returned once in `token`.
+/// `admin` for site admins), returned once in `token`; with `password`, one the user
+/// signs in to the web interface with.
 #[utoipa::path(post, path = "/admin/users", tag = "admin", request_body = NewUser,
     security(("admin_token" = [])),
     responses((status = 201, description = "The new account with its `token`", body = schemas::User)))]
@@ -108,6 +112,9 @@ async fn create_user(
     let login = body
         .login
         .ok_or_else(|| ApiError::missing_field("User", "login"))?;
+    if let Some(password) = &body.password {
+        guts_service::check_password(password)?;
+    }
     let scopes = if body.site_admin {
         vec![Scope::Repo, Scope::Admin]
     } else {
@@ -117,6 +124,9 @@ async fn create_user(
         .service
         .create_account(&login, body.site_admin, scopes)
         .await?;
+    if let Some(password) = &body.password {
+        state.service.set_password(&user.login, password).await?;
+    }
     Ok(views::new_account(&links, &user, &token))
 }
 

@@ -10,14 +10,13 @@
 use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use guts_core::{Payload, Role};
-use guts_storage::Scope;
+use guts_core::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{AuthUser, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
@@ -51,15 +50,6 @@ struct AddCollaborator {
     permission: Option<String>,
 }
 
-fn role_for(permission: &str) -> Option<Role> {
-    match permission {
-        "pull" | "triage" => Some(Role::Read),
-        "push" | "maintain" => Some(Role::Write),
-        "admin" => Some(Role::Admin),
-        _ => None,
-    }
-}
-
 fn permission_name(role: Option<Role>) -> &'static str {
     match role {
         None => "none",
@@ -83,7 +73,6 @@ async fn add(
     Path((_owner, _repo, username)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    authed.require(Scope::Repo)?;
     // The body is optional (GitHub defaults to `push`).
     let body: AddCollaborator = if body.iter().all(u8::is_ascii_whitespace) {
         AddCollaborator::default()
@@ -91,29 +80,9 @@ async fn add(
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Problems parsing JSON"))?
     };
     let permission = body.permission.unwrap_or_else(|| "push".to_owned());
-    let role = role_for(&permission).ok_or_else(|| {
-        ApiError::validation(FieldError {
-            resource: "Repository".into(),
-            field: "permission".into(),
-            code: "invalid".into(),
-            message: Some("permission must be pull, triage, push, maintain or admin".into()),
-        })
-    })?;
-    let user = state.service.user(&username)?;
-    let key = user.public_key().map_err(|e| {
-        tracing::error!(error = %e, "stored user key unreadable");
-        ApiError::internal()
-    })?;
     state
         .service
-        .administer(
-            &authed,
-            &view,
-            Payload::SetRole {
-                user: key,
-                role: Some(role),
-            },
-        )
+        .set_collaborator(&authed, &view, &username, Some(&permission))
         .await?;
     // GitHub answers 201 with an invitation for a new collaborator, 204 when nothing
     // waits for an acceptance; Guts adds them at once, so always the latter.
@@ -130,19 +99,9 @@ async fn remove(
     VisibleRepo { view, .. }: VisibleRepo,
     Path((_owner, _repo, username)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    authed.require(Scope::Repo)?;
-    let user = state.service.user(&username)?;
-    let key = user.public_key().map_err(|_| ApiError::internal())?;
     state
         .service
-        .administer(
-            &authed,
-            &view,
-            Payload::SetRole {
-                user: key,
-                role: None,
-            },
-        )
+        .set_collaborator(&authed, &view, &username, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -175,7 +134,7 @@ async fn list(
     use axum::response::IntoResponse as _;
     let at_least = match query.permission.as_deref() {
         None => Role::Read,
-        Some(p) => role_for(p).ok_or_else(|| {
+        Some(p) => guts_service::role_for(p).ok_or_else(|| {
             ApiError::invalid_field(
                 "Collaborator",
                 "permission",

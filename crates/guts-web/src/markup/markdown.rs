@@ -1,1 +1,6 @@
-//! Placeholder: filled in by the markup work.
+//! Placeholder until the Markdown renderer lands: text escaped into a paragraph.
+
+/// `text` as safe HTML.
+pub fn render(text: &str) -> String {
+    format!("<p>{}</p>", maud::html! { (text) }.into_string())
+}

@@ -479,6 +479,7 @@ fn user_record(login: &str, created_at: u64, updated_ms: u64) -> (String, Vec<u8
         suspended: false,
         created_at,
         updated_ms,
+        password_hash: None,
     };
     (
         format!("u:{}", login.to_ascii_lowercase()),

@@ -1,0 +1,233 @@
+//! Settings pages: the viewer's tokens and password, and a repository's collaborators
+//! and protection (for its admins).
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use guts_core::Role;
+use guts_storage::Scope;
+use maud::html;
+use serde::Deserialize;
+
+use crate::WebState;
+use crate::error::WebError;
+use crate::page::{self, Tab, csrf_field, path_escape, repo_header, repo_path};
+use crate::repo;
+use crate::session::{Posted, Viewer};
+
+/// The viewer's tokens and sessions, with a form for a new token.
+pub(super) async fn tokens(
+    State(state): State<WebState>,
+    viewer: Viewer,
+) -> Result<Response, WebError> {
+    render_tokens(&state, &viewer, None)
+}
+
+fn render_tokens(
+    state: &WebState,
+    viewer: &Viewer,
+    new_token: Option<&str>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    let tokens = state.service.own_tokens(authed)?;
+    let body = html! {
+        h1 { "Personal access tokens" }
+        p { "Tokens work as passwords for git over HTTP and as the token of GitHub API clients. "
+            a href="/settings/password" { "Change your password" } "." }
+        @if let Some(token) = new_token {
+            div.flash-notice role="status" {
+                p { "Your new token. Copy it now: it will not be shown again." }
+                p { code #new-token { (token) } }
+            }
+        }
+        form #token-form.stack method="post" action="/settings/tokens" {
+            (csrf_field(viewer))
+            label for="note" { "Note" }
+            input #note type="text" name="note" required maxlength="100";
+            button #create-token.primary type="submit" { "Generate token" }
+        }
+        h2 { "Tokens and sessions" }
+        ul.list.box {
+            @for t in &tokens {
+                li.token {
+                    strong { (t.name) }
+                    " " span.meta {
+                        @if t.web_session { "browser session" } @else { "token" }
+                        " · created " (page::time(t.created_at))
+                        @if t.id == authed.token.id { " · this session" }
+                    }
+                    form method="post" action=(format!("/settings/tokens/{}/revoke", t.id)) style="display:inline" {
+                        (csrf_field(viewer))
+                        " " button.danger type="submit" { "Revoke" }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page::page(viewer, "Tokens", body))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct NewToken {
+    #[serde(default)]
+    note: String,
+}
+
+/// Makes a token (scope `repo`) and shows it once.
+pub(super) async fn create_token(
+    State(state): State<WebState>,
+    Posted { viewer, form }: Posted<NewToken>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    let token = state
+        .service
+        .create_own_token(authed, &form.note, vec![Scope::Repo])
+        .await?;
+    render_tokens(&state, &viewer, Some(token.token.expose()))
+}
+
+/// Revokes a token or a session of the viewer's.
+pub(super) async fn revoke_token(
+    State(state): State<WebState>,
+    Path(id): Path<u64>,
+    Posted { viewer, .. }: Posted<serde::de::IgnoredAny>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    state.service.revoke_own_token(authed, id).await?;
+    Ok(Redirect::to("/settings/tokens").into_response())
+}
+
+/// The form that changes the viewer's password.
+pub(super) async fn password_form(viewer: Viewer) -> Result<Response, WebError> {
+    viewer.require()?;
+    let body = html! {
+        h1 { "Change password" }
+        form #password-form.stack method="post" action="/settings/password" {
+            (csrf_field(&viewer))
+            label for="current_password" { "Current password" }
+            input #current_password type="password" name="current_password" autocomplete="current-password";
+            label for="new_password" { "New password (8 characters or more)" }
+            input #new_password type="password" name="new_password" autocomplete="new-password" required minlength="8";
+            button.primary type="submit" { "Change password" }
+        }
+    };
+    Ok(page::page(&viewer, "Password", body))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct PasswordChange {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// Changes the viewer's password, given the current one.
+pub(super) async fn change_password(
+    State(state): State<WebState>,
+    Posted { viewer, form }: Posted<PasswordChange>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    state
+        .service
+        .change_password(authed, &form.current_password, &form.new_password)
+        .await?;
+    let body = html! {
+        h1 { "Change password" }
+        p.flash-notice role="status" { "Your password was changed." }
+    };
+    Ok(page::page(&viewer, "Password", body))
+}
+
+fn permission_name(role: Role) -> &'static str {
+    match role {
+        Role::Read => "read",
+        Role::Write => "write",
+        Role::Admin => "admin",
+        Role::Owner => "owner",
+    }
+}
+
+/// A repository's settings: who has access, and the branch protections.
+pub(super) async fn repo_settings(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Path((owner, name)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    viewer.require()?;
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    if access.role < Some(Role::Admin) {
+        return Err(WebError::forbidden(
+            "Only the repository's admins can change its settings.",
+        ));
+    }
+    let base = repo_path(&access);
+    let members = state.service.members(&access.view, Role::Read);
+    let protections = &access.view.state.protections;
+    let body = html! {
+        (repo_header(&access, Tab::Settings))
+        h2 { "Collaborators" }
+        ul.list.box {
+            @for (user, role) in &members {
+                li.collaborator {
+                    a href=(format!("/{}", path_escape(&user.login))) { (user.login) }
+                    " " span.badge { (permission_name(*role)) }
+                }
+            }
+        }
+        form #collaborator-form.stack method="post" action=(format!("{base}/settings/collaborators")) {
+            (csrf_field(&viewer))
+            label for="collaborator-login" { "Add a collaborator" }
+            input #collaborator-login type="text" name="login" required placeholder="login";
+            label for="permission" { "Permission" }
+            select #permission name="permission" {
+                option value="pull" { "Read" }
+                option value="push" selected { "Write" }
+                option value="admin" { "Admin" }
+            }
+            button #add-collaborator.primary type="submit" { "Add" }
+        }
+        h2 { "Branch protection" }
+        ul.list.box {
+            @for (branch, rule) in protections {
+                li {
+                    code { (branch.strip_prefix("refs/heads/").unwrap_or(branch)) }
+                    span.meta {
+                        " · " (rule.required_approvals) " approving reviews required"
+                    }
+                }
+            }
+            @if protections.is_empty() { li.muted { "No branch is protected. Protect branches through the API (PUT …/branches/{branch}/protection)." } }
+        }
+        h2 { "Webhooks" }
+        p.muted { "Webhooks are managed through the API (…/hooks)." }
+    };
+    Ok(page::page(&viewer, "Settings", body))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AddCollaborator {
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    permission: String,
+}
+
+/// Gives a user a role in the repository.
+pub(super) async fn add_collaborator(
+    State(state): State<WebState>,
+    Path((owner, name)): Path<(String, String)>,
+    Posted { viewer, form }: Posted<AddCollaborator>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    state
+        .service
+        .set_collaborator(
+            authed,
+            &access.view,
+            form.login.trim(),
+            Some(&form.permission),
+        )
+        .await?;
+    Ok(Redirect::to(&format!("{}/settings", repo_path(&access))).into_response())
+}
