@@ -54,7 +54,7 @@ impl fmt::Display for MergeBlocker {
                 f,
                 "At least {required} approving review is required by reviewers with write access."
             ),
-            MergeBlocker::Checks(rejection) => rejection.fmt(f),
+            MergeBlocker::Checks(rejection) => fmt::Display::fmt(rejection, f),
         }
     }
 }
