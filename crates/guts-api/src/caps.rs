@@ -2,38 +2,21 @@
 //!
 //! Every mutation becomes a signed operation, and the encoder refuses values above the
 //! caps a decoder enforces (`guts_core::codec` and `guts_core::collab`): more than
-//! [`MAX_ASSIGNEES`] assignees, a review with more than [`MAX_REVIEW_COMMENTS`]
-//! comments, a path over [`MAX_NAME_BYTES`]… Such a request is the client's mistake, not
+//! [`MAX_ASSIGNEES`] assignees, a review with more than `MAX_REVIEW_COMMENTS`
+//! comments, a path over `MAX_NAME_BYTES`… Such a request is the client's mistake, not
 //! the server's, so it must be a 422 naming the resource and the field, never a 500.
 //!
-//! Handlers check the caps at the request edge with the helpers here, which take the
-//! core constants (one definition of each cap: the limit the API states is the one the
-//! encoder applies). [`encode_error`] is the backstop for whatever the edge does not
+//! The use cases check the caps first with guts-service's `check_count` and
+//! `check_bytes`, which take the core constants (one definition of each cap: the limit
+//! the API states is the one the encoder applies). [`encode_error`] is the backstop for whatever the edge does not
 //! check (the 1 MiB size of a whole operation, say): it maps an [`EncodeError`] to the
 //! same 422, with the resource of the payload that failed ([`resource_of`]).
 
 use guts_core::EncodeError;
 
-pub(crate) use guts_core::codec::MAX_NAME_BYTES;
-pub(crate) use guts_core::collab::{MAX_ASSIGNEES, MAX_LABEL_BYTES, MAX_REVIEW_COMMENTS};
+pub(crate) use guts_core::collab::{MAX_ASSIGNEES, MAX_LABEL_BYTES};
 
 use crate::error::{ApiError, FieldError};
-
-/// A UTF-8 character is at most this many bytes.
-const MAX_UTF8_BYTES: usize = 4;
-
-// The API states some limits in characters, as GitHub does; the encoder's are in bytes.
-// These hold at compile time, so a text within GitHub's character limit always fits the
-// encoder's byte cap, and a ref name git accepts always fits a name field.
-/// Longest body GitHub accepts for issues, pull requests and comments (characters).
-pub(crate) const MAX_BODY_CHARS: usize = 65_536;
-/// Longest title GitHub accepts (characters).
-pub(crate) const MAX_TITLE_CHARS: usize = 256;
-
-const _: () = assert!(MAX_TITLE_CHARS * MAX_UTF8_BYTES <= guts_core::collab::MAX_TITLE_BYTES);
-const _: () = assert!(MAX_TITLE_CHARS * MAX_UTF8_BYTES <= MAX_NAME_BYTES);
-const _: () = assert!(MAX_BODY_CHARS * MAX_UTF8_BYTES <= guts_core::codec::MAX_TEXT_BYTES);
-const _: () = assert!(guts_core::names::MAX_REF_NAME_LEN <= MAX_NAME_BYTES);
 
 /// 422 `invalid` on `resource.field` with a message stating the limit.
 fn too_big(resource: &'static str, field: &'static str, message: String) -> ApiError {
@@ -43,41 +26,6 @@ fn too_big(resource: &'static str, field: &'static str, message: String) -> ApiE
         code: "invalid".into(),
         message: Some(message),
     })
-}
-
-/// At most `max` items in `resource.field`.
-pub(crate) fn check_count(
-    resource: &'static str,
-    field: &'static str,
-    found: usize,
-    max: usize,
-) -> Result<(), ApiError> {
-    if found > max {
-        return Err(too_big(
-            resource,
-            field,
-            format!("has too many items (maximum is {max}, found {found})"),
-        ));
-    }
-    Ok(())
-}
-
-/// At most `max` bytes of UTF-8 in `resource.field` (the encoder counts bytes, not
-/// characters).
-pub(crate) fn check_bytes(
-    resource: &'static str,
-    field: &'static str,
-    text: &str,
-    max: usize,
-) -> Result<(), ApiError> {
-    if text.len() > max {
-        return Err(too_big(
-            resource,
-            field,
-            format!("is too long (maximum is {max} bytes)"),
-        ));
-    }
-    Ok(())
 }
 
 /// The API's name of a field the encoder named.
@@ -129,6 +77,7 @@ pub(crate) fn encode_error(resource: &'static str, error: &EncodeError) -> ApiEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use guts_core::codec::MAX_NAME_BYTES;
     use guts_core::codec::MAX_OP_BYTES;
 
     #[test]
@@ -199,6 +148,7 @@ mod api_tests {
 
     use super::*;
     use crate::test_support::TestApp;
+    use guts_core::collab::MAX_REVIEW_COMMENTS;
 
     fn field_error(body: &Value) -> (&str, &str, &str) {
         let e = &body["errors"][0];

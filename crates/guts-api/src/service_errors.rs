@@ -80,6 +80,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::TooLarge { resource, error } => {
                 crate::caps::encode_error(resource, &error)
             }
+            ServiceError::NotMergeable(why) => ApiError::new(StatusCode::METHOD_NOT_ALLOWED, why),
             ServiceError::Unprocessable(what) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, what)
             }

@@ -3,7 +3,6 @@
 //! request, and the mapping of the fold's rejections to GitHub's statuses.
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -18,7 +17,6 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::caps::{self, MAX_BODY_CHARS, MAX_TITLE_CHARS};
 use crate::error::ApiError;
 use crate::extract::Authed;
 use crate::links::{API_PREFIX, Links};
@@ -29,6 +27,7 @@ use crate::views::{
     PullRequest, PullStats, Repository, Review as ReviewView, ReviewComment, ReviewCommentLinks,
     ReviewLinks, Shared, SimpleUser,
 };
+pub(crate) use guts_service::{base_sha, find_pull, find_thread, head_sha};
 
 /// Renders the collaboration objects of one repository for one request. It remembers
 /// what a page names many times: the users (authors, assignees), the labels, and the
@@ -485,35 +484,11 @@ fn encode_segment(out: &mut String, text: &str) {
     }
 }
 
-/// The thread numbered `number` in `view`, or 404.
-pub(crate) fn find_thread(view: &RepoView, number: u64) -> Result<(OpId, &Thread), ApiError> {
-    view.state
-        .collab
-        .thread_by_number(number)
-        .ok_or_else(ApiError::not_found)
-}
-
-/// The caller's role in the repository, if any.
-pub(crate) fn role_of(view: &RepoView, caller: &Authed) -> Option<Role> {
-    let key = caller.user.public_key().ok()?;
-    view.state.role(&key)
-}
-
-/// Whether the required status checks of `pull`'s base branch (if any) are all
-/// `success` on `head`, as the fold will require of its merge.
 /// Whether the base branch's protection would let `head` merge now: its required
 /// approvals given (by reviewers who count) and its required status checks green. What
 /// GitHub's `mergeable_state` calls `blocked` otherwise.
 fn merge_rules_pass(state: &RepoState, pull: &Pull, head: &ObjectId) -> bool {
-    let base = format!("refs/heads/{}", pull.base);
-    let approvals = state
-        .protections
-        .get(&base)
-        .map_or(0, |p| usize::from(p.required_approvals));
-    state.merge_approvals(pull, head) >= approvals
-        && state
-            .required_checks(&base)
-            .is_none_or(|required| state.checks.require(required, head).is_ok())
+    guts_service::rule_blockers(state, pull, head).is_empty()
 }
 
 /// Appends a collaboration operation as the caller; returns the new state and the
@@ -531,34 +506,6 @@ pub(crate) async fn append(
 pub(crate) fn not_blank(text: &str) -> Result<(), validator::ValidationError> {
     if text.trim().is_empty() {
         return Err(validator::ValidationError::new("required").with_message("is blank".into()));
-    }
-    Ok(())
-}
-
-/// Checks a title and body as GitHub does, before any work.
-pub(crate) fn validate_text(
-    resource: &'static str,
-    title: Option<&str>,
-    body: Option<&str>,
-) -> Result<(), ApiError> {
-    if let Some(title) = title {
-        if title.trim().is_empty() {
-            return Err(ApiError::missing_field(resource, "title"));
-        }
-        if title.chars().count() > MAX_TITLE_CHARS {
-            return Err(ApiError::invalid_field(
-                resource,
-                "title",
-                "is too long (maximum is 256 characters)",
-            ));
-        }
-    }
-    if body.is_some_and(|b| b.chars().count() > MAX_BODY_CHARS) {
-        return Err(ApiError::invalid_field(
-            resource,
-            "body",
-            "is too long (maximum is 65536 characters)",
-        ));
     }
     Ok(())
 }
@@ -618,30 +565,6 @@ pub(crate) enum LabelRef {
     Object { name: String },
 }
 
-/// Checks label names as GitHub does (non-empty, at most 50 characters), and the
-/// operation's caps: [`MAX_LABELS`](guts_core::collab::MAX_LABELS) labels of at most
-/// [`MAX_LABEL_BYTES`](caps::MAX_LABEL_BYTES) bytes each.
-pub(crate) fn validate_labels(labels: &[String]) -> Result<(), ApiError> {
-    if labels.len() > guts_core::collab::MAX_LABELS {
-        return Err(ApiError::invalid_field(
-            "Label",
-            "labels",
-            "too many labels",
-        ));
-    }
-    for label in labels {
-        if label.trim().is_empty() || label.chars().count() > 50 || label.contains(',') {
-            return Err(ApiError::invalid_field(
-                "Label",
-                "name",
-                "must be 1 to 50 characters without commas",
-            ));
-        }
-        caps::check_bytes("Label", "name", label, caps::MAX_LABEL_BYTES)?;
-    }
-    Ok(())
-}
-
 /// `open`/`closed` as the thread edit's `open` flag.
 pub(crate) fn open_flag(state: Option<&str>) -> Result<Option<bool>, ApiError> {
     match state {
@@ -654,45 +577,6 @@ pub(crate) fn open_flag(state: Option<&str>) -> Result<Option<bool>, ApiError> {
             "must be open or closed",
         )),
     }
-}
-
-/// Labels to add and remove so that `thread` carries exactly `wanted`.
-pub(crate) fn label_diff(thread: &Thread, wanted: &[String]) -> (Vec<String>, Vec<String>) {
-    let wanted_keys: BTreeSet<String> = wanted.iter().map(|l| l.to_lowercase()).collect();
-    let add = wanted
-        .iter()
-        .filter(|l| !thread.labels.contains(&l.to_lowercase()))
-        .cloned()
-        .collect();
-    let remove = thread
-        .labels
-        .iter()
-        .filter(|l| !wanted_keys.contains(*l))
-        .cloned()
-        .collect();
-    (add, remove)
-}
-
-/// The head commit of a pull request: its branch while open and the branch exists,
-/// else what was recorded (at merge, or when it was opened).
-pub(crate) fn head_sha(state: &RepoState, pull: &Pull) -> ObjectId {
-    if let Some(merged) = &pull.merged {
-        return merged.head;
-    }
-    state.branch(&pull.head).unwrap_or(pull.head_sha)
-}
-
-/// The base commit of a pull request: its branch while the branch exists, else what
-/// was recorded when it was opened.
-pub(crate) fn base_sha(state: &RepoState, pull: &Pull) -> ObjectId {
-    state.branch(&pull.base).unwrap_or(pull.base_sha)
-}
-
-/// The thread numbered `number`, which must be a pull request.
-pub(crate) fn find_pull(view: &RepoView, number: u64) -> Result<(OpId, &Thread, &Pull), ApiError> {
-    let (id, thread) = find_thread(view, number)?;
-    let pull = thread.pull.as_ref().ok_or_else(ApiError::not_found)?;
-    Ok((id, thread, pull))
 }
 
 impl LabelRef {

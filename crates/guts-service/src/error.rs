@@ -43,6 +43,11 @@ pub enum ServiceError {
         resource: &'static str,
         error: EncodeError,
     },
+    /// The thing cannot be done in its present state (a pull request that is closed,
+    /// a draft, blocked by its base branch's protection, or in conflict); the message
+    /// says why.
+    #[error("not mergeable: {0}")]
+    NotMergeable(Cow<'static, str>),
     /// Something this node cannot do now but might later (an unreadable peer's data).
     #[error("unprocessable: {0}")]
     Unprocessable(String),

@@ -19,13 +19,16 @@ mod collaborators;
 mod error;
 mod hook_policy;
 mod hooks;
+mod merge;
 mod org_hooks;
 mod orgs;
 mod passwords;
+mod pulls;
 mod push;
 mod reads;
 mod repos;
 mod statuses;
+mod threads;
 mod tokens;
 mod write;
 
@@ -35,11 +38,19 @@ pub use collaborators::role_for;
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
 pub use hook_policy::{HookPolicy, TargetRefused};
 pub use hooks::{HookInput, MAX_DELIVERIES_PAGE, Requested, delivery_guid};
+pub use merge::{
+    MergeBlocker, MergeDone, MergeInput, MergeReadiness, parse_merge_method, rule_blockers,
+};
 pub use org_hooks::org_hook_number;
 pub use passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, SignedIn, check_password};
+pub use pulls::{InlineComment, NewPull, PullChange, ReviewInput, base_sha, find_pull, head_sha};
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 pub use statuses::NewStatus;
+pub use threads::{
+    IssueChange, MAX_BODY_CHARS, MAX_TITLE_CHARS, NewIssue, check_bytes, check_count, check_labels,
+    check_text, find_thread, label_diff,
+};
 pub use tokens::MAX_TOKEN_NOTE_CHARS;
 pub use write::{
     CommitRequest, CreatedTag, FileRequest, FileWritten, Person, TagRequest, TreeEntryRequest,

@@ -88,6 +88,7 @@ impl From<ServiceError> for WebError {
                 WebError::page(StatusCode::UNPROCESSABLE_ENTITY, lines.join(". "))
             }
             ServiceError::Moved(what) => WebError::page(StatusCode::CONFLICT, what),
+            ServiceError::NotMergeable(why) => WebError::page(StatusCode::CONFLICT, why),
             ServiceError::Conflict(what) => WebError::page(StatusCode::CONFLICT, what),
             ServiceError::TooLarge { resource, error } => WebError::page(
                 StatusCode::UNPROCESSABLE_ENTITY,

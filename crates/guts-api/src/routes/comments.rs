@@ -147,10 +147,10 @@ async fn create(
     Path((_owner, _repo, number)): Path<(String, String, u64)>,
     ValidJson(body): ValidJson<CommentBody>,
 ) -> Result<Response, ApiError> {
-    let (thread, _) = find_thread(&view, number)?;
-    let body = body_text(body)?;
-    let (view, id) =
-        threads::append(&state, &authed, &view, Payload::Comment { thread, body }).await?;
+    let (view, id) = state
+        .service
+        .comment(&authed, &view, number, body_text(body)?)
+        .await?;
     respond(&state, &links, &view, &id, StatusCode::CREATED)
 }
 

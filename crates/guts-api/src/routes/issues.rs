@@ -3,13 +3,11 @@
 //! issues too and appear here with `pull_request`, as on GitHub. Every change is a
 //! signed operation of the caller; the fold decides who may make it.
 
-use std::collections::BTreeSet;
-
 use crate::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use guts_core::{OpId, Payload, PublicKey, Role, Thread, ThreadEdit};
-use guts_service::Caller;
+use guts_core::{OpId, Payload, PublicKey, Thread, ThreadEdit};
+use guts_service::{Caller, IssueChange, NewIssue};
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
@@ -18,7 +16,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::caps;
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody, VisibleRepo};
 use crate::links::Links;
@@ -26,10 +23,7 @@ use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::params::{OwnerRepo, OwnerRepoNumber};
 use crate::state::AppState;
-use crate::threads::{
-    self, LabelRef, Render, find_thread, label_diff, open_flag, role_of, sort_threads,
-    state_filter, validate_labels,
-};
+use crate::threads::{self, LabelRef, Render, find_thread, open_flag, sort_threads, state_filter};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -168,21 +162,6 @@ fn title_text(title: Option<&Value>) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// The keys of the assignees `logins` (each once), at most the
-/// [`MAX_ASSIGNEES`](caps::MAX_ASSIGNEES) an operation carries.
-fn keys_of(state: &AppState, logins: &[String]) -> Result<Vec<PublicKey>, ApiError> {
-    let logins: BTreeSet<String> = logins.iter().map(|l| l.to_ascii_lowercase()).collect();
-    caps::check_count("Issue", "assignees", logins.len(), caps::MAX_ASSIGNEES)?;
-    let keys: BTreeSet<PublicKey> = logins
-        .iter()
-        .map(|login| {
-            user_key(state, login)
-                .map_err(|_| ApiError::invalid_field("Issue", "assignees", "names an unknown user"))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(keys.into_iter().collect())
-}
-
 /// Opens an issue. Labels and assignees from someone without push access are dropped.
 #[utoipa::path(post, operation_id = "issues/create", path = "/api/v3/repos/{owner}/{repo}/issues", tag = "issues",
     params(OwnerRepo), request_body = CreateIssue,
@@ -194,28 +173,16 @@ async fn create(
     VisibleRepo { view, .. }: VisibleRepo,
     JsonBody(body): JsonBody<CreateIssue>,
 ) -> Result<Response, ApiError> {
-    let title = title_text(body.title.as_ref())?
-        .ok_or_else(|| ApiError::missing_field("Issue", "title"))?;
-    threads::validate_text("Issue", Some(&title), body.body.as_deref())?;
-    let writer = role_of(&view, &authed) >= Some(Role::Write);
-    let mut logins = body.assignees;
-    logins.extend(body.assignee);
-    // As on GitHub, labels and assignees from someone without push access are dropped.
-    let (labels, assignees) = if writer {
-        let labels: Vec<String> = body.labels.into_iter().map(LabelRef::into_name).collect();
-        validate_labels(&labels)?;
-        (labels, keys_of(&state, &logins)?)
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    let payload = Payload::OpenIssue {
-        number: 0,
-        title,
-        body: body.body.unwrap_or_default(),
-        labels,
+    let mut assignees = body.assignees;
+    assignees.extend(body.assignee);
+    let new = NewIssue {
+        // Absent is blank: the service answers `missing_field` for both.
+        title: title_text(body.title.as_ref())?.unwrap_or_default(),
+        body: body.body,
+        labels: body.labels.into_iter().map(LabelRef::into_name).collect(),
         assignees,
     };
-    let (view, id) = threads::append(&state, &authed, &view, payload).await?;
+    let (view, id) = state.service.open_issue(&authed, &view, new).await?;
     respond_thread(&state, &links, &view, &id, StatusCode::CREATED)
 }
 
@@ -270,65 +237,30 @@ async fn update(
     State(state): State<AppState>,
     links: Links,
     AuthUser(authed): AuthUser,
-    VisibleRepo { mut view, .. }: VisibleRepo,
+    VisibleRepo { view, .. }: VisibleRepo,
     Path((_owner, _repo, number)): Path<(String, String, u64)>,
     JsonBody(body): JsonBody<UpdateIssue>,
 ) -> Result<Response, ApiError> {
-    let (id, thread) = find_thread(&view, number)?;
-    let title = title_text(body.title.as_ref())?;
-    threads::validate_text("Issue", title.as_deref(), body.body.as_deref())?;
+    // Not found comes first, as before any field is read.
+    find_thread(&view, number)?;
     let _ = body.state_reason;
-    let edit = ThreadEdit {
-        title,
+    let mut assignees = body.assignees;
+    if let Some(one) = body.assignee {
+        assignees.get_or_insert_with(Vec::new).push(one);
+    }
+    let change = IssueChange {
+        title: title_text(body.title.as_ref())?,
         body: body.body,
         open: open_flag(body.state.as_deref())?,
-        ..ThreadEdit::default()
+        labels: body
+            .labels
+            .map(|l| l.into_iter().map(LabelRef::into_name).collect()),
+        assignees,
     };
-    let labels = body
-        .labels
-        .map(|l| l.into_iter().map(LabelRef::into_name).collect::<Vec<_>>());
-    if let Some(labels) = &labels {
-        validate_labels(labels)?;
-    }
-    let mut logins = body.assignees;
-    if let Some(one) = body.assignee {
-        logins.get_or_insert_with(Vec::new).push(one);
-    }
-    let assignees = logins.map(|l| keys_of(&state, &l)).transpose()?;
-    let label_change = labels.map(|wanted| label_diff(thread, &wanted));
-    let assignee_change = assignees.map(|wanted| {
-        let wanted: BTreeSet<PublicKey> = wanted.into_iter().collect();
-        let add: Vec<PublicKey> = wanted.difference(&thread.assignees).copied().collect();
-        let remove: Vec<PublicKey> = thread.assignees.difference(&wanted).copied().collect();
-        (add, remove)
-    });
-    if edit != ThreadEdit::default() {
-        view = threads::append(
-            &state,
-            &authed,
-            &view,
-            Payload::EditThread { thread: id, edit },
-        )
-        .await?
-        .0;
-    }
-    if let Some((add, remove)) = label_change.filter(|(a, r)| !a.is_empty() || !r.is_empty()) {
-        let payload = Payload::LabelThread {
-            thread: id,
-            add,
-            remove,
-        };
-        view = threads::append(&state, &authed, &view, payload).await?.0;
-    }
-    if let Some((add, remove)) = assignee_change.filter(|(a, r)| !a.is_empty() || !r.is_empty()) {
-        let payload = Payload::AssignThread {
-            thread: id,
-            as_: guts_core::Assignment::Assignee,
-            add,
-            remove,
-        };
-        view = threads::append(&state, &authed, &view, payload).await?.0;
-    }
+    let (view, id) = state
+        .service
+        .edit_issue(&authed, &view, number, change)
+        .await?;
     respond_thread(&state, &links, &view, &id, StatusCode::OK)
 }
 
@@ -401,7 +333,7 @@ async fn change_assignees(
         .repo(Caller::User(&authed), &owner, &repo)?
         .view;
     let (id, _) = find_thread(&view, number)?;
-    let keys = keys_of(&state, logins)?;
+    let keys = state.service.assignee_keys(logins)?;
     let (add, remove) = if adding {
         (keys, Vec::new())
     } else {

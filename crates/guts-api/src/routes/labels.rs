@@ -22,7 +22,8 @@ use crate::pagination::{Page, PageParams};
 use crate::params::{OwnerRepo, OwnerRepoNumber};
 
 use crate::state::AppState;
-use crate::threads::{self, LabelRef, Render, find_thread, label_diff, validate_labels};
+use crate::threads::{self, LabelRef, Render, find_thread};
+use guts_service::{check_labels, label_diff};
 use validator::{Validate, ValidationError};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -190,7 +191,7 @@ async fn create(
     let name = body
         .name
         .ok_or_else(|| ApiError::missing_field("Label", "name"))?;
-    validate_labels(std::slice::from_ref(&name))?;
+    check_labels(std::slice::from_ref(&name))?;
     if view.state.collab.labels.contains_key(&name.to_lowercase()) {
         return Err(ApiError::validation(FieldError {
             resource: "Label".into(),
@@ -230,7 +231,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let current = find_label(&view, &name)?.clone();
     let new_name = body.new_name.or(body.name).unwrap_or(current.name);
-    validate_labels(std::slice::from_ref(&new_name))?;
+    check_labels(std::slice::from_ref(&new_name))?;
     let label = LabelDef {
         name: new_name,
         color: match body.color {
@@ -310,7 +311,7 @@ impl LabelsBody {
             LabelsBody::Wrapped { labels } | LabelsBody::Bare(labels) => labels,
         };
         let names: Vec<String> = refs.into_iter().map(LabelRef::into_name).collect();
-        validate_labels(&names)?;
+        check_labels(&names)?;
         Ok(names)
     }
 }

@@ -5,13 +5,12 @@
 //! refused with 405 when the pull request cannot merge (closed, draft, conflicts,
 //! branch protection unmet) and 409 when the head or base moved meanwhile.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use guts_core::{MergeMethod, ObjectId, OpId, Payload, Pull, Thread, ThreadEdit};
-use guts_storage::{MergeError, MergeRequest, Mergeability, RepoError, RepoView, ServedName};
+use guts_core::{ObjectId, OpId, Payload, Pull, Thread};
+use guts_service::{MergeInput, NewPull, PullChange};
+use guts_storage::{Mergeability, RepoView, ServedName};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -241,25 +240,14 @@ async fn create(
     let base = body
         .base
         .ok_or_else(|| ApiError::missing_field("PullRequest", "base"))?;
-    threads::validate_text("PullRequest", Some(&title), body.body.as_deref())?;
-    for (field, branch) in [("head", &head), ("base", &base)] {
-        if view.state.branch(branch).is_none() {
-            return Err(ApiError::invalid_field(
-                "PullRequest",
-                field,
-                "no such branch",
-            ));
-        }
-    }
-    let payload = Payload::OpenPull {
-        number: 0,
+    let new = NewPull {
         title,
-        body: body.body.unwrap_or_default(),
+        body: body.body,
         head,
         base,
         draft: body.draft.unwrap_or(false),
     };
-    let (view, id) = threads::append(&state, &authed, &view, payload).await?;
+    let (view, id) = state.service.open_pull(&authed, &view, new).await?;
     respond(&state, &links, &view, &id, StatusCode::CREATED).await
 }
 
@@ -366,24 +354,18 @@ async fn update(
     Path((_owner, _repo, number)): Path<(String, String, u64)>,
     JsonBody(body): JsonBody<UpdatePull>,
 ) -> Result<Response, ApiError> {
-    let (id, _, _) = find_pull(&view, number)?;
-    threads::validate_text("PullRequest", body.title.as_deref(), body.body.as_deref())?;
-    if let Some(base) = &body.base {
-        caps::check_bytes("PullRequest", "base", base, caps::MAX_NAME_BYTES)?;
-    }
-    let edit = ThreadEdit {
+    // Not found comes first, as before any field is read.
+    find_pull(&view, number)?;
+    let change = PullChange {
+        open: open_flag(body.state.as_deref())?,
         title: body.title,
         body: body.body,
-        open: open_flag(body.state.as_deref())?,
         base: body.base,
-        ..ThreadEdit::default()
     };
-    let view = if edit == ThreadEdit::default() {
-        view
-    } else {
-        let payload = Payload::EditThread { thread: id, edit };
-        threads::append(&state, &authed, &view, payload).await?.0
-    };
+    let (view, id) = state
+        .service
+        .edit_pull(&authed, &view, number, change)
+        .await?;
     respond(&state, &links, &view, &id, StatusCode::OK).await
 }
 
@@ -412,150 +394,6 @@ struct MergeBody {
     merge_method: Option<String>,
 }
 
-fn not_mergeable(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message)
-}
-
-fn merge_method(name: Option<&str>) -> Result<MergeMethod, ApiError> {
-    match name.unwrap_or("merge") {
-        "merge" => Ok(MergeMethod::Merge),
-        "squash" => Ok(MergeMethod::Squash),
-        "rebase" => Ok(MergeMethod::Rebase),
-        _ => Err(ApiError::invalid_field(
-            "PullRequest",
-            "merge_method",
-            "must be merge, squash or rebase",
-        )),
-    }
-}
-
-/// What a merge needs from the request and the state, checked before any git work.
-struct MergePlan {
-    pull: OpId,
-    method: MergeMethod,
-    base_ref: String,
-    base: ObjectId,
-    head: ObjectId,
-    title: String,
-    message: String,
-}
-
-fn plan_merge(
-    view: &RepoView,
-    served: &ServedName,
-    number: u64,
-    body: MergeBody,
-) -> Result<MergePlan, ApiError> {
-    let (id, thread, pull) = find_pull(view, number)?;
-    let method = merge_method(body.merge_method.as_deref())?;
-    if pull.merged.is_some() || !thread.open {
-        return Err(not_mergeable("Pull Request is not mergeable"));
-    }
-    if pull.draft {
-        return Err(not_mergeable("Pull Request is still a draft"));
-    }
-    let base_ref = format!("refs/heads/{}", pull.base);
-    let base = view
-        .state
-        .branch(&pull.base)
-        .ok_or_else(|| not_mergeable("Base branch was deleted"))?;
-    let head = view
-        .state
-        .branch(&pull.head)
-        .ok_or_else(|| not_mergeable("Head branch was deleted"))?;
-    let required = view
-        .state
-        .protections
-        .get(&base_ref)
-        .map_or(0, |p| usize::from(p.required_approvals));
-    // Counted as the fold will count them for the merge of `head`.
-    if view.state.merge_approvals(pull, &head) < required {
-        return Err(not_mergeable(format!(
-            "At least {required} approving review is required by reviewers with write access."
-        )));
-    }
-    // Checked as the fold will check the merge of `head`.
-    if let Some(required) = view.state.required_checks(&base_ref) {
-        view.state
-            .checks
-            .require(required, &head)
-            .map_err(|rejection| not_mergeable(rejection.to_string()))?;
-    }
-    if let Some(sha) = body.sha.as_deref()
-        && sha != head.to_string()
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "Head branch was modified. Review and try the merge again.",
-        ));
-    }
-    let owner = served.owner.as_str();
-    let default_title = match method {
-        MergeMethod::Merge => format!(
-            "Merge pull request #{} from {owner}/{}",
-            thread.number, pull.head
-        ),
-        MergeMethod::Squash | MergeMethod::Rebase => {
-            format!("{} (#{})", thread.title, thread.number)
-        }
-    };
-    Ok(MergePlan {
-        pull: id,
-        method,
-        base_ref,
-        base,
-        head,
-        title: body.commit_title.unwrap_or(default_title),
-        message: body.commit_message.unwrap_or_else(|| thread.title.clone()),
-    })
-}
-
-/// Writes the merge's commits on the blocking pool; returns the new base tip.
-async fn write_commits(
-    state: &AppState,
-    view: &RepoView,
-    authed: &Authed,
-    plan: &MergePlan,
-) -> Result<ObjectId, ApiError> {
-    let git = state.repos.git().clone();
-    let dir = view.id.to_string();
-    let login = authed.user.login.clone();
-    let (base, head, method) = (plan.base, plan.head, plan.method);
-    let (title, message) = (plan.title.clone(), plan.message.clone());
-    let time_secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let written = tokio::task::spawn_blocking(move || {
-        let repo = git
-            .open_repo(&dir)
-            .map_err(|e| MergeError::Git(e.to_string()))?;
-        let author = guts_storage::Signature {
-            email: guts_service::noreply_email(&login),
-            name: login,
-            time_secs,
-        };
-        repo.write_merge(&MergeRequest {
-            base: *base.as_bytes(),
-            head: *head.as_bytes(),
-            method,
-            title: &title,
-            message: &message,
-            author: &author,
-        })
-    })
-    .await
-    .map_err(|_| ApiError::internal())?;
-    match written {
-        Ok(oid) => Ok(ObjectId::from_bytes(oid)),
-        Err(MergeError::Conflict { .. }) => Err(not_mergeable("Merge conflict")),
-        Err(MergeError::UpToDate) => Err(not_mergeable("Pull Request is not mergeable")),
-        Err(e) => {
-            tracing::error!(error = %e, "merge failed");
-            Err(ApiError::internal())
-        }
-    }
-}
-
 /// Merges a pull request (a request without a body merges too): 405 when it cannot merge, 409 when
 /// the head or base moved meanwhile.
 #[utoipa::path(put, operation_id = "pulls/merge", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/merge", tag = "pulls",
@@ -574,41 +412,20 @@ async fn merge(
     } else {
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Problems parsing JSON"))?
     };
-    let plan = plan_merge(&view, &state.served(&view), number, body)?;
-    if threads::role_of(&view, &authed) < Some(guts_core::Role::Write) {
-        return Err(ApiError::forbidden("Must have push access to repository."));
-    }
-    let new = write_commits(&state, &view, &authed, &plan).await?;
-    let payload = Payload::MergePull {
-        pull: plan.pull,
-        method: plan.method,
-        head: plan.head,
-        old: plan.base,
-        new,
+    // Not found comes before a bad method, as the merge's own checks come after it.
+    find_pull(&view, number)?;
+    let input = MergeInput {
+        method: guts_service::parse_merge_method(body.merge_method.as_deref())?,
+        sha: body.sha,
+        commit_title: body.commit_title,
+        commit_message: body.commit_message,
     };
-    let (base_ref, base, head, pull) = (plan.base_ref.clone(), plan.base, plan.head, plan.pull);
-    state
+    let done = state
         .service
-        .append_checked(&authed, &view, payload, move |current| {
-            let moved = current.refs.get(&base_ref).map(|r| r.target) != Some(base);
-            let head_moved = current
-                .collab
-                .threads
-                .get(&pull)
-                .and_then(|t| t.pull.as_ref())
-                .is_none_or(|p| head_sha(current, p) != head);
-            if moved || head_moved {
-                Err(RepoError::Moved(
-                    "Base or head branch was modified. Review and try the merge again.".into(),
-                ))
-            } else {
-                Ok(())
-            }
-        })
+        .merge_pull(&authed, &view, number, input)
         .await?;
-    tracing::info!(pull = number, by = %authed.user.login, method = plan.method.as_str(), "pull request merged");
     Ok(Json(MergeResult {
-        sha: new.to_string(),
+        sha: done.sha.to_string(),
         merged: true,
         message: "Pull Request successfully merged",
     })
@@ -674,7 +491,7 @@ impl Reviewers {
                 "Guts has no teams",
             ));
         }
-        caps::check_count(
+        guts_service::check_count(
             "PullRequest",
             "reviewers",
             self.reviewers.len(),

@@ -6,7 +6,8 @@
 use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use guts_core::{ObjectId, OpId, Payload, Review, ReviewComment, Verdict};
+use guts_core::{OpId, Payload, Review, Verdict};
+use guts_service::ReviewInput;
 use guts_storage::RepoView;
 use http::StatusCode;
 use serde::Deserialize;
@@ -14,16 +15,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::caps;
 use crate::error::ApiError;
-use crate::extract::{AuthUser, Authed, JsonBody, VisibleRepo};
+use crate::extract::{AuthUser, JsonBody, VisibleRepo};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::params::OwnerRepoNumber;
 
 use crate::state::AppState;
-use crate::threads::{self, Render, find_pull, head_sha};
+use crate::threads::{self, Render, find_pull};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -100,27 +100,14 @@ struct InlineComment {
 }
 
 impl InlineComment {
-    fn into_core(self) -> Result<ReviewComment, ApiError> {
-        let path = self
-            .path
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| ApiError::missing_field("PullRequestReviewComment", "path"))?;
-        caps::check_bytes(
-            "PullRequestReviewComment",
-            "path",
-            &path,
-            caps::MAX_NAME_BYTES,
-        )?;
-        let body = self
-            .body
-            .filter(|b| !b.trim().is_empty())
-            .ok_or_else(|| ApiError::missing_field("PullRequestReviewComment", "body"))?;
-        threads::validate_text("PullRequestReviewComment", None, Some(&body))?;
-        Ok(ReviewComment {
-            path,
-            line: self.line.or(self.position).unwrap_or(1),
-            body,
-        })
+    /// The service's inline comment: an absent path or body is an empty one, which it
+    /// answers as a missing field.
+    fn into_input(self) -> guts_service::InlineComment {
+        guts_service::InlineComment {
+            path: self.path.unwrap_or_default(),
+            line: self.line.or(self.position),
+            body: self.body.unwrap_or_default(),
+        }
     }
 }
 
@@ -156,42 +143,6 @@ fn verdict(event: Option<&str>) -> Result<Verdict, ApiError> {
     }
 }
 
-/// The reviewed commit: the one named, or the pull request's head.
-fn commit_of(view: &RepoView, number: u64, named: Option<&str>) -> Result<ObjectId, ApiError> {
-    match named {
-        Some(sha) => sha.parse().map_err(|_| {
-            ApiError::invalid_field("PullRequestReview", "commit_id", "is not a commit sha")
-        }),
-        None => {
-            let (_, _, pull) = find_pull(view, number)?;
-            Ok(head_sha(&view.state, pull))
-        }
-    }
-}
-
-async fn submit(
-    state: &AppState,
-    authed: &Authed,
-    view: &RepoView,
-    number: u64,
-    review: (Verdict, String, ObjectId, Vec<ReviewComment>),
-) -> Result<(std::sync::Arc<RepoView>, OpId), ApiError> {
-    let (pull, _, _) = find_pull(view, number)?;
-    let (verdict, body, commit, comments) = review;
-    if verdict != Verdict::Approve && body.trim().is_empty() && comments.is_empty() {
-        return Err(ApiError::missing_field("PullRequestReview", "body"));
-    }
-    threads::validate_text("PullRequestReview", None, Some(&body))?;
-    let payload = Payload::Review {
-        pull,
-        verdict,
-        body,
-        commit,
-        comments,
-    };
-    threads::append(state, authed, view, payload).await
-}
-
 /// Submits a review (at once: Guts has no pending reviews).
 #[utoipa::path(post, operation_id = "pulls/create-review", path = "/api/v3/repos/{owner}/{repo}/pulls/{number}/reviews",
     tag = "pulls", params(OwnerRepoNumber), request_body = CreateReview,
@@ -204,28 +155,20 @@ async fn create(
     Path((_owner, _repo, number)): Path<(String, String, u64)>,
     JsonBody(body): JsonBody<CreateReview>,
 ) -> Result<Response, ApiError> {
-    let verdict = verdict(body.event.as_deref())?;
-    let commit = commit_of(&view, number, body.commit_id.as_deref())?;
-    caps::check_count(
-        "PullRequestReview",
-        "comments",
-        body.comments.len(),
-        caps::MAX_REVIEW_COMMENTS,
-    )?;
-    let comments = body
-        .comments
-        .into_iter()
-        .map(InlineComment::into_core)
-        .collect::<Result<Vec<_>, _>>()?;
-    let text = body.body.unwrap_or_default();
-    let (view, id) = submit(
-        &state,
-        &authed,
-        &view,
-        number,
-        (verdict, text, commit, comments),
-    )
-    .await?;
+    let review = ReviewInput {
+        verdict: verdict(body.event.as_deref())?,
+        body: body.body.unwrap_or_default(),
+        commit_id: body.commit_id,
+        comments: body
+            .comments
+            .into_iter()
+            .map(InlineComment::into_input)
+            .collect(),
+    };
+    let (view, id) = state
+        .service
+        .submit_review(&authed, &view, number, review)
+        .await?;
     threads::respond(&state, &links, &view, StatusCode::OK, |r| {
         Some(r.review(&id, view.state.collab.reviews.get(&id)?))
     })
@@ -276,10 +219,16 @@ async fn create_comment(
     Path((_owner, _repo, number)): Path<(String, String, u64)>,
     JsonBody(body): JsonBody<CreateComment>,
 ) -> Result<Response, ApiError> {
-    let commit = commit_of(&view, number, body.commit_id.as_deref())?;
-    let comment = body.comment.into_core()?;
-    let review = (Verdict::Comment, String::new(), commit, vec![comment]);
-    let (view, id) = submit(&state, &authed, &view, number, review).await?;
+    let review = ReviewInput {
+        verdict: Verdict::Comment,
+        body: String::new(),
+        commit_id: body.commit_id,
+        comments: vec![body.comment.into_input()],
+    };
+    let (view, id) = state
+        .service
+        .submit_review(&authed, &view, number, review)
+        .await?;
     threads::respond(&state, &links, &view, StatusCode::CREATED, |r| {
         r.review_comment(&id, view.state.collab.reviews.get(&id)?, 0)
     })
@@ -431,13 +380,7 @@ async fn update_repo_comment(
         .body
         .filter(|b| !b.trim().is_empty())
         .ok_or_else(|| ApiError::missing_field("PullRequestReviewComment", "body"))?;
-    if text.chars().count() > caps::MAX_BODY_CHARS {
-        return Err(ApiError::invalid_field(
-            "PullRequestReviewComment",
-            "body",
-            "is too long (maximum is 65536 characters)",
-        ));
-    }
+    guts_service::check_text("PullRequestReviewComment", None, Some(&text))?;
     let payload = Payload::EditReviewComment {
         review,
         index,
