@@ -587,17 +587,6 @@ impl LabelRef {
     }
 }
 
-/// The commits a pull request brings: base (as it was when the pull request was
-/// opened, once merged) to head.
-pub(crate) fn pull_range_of(state: &RepoState, pull: &Pull) -> (ObjectId, ObjectId) {
-    let base = if pull.merged.is_some() {
-        pull.base_sha
-    } else {
-        base_sha(state, pull)
-    };
-    (base, head_sha(state, pull))
-}
-
 /// A pull request's commits and changed lines and files, from the merge base of
 /// `base` and `head` to `head` (what the REST view and webhook payloads show); `None`
 /// when the objects cannot be read.

@@ -43,7 +43,9 @@ pub use merge::{
 };
 pub use org_hooks::org_hook_number;
 pub use passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, SignedIn, check_password};
-pub use pulls::{InlineComment, NewPull, PullChange, ReviewInput, base_sha, find_pull, head_sha};
+pub use pulls::{
+    InlineComment, NewPull, PullChange, ReviewInput, base_sha, find_pull, head_sha, pull_range,
+};
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 pub use statuses::NewStatus;

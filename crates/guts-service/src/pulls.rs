@@ -86,6 +86,17 @@ pub fn base_sha(state: &RepoState, pull: &Pull) -> ObjectId {
     state.branch(&pull.base).unwrap_or(pull.base_sha)
 }
 
+/// The commits a pull request brings: base (as it was when the pull request was
+/// opened, once merged) to head.
+pub fn pull_range(state: &RepoState, pull: &Pull) -> (ObjectId, ObjectId) {
+    let base = if pull.merged.is_some() {
+        pull.base_sha
+    } else {
+        base_sha(state, pull)
+    };
+    (base, head_sha(state, pull))
+}
+
 /// A review's inline comment checked and made the operation's.
 fn inline_comment(comment: InlineComment) -> Result<ReviewComment, ServiceError> {
     const RESOURCE: &str = "PullRequestReviewComment";

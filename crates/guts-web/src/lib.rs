@@ -15,6 +15,7 @@
 
 pub mod markup;
 
+mod conversation;
 mod diffs;
 mod error;
 mod page;

@@ -30,8 +30,7 @@ use crate::views::PullStats;
 
 use crate::state::AppState;
 use crate::threads::{
-    self, Render, base_sha, find_pull, head_sha, open_flag, pull_range_of, pull_stats,
-    sort_threads, state_filter,
+    self, Render, base_sha, find_pull, head_sha, open_flag, pull_stats, sort_threads, state_filter,
 };
 use validator::Validate;
 
@@ -63,7 +62,7 @@ fn pull_range(
 ) -> Result<(Repo, ObjectId, ObjectId), ApiError> {
     let repo = Repo::find(state, links, &owner, &name, caller)?;
     let (_, _, pull) = find_pull(&repo.view, number)?;
-    let (base, head) = pull_range_of(&repo.view.state, pull);
+    let (base, head) = guts_service::pull_range(&repo.view.state, pull);
     Ok((repo, base, head))
 }
 
@@ -294,7 +293,7 @@ struct Facts {
 /// [`Facts`], read on the blocking pool in one go.
 async fn facts(state: &AppState, view: &RepoView, pull: &Pull) -> Facts {
     let merged = pull.merged.is_some();
-    let (base, head) = pull_range_of(&view.state, pull);
+    let (base, head) = guts_service::pull_range(&view.state, pull);
     let (merge_base, merge_head) = (base_sha(&view.state, pull), head_sha(&view.state, pull));
     let git = state.repos.git().clone();
     let dir = view.id.to_string();

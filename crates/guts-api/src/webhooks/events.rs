@@ -22,7 +22,7 @@ use crate::browse::Repo;
 use crate::check_reads::Runs;
 use crate::links::Links;
 use crate::state::AppState;
-use crate::threads::{Render, pull_range_of, pull_stats};
+use crate::threads::{Render, pull_stats};
 use crate::time::iso8601;
 use crate::views::{
     Changes, CheckRunBody, Envelope, GitPerson, IssueBody, IssueCommentBody, MemberBody, PingBody,
@@ -513,7 +513,7 @@ impl<'a> Events<'a> {
             _ => None,
         };
         let stats = self.browser.as_ref().and_then(|b| {
-            let (base, head) = pull_range_of(state, pull);
+            let (base, head) = guts_service::pull_range(state, pull);
             pull_stats(b, base, head)
         });
         let body = PullBody {

@@ -4,8 +4,8 @@
 mod auth;
 mod code;
 mod home;
-// mod issues;
-// mod pulls;
+mod issues;
+mod pulls;
 mod settings;
 
 use axum::Router;
@@ -44,6 +44,29 @@ pub(crate) fn router() -> Router<WebState> {
         .route("/{owner}/{repo}/commits/{*rest}", get(code::commits))
         .route("/{owner}/{repo}/commit/{sha}", get(code::commit))
         .route("/{owner}/{repo}/branches", get(code::branches))
+        .route(
+            "/{owner}/{repo}/compare/{*spec}",
+            get(pulls::compare).post(pulls::open),
+        )
+        .route("/{owner}/{repo}/issues", get(issues::list))
+        .route(
+            "/{owner}/{repo}/issues/new",
+            get(issues::new_form).post(issues::create),
+        )
+        .route("/{owner}/{repo}/issues/{number}", get(issues::view))
+        .route(
+            "/{owner}/{repo}/issues/{number}/comments",
+            post(issues::comment),
+        )
+        .route(
+            "/{owner}/{repo}/issues/{number}/state",
+            post(issues::set_state),
+        )
+        .route("/{owner}/{repo}/pulls", get(pulls::list))
+        .route("/{owner}/{repo}/pull/{number}", get(pulls::view))
+        .route("/{owner}/{repo}/pull/{number}/files", get(pulls::files))
+        .route("/{owner}/{repo}/pull/{number}/reviews", post(pulls::review))
+        .route("/{owner}/{repo}/pull/{number}/merge", post(pulls::merge))
         .route("/{owner}/{repo}/settings", get(settings::repo_settings))
         .route(
             "/{owner}/{repo}/settings/collaborators",

@@ -1,0 +1,163 @@
+//! What issue and pull request pages share: a thread's state badge, its body and
+//! comments rendered as sanitised Markdown, the comment form, and lists of threads.
+
+use guts_core::{OpId, PublicKey, Thread};
+use guts_storage::RepoView;
+use maud::{Markup, PreEscaped, html};
+
+use crate::WebState;
+use crate::markup::markdown;
+use crate::page::{self, csrf_field};
+use crate::session::Viewer;
+
+/// Who `key` is, for people: their login, or a short key for an unknown author.
+pub(crate) fn author(state: &WebState, key: &PublicKey) -> String {
+    state.service.login_of(key).unwrap_or_else(|| {
+        let key = key.to_string();
+        format!("key:{}", key.get(..12).unwrap_or(&key))
+    })
+}
+
+/// `Open`, `Closed` or `Merged`, with the element id `id`.
+pub(crate) fn state_badge(thread: &Thread, id: &str) -> Markup {
+    let (class, word) = match (&thread.pull, thread.open) {
+        (Some(pull), _) if pull.merged.is_some() => ("state state-merged", "Merged"),
+        (_, true) => ("state state-open", "Open"),
+        (_, false) => ("state state-closed", "Closed"),
+    };
+    html! { span id=(id) class=(class) { (word) } }
+}
+
+/// A comment (or a thread's first post): who, when, and the sanitised body.
+pub(crate) fn comment_box(
+    state: &WebState,
+    who: &PublicKey,
+    at_ms: u64,
+    body: &str,
+    body_id: Option<&str>,
+) -> Markup {
+    html! {
+        div.comment {
+            div.comment-header { strong { (author(state, who)) } " commented " (page::time(at_ms / 1000)) }
+            div.comment-body.markdown-body id=[body_id] {
+                @if body.trim().is_empty() { p.muted { "No description provided." } }
+                @else { (PreEscaped(markdown::render(body))) }
+            }
+        }
+    }
+}
+
+/// A thread's opening post and its comments, oldest first.
+pub(crate) fn thread_posts(
+    state: &WebState,
+    view: &RepoView,
+    thread: &Thread,
+    body_id: &str,
+) -> Markup {
+    let comments = &view.state.collab.comments;
+    html! {
+        (comment_box(state, &thread.author, thread.created_at.wall_ms, &thread.body, Some(body_id)))
+        @for id in &thread.comments {
+            @if let Some(c) = comments.get(id) {
+                (comment_box(state, &c.author, c.created_at.wall_ms, &c.body, None))
+            }
+        }
+    }
+}
+
+/// Labels and assignees of a thread.
+pub(crate) fn sidebar(state: &WebState, view: &RepoView, thread: &Thread) -> Markup {
+    let labels = &view.state.collab.labels;
+    html! {
+        aside aria-label="Details" {
+            h2 { "Labels" }
+            p {
+                @for name in &thread.labels {
+                    span.label { (labels.get(name).map_or(name.as_str(), |l| l.name.as_str())) } " "
+                }
+                @if thread.labels.is_empty() { span.muted { "None yet" } }
+            }
+            h2 { "Assignees" }
+            p {
+                @for key in &thread.assignees { span.assignee { (author(state, key)) } " " }
+                @if thread.assignees.is_empty() { span.muted { "No one assigned" } }
+            }
+        }
+    }
+}
+
+/// The comment form of thread `number`, and its close or reopen button, for a signed-in
+/// viewer; a sign-in link otherwise.
+pub(crate) fn comment_form(viewer: &Viewer, base: &str, thread: &Thread, kind: &str) -> Markup {
+    let number = thread.number;
+    let merged = thread.pull.as_ref().is_some_and(|p| p.merged.is_some());
+    html! {
+        @if viewer.authed.is_some() {
+            form #comment-form.stack method="post" action=(format!("{base}/issues/{number}/comments")) {
+                (csrf_field(viewer))
+                label for="comment-body" { "Add a comment" }
+                textarea #comment-body name="body" required maxlength="65536" {}
+                button #submit-comment.primary type="submit" { "Comment" }
+            }
+            @if !merged {
+                form method="post" action=(format!("{base}/issues/{number}/state")) {
+                    (csrf_field(viewer))
+                    @if thread.open {
+                        input type="hidden" name="state" value="closed";
+                        button #close-issue type="submit" { "Close " (kind) }
+                    } @else {
+                        input type="hidden" name="state" value="open";
+                        button #reopen-issue type="submit" { "Reopen " (kind) }
+                    }
+                }
+            }
+        } @else {
+            p { a href=(format!("/login?return_to={}", page::query_escape(&viewer.path))) { "Sign in" } " to comment." }
+        }
+    }
+}
+
+/// One line of a thread list.
+pub(crate) fn thread_item(
+    state: &WebState,
+    base: &str,
+    thread: &Thread,
+    path: &str,
+    link_class: &str,
+) -> Markup {
+    html! {
+        li {
+            (state_badge(thread, &format!("state-{}", thread.number)))
+            " "
+            a class=(link_class) href=(format!("{base}/{path}/{}", thread.number)) { (thread.title) }
+            div.meta {
+                "#" (thread.number) " opened " (page::time(thread.created_at.wall_ms / 1000))
+                " by " (author(state, &thread.author))
+                @if !thread.comments.is_empty() { " · " (thread.comments.len()) " comments" }
+            }
+        }
+    }
+}
+
+/// The threads of `view` (pull requests when `pulls`), filtered by `state` (`open`,
+/// `closed`, `all`), newest first.
+pub(crate) fn threads<'a>(
+    view: &'a RepoView,
+    pulls: bool,
+    state: &str,
+) -> Vec<(&'a OpId, &'a Thread)> {
+    let mut found: Vec<(&OpId, &Thread)> = view
+        .state
+        .collab
+        .threads
+        .iter()
+        .filter(|(_, t)| t.pull.is_some() == pulls)
+        .filter(|(_, t)| match state {
+            "closed" => !t.open,
+            "all" => true,
+            _ => t.open,
+        })
+        .collect();
+    found.sort_by_key(|(_, t)| std::cmp::Reverse(t.number));
+    found
+}

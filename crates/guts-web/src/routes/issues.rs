@@ -1,0 +1,206 @@
+//! Issues: the list with its state filter, opening one, reading one with its comments,
+//! commenting, closing and reopening. Comments and state changes also serve pull
+//! requests (they are threads too), as GitHub's `issues/{n}/comments` does.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use guts_service::NewIssue;
+use maud::html;
+use serde::Deserialize;
+
+use crate::WebState;
+use crate::conversation::{self, comment_form, sidebar, state_badge, thread_posts};
+use crate::error::WebError;
+use crate::page::{self, Tab, csrf_field, repo_header, repo_path};
+use crate::repo;
+use crate::session::{Posted, Viewer};
+
+/// Threads per page of a list.
+const PER_PAGE: usize = 50;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    state: Option<String>,
+    page: Option<usize>,
+}
+
+/// The issues, open ones first by default.
+pub(super) async fn list(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Path((owner, name)): Path<(String, String)>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, WebError> {
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    let base = repo_path(&access);
+    let filter = match query.state.as_deref() {
+        Some("closed") => "closed",
+        Some("all") => "all",
+        _ => "open",
+    };
+    let page_no = query.page.unwrap_or(1).clamp(1, 100_000);
+    let found = conversation::threads(&access.view, false, filter);
+    let more = found.len() > page_no * PER_PAGE;
+    let body = html! {
+        (repo_header(&access, Tab::Issues))
+        div.box {
+            div.box-header {
+                nav aria-label="Filter" {
+                    a href=(format!("{base}/issues?state=open")) aria-current=[(filter == "open").then_some("page")] { "Open" } " · "
+                    a href=(format!("{base}/issues?state=closed")) aria-current=[(filter == "closed").then_some("page")] { "Closed" } " · "
+                    a href=(format!("{base}/issues?state=all")) aria-current=[(filter == "all").then_some("page")] { "All" }
+                }
+                a #new-issue href=(format!("{base}/issues/new")) { "New issue" }
+            }
+            ul.list #issues {
+                @for (_, thread) in found.iter().skip((page_no - 1) * PER_PAGE).take(PER_PAGE) {
+                    (conversation::thread_item(&state, &base, thread, "issues", "issue-link"))
+                }
+                @if found.is_empty() { li.muted { "No issues here." } }
+            }
+        }
+        nav.pager aria-label="Pages" {
+            @if page_no > 1 { a #prev-page href=(format!("{base}/issues?state={filter}&page={}", page_no - 1)) { "Previous" } }
+            @if more { a #next-page href=(format!("{base}/issues?state={filter}&page={}", page_no + 1)) { "Next" } }
+        }
+    };
+    let title = format!("Issues · {}/{}", access.served.owner, access.served.name);
+    Ok(page::page(&viewer, &title, body))
+}
+
+/// The form that opens an issue.
+pub(super) async fn new_form(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Path((owner, name)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    viewer.require()?;
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    let base = repo_path(&access);
+    let body = html! {
+        (repo_header(&access, Tab::Issues))
+        form #issue-form.stack method="post" action=(format!("{base}/issues/new")) {
+            (csrf_field(&viewer))
+            label for="title" { "Title" }
+            input #title type="text" name="title" required maxlength="256";
+            label for="body" { "Description (Markdown)" }
+            textarea #body name="body" maxlength="65536" {}
+            button #submit-issue.primary type="submit" { "Submit new issue" }
+        }
+    };
+    Ok(page::page(&viewer, "New issue", body))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct IssueForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// Opens the issue and shows it.
+pub(super) async fn create(
+    State(state): State<WebState>,
+    Path((owner, name)): Path<(String, String)>,
+    Posted { viewer, form }: Posted<IssueForm>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    let new = NewIssue {
+        title: form.title,
+        body: (!form.body.is_empty()).then_some(form.body),
+        ..NewIssue::default()
+    };
+    let (view, id) = state.service.open_issue(authed, &access.view, new).await?;
+    let number = view
+        .state
+        .collab
+        .threads
+        .get(&id)
+        .map(|t| t.number)
+        .ok_or_else(WebError::internal)?;
+    Ok(Redirect::to(&format!("{}/issues/{number}", repo_path(&access))).into_response())
+}
+
+/// One issue and its conversation (a pull request's number goes to its page).
+pub(super) async fn view(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Path((owner, name, number)): Path<(String, String, u64)>,
+) -> Result<Response, WebError> {
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    let base = repo_path(&access);
+    let (_, thread) = guts_service::find_thread(&access.view, number)?;
+    if thread.pull.is_some() {
+        return Ok(Redirect::to(&format!("{base}/pull/{number}")).into_response());
+    }
+    let body = html! {
+        (repo_header(&access, Tab::Issues))
+        h1 { span #issue-title { (thread.title) } " " span.muted { "#" (thread.number) } }
+        p { (state_badge(thread, "issue-state")) }
+        div.grid {
+            div {
+                (thread_posts(&state, &access.view, thread, "issue-body"))
+                (comment_form(&viewer, &base, thread, "issue"))
+            }
+            (sidebar(&state, &access.view, thread))
+        }
+    };
+    let title = format!("{} · Issue #{number}", thread.title);
+    Ok(page::page(&viewer, &title, body))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CommentForm {
+    #[serde(default)]
+    body: String,
+}
+
+/// Where thread `number`'s page is.
+fn thread_page(access: &guts_service::RepoAccess, number: u64) -> String {
+    let pull = guts_service::find_thread(&access.view, number).is_ok_and(|(_, t)| t.pull.is_some());
+    let kind = if pull { "pull" } else { "issues" };
+    format!("{}/{kind}/{number}", repo_path(access))
+}
+
+/// Comments on an issue or a pull request.
+pub(super) async fn comment(
+    State(state): State<WebState>,
+    Path((owner, name, number)): Path<(String, String, u64)>,
+    Posted { viewer, form }: Posted<CommentForm>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    state
+        .service
+        .comment(authed, &access.view, number, form.body)
+        .await?;
+    Ok(Redirect::to(&thread_page(&access, number)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct StateForm {
+    #[serde(default)]
+    state: String,
+}
+
+/// Closes or reopens an issue or a pull request.
+pub(super) async fn set_state(
+    State(state): State<WebState>,
+    Path((owner, name, number)): Path<(String, String, u64)>,
+    Posted { viewer, form }: Posted<StateForm>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    let open = match form.state.as_str() {
+        "open" => true,
+        "closed" => false,
+        _ => return Err(WebError::bad_request("state must be open or closed")),
+    };
+    state
+        .service
+        .set_thread_open(authed, &access.view, number, open)
+        .await?;
+    Ok(Redirect::to(&thread_page(&access, number)).into_response())
+}
