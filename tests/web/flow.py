@@ -534,6 +534,14 @@ def scenario_xss(b, args):
             b.fail(f"the blob page of {name!r} does not show its name literally")
         b.shot(f"hostile-name-{i}")
 
+    # The commit that added them: its diff names each file literally.
+    b.goto(f"{url}/{full}/commit/{fixture['commit']}", "commit", "#diff")
+    b.assert_inert("commit page")
+    changed = b.texts("#diff .file .file-name")
+    for name in fixture["names"]:
+        if name not in changed:
+            b.fail(f"the commit's diff does not name {name!r} literally: {changed}")
+
     # Hostile contents shown as text.
     for path, lines in fixture["contents"].items():
         b.goto(f"{url}/{full}/blob/main/{path}", f"blob-{path}", "table#blob")

@@ -56,13 +56,16 @@ fn forms_without_the_csrf_token_or_from_another_site_are_refused() {
     );
     refused.expect_error_page(403);
 
-    // A valid session and token, but another site's page posted it.
+    // A valid session and token, but another site's page posted it. (A fresh token
+    // each time: one-time tokens are fine.)
+    let token = web.get("/new").csrf("new-repo-form");
     let cross = web.post(
         "/new",
         &[("name", "cross-origin"), ("_csrf", &token)],
         &[("Origin", "http://evil.example")],
     );
     cross.expect_error_page(403);
+    let token = web.get("/new").csrf("new-repo-form");
     let cross = web.post(
         "/new",
         &[("name", "cross-site"), ("_csrf", &token)],
@@ -85,6 +88,7 @@ fn forms_without_the_csrf_token_or_from_another_site_are_refused() {
 
     // The same form, same site, with the token: it works (the refusals were the
     // token's and the origin's doing, not a broken request).
+    let token = web.get("/new").csrf("new-repo-form");
     let made = web.submit("/new", &[("name", "made-here"), ("_csrf", &token)]);
     assert_eq!(made.status, 303, "{}", made.describe());
     assert_eq!(

@@ -62,7 +62,7 @@ fn hostile_names_contents_issues_and_comments_render_inert() {
         ("evil.html", EVIL_HTML.as_bytes()),
         ("evil.svg", EVIL_SVG.as_bytes()),
     ]);
-    git.commit(&tree, &files, "Hostile content");
+    let commit = git.commit(&tree, &files, "Hostile content");
     // Every name really is a file of the commit (nothing was mangled on the way).
     let listed = git.out(&tree, &["ls-tree", "--name-only", "-z", "HEAD"]);
     for name in NAMES {
@@ -83,6 +83,7 @@ fn hostile_names_contents_issues_and_comments_render_inert() {
 
     let fixture = json!({
         "repo": "alice/xss",
+        "commit": commit,
         "names": NAMES,
         "contents": {
             "evil.html": EVIL_HTML.lines().collect::<Vec<_>>(),
@@ -171,7 +172,7 @@ fn a_5000_line_file_renders_every_line_and_its_anchor_targets_line_4999() {
     create_repo(&node, &alice, "big", false);
     let mut rng = Prng::new(4999);
     let lines: Vec<String> = (1..=5000)
-        .map(|n| format!("line {n:04}: {:016x}", rng.next_u64()))
+        .map(|n| format!("{n:04} {:08x}", rng.next_u64() >> 32))
         .collect();
     let text = lines.join("\n") + "\n";
     let git = Git::v(2);
