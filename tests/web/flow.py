@@ -49,7 +49,7 @@ except ImportError as e:  # pragma: no cover - environment problem
 CHROMIUM = os.environ.get("GUTS_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("GUTS_CHROMEDRIVER", "/usr/bin/chromedriver")
 # Pages are rendered server-side: once `get` returns, an element is there or not.
-WAIT = 5
+WAIT = 10
 # Replication between two nodes.
 REPLICATION = 45
 
@@ -118,13 +118,19 @@ class Browser:
 
     def wait_css(self, css, what=None, timeout=WAIT):
         """The first element matching `css`; fails early on an error page."""
+        foreign = []
+
         def ready(d):
             found = d.find_elements(By.CSS_SELECTOR, css)
             if found:
                 return found[0]
             if self._error_page() is not None:
                 return "error"
-            return False
+            # Every page of the interface has `a#home`; a loaded document without it
+            # (twice in a row, not a navigation in progress) is something else.
+            loaded = d.execute_script("return document.readyState") == "complete"
+            foreign.append(loaded and not d.find_elements(By.CSS_SELECTOR, "header a#home"))
+            return "foreign" if foreign[-2:] == [True, True] else False
         try:
             got = WebDriverWait(self.d, timeout).until(ready)
         except TimeoutException:
@@ -132,6 +138,9 @@ class Browser:
         if got == "error":
             self.fail(f"expected {what or css} (`{css}`) but got an error page: "
                       f"{self._error_page()!r}")
+        if got == "foreign":
+            self.fail(f"expected {what or css} (`{css}`) but this is not a page of the web "
+                      "interface (no `header a#home`)")
         return got
 
     def absent(self, css, why):

@@ -32,7 +32,7 @@ use crate::harness::{ADMIN_TOKEN, NodeOptions, TestNode, client, eventually};
 /// How long replication between two nodes may take.
 const CONVERGE: Duration = Duration::from_secs(60);
 /// How long one browser scenario may run.
-const SCENARIO: Duration = Duration::from_secs(150);
+const SCENARIO: Duration = Duration::from_secs(100);
 const CLUSTER_SECRET: &str = "web-tests-cluster-secret-0123456789abcdef";
 
 pub(crate) const ALICE_PW: &str = "alice-web-password-1";
