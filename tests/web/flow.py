@@ -50,6 +50,8 @@ CHROMIUM = os.environ.get("GUTS_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("GUTS_CHROMEDRIVER", "/usr/bin/chromedriver")
 # Pages are rendered server-side: once `get` returns, an element is there or not.
 WAIT = 10
+# How links name the branch `main`: by name or by the commit it points at.
+REF = "(?:main|[0-9a-f]{40})"
 # Replication between two nodes.
 REPLICATION = 45
 
@@ -369,11 +371,11 @@ def scenario_flow(b, args):
     b.wait_text("article#readme h1", pushed["readme_heading"])
     directory, file_name = pushed["blob_path"].split("/")
     entry(b, directory).click()
-    b.expect_path(f"/{full}/tree/main/{directory}", "a directory entry")
+    b.expect_path(f"/{full}/tree/{REF}/{directory}", "a directory entry")
     b.wait_css("table#files a.entry")
     b.shot("tree")
     entry(b, file_name).click()
-    b.expect_path(f"/{full}/blob/main/{pushed['blob_path']}", "a file entry")
+    b.expect_path(f"/{full}/blob/{REF}/{pushed['blob_path']}", "a file entry")
     b.wait_css("table#blob")
     lines = pushed["blob_lines"]
     rows = b.all("table#blob tr[id^=L]")
@@ -384,13 +386,13 @@ def scenario_flow(b, args):
         if got.rstrip() != lines[n - 1].rstrip():
             b.fail(f"line {n} shows {got!r}, expected {lines[n - 1]!r}")
     raw = b.attr("a#raw-link", "href")
-    if not raw.endswith(f"/{full}/raw/main/{pushed['blob_path']}"):
+    if not re.search(f"/{full}/raw/{REF}/{pushed['blob_path']}$", raw):
         b.fail(f"raw link {raw!r}")
     b.shot("blob")
 
     # Commits.
     b.click("a#tab-commits")
-    b.expect_path(f"/{full}/commits(/main)?", "the commits tab")
+    b.expect_path(f"/{full}/commits(/{REF})?(\\?.*)?", "the commits tab")
     b.wait_css("li.commit")
     titles = b.texts("li.commit .commit-title")
     if titles != pushed["titles"]:
