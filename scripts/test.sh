@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# The browser the web interface's end-to-end tests drive (tests/web/), and its driver.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need_apt[*]}"
   sudo_cmd=""
@@ -18,15 +21,17 @@ fi
 # What the end-to-end tests drive from PyPI, in a venv under target/: a GitHub client
 # library, schemathesis, the Kubernetes schemas (kubernetes-validate) that the
 # manifests in k8s/ are checked against offline, and an OpenAPI 3.0 schema validator
-# with the `uri` format checker (rfc3986-validator) for the GitHub conformance test.
+# with the `uri` format checker (rfc3986-validator) for the GitHub conformance test,
+# and selenium, which drives the system's chromium for the web tests (tests/web/).
 # (`python -m pip`, not bin/pip: a venv copied from another checkout keeps that
 # checkout's path in bin/pip.)
 venv=target/pyvenv
-if ! "$venv/bin/python" -c 'import github, schemathesis, kubernetes_validate, openapi_schema_validator, rfc3986_validator' >/dev/null 2>&1; then
-  echo "== installing PyGithub, schemathesis, kubernetes-validate and openapi-schema-validator into $venv"
+if ! "$venv/bin/python" -c 'import github, schemathesis, kubernetes_validate, openapi_schema_validator, rfc3986_validator, selenium' >/dev/null 2>&1; then
+  echo "== installing PyGithub, schemathesis, kubernetes-validate, openapi-schema-validator and selenium into $venv"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check 'PyGithub>=2.4,<3' 'schemathesis>=4,<5' \
-    'kubernetes-validate>=1.29,<2' 'openapi-schema-validator>=0.9,<0.10' 'rfc3986-validator>=0.1.1,<0.2'
+    'kubernetes-validate>=1.29,<2' 'openapi-schema-validator>=0.9,<0.10' 'rfc3986-validator>=0.1.1,<0.2' \
+    'selenium>=4.20,<5'
 fi
 # GitHub's own OpenAPI description of api.github.com (npm @octokit/openapi, pinned: a
 # new version can move the reference, so bumping it is a commit of its own), which the

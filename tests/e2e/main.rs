@@ -31,4 +31,5 @@ mod trust_memory;
 mod trust_orgs;
 mod trust_reviews;
 mod trust_slow;
+mod web;
 mod webhooks;
