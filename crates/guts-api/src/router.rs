@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{any, get};
 use http::StatusCode;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -77,9 +77,14 @@ pub fn api_router(state: AppState, pages: Router) -> Router {
     let limits = state.limits.clone();
     let (rest, doc) = documented().split_for_parts();
     let doc = openapi::render(&openapi::finish(doc));
+    let not_found = || async { ApiError::not_found().into_response() };
     let guarded = rest
         .route(OPENAPI_PATH, get(openapi::serve).with_state(doc))
-        .fallback(|| async { ApiError::not_found().into_response() })
+        // Unknown REST and admin paths are GitHub's JSON 404 even where the web
+        // interface's `/{owner}/{repo}/{*rest}` would match them.
+        .route("/api/{*rest}", any(not_found))
+        .route("/admin/{*rest}", any(not_found))
+        .fallback(not_found)
         .layer(
             ServiceBuilder::new()
                 .layer(from_fn(json_errors))

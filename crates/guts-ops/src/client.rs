@@ -47,3 +47,41 @@ fn plausible_host(host: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
+
+/// Longest cookie value looked at.
+const MAX_COOKIE_CHARS: usize = 512;
+
+/// The value of cookie `name` in `headers` (every `Cookie` header), if present and of a
+/// plausible length.
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_CHARS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let mut headers = http::HeaderMap::new();
+        headers.append(
+            http::header::COOKIE,
+            http::HeaderValue::from_static("xguts_session=evil; guts_session=good"),
+        );
+        headers.append(
+            http::header::COOKIE,
+            http::HeaderValue::from_static("guts_csrf=c"),
+        );
+        assert_eq!(cookie(&headers, "guts_session"), Some("good"));
+        assert_eq!(cookie(&headers, "guts_csrf"), Some("c"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
+}

@@ -27,6 +27,7 @@ mod pulls;
 mod push;
 mod reads;
 mod repos;
+mod sessions;
 mod statuses;
 mod threads;
 mod tokens;
@@ -48,6 +49,7 @@ pub use pulls::{
 };
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
+pub use sessions::{SESSION_COOKIE, SESSION_DAYS};
 pub use statuses::NewStatus;
 pub use threads::{
     IssueChange, MAX_BODY_CHARS, MAX_TITLE_CHARS, NewIssue, check_bytes, check_count, check_labels,

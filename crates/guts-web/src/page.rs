@@ -116,11 +116,12 @@ pub(crate) fn repo_header(access: &RepoAccess, tab: Tab) -> Markup {
     let admin = access.role >= Some(guts_core::Role::Admin);
     html! {
         div.repo-header {
-            h1 #repo-name {
-                a href=(format!("/{}", path_escape(&access.served.owner))) { (access.served.owner) }
-                " / "
-                a href=(base) { (access.served.name) }
-                " "
+            div.repo-title {
+                h1 #repo-name {
+                    a href=(format!("/{}", path_escape(&access.served.owner))) { (access.served.owner) }
+                    "/"
+                    a href=(base) { (access.served.name) }
+                }
                 span.badge { @if private { "Private" } @else { "Public" } }
                 @if meta.is_some_and(|m| m.archived) { " " span.badge { "Archived" } }
             }

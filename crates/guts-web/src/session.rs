@@ -16,7 +16,6 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use bytes::Bytes;
 use guts_ops::Client;
 use guts_service::{Authed, Caller};
@@ -28,37 +27,15 @@ use serde::de::DeserializeOwned;
 use crate::WebState;
 use crate::error::WebError;
 
-/// The session cookie.
-pub(crate) const SESSION_COOKIE: &str = "guts_session";
+pub(crate) use guts_service::{SESSION_COOKIE, SESSION_DAYS};
 /// The anonymous CSRF cookie (the basis of `_csrf` while signed out).
 pub(crate) const CSRF_COOKIE: &str = "guts_csrf";
-/// How long a session lasts (its token stays revocable all along).
-pub(crate) const SESSION_DAYS: u64 = 14;
-/// What the session seal is bound to: a sealed value made for anything else does not open.
-const SEAL_PURPOSE: &str = "guts/web-session/v1";
-/// Longest cookie value looked at.
-const MAX_COOKIE_CHARS: usize = 512;
 /// Largest form body read (an issue body is at most 65,536 characters).
 pub(crate) const MAX_FORM_BYTES: usize = 512 * 1024;
 
 /// The value of cookie `name` in the request, if present.
 pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_CHARS)
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    guts_ops::client::cookie(&parts.headers, name)
 }
 
 /// The `_csrf` value of forms for a session or anonymous cookie value `basis`.
@@ -105,30 +82,13 @@ impl Viewer {
     }
 }
 
-/// The session `parts` carries, if its cookie opens, has not expired, and its token is
-/// a live web session.
+/// The session `parts` carries, if its cookie opens (see [`Service::open_session`]).
+///
+/// [`Service::open_session`]: guts_service::Service::open_session
 fn session(state: &WebState, parts: &Parts) -> Option<(Authed, String)> {
     let value = cookie(parts, SESSION_COOKIE)?;
-    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(value)
-        .ok()?;
-    let plain = state
-        .service
-        .accounts()
-        .sealer()
-        .open(&sealed, SEAL_PURPOSE)
-        .ok()?;
-    let (issued, token) = plain.split_at_checked(8)?;
-    let issued = u64::from_be_bytes(issued.try_into().ok()?);
-    if now_secs().saturating_sub(issued) > SESSION_DAYS * 86_400 {
-        return None;
-    }
-    let token = std::str::from_utf8(token).ok()?;
-    let authed = state.service.authenticate(token).ok()?;
-    authed
-        .token
-        .web_session
-        .then(|| (authed, value.to_string()))
+    let authed = state.service.open_session(value)?;
+    Some((authed, value.to_string()))
 }
 
 impl FromRequestParts<WebState> for Viewer {
@@ -164,18 +124,7 @@ pub(crate) fn session_cookie(
     token: &str,
     secure: bool,
 ) -> Result<HeaderValue, WebError> {
-    let mut plain = now_secs().to_be_bytes().to_vec();
-    plain.extend_from_slice(token.as_bytes());
-    let sealed = state
-        .service
-        .accounts()
-        .sealer()
-        .seal(&plain, SEAL_PURPOSE)
-        .map_err(|e| {
-            tracing::error!(error = %e, "sealing a session failed");
-            WebError::internal()
-        })?;
-    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed);
+    let value = state.service.seal_session(token)?;
     cookie_header(SESSION_COOKIE, &value, SESSION_DAYS * 86_400, secure)
 }
 
@@ -283,18 +232,5 @@ mod tests {
         assert!(same(&a, &csrf_of("one")));
         assert!(!same(&a, &a[..31]));
         assert!(!same("", &a));
-    }
-
-    #[test]
-    fn cookies_are_found_by_exact_name() {
-        let req = http::Request::builder()
-            .header(COOKIE, "xguts_session=evil; guts_session=good")
-            .header(COOKIE, "guts_csrf=c")
-            .body(())
-            .unwrap();
-        let (parts, ()) = req.into_parts();
-        assert_eq!(cookie(&parts, SESSION_COOKIE), Some("good"));
-        assert_eq!(cookie(&parts, CSRF_COOKIE), Some("c"));
-        assert_eq!(cookie(&parts, "missing"), None);
     }
 }

@@ -248,7 +248,6 @@ fn private_repositories_are_404_pages_for_visitors_and_non_collaborators() {
         "/alice/secret".to_string(),
         "/alice/secret/tree/main".to_string(),
         "/alice/secret/blob/main/README.md".to_string(),
-        "/alice/secret/raw/main/README.md".to_string(),
         "/alice/secret/commits/main".to_string(),
         "/alice/secret/issues".to_string(),
         format!("/alice/secret/issues/{number}"),
@@ -301,13 +300,28 @@ fn private_repositories_are_404_pages_for_visitors_and_non_collaborators() {
             "{who} sees the private repository on alice's profile: {}",
             profile.describe()
         );
+        // Raw files are git's edge's downloads (GitHub's error JSON), which honour the
+        // session cookie for reads: still a 404 that shows nothing.
+        let raw = client.get("/alice/secret/raw/main/README.md");
+        raw.expect(404);
+        assert!(
+            !raw.body.contains("top-secret-marker"),
+            "{}",
+            raw.describe()
+        );
     }
+    // The owner's session opens the raw file the blob page links to.
+    let raw = owner.get("/alice/secret/raw/main/README.md");
+    raw.expect(200);
+    assert!(raw.body.contains("top-secret-marker"), "{}", raw.describe());
 }
 
 /// The contract's policy: each directive with exactly these sources.
+/// The policy of every page, exactly: nothing is allowed by default and no script runs
+/// at all (the pages need none), our own stylesheet, images from anywhere over https.
 const CSP: [(&str, &[&str]); 8] = [
-    ("default-src", &["'self'"]),
-    ("script-src", &["'self'"]),
+    ("default-src", &["'none'"]),
+    ("script-src", &["'none'"]),
     ("style-src", &["'self'"]),
     ("img-src", &["'self'", "data:", "https:"]),
     ("object-src", &["'none'"]),

@@ -51,14 +51,20 @@ const MAX_REF_SEGMENTS: usize = 16;
 /// content shares this node's origin with the API and the web interface, so a pushed
 /// HTML or SVG file must never run as a page here. Files over the request's read
 /// budget (32 MiB) are refused with GitHub's `too_large` error; directories and
-/// submodules are 404, as on GitHub.
+/// submodules are 404, as on GitHub. The web interface links here, so a browser's
+/// session cookie counts as the caller when no credentials are sent (a read only).
 async fn raw(
     State(state): State<AppState>,
     links: Links,
     MaybeUser(caller): MaybeUser,
+    headers: http::HeaderMap,
     Path((owner, name, rest)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     use guts_storage::browse::{PathContent, READ_BUDGET_BYTES};
+    let caller = caller.or_else(|| {
+        guts_ops::client::cookie(&headers, guts_service::SESSION_COOKIE)
+            .and_then(|value| state.service.open_session(value))
+    });
     let repo = Repo::find(&state, links, &owner, &name, caller.as_ref())?;
     let found = repo
         .browse(&state, move |b| {

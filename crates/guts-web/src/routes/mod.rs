@@ -72,6 +72,9 @@ pub(crate) fn router() -> Router<WebState> {
             "/{owner}/{repo}/settings/collaborators",
             post(settings::add_collaborator),
         )
+        // What no route above (nor git's) serves under a repository: a page, not the
+        // REST API's JSON.
+        .route("/{owner}/{repo}/{*rest}", get(not_found))
 }
 
 async fn stylesheet() -> Response {
@@ -86,7 +89,6 @@ async fn stylesheet() -> Response {
 }
 
 /// A page that does not exist.
-#[allow(dead_code)]
-pub(crate) async fn not_found() -> WebError {
+async fn not_found() -> WebError {
     WebError::not_found()
 }
