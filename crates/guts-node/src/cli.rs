@@ -74,6 +74,10 @@ pub enum UserAction {
         /// Make the account a site administrator (token scopes repo and admin).
         #[arg(long)]
         admin: bool,
+        /// Read a password for the web interface from the first line of standard
+        /// input (8 to 1024 characters).
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -113,10 +117,25 @@ pub fn config_check(cli: &Cli) -> ExitCode {
 
 /// `user create`: opens the store directly, so it refuses (the database is locked)
 /// while a node runs on the same data directory; use the admin API then.
-pub fn user_create(cli: &Cli, login: &str, admin: bool) -> ExitCode {
+pub fn user_create(cli: &Cli, login: &str, admin: bool, password_stdin: bool) -> ExitCode {
     let loaded = match load(cli) {
         Ok(loaded) => loaded,
         Err(code) => return code,
+    };
+    let password = if password_stdin {
+        let mut line = String::new();
+        if let Err(e) = std::io::stdin().read_line(&mut line) {
+            eprintln!("guts-node: cannot read the password from standard input: {e}");
+            return ExitCode::FAILURE;
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if let Err(e) = guts_service::check_password(&line) {
+            eprintln!("guts-node: password: {e}");
+            return ExitCode::from(2);
+        }
+        Some(line)
+    } else {
+        None
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -133,16 +152,17 @@ pub fn user_create(cli: &Cli, login: &str, admin: bool) -> ExitCode {
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(StorageMetrics::register(&mut registry));
         let storage = OpenedStorage::open(&loaded.config, metrics)?;
-        let user = storage.accounts.create_user(login, admin).await?;
         let scopes = if admin {
             vec![Scope::Repo, Scope::Admin]
         } else {
             vec![Scope::Repo]
         };
-        let token = storage
-            .accounts
-            .create_token(&user.login, "initial", scopes)
-            .await?;
+        let service = guts_service::Service::new(storage.accounts.clone(), storage.repos.clone());
+        let (user, token) = service.create_account(login, admin, scopes).await?;
+        if let Some(password) = &password {
+            service.set_password(&user.login, password).await?;
+        }
+        drop(service);
         let text = token.token.expose().clone();
         drop(storage.accounts);
         drop(storage.repos);

@@ -14,8 +14,13 @@ fn main() -> ExitCode {
             action: ConfigAction::Check,
         }) => cli::config_check(&cli),
         Some(Command::User {
-            action: UserAction::Create { login, admin },
-        }) => cli::user_create(&cli, login, *admin),
+            action:
+                UserAction::Create {
+                    login,
+                    admin,
+                    password_stdin,
+                },
+        }) => cli::user_create(&cli, login, *admin, *password_stdin),
         Some(Command::Backup { dir }) => cli::backup(&cli, dir),
         Some(Command::Restore { backup, data_dir }) => {
             cli::restore(&cli, backup, data_dir.as_deref())

@@ -443,3 +443,43 @@ fn pages_carry_security_headers_and_unknown_pages_are_html_404s() {
     assert_eq!(signed_in.current_user().as_deref(), Some("alice"));
     assert_security_headers(&signed_in);
 }
+
+/// `guts-node user create --password-stdin` (offline) gives the account a password the
+/// web interface accepts once the node runs; a short password is refused with exit 2.
+#[test]
+fn an_account_created_offline_with_a_password_signs_in() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |login: &str, password: &str| {
+        let mut child = std::process::Command::new(crate::harness::node_binary())
+            .args(["user", "create", login, "--password-stdin"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GUTS_DATA_DIR", &data)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = run("shorty", "short");
+    assert_eq!(short.status.code(), Some(2), "{short:?}");
+    assert!(
+        String::from_utf8_lossy(&short.stderr).contains("password"),
+        "{short:?}"
+    );
+    let made = run("carol", "carol-offline-password");
+    assert!(made.status.success(), "{made:?}");
+    assert!(String::from_utf8_lossy(&made.stdout).starts_with("guts_"));
+
+    let node = TestNode::start_with(crate::harness::NodeOptions::default().data_dir(&data));
+    let mut web = WebClient::new(&node);
+    web.sign_in("carol", "carol-offline-password");
+    let home = web.get("/");
+    home.expect(200);
+    assert!(home.body.contains("id=\"current-user\""), "{}", home.describe());
+}
