@@ -351,7 +351,10 @@ impl Node {
 
         // The web interface shares the API listener (GitHub's URL scheme beside the REST
         // API and git's routes) and the request edge (client, logs, metrics).
-        let web = guts_web::router(guts_web::WebState::new(state.service.clone()));
+        let web = guts_web::router(guts_web::WebState::new(
+            state.service.clone(),
+            state.peers.as_ref().map(|p| p.0.clone()),
+        ));
         let router = guts_api::api_router(state, web);
         let (stop, done) = (api_stop.clone(), api_done.clone());
         supervisor.spawn("api-server", async move {

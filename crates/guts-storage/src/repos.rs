@@ -44,7 +44,7 @@ pub use dead_letters::{DeadLetter, ReplayReport};
 use names::{Index, bound, holds, move_name, name_key, release_name, served_owner};
 pub use names::{NameBinding, ServedName};
 pub use push::{RefCommand, RefRefusal};
-pub use replicate::{RemoteInsert, RepoStatus};
+pub use replicate::{RemoteInsert, RepoStatus, node_state_digest};
 
 /// Capacity of the change notification channel ([`Repositories::subscribe`]): enough
 /// for a burst of pushes; a receiver that falls further behind loses the oldest

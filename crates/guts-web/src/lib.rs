@@ -23,25 +23,37 @@ mod repo;
 mod routes;
 mod session;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{Next, from_fn};
 use axum::response::Response;
+use guts_p2p::directory::PeerDirectory;
 use guts_service::Service;
 use http::{HeaderName, HeaderValue, StatusCode};
 use tower_http::timeout::TimeoutLayer;
 
-/// What the pages need: the use cases. Cheap to clone.
-#[derive(Debug, Clone)]
+/// What the pages need: the use cases, and for the admin page the sync layer's view of
+/// the peers (absent on a node without a network). Cheap to clone.
+#[derive(Clone)]
 pub struct WebState {
     pub(crate) service: Service,
+    pub(crate) peers: Option<Arc<dyn PeerDirectory>>,
+}
+
+impl std::fmt::Debug for WebState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebState")
+            .field("peers", &self.peers.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebState {
-    pub fn new(service: Service) -> WebState {
-        WebState { service }
+    pub fn new(service: Service, peers: Option<Arc<dyn PeerDirectory>>) -> WebState {
+        WebState { service, peers }
     }
 }
 

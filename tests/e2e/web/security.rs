@@ -481,5 +481,49 @@ fn an_account_created_offline_with_a_password_signs_in() {
     web.sign_in("carol", "carol-offline-password");
     let home = web.get("/");
     home.expect(200);
-    assert!(home.body.contains("id=\"current-user\""), "{}", home.describe());
+    assert!(
+        home.body.contains("id=\"current-user\""),
+        "{}",
+        home.describe()
+    );
+}
+
+/// The admin page shows the node, its peers, replication and refused operations to site
+/// admins only; to anyone else it does not exist.
+#[test]
+fn the_admin_page_is_for_site_admins_only() {
+    let node = TestNode::start();
+    let r = client()
+        .post(node.url("/admin/users"))
+        .bearer_auth(crate::harness::ADMIN_TOKEN)
+        .json(&serde_json::json!({ "login": "root", "password": "root-password", "site_admin": true }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let alice = create_web_user(&node, "alice", ALICE_PW);
+    create_repo(&node, &alice, "listed", false);
+    let mut admin = WebClient::new(&node);
+    admin.sign_in("root", "root-password");
+    let page = admin.get("/admin");
+    page.expect(200);
+    for id in [
+        "node-info",
+        "peers",
+        "replication",
+        "rejections",
+        "node-digest",
+    ] {
+        assert!(
+            page.body.contains(&format!("id=\"{id}\"")),
+            "{id}: {}",
+            page.describe()
+        );
+    }
+    assert!(page.body.contains("alice/listed"), "{}", page.describe());
+    let mut user = WebClient::new(&node);
+    user.sign_in("alice", ALICE_PW);
+    user.get("/admin").expect_error_page(404);
+    let mut visitor = WebClient::new(&node);
+    let page = visitor.get("/admin");
+    assert_eq!(page.status, 303, "{}", page.describe());
 }

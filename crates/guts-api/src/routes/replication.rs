@@ -123,11 +123,10 @@ async fn replication(
     _: Admin,
     State(state): State<AppState>,
 ) -> Result<Json<Replication>, ApiError> {
-    let mut node = blake3::Hasher::new_derive_key("guts/node-state-digest/v1");
+    let statuses = state.repos.replication_status(None, usize::MAX);
+    let digest = guts_storage::node_state_digest(&statuses);
     let mut repositories = Vec::new();
-    for status in state.repos.replication_status(None, usize::MAX) {
-        node.update(status.id.as_bytes());
-        node.update(&status.digest);
+    for status in statuses {
         repositories.push(RepoStatus {
             id: status.id.to_string(),
             full_name: format!("{}/{}", status.owner, status.name),
@@ -139,7 +138,7 @@ async fn replication(
         });
     }
     Ok(Json(Replication {
-        state_digest: hex::encode(node.finalize().as_bytes()),
+        state_digest: hex::encode(digest),
         repositories,
     }))
 }

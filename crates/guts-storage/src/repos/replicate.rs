@@ -80,6 +80,18 @@ pub struct RepoStatus {
     pub updated_ms: u64,
 }
 
+/// The state digest of a whole node: every repository's id and state digest, in the
+/// order `statuses` lists them ([`Repositories::replication_status`]'s). Two nodes
+/// holding the same repositories in the same state report the same digest.
+pub fn node_state_digest(statuses: &[RepoStatus]) -> [u8; 32] {
+    let mut node = blake3::Hasher::new_derive_key("guts/node-state-digest/v1");
+    for status in statuses {
+        node.update(status.id.as_bytes());
+        node.update(&status.digest);
+    }
+    *node.finalize().as_bytes()
+}
+
 /// Whether the fold refused an operation for a reason fixed by the operation itself and
 /// its causal past, so that every node folding *any* set of operations containing it
 /// refuses it too. Only those are dropped (not stored, dead-lettered); every other

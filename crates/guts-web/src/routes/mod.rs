@@ -1,6 +1,7 @@
 //! The pages, one module per area. Route modules never import each other: what two of
 //! them share lives in [`crate::page`], [`crate::repo`] or [`crate::session`].
 
+mod admin;
 mod auth;
 mod code;
 mod home;
@@ -26,6 +27,7 @@ pub(crate) fn router() -> Router<WebState> {
         .route("/login", get(auth::form).post(auth::sign_in))
         .route("/logout", post(auth::sign_out))
         .route("/new", get(home::new_repo_form).post(home::create_repo))
+        .route("/admin", get(admin::overview))
         .route(page::CSS_PATH, get(stylesheet))
         .route(
             "/settings/tokens",
