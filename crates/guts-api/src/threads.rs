@@ -512,16 +512,11 @@ pub(crate) fn not_blank(text: &str) -> Result<(), validator::ValidationError> {
 
 /// Which threads a list shows, by state (`open` by default).
 pub(crate) fn state_filter(state: Option<&str>) -> Result<fn(&Thread) -> bool, ApiError> {
-    match state.unwrap_or("open") {
-        "open" => Ok(|t| t.open),
-        "closed" => Ok(|t| !t.open),
-        "all" => Ok(|_| true),
-        _ => Err(ApiError::invalid_field(
-            "Issue",
-            "state",
-            "must be open, closed or all",
-        )),
-    }
+    Ok(match guts_service::state_filter(state)? {
+        Some(true) => |t| t.open,
+        Some(false) => |t| !t.open,
+        None => |_| true,
+    })
 }
 
 /// Sorts threads by `sort` (`created`, `updated`, `comments`) and `direction`

@@ -29,6 +29,7 @@ mod reads;
 mod repos;
 mod sessions;
 mod statuses;
+mod thread_filter;
 mod threads;
 mod tokens;
 mod write;
@@ -51,6 +52,7 @@ pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 pub use sessions::{SESSION_COOKIE, SESSION_DAYS};
 pub use statuses::NewStatus;
+pub use thread_filter::{AssigneeFilter, ThreadFilter, state_filter};
 pub use threads::{
     IssueChange, MAX_BODY_CHARS, MAX_TITLE_CHARS, NewIssue, check_bytes, check_count, check_labels,
     check_text, find_thread, label_diff,

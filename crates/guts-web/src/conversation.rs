@@ -2,6 +2,7 @@
 //! comments rendered as sanitised Markdown, the comment form, and lists of threads.
 
 use guts_core::{OpId, PublicKey, Thread};
+use guts_service::ThreadFilter;
 use guts_storage::RepoView;
 use maud::{Markup, PreEscaped, html};
 
@@ -65,9 +66,22 @@ pub(crate) fn thread_posts(
     }
 }
 
-/// Labels and assignees of a thread.
-pub(crate) fn sidebar(state: &WebState, view: &RepoView, thread: &Thread) -> Markup {
+/// Labels and assignees of a thread, and for writers (`edit` is where the form posts)
+/// the form that changes them.
+pub(crate) fn sidebar(
+    state: &WebState,
+    view: &RepoView,
+    thread: &Thread,
+    edit: Option<(&Viewer, String)>,
+) -> Markup {
     let labels = &view.state.collab.labels;
+    let current_labels: Vec<&str> = thread
+        .labels
+        .iter()
+        .map(|n| labels.get(n).map_or(n.as_str(), |l| l.name.as_str()))
+        .collect();
+    let current_assignees: Vec<String> =
+        thread.assignees.iter().map(|k| author(state, k)).collect();
     html! {
         aside aria-label="Details" {
             h2 { "Labels" }
@@ -79,8 +93,18 @@ pub(crate) fn sidebar(state: &WebState, view: &RepoView, thread: &Thread) -> Mar
             }
             h2 { "Assignees" }
             p {
-                @for key in &thread.assignees { span.assignee { (author(state, key)) } " " }
+                @for login in &current_assignees { span.assignee { (login) } " " }
                 @if thread.assignees.is_empty() { span.muted { "No one assigned" } }
+            }
+            @if let Some((viewer, action)) = edit {
+                form #triage-form.stack method="post" action=(action) {
+                    (csrf_field(viewer))
+                    label for="triage-labels" { "Labels (comma-separated)" }
+                    input #triage-labels type="text" name="labels" value=(current_labels.join(", "));
+                    label for="triage-assignees" { "Assignees (logins, comma-separated)" }
+                    input #triage-assignees type="text" name="assignees" value=(current_assignees.join(", "));
+                    button #save-triage type="submit" { "Save" }
+                }
             }
         }
     }
@@ -139,24 +163,19 @@ pub(crate) fn thread_item(
     }
 }
 
-/// The threads of `view` (pull requests when `pulls`), filtered by `state` (`open`,
-/// `closed`, `all`), newest first.
+/// The threads of `view` (pull requests when `pulls`) that `filter` keeps, newest
+/// first.
 pub(crate) fn threads<'a>(
     view: &'a RepoView,
     pulls: bool,
-    state: &str,
+    filter: &ThreadFilter,
 ) -> Vec<(&'a OpId, &'a Thread)> {
     let mut found: Vec<(&OpId, &Thread)> = view
         .state
         .collab
         .threads
         .iter()
-        .filter(|(_, t)| t.pull.is_some() == pulls)
-        .filter(|(_, t)| match state {
-            "closed" => !t.open,
-            "all" => true,
-            _ => t.open,
-        })
+        .filter(|(_, t)| t.pull.is_some() == pulls && filter.matches(t))
         .collect();
     found.sort_by_key(|(_, t)| std::cmp::Reverse(t.number));
     found

@@ -14,6 +14,7 @@
 
 mod flow;
 mod http;
+mod pages;
 mod security;
 mod xss;
 

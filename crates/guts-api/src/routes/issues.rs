@@ -6,7 +6,7 @@
 use crate::json::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use guts_core::{OpId, Payload, PublicKey, Thread, ThreadEdit};
+use guts_core::{OpId, Payload, Thread, ThreadEdit};
 use guts_service::{Caller, IssueChange, NewIssue};
 use guts_storage::RepoView;
 use http::StatusCode;
@@ -54,33 +54,6 @@ struct ListQuery {
     direction: Option<String>,
 }
 
-fn user_key(state: &AppState, login: &str) -> Result<PublicKey, ApiError> {
-    state
-        .service
-        .user(login)?
-        .public_key()
-        .map_err(|_| ApiError::internal())
-}
-
-/// The `assignee` filter of a list.
-enum Assignee {
-    Ignored,
-    Nobody,
-    Anybody,
-    User(PublicKey),
-}
-
-impl Assignee {
-    fn matches(&self, thread: &Thread) -> bool {
-        match self {
-            Assignee::Ignored => true,
-            Assignee::Nobody => thread.assignees.is_empty(),
-            Assignee::Anybody => !thread.assignees.is_empty(),
-            Assignee::User(key) => thread.assignees.contains(key),
-        }
-    }
-}
-
 /// The issues (and pull requests) of a repository, filtered and sorted.
 #[utoipa::path(get, operation_id = "issues/list-for-repo", path = "/api/v3/repos/{owner}/{repo}/issues", tag = "issues",
     params(OwnerRepo, ListQuery, PageParams),
@@ -92,34 +65,18 @@ async fn list(
     VisibleRepo { view, .. }: VisibleRepo,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let keep_state = state_filter(query.state.as_deref())?;
-    let labels: Vec<String> = query
-        .labels
-        .iter()
-        .flat_map(|l| l.split(','))
-        .map(|l| l.trim().to_lowercase())
-        .filter(|l| !l.is_empty())
-        .collect();
-    let creator = query
-        .creator
-        .as_deref()
-        .map(|login| user_key(&state, login))
-        .transpose()?;
-    let assignee = match query.assignee.as_deref() {
-        None => Assignee::Ignored,
-        Some("none") => Assignee::Nobody,
-        Some("*") => Assignee::Anybody,
-        Some(login) => Assignee::User(user_key(&state, login)?),
-    };
+    let filter = state.service.thread_filter(
+        query.state.as_deref(),
+        query.labels.as_deref(),
+        query.assignee.as_deref(),
+        query.creator.as_deref(),
+    )?;
     let mut found: Vec<(OpId, &Thread)> = view
         .state
         .collab
         .threads
         .iter()
-        .filter(|(_, t)| keep_state(t))
-        .filter(|(_, t)| labels.iter().all(|l| t.labels.contains(l)))
-        .filter(|(_, t)| creator.is_none_or(|c| t.author == c))
-        .filter(|(_, t)| assignee.matches(t))
+        .filter(|(_, t)| filter.matches(t))
         .map(|(id, t)| (*id, t))
         .collect();
     sort_threads(

@@ -4,7 +4,8 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use guts_service::NewIssue;
+use guts_core::Role;
+use guts_service::{IssueChange, NewIssue};
 use maud::html;
 use serde::Deserialize;
 
@@ -21,6 +22,9 @@ const PER_PAGE: usize = 50;
 #[derive(Debug, Deserialize)]
 pub(super) struct ListQuery {
     state: Option<String>,
+    labels: Option<String>,
+    assignee: Option<String>,
+    creator: Option<String>,
     page: Option<usize>,
 }
 
@@ -39,7 +43,24 @@ pub(super) async fn list(
         _ => "open",
     };
     let page_no = query.page.unwrap_or(1).clamp(1, 100_000);
-    let found = conversation::threads(&access.view, false, filter);
+    let blank = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let (labels, assignee, creator) = (
+        blank(&query.labels),
+        blank(&query.assignee),
+        blank(&query.creator),
+    );
+    let wanted = state.service.thread_filter(
+        Some(filter),
+        labels.as_deref(),
+        assignee.as_deref(),
+        creator.as_deref(),
+    )?;
+    let found = conversation::threads(&access.view, false, &wanted);
     let more = found.len() > page_no * PER_PAGE;
     let body = html! {
         (repo_header(&access, Tab::Issues))
@@ -51,6 +72,16 @@ pub(super) async fn list(
                     a href=(format!("{base}/issues?state=all")) aria-current=[(filter == "all").then_some("page")] { "All" }
                 }
                 a #new-issue href=(format!("{base}/issues/new")) { "New issue" }
+                form #issue-filters method="get" action=(format!("{base}/issues")) {
+                    input type="hidden" name="state" value=(filter);
+                    label for="filter-labels" { "Labels" } " "
+                    input #filter-labels type="text" name="labels" size="12" value=[labels.as_deref()];
+                    " " label for="filter-assignee" { "Assignee" } " "
+                    input #filter-assignee type="text" name="assignee" size="10" value=[assignee.as_deref()];
+                    " " label for="filter-creator" { "Author" } " "
+                    input #filter-creator type="text" name="creator" size="10" value=[creator.as_deref()];
+                    " " button type="submit" { "Filter" }
+                }
             }
             ul.list #issues {
                 @for (_, thread) in found.iter().skip((page_no - 1) * PER_PAGE).take(PER_PAGE) {
@@ -144,7 +175,7 @@ pub(super) async fn view(
                 (thread_posts(&state, &access.view, thread, "issue-body"))
                 (comment_form(&viewer, &base, thread, "issue"))
             }
-            (sidebar(&state, &access.view, thread))
+            (sidebar(&state, &access.view, thread, (access.role >= Some(Role::Write)).then(|| (&viewer, format!("{base}/issues/{number}/triage")))))
         }
     };
     let title = format!("{} · Issue #{number}", thread.title);
@@ -201,6 +232,46 @@ pub(super) async fn set_state(
     state
         .service
         .set_thread_open(authed, &access.view, number, open)
+        .await?;
+    Ok(Redirect::to(&thread_page(&access, number)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TriageForm {
+    #[serde(default)]
+    labels: String,
+    #[serde(default)]
+    assignees: String,
+}
+
+/// The comma-separated names of a form field, each once, blanks dropped.
+fn names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    names.dedup();
+    names
+}
+
+/// Sets the labels and assignees of an issue or a pull request (writers).
+pub(super) async fn triage(
+    State(state): State<WebState>,
+    Path((owner, name, number)): Path<(String, String, u64)>,
+    Posted { viewer, form }: Posted<TriageForm>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    let change = IssueChange {
+        labels: Some(names(&form.labels)),
+        assignees: Some(names(&form.assignees)),
+        ..IssueChange::default()
+    };
+    state
+        .service
+        .edit_issue(authed, &access.view, number, change)
         .await?;
     Ok(Redirect::to(&thread_page(&access, number)).into_response())
 }

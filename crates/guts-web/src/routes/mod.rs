@@ -64,6 +64,10 @@ pub(crate) fn router() -> Router<WebState> {
             "/{owner}/{repo}/issues/{number}/state",
             post(issues::set_state),
         )
+        .route(
+            "/{owner}/{repo}/issues/{number}/triage",
+            post(issues::triage),
+        )
         .route("/{owner}/{repo}/pulls", get(pulls::list))
         .route("/{owner}/{repo}/pull/{number}", get(pulls::view))
         .route("/{owner}/{repo}/pull/{number}/files", get(pulls::files))

@@ -39,7 +39,10 @@ pub(super) async fn list(
         Some("all") => "all",
         _ => "open",
     };
-    let found = conversation::threads(&access.view, true, filter);
+    let wanted = state
+        .service
+        .thread_filter(Some(filter), None, None, None)?;
+    let found = conversation::threads(&access.view, true, &wanted);
     let body = html! {
         (repo_header(&access, Tab::Pulls))
         div.box {
@@ -311,7 +314,7 @@ pub(super) async fn view(
                 }
                 (comment_form(&viewer, &base, thread, "pull request"))
             }
-            (sidebar(&state, view, thread))
+            (sidebar(&state, view, thread, (access.role >= Some(Role::Write)).then(|| (&viewer, format!("{base}/issues/{number}/triage")))))
         }
     };
     let title = format!("{} · Pull request #{number}", thread.title);

@@ -1,0 +1,97 @@
+//! Page behaviour over plain HTTP, beyond the browser flows: a writer sets an issue's
+//! labels and assignees from its page, the issue list filters by them, and a reader
+//! gets no such form and cannot post it.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::http::WebClient;
+use super::{ALICE_PW, BOB_PW, create_web_user};
+use crate::gitutil::create_repo;
+use crate::harness::{TestNode, api};
+
+#[test]
+fn a_writer_triages_an_issue_and_the_list_filters_by_it() {
+    let node = TestNode::start();
+    let alice = create_web_user(&node, "alice", ALICE_PW);
+    create_web_user(&node, "bob", BOB_PW);
+    create_repo(&node, &alice, "tracker", false);
+    for title in ["Crash on start", "Typo in docs"] {
+        let (status, _) = api(
+            &node,
+            Method::POST,
+            &alice,
+            "/repos/alice/tracker/issues",
+            json!({ "title": title }),
+        );
+        assert_eq!(status, 201);
+    }
+    let mut web = WebClient::new(&node);
+    web.sign_in("alice", ALICE_PW);
+    let page = web.get("/alice/tracker/issues/1");
+    page.expect(200);
+    let csrf = page.csrf("triage-form");
+    let done = web.submit(
+        "/alice/tracker/issues/1/triage",
+        &[
+            ("labels", "bug, urgent"),
+            ("assignees", "bob"),
+            ("_csrf", &csrf),
+        ],
+    );
+    assert_eq!(done.status, 303, "{}", done.describe());
+    let (_, issue) = api(
+        &node,
+        Method::GET,
+        &alice,
+        "/repos/alice/tracker/issues/1",
+        json!(null),
+    );
+    let labels: Vec<&str> = issue["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    assert_eq!(labels, ["bug", "urgent"], "{issue}");
+    assert_eq!(issue["assignees"][0]["login"], "bob", "{issue}");
+
+    let listed = |web: &mut WebClient, query: &str| {
+        let page = web.get(&format!("/alice/tracker/issues?{query}"));
+        page.expect(200);
+        (
+            page.body.contains("Crash on start"),
+            page.body.contains("Typo in docs"),
+        )
+    };
+    assert_eq!(listed(&mut web, "labels=bug"), (true, false));
+    assert_eq!(listed(&mut web, "assignee=bob"), (true, false));
+    assert_eq!(listed(&mut web, "assignee=none"), (false, true));
+    assert_eq!(listed(&mut web, "creator=alice"), (true, true));
+    assert_eq!(listed(&mut web, "labels=nope"), (false, false));
+    // An unknown login names nobody: a 404 page, as GitHub's list answers.
+    web.get("/alice/tracker/issues?assignee=no-such-user")
+        .expect_error_page(404);
+
+    // Bob reads the repository but may not triage: no form, and a forged post is
+    // refused by the fold.
+    let mut bob = WebClient::new(&node);
+    bob.sign_in("bob", BOB_PW);
+    let page = bob.get("/alice/tracker/issues/2");
+    page.expect(200);
+    assert!(!page.body.contains("triage-form"), "{}", page.describe());
+    let csrf = page.csrf("comment-form");
+    let refused = bob.submit(
+        "/alice/tracker/issues/2/triage",
+        &[("labels", "wontfix"), ("assignees", ""), ("_csrf", &csrf)],
+    );
+    refused.expect_error_page(403);
+    let (_, issue) = api(
+        &node,
+        Method::GET,
+        &alice,
+        "/repos/alice/tracker/issues/2",
+        json!(null),
+    );
+    assert_eq!(issue["labels"], json!([]), "{issue}");
+}
