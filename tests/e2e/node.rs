@@ -370,10 +370,14 @@ fn edge_errors_are_github_json() {
         body
     };
 
-    // Unknown route, counted under a bounded label rather than its raw path.
-    let body = github_error(http.get(node.url("/no/such/route")).send().unwrap(), 404);
+    // Unknown REST route (the web interface serves everything outside `/api` and
+    // `/admin`), counted under a bounded label rather than its raw path.
+    let body = github_error(
+        http.get(node.url("/api/v3/no/such/route")).send().unwrap(),
+        404,
+    );
     assert_eq!(body["message"], "Not Found");
-    let series = r#"guts_http_requests_total{method="GET",route="unmatched",status="404"}"#;
+    let series = r#"guts_http_requests_total{method="GET",route="/api/{*rest}",status="404"}"#;
     assert_eq!(node.metric(series), Some(1.0));
     let metrics = client()
         .get(node.metrics_url("/metrics"))
@@ -460,17 +464,17 @@ fn request_ids_round_trip_and_are_generated() {
     let node = TestNode::start();
     let http = client();
     let r = http
-        .get(node.url("/nothing"))
+        .get(node.url("/api/nothing"))
         .header("x-request-id", "req-42.abc")
         .send()
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "req-42.abc");
-    let r = http.get(node.url("/nothing")).send().unwrap();
+    let r = http.get(node.url("/api/nothing")).send().unwrap();
     let generated = r.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(generated.len(), 36, "{generated}");
     // A hostile id is replaced, not echoed.
     let r = http
-        .get(node.url("/nothing"))
+        .get(node.url("/api/nothing"))
         .header("x-request-id", "a b\tc")
         .send()
         .unwrap();
@@ -482,7 +486,7 @@ fn request_ids_round_trip_and_are_generated() {
             .into_iter()
             .find(|l| l["message"] == "request" && l["span"]["request_id"] == "req-42.abc")
     });
-    assert_eq!(line["span"]["route"], "unmatched");
+    assert_eq!(line["span"]["route"], "/api/{*rest}");
     assert_eq!(line["span"]["method"], "GET");
     assert_eq!(line["status"], 404);
     assert!(line["duration_ms"].is_number());
@@ -652,7 +656,7 @@ fn prometheus_scrapes_the_metrics_port() {
     let node = TestNode::start();
     let http = client();
     for _ in 0..3 {
-        http.get(node.url("/nothing")).send().unwrap();
+        http.get(node.url("/api/nothing")).send().unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("prometheus.yml");
@@ -699,7 +703,8 @@ fn prometheus_scrapes_the_metrics_port() {
         query("up{job=\"guts\"}").filter(|v| *v == 1.0)
     });
     assert_eq!(up, 1.0);
-    let series = "sum(guts_http_requests_total{job=\"guts\",route=\"unmatched\",status=\"404\"})";
+    let series =
+        "sum(guts_http_requests_total{job=\"guts\",route=\"/api/{*rest}\",status=\"404\"})";
     let before = eventually(
         Duration::from_secs(30),
         "guts_http_requests_total scraped",
@@ -707,7 +712,7 @@ fn prometheus_scrapes_the_metrics_port() {
     );
     assert!(before >= 3.0, "{before}");
     for _ in 0..5 {
-        http.get(node.url("/nothing")).send().unwrap();
+        http.get(node.url("/api/nothing")).send().unwrap();
     }
     let after = eventually(Duration::from_secs(30), "counter to move", || {
         query(series).filter(|v| *v >= before + 5.0)

@@ -3,7 +3,7 @@
 //! [`MAX_DIFF_ROWS`] rows in all, so a huge diff costs a bounded page.
 
 use guts_storage::browse::{ChangeStatus, FileChange};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 
 use crate::markup::diff::{self, RowKind};
 
@@ -34,13 +34,14 @@ pub(crate) fn diff_view(changes: &[FileChange]) -> Markup {
             };
             rows_left = rows_left.saturating_sub(rows.len());
             cut_any |= cut;
-            (change, rows)
+            let html = diff::highlight_rows(&change.path, &rows);
+            (change, rows, html)
         })
         .collect();
     html! {
         section #diff aria-label="Changes" {
             p.meta { (changes.len()) " changed files with " (additions) " additions and " (deletions) " deletions" }
-            @for (change, rows) in &files {
+            @for (change, rows, html) in &files {
                 div.file.box {
                     div.box-header {
                         span.file-name {
@@ -52,12 +53,12 @@ pub(crate) fn diff_view(changes: &[FileChange]) -> Markup {
                     @if rows.is_empty() {
                         p.notice {
                             @if change.patch.is_some() { "Diff not shown: this page already shows as much as it can." }
-                            @else { "No textual diff to show (binary, empty, or too large)." }
+                            @else { "No diff shown: the file is binary, has no changed lines, or changes more than 3,000 lines or 1 MiB." }
                         }
                     } @else {
                         div.box-body style="padding: 0" {
                             table.diff {
-                                @for row in rows.iter() {
+                                @for (row, text) in rows.iter().zip(html.iter()) {
                                     @let (class, sign) = match row.kind {
                                         RowKind::Hunk => ("hunk", ""),
                                         RowKind::Added => ("add", "+"),
@@ -68,7 +69,7 @@ pub(crate) fn diff_view(changes: &[FileChange]) -> Markup {
                                     tr class=(class) {
                                         td.num { @if let Some(n) = row.old { (n) } }
                                         td.num { @if let Some(n) = row.new { (n) } }
-                                        td { (sign) (row.text) }
+                                        td { (sign) (PreEscaped(text)) }
                                     }
                                 }
                             }
