@@ -523,10 +523,27 @@ impl Accounts {
         login: &str,
         suspended: bool,
     ) -> Result<UserRecord, AccountError> {
+        self.update_user("suspend_user", login, move |record| {
+            let changed = record.suspended != suspended;
+            record.suspended = suspended;
+            changed
+        })
+        .await
+    }
+
+    /// Changes the record of `login` with `change` (which says whether it changed
+    /// anything) in one transaction, stamping it so the change replicates, and empties
+    /// the session caches.
+    pub(crate) async fn update_user(
+        &self,
+        operation: &'static str,
+        login: &str,
+        change: impl Fn(&mut UserRecord) -> bool + Send + 'static,
+    ) -> Result<UserRecord, AccountError> {
         let lower = login.to_ascii_lowercase();
         let outcome = self
             .store
-            .write("suspend_user", move |txn| {
+            .write(operation, move |txn| {
                 let mut users = txn.open_table(USERS)?;
                 let Some(mut record) = users
                     .get(lower.as_str())?
@@ -535,10 +552,9 @@ impl Accounts {
                 else {
                     return Ok(Err(AccountError::NoSuchUser(lower.clone())));
                 };
-                if record.suspended == suspended {
+                if !change(&mut record) {
                     return Ok(Ok(record));
                 }
-                record.suspended = suspended;
                 record.updated_ms = stamp(record.updated_ms);
                 users.insert(lower.as_str(), encode(&record)?.as_slice())?;
                 Ok(Ok(record))

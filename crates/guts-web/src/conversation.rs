@@ -180,3 +180,52 @@ pub(crate) fn threads<'a>(
     found.sort_by_key(|(_, t)| std::cmp::Reverse(t.number));
     found
 }
+
+/// The state a list shows, from its `state` query: `open` unless `closed` or `all`.
+pub(crate) fn list_state(query: Option<&str>) -> &'static str {
+    match query {
+        Some("closed") => "closed",
+        Some("all") => "all",
+        _ => "open",
+    }
+}
+
+/// The open, closed and all links of a list at `list` (`{base}/issues`), `current`
+/// marked.
+pub(crate) fn state_tabs(list: &str, current: &str) -> Markup {
+    html! {
+        nav aria-label="Filter" {
+            @for (state, word) in [("open", "Open"), ("closed", "Closed"), ("all", "All")] {
+                @if state != "open" { " · " }
+                a href=(format!("{list}?state={state}")) aria-current=[(state == current).then_some("page")] { (word) }
+            }
+        }
+    }
+}
+
+/// The title and body a new issue or pull request is opened with.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct TitleBody {
+    #[serde(default)]
+    pub(crate) title: String,
+    #[serde(default)]
+    pub(crate) body: String,
+}
+
+impl TitleBody {
+    /// The body, `None` when left empty.
+    pub(crate) fn body(&self) -> Option<String> {
+        (!self.body.is_empty()).then(|| self.body.clone())
+    }
+}
+
+/// The number of thread `id` in `view` (one the caller just opened), or an internal
+/// error.
+pub(crate) fn number_of(view: &RepoView, id: &OpId) -> Result<u64, crate::error::WebError> {
+    view.state
+        .collab
+        .threads
+        .get(id)
+        .map(|t| t.number)
+        .ok_or_else(crate::error::WebError::internal)
+}

@@ -2,10 +2,7 @@
 //! service, stored and replicated here with the user's record) and the tokens behind
 //! browser sessions.
 
-use super::{AccountError, Accounts, NewToken, Scope, UserRecord, decode, encode, stamp};
-use redb::ReadableTable as _;
-
-use crate::schema::USERS;
+use super::{AccountError, Accounts, NewToken, Scope, UserRecord};
 
 impl Accounts {
     /// Sets (or, with `None`, removes) the password hash of `login`. The hash is made by
@@ -15,27 +12,11 @@ impl Accounts {
         login: &str,
         hash: Option<String>,
     ) -> Result<UserRecord, AccountError> {
-        let lower = login.to_ascii_lowercase();
-        let outcome = self
-            .store
-            .write("set_password", move |txn| {
-                let mut users = txn.open_table(USERS)?;
-                let Some(mut record) = users
-                    .get(lower.as_str())?
-                    .map(|v| decode::<UserRecord>("user", v.value()))
-                    .transpose()?
-                else {
-                    return Ok(Err(AccountError::NoSuchUser(lower.clone())));
-                };
-                record.password_hash = hash.clone();
-                record.updated_ms = stamp(record.updated_ms);
-                users.insert(lower.as_str(), encode(&record)?.as_slice())?;
-                Ok(Ok(record))
-            })
-            .await?;
-        self.digest.invalidate();
-        self.forget_sessions();
-        outcome
+        self.update_user("set_password", login, move |record| {
+            record.password_hash = hash.clone();
+            true
+        })
+        .await
     }
 
     /// Creates the token behind a browser session of `login` (see

@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 
 use crate::WebState;
-use crate::conversation::{self, comment_form, sidebar, state_badge, thread_posts};
+use crate::conversation::{self, TitleBody, comment_form, sidebar, state_badge, thread_posts};
 use crate::error::WebError;
 use crate::page::{self, Tab, csrf_field, repo_header, repo_path};
 use crate::repo;
@@ -37,11 +37,7 @@ pub(super) async fn list(
 ) -> Result<Response, WebError> {
     let access = repo::find(&state, &viewer, &owner, &name)?;
     let base = repo_path(&access);
-    let filter = match query.state.as_deref() {
-        Some("closed") => "closed",
-        Some("all") => "all",
-        _ => "open",
-    };
+    let filter = conversation::list_state(query.state.as_deref());
     let page_no = query.page.unwrap_or(1).clamp(1, 100_000);
     let blank = |v: &Option<String>| {
         v.as_deref()
@@ -66,11 +62,7 @@ pub(super) async fn list(
         (repo_header(&access, Tab::Issues))
         div.box {
             div.box-header {
-                nav aria-label="Filter" {
-                    a href=(format!("{base}/issues?state=open")) aria-current=[(filter == "open").then_some("page")] { "Open" } " · "
-                    a href=(format!("{base}/issues?state=closed")) aria-current=[(filter == "closed").then_some("page")] { "Closed" } " · "
-                    a href=(format!("{base}/issues?state=all")) aria-current=[(filter == "all").then_some("page")] { "All" }
-                }
+                (conversation::state_tabs(&format!("{base}/issues"), filter))
                 a #new-issue href=(format!("{base}/issues/new")) { "New issue" }
                 form #issue-filters method="get" action=(format!("{base}/issues")) {
                     input type="hidden" name="state" value=(filter);
@@ -122,35 +114,21 @@ pub(super) async fn new_form(
     Ok(page::page(&viewer, "New issue", body))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct IssueForm {
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    body: String,
-}
-
 /// Opens the issue and shows it.
 pub(super) async fn create(
     State(state): State<WebState>,
     Path((owner, name)): Path<(String, String)>,
-    Posted { viewer, form }: Posted<IssueForm>,
+    Posted { viewer, form }: Posted<TitleBody>,
 ) -> Result<Response, WebError> {
     let authed = viewer.require()?;
     let access = repo::find(&state, &viewer, &owner, &name)?;
     let new = NewIssue {
+        body: form.body(),
         title: form.title,
-        body: (!form.body.is_empty()).then_some(form.body),
         ..NewIssue::default()
     };
     let (view, id) = state.service.open_issue(authed, &access.view, new).await?;
-    let number = view
-        .state
-        .collab
-        .threads
-        .get(&id)
-        .map(|t| t.number)
-        .ok_or_else(WebError::internal)?;
+    let number = conversation::number_of(&view, &id)?;
     Ok(Redirect::to(&format!("{}/issues/{number}", repo_path(&access))).into_response())
 }
 

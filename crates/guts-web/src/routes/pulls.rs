@@ -12,7 +12,9 @@ use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 use crate::WebState;
-use crate::conversation::{self, author, comment_form, sidebar, state_badge, thread_posts};
+use crate::conversation::{
+    self, TitleBody, author, comment_form, sidebar, state_badge, thread_posts,
+};
 use crate::diffs::diff_view;
 use crate::error::WebError;
 use crate::markup::markdown;
@@ -34,11 +36,7 @@ pub(super) async fn list(
 ) -> Result<Response, WebError> {
     let access = repo::find(&state, &viewer, &owner, &name)?;
     let base = repo_path(&access);
-    let filter = match query.state.as_deref() {
-        Some("closed") => "closed",
-        Some("all") => "all",
-        _ => "open",
-    };
+    let filter = conversation::list_state(query.state.as_deref());
     let wanted = state
         .service
         .thread_filter(Some(filter), None, None, None)?;
@@ -47,11 +45,7 @@ pub(super) async fn list(
         (repo_header(&access, Tab::Pulls))
         div.box {
             div.box-header {
-                nav aria-label="Filter" {
-                    a href=(format!("{base}/pulls?state=open")) aria-current=[(filter == "open").then_some("page")] { "Open" } " · "
-                    a href=(format!("{base}/pulls?state=closed")) aria-current=[(filter == "closed").then_some("page")] { "Closed" } " · "
-                    a href=(format!("{base}/pulls?state=all")) aria-current=[(filter == "all").then_some("page")] { "All" }
-                }
+                (conversation::state_tabs(&format!("{base}/pulls"), filter))
                 a #new-pull href=(format!("{base}/branches")) { "Compare a branch" }
             }
             ul.list #pulls {
@@ -167,38 +161,24 @@ pub(super) async fn compare(
     Ok(page::page(&viewer, "Compare", body))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct PullForm {
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    body: String,
-}
-
 /// Opens a pull request from the comparison.
 pub(super) async fn open(
     State(state): State<WebState>,
     Path((owner, name, spec)): Path<(String, String, String)>,
-    Posted { viewer, form }: Posted<PullForm>,
+    Posted { viewer, form }: Posted<TitleBody>,
 ) -> Result<Response, WebError> {
     let authed = viewer.require()?;
     let access = repo::find(&state, &viewer, &owner, &name)?;
     let (base, head) = parse_spec(&access, &spec);
     let new = NewPull {
+        body: form.body(),
         title: form.title,
-        body: (!form.body.is_empty()).then_some(form.body),
         head,
         base,
         draft: false,
     };
     let (view, id) = state.service.open_pull(authed, &access.view, new).await?;
-    let number = view
-        .state
-        .collab
-        .threads
-        .get(&id)
-        .map(|t| t.number)
-        .ok_or_else(WebError::internal)?;
+    let number = conversation::number_of(&view, &id)?;
     Ok(Redirect::to(&format!("{}/pull/{number}", repo_path(&access))).into_response())
 }
 
