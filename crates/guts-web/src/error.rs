@@ -7,7 +7,7 @@ use guts_service::{Denied, FieldCode, ServiceError};
 use http::StatusCode;
 use maud::html;
 
-use crate::page;
+use crate::layout;
 
 /// A page that could not be shown, or a visitor who must sign in first.
 #[derive(Debug)]
@@ -111,7 +111,7 @@ impl IntoResponse for WebError {
         match self {
             WebError::SignIn { return_to } => {
                 let target = match local_path(&return_to) {
-                    Some(path) => format!("/login?return_to={}", page::query_escape(path)),
+                    Some(path) => format!("/login?return_to={}", layout::query_escape(path)),
                     None => "/login".to_string(),
                 };
                 Redirect::to(&target).into_response()
@@ -125,7 +125,7 @@ impl IntoResponse for WebError {
                         p { a href="/" { "Back to the start page" } }
                     }
                 };
-                (status, page::bare(title, body)).into_response()
+                (status, layout::bare(title, body)).into_response()
             }
         }
     }

@@ -18,6 +18,7 @@ pub mod markup;
 mod conversation;
 mod diffs;
 mod error;
+mod layout;
 mod page;
 mod repo;
 mod routes;
