@@ -41,7 +41,17 @@ try:
     )
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import WebDriverWait as _WebDriverWait
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def WebDriverWait(driver, timeout, poll_frequency=0.5):
+        # An element read while the page is being replaced (a form just submitted) is
+        # stale, or chromedriver says its node "does not belong to the document": the
+        # wait tries again on the new page, and fails only at its timeout.
+        return _WebDriverWait(driver, timeout, poll_frequency=poll_frequency,
+                              ignored_exceptions=(StaleElementReferenceException,
+                                                  WebDriverException))
 except ImportError as e:  # pragma: no cover - environment problem
     sys.stderr.write(f"selenium is missing ({e}): run scripts/test.sh (it installs it)\n")
     sys.exit(2)

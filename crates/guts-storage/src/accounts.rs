@@ -30,7 +30,7 @@ use crate::seal::{SealError, Sealer};
 
 pub mod org_hooks;
 pub mod sync;
-mod web;
+mod user_changes;
 
 use sync::{DigestCache, PageError};
 
@@ -516,53 +516,6 @@ impl Accounts {
             );
         }
         Ok(key)
-    }
-
-    pub async fn set_suspended(
-        &self,
-        login: &str,
-        suspended: bool,
-    ) -> Result<UserRecord, AccountError> {
-        self.update_user("suspend_user", login, move |record| {
-            let changed = record.suspended != suspended;
-            record.suspended = suspended;
-            changed
-        })
-        .await
-    }
-
-    /// Changes the record of `login` with `change` (which says whether it changed
-    /// anything) in one transaction, stamping it so the change replicates, and empties
-    /// the session caches.
-    pub(crate) async fn update_user(
-        &self,
-        operation: &'static str,
-        login: &str,
-        change: impl Fn(&mut UserRecord) -> bool + Send + 'static,
-    ) -> Result<UserRecord, AccountError> {
-        let lower = login.to_ascii_lowercase();
-        let outcome = self
-            .store
-            .write(operation, move |txn| {
-                let mut users = txn.open_table(USERS)?;
-                let Some(mut record) = users
-                    .get(lower.as_str())?
-                    .map(|v| decode::<UserRecord>("user", v.value()))
-                    .transpose()?
-                else {
-                    return Ok(Err(AccountError::NoSuchUser(lower.clone())));
-                };
-                if !change(&mut record) {
-                    return Ok(Ok(record));
-                }
-                record.updated_ms = stamp(record.updated_ms);
-                users.insert(lower.as_str(), encode(&record)?.as_slice())?;
-                Ok(Ok(record))
-            })
-            .await?;
-        self.digest.invalidate();
-        self.forget_sessions();
-        outcome
     }
 
     /// Empties the caches, so a revocation or suspension (made here or imported from

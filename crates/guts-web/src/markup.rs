@@ -5,6 +5,8 @@
 //! Everything here is a pure function of its input (no I/O, no configuration) and
 //! bounded in time by the input's size, so pages can call it while rendering.
 
+#[doc(hidden)]
+pub mod adversarial;
 pub mod diff;
 pub mod highlight;
 pub mod markdown;

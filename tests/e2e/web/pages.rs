@@ -95,3 +95,89 @@ fn a_writer_triages_an_issue_and_the_list_filters_by_it() {
     );
     assert_eq!(issue["labels"], json!([]), "{issue}");
 }
+
+/// A repository admin adds a webhook from the settings page (the service's outbound
+/// policy applies: loopback only because the operator allowed it here) and deletes it;
+/// a writer sees no settings at all.
+#[test]
+fn an_admin_manages_webhooks_from_the_settings_page() {
+    let node = TestNode::start_with(
+        crate::harness::NodeOptions::default().env("GUTS_WEBHOOK_ALLOWED_NETS", "127.0.0.0/8"),
+    );
+    let alice = create_web_user(&node, "alice", ALICE_PW);
+    create_web_user(&node, "bob", BOB_PW);
+    create_repo(&node, &alice, "hooked", false);
+    let (status, _) = api(
+        &node,
+        Method::PUT,
+        &alice,
+        "/repos/alice/hooked/collaborators/bob",
+        json!({ "permission": "push" }),
+    );
+    assert_eq!(status, 204);
+    let mut web = WebClient::new(&node);
+    web.sign_in("alice", ALICE_PW);
+    let page = web.get("/alice/hooked/settings");
+    page.expect(200);
+    let csrf = page.csrf("hook-form");
+    let added = web.submit(
+        "/alice/hooked/settings/hooks",
+        &[
+            ("url", "http://127.0.0.1:9/ci"),
+            ("secret", "s3cret"),
+            ("events", "push, pull_request"),
+            ("_csrf", &csrf),
+        ],
+    );
+    assert_eq!(added.status, 303, "{}", added.describe());
+    let (_, hooks) = api(
+        &node,
+        Method::GET,
+        &alice,
+        "/repos/alice/hooked/hooks",
+        json!(null),
+    );
+    assert_eq!(
+        hooks[0]["config"]["url"], "http://127.0.0.1:9/ci",
+        "{hooks}"
+    );
+    assert_eq!(
+        hooks[0]["events"],
+        json!(["push", "pull_request"]),
+        "{hooks}"
+    );
+    let id = hooks[0]["id"].as_u64().unwrap();
+    let page = web.get("/alice/hooked/settings");
+    assert!(
+        page.body.contains("http://127.0.0.1:9/ci"),
+        "{}",
+        page.describe()
+    );
+    assert!(!page.body.contains("s3cret"), "the secret is never shown");
+    let bad = web.submit(
+        "/alice/hooked/settings/hooks",
+        &[
+            ("url", "ftp://127.0.0.1/x"),
+            ("events", "push"),
+            ("_csrf", &csrf),
+        ],
+    );
+    bad.expect_error_page(422);
+    let deleted = web.submit(
+        &format!("/alice/hooked/settings/hooks/{id}/delete"),
+        &[("_csrf", &csrf)],
+    );
+    assert_eq!(deleted.status, 303, "{}", deleted.describe());
+    let (_, hooks) = api(
+        &node,
+        Method::GET,
+        &alice,
+        "/repos/alice/hooked/hooks",
+        json!(null),
+    );
+    assert_eq!(hooks, json!([]));
+
+    let mut bob = WebClient::new(&node);
+    bob.sign_in("bob", BOB_PW);
+    bob.get("/alice/hooked/settings").expect_error_page(403);
+}

@@ -78,6 +78,11 @@ pub(crate) fn router() -> Router<WebState> {
             "/{owner}/{repo}/settings/collaborators",
             post(settings::add_collaborator),
         )
+        .route("/{owner}/{repo}/settings/hooks", post(settings::add_hook))
+        .route(
+            "/{owner}/{repo}/settings/hooks/{number}/delete",
+            post(settings::delete_hook),
+        )
         // What no route above (nor git's) serves under a repository: a page, not the
         // REST API's JSON.
         .route("/{owner}/{repo}/{*rest}", get(not_found))

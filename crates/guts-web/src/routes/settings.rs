@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use guts_core::Role;
+use guts_service::HookInput;
 use guts_storage::Scope;
 use maud::html;
 use serde::Deserialize;
@@ -162,6 +163,8 @@ pub(super) async fn repo_settings(
     }
     let base = repo_path(&access);
     let members = state.service.members(&access.view, Role::Read);
+    let authed = viewer.require()?;
+    let hooks = state.service.hooks(authed, &access)?;
     let protections = &access.view.state.protections;
     let body = html! {
         (repo_header(&access, Tab::Settings))
@@ -199,7 +202,34 @@ pub(super) async fn repo_settings(
             @if protections.is_empty() { li.muted { "No branch is protected. Protect branches through the API (PUT …/branches/{branch}/protection)." } }
         }
         h2 { "Webhooks" }
-        p.muted { "Webhooks are managed through the API (…/hooks)." }
+        ul.list.box #hooks {
+            @for (id, hook) in &hooks {
+                @let number = guts_storage::accounts::numeric_id(id.as_bytes());
+                li.hook {
+                    code { (hook.config.url) }
+                    span.meta {
+                        " · " (hook.config.events.join(", "))
+                        @if !hook.config.active { " · inactive" }
+                        @if hook.config.secret.is_empty() { " · unsigned" }
+                    }
+                    form method="post" action=(format!("{base}/settings/hooks/{number}/delete")) style="display:inline" {
+                        (csrf_field(&viewer))
+                        " " button.danger type="submit" { "Delete" }
+                    }
+                }
+            }
+            @if hooks.is_empty() { li.muted { "No webhooks." } }
+        }
+        form #hook-form.stack method="post" action=(format!("{base}/settings/hooks")) {
+            (csrf_field(&viewer))
+            label for="hook-url" { "Payload URL" }
+            input #hook-url type="text" name="url" required placeholder="https://ci.example.com/hooks";
+            label for="hook-secret" { "Secret (signs every delivery)" }
+            input #hook-secret type="password" name="secret" autocomplete="off";
+            label for="hook-events" { "Events (comma-separated, * for all)" }
+            input #hook-events type="text" name="events" value="push";
+            button #add-hook.primary type="submit" { "Add webhook" }
+        }
     };
     Ok(page::page(&viewer, "Settings", body))
 }
@@ -229,5 +259,53 @@ pub(super) async fn add_collaborator(
             Some(&form.permission),
         )
         .await?;
+    Ok(Redirect::to(&format!("{}/settings", repo_path(&access))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct NewHook {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    events: String,
+}
+
+/// Adds a webhook (the service checks the URL against the node's outbound policy).
+pub(super) async fn add_hook(
+    State(state): State<WebState>,
+    Path((owner, name)): Path<(String, String)>,
+    Posted { viewer, form }: Posted<NewHook>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    let events: Vec<String> = form
+        .events
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect();
+    let input = HookInput {
+        url: Some(form.url.trim().to_string()),
+        content_type: Some("json".to_string()),
+        secret: (!form.secret.is_empty()).then_some(form.secret),
+        events: (!events.is_empty()).then_some(events),
+        ..HookInput::default()
+    };
+    state.service.create_hook(authed, &access, input).await?;
+    Ok(Redirect::to(&format!("{}/settings", repo_path(&access))).into_response())
+}
+
+/// Deletes a webhook.
+pub(super) async fn delete_hook(
+    State(state): State<WebState>,
+    Path((owner, name, number)): Path<(String, String, u64)>,
+    Posted { viewer, .. }: Posted<serde::de::IgnoredAny>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    state.service.delete_hook(authed, &access, number).await?;
     Ok(Redirect::to(&format!("{}/settings", repo_path(&access))).into_response())
 }

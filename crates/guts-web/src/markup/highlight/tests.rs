@@ -257,33 +257,3 @@ proptest! {
         }
     }
 }
-
-/// Times the highlighting of 5,000 lines of real Rust (this module's own source,
-/// repeated). Run with `cargo test --release -p guts-web -- --ignored --nocapture`.
-#[test]
-#[ignore = "timing, meaningful in release only"]
-fn time_highlighting_5000_lines() {
-    let source = include_str!("../highlight.rs");
-    let mut text = String::new();
-    while text.lines().count() < 5_000 {
-        text.push_str(source);
-    }
-    let text: String = text.lines().take(5_000).flat_map(|l| [l, "\n"]).collect();
-    // The fastest of several runs: the machine is shared, the slower runs measure
-    // the neighbours.
-    let mut best = std::time::Duration::MAX;
-    let mut bytes = 0;
-    for _ in 0..20 {
-        let start = std::time::Instant::now();
-        bytes = highlight("x.rs", &text)
-            .iter()
-            .map(String::len)
-            .sum::<usize>();
-        best = best.min(start.elapsed());
-    }
-    println!(
-        "highlight: 5,000 lines ({} KiB of Rust) in {best:?} ({} KiB of HTML)",
-        text.len() / 1024,
-        bytes / 1024
-    );
-}
