@@ -23,6 +23,7 @@ mod merge;
 mod org_hooks;
 mod orgs;
 mod passwords;
+mod protection;
 mod pulls;
 mod push;
 mod reads;
@@ -45,6 +46,7 @@ pub use merge::{
 };
 pub use org_hooks::org_hook_number;
 pub use passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, SignedIn, check_password};
+pub use protection::branch_ref;
 pub use pulls::{
     InlineComment, NewPull, PullChange, ReviewInput, base_sha, find_pull, head_sha, pull_range,
 };

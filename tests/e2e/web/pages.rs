@@ -181,3 +181,57 @@ fn an_admin_manages_webhooks_from_the_settings_page() {
     bob.sign_in("bob", BOB_PW);
     bob.get("/alice/hooked/settings").expect_error_page(403);
 }
+
+/// An admin protects a branch from the settings page (approvals and a required check)
+/// and removes the protection; the REST API sees both.
+#[test]
+fn an_admin_protects_a_branch_from_the_settings_page() {
+    let node = TestNode::start();
+    let alice = create_web_user(&node, "alice", ALICE_PW);
+    let (status, _) = api(
+        &node,
+        Method::POST,
+        &alice,
+        "/user/repos",
+        json!({ "name": "guarded", "auto_init": true }),
+    );
+    assert_eq!(status, 201);
+    let mut web = WebClient::new(&node);
+    web.sign_in("alice", ALICE_PW);
+    let page = web.get("/alice/guarded/settings");
+    page.expect(200);
+    let csrf = page.csrf("protection-form");
+    let saved = web.submit(
+        "/alice/guarded/settings/protection",
+        &[
+            ("branch", "main"),
+            ("approvals", "2"),
+            ("checks", "ci, lint"),
+            ("_csrf", &csrf),
+        ],
+    );
+    assert_eq!(saved.status, 303, "{}", saved.describe());
+    let path = "/repos/alice/guarded/branches/main/protection";
+    let (status, rule) = api(&node, Method::GET, &alice, path, json!(null));
+    assert_eq!(status, 200, "{rule}");
+    assert_eq!(
+        rule["required_pull_request_reviews"]["required_approving_review_count"],
+        2
+    );
+    assert_eq!(
+        rule["required_status_checks"]["contexts"],
+        json!(["ci", "lint"])
+    );
+    let bad = web.submit(
+        "/alice/guarded/settings/protection",
+        &[("branch", "main"), ("approvals", "99"), ("_csrf", &csrf)],
+    );
+    bad.expect_error_page(400);
+    let removed = web.submit(
+        "/alice/guarded/settings/protection",
+        &[("branch", "main"), ("remove", "1"), ("_csrf", &csrf)],
+    );
+    assert_eq!(removed.status, 303, "{}", removed.describe());
+    let (status, _) = api(&node, Method::GET, &alice, path, json!(null));
+    assert_eq!(status, 404);
+}

@@ -527,3 +527,42 @@ fn the_admin_page_is_for_site_admins_only() {
     let page = visitor.get("/admin");
     assert_eq!(page.status, 303, "{}", page.describe());
 }
+
+/// The admin API sets a password for an existing account (one made without, or a
+/// forgotten one); the rule on length holds, and an unknown login is 404.
+#[test]
+fn the_admin_api_sets_a_password() {
+    let node = TestNode::start();
+    crate::harness::create_user(&node, "dora");
+    let set = |login: &str, password: &str| {
+        client()
+            .put(node.url(&format!("/admin/users/{login}/password")))
+            .bearer_auth(crate::harness::ADMIN_TOKEN)
+            .json(&serde_json::json!({ "password": password }))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let mut web = WebClient::new(&node);
+    let form = web.get("/login");
+    let csrf = form.csrf("login-form");
+    let refused = web.submit(
+        "/login",
+        &[
+            ("login", "dora"),
+            ("password", "dora-password"),
+            ("_csrf", &csrf),
+        ],
+    );
+    assert_eq!(
+        refused.status,
+        401,
+        "no password yet: {}",
+        refused.describe()
+    );
+    assert_eq!(set("dora", "short"), 422);
+    assert_eq!(set("nobody-here", "long-enough-password"), 404);
+    assert_eq!(set("dora", "dora-password"), 204);
+    web.sign_in("dora", "dora-password");
+}

@@ -28,6 +28,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .routes(routes!(set_suspended))
+        .routes(routes!(set_password))
         .routes(routes!(list_orgs, create_org))
 }
 
@@ -280,6 +281,31 @@ async fn set_suspended(
         .await
         .map_err(ApiError::from)?;
     Ok(Json(AdminUser::new(&links, &user)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct NewPassword {
+    /// 8 to 1024 characters.
+    password: Option<String>,
+}
+
+/// Sets an account's web password (a forgotten one, say). Sessions already open stay
+/// open: revoke them through the account's tokens.
+#[utoipa::path(put, path = "/admin/users/{login}/password", tag = "admin",
+    params(("login" = String, Path, description = "The account's login")),
+    request_body = NewPassword, security(("admin_token" = [])),
+    responses((status = 204, description = "Set")))]
+async fn set_password(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+    JsonBody(body): JsonBody<NewPassword>,
+) -> Result<StatusCode, ApiError> {
+    let password = body
+        .password
+        .ok_or_else(|| ApiError::missing_field("User", "password"))?;
+    state.service.set_password(&login, &password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The user object plus what only administrators see.

@@ -9,7 +9,7 @@ use crate::json::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use guts_core::{BranchProtection, Payload, RequiredChecks};
+use guts_core::{BranchProtection, RequiredChecks};
 use guts_storage::Scope;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -174,14 +174,7 @@ struct PutProtection {
 }
 
 fn full_branch(branch: &str) -> Result<String, ApiError> {
-    let full = format!("refs/heads/{branch}");
-    guts_core::validate_ref_name(&full).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("invalid branch: {e}"),
-        )
-    })?;
-    Ok(full)
+    Ok(guts_service::branch_ref(branch)?)
 }
 
 /// A branch's protection; 404 "Branch not protected" when it has none.
@@ -252,8 +245,6 @@ async fn put_protection(
     Path((owner, repo, branch)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<PutProtection>,
 ) -> Result<Json<Protection>, ApiError> {
-    authed.require(Scope::Repo)?;
-    let full = full_branch(&branch)?;
     let reviews = body.required_pull_request_reviews;
     let protection = BranchProtection {
         no_force_push: !body.allow_force_pushes.unwrap_or(false),
@@ -270,14 +261,7 @@ async fn put_protection(
     };
     state
         .service
-        .append(
-            &authed,
-            &view,
-            Payload::SetBranchProtection {
-                branch: full,
-                protection: Some(protection.clone()),
-            },
-        )
+        .set_branch_protection(&authed, &view, &branch, Some(protection.clone()))
         .await?;
     Ok(Json(Protection::new(
         &links,
@@ -299,20 +283,12 @@ async fn delete_protection(
     Path((_owner, _repo, branch)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     authed.require(Scope::Repo)?;
-    let full = full_branch(&branch)?;
-    if !view.state.protections.contains_key(&full) {
+    if !view.state.protections.contains_key(&full_branch(&branch)?) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "Branch not protected"));
     }
     state
         .service
-        .append(
-            &authed,
-            &view,
-            Payload::SetBranchProtection {
-                branch: full,
-                protection: None,
-            },
-        )
+        .set_branch_protection(&authed, &view, &branch, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -80,6 +80,10 @@ pub(crate) fn router() -> Router<WebState> {
         )
         .route("/{owner}/{repo}/settings/hooks", post(settings::add_hook))
         .route(
+            "/{owner}/{repo}/settings/protection",
+            post(settings::protect),
+        )
+        .route(
             "/{owner}/{repo}/settings/hooks/{number}/delete",
             post(settings::delete_hook),
         )

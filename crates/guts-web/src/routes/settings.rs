@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use guts_core::Role;
+use guts_core::{BranchProtection, RequiredChecks, Role};
 use guts_service::HookInput;
 use guts_storage::Scope;
 use maud::html;
@@ -190,16 +190,38 @@ pub(super) async fn repo_settings(
             button #add-collaborator.primary type="submit" { "Add" }
         }
         h2 { "Branch protection" }
-        ul.list.box {
+        ul.list.box #protections {
             @for (branch, rule) in protections {
-                li {
-                    code { (branch.strip_prefix("refs/heads/").unwrap_or(branch)) }
+                @let short = branch.strip_prefix("refs/heads/").unwrap_or(branch);
+                li.protection {
+                    code { (short) }
                     span.meta {
                         " · " (rule.required_approvals) " approving reviews required"
+                        @if let Some(checks) = &rule.required_checks {
+                            " · checks: " (checks.contexts.join(", "))
+                        }
+                        @if rule.no_force_push { " · no force pushes" }
+                        @if rule.no_deletion { " · no deletion" }
+                    }
+                    form method="post" action=(format!("{base}/settings/protection")) style="display:inline" {
+                        (csrf_field(&viewer))
+                        input type="hidden" name="branch" value=(short);
+                        input type="hidden" name="remove" value="1";
+                        " " button.danger type="submit" { "Remove" }
                     }
                 }
             }
-            @if protections.is_empty() { li.muted { "No branch is protected. Protect branches through the API (PUT …/branches/{branch}/protection)." } }
+            @if protections.is_empty() { li.muted { "No branch is protected." } }
+        }
+        form #protection-form.stack method="post" action=(format!("{base}/settings/protection")) {
+            (csrf_field(&viewer))
+            label for="protect-branch" { "Protect a branch" }
+            input #protect-branch type="text" name="branch" required value=(crate::repo::default_branch(&access));
+            label for="protect-approvals" { "Approving reviews required" }
+            input #protect-approvals type="number" name="approvals" min="0" max="6" value="1";
+            label for="protect-checks" { "Required status checks (comma-separated contexts)" }
+            input #protect-checks type="text" name="checks";
+            button #protect.primary type="submit" { "Save protection" }
         }
         h2 { "Webhooks" }
         ul.list.box #hooks {
@@ -307,5 +329,61 @@ pub(super) async fn delete_hook(
     let authed = viewer.require()?;
     let access = repo::find(&state, &viewer, &owner, &name)?;
     state.service.delete_hook(authed, &access, number).await?;
+    Ok(Redirect::to(&format!("{}/settings", repo_path(&access))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ProtectionForm {
+    #[serde(default)]
+    branch: String,
+    #[serde(default)]
+    approvals: String,
+    #[serde(default)]
+    checks: String,
+    remove: Option<String>,
+}
+
+/// Protects a branch (no force pushes, no deletion, the approvals and checks given), or
+/// removes its protection.
+pub(super) async fn protect(
+    State(state): State<WebState>,
+    Path((owner, name)): Path<(String, String)>,
+    Posted { viewer, form }: Posted<ProtectionForm>,
+) -> Result<Response, WebError> {
+    let authed = viewer.require()?;
+    let access = repo::find(&state, &viewer, &owner, &name)?;
+    let protection = if form.remove.is_some() {
+        None
+    } else {
+        let approvals = match form.approvals.trim() {
+            "" => 0,
+            n => n
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= 6)
+                .ok_or_else(|| WebError::bad_request("Approving reviews must be 0 to 6."))?,
+        };
+        let contexts: Vec<String> = form
+            .checks
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        Some(BranchProtection {
+            no_force_push: true,
+            no_deletion: true,
+            required_approvals: approvals,
+            dismiss_stale_reviews: false,
+            required_checks: (!contexts.is_empty()).then_some(RequiredChecks {
+                strict: false,
+                contexts,
+            }),
+        })
+    };
+    state
+        .service
+        .set_branch_protection(authed, &access.view, form.branch.trim(), protection)
+        .await?;
     Ok(Redirect::to(&format!("{}/settings", repo_path(&access))).into_response())
 }
