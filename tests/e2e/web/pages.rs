@@ -235,3 +235,50 @@ fn an_admin_protects_a_branch_from_the_settings_page() {
     let (status, _) = api(&node, Method::GET, &alice, path, json!(null));
     assert_eq!(status, 404);
 }
+
+/// The README on a repository's home resolves its relative links to the blob view and
+/// its relative images to the raw download, as GitHub does.
+#[test]
+fn the_readme_links_relative_paths_into_the_repository() {
+    let node = TestNode::start();
+    let alice = create_web_user(&node, "alice", ALICE_PW);
+    let (status, _) = api(
+        &node,
+        Method::POST,
+        &alice,
+        "/user/repos",
+        json!({ "name": "docs", "auto_init": true }),
+    );
+    assert_eq!(status, 201);
+    let (_, current) = api(
+        &node,
+        Method::GET,
+        &alice,
+        "/repos/alice/docs/contents/README.md",
+        json!(null),
+    );
+    use base64::Engine as _;
+    let text = "# Docs\n\nSee [the guide](docs/guide.md) and [home](https://example.com).\n\n![logo](img/logo.png)\n";
+    let (status, written) = api(
+        &node,
+        Method::PUT,
+        &alice,
+        "/repos/alice/docs/contents/README.md",
+        json!({
+            "message": "Link the guide",
+            "content": base64::engine::general_purpose::STANDARD.encode(text),
+            "sha": current["sha"],
+        }),
+    );
+    assert_eq!(status, 200, "{written}");
+    let mut web = WebClient::new(&node);
+    let page = web.get("/alice/docs");
+    page.expect(200);
+    for wanted in [
+        "href=\"/alice/docs/blob/main/docs/guide.md\"",
+        "href=\"https://example.com\"",
+        "src=\"/alice/docs/raw/main/img/logo.png\"",
+    ] {
+        assert!(page.body.contains(wanted), "{wanted}: {}", page.describe());
+    }
+}

@@ -15,7 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use ammonia::{Builder, UrlRelative};
-use comrak::{Options, markdown_to_html};
+use comrak::nodes::NodeValue;
+use comrak::{Arena, Options, format_html, markdown_to_html, parse_document};
 
 use super::escape_into;
 
@@ -32,20 +33,71 @@ pub const MAX_MARKDOWN_BYTES: usize = 256 * 1024;
 /// The prefix of every id in rendered documents.
 const ID_PREFIX: &str = "user-content-";
 
+/// Where a repository file's relative Markdown links and images point, as on GitHub:
+/// a link to the blob view, an image to the raw download, each of the document's
+/// directory at its ref (`/o/r/blob/main/docs`, `/o/r/raw/main/docs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Base<'a> {
+    pub links: &'a str,
+    pub images: &'a str,
+}
+
 /// Renders GitHub-flavoured Markdown as sanitised HTML (a fragment: block elements,
 /// no `<html>` or `<body>`).
 pub fn render(text: &str) -> String {
+    render_with(text, None)
+}
+
+/// [`render`] for a file of a repository: relative link targets and image sources of
+/// its Markdown are resolved against `base` (raw HTML in it is left as written).
+pub fn render_at(text: &str, base: Base<'_>) -> String {
+    render_with(text, Some(base))
+}
+
+fn render_with(text: &str, base: Option<Base<'_>>) -> String {
     if text.len() > MAX_MARKDOWN_BYTES {
         return too_large(text);
     }
     if quotes_deeper_than(text, MAX_DEPTH) {
         return too_deep(text);
     }
-    let html = markdown_to_html(text, &options());
+    let html = to_html(text, base);
     if nests_deeper_than(&html, MAX_DEPTH) {
         return too_deep(text);
     }
     SANITIZER.clean(&html).to_string()
+}
+
+/// comrak's HTML for `text`, relative links and images rebased on `base` when given.
+fn to_html(text: &str, base: Option<Base<'_>>) -> String {
+    let options = options();
+    let Some(base) = base else {
+        return markdown_to_html(text, &options);
+    };
+    let arena = Arena::new();
+    let root = parse_document(&arena, text, &options);
+    for node in root.descendants() {
+        match &mut node.data_mut().value {
+            NodeValue::Link(link) => rebase(&mut link.url, base.links),
+            NodeValue::Image(link) => rebase(&mut link.url, base.images),
+            _ => {}
+        }
+    }
+    let mut html = String::new();
+    // Writing to a `String` cannot fail.
+    let _ = format_html(root, &options, &mut html);
+    html
+}
+
+/// Prefixes `url` with `prefix` when it is relative to the document: not empty, not an
+/// in-page `#anchor`, not rooted (`/…`), and without a scheme (`https:`, `mailto:`).
+fn rebase(url: &mut String, prefix: &str) {
+    let before_path = url.split(['/', '?', '#']).next().unwrap_or_default();
+    if url.is_empty() || url.starts_with(['#', '/']) || before_path.contains(':') {
+        return;
+    }
+    let relative = url.trim_start_matches("./");
+    *url = format!("{}/{relative}", prefix.trim_end_matches('/'));
 }
 
 /// How deeply rendered elements may nest. The sanitiser's HTML parser (html5ever, as

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::WebState;
 use crate::diffs::diff_view;
 use crate::error::WebError;
+use crate::markup::markdown::Base;
 use crate::markup::{highlight, markdown};
 use crate::page::{self, Tab, path_escape, repo_header, repo_path, short};
 use crate::repo::{self, browse, commit_of, default_branch, hex, split_ref, title_of};
@@ -158,6 +159,14 @@ pub(super) async fn home(
         Ok((commit, entries, readme))
     })
     .await?;
+    // The README's relative links and images resolve against its directory.
+    let readme_dir = readme
+        .as_ref()
+        .and_then(|r| r.entry.path.rsplit_once('/'))
+        .map(|(dir, _)| format!("/{}", path_escape(dir)))
+        .unwrap_or_default();
+    let readme_links = format!("{base}/blob/{}{readme_dir}", path_escape(&branch));
+    let readme_images = format!("{base}/raw/{}{readme_dir}", path_escape(&branch));
     let body = html! {
         (repo_header(&access, Tab::Code))
         (branch_menu(&access, &branch, "tree", ""))
@@ -171,7 +180,7 @@ pub(super) async fn home(
                 div.box-header { strong { (readme.entry.path) } }
                 div.box-body.markdown-body {
                     @match readme.data.as_deref().map(String::from_utf8_lossy) {
-                        Some(text) if is_markdown(&readme.entry.path) => (PreEscaped(markdown::render(&text))),
+                        Some(text) if is_markdown(&readme.entry.path) => (PreEscaped(markdown::render_at(&text, Base { links: &readme_links, images: &readme_images }))),
                         Some(text) => pre { (text) },
                         None => p.notice { "The README is too large to show." },
                     }

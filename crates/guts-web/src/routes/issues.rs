@@ -57,6 +57,18 @@ pub(super) async fn list(
         creator.as_deref(),
     )?;
     let found = conversation::threads(&access.view, false, &wanted);
+    // The pager keeps the filters.
+    let kept: String = [
+        ("labels", &labels),
+        ("assignee", &assignee),
+        ("creator", &creator),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| {
+        v.as_deref()
+            .map(|v| format!("&{k}={}", page::query_escape(v)))
+    })
+    .collect();
     let more = found.len() > page_no * PER_PAGE;
     let body = html! {
         (repo_header(&access, Tab::Issues))
@@ -83,8 +95,8 @@ pub(super) async fn list(
             }
         }
         nav.pager aria-label="Pages" {
-            @if page_no > 1 { a #prev-page href=(format!("{base}/issues?state={filter}&page={}", page_no - 1)) { "Previous" } }
-            @if more { a #next-page href=(format!("{base}/issues?state={filter}&page={}", page_no + 1)) { "Next" } }
+            @if page_no > 1 { a #prev-page href=(format!("{base}/issues?state={filter}{kept}&page={}", page_no - 1)) { "Previous" } }
+            @if more { a #next-page href=(format!("{base}/issues?state={filter}{kept}&page={}", page_no + 1)) { "Next" } }
         }
     };
     let title = format!("Issues · {}/{}", access.served.owner, access.served.name);

@@ -311,3 +311,33 @@ proptest! {
         prop_assert!(!lower.contains("<script") && !lower.contains("<iframe") && !lower.contains("<style"));
     }
 }
+
+#[test]
+fn relative_links_and_images_resolve_against_the_base() {
+    let base = super::Base {
+        links: "/o/r/blob/main/docs",
+        images: "/o/r/raw/main/docs/",
+    };
+    let html = super::render_at(
+        "[guide](guide.md) [up](../LICENSE) [here](./x.md#part) [top](#intro) \
+         [abs](/o/r/issues) [web](https://example.com/a) [mail](mailto:a@b.c) \
+         [js](javascript:alert(1)) ![logo](img/logo.png) ![remote](https://e.x/i.png)",
+        base,
+    );
+    for wanted in [
+        "href=\"/o/r/blob/main/docs/guide.md\"",
+        "href=\"/o/r/blob/main/docs/../LICENSE\"",
+        "href=\"/o/r/blob/main/docs/x.md#part\"",
+        "href=\"#user-content-intro\"",
+        "href=\"/o/r/issues\"",
+        "href=\"https://example.com/a\"",
+        "href=\"mailto:a@b.c\"",
+        "src=\"/o/r/raw/main/docs/img/logo.png\"",
+        "src=\"https://e.x/i.png\"",
+    ] {
+        assert!(html.contains(wanted), "{wanted} in {html}");
+    }
+    assert!(!html.to_ascii_lowercase().contains("javascript:"), "{html}");
+    // Without a base, relative URLs stay as written.
+    assert!(render("[g](guide.md)").contains("href=\"guide.md\""));
+}
