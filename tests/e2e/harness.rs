@@ -525,3 +525,14 @@ impl SpanSink {
         names
     }
 }
+
+/// How many peers `node` has connected (its admin API's `/admin/peers`).
+pub(crate) fn peer_count(node: &TestNode) -> usize {
+    let r = client()
+        .get(node.url("/admin/peers"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    let body: serde_json::Value = r.json().unwrap();
+    body["peers"].as_array().map_or(0, Vec::len)
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::gitutil::{Git, add_collaborator, auth_url, create_repo};
-use crate::harness::{ADMIN_TOKEN, NodeOptions, TestNode, api, client, create_user, eventually};
+use crate::harness::{NodeOptions, TestNode, api, create_user, eventually, peer_count};
 
 fn get(node: &TestNode, token: &str, path: &str) -> (u16, Value) {
     api(node, reqwest::Method::GET, token, path, Value::Null)
@@ -208,16 +208,6 @@ fn options() -> NodeOptions {
     NodeOptions::default()
         .env("GUTS_CLUSTER_SECRET", CLUSTER_SECRET)
         .env("GUTS_ANTI_ENTROPY_INTERVAL", "1")
-}
-
-fn peer_count(node: &TestNode) -> usize {
-    let r = client()
-        .get(node.url("/admin/peers"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .unwrap();
-    let body: Value = r.json().unwrap();
-    body["peers"].as_array().map_or(0, Vec::len)
 }
 
 /// Nodes A and B of one cluster (B bootstraps from A, anti-entropy every second),

@@ -66,7 +66,7 @@ pub(crate) fn cluster() -> (TestNode, TestNode, String, String) {
     let a = TestNode::start_with(options.clone());
     let b = TestNode::start_with(options.env("GUTS_BOOTSTRAP_PEERS", &a.p2p_addr()));
     eventually(CONVERGE, "the two nodes to connect", || {
-        (peer_count(&a) >= 1 && peer_count(&b) >= 1).then_some(())
+        (crate::harness::peer_count(&a) >= 1 && crate::harness::peer_count(&b) >= 1).then_some(())
     });
     let alice = create_web_user(&a, "alice", ALICE_PW);
     let bob = create_web_user(&a, "bob", BOB_PW);
@@ -81,16 +81,6 @@ pub(crate) fn cluster() -> (TestNode, TestNode, String, String) {
         });
     }
     (a, b, alice, bob)
-}
-
-fn peer_count(node: &TestNode) -> usize {
-    let r = client()
-        .get(node.url("/admin/peers"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .unwrap();
-    let body: Value = r.json().unwrap();
-    body["peers"].as_array().map_or(0, Vec::len)
 }
 
 // ---- The browser ----

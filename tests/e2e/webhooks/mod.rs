@@ -26,9 +26,7 @@ use serde_json::{Value, json};
 
 use crate::clients::python;
 use crate::gitutil::{Git, add_collaborator, auth_url, create_repo, workspace_root};
-use crate::harness::{
-    ADMIN_TOKEN, NodeOptions, Signal, TestNode, api, client, create_user, eventually,
-};
+use crate::harness::{NodeOptions, Signal, TestNode, api, create_user, eventually, peer_count};
 
 /// How long a delivery may take to arrive (retries included) before a test fails.
 const DELIVERY: Duration = Duration::from_secs(20);
@@ -279,16 +277,6 @@ fn clustered(options: NodeOptions) -> NodeOptions {
     options
         .env("GUTS_CLUSTER_SECRET", CLUSTER_SECRET)
         .env("GUTS_ANTI_ENTROPY_INTERVAL", "1")
-}
-
-fn peer_count(node: &TestNode) -> usize {
-    let r = client()
-        .get(node.url("/admin/peers"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .unwrap();
-    let body: Value = r.json().unwrap();
-    body["peers"].as_array().map_or(0, Vec::len)
 }
 
 /// `A <── B` (B bootstraps from A), both started with `options`, connected, with
