@@ -40,12 +40,13 @@ COPY --from=build /out/guts-node /usr/local/bin/guts-node
 ENV GUTS_DATA_DIR=/data \
     GUTS_API_ADDR=0.0.0.0:8080 \
     GUTS_METRICS_ADDR=0.0.0.0:9090 \
+    GUTS_SSH_ADDR=0.0.0.0:2222 \
     GUTS_LOG_FORMAT=json \
     HOME=/tmp
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
-# api (REST, git, admin, probes), p2p, metrics
-EXPOSE 8080 9000 9090
+# ssh (git over SSH), api (REST, git, admin, probes), p2p, metrics
+EXPOSE 2222 8080 9000 9090
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/guts-node"]
 CMD ["run"]

@@ -58,6 +58,8 @@ pub(crate) struct TestNode {
     pub(crate) metrics: SocketAddr,
     /// The libp2p listen port (`GUTS_P2P_ADDR` on 127.0.0.1).
     pub(crate) p2p: u16,
+    /// Git over SSH (`GUTS_SSH_ADDR` on 127.0.0.1).
+    pub(crate) ssh: SocketAddr,
     pub(crate) data_dir: PathBuf,
     log_path: PathBuf,
     exit: Option<ExitStatus>,
@@ -146,6 +148,7 @@ impl TestNode {
         let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let p2p = options.p2p_port.unwrap_or_else(free_port);
+        let ssh: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log_path = data_dir.with_extension(format!("{}.log", api.port()));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut cmd = Command::new(node_binary());
@@ -157,7 +160,8 @@ impl TestNode {
             .env("GUTS_LOG_FORMAT", "json")
             .env("GUTS_LOG_LEVEL", "debug")
             .env("GUTS_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("GUTS_P2P_ADDR", format!("/ip4/127.0.0.1/tcp/{p2p}"));
+            .env("GUTS_P2P_ADDR", format!("/ip4/127.0.0.1/tcp/{p2p}"))
+            .env("GUTS_SSH_ADDR", ssh.to_string());
         for (k, v) in &options.env {
             cmd.env(k, v);
         }
@@ -170,6 +174,7 @@ impl TestNode {
             api,
             metrics,
             p2p,
+            ssh,
             data_dir: data_dir.to_path_buf(),
             log_path,
             exit: None,

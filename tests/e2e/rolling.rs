@@ -27,6 +27,7 @@ fn configmap_env() -> Vec<(String, String)> {
         "GUTS_API_ADDR",
         "GUTS_METRICS_ADDR",
         "GUTS_P2P_ADDR",
+        "GUTS_SSH_ADDR",
         "GUTS_DATA_DIR",
     ];
     let env: Vec<(String, String)> = text

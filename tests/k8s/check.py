@@ -258,10 +258,10 @@ def check_consistency(k8s, objects):
         fail("the pod should have exactly one container")
     c = containers[0]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    for name, var in [("api", "GUTS_API_ADDR"), ("metrics", "GUTS_METRICS_ADDR"), ("p2p", "GUTS_P2P_ADDR")]:
+    for name, var in [("api", "GUTS_API_ADDR"), ("metrics", "GUTS_METRICS_ADDR"), ("p2p", "GUTS_P2P_ADDR"), ("ssh", "GUTS_SSH_ADDR")]:
         if ports.get(name) != port_of(config.get(var, "")):
             fail(f"container port {name}={ports.get(name)} but {var}={config.get(var)}")
-    for addr_var in ["GUTS_API_ADDR", "GUTS_METRICS_ADDR"]:
+    for addr_var in ["GUTS_API_ADDR", "GUTS_METRICS_ADDR", "GUTS_SSH_ADDR"]:
         if not config.get(addr_var, "").startswith("0.0.0.0:"):
             fail(f"{addr_var} must listen on 0.0.0.0 in a pod")
 
@@ -342,8 +342,8 @@ def check_consistency(k8s, objects):
             if p["targetPort"] not in ports:
                 fail(f"Service {svc['metadata']['name']} targets unknown port {p['targetPort']}")
     client = one(objects, "Service", "guts")
-    if {p["targetPort"] for p in client.get("spec", {}).get("ports", [])} != {"api"}:
-        fail("the client Service must expose the api port only")
+    if {p["targetPort"] for p in client.get("spec", {}).get("ports", [])} != {"api", "ssh"}:
+        fail("the client Service must expose the api and ssh ports only")
     pdb = one(objects, "PodDisruptionBudget")
     if not matches(pdb["spec"]["selector"]["matchLabels"], pod_labels):
         fail("the PodDisruptionBudget does not select the pods")
@@ -354,10 +354,10 @@ def check_consistency(k8s, objects):
     for rule in np["spec"]["ingress"]:
         for p in rule.get("ports", []):
             rules[p["port"]] = rule.get("from")
-    if set(rules) != {"api", "p2p", "metrics"}:
+    if set(rules) != {"api", "p2p", "metrics", "ssh"}:
         fail(f"NetworkPolicy ports {sorted(rules)}")
-    if rules.get("api") is not None:
-        fail("the api port must be open to anyone")
+    if rules.get("api") is not None or rules.get("ssh") is not None:
+        fail("the api and ssh ports must be open to anyone")
     if rules.get("p2p") != [{"podSelector": {"matchLabels": pod_labels}}]:
         fail(f"p2p must be open to the guts pods only: {rules.get('p2p')}")
     if rules.get("metrics") != [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]:

@@ -75,6 +75,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
 /// still answers its liveness probe instead of being restarted for being busy.
 pub fn api_router(state: AppState, pages: Router) -> Router {
     let limits = state.limits.clone();
+    let ssh = crate::links::SshBase(state.node.ssh_url.as_deref().map(std::sync::Arc::from));
     let (rest, doc) = documented().split_for_parts();
     let doc = openapi::render(&openapi::finish(doc));
     let not_found = || async { ApiError::not_found().into_response() };
@@ -117,6 +118,7 @@ pub fn api_router(state: AppState, pages: Router) -> Router {
         .merge(pages)
         .layer(from_fn_with_state(state.clone(), observe))
         .layer(from_fn_with_state(state, forwarded::client))
+        .layer(axum::Extension(ssh))
 }
 
 #[cfg(test)]

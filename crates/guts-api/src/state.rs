@@ -108,6 +108,9 @@ pub struct NodeInfo {
     pub peer_id: String,
     /// `GUTS_DATA_DIR`, whose size the admin API reports.
     pub data_dir: std::path::PathBuf,
+    /// Where git over SSH is reached (`ssh://USER@HOST[:PORT]/`), for repositories'
+    /// `ssh_url`; `None` without an SSH server.
+    pub ssh_url: Option<String>,
 }
 
 /// Cheap to clone: one `Arc` around everything.

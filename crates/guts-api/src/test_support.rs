@@ -55,6 +55,7 @@ impl TestApp {
                 version: "test",
                 peer_id: "12D3KooWtest".to_string(),
                 data_dir: dir.path().to_path_buf(),
+                ssh_url: None,
             },
             Some(Secret::new(ADMIN_TOKEN.to_string())),
             None,

@@ -175,6 +175,7 @@ impl Node {
         let sync_metrics = Arc::new(SyncMetrics::register(registry.registry_mut()));
         let resilience = Arc::new(ResilienceMetrics::register(registry.registry_mut()));
         let webhook_metrics = Arc::new(WebhookMetrics::register(registry.registry_mut()));
+        let ssh_metrics = guts_ssh::SshMetrics::register(registry.registry_mut());
         let size_metrics = storage_metrics.clone();
         let encoder = Arc::new(registry.freeze());
 
@@ -275,6 +276,17 @@ impl Node {
         let api_listener = bind("GUTS_API_ADDR", config.api_addr).await?;
         let ops_listener = bind("GUTS_METRICS_ADDR", config.metrics_addr).await?;
         let api_addr = local_addr("GUTS_API_ADDR", &api_listener, config.api_addr)?;
+        let ssh_listener = match config.ssh_addr {
+            Some(addr) => {
+                let listener = bind("GUTS_SSH_ADDR", addr).await?;
+                let bound = local_addr("GUTS_SSH_ADDR", &listener, addr)?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
+        let ssh_url = ssh_listener
+            .as_ref()
+            .map(|(_, bound)| ssh_public_url(config, *bound));
         let metrics_addr = local_addr("GUTS_METRICS_ADDR", &ops_listener, config.metrics_addr)?;
 
         let limits = EdgeLimits {
@@ -307,6 +319,7 @@ impl Node {
                 version: env!("CARGO_PKG_VERSION"),
                 peer_id: peer_id.clone(),
                 data_dir: config.data_dir.clone(),
+                ssh_url,
             },
             config.admin_token.clone(),
             telemetry,
@@ -355,6 +368,37 @@ impl Node {
             state.service.clone(),
             state.peers.as_ref().map(|p| p.0.clone()),
         ));
+        let ssh_addr = match ssh_listener {
+            Some((listener, bound)) => {
+                let host_key =
+                    guts_ssh::HostKey::from_seed(&storage.accounts.sealer().ssh_host_seed());
+                tracing::info!(ssh = %bound, host_key = %host_key.fingerprint(), "SSH server listening");
+                let server = guts_ssh::SshServer::new(
+                    listener,
+                    guts_ssh::SshContext {
+                        service: state.service.clone(),
+                        plans: state.git_plans.clone(),
+                        git_metrics: state.git.clone(),
+                        metrics: ssh_metrics,
+                        host_key,
+                        settings: guts_ssh::SshSettings {
+                            idle_timeout: Duration::from_secs(config.ssh_idle_timeout),
+                            login_grace: guts_ssh::LOGIN_GRACE,
+                            deadline: config.git_request_deadline(),
+                            max_connections: config.ssh_max_connections as usize,
+                            max_per_ip: config.git_max_per_ip as usize,
+                            max_push_bytes: config.max_push_bytes(),
+                            max_object_bytes: config.max_object_bytes(),
+                        },
+                    },
+                );
+                // It stops accepting with the API listener; running git commands finish
+                // within the drain.
+                supervisor.spawn("ssh-server", server.run(api_stop.clone()));
+                Some(bound)
+            }
+            None => None,
+        };
         let router = guts_api::api_router(state, web);
         let (stop, done) = (api_stop.clone(), api_done.clone());
         supervisor.spawn("api-server", async move {
@@ -432,6 +476,7 @@ impl Node {
             %peer_id,
             api = %api_addr,
             metrics = %metrics_addr,
+            ssh = ?ssh_addr,
             data_dir = %config.data_dir.display(),
             startup_ms = started_at.elapsed().as_millis() as u64,
             "node ready"
@@ -514,6 +559,34 @@ impl Node {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// What SSH clients are told to connect to: `GUTS_SSH_PUBLIC_URL`, else `git` at the
+/// host of `GUTS_PUBLIC_URL` (else the listener's address, 127.0.0.1 for a wildcard
+/// one) and the SSH listener's port.
+fn ssh_public_url(config: &Config, bound: SocketAddr) -> String {
+    if let Some(url) = &config.ssh_public_url {
+        return if url.ends_with('/') {
+            url.clone()
+        } else {
+            format!("{url}/")
+        };
+    }
+    let from_public = config.public_url.as_deref().and_then(|url| {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').map(|(h, _)| format!("[{h}]")),
+            None => authority.split(':').next().map(str::to_owned),
+        };
+        host.filter(|h| !h.is_empty())
+    });
+    let host = from_public.unwrap_or_else(|| match bound.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    });
+    format!("ssh://git@{host}:{}/", bound.port())
 }
 
 async fn bind(var: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeError> {

@@ -1,5 +1,5 @@
-//! The use-case layer of Guts: what every front end (REST, git over HTTP, and the web
-//! interface and SSH to come) needs between a request and storage, written once.
+//! The use-case layer of Guts: what every front end (REST, git over HTTP and SSH, and
+//! the web interface) needs between a request and storage, written once.
 //!
 //! A front end extracts a [`Caller`] and its arguments, calls one use case on
 //! [`Service`], and renders what comes back (a read model such as [`RepoAccess`], or a
@@ -17,6 +17,7 @@ mod caller;
 mod check_runs;
 mod collaborators;
 mod error;
+mod git_access;
 mod hook_policy;
 mod hooks;
 mod merge;
@@ -29,6 +30,7 @@ mod push;
 mod reads;
 mod repos;
 mod sessions;
+mod ssh_keys;
 mod statuses;
 mod thread_filter;
 mod threads;
@@ -39,6 +41,7 @@ pub use caller::{Authed, Caller};
 pub use check_runs::CheckRunInput;
 pub use collaborators::role_for;
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
+pub use git_access::{DeployLimit, GitAccess, GitNeed};
 pub use hook_policy::{HookPolicy, TargetRefused};
 pub use hooks::{HookInput, MAX_DELIVERIES_PAGE, Requested, delivery_guid};
 pub use merge::{
@@ -53,6 +56,7 @@ pub use pulls::{
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 pub use sessions::{SESSION_COOKIE, SESSION_DAYS};
+pub use ssh_keys::SshCaller;
 pub use statuses::NewStatus;
 pub use thread_filter::{AssigneeFilter, ThreadFilter, state_filter};
 pub use threads::{

@@ -21,6 +21,7 @@ const CONTEXT: &str = "guts 2026 cluster secret -> custodial key sealing v1";
 const PAGE_CONTEXT: &str = "guts 2026 cluster secret -> account page sealing v1";
 const DIGEST_CONTEXT: &str = "guts 2026 cluster secret -> account digest v1";
 const ORG_KEY_CONTEXT: &str = "guts 2026 cluster secret -> organization signing key v1";
+const SSH_HOST_CONTEXT: &str = "guts 2026 cluster secret -> ssh host key v1";
 const NONCE_LEN: usize = 24;
 /// Bytes a seal adds to its plaintext: the nonce and the Poly1305 tag.
 pub const SEAL_OVERHEAD: usize = NONCE_LEN + 16;
@@ -45,6 +46,8 @@ pub struct Sealer {
     digest_key: Zeroizing<[u8; 32]>,
     /// Keys the derivation of organizations' signing keys.
     org_key: Zeroizing<[u8; 32]>,
+    /// Seed of the cluster's SSH host key.
+    ssh_host_seed: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -64,6 +67,7 @@ impl Sealer {
             pages: cipher(PAGE_CONTEXT),
             digest_key: Zeroizing::new(blake3::derive_key(DIGEST_CONTEXT, cluster_secret)),
             org_key: Zeroizing::new(blake3::derive_key(ORG_KEY_CONTEXT, cluster_secret)),
+            ssh_host_seed: Zeroizing::new(blake3::derive_key(SSH_HOST_CONTEXT, cluster_secret)),
         }
     }
 
@@ -98,6 +102,15 @@ impl Sealer {
             *blake3::keyed_hash(&self.org_key, org.to_ascii_lowercase().as_bytes()).as_bytes(),
         );
         guts_core::Keypair::from_seed(&seed)
+    }
+
+    /// The ed25519 seed of the SSH host key: derived from the cluster secret, so every
+    /// node of a cluster presents the same host key from its first start (clients
+    /// behind a Kubernetes Service never see it change from pod to pod, nor across
+    /// restarts), with nothing to store, replicate or race over. Like the sealed keys,
+    /// it changes only if the cluster secret does.
+    pub fn ssh_host_seed(&self) -> Zeroizing<[u8; 32]> {
+        self.ssh_host_seed.clone()
     }
 
     /// A BLAKE3 hasher keyed from the cluster secret, for digests that travel in the
@@ -194,5 +207,15 @@ mod tests {
         let digest = |s: &Sealer| *s.keyed_hasher().update(b"same").finalize().as_bytes();
         assert_ne!(digest(&sealer), digest(&other));
         assert_eq!(digest(&sealer), digest(&Sealer::new(b"cluster secret one")));
+    }
+
+    #[test]
+    fn the_ssh_host_seed_is_the_clusters_and_no_other_key() {
+        let one = Sealer::new(b"cluster secret one");
+        let seed = *one.ssh_host_seed();
+        assert_eq!(seed, *Sealer::new(b"cluster secret one").ssh_host_seed());
+        assert_ne!(seed, *Sealer::new(b"cluster secret two").ssh_host_seed());
+        assert_ne!(seed, *one.org_key);
+        assert_ne!(seed, *one.digest_key);
     }
 }

@@ -34,9 +34,9 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use guts_git::serve::{self, Protocol, ServeError};
+use guts_git::serve::{self, Protocol, ServeError, Transport};
 use guts_git::v0::Service;
-use guts_service::{Caller, Denied, RepoAccess, ServiceError};
+use guts_service::{Denied, GitAccess, GitNeed, ServiceError};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
@@ -133,20 +133,15 @@ fn challenge(message: &str) -> Response {
     response
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Need {
-    Read,
-    Write,
-}
-
-/// The repository as the caller may see it, if the caller may do what they need.
+/// The repository as the caller may see it, if the caller may do what they need (and,
+/// for a push, what signs it).
 async fn authorize(
     state: &AppState,
     parts: &mut http::request::Parts,
     owner: &str,
     repo: &str,
-    need: Need,
-) -> Result<(RepoAccess, Option<Authed>), Response> {
+    need: GitNeed,
+) -> Result<(GitAccess, Option<Authed>), Response> {
     let caller = match MaybeUser::from_request_parts(parts, state).await {
         Ok(MaybeUser(caller)) => caller,
         Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
@@ -154,17 +149,13 @@ async fn authorize(
         }
         Err(e) => return Err(text(e.status(), e.message())),
     };
-    if need == Need::Write && caller.is_none() {
+    if need == GitNeed::Write && caller.is_none() {
         return Err(challenge("Authentication required to push."));
     }
-    let refused = |e: ServiceError| refusal(&e, caller.as_ref(), owner, repo);
     let access = state
         .service
-        .repo(Caller::from(caller.as_ref()), owner, repo)
-        .map_err(refused)?;
-    if let (Need::Write, Some(authed)) = (need, &caller) {
-        state.service.may_push(authed, &access).map_err(refused)?;
-    }
+        .git_access(caller.as_ref(), None, owner, repo, need)
+        .map_err(|e| refusal(&e, caller.as_ref(), owner, repo))?;
     Ok((access, caller))
 }
 
@@ -243,11 +234,11 @@ async fn info_refs(
     };
     let (mut parts, _) = req.into_parts();
     let need = match service {
-        Service::UploadPack => Need::Read,
-        Service::ReceivePack => Need::Write,
+        Service::UploadPack => GitNeed::Read,
+        Service::ReceivePack => GitNeed::Write,
     };
     let view = match authorize(&state, &mut parts, &owner, &repo, need).await {
-        Ok((access, _)) => access.view,
+        Ok((granted, _)) => granted.access.view,
         Err(response) => return response,
     };
     let protocol = protocol(&parts.headers);
@@ -265,7 +256,9 @@ async fn info_refs(
         Ok::<_, ServeError>(out)
     })
     .await;
-    state.git.observe("info_refs", started.elapsed());
+    state
+        .git
+        .observe(Transport::Http, "info_refs", started.elapsed());
     match advertised {
         Ok(Ok(body)) => no_cache(
             Body::from(body).into_response(),
@@ -291,7 +284,7 @@ fn gzipped(headers: &HeaderMap) -> bool {
 struct Admitted {
     parts: http::request::Parts,
     body: Body,
-    access: RepoAccess,
+    granted: GitAccess,
     caller: Option<Authed>,
     permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -300,11 +293,11 @@ async fn admit(
     state: &AppState,
     owner: &str,
     repo: &str,
-    need: Need,
+    need: GitNeed,
     req: Request,
 ) -> Result<Admitted, Response> {
     let (mut parts, body) = req.into_parts();
-    let (access, caller) = authorize(state, &mut parts, owner, repo, need).await?;
+    let (granted, caller) = authorize(state, &mut parts, owner, repo, need).await?;
     let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
         return Err(text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -314,7 +307,7 @@ async fn admit(
     Ok(Admitted {
         parts,
         body,
-        access,
+        granted,
         caller,
         permit,
     })
@@ -329,10 +322,10 @@ async fn upload_pack(
     let Admitted {
         parts,
         body,
-        access,
+        granted,
         permit,
         ..
-    } = match admit(&state, &owner, &repo, Need::Read, req).await {
+    } = match admit(&state, &owner, &repo, GitNeed::Read, req).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -349,7 +342,7 @@ async fn upload_pack(
     {
         Ok(buffered) => buffered,
         Err(e) => {
-            state.git.fetch(protocol, Err(()));
+            state.git.fetch(Transport::Http, protocol, Err(()));
             return buffer_refusal(&e);
         }
     };
@@ -360,7 +353,7 @@ async fn upload_pack(
     let gzip = gzipped(&parts.headers);
     let (mut writer, response_body) = response_channel(state.limits.request_timeout, pace.deadline);
     let git = state.repos.git().clone();
-    let dir = access.view.id.to_string();
+    let dir = granted.access.view.id.to_string();
     let metrics = state.git.clone();
     let plans = state.git_plans.clone();
     // Awaited by nobody: it ends when the pack is written or the client goes away (a
@@ -392,16 +385,16 @@ async fn upload_pack(
                     )
                 })
         }));
-        metrics.observe("upload_pack", started.elapsed());
+        metrics.observe(Transport::Http, "upload_pack", started.elapsed());
         match result {
             Err(_) => {
-                metrics.fetch(protocol, Err(()));
+                metrics.fetch(Transport::Http, protocol, Err(()));
                 tracing::error!("upload-pack panicked");
                 writer.abort("upload-pack failed");
             }
-            Ok(Ok(outcome)) => metrics.fetch(protocol, Ok(outcome.pack.as_ref())),
+            Ok(Ok(outcome)) => metrics.fetch(Transport::Http, protocol, Ok(outcome.pack.as_ref())),
             Ok(Err(e)) => {
-                metrics.fetch(protocol, Err(()));
+                metrics.fetch(Transport::Http, protocol, Err(()));
                 if e.is_client_error() {
                     tracing::info!(error = %e, "upload-pack refused");
                 } else {
@@ -426,10 +419,10 @@ async fn receive_pack(
     let Admitted {
         parts,
         body,
-        access,
+        granted,
         caller,
         permit: _permit,
-    } = match admit(&state, &owner, &repo, Need::Write, req).await {
+    } = match admit(&state, &owner, &repo, GitNeed::Write, req).await {
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
@@ -451,9 +444,12 @@ async fn receive_pack(
             ),
         );
     }
-    let pusher = match state.service.pusher(&authed, &access) {
-        Ok(pusher) => pusher,
-        Err(e) => return refusal(&e, Some(&authed), &owner, &repo),
+    let GitAccess {
+        access,
+        pusher: Some(pusher),
+    } = granted
+    else {
+        return challenge("Authentication required to push.");
     };
     // A pack is streamed, not buffered, so it is read on a blocking thread: one of the
     // push class, so that slow pushers cannot take the threads fetches and REST need.
@@ -473,10 +469,12 @@ async fn receive_pack(
         state.limits.max_object_bytes,
     )
     .await;
-    state.git.observe("receive_pack", started.elapsed());
+    state
+        .git
+        .observe(Transport::Http, "receive_pack", started.elapsed());
     match &result {
         Ok(outcome) => {
-            state.git.push(Some(outcome));
+            state.git.push(Transport::Http, Some(outcome));
             tracing::info!(
                 repo = %access.view.id,
                 user = %authed.user.login,
@@ -489,7 +487,7 @@ async fn receive_pack(
             );
         }
         Err(e) => {
-            state.git.push(None);
+            state.git.push(Transport::Http, None);
             if e.is_client_error() {
                 tracing::info!(error = %e, "receive-pack refused");
             } else {

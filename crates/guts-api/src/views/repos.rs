@@ -72,7 +72,8 @@ pub(crate) struct Repository {
     updated_at: String,
     pushed_at: String,
     git_url: String,
-    ssh_url: Null,
+    /// `None` only without an SSH server (null, where GitHub always has a string).
+    ssh_url: Option<String>,
     clone_url: String,
     svn_url: String,
     homepage: Option<String>,
@@ -208,7 +209,7 @@ impl Repository {
             pushed_at: pushed,
             clone_url: git_url.clone(),
             git_url,
-            ssh_url: Null,
+            ssh_url: links.ssh_url(&full),
             svn_url: html_url.clone(),
             html_url,
             full_name: full,

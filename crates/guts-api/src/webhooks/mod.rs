@@ -241,7 +241,10 @@ pub async fn run(
             return Ok(());
         }
     };
-    let links = Links::for_origin(settings.origin.clone());
+    let links = Links::for_origin(
+        settings.origin.clone(),
+        state.node.ssh_url.as_deref().map(Arc::from),
+    );
     let mut changes = state.repos.subscribe();
     let queue = state.repos.hook_queue();
     let capacity = settings.concurrency.max(1);

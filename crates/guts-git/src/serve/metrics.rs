@@ -12,8 +12,26 @@ use super::Protocol;
 use super::pack::PackStats;
 use super::receive::PushOutcome;
 
+/// Which front end served a git request (the `transport` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Http,
+    Ssh,
+}
+
+impl Transport {
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Ssh => "ssh",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FetchLabels {
+    /// `http` or `ssh`.
+    pub transport: &'static str,
     /// `v0` or `v2`.
     pub protocol: &'static str,
     /// `ok` or `error`.
@@ -22,8 +40,15 @@ pub struct FetchLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
-    /// Pushes: `ok` (every ref updated), `refused` (some refused), `error`. Ref
-    /// updates: `ok`, `refused`.
+    /// Ref updates: `ok`, `refused`.
+    pub result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushLabels {
+    /// `http` or `ssh`.
+    pub transport: &'static str,
+    /// `ok` (every ref updated), `refused` (some refused) or `error`.
     pub result: &'static str,
 }
 
@@ -35,6 +60,8 @@ pub struct DirectionLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
+    /// `http` or `ssh`.
+    pub transport: &'static str,
     /// `info_refs`, `upload_pack` or `receive_pack`.
     pub service: &'static str,
 }
@@ -43,7 +70,7 @@ pub struct ServiceLabels {
 pub struct GitMetrics {
     /// Upload-pack requests that sent a pack (or failed), by protocol.
     pub fetches: Family<FetchLabels, Counter>,
-    pub pushes: Family<ResultLabels, Counter>,
+    pub pushes: Family<PushLabels, Counter>,
     pub ref_updates: Family<ResultLabels, Counter>,
     pub pack_bytes: Family<DirectionLabels, Counter>,
     pub pack_objects: Family<DirectionLabels, Counter>,
@@ -65,12 +92,12 @@ impl GitMetrics {
         let git = registry.sub_registry_with_prefix("git");
         git.register(
             "fetches",
-            "Upload-pack requests that sent a pack or failed, by protocol and result",
+            "Upload-pack requests that sent a pack or failed, by transport, protocol and result",
             this.fetches.clone(),
         );
         git.register(
             "pushes",
-            "Receive-pack requests by result (ok: every ref updated; refused: some refused; error)",
+            "Receive-pack requests by transport and result (ok: every ref updated; refused: some refused; error)",
             this.pushes.clone(),
         );
         git.register(
@@ -98,13 +125,21 @@ impl GitMetrics {
         this
     }
 
-    pub fn observe(&self, service: &'static str, elapsed: Duration) {
+    pub fn observe(&self, transport: Transport, service: &'static str, elapsed: Duration) {
         self.duration
-            .get_or_create(&ServiceLabels { service })
+            .get_or_create(&ServiceLabels {
+                transport: transport.label(),
+                service,
+            })
             .observe(elapsed.as_secs_f64());
     }
 
-    pub fn fetch(&self, protocol: Protocol, pack: Result<Option<&PackStats>, ()>) {
+    pub fn fetch(
+        &self,
+        transport: Transport,
+        protocol: Protocol,
+        pack: Result<Option<&PackStats>, ()>,
+    ) {
         let result = match pack {
             Ok(None) => return,
             Ok(Some(stats)) => {
@@ -115,13 +150,14 @@ impl GitMetrics {
         };
         self.fetches
             .get_or_create(&FetchLabels {
+                transport: transport.label(),
                 protocol: protocol.label(),
                 result,
             })
             .inc();
     }
 
-    pub fn push(&self, outcome: Option<&PushOutcome>) {
+    pub fn push(&self, transport: Transport, outcome: Option<&PushOutcome>) {
         let result = match outcome {
             None => "error",
             Some(o) => {
@@ -138,7 +174,12 @@ impl GitMetrics {
                 }
             }
         };
-        self.pushes.get_or_create(&ResultLabels { result }).inc();
+        self.pushes
+            .get_or_create(&PushLabels {
+                transport: transport.label(),
+                result,
+            })
+            .inc();
     }
 
     fn add_pack(&self, direction: &'static str, objects: u64, bytes: u64) {

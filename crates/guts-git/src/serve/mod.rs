@@ -25,7 +25,7 @@ pub mod replicate;
 pub mod upload;
 pub mod walk;
 
-pub use metrics::GitMetrics;
+pub use metrics::{GitMetrics, Transport};
 pub use receive::{PushOutcome, RefResults, receive_pack};
 pub use refs::advertise;
 pub use upload::upload_pack;

@@ -87,6 +87,33 @@ pub(super) fn multiaddr(addr: &str) -> Result<(), ValidationError> {
         .map_err(|e| ValidationError::new("multiaddr").with_message(e.into()))
 }
 
+/// What SSH clients are told to connect to: `ssh://USER@HOST[:PORT]/`, the form git
+/// takes in a remote URL (the repository's path is appended to it).
+pub(super) fn ssh_url(url: &str) -> Result<(), ValidationError> {
+    let invalid = || {
+        ValidationError::new("url").with_message(
+            "must be an ssh:// URL with a user and a host, such as ssh://git@git.example.com/"
+                .into(),
+        )
+    };
+    let rest = url.strip_prefix("ssh://").ok_or_else(invalid)?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let (user, host) = authority.split_once('@').ok_or_else(invalid)?;
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    let user_ok = !user.is_empty()
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if host_ok && user_ok {
+        Ok(())
+    } else {
+        Err(invalid())
+    }
+}
+
 pub(super) fn http_url(url: &str) -> Result<(), ValidationError> {
     let rest = url
         .strip_prefix("http://")

@@ -20,7 +20,7 @@ use super::Seed;
 use super::Setting;
 use super::rules::{
     admin_token, cluster_secret, http_url, multiaddr, node_key, nonempty_path, nonzero_port, range,
-    range_in,
+    range_in, ssh_url,
 };
 use super::value::Value;
 
@@ -80,6 +80,23 @@ macro_rules! settings {
 settings! {
     /// Address of the API listener (REST API, git over HTTP, admin API, probes).
     api_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)), check nonzero_port;
+
+    /// Address of the SSH listener (git over SSH: `git-upload-pack` and
+    /// `git-receive-pack` only). Empty: no SSH server.
+    ssh_addr: Option<SocketAddr> = Some(SocketAddr::from(([127, 0, 0, 1], 2222))),
+        check nonzero_port;
+
+    /// What SSH clients are told to connect to, `ssh://USER@HOST[:PORT]/` (e.g.
+    /// `ssh://git@git.example.com/`): repositories' `ssh_url` and clone URLs. Unset:
+    /// `git` at the host of `GUTS_PUBLIC_URL` (else 127.0.0.1) and the SSH port.
+    ssh_public_url: Option<String> = None, check ssh_url;
+
+    /// SSH connections open at once (authenticated or not); one client address may
+    /// hold `GUTS_GIT_MAX_PER_IP` of them. Beyond it a connection is closed at once.
+    ssh_max_connections: u32 = 512, check range(1, 1_000_000);
+
+    /// Seconds an SSH connection may stay silent both ways before it is closed.
+    ssh_idle_timeout: u64 = 300, check range_in(5, 86_400, "seconds");
 
     /// Address of the metrics listener (`/metrics` and the probes); it outlives the API
     /// listener during shutdown.
