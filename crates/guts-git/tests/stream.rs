@@ -223,6 +223,8 @@ struct Server {
     tmp: tempfile::TempDir,
     repos: Arc<Repositories>,
     id: RepoId,
+    /// The owner's key, which signs the ref updates.
+    key: Keypair,
     port: u16,
     proxy: PathBuf,
     /// Ref updates of this name are refused (as a protection rule would).
@@ -266,6 +268,7 @@ impl Server {
             tmp,
             repos,
             id: view.id,
+            key: key.clone(),
             port,
             proxy,
             refuse: Arc::new(Mutex::new(None)),
@@ -777,4 +780,135 @@ fn hostile_sessions_end_with_an_err_packet() {
     let (result, lines) = upload(&server, Protocol::V0, b"fff1");
     assert!(result.is_err());
     assert!(lines.last().unwrap().starts_with("ERR "), "{lines:?}");
+}
+
+/// Reads `data`, then fails any further read: a client that has sent its push and
+/// waits for the report with its side of the stream open.
+struct OpenAfter(std::io::Cursor<Vec<u8>>);
+
+impl Read for OpenAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf)? {
+            0 => Err(std::io::Error::other(
+                "read past the push: the client is waiting",
+            )),
+            n => Ok(n),
+        }
+    }
+}
+
+/// A writer the test can read after the server dropped its box.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Pushes `commands` and `pack` to receive-pack on a stream that stays open after
+/// them; returns the report's lines (after the advertisement).
+fn push_open(server: &Server, commands: &[String], caps: &str, pack: &[u8]) -> Vec<String> {
+    let mut input = Vec::new();
+    for (i, command) in commands.iter().enumerate() {
+        let line = match i {
+            0 => format!("{command}\0{caps}\n"),
+            _ => format!("{command}\n"),
+        };
+        pktline::write_data(&mut input, line.as_bytes()).unwrap();
+    }
+    pktline::write_flush(&mut input).unwrap();
+    input.extend_from_slice(pack);
+    let out = Shared::default();
+    let (repos, id) = (server.repos.clone(), server.id);
+    let owner = server.key.clone();
+    let result = server._rt.block_on(receive_pack_stream(
+        server.repos.clone(),
+        Arc::new(PlanCache::new(0)),
+        server.id,
+        move |commands, atomic| async move { repos.update_refs(id, &owner, commands, atomic).await },
+        Box::new(OpenAfter(std::io::Cursor::new(input))),
+        Box::new(out.clone()),
+        64 << 20,
+    ));
+    result.unwrap();
+    let bytes = out.0.lock().unwrap().clone();
+    let mut packets = PktReader::new(&bytes);
+    let mut flushes = 0;
+    let mut lines = Vec::new();
+    while let Some(packet) = packets.next_packet().unwrap() {
+        match packet {
+            Packet::Flush => flushes += 1,
+            Packet::Data(d) if flushes > 0 => {
+                lines.push(String::from_utf8_lossy(pktline::chomp(d)).into_owned())
+            }
+            _ => {}
+        }
+    }
+    assert!(packets.is_at_end());
+    lines
+}
+
+#[test]
+fn receive_pack_answers_without_waiting_for_the_end_of_the_stream() {
+    let server = Server::new();
+    let work = server.dir("work");
+    git(
+        server.tmp.path(),
+        &["init", "-q", "-b", "main", work.to_str().unwrap()],
+    );
+    commits(&work, "main", None, 0, 3, "main");
+    git(&work, &["push", "-q", &server.url(0), "main"]);
+    let old = git(&work, &["rev-parse", "main"]);
+    commits(&work, "main", Some(&old), 3, 2, "main");
+    let new = git(&work, &["rev-parse", "main"]);
+    let pack = run(
+        git_command(
+            &work,
+            &["pack-objects", "--stdout", "-q", "--revs", "--thin"],
+        ),
+        format!("{new}\n^{old}\n").as_bytes(),
+    )
+    .stdout;
+    let zero = "0".repeat(40);
+
+    // A pack, and the stream left open after it.
+    let report = push_open(
+        &server,
+        &[format!("{zero} {new} refs/heads/x")],
+        "report-status ofs-delta",
+        &pack,
+    );
+    assert_eq!(report, ["unpack ok", "ok refs/heads/x"]);
+    assert_eq!(server.git_ref("refs/heads/x"), Some(new.clone()));
+
+    // A delete-only push: no pack at all.
+    let report = push_open(
+        &server,
+        &[format!("{new} {zero} refs/heads/x")],
+        "report-status delete-refs",
+        b"",
+    );
+    assert_eq!(report, ["unpack ok", "ok refs/heads/x"]);
+    assert_eq!(server.git_ref("refs/heads/x"), None);
+
+    // A refused (corrupt) pack: reported, not drained from a stream that stays open.
+    let mut bad = pack.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0xff;
+    let report = push_open(
+        &server,
+        &[format!("{zero} {new} refs/heads/y")],
+        "report-status",
+        &bad,
+    );
+    assert!(report[0].starts_with("unpack "), "{report:?}");
+    assert_ne!(report[0], "unpack ok");
+    assert_eq!(server.git_ref("refs/heads/y"), None);
 }

@@ -38,7 +38,8 @@ pub use walk::PlanCache;
 
 use crate::error::{ParseError, WriteError};
 
-/// Which protocol the client asked for with its `Git-Protocol` header.
+/// Which protocol the client asked for: with its `Git-Protocol` header over HTTP, or
+/// its `GIT_PROTOCOL` environment variable over SSH (the same text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     V0,
@@ -46,8 +47,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// From the `Git-Protocol` header (`version=2`, possibly among other
-    /// colon-separated keys); anything else is v0, as in git.
+    /// From the `Git-Protocol` header or `GIT_PROTOCOL` value (`version=2`, possibly
+    /// among other colon-separated keys); anything else is v0, as in git.
     pub fn from_header(value: Option<&str>) -> Protocol {
         let v2 = value.is_some_and(|v| v.split(':').any(|kv| kv.trim() == "version=2"));
         if v2 { Protocol::V2 } else { Protocol::V0 }

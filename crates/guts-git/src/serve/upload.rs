@@ -4,6 +4,11 @@
 //!
 //! Each request carries the whole negotiation state (the client resends its wants and
 //! the haves found common), so nothing is kept between requests.
+//!
+//! The pieces of an answer (checking wants, finding common haves, the walk request,
+//! the shallow update, acknowledgments, the pack) are shared with
+//! [`stream`](super::stream), which answers the same messages one at a time on a
+//! stateful connection.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};

@@ -347,6 +347,34 @@ mod tests {
         hex.parse().unwrap()
     }
 
+    /// Rounds of haves as a stream delivers them: each ends at its flush or `done`,
+    /// and nothing may follow.
+    #[test]
+    fn parses_rounds_of_haves() {
+        let a = "74730d410fcb6603ace96f1dc55ea6196122532d";
+        let b = "7d1665144a3a975c05f1f43902ddaf084e784dbe";
+        let round = format!("0032have {a}\n0032have {b}\n0000");
+        let parsed = parse_have_round(round.as_bytes()).unwrap();
+        assert_eq!(parsed.haves, vec![oid(a), oid(b)]);
+        assert!(!parsed.done);
+        let last = format!("0032have {a}\n0009done\n");
+        let parsed = parse_have_round(last.as_bytes()).unwrap();
+        assert_eq!((parsed.haves.len(), parsed.done), (1, true));
+        assert_eq!(parse_have_round(b"0009done\n").unwrap().haves, vec![]);
+        assert!(!parse_have_round(b"0000").unwrap().done);
+
+        for bad in [
+            &b""[..],
+            b"0032have 74730d410fcb6603ace96f1dc55ea6196122532d\n",
+            b"00000000",
+            b"0009done\n0000",
+            b"0009want\n0000",
+            b"00010000",
+        ] {
+            assert!(parse_have_round(bad).is_err(), "{}", bad.escape_ascii());
+        }
+    }
+
     /// The simple clone of gitprotocol-pack, "Packfile Negotiation", byte for byte.
     #[test]
     fn parses_the_spec_clone_example() {
