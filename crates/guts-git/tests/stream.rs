@@ -494,6 +494,12 @@ fn push_clone_fetch_and_ls_remote_in_both_versions() {
         );
         assert_eq!(git(&clone, &["rev-parse", "origin/main"]), main2);
         git(&clone, &["fsck", "--no-dangling"]);
+        // Up to date: v0 sends a bare flush for its want section, v2 only ls-refs.
+        git(
+            &clone,
+            &["-c", &format!("protocol.version={version}"), "fetch", "-q"],
+        );
+        assert_eq!(git(&clone, &["rev-parse", "origin/main"]), main2);
     }
 
     // A branch, then its deletion: no pack, and the client waits for the report with
@@ -637,6 +643,7 @@ fn shallow_clone_deepen_and_unshallow() {
     );
     commits(&work, "main", None, 0, 12, "main");
     git(&work, &["push", "-q", &server.url(0), "main"]);
+    let mut total = 12;
     for version in [0u8, 2] {
         let v = format!("protocol.version={version}");
         let clone = server.dir(&format!("shallow{version}"));
@@ -655,11 +662,23 @@ fn shallow_clone_deepen_and_unshallow() {
         );
         assert_eq!(git(&clone, &["rev-list", "--count", "HEAD"]), "1");
         assert!(clone.join(".git/shallow").exists());
+        // New commits on the server, fetched by the shallow clone without deepening:
+        // it sends its shallow lines only, and gets no shallow update.
+        let tip = git(&work, &["rev-parse", "main"]);
+        commits(&work, "main", Some(&tip), 100 + total, 2, "more");
+        total += 2;
+        git(&work, &["push", "-q", &server.url(0), "main"]);
+        git(&clone, &["-c", &v, "fetch", "-q"]);
+        assert_eq!(git(&clone, &["rev-list", "--count", "origin/main"]), "3");
+        git(&clone, &["reset", "-q", "--hard", "origin/main"]);
         git(&clone, &["-c", &v, "fetch", "-q", "--deepen", "2"]);
-        assert_eq!(git(&clone, &["rev-list", "--count", "HEAD"]), "3");
+        assert_eq!(git(&clone, &["rev-list", "--count", "HEAD"]), "5");
         git(&clone, &["fsck", "--no-dangling"]);
         git(&clone, &["-c", &v, "fetch", "-q", "--unshallow"]);
-        assert_eq!(git(&clone, &["rev-list", "--count", "HEAD"]), "12");
+        assert_eq!(
+            git(&clone, &["rev-list", "--count", "HEAD"]),
+            total.to_string()
+        );
         assert!(!clone.join(".git/shallow").exists());
         git(&clone, &["fsck", "--no-dangling"]);
     }
