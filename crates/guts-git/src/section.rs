@@ -93,6 +93,8 @@ pub struct SectionReader<R> {
     scanned: usize,
     limits: Limits,
     sections: u64,
+    /// What each read fills, allocated at the first read.
+    chunk: Option<Vec<u8>>,
 }
 
 impl<R: Read> SectionReader<R> {
@@ -104,6 +106,7 @@ impl<R: Read> SectionReader<R> {
             scanned: 0,
             limits,
             sections: 0,
+            chunk: None,
         }
     }
 
@@ -182,19 +185,19 @@ impl<R: Read> SectionReader<R> {
         }
     }
 
-    /// Reads once (what the stream has, up to [`CHUNK`] bytes); 0 at its end.
+    /// Reads once (what the stream has, up to [`CHUNK`] bytes); 0 at its end. Through
+    /// a chunk buffer made once: growing `buf` by a zeroed chunk per read would cost a
+    /// client that sends one byte at a time 64 KiB of work per byte.
     fn fill(&mut self) -> Result<usize, SectionError> {
-        let old = self.buf.len();
-        self.buf.resize(old + CHUNK, 0);
-        let read = loop {
-            match self.input.read(self.buf.get_mut(old..).unwrap_or_default()) {
+        let chunk = self.chunk.get_or_insert_with(|| vec![0; CHUNK]);
+        let n = loop {
+            match self.input.read(chunk) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                other => break other,
+                other => break other?,
             }
         };
-        let n = *read.as_ref().unwrap_or(&0);
-        self.buf.truncate(old + n);
-        read?;
+        self.buf
+            .extend_from_slice(chunk.get(..n).unwrap_or_default());
         Ok(n)
     }
 }

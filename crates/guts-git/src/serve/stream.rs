@@ -216,7 +216,8 @@ struct Negotiation {
     /// The common commits, in the order found (the last is what `ACK` names).
     common: Vec<Oid>,
     known: HashSet<ObjectId>,
-    /// Every want reaches a common commit (recomputed only when `common` grows).
+    /// Every want reaches a common commit (recomputed only when `common` grows, until
+    /// it holds).
     ready: bool,
     haves: usize,
 }
@@ -277,7 +278,9 @@ impl Negotiation {
             }
             return Ok(true);
         }
-        if grew && self.multi_ack == MultiAck::Detailed {
+        // More common commits never make a ready negotiation unready (the cut-off only
+        // moves back), so the walk runs only until it first succeeds.
+        if grew && !self.ready && self.multi_ack == MultiAck::Detailed {
             self.ready = ready(graph, wants, &self.known)?;
         }
         let sent_ready = match last {
