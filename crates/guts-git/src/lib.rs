@@ -2,15 +2,18 @@
 //! parsers for what clients send and writers for what servers answer, as pure
 //! functions of bytes.
 //!
-//! Architecture invariant: no storage, no HTTP, no async, no I/O beyond `&[u8]` in and
-//! [`std::io::Write`] out. The upload-pack and receive-pack servers (which read refs and
-//! objects, and stream packs) are built on top of this crate, elsewhere; this crate
+//! Architecture invariant: no storage, no HTTP, no async, no I/O beyond `&[u8]` (or, for
+//! [`section`], any [`std::io::Read`]) in and [`std::io::Write`] out. The upload-pack
+//! and receive-pack servers (which read refs and objects, and stream packs) are built
+//! on top of this (module `serve`, feature `server`); this crate
 //! decides only what bytes mean and which bytes to write, so every line of it can be
 //! property-tested and fuzzed.
 //!
 //! Layers, bottom up:
 //! - [`oid`]: the 20-byte SHA-1 ids the protocol names objects with;
 //! - [`pktline`]: pkt-line framing, `ERR` packets and side-band multiplexing;
+//! - [`section`]: one message at a time from a full-duplex stream (git over SSH), with
+//!   caps on a message's size and a session's length;
 //! - [`v0`]: protocol v0/v1 — the ref advertisement, the upload-pack request (wants,
 //!   shallow/deepen, haves, done) and the receive-pack command list (push);
 //! - [`v2`]: protocol v2 — the capability advertisement, command requests (`ls-refs`,
@@ -27,6 +30,7 @@ pub mod deepen;
 pub mod error;
 pub mod oid;
 pub mod pktline;
+pub mod section;
 #[cfg(feature = "server")]
 pub mod serve;
 pub mod v0;

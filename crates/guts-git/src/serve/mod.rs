@@ -1,9 +1,10 @@
 //! The upload-pack and receive-pack servers: git's smart protocol over guts-storage,
 //! for `git clone`, `fetch` and `push` over HTTP (stateless RPC: one request, one
-//! response).
+//! response) and over a full-duplex stream (SSH: one session per command).
 //!
-//! Architecture invariant: no HTTP here. The HTTP edge (guts-api) authenticates,
-//! decides access, decodes the body into a [`std::io::Read`] and streams whatever is
+//! Architecture invariant: no transport here (no HTTP, no SSH). The edge (guts-api for
+//! HTTP, the SSH server) authenticates, decides access, hands in a blocking
+//! [`std::io::Read`] (a request body, or the channel's input) and streams whatever is
 //! written to the [`std::io::Write`] it passes in. Everything here is blocking I/O on
 //! files and packs, so callers run it on the blocking pool; only the ref updates of a
 //! push (which go through the operation log) are async.
@@ -13,7 +14,9 @@
 //!   (which objects to send, shallow boundaries) and [`pack`] (streaming a pack with
 //!   gix, reusing stored deltas);
 //! - [`receive`]: `git-receive-pack`, built on [`ingest`] (quarantine, index, verify,
-//!   connectivity) and `Repositories::update_refs` (signed ref operations).
+//!   connectivity) and `Repositories::update_refs` (signed ref operations);
+//! - [`stream`]: both services over one stream (stateful v0 negotiation, the v2
+//!   command loop), built on the above and [`crate::section`].
 
 pub mod ingest;
 pub mod metrics;
@@ -22,18 +25,21 @@ pub mod packs;
 pub mod receive;
 pub mod refs;
 pub mod replicate;
+pub mod stream;
 pub mod upload;
 pub mod walk;
 
 pub use metrics::{GitMetrics, Transport};
 pub use receive::{PushOutcome, RefResults, receive_pack};
-pub use refs::advertise;
-pub use upload::upload_pack;
+pub use refs::{Connection, advertise, advertise_on};
+pub use stream::{receive_pack_stream, upload_pack_stream};
+pub use upload::{UploadOutcome, upload_pack};
 pub use walk::PlanCache;
 
 use crate::error::{ParseError, WriteError};
 
-/// Which protocol the client asked for with its `Git-Protocol` header.
+/// Which protocol the client asked for: with its `Git-Protocol` header over HTTP, or
+/// its `GIT_PROTOCOL` environment variable over SSH (the same text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     V0,
@@ -41,8 +47,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// From the `Git-Protocol` header (`version=2`, possibly among other
-    /// colon-separated keys); anything else is v0, as in git.
+    /// From the `Git-Protocol` header or `GIT_PROTOCOL` value (`version=2`, possibly
+    /// among other colon-separated keys); anything else is v0, as in git.
     pub fn from_header(value: Option<&str>) -> Protocol {
         let v2 = value.is_some_and(|v| v.split(':').any(|kv| kv.trim() == "version=2"));
         if v2 { Protocol::V2 } else { Protocol::V0 }

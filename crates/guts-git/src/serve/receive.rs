@@ -1,6 +1,8 @@
-//! `git-receive-pack` over stateless HTTP: the command list, the pack (through
-//! [`ingest`](super::ingest)), the ref updates as signed operations, and the report
-//! (`report-status`, framed in side-band-64k when asked).
+//! `git-receive-pack`: the command list, the pack (through [`ingest`](super::ingest)),
+//! the ref updates as signed operations, and the report (`report-status`, framed in
+//! side-band-64k when asked). One implementation for both connections: a stateless
+//! HTTP request ([`receive_pack`]) and a stream ([`super::stream::receive_pack_stream`]),
+//! which differ only in the advertisement that opens a stream and in draining.
 //!
 //! Order of effects, each durable before the next: pack verified in quarantine →
 //! pack moved into the repository → `UpdateRef` operations committed → git refs moved.
@@ -14,11 +16,12 @@ use std::sync::Arc;
 use guts_core::{ObjectId, RepoId};
 use guts_storage::{RefCommand, RefRefusal, RepoError, Repositories};
 
-use super::ServeError;
 use super::ingest::{Ingested, ingest};
 use super::pack::Sideband;
+use super::refs::{Connection, advertise_on};
+use super::{Protocol, ServeError};
 use crate::pktline::{self, Band};
-use crate::v0::{ReceiveParser, ReceiveRequest, ReceiveStep};
+use crate::v0::{ReceiveParser, ReceiveRequest, ReceiveStep, Service};
 
 /// Most bytes read past a refused pack so the client can read the report.
 const DRAIN_LIMIT: u64 = 256 << 20;
@@ -62,11 +65,102 @@ where
     U: FnOnce(Vec<RefCommand>, bool) -> F + Send,
     F: Future<Output = RefResults> + Send,
 {
-    let git = repos.git().clone();
-    let dir = repo_id.to_string();
-    let (request, ingested, mut out) = tokio::task::spawn_blocking(move || {
-        let mut body = body;
-        let mut out = out;
+    let push = Push {
+        repos,
+        plans,
+        repo_id,
+        max_object_bytes,
+        connection: Connection::Stateless,
+    };
+    push.serve(update_refs, body, out).await
+}
+
+/// One push, over either connection ([`receive_pack`] for HTTP,
+/// [`receive_pack_stream`](super::stream::receive_pack_stream) for a stream): the
+/// same steps, except that a stream starts with the ref advertisement and is never
+/// read to its end (see [`Push::read`]).
+pub(super) struct Push {
+    pub(super) repos: Arc<Repositories>,
+    pub(super) plans: Arc<super::PlanCache>,
+    pub(super) repo_id: RepoId,
+    pub(super) max_object_bytes: usize,
+    pub(super) connection: Connection,
+}
+
+impl std::fmt::Debug for Push {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Push")
+            .field("repo_id", &self.repo_id)
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the blocking first half of a push found.
+type Received = (
+    ReceiveRequest,
+    Result<Option<Ingested>, ServeError>,
+    Box<dyn Write + Send>,
+);
+
+impl Push {
+    pub(super) async fn serve<U, F>(
+        self,
+        update_refs: U,
+        body: Box<dyn Read + Send>,
+        out: Box<dyn Write + Send>,
+    ) -> Result<PushOutcome, ServeError>
+    where
+        U: FnOnce(Vec<RefCommand>, bool) -> F + Send,
+        F: Future<Output = RefResults> + Send,
+    {
+        let Push {
+            repos,
+            plans,
+            repo_id,
+            max_object_bytes,
+            connection,
+        } = self;
+        let git = repos.git().clone();
+        let dir = repo_id.to_string();
+        let received = tokio::task::spawn_blocking(move || {
+            Self::read(&git, &dir, connection, body, out, max_object_bytes)
+        })
+        .await
+        .map_err(|e| ServeError::Git(format!("receive task failed: {e}")))??;
+        let Some((request, ingested, out)) = received else {
+            return Ok(PushOutcome::default());
+        };
+        finish(&repos, plans, repo_id, update_refs, request, ingested, out).await
+    }
+
+    /// The blocking first half: on a stream, the advertisement; then the command list
+    /// and the pack. `None` when the client had nothing to push (its command list is a
+    /// bare flush): git's receive-pack answers nothing then, and neither does this.
+    ///
+    /// A refused pack is drained over HTTP (a bounded amount) so that the client, still
+    /// sending, gets to read the report instead of a reset connection. A stream is not
+    /// drained: its client may keep it open while it waits for the report, and git's
+    /// send-pack reads the report (side-band) while its pack is still being written.
+    fn read(
+        git: &guts_storage::GitRepos,
+        dir: &str,
+        connection: Connection,
+        mut body: Box<dyn Read + Send>,
+        mut out: Box<dyn Write + Send>,
+        max_object_bytes: usize,
+    ) -> Result<Option<Received>, ServeError> {
+        let repo = git.open_repo(dir)?;
+        if connection == Connection::Stateful {
+            advertise_on(
+                &repo,
+                Service::ReceivePack,
+                Protocol::V0,
+                connection,
+                &mut out,
+            )?;
+            out.flush().map_err(ServeError::Write)?;
+        }
         let request = match read_commands(&mut body) {
             Ok(request) => request,
             Err(e) => {
@@ -75,7 +169,9 @@ where
                 return Err(e);
             }
         };
-        let repo = git.open_repo(&dir)?;
+        if request.0.commands.is_empty() {
+            return Ok(None);
+        }
         let ingested = if request.0.expects_pack() {
             let mut pack = BufReader::with_capacity(256 * 1024, request.1.chain(body.by_ref()));
             let ingested = match git.quarantine() {
@@ -90,20 +186,32 @@ where
                 Err(e) => Err(e.into()),
             };
             drop(pack);
-            if ingested.is_err() {
-                // Read on (a bounded amount) so that the client, still sending, gets
-                // to read the report instead of a reset connection.
+            if ingested.is_err() && connection == Connection::Stateless {
                 let _ = std::io::copy(&mut body.take(DRAIN_LIMIT), &mut std::io::sink());
             }
             ingested
         } else {
             Ok(None)
         };
-        Ok((request.0, ingested, out))
-    })
-    .await
-    .map_err(|e| ServeError::Git(format!("receive task failed: {e}")))??;
+        Ok(Some((request.0, ingested, out)))
+    }
+}
 
+/// The second half of a push: the ref updates, the clone selection's refresh, the
+/// report.
+async fn finish<U, F>(
+    repos: &Repositories,
+    plans: Arc<super::PlanCache>,
+    repo_id: RepoId,
+    update_refs: U,
+    request: ReceiveRequest,
+    ingested: Result<Option<Ingested>, ServeError>,
+    mut out: Box<dyn Write + Send>,
+) -> Result<PushOutcome, ServeError>
+where
+    U: FnOnce(Vec<RefCommand>, bool) -> F + Send,
+    F: Future<Output = RefResults> + Send,
+{
     let mut outcome = PushOutcome::default();
     let verdicts: Vec<Verdict> = match ingested {
         Err(e) if !matches!(e, ServeError::Refused(_)) && !matches!(e, ServeError::Read(_)) => {
@@ -121,7 +229,7 @@ where
                 outcome.pack_objects = *objects;
                 outcome.pack_bytes = *bytes;
             }
-            apply(&repos, repo_id, update_refs, &request).await?
+            apply(repos, repo_id, update_refs, &request).await?
         }
     };
     outcome.updated = verdicts.iter().filter(|v| v.is_ok()).count();

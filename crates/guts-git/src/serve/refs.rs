@@ -130,6 +130,15 @@ pub(crate) fn v2_capabilities() -> CapabilityAdvertisement {
         .object_format_sha1()
 }
 
+/// How the client and the server talk, as far as the advertisement cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// Smart HTTP: one request, one response; the advertisement is `info/refs`.
+    Stateless,
+    /// One full-duplex stream for the whole exchange (git over SSH).
+    Stateful,
+}
+
 /// The answer to `GET info/refs?service=<service>`: a v0 ref advertisement (with the
 /// `# service=` preamble), or for upload-pack with a v2 client, the v2 capability
 /// advertisement (which git's http-backend sends without the preamble).
@@ -137,6 +146,21 @@ pub fn advertise(
     repo: &GitRepo,
     service: Service,
     protocol: Protocol,
+    out: &mut dyn Write,
+) -> Result<(), ServeError> {
+    advertise_on(repo, service, protocol, Connection::Stateless, out)
+}
+
+/// The advertisement that opens an exchange. The two connections differ as git's own
+/// servers do: only HTTP's has the `# service=` preamble and its flush, and only HTTP
+/// offers `no-done` (git's upload-pack advertises it in stateless mode alone: on a
+/// stream the client reads the round's NAK and sends `done` without a round trip of
+/// its own). Receive-pack speaks v0 whatever the client asked for, as git's does.
+pub fn advertise_on(
+    repo: &GitRepo,
+    service: Service,
+    protocol: Protocol,
+    connection: Connection,
     out: &mut dyn Write,
 ) -> Result<(), ServeError> {
     if service == Service::UploadPack && protocol == Protocol::V2 {
@@ -154,19 +178,27 @@ pub fn advertise(
             peeled: *peeled,
         })
         .collect();
-    let (head, capabilities) = match service {
-        Service::UploadPack => (list.head.as_deref(), UPLOAD_CAPABILITIES),
-        Service::ReceivePack => (None, RECEIVE_CAPABILITIES),
+    let stateless = connection == Connection::Stateless;
+    let (head, capabilities): (_, Vec<&str>) = match service {
+        Service::UploadPack => (
+            list.head.as_deref(),
+            UPLOAD_CAPABILITIES
+                .iter()
+                .copied()
+                .filter(|c| stateless || *c != "no-done")
+                .collect(),
+        ),
+        Service::ReceivePack => (None, RECEIVE_CAPABILITIES.to_vec()),
     };
     write_advertisement(
         out,
         &Advertisement {
             service,
-            http_preamble: true,
+            http_preamble: stateless,
             version_1: false,
             refs: &shown,
             head,
-            capabilities,
+            capabilities: &capabilities,
         },
     )?;
     Ok(())

@@ -4,6 +4,11 @@
 //!
 //! Each request carries the whole negotiation state (the client resends its wants and
 //! the haves found common), so nothing is kept between requests.
+//!
+//! The pieces of an answer (checking wants, finding common haves, the walk request,
+//! the shallow update, acknowledgments, the pack) are shared with
+//! [`stream`](super::stream), which answers the same messages one at a time on a
+//! stateful connection.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -16,7 +21,7 @@ use super::refs::{RefList, ls_refs, v2_capabilities};
 use super::walk::{Graph, Plan, PlanCache, WalkRequest, ready};
 use super::{Protocol, ServeError, read_capped, to_gix};
 use crate::pktline::{self, Band};
-use crate::v0::{UploadRequest, parse_upload_request};
+use crate::v0::{UploadCapabilities, UploadRequest, parse_upload_request};
 use crate::v2::{Command, FetchArgs, Request, parse_request};
 use crate::{Deepen, Oid};
 
@@ -49,7 +54,7 @@ pub fn upload_pack(
 }
 
 /// Tells the client why, if it can still be told anything.
-fn report(out: &mut dyn Write, e: &ServeError) {
+pub(super) fn report(out: &mut dyn Write, e: &ServeError) {
     let message = match e {
         ServeError::Write(_) => return,
         ServeError::Git(_) | ServeError::Storage(_) => "upload-pack: internal error".to_owned(),
@@ -60,7 +65,7 @@ fn report(out: &mut dyn Write, e: &ServeError) {
 }
 
 /// The haves this repository has as commits, in request order, without duplicates.
-fn common_haves(graph: &mut Graph<'_>, haves: &[Oid]) -> Result<Vec<Oid>, ServeError> {
+pub(super) fn common_haves(graph: &mut Graph<'_>, haves: &[Oid]) -> Result<Vec<Oid>, ServeError> {
     let mut seen = HashSet::new();
     let mut common = Vec::new();
     for have in haves {
@@ -71,7 +76,7 @@ fn common_haves(graph: &mut Graph<'_>, haves: &[Oid]) -> Result<Vec<Oid>, ServeE
     Ok(common)
 }
 
-fn check_wants(graph: &Graph<'_>, wants: &[Oid]) -> Result<(), ServeError> {
+pub(super) fn check_wants(graph: &Graph<'_>, wants: &[Oid]) -> Result<(), ServeError> {
     for want in wants {
         if graph.kind(&to_gix(want))?.is_none() {
             return Err(ServeError::Refused(format!("not our ref {want}")));
@@ -108,7 +113,7 @@ fn deepen_not(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn walk_request(
+pub(super) fn walk_request(
     graph: &mut Graph<'_>,
     refs: &RefList,
     wants: &[Oid],
@@ -177,13 +182,7 @@ fn upload_v0(
         // The shallow update opens every answer to a deepen request.
         Some(_) => {
             let plan = timed_plan(repo, plans, &mut graph, &walk)?;
-            for id in &plan.shallow {
-                write_oid_line(out, b"shallow ", id)?;
-            }
-            for id in &plan.unshallow {
-                write_oid_line(out, b"unshallow ", id)?;
-            }
-            pktline::write_flush(out)?;
+            write_shallow_update(out, &plan.shallow, &plan.unshallow)?;
             Some(plan)
         }
         None => None,
@@ -229,9 +228,35 @@ fn upload_v0(
         Some(plan) => plan,
         None => timed_plan(repo, plans, &mut graph, &walk)?,
     };
+    send_v0_pack(gix_repo, plan, caps, out)
+}
+
+/// The v0 shallow update: `shallow` and `unshallow` lines, then a flush.
+pub(super) fn write_shallow_update(
+    out: &mut dyn Write,
+    shallow: &[Oid],
+    unshallow: &[Oid],
+) -> Result<(), ServeError> {
+    for id in shallow {
+        write_oid_line(out, b"shallow ", id)?;
+    }
+    for id in unshallow {
+        write_oid_line(out, b"unshallow ", id)?;
+    }
+    pktline::write_flush(out)?;
+    Ok(())
+}
+
+/// A v0 fetch's pack, framed as its capabilities ask.
+pub(super) fn send_v0_pack(
+    repo: &gix::Repository,
+    plan: Plan,
+    caps: &UploadCapabilities,
+    out: &mut dyn Write,
+) -> Result<UploadOutcome, ServeError> {
     let sideband = caps.side_band_64k || caps.side_band;
     let stats = send_pack(
-        gix_repo,
+        repo,
         plan,
         out,
         sideband.then_some(!caps.side_band_64k),
@@ -249,6 +274,16 @@ fn upload_v2(
     let Some((request, _)) = parse_request(body)? else {
         return Err(ServeError::Refused("incomplete request".to_owned()));
     };
+    answer_v2(repo, plans, request, out)
+}
+
+/// Answers one v2 request: the whole of a stateless exchange, one turn of a stream's.
+pub(super) fn answer_v2(
+    repo: &GitRepo,
+    plans: &PlanCache,
+    request: Request,
+    out: &mut dyn Write,
+) -> Result<UploadOutcome, ServeError> {
     let command = match request {
         Request::End => return Ok(UploadOutcome::default()),
         Request::Command(command) => command.command,
@@ -332,7 +367,7 @@ fn fetch_v2(
     Ok(UploadOutcome { pack: Some(stats) })
 }
 
-fn timed_plan(
+pub(super) fn timed_plan(
     repo: &GitRepo,
     plans: &PlanCache,
     graph: &mut Graph<'_>,
@@ -352,7 +387,7 @@ fn timed_plan(
 
 /// Streams the pack: framed on band 1 when `sideband` is `Some(small)`, with progress
 /// on band 2 when asked, then a flush; raw otherwise.
-fn send_pack(
+pub(super) fn send_pack(
     repo: &gix::Repository,
     plan: Plan,
     out: &mut dyn Write,
@@ -400,7 +435,11 @@ fn send_pack(
     Ok(stats)
 }
 
-fn write_oid_line(out: &mut dyn Write, prefix: &[u8], id: &Oid) -> Result<(), ServeError> {
+pub(super) fn write_oid_line(
+    out: &mut dyn Write,
+    prefix: &[u8],
+    id: &Oid,
+) -> Result<(), ServeError> {
     let mut line = Vec::with_capacity(prefix.len() + 41);
     line.extend_from_slice(prefix);
     line.extend_from_slice(&id.to_hex());
@@ -408,7 +447,7 @@ fn write_oid_line(out: &mut dyn Write, prefix: &[u8], id: &Oid) -> Result<(), Se
     Ok(())
 }
 
-fn write_ack(out: &mut dyn Write, id: &Oid, suffix: &[u8]) -> Result<(), ServeError> {
+pub(super) fn write_ack(out: &mut dyn Write, id: &Oid, suffix: &[u8]) -> Result<(), ServeError> {
     let mut line = Vec::with_capacity(4 + 40 + suffix.len());
     line.extend_from_slice(b"ACK ");
     line.extend_from_slice(&id.to_hex());

@@ -205,37 +205,17 @@ fn plan_with(
         }
     }
 
-    // The client's shallow commits it really has here (others are ignored, as git does).
-    let mut client_shallow: HashSet<ObjectId> = HashSet::default();
-    for s in &req.client_shallows {
-        let id = to_gix(s);
-        if graph.commit(&id)?.is_some() {
-            client_shallow.insert(id);
-        }
-    }
-    let mut boundary: HashSet<ObjectId> = client_shallow.clone();
-    let mut unshallowed: Vec<ObjectId> = Vec::new();
-    if let Some(deepen) = &req.deepen {
-        let (shallow, not_shallow) = deepen_boundary(graph, req, deepen, &start, &client_shallow)?;
-        for id in &client_shallow {
-            if not_shallow.contains(id) && !shallow.contains(id) {
-                unshallowed.push(*id);
-            }
-        }
-        unshallowed.sort();
-        for id in &unshallowed {
-            boundary.remove(id);
-            start.extend(graph.parents(id)?);
-            plan.unshallow.extend(from_gix(id));
-        }
-        let mut fresh: Vec<&ObjectId> = shallow
-            .iter()
-            .filter(|id| !client_shallow.contains(*id))
-            .collect();
-        fresh.sort();
-        plan.shallow
-            .extend(fresh.into_iter().filter_map(|id| from_gix(id)));
-        boundary.extend(shallow);
+    let Shallow {
+        client_shallow,
+        boundary,
+        unshallowed,
+        shallow,
+        unshallow,
+    } = shallow_boundary(graph, req, &start)?;
+    plan.shallow = shallow;
+    plan.unshallow = unshallow;
+    for id in &unshallowed {
+        start.extend(graph.parents(id)?);
     }
 
     // The commit walk.
@@ -695,6 +675,90 @@ fn collect_tree(
         }
     }
     Ok(())
+}
+
+/// How a request moves the client's shallow boundary.
+struct Shallow {
+    /// The client's shallow commits that this repository has (others are ignored, as
+    /// git does).
+    client_shallow: HashSet<ObjectId>,
+    /// Where the walk stops: the new shallow commits and the client's that stay.
+    boundary: HashSet<ObjectId>,
+    /// Client shallow commits whose parents are now sent, sorted.
+    unshallowed: Vec<ObjectId>,
+    /// New shallow commits to announce, sorted.
+    shallow: Vec<Oid>,
+    /// `unshallowed` as announced.
+    unshallow: Vec<Oid>,
+}
+
+fn shallow_boundary(
+    graph: &mut Graph<'_>,
+    req: &WalkRequest,
+    start: &[ObjectId],
+) -> Result<Shallow, ServeError> {
+    let mut client_shallow: HashSet<ObjectId> = HashSet::default();
+    for s in &req.client_shallows {
+        let id = to_gix(s);
+        if graph.commit(&id)?.is_some() {
+            client_shallow.insert(id);
+        }
+    }
+    let mut out = Shallow {
+        boundary: client_shallow.clone(),
+        client_shallow,
+        unshallowed: Vec::new(),
+        shallow: Vec::new(),
+        unshallow: Vec::new(),
+    };
+    let Some(deepen) = &req.deepen else {
+        return Ok(out);
+    };
+    let (shallow, not_shallow) = deepen_boundary(graph, req, deepen, start, &out.client_shallow)?;
+    for id in &out.client_shallow {
+        if not_shallow.contains(id) && !shallow.contains(id) {
+            out.unshallowed.push(*id);
+        }
+    }
+    out.unshallowed.sort();
+    for id in &out.unshallowed {
+        out.boundary.remove(id);
+        out.unshallow.extend(from_gix(id));
+    }
+    let mut fresh: Vec<&ObjectId> = shallow
+        .iter()
+        .filter(|id| !out.client_shallow.contains(*id))
+        .collect();
+    fresh.sort();
+    out.shallow
+        .extend(fresh.into_iter().filter_map(|id| from_gix(id)));
+    out.boundary.extend(shallow);
+    Ok(out)
+}
+
+/// Only the shallow update of `req` (`shallow` and `unshallow` lines), without
+/// selecting objects: what a stateful (stream) v0 fetch answers right after its want
+/// section, before negotiation has found what the pack may leave out.
+pub fn shallow_update(
+    graph: &mut Graph<'_>,
+    req: &WalkRequest,
+) -> Result<(Vec<Oid>, Vec<Oid>), ServeError> {
+    let mut start = Vec::new();
+    for want in &req.wants {
+        let mut id = to_gix(want);
+        for _ in 0..64 {
+            match graph.kind(&id)? {
+                Some(gix::object::Kind::Tag) => id = super::refs::tag_target(graph.repo(), id)?,
+                Some(gix::object::Kind::Commit) => {
+                    start.push(id);
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+    let shallow = shallow_boundary(graph, req, &start)?;
+    Ok((shallow.shallow, shallow.unshallow))
 }
 
 /// The new shallow boundary of a deepen request, and the commits found not to be

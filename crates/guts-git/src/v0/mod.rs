@@ -20,7 +20,9 @@ pub use receive::{
     ReceiveCapabilities, ReceiveParser, ReceiveRequest, ReceiveStep, RefUpdate,
     parse_receive_request,
 };
-pub use upload::{UploadCapabilities, UploadRequest, parse_upload_request};
+pub use upload::{
+    HaveRound, UploadCapabilities, UploadRequest, parse_have_round, parse_upload_request,
+};
 
 use crate::error::{ParseError, quote};
 use crate::limits::MAX_UNKNOWN_CAPABILITIES;

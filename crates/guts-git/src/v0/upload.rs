@@ -214,22 +214,57 @@ pub fn parse_upload_request(body: &[u8]) -> Result<UploadRequest, ParseError> {
 
     // The haves section. The body may end only where a round ends (after the want
     // list's flush or a later one) or right after `done`.
-    let mut at_round_end = true;
+    request.done = read_haves(&mut lines, &mut request.haves, false)?;
+    Ok(request)
+}
+
+/// One round of haves on a full-duplex stream (git over SSH), where the want section
+/// is not repeated: `have` lines up to a flush (the server answers with ACKs and a NAK
+/// and the client goes on) or up to `done` (the server answers and sends the pack).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HaveRound {
+    /// In order; at most [`MAX_LIST_LEN`].
+    pub haves: Vec<Oid>,
+    pub done: bool,
+}
+
+/// Parses one round of haves, as [`crate::section::SectionReader`] returns it
+/// (ending at its flush or `done`, with nothing after).
+pub fn parse_have_round(section: &[u8]) -> Result<HaveRound, ParseError> {
+    let mut lines = Lines::new(section);
+    let mut round = HaveRound::default();
+    round.done = read_haves(&mut lines, &mut round.haves, true)?;
+    Ok(round)
+}
+
+/// Reads `have` lines into `haves` up to `done` (`Ok(true)`, which must end the input)
+/// or the end of the input (`Ok(false)`), which must be where a round ends: with
+/// `one_round`, at the first flush (which must end the input too); otherwise after any
+/// flush or at the very start (the want list's flush ended the previous "round").
+fn read_haves(
+    lines: &mut Lines<'_>,
+    haves: &mut Vec<Oid>,
+    one_round: bool,
+) -> Result<bool, ParseError> {
+    let mut at_round_end = !one_round;
     while let Some(packet) = lines.next()? {
         match packet {
+            Packet::Flush if one_round => {
+                lines.finish()?;
+                return Ok(false);
+            }
             Packet::Flush => at_round_end = true,
             Packet::Data(data) => {
                 let line = pktline::chomp(data);
                 if line == b"done" {
-                    request.done = true;
                     lines.finish()?;
-                    return Ok(request);
+                    return Ok(true);
                 }
                 let Some(hex) = line.strip_prefix(b"have ") else {
                     return Err(ParseError::unexpected(line, "have, done or a flush"));
                 };
                 let oid = line::oid("have", hex)?;
-                line::push_capped(&mut request.haves, oid, "haves", MAX_LIST_LEN)?;
+                line::push_capped(haves, oid, "haves", MAX_LIST_LEN)?;
                 at_round_end = false;
             }
             other => {
@@ -245,7 +280,7 @@ pub fn parse_upload_request(body: &[u8]) -> Result<UploadRequest, ParseError> {
             expected: "a flush or done after the haves",
         });
     }
-    Ok(request)
+    Ok(false)
 }
 
 impl UploadRequest {
@@ -310,6 +345,34 @@ mod tests {
 
     fn oid(hex: &str) -> Oid {
         hex.parse().unwrap()
+    }
+
+    /// Rounds of haves as a stream delivers them: each ends at its flush or `done`,
+    /// and nothing may follow.
+    #[test]
+    fn parses_rounds_of_haves() {
+        let a = "74730d410fcb6603ace96f1dc55ea6196122532d";
+        let b = "7d1665144a3a975c05f1f43902ddaf084e784dbe";
+        let round = format!("0032have {a}\n0032have {b}\n0000");
+        let parsed = parse_have_round(round.as_bytes()).unwrap();
+        assert_eq!(parsed.haves, vec![oid(a), oid(b)]);
+        assert!(!parsed.done);
+        let last = format!("0032have {a}\n0009done\n");
+        let parsed = parse_have_round(last.as_bytes()).unwrap();
+        assert_eq!((parsed.haves.len(), parsed.done), (1, true));
+        assert_eq!(parse_have_round(b"0009done\n").unwrap().haves, vec![]);
+        assert!(!parse_have_round(b"0000").unwrap().done);
+
+        for bad in [
+            &b""[..],
+            b"0032have 74730d410fcb6603ace96f1dc55ea6196122532d\n",
+            b"00000000",
+            b"0009done\n0000",
+            b"0009want\n0000",
+            b"00010000",
+        ] {
+            assert!(parse_have_round(bad).is_err(), "{}", bad.escape_ascii());
+        }
     }
 
     /// The simple clone of gitprotocol-pack, "Packfile Negotiation", byte for byte.
