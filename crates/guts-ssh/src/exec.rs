@@ -181,7 +181,7 @@ async fn command(
                 let repo = git
                     .open_repo(&id.to_string())
                     .map_err(|e| serve::ServeError::from(e))?;
-                serve::upload_pack(&repo, &plans, protocol, &mut input, &mut output, 1 << 26)
+                serve::upload_pack_stream(&repo, &plans, protocol, &mut input, &mut output)
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -202,7 +202,7 @@ async fn command(
             let Some(pusher) = granted.pusher else {
                 return Err("no pusher for a push".to_owned());
             };
-            let result = serve::receive_pack(
+            let result = serve::receive_pack_stream(
                 repos,
                 ctx.plans.clone(),
                 id,

@@ -160,7 +160,7 @@ impl Connection {
     /// repository.
     fn who(&self) -> String {
         match &self.caller {
-            Some(caller) if caller.deploy.is_some() => "a deploy key".to_owned(),
+            Some(caller) if caller.deploy.is_some() => "deploy key".to_owned(),
             Some(caller) => caller.authed.user.login.clone(),
             None => "anonymous".to_owned(),
         }
@@ -237,7 +237,10 @@ impl russh::server::Handler for Connection {
         // Spares the client a signature for a key that would be refused anyway.
         Ok(match self.lookup(offer.public_key) {
             Some(_) => Auth::Accept,
-            None => Auth::reject(),
+            None => {
+                self.shared.ctx.metrics.auth(AuthOutcome::Unknown);
+                Auth::reject()
+            }
         })
     }
 
@@ -382,10 +385,20 @@ impl russh::server::Handler for Connection {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        // `ssh -T git@host`: say who the key is, as GitHub does, and end.
+        // `ssh -T git@host`: say who the key is, as GitHub does (a deploy key by its
+        // repository), and end.
+        let who = match self.caller.as_ref().and_then(|c| c.deploy) {
+            Some(deploy) => self
+                .shared
+                .ctx
+                .service
+                .repositories()
+                .served(deploy.repo)
+                .map_or_else(|| self.who(), |n| format!("{}/{}", n.owner, n.name)),
+            None => self.who(),
+        };
         let greeting = format!(
-            "Hi {}! You've successfully authenticated, but Guts does not provide shell access.",
-            self.who()
+            "Hi {who}! You've successfully authenticated, but Guts does not provide shell access."
         );
         self.say_and_end(channel, session, &greeting);
         Ok(())
