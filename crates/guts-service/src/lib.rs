@@ -1,5 +1,6 @@
 //! The use-case layer of Guts: what every front end (REST, git over HTTP, and the web
-//! interface and SSH to come) needs between a request and storage, written once.
+//! interface and SSH to come) needs between a request and storage, written once. SSH
+//! asks [`Service::ssh_caller`] who a key offered on the wire is.
 //!
 //! A front end extracts a [`Caller`] and its arguments, calls one use case on
 //! [`Service`], and renders what comes back (a read model such as [`RepoAccess`], or a
@@ -29,6 +30,7 @@ mod push;
 mod reads;
 mod repos;
 mod sessions;
+mod ssh_keys;
 mod statuses;
 mod thread_filter;
 mod threads;
@@ -53,6 +55,10 @@ pub use pulls::{
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 pub use sessions::{SESSION_COOKIE, SESSION_DAYS};
+pub use ssh_keys::{
+    DeployLimit, KeyRefusal, MAX_SSH_KEY_INPUT_BYTES, MAX_SSH_KEY_TITLE_CHARS, MIN_RSA_BITS,
+    ParsedKey, SshCaller, SshKey, parse_public_key, ssh_fingerprint_text,
+};
 pub use statuses::NewStatus;
 pub use thread_filter::{AssigneeFilter, ThreadFilter, state_filter};
 pub use threads::{
