@@ -19,6 +19,7 @@ mod gitutil;
 mod harness;
 mod issues;
 mod k8s;
+mod keys;
 mod node;
 mod reads;
 mod replication;
