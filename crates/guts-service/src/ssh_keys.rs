@@ -11,7 +11,7 @@
 use base64::Engine as _;
 use guts_core::{RepoId, Role};
 use guts_storage::accounts::ssh_keys::{MAX_KEY_TEXT_BYTES, MAX_KEY_TITLE_CHARS};
-use guts_storage::{KeyOwner, NewSshKey, Scope, SshKeyRecord, UserRecord};
+use guts_storage::{AccountError, KeyOwner, NewSshKey, Scope, SshKeyRecord, UserRecord};
 use sha2::{Digest as _, Sha256};
 use ssh_key::public::KeyData;
 
@@ -203,6 +203,43 @@ fn is_repos(owner: &KeyOwner, repo: RepoId) -> bool {
 }
 
 impl Service {
+    /// Stores a new claim. A key still held by a deploy key of a repository that has
+    /// since been deleted is released first (its claim deleted): the repository is gone
+    /// for good, so nobody could delete that key through it any more, and it would
+    /// otherwise be in use forever.
+    async fn claim(&self, new: NewSshKey) -> Result<SshKeyRecord, ServiceError> {
+        match self.accounts.add_ssh_key(new.clone()).await {
+            Err(AccountError::SshKeyInUse) if self.release_orphans(&new.fingerprint).await? => {
+                Ok(self.accounts.add_ssh_key(new).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Deletes the live claims of `fingerprint` that are deploy keys of deleted
+    /// repositories, owner first; whether the key is free then. A repository this node
+    /// has not heard of yet is not deleted.
+    async fn release_orphans(&self, fingerprint: &[u8; 32]) -> Result<bool, ServiceError> {
+        while let Some(owner) = self.accounts.ssh_key_by_fingerprint(fingerprint)? {
+            let KeyOwner::Deploy { repo, .. } = owner.owner else {
+                return Ok(false);
+            };
+            if !self.repos.get(repo).is_some_and(|v| v.state.deleted) {
+                return Ok(false);
+            }
+            match self
+                .accounts
+                .revoke_ssh_key(owner.id, move |o| is_repos(o, repo))
+                .await
+            {
+                Ok(_) | Err(AccountError::NoSuchSshKey) => {}
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(id = owner.id, %repo, "deploy key of a deleted repository released");
+        }
+        Ok(true)
+    }
+
     /// Marks each claim with whether it owns its key.
     fn with_activity(&self, records: Vec<SshKeyRecord>) -> Result<Vec<SshKey>, ServiceError> {
         records
@@ -225,8 +262,7 @@ impl Service {
         who.require(Scope::Repo)?;
         let (title, parsed) = checked(title, key)?;
         let record = self
-            .accounts
-            .add_ssh_key(NewSshKey {
+            .claim(NewSshKey {
                 fingerprint: parsed.fingerprint,
                 key: parsed.text,
                 title,
@@ -317,8 +353,7 @@ impl Service {
         self.may_manage_deploy_keys(who, access)?;
         let (title, parsed) = checked(title, key)?;
         let record = self
-            .accounts
-            .add_ssh_key(NewSshKey {
+            .claim(NewSshKey {
                 fingerprint: parsed.fingerprint,
                 key: parsed.text,
                 title,
@@ -388,11 +423,21 @@ impl Service {
     }
 
     /// The caller an SSH public key (its wire blob) authenticates, or `None` for an unknown, revoked or shadowed key, a suspended/displaced user, or a deploy key whose adder no longer exists.
+    ///
+    /// Also `None` for a deploy key of a repository this node does not hold or that was
+    /// deleted. Nothing is cached: one index read and one user read, so a deletion (or
+    /// a suspension) takes effect with the next connection.
     pub fn ssh_caller(&self, key_blob: &[u8]) -> Result<Option<SshCaller>, ServiceError> {
         let fingerprint: [u8; 32] = Sha256::digest(key_blob).into();
         let Some(record) = self.accounts.ssh_key_by_fingerprint(&fingerprint)? else {
             return Ok(None);
         };
+        if let KeyOwner::Deploy { repo, .. } = &record.owner
+            && self.repos.get(*repo).is_none_or(|v| v.state.deleted)
+        {
+            // A deploy key opens its repository only: none here, nothing to open.
+            return Ok(None);
+        }
         let (login, user_key, deploy) = match &record.owner {
             KeyOwner::User { login, user_key } => (login, user_key, None),
             KeyOwner::Deploy {

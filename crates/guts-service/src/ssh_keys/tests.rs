@@ -305,3 +305,33 @@ async fn deploy_keys_are_for_repository_admins() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_deleted_repositorys_deploy_keys_open_nothing_and_are_released() {
+    let w = world().await;
+    let s = &w.service;
+    let alice = s
+        .authenticate(&user(s, "alice", vec![Scope::Repo]).await)
+        .unwrap();
+    let view = s
+        .create_user_repo(&alice, new_repo("gone", false))
+        .await
+        .unwrap();
+    let access = s.access(Caller::User(&alice), view.clone());
+    s.add_deploy_key(&alice, &access, None, Some(ED25519), None)
+        .await
+        .unwrap();
+    let blob = parse_public_key(ED25519).unwrap().blob;
+    assert!(s.ssh_caller(&blob).unwrap().is_some());
+    s.administer(&alice, &view, guts_core::Payload::DeleteRepo)
+        .await
+        .unwrap();
+    assert!(s.ssh_caller(&blob).unwrap().is_none());
+    // Nobody can reach that key through its repository any more: adding it again
+    // releases it instead of answering "in use" forever.
+    let key = s
+        .add_own_ssh_key(&alice, None, Some(ED25519))
+        .await
+        .unwrap();
+    assert_eq!(s.ssh_caller(&blob).unwrap().unwrap().key_id, key.record.id);
+}
