@@ -335,3 +335,26 @@ async fn a_deleted_repositorys_deploy_keys_open_nothing_and_are_released() {
         .unwrap();
     assert_eq!(s.ssh_caller(&blob).unwrap().unwrap().key_id, key.record.id);
 }
+
+proptest::proptest! {
+    /// Whatever a user pastes, parsing answers (never panics), and what it accepts is
+    /// canonical: parsing the stored text again gives the same key.
+    #[test]
+    fn any_input_parses_or_is_refused(
+        junk in "\\PC{0,300}",
+        cut in 0usize..200,
+        flip in 0usize..200,
+    ) {
+        let _ = parse_public_key(&junk);
+        for base in [ED25519, RSA_2048, ECDSA_521] {
+            let mut bytes = base.as_bytes().to_vec();
+            let at = flip % bytes.len();
+            bytes[at] ^= 0x01;
+            let mutated = String::from_utf8_lossy(&bytes).into_owned();
+            if let Ok(parsed) = parse_public_key(&mutated) {
+                proptest::prop_assert_eq!(parse_public_key(&parsed.text), Ok(parsed.clone()));
+            }
+            let _ = parse_public_key(&base[..cut.min(base.len())]);
+        }
+    }
+}

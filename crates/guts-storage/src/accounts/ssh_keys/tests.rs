@@ -90,7 +90,11 @@ async fn a_key_has_one_live_claim_and_comes_back_after_deletion() {
     let bob = a.create_user("bob", false).await.unwrap();
     let repo = RepoId::from_bytes([9; 32]);
 
+    let mut changes = a.changes();
+    changes.mark_unchanged();
     let first = a.add_ssh_key(user_key(&alice, 1, "laptop")).await.unwrap();
+    // What wakes the cluster's account announcements wakes for keys too.
+    assert!(changes.has_changed().unwrap());
     assert!(first.id > 0 && first.id < 1 << 53);
     assert_eq!(first.fingerprint, hex::encode(fp(1)));
     // The same key again: for alice, for bob, as a deploy key.
@@ -119,7 +123,9 @@ async fn a_key_has_one_live_claim_and_comes_back_after_deletion() {
         a.revoke_ssh_key(first.id, owned_by_bob).await,
         Err(AccountError::NoSuchSshKey)
     ));
+    changes.mark_unchanged();
     let gone = a.revoke_ssh_key(first.id, |_| true).await.unwrap();
+    assert!(changes.has_changed().unwrap());
     assert!(gone.revoked && gone.updated_ms > first.updated_ms);
     assert!(matches!(
         a.revoke_ssh_key(first.id, |_| true).await,
