@@ -33,6 +33,7 @@ by hand.
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import re
 import sys
@@ -360,6 +361,40 @@ def scenario(node: Node, repo: str, org: str) -> None:
     scenario_hooks(node, repo)
     scenario_org_hooks(node, org)
     scenario_check_runs(node, repo)
+    scenario_keys(node, repo)
+
+
+def ed25519_key(comment: str) -> str:
+    """A fresh OpenSSH ed25519 public key line (random point bytes: the node checks the
+    format and uniqueness, and nothing here signs with it)."""
+    def string(b: bytes) -> bytes:
+        return len(b).to_bytes(4, "big") + b
+
+    blob = string(b"ssh-ed25519") + string(os.urandom(32))
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
+
+
+def scenario_keys(node: Node, repo: str) -> None:
+    """SSH keys and deploy keys: added, listed, read, refused as duplicates (GitHub's
+    422), deleted; a deploy key is not shown to a non-admin. Permissions and
+    replication are tests/e2e/keys.rs' business."""
+    call = node.call
+    key = ed25519_key("laptop@conf")
+    added = call("alice", "POST", "/user/keys", 201, {"title": "laptop", "key": key})
+    call("alice", "GET", "/user/keys", 200)
+    call("alice", "GET", f"/user/keys/{added['id']}", 200)
+    call("anonymous", "GET", "/users/alice/keys", 200)
+    call("bob", "POST", "/user/keys", 422, {"title": "mine", "key": key})
+    call("bob", "DELETE", f"/user/keys/{added['id']}", 404)
+    R = f"/repos/{repo}/keys"
+    call("alice", "POST", R, 422, {"title": "ci", "key": key})
+    deploy = call("alice", "POST", R, 201, {"title": "ci", "key": ed25519_key("ci@conf"), "read_only": True})
+    call("alice", "GET", R, 200)
+    call("alice", "GET", f"{R}/{deploy['id']}", 200)
+    call("bob", "GET", f"{R}/{deploy['id']}", 404)
+    call("alice", "DELETE", f"{R}/{deploy['id']}", 204)
+    call("alice", "DELETE", f"/user/keys/{added['id']}", 204)
+    call("alice", "GET", f"/user/keys/{added['id']}", 404)
 
 
 def scenario_statuses(node: Node, repo: str) -> None:
@@ -526,7 +561,6 @@ def scenario_unmodeled(node: Node, repo: str, org: str) -> None:
 def scenario_writes(node: Node, repo: str) -> None:
     """Writing without git, as bots and CI tools do: contents PUT/DELETE and the git
     data writes (blobs, trees, commits, tags, refs), with the errors GitHub documents."""
-    import base64
 
     R = f"/repos/{repo}"
     call = node.call

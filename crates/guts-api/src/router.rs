@@ -50,6 +50,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .merge(routes::statuses::router())
         .merge(routes::hooks::router())
         .merge(routes::org_hooks::router())
+        .merge(routes::keys::router())
         .merge(routes::check_runs::router())
         .merge(routes::contents::router())
         .merge(routes::git_writes::router())

@@ -1,9 +1,10 @@
-//! Who is calling: nobody in particular, or a user through one of their tokens.
+//! Who is calling: nobody in particular, or a user through one of their tokens (or one
+//! of their SSH keys, which acts like a token with the `repo` scope).
 
 use guts_core::{PublicKey, Role};
 use std::sync::Arc;
 
-use guts_storage::{NewToken, RepoView, Scope, Session, UserRecord};
+use guts_storage::{NewToken, RepoView, Scope, Session, SshKeyRecord, TokenRecord, UserRecord};
 
 use crate::Service;
 use crate::error::{Denied, ServiceError};
@@ -23,6 +24,30 @@ impl std::ops::Deref for Authed {
 }
 
 impl Authed {
+    /// The session an SSH key opens for `user` (the key's owner, or the admin who added
+    /// a deploy key): a token with the `repo` scope, synthesized from the key and never
+    /// stored, so every use case checks an SSH caller exactly as a token's. Its id is the
+    /// key's, its name says which key (`fingerprint`, as OpenSSH prints it).
+    pub(crate) fn for_ssh_key(
+        user: UserRecord,
+        key: PublicKey,
+        record: &SshKeyRecord,
+        fingerprint: &str,
+    ) -> Authed {
+        let token = TokenRecord {
+            id: record.id,
+            login: user.login.clone(),
+            name: format!("ssh key {fingerprint}"),
+            scopes: vec![Scope::Repo],
+            created_at: record.created_at,
+            revoked: false,
+            user_key: Some(user.public_key.clone()),
+            updated_ms: record.updated_ms,
+            web_session: false,
+        };
+        Authed(Arc::new(Session { user, token, key }))
+    }
+
     /// Whether the token grants `scope` (`admin` implies every scope).
     pub fn allows(&self, scope: Scope) -> bool {
         self.token.scopes.contains(&scope) || self.token.scopes.contains(&Scope::Admin)

@@ -181,7 +181,20 @@ impl From<AccountError> for ServiceError {
             AccountError::NoSuchUser(_)
             | AccountError::NoSuchOrg(_)
             | AccountError::NoSuchHook
-            | AccountError::NoSuchToken => ServiceError::NotFound,
+            | AccountError::NoSuchToken
+            | AccountError::NoSuchSshKey => ServiceError::NotFound,
+            AccountError::SshKeyInUse => ServiceError::invalid(
+                "PublicKey",
+                "key",
+                FieldCode::Custom,
+                Some("key is already in use".to_string()),
+            ),
+            AccountError::TooManySshKeys(max) => ServiceError::invalid(
+                "PublicKey",
+                "key",
+                FieldCode::Custom,
+                Some(format!("at most {max} keys may be added here")),
+            ),
             AccountError::TooManyHooks(max) => ServiceError::invalid(
                 "Hook",
                 "hook",

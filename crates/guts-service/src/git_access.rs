@@ -3,28 +3,20 @@
 //! opens one repository). One use case, so the two transports cannot drift apart on
 //! visibility, roles, scopes or archived repositories.
 
-use guts_core::{RepoId, Role};
+use guts_core::Role;
 
 use crate::Service;
 use crate::caller::{Authed, Caller};
 use crate::error::ServiceError;
 use crate::push::Pusher;
 use crate::repos::RepoAccess;
+use crate::ssh_keys::DeployLimit;
 
 /// What a git command needs: upload-pack reads, receive-pack writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GitNeed {
     Read,
     Write,
-}
-
-/// A credential that opens a single repository (an SSH deploy key): it acts as the
-/// user who added it, but only on `repo`, and only for reading unless `read_only` is
-/// false.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeployLimit {
-    pub repo: RepoId,
-    pub read_only: bool,
 }
 
 /// What a git front end may do with the repository it asked for.

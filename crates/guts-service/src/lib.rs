@@ -1,5 +1,7 @@
 //! The use-case layer of Guts: what every front end (REST, git over HTTP and SSH, and
-//! the web interface) needs between a request and storage, written once.
+//! the web interface) needs between a request and storage, written once. SSH asks
+//! [`Service::ssh_caller`] who a key offered on the wire is, and both git transports
+//! ask [`Service::git_access`] what it may do.
 //!
 //! A front end extracts a [`Caller`] and its arguments, calls one use case on
 //! [`Service`], and renders what comes back (a read model such as [`RepoAccess`], or a
@@ -41,7 +43,7 @@ pub use caller::{Authed, Caller};
 pub use check_runs::CheckRunInput;
 pub use collaborators::role_for;
 pub use error::{Denied, FieldCode, FieldProblem, ServiceError};
-pub use git_access::{DeployLimit, GitAccess, GitNeed};
+pub use git_access::{GitAccess, GitNeed};
 pub use hook_policy::{HookPolicy, TargetRefused};
 pub use hooks::{HookInput, MAX_DELIVERIES_PAGE, Requested, delivery_guid};
 pub use merge::{
@@ -56,7 +58,10 @@ pub use pulls::{
 pub use push::Pusher;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 pub use sessions::{SESSION_COOKIE, SESSION_DAYS};
-pub use ssh_keys::SshCaller;
+pub use ssh_keys::{
+    DeployLimit, KeyRefusal, MAX_SSH_KEY_INPUT_BYTES, MAX_SSH_KEY_TITLE_CHARS, MIN_RSA_BITS,
+    ParsedKey, SshCaller, SshKey, parse_public_key, ssh_fingerprint_text,
+};
 pub use statuses::NewStatus;
 pub use thread_filter::{AssigneeFilter, ThreadFilter, state_filter};
 pub use threads::{

@@ -1,12 +1,12 @@
-//! Accounts (users and organizations), organization memberships and personal access
-//! tokens.
+//! Accounts (users and organizations), organization memberships, personal access
+//! tokens and SSH keys ([`ssh_keys`]).
 //!
 //! Every user has an ed25519 key. By default it is custodial: created here, sealed with
 //! the cluster secret ([`crate::seal`]) and opened only to sign that user's operations
 //! after token authentication. Tokens are random, shown once, stored as their BLAKE3
 //! hash, scoped, revocable, and bound to the key of the user they were made for.
 //!
-//! Every record (user, token, organization, membership) carries `updated_ms`, a stamp
+//! Every record (user, token, organization, membership, SSH key) carries `updated_ms`, a stamp
 //! set by each local change and never lower than the record's previous stamp + 1, and
 //! nothing is ever deleted: a revoked token and a removed membership stay as
 //! tombstones. That is what lets the nodes of one cluster replicate these records by
@@ -29,6 +29,7 @@ use crate::schema::{ORG_MEMBERS, ORGS, TOKENS, USER_KEYS, USERS};
 use crate::seal::{SealError, Sealer};
 
 pub mod org_hooks;
+pub mod ssh_keys;
 pub mod sync;
 mod user_changes;
 
@@ -197,6 +198,13 @@ pub enum AccountError {
     NoSuchHook,
     #[error("no such token")]
     NoSuchToken,
+    /// A live claim (this user's, another user's or a deploy key) holds the key.
+    #[error("key is already in use")]
+    SshKeyInUse,
+    #[error("no such ssh key")]
+    NoSuchSshKey,
+    #[error("at most {0} keys")]
+    TooManySshKeys(usize),
     #[error("user {0:?} has no custodial key on this node")]
     NotCustodial(String),
     #[error("custodial key: {0}")]

@@ -354,6 +354,9 @@ fn copy_database(
             "org_members" => copy_table(read, &write, schema::ORG_MEMBERS)?,
             "rejected" => copy_table(read, &write, schema::REJECTED)?,
             "displaced_users" => copy_table(read, &write, schema::DISPLACED_USERS)?,
+            "ssh_keys" => copy_table(read, &write, schema::SSH_KEYS)?,
+            "ssh_key_fingerprints" => copy_table(read, &write, schema::SSH_KEY_FINGERPRINTS)?,
+            "ssh_key_owners" => copy_table(read, &write, schema::SSH_KEY_OWNERS)?,
             // Queued webhook events and the delivery log: a restored node sends what
             // was queued (at least once) and lists what was sent.
             "hook_outbox" => copy_table(read, &write, crate::hooks::HOOK_OUTBOX)?,

@@ -23,6 +23,7 @@ pub mod seal;
 mod testing;
 pub mod write;
 
+pub use accounts::ssh_keys::{KeyOwner, NewSshKey, SshKeyRecord};
 /// Cluster account replication, at its older path: the module is `accounts::sync`.
 pub use accounts::sync as account_sync;
 pub use accounts::{

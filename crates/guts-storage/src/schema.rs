@@ -45,6 +45,21 @@ pub const ORG_MEMBERS: TableDefinition<&str, &[u8]> = TableDefinition::new("org_
 /// replicated nor able to sign in. See [`crate::accounts::sync`].
 pub const DISPLACED_USERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("displaced_users");
 
+/// SSH keys (users' keys and deploy keys): `random id -> JSON SshKeyRecord`, one row
+/// per claim; a deleted key's row stays as a tombstone. See
+/// [`crate::accounts::ssh_keys`].
+pub const SSH_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("ssh_keys");
+
+/// The live claims of each key: `fingerprint (32 bytes) ++ id (8 bytes, big-endian)`.
+/// Derived from [`SSH_KEYS`] in the transaction of every change, so authentication is
+/// one prefix read.
+pub const SSH_KEY_FINGERPRINTS: TableDefinition<&[u8], ()> =
+    TableDefinition::new("ssh_key_fingerprints");
+
+/// The live keys of each owner: `"u/<lowercase login>/<id hex>"` or `"r/<repo id
+/// hex>/<id hex>"`. Derived from [`SSH_KEYS`] like [`SSH_KEY_FINGERPRINTS`].
+pub const SSH_KEY_OWNERS: TableDefinition<&str, ()> = TableDefinition::new("ssh_key_owners");
+
 /// Operations that failed verification or permission checks: `op id -> JSON reason`.
 pub const REJECTED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("rejected");
 
@@ -68,6 +83,9 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(ORGS)?;
         txn.open_table(ORG_MEMBERS)?;
         txn.open_table(DISPLACED_USERS)?;
+        txn.open_table(SSH_KEYS)?;
+        txn.open_table(SSH_KEY_FINGERPRINTS)?;
+        txn.open_table(SSH_KEY_OWNERS)?;
         txn.open_table(crate::hooks::HOOK_OUTBOX)?;
         txn.open_table(crate::hooks::HOOK_JOBS)?;
         txn.open_table(crate::hooks::HOOK_DUE)?;

@@ -867,3 +867,42 @@ pub struct CheckSuiteList {
     pub total_count: u64,
     pub check_suites: Vec<CheckSuite>,
 }
+
+/// GitHub's `key`: one of the caller's SSH keys. `verified` is false for a key another
+/// claim accepted concurrently elsewhere shadows (it never authenticates).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Key {
+    pub key: String,
+    pub id: u64,
+    pub url: String,
+    pub title: String,
+    pub created_at: String,
+    pub verified: bool,
+    pub read_only: bool,
+    /// Always null: key use is not recorded.
+    pub last_used: Option<String>,
+}
+
+/// GitHub's `key-simple`: a user's key as anyone sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeySimple {
+    pub id: u64,
+    pub key: String,
+    pub created_at: String,
+    pub last_used: Option<String>,
+}
+
+/// GitHub's `deploy-key`: an SSH key opening one repository.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeployKey {
+    pub id: u64,
+    pub key: String,
+    pub url: String,
+    pub title: String,
+    pub verified: bool,
+    pub created_at: String,
+    pub read_only: bool,
+    pub added_by: Option<String>,
+    pub last_used: Option<String>,
+    pub enabled: bool,
+}

@@ -18,6 +18,7 @@ pub(crate) mod git_writes;
 pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod issues;
+pub(crate) mod keys;
 pub(crate) mod labels;
 pub(crate) mod meta;
 pub(crate) mod org_hooks;

@@ -7,11 +7,12 @@
 //!
 //! `users`: users and organizations; `repos`: repositories; `collab`: issues, pull
 //! requests, comments, labels and reviews, which `threads::Render` fills in with the
-//! caches of one request.
+//! caches of one request; `keys`: SSH keys and deploy keys.
 
 mod checks;
 mod collab;
 mod hooks;
+mod keys;
 mod meta;
 mod repos;
 #[cfg(test)]
@@ -37,6 +38,7 @@ pub(crate) use hooks::{
     PingBody, PullBody, PushBody, PushCommit, RefBody, RepositoryBody, ReviewBody,
     ReviewCommentBody, StatusBody, StatusCommit,
 };
+pub(crate) use keys::{DeployKey, Key, KeySimple};
 pub(crate) use meta::{ApiOverview, Root};
 pub(crate) use repos::{Repository, owned_repositories, repository};
 pub(crate) use users::{

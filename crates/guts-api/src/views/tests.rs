@@ -298,3 +298,71 @@ async fn every_shape_carries_githubs_keys_nulls_included() {
     .await;
     assert_keys(&comment, &[COMMENT]);
 }
+
+const KEY: &[&str] = &[
+    "created_at",
+    "id",
+    "key",
+    "last_used",
+    "read_only",
+    "title",
+    "url",
+    "verified",
+];
+
+const KEY_SIMPLE: &[&str] = &["created_at", "id", "key", "last_used"];
+
+const DEPLOY_KEY: &[&str] = &[
+    "added_by",
+    "created_at",
+    "enabled",
+    "id",
+    "key",
+    "last_used",
+    "read_only",
+    "title",
+    "url",
+    "verified",
+];
+
+#[tokio::test]
+async fn ssh_key_shapes_carry_githubs_keys() {
+    let app = TestApp::new(RateLimits::default());
+    let alice = app.user("alice").await;
+    let body = json!({ "title": "laptop", "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMX2LmyNdQo7aLkAvq9ePbvjQ8HEonBNUZJHinyXqPKf me@host" });
+    let key = ok(&app, "POST", "/api/v3/user/keys", &alice, body).await;
+    assert_keys(&key, &[KEY]);
+    assert_eq!(
+        key["key"],
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMX2LmyNdQo7aLkAvq9ePbvjQ8HEonBNUZJHinyXqPKf",
+        "the comment is dropped"
+    );
+    assert!(
+        key["last_used"].is_null() && key["verified"] == true,
+        "{key}"
+    );
+    let listed = anon(&app, "/api/v3/users/alice/keys").await;
+    assert_keys(&listed[0], &[KEY_SIMPLE]);
+
+    ok(
+        &app,
+        "POST",
+        "/api/v3/user/repos",
+        &alice,
+        json!({ "name": "proj" }),
+    )
+    .await;
+    ok(
+        &app,
+        "DELETE",
+        &format!("/api/v3/user/keys/{}", key["id"]),
+        &alice,
+        Value::Null,
+    )
+    .await;
+    let body = json!({ "title": "ci", "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMX2LmyNdQo7aLkAvq9ePbvjQ8HEonBNUZJHinyXqPKf" });
+    let deploy = ok(&app, "POST", "/api/v3/repos/alice/proj/keys", &alice, body).await;
+    assert_keys(&deploy, &[DEPLOY_KEY]);
+    assert_eq!(deploy["read_only"], true);
+    assert_eq!(deploy["added_by"], "alice");
+}

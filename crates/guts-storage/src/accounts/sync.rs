@@ -5,7 +5,8 @@
 //! `GUTS_CLUSTER_SECRET` must know every user, token (hash), organization and
 //! membership. The p2p layer moves opaque bytes; this module decides what they hold.
 //!
-//! **Records.** Each record has a key: `m:<org>/<user>` (membership), `o:<org>`,
+//! **Records.** Each record has a key: `k:<16 hex digits of the id>` (an SSH key's
+//! claim, see [`super::ssh_keys`]), `m:<org>/<user>` (membership), `o:<org>`,
 //! `t:<hex of the token hash>`, `u:<user>` (logins lowercase). Pages list records in
 //! key order, so a cursor is simply the last key sent. Tokens older than replication
 //! that could not be bound to a user key stay local and are not part of the set.
@@ -13,8 +14,9 @@
 //! **Merge.** Every record key is a register that keeps the greatest version it has
 //! seen under one total order, so nodes that exchange pages in any order, any number of
 //! times, end up holding the same records (and digests):
-//! - tokens: a revoked version beats a live one, whatever the clocks say; then the
-//!   higher `(updated_ms, canonical JSON)`;
+//! - tokens and SSH key claims: a revoked version beats a live one, whatever the clocks
+//!   say; then the higher `(updated_ms, canonical JSON)`. Which of several live claims
+//!   of one key owns it is derived, not merged: the earliest `(created_at, id)`;
 //! - memberships: the higher `(updated_ms, canonical JSON)`; a removal is a tombstone
 //!   (`role: null`) with a higher stamp than the membership it ended;
 //! - users and organizations share one login namespace, so `u:x` and `o:x` form one
@@ -49,6 +51,7 @@ use guts_core::PublicKey;
 use guts_core::names::validate_login;
 use redb::{ReadTransaction, ReadableTable as _, Table, WriteTransaction};
 
+use crate::accounts::ssh_keys::{self, KeyTables, SshKeyRecord};
 use crate::accounts::{
     AccountError, Accounts, MemberRecord, OrgRecord, TokenRecord, UserRecord, decode, encode,
     numeric_id, org_id,
@@ -71,6 +74,7 @@ pub const PAGE_OVERHEAD: usize = 1 + SEAL_OVERHEAD;
 /// Largest page plaintext: what fits in [`MAX_SEALED_PAGE`] once sealed.
 const MAX_PAGE_PLAINTEXT: usize = MAX_SEALED_PAGE - PAGE_OVERHEAD;
 
+const SSH_KEY: &str = "k:";
 const MEMBER: &str = "m:";
 const ORG: &str = "o:";
 const TOKEN: &str = "t:";
@@ -141,7 +145,8 @@ impl Accounts {
         self.digest.changed.subscribe()
     }
 
-    /// Digest of every replicated account record (users, tokens, orgs, memberships):
+    /// Digest of every replicated account record (users, tokens, orgs, memberships, SSH
+    /// keys):
     /// equal on two nodes iff their records are equal. Keyed with the cluster secret,
     /// so it tells a peer of another cluster nothing. Cached until the next write or
     /// import, so it is cheap to ask often.
@@ -298,6 +303,19 @@ fn scan(
     after: Option<&str>,
     mut visit: impl FnMut(String, &[u8]) -> ControlFlow<()>,
 ) -> Result<(), AccountError> {
+    let from = match start(after, SSH_KEY) {
+        Start::Nothing => None,
+        Start::All => Some(None),
+        Start::After(id) => Some(Some(id)),
+    };
+    if let Some(from) = from
+        && ssh_keys::scan_claims(read, from, &mut |key, value| {
+            visit(format!("{SSH_KEY}{key}"), &value)
+        })?
+        .is_break()
+    {
+        return Ok(());
+    }
     for (prefix, def) in [(MEMBER, ORG_MEMBERS), (ORG, ORGS)] {
         if scan_by_login(read, prefix, def, after, &mut visit)?.is_break() {
             return Ok(());
@@ -424,6 +442,10 @@ enum Incoming {
         record: MemberRecord,
         bytes: Vec<u8>,
     },
+    SshKey {
+        record: SshKeyRecord,
+        bytes: Vec<u8>,
+    },
 }
 
 /// Parses a page's plaintext: a JSON array of `{"k","v"}` entries. The array must parse;
@@ -513,6 +535,12 @@ fn parse_entry(entry: serde_json::Value) -> Result<Incoming, String> {
             record,
             bytes,
         })
+    } else if let Some(id) = key.strip_prefix(SSH_KEY) {
+        let record: SshKeyRecord =
+            serde_json::from_value(value).map_err(|e| bad(&e.to_string()))?;
+        ssh_keys::check_incoming(id, &record).map_err(|e| bad(&e))?;
+        let bytes = encode(&record).map_err(|e| bad(&e.to_string()))?;
+        Ok(Incoming::SshKey { record, bytes })
     } else if let Some(rest) = key.strip_prefix(MEMBER) {
         let record: MemberRecord =
             serde_json::from_value(value).map_err(|e| bad(&e.to_string()))?;
@@ -553,6 +581,7 @@ struct Tables<'t> {
     tokens: BytesTable<'t>,
     members: StrTable<'t>,
     displaced: BytesTable<'t>,
+    ssh_keys: KeyTables<'t>,
 }
 
 fn merge_all(txn: &WriteTransaction, records: &[Incoming]) -> Result<MergeOutcome, StoreError> {
@@ -563,6 +592,7 @@ fn merge_all(txn: &WriteTransaction, records: &[Incoming]) -> Result<MergeOutcom
         tokens: txn.open_table(TOKENS)?,
         members: txn.open_table(ORG_MEMBERS)?,
         displaced: txn.open_table(DISPLACED_USERS)?,
+        ssh_keys: KeyTables::open(txn)?,
     };
     let mut outcome = MergeOutcome::default();
     for record in records {
@@ -594,6 +624,9 @@ fn merge_all(txn: &WriteTransaction, records: &[Incoming]) -> Result<MergeOutcom
             } => merge_token(&mut t.tokens, hash, record, bytes)?,
             Incoming::Member { key, record, bytes } => {
                 merge_member(&mut t.members, key, record, bytes)?
+            }
+            Incoming::SshKey { record, bytes } => {
+                ssh_keys::merge_claim(&mut t.ssh_keys, record, bytes)?
             }
         };
         outcome.changed += usize::from(changed);

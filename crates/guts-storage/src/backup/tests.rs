@@ -47,6 +47,12 @@ async fn fill(store: &Store, tag: u8) {
                 .insert(key.as_slice(), b"{}".as_slice())?;
             txn.open_table(schema::DISPLACED_USERS)?
                 .insert(key.as_slice(), b"{}".as_slice())?;
+            txn.open_table(schema::SSH_KEYS)?
+                .insert(u64::from(tag), b"{}".as_slice())?;
+            txn.open_table(schema::SSH_KEY_FINGERPRINTS)?
+                .insert(key.as_slice(), ())?;
+            txn.open_table(schema::SSH_KEY_OWNERS)?
+                .insert(name.as_str(), ())?;
             txn.open_table(crate::hooks::HOOK_OUTBOX)?
                 .insert(key.as_slice(), key.as_slice())?;
             txn.open_table(crate::hooks::HOOK_JOBS)?
@@ -134,6 +140,9 @@ async fn the_backup_holds_the_snapshot_and_not_later_writes() {
         ("org_members", 2),
         ("rejected", 2),
         ("displaced_users", 2),
+        ("ssh_keys", 2),
+        ("ssh_key_fingerprints", 2),
+        ("ssh_key_owners", 2),
         ("hook_outbox", 2),
         ("hook_jobs", 2),
         ("hook_due", 2),
