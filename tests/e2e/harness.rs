@@ -148,7 +148,14 @@ impl TestNode {
         let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let p2p = options.p2p_port.unwrap_or_else(free_port);
-        let ssh: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        // A restart may keep its SSH address (`GUTS_SSH_ADDR` among the options).
+        let ssh: SocketAddr = options
+            .env
+            .iter()
+            .find(|(k, _)| k == "GUTS_SSH_ADDR")
+            .map_or_else(|| format!("127.0.0.1:{}", free_port()), |(_, v)| v.clone())
+            .parse()
+            .unwrap();
         let log_path = data_dir.with_extension(format!("{}.log", api.port()));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut cmd = Command::new(node_binary());

@@ -95,11 +95,24 @@ fn load(cli: &Cli) -> Result<Loaded, ExitCode> {
     })
 }
 
+/// A new node key and a new cluster secret, with what they make visible to others:
+/// the node's peer id, and the SSH host key every node sharing the secret presents
+/// (to pin in `known_hosts` before the cluster first starts).
 pub fn keygen() -> ExitCode {
     let key = Keypair::generate();
     println!("private_key: {}", key.seed_hex().as_str());
     println!("peer_id: {}", key.public().peer_id());
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let host = host_key(secret.as_bytes());
+    println!("cluster_secret: {secret}");
+    println!("ssh_host_key: {}", host.public_openssh());
+    println!("ssh_host_key_fingerprint: {}", host.fingerprint());
     ExitCode::SUCCESS
+}
+
+/// The SSH host key of the nodes that share `cluster_secret`.
+fn host_key(cluster_secret: &[u8]) -> guts_ssh::HostKey {
+    guts_ssh::HostKey::from_seed(&guts_storage::Sealer::new(cluster_secret).ssh_host_seed())
 }
 
 pub fn config_check(cli: &Cli) -> ExitCode {
@@ -109,10 +122,37 @@ pub fn config_check(cli: &Cli) -> ExitCode {
                 eprintln!("guts-node: warning: {warning}");
             }
             print!("{}", loaded.config.to_redacted_toml());
+            // As TOML comments, so that the output still loads as a config file.
+            match configured_host_key(&loaded.config) {
+                Some(host) => {
+                    println!(
+                        "# SSH host key (for known_hosts): {}",
+                        host.public_openssh()
+                    );
+                    println!("# SSH host key fingerprint: {}", host.fingerprint());
+                }
+                None => println!(
+                    "# SSH host key: derived from the cluster secret generated on first start"
+                ),
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,
     }
+}
+
+/// The host key of `config`: from `GUTS_CLUSTER_SECRET`, else from the data directory's
+/// generated secret if there is one (never creating it: a check writes nothing).
+fn configured_host_key(config: &Config) -> Option<guts_ssh::HostKey> {
+    if let Some(secret) = &config.cluster_secret {
+        return Some(host_key(secret.expose().as_bytes()));
+    }
+    let file = config.data_dir.join(crate::keyfile::CLUSTER_SECRET_FILE);
+    if !file.exists() {
+        return None;
+    }
+    let secret = crate::keyfile::cluster_secret(None, &config.data_dir).ok()?;
+    Some(host_key(secret.expose()))
 }
 
 /// `user create`: opens the store directly, so it refuses (the database is locked)

@@ -77,14 +77,13 @@ pub(crate) async fn run(job: Exec) {
                 // Client → git, until the client's EOF; then nothing more to do.
                 let pump_in = async {
                     while let Some(msg) = from_client.wait().await {
-                        match msg {
-                            ChannelMsg::Data { data } => {
-                                if in_tx.send(data).await.is_err() {
-                                    break;
-                                }
-                            }
+                        let data = match msg {
+                            ChannelMsg::Data { data } => data,
                             ChannelMsg::Eof => break,
-                            _ => {}
+                            _ => continue,
+                        };
+                        if in_tx.send(data).await.is_err() {
+                            break;
                         }
                     }
                     drop(in_tx);
@@ -180,7 +179,7 @@ async fn command(
                 let _thread = thread;
                 let repo = git
                     .open_repo(&id.to_string())
-                    .map_err(|e| serve::ServeError::from(e))?;
+                    .map_err(serve::ServeError::from)?;
                 serve::upload_pack_stream(&repo, &plans, protocol, &mut input, &mut output)
             })
             .await

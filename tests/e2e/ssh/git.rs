@@ -28,7 +28,13 @@ fn clone_fetch_and_push_over_ssh_in_both_protocols() {
         let http = auth_url(&node, "alice", &token, &repo);
 
         // The API tells clients where to clone over SSH.
-        let (status, body) = api(&node, reqwest::Method::GET, &token, &format!("/repos/{repo}"), json!(null));
+        let (status, body) = api(
+            &node,
+            reqwest::Method::GET,
+            &token,
+            &format!("/repos/{repo}"),
+            json!(null),
+        );
         assert_eq!(status, 200);
         assert_eq!(body["ssh_url"], json!(url), "{body}");
 
@@ -44,7 +50,11 @@ fn clone_fetch_and_push_over_ssh_in_both_protocols() {
         let over_http = git.remote_refs(&http);
         assert_eq!(over_http.len(), 3, "{over_http:?}");
         let clone = tmp.path().join(format!("clone-v{proto}"));
-        git.ok_env(tmp.path(), &["clone", "--bare", "--quiet", &url, clone.to_str().unwrap()], &env);
+        git.ok_env(
+            tmp.path(),
+            &["clone", "--bare", "--quiet", &url, clone.to_str().unwrap()],
+            &env,
+        );
         assert_eq!(git.local_refs(&clone), over_http, "v{proto}");
         git.fsck(&clone);
         // ls-remote over SSH and over HTTP agree line for line (HEAD, peeled tags).
@@ -57,7 +67,14 @@ fn clone_fetch_and_push_over_ssh_in_both_protocols() {
         let shallow = tmp.path().join(format!("shallow-v{proto}"));
         git.ok_env(
             tmp.path(),
-            &["clone", "--quiet", "--depth", "1", &scp, shallow.to_str().unwrap()],
+            &[
+                "clone",
+                "--quiet",
+                "--depth",
+                "1",
+                &scp,
+                shallow.to_str().unwrap(),
+            ],
             &env,
         );
         assert_eq!(git.out(&shallow, &["rev-list", "--count", "HEAD"]), "1");
@@ -66,17 +83,32 @@ fn clone_fetch_and_push_over_ssh_in_both_protocols() {
         // New work arrives by fetch, a shallow clone deepens.
         let head = git.commits(&work, "second", 4);
         git.ok_env(&work, &["push", "--quiet", &url, "main"], &env);
-        git.ok_env(&clone, &["fetch", "--quiet", &url, "+refs/heads/*:refs/heads/*"], &env);
+        git.ok_env(
+            &clone,
+            &["fetch", "--quiet", &url, "+refs/heads/*:refs/heads/*"],
+            &env,
+        );
         assert_eq!(git.rev(&clone, "main"), head);
+        // The 4 new commits, and 3 more below the old boundary.
         git.ok_env(&shallow, &["fetch", "--quiet", "--deepen", "3"], &env);
-        assert_eq!(git.out(&shallow, &["rev-list", "--count", "origin/main"]), "4");
+        assert_eq!(
+            git.out(&shallow, &["rev-list", "--count", "origin/main"]),
+            "8"
+        );
         git.ok_env(&shallow, &["fetch", "--quiet", "--unshallow"], &env);
-        assert_eq!(git.out(&shallow, &["rev-list", "--count", "origin/main"]), "9");
+        assert_eq!(
+            git.out(&shallow, &["rev-list", "--count", "origin/main"]),
+            "9"
+        );
 
         // A tag push and a branch delete (which sends no pack).
         git.ok(&work, &["tag", "v2.0"]);
         git.ok_env(&work, &["push", "--quiet", &url, "v2.0"], &env);
-        git.ok_env(&work, &["push", "--quiet", &url, "--delete", "feature"], &env);
+        git.ok_env(
+            &work,
+            &["push", "--quiet", &url, "--delete", "feature"],
+            &env,
+        );
         let after = git.remote_refs(&http);
         assert!(after.contains_key("refs/tags/v2.0"), "{after:?}");
         assert!(!after.contains_key("refs/heads/feature"), "{after:?}");

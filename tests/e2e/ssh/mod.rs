@@ -39,11 +39,15 @@ impl SshKey {
     pub(crate) fn new(dir: &Path, name: &str, kind: &str, node: &TestNode) -> SshKey {
         let path = dir.join(name);
         let mut keygen = Command::new("ssh-keygen");
-        keygen.args(["-q", "-t", kind, "-N", "", "-C", name, "-f"]).arg(&path);
+        keygen
+            .args(["-q", "-t", kind, "-N", "", "-C", name, "-f"])
+            .arg(&path);
         if kind == "rsa" {
             keygen.args(["-b", "3072"]);
         }
-        let out = keygen.output().expect("ssh-keygen (OpenSSH) must be installed");
+        let out = keygen
+            .output()
+            .expect("ssh-keygen (OpenSSH) must be installed");
         assert!(out.status.success(), "ssh-keygen: {out:?}");
         let public = std::fs::read_to_string(path.with_extension("pub"))
             .or_else(|_| std::fs::read_to_string(format!("{}.pub", path.display())))
@@ -57,6 +61,13 @@ impl SshKey {
             public,
             known_hosts,
         }
+    }
+
+    /// Trusts `node`'s host key too (known_hosts lines are per host and port).
+    pub(crate) fn trust(&self, node: &TestNode) {
+        let mut lines = std::fs::read_to_string(&self.known_hosts).unwrap();
+        lines.push_str(&keyscan(node));
+        std::fs::write(&self.known_hosts, lines).unwrap();
     }
 
     /// The `ssh` command git runs (`GIT_SSH_COMMAND`): this key only, the node's port,
