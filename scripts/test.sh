@@ -11,6 +11,8 @@ command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 # The browser the web interface's end-to-end tests drive (tests/web/), and its driver.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# The stock OpenSSH client drives git over SSH (ssh, ssh-keygen, ssh-keyscan).
+command -v ssh-keyscan >/dev/null 2>&1 || need_apt+=(openssh-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need_apt[*]}"
   sudo_cmd=""

@@ -8,8 +8,7 @@ segments win, as in drive.py) and validates each JSON body against that operatio
 response schema, so a client flow ends with zero schema violations, not only with the
 client's own (often lenient) parsing succeeding.
 
-The one tolerated departure is the named exception of known_violations.txt:
-`ssh_url: null`, until the SSH server (its own issue) lands and removes it here too.
+No departure is tolerated: the last one, `ssh_url: null`, went with the SSH server.
 """
 
 from __future__ import annotations
@@ -24,8 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate import Description, Violation  # noqa: E402
 
 API = "/api/v3"
-# The named exception: (last JSON path segment, rule).
-EXCEPTION = (".ssh_url", "type:not-nullable")
 # Path parameters that may span several segments when they end a template.
 GREEDY = {"path", "ref", "basehead"}
 
@@ -62,8 +59,8 @@ def _pattern(template: str) -> re.Pattern:
 
 
 def check(description: Description, recording: Path) -> list[str]:
-    """The violations in `recording` (as known_violations.txt lines) but the named
-    exception, plus answers no GitHub operation describes."""
+    """The violations in `recording` (as known_violations.txt lines), plus answers no
+    GitHub operation describes."""
     routes = [
         (method.upper(), _pattern(template), sum(1 for s in template.split("/") if s and "{" not in s), op)
         for op, (method, template) in description.operations.items()
@@ -93,9 +90,7 @@ def check(description: Description, recording: Path) -> list[str]:
             found = [Violation(operation, status, "$", "body-not-json")]
         else:
             found = description.check(operation, status, body)
-        problems.extend(
-            v.line() for v in found if not (v.path.endswith(EXCEPTION[0]) and v.rule == EXCEPTION[1])
-        )
+        problems.extend(v.line() for v in found)
     print(f"recording: {answers} answers of the REST API checked, {len(problems)} problems")
     return sorted(set(problems))
 

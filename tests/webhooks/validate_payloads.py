@@ -20,9 +20,8 @@ document marks required for the webhook (X-GitHub-Event, X-GitHub-Delivery as a 
 X-GitHub-Hook-ID, the installation target headers, a `GitHub-Hookshot/` User-Agent)
 and, with `--secret`, an `X-Hub-Signature-256` that is the HMAC-SHA256 of the raw body.
 
-The one tolerated departure is the REST conformance's named exception (recording.py,
-known_violations.txt): `ssh_url: null` in a repository object, until the SSH server
-lands and removes it there, and so here.
+No departure is tolerated (the last one, `ssh_url: null` in a repository object,
+went with the SSH server).
 
 Each violation prints as `event[.action] json.path: rule` (array indices as `[*]`, so
 one bad field in a list of fifty reads once); the exit status is 0 without violations,
@@ -50,7 +49,6 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
-from recording import EXCEPTION  # noqa: E402
 from validate import json_path, rule  # noqa: E402
 
 # The base URI the document is registered under, so its `#/components/...` resolve.
@@ -192,12 +190,6 @@ def check_delivery(hooks: Webhooks, delivery: dict, secret: str | None) -> list[
     return sorted({f"{label} {path}: {name}" for path, name in found})
 
 
-def tolerated(line: str) -> bool:
-    """Whether `line` is the named exception (`...ssh_url: type:not-nullable`)."""
-    path, _, name = line.rpartition(": ")
-    return path.endswith(EXCEPTION[0]) and name == EXCEPTION[1]
-
-
 def load(records: Iterable[str]) -> list[dict]:
     deliveries = []
     for record in records:
@@ -285,18 +277,15 @@ def main() -> int:
         parser.error("no record given")
     deliveries = load(args.records)
     problems: set[str] = set()
-    excused = 0
     for n, delivery in enumerate(deliveries, 1):
         found = check_delivery(hooks, delivery, args.secret)
-        excused += sum(1 for line in found if tolerated(line))
-        found = [line for line in found if not tolerated(line)]
         guid = delivery.get("headers", {}).get("x-github-delivery", "?")
         for line in found:
             print(f"  #{n} {guid} {line}")
         problems.update(found)
     print(
         f"validate_payloads: {len(deliveries)} deliveries checked against openapi-webhooks "
-        f"{hooks.version}, {len(problems)} distinct violations ({excused} ssh_url: null tolerated)"
+        f"{hooks.version}, {len(problems)} distinct violations"
     )
     for line in sorted(problems):
         print(line)

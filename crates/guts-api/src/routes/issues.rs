@@ -371,9 +371,7 @@ enum Mine {
 /// The issues and pull requests assigned to the caller (by default) across every
 /// repository they can see. The scan is over the folded state already in memory;
 /// only the page is rendered. GitHub embeds each issue's `repository` here; Guts
-/// leaves that optional key out (clients find the repository by `repository_url`),
-/// because its repository object still lacks the `ssh_url` GitHub requires (no SSH
-/// server yet), and serving it would add a departure from GitHub's description.
+/// leaves that optional key out (clients find the repository by `repository_url`).
 #[utoipa::path(get, operation_id = "issues/list-for-authenticated-user", path = "/api/v3/user/issues", tag = "issues",
     params(MineQuery, PageParams),
     responses((status = 200, description = "One page of issues", body = Vec<schemas::Issue>)))]

@@ -518,7 +518,9 @@ impl Accounts {
                 out.push(record);
             }
         }
-        out.sort_by_key(SshKeyRecord::precedence);
+        // Oldest first, as GitHub lists them: a live claim's stamp is the millisecond it
+        // was added (only a revocation changes it), finer than `created_at`'s second.
+        out.sort_by_key(|r| (r.updated_ms, r.id));
         Ok(out)
     }
 }
