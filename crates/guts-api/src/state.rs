@@ -147,8 +147,8 @@ pub struct Inner {
     pub(crate) in_flight: Arc<Semaphore>,
     /// The `/api/v3` token buckets.
     pub rate_limiter: RateLimiter,
-    /// The git token buckets, apart from the REST ones.
-    pub(crate) git_rate_limiter: RateLimiter,
+    /// The git token buckets, apart from the REST ones; shared with git over SSH.
+    pub git_rate_limiter: Arc<RateLimiter>,
     /// Git requests in flight per client IP.
     pub(crate) git_per_ip: Arc<IpSlots>,
     /// Blocking threads git work may hold, per class: see [`GitThreads`].
@@ -199,7 +199,7 @@ impl AppState {
     ) -> Self {
         let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
         let rate_limiter = RateLimiter::new(limits.rate_limits);
-        let git_rate_limiter = RateLimiter::new(limits.git.rate_limits);
+        let git_rate_limiter = Arc::new(RateLimiter::new(limits.git.rate_limits));
         let git_per_ip = Arc::new(IpSlots::new(limits.git.max_per_ip));
         Self(Arc::new(Inner {
             health,

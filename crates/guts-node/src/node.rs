@@ -379,6 +379,7 @@ impl Node {
                         service: state.service.clone(),
                         plans: state.git_plans.clone(),
                         git_metrics: state.git.clone(),
+                        git_rate: state.git_rate_limiter.clone(),
                         metrics: ssh_metrics,
                         host_key,
                         settings: guts_ssh::SshSettings {

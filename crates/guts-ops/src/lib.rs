@@ -1,6 +1,7 @@
 //! Cross-cutting operations support shared by every Guts crate: logging and tracing,
-//! the metrics registry, the health registry, task supervision, secrets, and the
-//! resilience primitives (retries, circuit breakers) for outbound calls.
+//! the metrics registry, the health registry, task supervision, secrets, rate limiting
+//! (token buckets), and the resilience primitives (retries, circuit breakers) for
+//! outbound calls.
 //!
 //! Architecture invariant: guts-ops knows neither HTTP nor libp2p. It hands out values
 //! (registries, handles, tokens) that the edge crates wire to their protocols.
@@ -8,6 +9,7 @@
 pub mod client;
 pub mod health;
 pub mod metrics;
+pub mod rate;
 pub mod resilience;
 pub mod secret;
 pub mod supervisor;

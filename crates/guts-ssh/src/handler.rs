@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use guts_git::serve::Protocol;
 use guts_git::v0::Service;
+use guts_ops::rate::Key as RateKey;
 use guts_service::{Denied, GitNeed, ServiceError, SshCaller};
 use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, Disconnect};
@@ -329,6 +331,19 @@ impl russh::server::Handler for Connection {
                 return Ok(());
             }
         };
+        let bucket = RateKey::Token {
+            login: caller.authed.user.login.clone(),
+            id: caller.authed.token.id,
+        };
+        if let Err(status) = self.shared.ctx.git_rate.check(&bucket, Instant::now()) {
+            tracing::info!(client = %self.peer, user = %caller.authed.user.login, key = %caller.fingerprint, limit = status.limit, "git rate limit exceeded");
+            let message = format!(
+                "Git rate limit exceeded for user {}: {} requests per hour. Retry in {} s.",
+                caller.authed.user.login, status.limit, status.retry_after
+            );
+            self.refuse(channel, session, &message);
+            return Ok(());
+        }
         let need = match command.service {
             Service::UploadPack => GitNeed::Read,
             Service::ReceivePack => GitNeed::Write,

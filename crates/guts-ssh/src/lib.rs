@@ -17,9 +17,9 @@
 //! address (over it the connection is closed at once); the login grace (a connection
 //! not authenticated within it is dropped, so idle connections cost a task for
 //! seconds, never a thread); the idle timeout (no byte either way); two session
-//! channels per connection; the git deadline per command; and the blocking threads
-//! git commands run on, a budget apart from HTTP's, so SSH can never take the threads
-//! REST and git over HTTP need.
+//! channels per connection; the git rate limit, one budget with git over HTTP; the git
+//! deadline per command; and the blocking threads git commands run on, a budget apart
+//! from HTTP's, so SSH can never take the threads REST and git over HTTP need.
 
 pub mod command;
 mod exec;
@@ -86,6 +86,9 @@ pub struct SshContext {
     pub plans: Arc<PlanCache>,
     /// `guts_git_*`, shared with git over HTTP (labelled `transport="ssh"`).
     pub git_metrics: Arc<GitMetrics>,
+    /// The git rate limiter (`GUTS_RATE_LIMIT_GIT_*`), shared with git over HTTP: each
+    /// command spends one request from its key's bucket.
+    pub git_rate: Arc<guts_ops::rate::RateLimiter>,
     pub metrics: SshMetrics,
     pub host_key: HostKey,
     pub settings: SshSettings,

@@ -175,3 +175,39 @@ fn a_flood_of_silent_connections_leaves_http_alone() {
             .filter(|n| *n >= 1.0)
     });
 }
+
+/// Git over SSH spends from the same git rate limit as git over HTTP: past it, a
+/// command is refused with the limit and when to retry.
+#[test]
+fn the_git_rate_limit_holds_over_ssh() {
+    let node = TestNode::start_with(
+        NodeOptions::default().env("GUTS_RATE_LIMIT_GIT_AUTHENTICATED_PER_HOUR", "3"),
+    );
+    let token = create_user(&node, "gina");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = SshKey::new(tmp.path(), "gina", "ed25519", &node);
+    add_user_key(&node, &token, &key);
+    create_repo(&node, &token, "limited", false);
+    let git = Git::v(2);
+    let ssh = key.command(&node);
+    let url = ssh_url(&node, "gina/limited");
+    for _ in 0..3 {
+        git.ok_env(
+            tmp.path(),
+            &["ls-remote", &url],
+            &[("GIT_SSH_COMMAND", &ssh)],
+        );
+    }
+    let refused = git.run_env(
+        tmp.path(),
+        &["ls-remote", &url],
+        &[("GIT_SSH_COMMAND", &ssh)],
+    );
+    assert!(!refused.status.success(), "{refused}");
+    assert!(
+        refused
+            .text()
+            .contains("Git rate limit exceeded for user gina: 3 requests per hour."),
+        "{refused}"
+    );
+}

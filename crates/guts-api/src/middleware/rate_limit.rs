@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::forwarded::Client;
-use super::rate_buckets::{Key, Status};
+use super::rate_buckets::{self, Key, Status};
 use crate::error::ApiError;
 use crate::extract::{Authed, resolve_caller};
 use crate::links::API_PREFIX;
@@ -71,7 +71,9 @@ pub(crate) async fn rate_limit(
     } else {
         status
     };
-    response.headers_mut().extend(status.headers());
+    response
+        .headers_mut()
+        .extend(rate_buckets::headers(&status));
     response
 }
 
@@ -100,6 +102,8 @@ fn exceeded(key: &Key, caller: Option<&Authed>, status: Status) -> Response {
         status.retry_after,
     )
     .into_response();
-    response.headers_mut().extend(status.headers());
+    response
+        .headers_mut()
+        .extend(rate_buckets::headers(&status));
     response
 }
