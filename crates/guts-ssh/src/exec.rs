@@ -130,7 +130,7 @@ pub(crate) async fn run(job: Exec) {
                     ),
                 )
                 .await;
-            crate::handler::EXIT_REFUSED
+            crate::EXIT_REFUSED
         }
     };
     let _ = to_client.exit_status(status).await;

@@ -21,13 +21,10 @@ use tokio_util::task::TaskTracker;
 use crate::command::{self, GitCommand};
 use crate::exec::{self, Exec};
 use crate::metrics::{AuthOutcome, ConnectionOutcome};
-use crate::{MAX_CHANNELS, Shared, Slot};
+use crate::{EXIT_REFUSED, MAX_CHANNELS, Shared, Slot};
 
 /// Longest `GIT_PROTOCOL` value kept (`version=2` and a few more keys).
 const MAX_ENV_VALUE: usize = 256;
-
-/// Exit status of a refused command (git's own for a fatal error).
-pub(crate) const EXIT_REFUSED: u32 = 128;
 
 /// Runs one connection to its end: the SSH session, the login grace, and the node's
 /// shutdown (idle sessions end at once; running git commands are let finish).

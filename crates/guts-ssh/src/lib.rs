@@ -52,6 +52,9 @@ pub const LOGIN_GRACE: Duration = Duration::from_secs(20);
 /// Session channels one connection may have open at once (git uses one).
 pub const MAX_CHANNELS: usize = 2;
 
+/// Exit status of a refused command (git's own for a fatal error).
+pub(crate) const EXIT_REFUSED: u32 = 128;
+
 /// Git commands running at once over SSH, node-wide: each holds a blocking thread for
 /// as long as it runs (a stateful protocol waits on its client between rounds). Tokio's
 /// blocking pool has 512 threads; git over HTTP keeps at most 160 of them, this 96, and
