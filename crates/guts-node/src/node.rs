@@ -386,6 +386,8 @@ impl Node {
                             idle_timeout: Duration::from_secs(config.ssh_idle_timeout),
                             login_grace: guts_ssh::LOGIN_GRACE,
                             deadline: config.git_request_deadline(),
+                            min_rate: config.git_min_transfer_rate,
+                            rate_window: config.git_min_rate_window(),
                             max_connections: config.ssh_max_connections as usize,
                             max_per_ip: config.git_max_per_ip as usize,
                             max_push_bytes: config.max_push_bytes(),

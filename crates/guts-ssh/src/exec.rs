@@ -15,7 +15,7 @@ use russh::{Channel, ChannelMsg};
 use tokio::sync::mpsc;
 
 use crate::Shared;
-use crate::pipe::{DEPTH, Input, Output};
+use crate::pipe::{Cut, DEPTH, Input, Output};
 
 /// How long a command waits for a thread of the SSH budget before it is refused.
 const THREAD_WAIT: Duration = Duration::from_secs(10);
@@ -54,61 +54,99 @@ pub(crate) async fn run(job: Exec) {
     let ctx = &shared.ctx;
     let repo = granted.access.view.id;
     let (mut from_client, to_client) = channel.split();
-    let ended =
-        match tokio::time::timeout(THREAD_WAIT, shared.commands.clone().acquire_owned()).await {
-            Ok(Ok(thread)) => {
-                let (in_tx, in_rx) = mpsc::channel::<Bytes>(DEPTH);
-                let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(DEPTH);
-                let limit = match service {
-                    Service::UploadPack => None,
-                    Service::ReceivePack => Some(ctx.settings.max_push_bytes),
-                };
-                let input = Input::new(in_rx, limit);
-                let output = Output::new(out_tx);
-                let work = tokio::spawn(command(
-                    shared.clone(),
-                    service,
-                    protocol,
-                    granted,
-                    input,
-                    output,
-                    thread,
-                ));
-                // Client → git, until the client's EOF; then nothing more to do.
-                let pump_in = async {
-                    while let Some(msg) = from_client.wait().await {
-                        let data = match msg {
-                            ChannelMsg::Data { data } => data,
-                            ChannelMsg::Eof => break,
-                            _ => continue,
-                        };
-                        if in_tx.send(data).await.is_err() {
-                            break;
+    let ended = match tokio::time::timeout(THREAD_WAIT, shared.commands.clone().acquire_owned())
+        .await
+    {
+        Ok(Ok(thread)) => {
+            let (in_tx, in_rx) = mpsc::channel::<Bytes>(DEPTH);
+            let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(DEPTH);
+            // A push streams its pack: held to the size cap and to the minimum
+            // rate git over HTTP holds a pack to. A fetch's requests are small and
+            // its client waits while the pack is sent: the idle timeout is enough.
+            let (limit, pace) = match service {
+                Service::UploadPack => (None, None),
+                Service::ReceivePack => (
+                    Some(ctx.settings.max_push_bytes),
+                    Some((ctx.settings.min_rate, ctx.settings.rate_window)),
+                ),
+            };
+            let cut = Cut::default();
+            let input = Input::new(in_rx, limit, cut.clone());
+            let output = Output::new(out_tx);
+            let work = tokio::spawn(command(
+                shared.clone(),
+                service,
+                protocol,
+                granted,
+                input,
+                output,
+                thread,
+            ));
+            // Client → git, until the client's EOF; then nothing more to do.
+            let pump_in = async {
+                // Time spent waiting on the client (not on git) and what it sent
+                // meanwhile, per window.
+                let (mut waited, mut received) = (Duration::ZERO, 0u64);
+                loop {
+                    let msg = match pace {
+                        None => from_client.wait().await,
+                        Some((min_rate, window)) => {
+                            let started = Instant::now();
+                            let next = tokio::time::timeout(
+                                window.saturating_sub(waited),
+                                from_client.wait(),
+                            )
+                            .await;
+                            waited += started.elapsed();
+                            if waited >= window {
+                                if received < min_rate.saturating_mul(window.as_secs()) {
+                                    cut.set(format!(
+                                            "the push was slower than {min_rate} bytes per second over {} s",
+                                            window.as_secs()
+                                        ));
+                                    break;
+                                }
+                                (waited, received) = (Duration::ZERO, 0);
+                            }
+                            match next {
+                                Ok(msg) => msg,
+                                Err(_) => continue,
+                            }
                         }
+                    };
+                    let data = match msg {
+                        Some(ChannelMsg::Data { data }) => data,
+                        Some(ChannelMsg::Eof) | None => break,
+                        Some(_) => continue,
+                    };
+                    received += data.len() as u64;
+                    if in_tx.send(data).await.is_err() {
+                        break;
                     }
-                    drop(in_tx);
-                    std::future::pending::<()>().await;
-                };
-                // Git → client, until git is done writing.
-                let pump_out = async {
-                    while let Some(chunk) = out_rx.recv().await {
-                        if to_client.data_bytes(chunk).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                let deadline = tokio::time::sleep(ctx.settings.deadline);
-                tokio::select! {
-                    () = pump_in => Ended::Done(Ok(())),
-                    () = pump_out => match work.await {
-                        Ok(result) => Ended::Done(result),
-                        Err(e) => Ended::Done(Err(format!("the git command failed: {e}"))),
-                    },
-                    () = deadline => Ended::Deadline,
                 }
+                drop(in_tx);
+                std::future::pending::<()>().await;
+            };
+            // Git → client, until git is done writing.
+            let pump_out = async {
+                while let Some(chunk) = out_rx.recv().await {
+                    if to_client.data_bytes(chunk).await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let deadline = tokio::time::sleep(ctx.settings.deadline);
+            tokio::select! {
+                () = pump_in => Ended::Done(Ok(())),
+                () = pump_out => match work.await {
+                    Ok(result) => Ended::Done(result),
+                    Err(e) => Ended::Done(Err(format!("the git command failed: {e}"))),
+                },
+                () = deadline => Ended::Deadline,
             }
-            _ => Ended::Busy,
-        };
+        }
+        _ => Ended::Busy,
+    };
     let status = match &ended {
         Ended::Done(Ok(())) => 0,
         Ended::Done(Err(_)) => 1,

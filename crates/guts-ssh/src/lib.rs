@@ -71,6 +71,11 @@ pub struct SshSettings {
     pub login_grace: Duration,
     /// How long one git command may last in all (`GUTS_GIT_REQUEST_DEADLINE`).
     pub deadline: Duration,
+    /// Bytes per second a pushed pack must average over every `rate_window` of waiting
+    /// on the client (`GUTS_GIT_MIN_TRANSFER_RATE`), as over HTTP.
+    pub min_rate: u64,
+    /// `GUTS_GIT_MIN_RATE_WINDOW`.
+    pub rate_window: Duration,
     /// Connections open at once, node-wide.
     pub max_connections: usize,
     /// Connections open at once from one client address (`GUTS_GIT_MAX_PER_IP`).

@@ -6,6 +6,7 @@
 //! busy).
 
 use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -15,23 +16,41 @@ pub(crate) const DEPTH: usize = 8;
 /// Bytes gathered before a write is handed to the channel.
 const CHUNK: usize = 64 * 1024;
 
+/// Why the pump stopped passing the client's data on before its EOF (too slow), so
+/// that the reader reports it rather than a plain end of stream.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Cut(Arc<Mutex<Option<String>>>);
+
+impl Cut {
+    pub(crate) fn set(&self, why: String) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 /// What the client sent on the channel, until its EOF (or the session's end), and at
-/// most `limit` bytes of it (a push's size cap): past it, reading fails with an error
-/// that says so, which git's serving code reports to the client.
+/// most `limit` bytes of it (a push's size cap): past it, or once the pump was cut,
+/// reading fails with an error that says why, which git's serving code reports to the
+/// client.
 pub(crate) struct Input {
     rx: mpsc::Receiver<Bytes>,
     current: Bytes,
     limit: Option<u64>,
     total: u64,
+    cut: Cut,
 }
 
 impl Input {
-    pub(crate) fn new(rx: mpsc::Receiver<Bytes>, limit: Option<u64>) -> Input {
+    pub(crate) fn new(rx: mpsc::Receiver<Bytes>, limit: Option<u64>, cut: Cut) -> Input {
         Input {
             rx,
             current: Bytes::new(),
             limit,
             total: 0,
+            cut,
         }
     }
 }
@@ -50,7 +69,12 @@ impl Read for Input {
                     }
                     self.current = chunk;
                 }
-                None => return Ok(0),
+                None => {
+                    return match self.cut.get() {
+                        Some(why) => Err(io::Error::new(io::ErrorKind::TimedOut, why)),
+                        None => Ok(0),
+                    };
+                }
             }
         }
         let n = buf.len().min(self.current.len());
@@ -126,7 +150,7 @@ mod tests {
             out.flush().unwrap();
             out.write_all(b"end").unwrap();
         });
-        let mut input = Input::new(rx, None);
+        let mut input = Input::new(rx, None, Cut::default());
         let mut all = String::new();
         input.read_to_string(&mut all).unwrap();
         writer.join().unwrap();
@@ -140,11 +164,21 @@ mod tests {
         tx.try_send(Bytes::from_static(b"0123456789")).unwrap();
         tx.try_send(Bytes::from_static(b"abc")).unwrap();
         drop(tx);
-        let mut input = Input::new(rx, Some(12));
+        let mut input = Input::new(rx, Some(12), Cut::default());
         let mut buf = [0u8; 64];
         assert_eq!(input.read(&mut buf).unwrap(), 10);
         let e = input.read(&mut buf).unwrap_err();
         assert!(e.to_string().contains("limit of 12 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_cut_stream_says_why_instead_of_ending() {
+        let (tx, rx) = mpsc::channel(DEPTH);
+        let cut = Cut::default();
+        cut.set("too slow".into());
+        drop(tx);
+        let e = Input::new(rx, None, cut).read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(e.to_string(), "too slow");
     }
 
     #[test]

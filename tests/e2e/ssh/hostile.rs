@@ -211,3 +211,64 @@ fn the_git_rate_limit_holds_over_ssh() {
         "{refused}"
     );
 }
+
+/// A push that trickles is cut at the minimum transfer rate, as over HTTP, and told
+/// why; it does not hold its thread until the deadline.
+#[test]
+fn a_trickling_push_is_cut_at_the_minimum_rate() {
+    use std::io::Write as _;
+    let node = TestNode::start_with(
+        NodeOptions::default()
+            .env("GUTS_GIT_MIN_TRANSFER_RATE", "1000")
+            .env("GUTS_GIT_MIN_RATE_WINDOW", "2"),
+    );
+    let token = create_user(&node, "hank");
+    let tmp = tempfile::tempdir().unwrap();
+    let key = SshKey::new(tmp.path(), "hank", "ed25519", &node);
+    add_user_key(&node, &token, &key);
+    create_repo(&node, &token, "slow", false);
+    let command = key.command(&node);
+    let mut words: Vec<&str> = command.split_whitespace().collect();
+    let program = words.remove(0);
+    let mut child = Command::new(program)
+        .args(&words)
+        .args(["-T", "git@127.0.0.1", "git-receive-pack 'hank/slow.git'"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Half a command line, then a byte now and then: far below 1000 bytes per second.
+    let line = format!(
+        "{} {} refs/heads/main\0report-status\n",
+        "0".repeat(40),
+        "1".repeat(40)
+    );
+    let framed = format!("{:04x}{line}", line.len() + 4);
+    stdin.write_all(&framed.as_bytes()[..20]).unwrap();
+    let started = Instant::now();
+    let trickle = std::thread::spawn(move || {
+        for byte in framed.as_bytes()[20..].iter().take(20) {
+            std::thread::sleep(Duration::from_millis(500));
+            if stdin.write_all(&[*byte]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let _ = child.wait();
+    let _ = trickle.join();
+    assert!(out.contains("slower than 1000 bytes per second"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
