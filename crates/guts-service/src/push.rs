@@ -1,8 +1,8 @@
 //! Pushing: whether the caller may push to a repository, and the ref updates of a push
-//! signed for them. A git front end (HTTP today, SSH next) checks once with
-//! [`Service::may_push`] before it reads a pack, then hands the [`Pusher`] to the
-//! wire protocol, which applies what the client asked for through it: the front end
-//! never holds the caller's key.
+//! signed for them. A git front end (HTTP or SSH) gets the [`Pusher`] from
+//! `Service::git_access`, which checks [`Service::may_push`] before any pack is read,
+//! and hands it to the wire protocol, which applies what the client asked for through
+//! it: the front end never holds the caller's key.
 
 use std::sync::Arc;
 
