@@ -25,6 +25,7 @@ mod reads;
 mod replication;
 mod repo_settings;
 mod rolling;
+mod scale;
 mod schemathesis;
 mod ssh;
 mod statuses;

@@ -163,6 +163,9 @@ pub enum DecodeError {
     InvalidPublicKey { field: &'static str },
     #[error("signature does not verify against the author's key")]
     BadSignature,
+    /// A stored operation whose bytes do not hash to the id it is stored under.
+    #[error("the operation's bytes do not hash to the id it is stored under")]
+    IdMismatch,
 }
 
 /// The canonical encoding of an unsigned operation: the bytes its id hashes and its
@@ -833,7 +836,7 @@ fn decode_option<'a, T>(
     }
 }
 
-fn decode_role(r: &mut Reader<'_>) -> Result<Role, DecodeError> {
+pub(crate) fn decode_role(r: &mut Reader<'_>) -> Result<Role, DecodeError> {
     match r.u8()? {
         1 => Ok(Role::Read),
         2 => Ok(Role::Write),

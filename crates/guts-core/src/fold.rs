@@ -47,10 +47,12 @@ use crate::ids::{ObjectId, OpId, RepoId};
 use crate::names::{self, NameError};
 use crate::op::{Payload, Role, SignedOp};
 
+mod header;
 mod past;
 mod rejection;
 mod state;
 
+pub use header::RepoHeader;
 use past::{AclEffect, Pasts, apply_effect};
 pub use rejection::{ProtectedAction, Rejection};
 pub use state::{Access, MAX_FORMER_NAMES, RefState, RepoMeta, RepoState};

@@ -35,7 +35,7 @@ pub use collab::{
 pub use dag::{DagError, Inserted, RepoDag};
 pub use fold::{
     Access, Ancestry, AppendError, Fold, MAX_FORMER_NAMES, MAX_HOMEPAGE_BYTES, ProtectedAction,
-    RefState, Rejection, RepoMeta, RepoState, fold,
+    RefState, Rejection, RepoHeader, RepoMeta, RepoState, fold,
 };
 pub use hlc::{Clock, ClockError, Hlc};
 pub use identity::{KeyParseError, Keypair, PublicKey};

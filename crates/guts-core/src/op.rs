@@ -366,6 +366,33 @@ impl SignedOp {
     /// Everything is checked in order of cost: the size cap, then structure and
     /// canonical form, then the signature.
     pub fn decode(bytes: &[u8]) -> Result<SignedOp, DecodeError> {
+        let signed = Self::parse(bytes)?;
+        if !signed
+            .op
+            .author
+            .verify(&signing_message(&signed.id), &signed.signature)
+        {
+            return Err(DecodeError::BadSignature);
+        }
+        Ok(signed)
+    }
+
+    /// Parses bytes this node stored under `expected` after [`SignedOp::decode`]
+    /// verified them: structure, canonical form and the id (a hash of the bytes, so a
+    /// flipped bit is still caught) are checked, the signature is not checked again.
+    /// Verifying a signature costs about as much as folding the operation, and doing
+    /// it on every load would make opening a repository twice as slow for no gain:
+    /// whoever can rewrite the store can rewrite the node's keys too.
+    pub fn decode_stored(bytes: &[u8], expected: &OpId) -> Result<SignedOp, DecodeError> {
+        let signed = Self::parse(bytes)?;
+        if signed.id != *expected {
+            return Err(DecodeError::IdMismatch);
+        }
+        Ok(signed)
+    }
+
+    /// The size cap, structure and canonical form, and the id; not the signature.
+    fn parse(bytes: &[u8]) -> Result<SignedOp, DecodeError> {
         if bytes.len() > MAX_OP_BYTES {
             return Err(DecodeError::TooLarge {
                 max: MAX_OP_BYTES,
@@ -384,12 +411,8 @@ impl SignedOp {
                     needed: unsigned_len,
                     remaining: bytes.len(),
                 })?;
-        let id = op_id(unsigned);
-        if !op.author.verify(&signing_message(&id), &signature) {
-            return Err(DecodeError::BadSignature);
-        }
         Ok(SignedOp {
-            id,
+            id: op_id(unsigned),
             op,
             signature,
             bytes: bytes.to_vec(),
@@ -495,6 +518,28 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn stored_operations_decode_by_id_without_reverifying() {
+        let signed = op_with(Payload::DeleteRepo).sign(&key(1)).unwrap();
+        let bytes = signed.encode();
+        let decoded = SignedOp::decode_stored(&bytes, &signed.id()).unwrap();
+        assert_eq!(decoded.id(), signed.id());
+        assert_eq!(decoded.as_bytes(), bytes.as_slice());
+        // Stored under another id: refused.
+        let mut other = op_with(Payload::DeleteRepo);
+        other.timestamp.counter += 1;
+        let other = other.sign(&key(1)).unwrap();
+        assert_eq!(
+            SignedOp::decode_stored(&bytes, &other.id()),
+            Err(DecodeError::IdMismatch)
+        );
+        // A flipped bit in the signed part changes the id.
+        let mut flipped = bytes.clone();
+        let last_unsigned = bytes.len() - 65;
+        flipped[last_unsigned] ^= 1;
+        assert!(SignedOp::decode_stored(&flipped, &signed.id()).is_err());
     }
 
     #[test]

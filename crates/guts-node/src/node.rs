@@ -125,19 +125,26 @@ pub struct OpenedStorage {
     pub repos: Arc<Repositories>,
 }
 
+/// The store's page cache whatever `GUTS_CACHE_MB` says: below it every read of the
+/// name index and the summaries goes to disk.
+const MIN_PAGE_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 impl OpenedStorage {
     /// Opens the store and the repositories under the data directory and recovers them
     /// (state rebuilt from the operation log, leftovers of interrupted work removed).
     /// Used by the node and by the offline `user` subcommand.
     pub fn open(config: &Config, metrics: Arc<StorageMetrics>) -> Result<OpenedStorage, NodeError> {
         let secret = keyfile::cluster_secret(config.cluster_secret.as_ref(), &config.data_dir)?;
-        let (store, writer) = Store::open(&config.data_dir, metrics)?;
+        let budget = config.cache_bytes();
+        let page_cache = (budget / 4).max(MIN_PAGE_CACHE_BYTES);
+        let (store, writer) = Store::open_sized(&config.data_dir, metrics, page_cache)?;
         let sealer = Arc::new(Sealer::new(secret.expose()));
         let repos = Repositories::open(
             store.clone(),
             GitRepos::open(&config.data_dir)?,
             sealer.clone(),
         )?;
+        repos.set_cache_budget(u64::try_from(budget - budget / 4).unwrap_or(u64::MAX));
         let accounts = Accounts::new(store.clone(), sealer);
         Ok(OpenedStorage {
             store,
@@ -182,7 +189,7 @@ impl Node {
         let recovery = Instant::now();
         let storage = OpenedStorage::open(config, storage_metrics)?;
         tracing::info!(
-            repositories = storage.repos.list().len(),
+            repositories = storage.repos.live_count(),
             recovery_ms = recovery.elapsed().as_millis() as u64,
             "storage recovered"
         );
@@ -440,12 +447,12 @@ impl Node {
                             () = token.cancelled() => return Ok::<(), std::convert::Infallible>(()),
                             () = tokio::time::sleep(MAINTENANCE_INTERVAL) => {}
                         }
-                        for view in repos.list() {
+                        for listing in repos.listings() {
                             if token.is_cancelled() {
                                 break;
                             }
                             let (dirs, id, git) =
-                                (repos.git().clone(), view.id.to_string(), git.clone());
+                                (repos.git().clone(), listing.id.to_string(), git.clone());
                             let _ = tokio::task::spawn_blocking(move || {
                                 if dirs.pack_count(&id) < guts_storage::maintenance::PACK_THRESHOLD
                                 {

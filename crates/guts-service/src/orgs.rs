@@ -160,10 +160,11 @@ impl Service {
         let key = self.accounts.org_signing_key(&org.login);
         let member = key_of(user)?;
         let wanted = role.map(access_of);
-        for view in self.repos.list() {
-            let owned = view.state.role(&key.public()) == Some(Role::Owner)
-                && view
-                    .state
+        // Decided from what is kept of every repository; only those that change load.
+        for listing in self.repos.listings() {
+            let header = &listing.header;
+            let owned = header.access.role(&key.public()) == Some(Role::Owner)
+                && header
                     .meta
                     .as_ref()
                     .is_some_and(|m| m.owner.eq_ignore_ascii_case(&org.login));
@@ -171,13 +172,16 @@ impl Service {
                 continue;
             }
             let done = match wanted {
-                Some(_) => view.state.access.org.get(&member).copied() == wanted,
+                Some(_) => header.access.org.get(&member).copied() == wanted,
                 // Leaving ends collaborator roles too: done only when none is left.
-                None => view.state.role(&member).is_none(),
+                None => header.access.role(&member).is_none(),
             };
             if done {
                 continue;
             }
+            let Some(view) = self.repos.get(listing.id) else {
+                continue;
+            };
             let payload = Payload::SetOrgAccess {
                 user: member,
                 role: wanted,

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use guts_core::{Keypair, OpId, Payload, RepoState, Role};
-use guts_storage::{OrgRole, RepoError, RepoView, Scope, ServedName};
+use guts_core::{Keypair, OpId, Payload, RepoHeader, RepoState, Role};
+use guts_storage::{Listing, OrgRole, RepoError, RepoView, Scope, ServedName};
 
 use crate::Service;
 use crate::caller::{Authed, Caller};
@@ -94,6 +94,16 @@ fn visible(view: &RepoView, caller: Caller<'_>) -> bool {
     !private || caller.role_in(view).is_some() || caller.is_site_admin()
 }
 
+/// [`visible`], from what is kept of a repository whose state may not be loaded.
+fn header_visible(header: &RepoHeader, caller: Caller<'_>) -> bool {
+    let private = header.meta.as_ref().is_none_or(|m| m.private);
+    !private
+        || caller
+            .user()
+            .is_some_and(|a| header.access.role(&a.key()).is_some())
+        || caller.is_site_admin()
+}
+
 impl Service {
     /// Where `view` is served on this node: the owner and name its URLs spell. A
     /// deleted repository by the name it was created with.
@@ -136,9 +146,51 @@ impl Service {
 
     /// Every live repository `caller` may see, in the store's order.
     pub fn visible_repos(&self, caller: Caller<'_>) -> Vec<Arc<RepoView>> {
-        self.repos
-            .list()
+        self.visible_repos_of(caller, None)
+    }
+
+    /// [`Service::visible_repos`], only those served under `owner` (case-insensitive)
+    /// if given. Visibility and owner are decided before any state is loaded, so only
+    /// the repositories returned are loaded.
+    pub fn visible_repos_of(&self, caller: Caller<'_>, owner: Option<&str>) -> Vec<Arc<RepoView>> {
+        let listings = self.repos.listings().into_iter().filter(|l| {
+            owner.is_none_or(|owner| {
+                self.repos
+                    .served(l.id)
+                    .is_some_and(|s| s.owner.eq_ignore_ascii_case(owner))
+            })
+        });
+        self.load_visible(caller, listings)
+    }
+
+    /// The `limit` most recently updated live repositories `caller` may see, newest
+    /// first; with `member`, only those the caller holds a role in. Chosen before any
+    /// state is loaded.
+    pub fn recent_repos(
+        &self,
+        caller: Caller<'_>,
+        member: bool,
+        limit: usize,
+    ) -> Vec<Arc<RepoView>> {
+        let mut listings = self.repos.listings();
+        listings.sort_by_key(|l| std::cmp::Reverse(l.updated_ms));
+        let key = caller.user().map(Authed::key);
+        let wanted = listings
             .into_iter()
+            .filter(|l| header_visible(&l.header, caller))
+            .filter(|l| !member || key.is_some_and(|k| l.header.access.role(&k).is_some()))
+            .take(limit);
+        self.load_visible(caller, wanted)
+    }
+
+    fn load_visible(
+        &self,
+        caller: Caller<'_>,
+        listings: impl Iterator<Item = Listing>,
+    ) -> Vec<Arc<RepoView>> {
+        listings
+            .filter(|l| header_visible(&l.header, caller))
+            .filter_map(|l| self.repos.get(l.id))
             .filter(|v| visible(v, caller))
             .collect()
     }

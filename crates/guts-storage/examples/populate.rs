@@ -479,6 +479,9 @@ async fn run(args: Args) -> Result<()> {
         GitRepos::open(&args.data_dir)?,
         sealer.clone(),
     )?);
+    // Writes go to every repository at once: keep them all folded (a node's budget
+    // would evict and reload them between appends).
+    repos.set_cache_budget(u64::MAX);
     let accounts = Accounts::new(store.clone(), sealer);
     println!(
         "opened {} in {:.2}s ({} repositories already there)",

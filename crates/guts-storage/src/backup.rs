@@ -347,6 +347,8 @@ fn copy_database(
             "meta" => copy_table(read, &write, schema::META)?,
             "ops" => copy_table(read, &write, schema::OPS)?,
             "repo_names" => copy_table(read, &write, schema::REPO_NAMES)?,
+            // Consistent with the operations copied in the same snapshot.
+            "repo_summaries" => copy_table(read, &write, schema::REPO_SUMMARIES)?,
             "users" => copy_table(read, &write, schema::USERS)?,
             "user_keys" => copy_table(read, &write, schema::USER_KEYS)?,
             "tokens" => copy_table(read, &write, schema::TOKENS)?,

@@ -117,6 +117,9 @@ impl WriterHandle {
     }
 }
 
+/// The page cache of [`Store::open`].
+pub const DEFAULT_PAGE_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 impl Store {
     /// Opens (creating if needed) the database under `data_dir` and starts the writer.
     /// redb recovers from an interrupted commit on open: the last durable commit is what
@@ -125,8 +128,19 @@ impl Store {
         data_dir: &Path,
         metrics: Arc<StorageMetrics>,
     ) -> Result<(Store, WriterHandle), StoreError> {
+        Self::open_sized(data_dir, metrics, DEFAULT_PAGE_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with `page_cache` bytes of redb's page cache (redb's own
+    /// default, 1 GiB, would make the node's memory grow with the database).
+    pub fn open_sized(
+        data_dir: &Path,
+        metrics: Arc<StorageMetrics>,
+        page_cache: usize,
+    ) -> Result<(Store, WriterHandle), StoreError> {
         let path = data_dir.join(DB_FILE);
         let db = Database::builder()
+            .set_cache_size(page_cache)
             .create(&path)
             .map_err(|e| StoreError::Open {
                 path: path.clone(),

@@ -51,6 +51,17 @@ pub struct StorageMetrics {
     pub issues: Family<StateLabels, Gauge>,
     /// `guts_pull_requests_total{state}`: pull requests of live repositories.
     pub pulls: Family<StateLabels, Gauge>,
+    /// `guts_repo_cache_hits_total`: reads and writes that found the repository's
+    /// state in memory.
+    pub cache_hits: Counter,
+    /// `guts_repo_cache_misses_total`: ... that had to load it from the store.
+    pub cache_misses: Counter,
+    /// `guts_repo_cache_evictions_total`: states dropped to stay under the budget.
+    pub cache_evictions: Counter,
+    /// `guts_repo_cache_bytes`: estimated bytes of repository state in memory.
+    pub cache_bytes: Gauge,
+    /// `guts_repo_open_duration_seconds`: time to load one repository's state.
+    pub open_duration: Histogram,
 }
 
 impl StorageMetrics {
@@ -68,6 +79,11 @@ impl StorageMetrics {
             rejected: Family::default(),
             issues: Family::default(),
             pulls: Family::default(),
+            cache_hits: Counter::default(),
+            cache_misses: Counter::default(),
+            cache_evictions: Counter::default(),
+            cache_bytes: Gauge::default(),
+            open_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
         };
         // Domain totals sit at the top level (`guts_users_total`), as DESIGN names them.
         registry.register(
@@ -99,6 +115,34 @@ impl StorageMetrics {
             "operations_rejected",
             "Operations refused by verification or permission checks, by reason",
             this.rejected.clone(),
+        );
+        let cache = registry.sub_registry_with_prefix("repo");
+        cache.register(
+            "cache_hits",
+            "Repository reads and writes that found its state in memory",
+            this.cache_hits.clone(),
+        );
+        cache.register(
+            "cache_misses",
+            "Repository reads and writes that loaded its state from the store",
+            this.cache_misses.clone(),
+        );
+        cache.register(
+            "cache_evictions",
+            "Repository states dropped from memory to stay under GUTS_CACHE_MB",
+            this.cache_evictions.clone(),
+        );
+        cache.register_with_unit(
+            "cache",
+            "Estimated bytes of repository state held in memory",
+            Unit::Bytes,
+            this.cache_bytes.clone(),
+        );
+        cache.register_with_unit(
+            "open_duration",
+            "Time to load one repository's state from the store",
+            Unit::Seconds,
+            this.open_duration.clone(),
         );
         let storage = registry.sub_registry_with_prefix("storage");
         storage.register_with_unit(
@@ -143,6 +187,14 @@ impl StorageMetrics {
         if let Some((pull, state)) = after {
             family(pull).get_or_create(&StateLabels { state }).inc();
         }
+    }
+
+    /// Counts `n` more threads in `(pull, state)`: a repository's counts at open.
+    pub fn add_threads(&self, pull: bool, state: &'static str, n: u64) {
+        let family = if pull { &self.pulls } else { &self.issues };
+        family
+            .get_or_create(&StateLabels { state })
+            .inc_by(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Walks `dir` and sets `guts_storage_size_bytes`. Blocking (directory walk).

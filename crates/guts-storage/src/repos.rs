@@ -19,6 +19,7 @@
 //! and operations the fold refuses for good are kept in [`dead_letters`].
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,24 +28,29 @@ use guts_core::{
     Ancestry, AppendError, Clock, Fold, Hlc, Keypair, ObjectId, OpId, Operation, Payload,
     Rejection, RepoDag, RepoId, RepoState, SignedOp,
 };
-use redb::ReadableTable as _;
+use redb::{ReadableMultimapTable as _, ReadableTable as _};
 
 use crate::db::Store;
 use crate::error::StoreError;
 use crate::git::GitRepos;
 use crate::metrics::{ReasonLabels, TypeLabels};
-use crate::schema::{OPS, REPO_NAMES, REPO_OPS};
+use crate::schema::{OPS, REPO_NAMES, REPO_OPS, REPO_SUMMARIES};
 
+mod cache;
 mod dead_letters;
 mod names;
 mod push;
 mod replicate;
+mod summary;
 
+pub use cache::DEFAULT_CACHE_BYTES;
+use cache::Entry;
 pub use dead_letters::{DeadLetter, ReplayReport};
 use names::{Index, bound, holds, move_name, name_key, release_name, served_owner};
-pub use names::{NameBinding, ServedName};
+pub use names::{Listing, NameBinding, ServedName};
 pub use push::{RefCommand, RefRefusal};
 pub use replicate::{RemoteInsert, RepoStatus, node_state_digest};
+use summary::{Summary, ThreadCounts, thread_state};
 
 /// Capacity of the change notification channel ([`Repositories::subscribe`]): enough
 /// for a burst of pushes; a receiver that falls further behind loses the oldest
@@ -108,6 +114,9 @@ pub struct RepoView {
     /// The DAG's heads when this state was folded, sorted: what replication announces
     /// and compares, readable without taking the repository's append lock.
     pub heads: Vec<OpId>,
+    /// What is kept of the repository when this state is evicted, and persisted with
+    /// the operations that led to it.
+    summary: Arc<Summary>,
     /// [`RepoState::digest`], computed on first use: encoding the whole state costs
     /// O(issues), which an append must not pay for a value only replication status
     /// asks for.
@@ -127,48 +136,62 @@ impl RepoView {
 struct Engine {
     dag: RepoDag,
     fold: Fold,
-    updated_ms: u64,
+    /// The newest operation's timestamp.
+    latest: Hlc,
+    /// Bytes of its operations' encodings: what the cache budget is estimated from.
+    ops_bytes: usize,
+    /// Its issues and pull requests per gauge state.
+    counts: ThreadCounts,
 }
 
 impl Engine {
     fn new(dag: RepoDag, ancestry: &dyn Ancestry) -> Engine {
         let fold = Fold::new(&dag, ancestry);
-        let updated_ms = dag
-            .topological()
-            .iter()
-            .map(|op| op.op().timestamp.wall_ms)
-            .max()
-            .unwrap_or(0);
+        let mut latest = Hlc::default();
+        let mut ops_bytes = 0usize;
+        for op in dag.topological() {
+            latest = latest.max(op.op().timestamp);
+            ops_bytes = ops_bytes.saturating_add(op.as_bytes().len());
+        }
+        let counts = ThreadCounts::of(fold.state());
         Engine {
             dag,
             fold,
-            updated_ms,
+            latest,
+            ops_bytes,
+            counts,
+        }
+    }
+
+    /// Accounts for `op`, just folded in.
+    fn note(&mut self, op: &SignedOp) {
+        self.latest = self.latest.max(op.op().timestamp);
+        self.ops_bytes = self.ops_bytes.saturating_add(op.as_bytes().len());
+    }
+
+    /// What is kept of the repository in this state when it is not loaded.
+    fn summary(&self) -> Summary {
+        Summary {
+            header: self.fold.state().header(),
+            version: self.dag.len(),
+            heads: self.dag.heads(),
+            latest: self.latest,
+            counts: self.counts,
         }
     }
 
     fn view(&self) -> RepoView {
+        let summary = self.summary();
         RepoView {
             id: self.dag.repo(),
             state: self.fold.state().clone(),
-            updated_ms: self.updated_ms,
+            updated_ms: self.latest.wall_ms,
             version: self.dag.len(),
-            heads: self.dag.heads(),
+            heads: summary.heads.clone(),
+            summary: Arc::new(summary),
             digest: OnceLock::new(),
         }
     }
-}
-
-/// One repository: its engine (guarded for appends, which must see current heads) and
-/// the latest fold (swapped atomically for readers).
-///
-/// An append takes the engine out of the lock into the blocking pool (folding is CPU
-/// work that must not stall the async workers) and puts it back. If that task fails,
-/// or the durable write does, the slot is left empty and the next append rebuilds the
-/// engine from the stored log, so memory never holds an operation the disk does not.
-#[derive(Debug)]
-struct Entry {
-    engine: tokio::sync::Mutex<Option<Box<Engine>>>,
-    view: RwLock<Arc<RepoView>>,
 }
 
 #[derive(Debug)]
@@ -185,6 +208,8 @@ pub struct Repositories {
     creating: tokio::sync::Mutex<()>,
     /// Who may hold a name (see [`Index`]).
     binding: NameBinding,
+    /// What is loaded and the budget it must fit (see [`cache`]).
+    cache: cache::Cache,
 }
 
 fn now_ms() -> u64 {
@@ -228,10 +253,14 @@ impl Ancestry for NoAncestry {
 }
 
 impl Repositories {
-    /// Loads every stored operation, verifies it (decoding checks signatures), folds
-    /// each repository, and removes git directories that no live repository owns
-    /// (left by a crash between creating a directory and committing its operation, or
-    /// between committing a deletion and removing the directory).
+    /// Opens the repositories from their summaries (see [`summary`]): nothing is
+    /// folded, except a repository whose summary is missing, unreadable or does not
+    /// count exactly the operations stored for it (a data directory from before
+    /// summaries, or damage), which is folded from its log and its summary rewritten.
+    /// Then git directories that no live repository owns are removed (left by a crash
+    /// between creating a directory and committing its operation, or between
+    /// committing a deletion and removing the directory), and git's refs are made to
+    /// agree with the fold. States load on first use ([`cache`]).
     /// `sealer`: the cluster's, for the organization keys names are bound to.
     pub fn open(
         store: Store,
@@ -247,58 +276,95 @@ impl Repositories {
         git: GitRepos,
         binding: NameBinding,
     ) -> Result<Repositories, StoreError> {
-        let mut dags: BTreeMap<RepoId, RepoDag> = BTreeMap::new();
-        let mut latest = Hlc::default();
+        let mut summaries: BTreeMap<RepoId, Option<Summary>> = BTreeMap::new();
         {
             let read = store.read()?;
-            let ops = read.open_table(OPS)?;
-            for entry in ops.iter()? {
-                let (_, bytes) = entry?;
-                let op = SignedOp::decode(bytes.value())
-                    .map_err(|e| StoreError::Corrupt(format!("stored operation: {e}")))?;
-                latest = latest.max(op.op().timestamp);
-                let repo = op.op().repo;
-                let dag = dags.entry(repo).or_insert_with(|| RepoDag::new(repo));
-                dag.insert(op)
-                    .map_err(|e| StoreError::Corrupt(format!("stored operation: {e}")))?;
+            let members = read.open_multimap_table(REPO_OPS)?;
+            let stored = read.open_table(REPO_SUMMARIES)?;
+            for entry in members.iter()? {
+                let (key, ops) = entry?;
+                let id = <[u8; 32]>::try_from(key.value())
+                    .map(RepoId::from_bytes)
+                    .map_err(|_| {
+                        StoreError::Corrupt("repository id of a stored operation".into())
+                    })?;
+                let count = usize::try_from(ops.len()).unwrap_or(usize::MAX);
+                let summary = stored
+                    .get(key.value())?
+                    .and_then(|bytes| match Summary::decode(bytes.value()) {
+                        Ok(summary) => Some(summary),
+                        Err(e) => {
+                            tracing::warn!(repo = %id, error = %e, "unreadable repository summary: folding its log");
+                            None
+                        }
+                    })
+                    .filter(|summary| summary.version == count);
+                summaries.insert(id, summary);
             }
         }
+        let this = Repositories {
+            store,
+            git,
+            index: RwLock::new(Index::default()),
+            clock: Mutex::new(Clock::new()),
+            changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0,
+            creating: tokio::sync::Mutex::new(()),
+            binding,
+            cache: cache::Cache::new(cache::DEFAULT_CACHE_BYTES),
+        };
+        let mut latest = Hlc::default();
+        let mut rebuilt: Vec<(RepoId, Vec<u8>)> = Vec::new();
         let mut index = Index::default();
-        for (id, dag) in dags {
-            let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
-            let engine = Engine::new(dag, &ancestry);
-            let view = engine.view();
-            let bound = bound(&store, &binding, &view.state);
-            index.set_claim(id, &view.state, bound);
-            index.by_id.insert(
-                id,
-                Arc::new(Entry {
-                    engine: tokio::sync::Mutex::new(Some(Box::new(engine))),
-                    view: RwLock::new(Arc::new(view)),
-                }),
-            );
+        for (id, summary) in summaries {
+            let (entry, summary) = match summary {
+                Some(summary) => (Arc::new(Entry::unloaded(summary.clone())), summary),
+                None => {
+                    let engine = this.load_engine(id)?;
+                    let view = Arc::new(engine.view());
+                    let entry = Arc::new(Entry::loaded(view.clone()));
+                    this.charge(&entry, cache::estimate(&engine));
+                    if let Ok(mut slot) = entry.engine.try_lock() {
+                        *slot = Some(Box::new(engine));
+                    }
+                    rebuilt.push((id, view.summary.encode()));
+                    (entry, view.summary.as_ref().clone())
+                }
+            };
+            latest = latest.max(summary.latest);
+            let meta = summary.header.meta.as_ref();
+            let bound = bound(&this.store, &this.binding, meta);
+            index.set_claim(id, meta, summary.header.deleted, bound);
+            summary.counts.add_to(this.store.metrics());
+            index.by_id.insert(id, entry);
         }
         index.resolve_names();
+        if !rebuilt.is_empty() {
+            tracing::info!(
+                repositories = rebuilt.len(),
+                "repository summaries rebuilt from the operation log"
+            );
+            this.store.write_blocking(|txn| {
+                let mut table = txn.open_table(REPO_SUMMARIES)?;
+                for (id, bytes) in &rebuilt {
+                    table.insert(id.as_bytes().as_slice(), bytes.as_slice())?;
+                }
+                Ok(())
+            })?;
+        }
         let live: std::collections::HashSet<String> =
             index.live.keys().map(|id| id.to_string()).collect();
-        git.remove_orphans(&live)?;
+        this.git.remove_orphans(&live)?;
         // Git's refs are a cache of the fold: a crash between storing a ref operation
         // and writing the ref leaves them behind, so they are made to agree here.
         for id in index.live.keys() {
             let Some(entry) = index.by_id.get(id) else {
                 continue;
             };
-            let Ok(view) = entry.view.read().map(|v| v.clone()) else {
-                continue;
-            };
-            for thread in view.state.collab.threads.values() {
-                store
-                    .metrics()
-                    .move_thread(None, Some(thread_state(thread)));
-            }
-            let repo = git.open_repo(&id.to_string())?;
-            let mut changed = repo.sync_refs(&materialised_refs(&view.state))?;
-            if let Some(meta) = &view.state.meta {
+            let header = entry.summary().header.clone();
+            let repo = this.git.open_repo(&id.to_string())?;
+            let mut changed =
+                repo.sync_refs(&materialised_refs(&header.refs, &header.conflicts))?;
+            if let Some(meta) = &header.meta {
                 changed +=
                     usize::from(repo.set_head(&format!("refs/heads/{}", meta.default_branch))?);
             }
@@ -306,22 +372,19 @@ impl Repositories {
                 tracing::warn!(repo = %id, changed, "git refs restored from the operation log");
             }
         }
-        let mut clock = Clock::new();
-        clock.tick(latest.wall_ms.max(now_ms()));
-        let this = Repositories {
-            store,
-            git,
-            index: RwLock::new(index),
-            clock: Mutex::new(clock),
-            changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0,
-            creating: tokio::sync::Mutex::new(()),
-            binding,
-        };
+        if let Ok(mut slot) = this.index.write() {
+            *slot = index;
+        }
+        if let Ok(mut clock) = this.clock.lock() {
+            clock.tick(latest.wall_ms.max(now_ms()));
+        }
         this.refresh_count();
         Ok(this)
     }
 
-    /// Rebuilds a repository's engine from the stored log (after a failed append).
+    /// Folds a repository's whole stored log into an engine: on first use, after an
+    /// eviction, or after a failed append. Operations are decoded as stored
+    /// ([`SignedOp::decode_stored`]: ids checked, signatures not verified again).
     fn load_engine(&self, id: RepoId) -> Result<Engine, StoreError> {
         let read = self.store.read()?;
         let members = read.open_multimap_table(REPO_OPS)?;
@@ -329,16 +392,20 @@ impl Repositories {
         let mut dag = RepoDag::new(id);
         for member in members.get(id.as_bytes().as_slice())? {
             let op_id = member?;
+            let key = <[u8; 32]>::try_from(op_id.value())
+                .map(OpId::from_bytes)
+                .map_err(|_| StoreError::Corrupt(format!("repository {id}: operation id")))?;
             let Some(bytes) = ops.get(op_id.value())? else {
                 return Err(StoreError::Corrupt(format!(
                     "repository {id}: operation missing"
                 )));
             };
-            let op = SignedOp::decode(bytes.value())
-                .map_err(|e| StoreError::Corrupt(format!("stored operation: {e}")))?;
+            let op = SignedOp::decode_stored(bytes.value(), &key)
+                .map_err(|e| StoreError::Corrupt(format!("stored operation {key}: {e}")))?;
             dag.insert(op)
                 .map_err(|e| StoreError::Corrupt(format!("stored operation: {e}")))?;
         }
+        drop((ops, members, read));
         let ancestry = GitAncestry(self.git.open_repo(&id.to_string()).ok());
         Ok(Engine::new(dag, &ancestry))
     }
@@ -349,19 +416,6 @@ impl Repositories {
             .ok()
             .and_then(|i| i.by_id.get(&id).cloned())
             .ok_or(RepoError::NotFound)
-    }
-
-    /// The engine from its slot, or rebuilt from the log if a failed append left the
-    /// slot empty. The caller holds the slot's lock and puts an engine back (or not).
-    fn take_engine(
-        &self,
-        slot: &mut Option<Box<Engine>>,
-        id: RepoId,
-    ) -> Result<Box<Engine>, RepoError> {
-        match slot.take() {
-            Some(engine) => Ok(engine),
-            None => Ok(Box::new(self.load_engine(id)?)),
-        }
     }
 
     fn tick(&self) -> Hlc {
@@ -482,6 +536,7 @@ impl Repositories {
 
         let bytes = op.encode();
         let op_id = op.id();
+        let summary = view.summary.encode();
         let claimed = self
             .store
             .write("create_repo", move |txn| {
@@ -494,6 +549,7 @@ impl Repositories {
                     .insert(op_id.as_bytes().as_slice(), bytes.as_slice())?;
                 txn.open_multimap_table(REPO_OPS)?
                     .insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
+                put_summary(txn, id, &summary)?;
                 Ok(true)
             })
             .await?;
@@ -502,18 +558,18 @@ impl Repositories {
             return Err(RepoError::NameTaken);
         }
         let view = Arc::new(view);
-        let bound = self.bound(&view.state);
-        if let Ok(mut index) = self.index.write() {
-            index.set_claim(id, &view.state, bound);
-            index.resolve_names();
-            index.by_id.insert(
-                id,
-                Arc::new(Entry {
-                    engine: tokio::sync::Mutex::new(Some(Box::new(engine))),
-                    view: RwLock::new(view.clone()),
-                }),
-            );
+        let bound = self.bound(view.state.meta.as_ref());
+        let entry = Arc::new(Entry::loaded(view.clone()));
+        self.charge(&entry, cache::estimate(&engine));
+        if let Ok(mut slot) = entry.engine.try_lock() {
+            *slot = Some(Box::new(engine));
         }
+        if let Ok(mut index) = self.index.write() {
+            index.set_claim(id, view.state.meta.as_ref(), view.state.deleted, bound);
+            index.resolve_names();
+            index.by_id.insert(id, entry);
+        }
+        self.enforce_budget();
         self.refresh_count();
         self.notify(id);
         Ok(view)
@@ -549,7 +605,7 @@ impl Repositories {
     ) -> Result<(Arc<RepoView>, OpId), RepoError> {
         let entry = self.entry(id)?;
         let mut slot = entry.engine.lock().await;
-        let engine = self.take_engine(&mut slot, id)?;
+        let engine = self.take_engine(&entry, &mut slot, id)?;
         let checked = check(engine.fold.state());
         if let Payload::OpenIssue { number, .. } | Payload::OpenPull { number, .. } = &mut payload
             && *number == 0
@@ -576,35 +632,39 @@ impl Repositories {
         let (git, candidate) = (self.git.clone(), op.clone());
         let fold_one = move |mut engine: Box<Engine>| {
             let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
-            let Engine {
-                dag,
-                fold,
-                updated_ms,
-            } = &mut *engine;
-            let wall_ms = candidate.op().timestamp.wall_ms;
+            let Engine { dag, fold, .. } = &mut *engine;
             let appended = fold.append(dag, candidate, &ancestry);
-            if appended.is_ok() {
-                *updated_ms = (*updated_ms).max(wall_ms);
-            }
             (engine, appended)
         };
         // Only ref-moving payloads ask git about ancestry (disk reads, and a long walk
         // at worst): those fold on the blocking pool. The rest (issues, comments,
         // settings) fold in microseconds, here, with no repository opened.
-        let (engine, appended) = if needs_ancestry(&op.op().payload) {
+        let (mut engine, appended) = if needs_ancestry(&op.op().payload) {
             tokio::task::spawn_blocking(move || fold_one(engine))
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("fold task failed: {e}")))?
         } else {
             let mut engine = engine;
-            let wall_ms = op.op().timestamp.wall_ms;
             let appended = engine.fold.append(&mut engine.dag, op.clone(), &NoAncestry);
-            if appended.is_ok() {
-                engine.updated_ms = engine.updated_ms.max(wall_ms);
-            }
             (engine, appended)
         };
+        if appended.is_ok() {
+            engine.note(&op);
+            let thread = counted.unwrap_or(op.id());
+            let after = engine
+                .fold
+                .state()
+                .collab
+                .threads
+                .get(&thread)
+                .map(thread_state);
+            engine.counts.shift(before, after);
+            if engine.fold.state().deleted {
+                engine.counts = ThreadCounts::default();
+            }
+        }
         let view = engine.view();
+        let size = cache::estimate(&engine);
         *slot = Some(engine);
         match appended {
             Ok(()) => {}
@@ -633,7 +693,7 @@ impl Repositories {
         // A rename moves the local name claim with the operation that makes it.
         let rename = match (&view.state.meta, name_before) {
             (Some(meta), Some(old)) if !deleted && meta.name != old => {
-                let owner = served_owner(meta, self.bound(&view.state));
+                let owner = served_owner(meta, self.bound(Some(meta)));
                 Some((name_key(&owner, &old), name_key(&owner, &meta.name)))
             }
             _ => None,
@@ -654,6 +714,8 @@ impl Repositories {
             .meta
             .as_ref()
             .map(|m| m.owner.to_ascii_lowercase());
+        let summary = view.summary.encode();
+        entry.inflight.fetch_add(1, Ordering::AcqRel);
         let pending = self
             .store
             .submit("append_operation", move |txn| {
@@ -661,6 +723,7 @@ impl Repositories {
                     .insert(op_id.as_bytes().as_slice(), bytes.as_slice())?;
                 txn.open_multimap_table(REPO_OPS)?
                     .insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
+                put_summary(txn, id, &summary)?;
                 if let Some(name) = &released {
                     release_name(txn, name, id)?;
                 }
@@ -683,6 +746,9 @@ impl Repositories {
             Err(e) => {
                 // Folded in memory but never queued: rebuild from the log next time.
                 *slot = None;
+                entry.unload_view();
+                self.charge(&entry, 0);
+                entry.inflight.fetch_sub(1, Ordering::AcqRel);
                 return Err(e.into());
             }
         };
@@ -705,19 +771,24 @@ impl Repositories {
                 Some(mut slot) => *slot = None,
                 None => *entry.engine.lock().await = None,
             }
+            entry.unload_view();
+            self.charge(&entry, 0);
+            entry.inflight.fetch_sub(1, Ordering::AcqRel);
             return Err(e.into());
         }
         let view = Arc::new(view);
-        publish(&entry, &view);
+        entry.publish(&view);
+        self.charge(&entry, size);
+        entry.inflight.fetch_sub(1, Ordering::AcqRel);
         if moves_refs {
             // Still under the append lock, so git's refs change in the fold's order.
             self.sync_git_refs(id, &view.state).await?;
         }
         drop(slot);
         if rename.is_some() {
-            let bound = self.bound(&view.state);
+            let bound = self.bound(view.state.meta.as_ref());
             if let Ok(mut index) = self.index.write() {
-                index.set_claim(id, &view.state, bound);
+                index.set_claim(id, view.state.meta.as_ref(), view.state.deleted, bound);
                 index.resolve_names();
             }
         }
@@ -733,7 +804,7 @@ impl Repositories {
         }
         if release.is_some() {
             if let Ok(mut index) = self.index.write() {
-                index.set_claim(id, &view.state, false);
+                index.set_claim(id, view.state.meta.as_ref(), view.state.deleted, false);
                 index.resolve_names();
             }
             self.refresh_count();
@@ -742,19 +813,18 @@ impl Repositories {
             // The deletion is durable; the directory goes now, or at the next open.
             let _ = tokio::task::spawn_blocking(move || git.delete(&dir)).await;
         }
+        self.enforce_budget();
         self.notify(id);
         Ok((view, op_id))
     }
 }
 
-/// Makes `view` the one readers see, unless a newer one is already there (pipelined
-/// appends finish their fsyncs together and may publish out of order).
-fn publish(entry: &Entry, view: &Arc<RepoView>) {
-    if let Ok(mut current) = entry.view.write()
-        && current.version <= view.version
-    {
-        *current = view.clone();
-    }
+/// Writes repository `id`'s summary in the transaction that stores the operations it
+/// counts.
+fn put_summary(txn: &redb::WriteTransaction, id: RepoId, summary: &[u8]) -> Result<(), StoreError> {
+    txn.open_table(REPO_SUMMARIES)?
+        .insert(id.as_bytes().as_slice(), summary)?;
+    Ok(())
 }
 
 /// The thread whose state an operation may change, for the issue and pull request
@@ -767,26 +837,16 @@ fn counted_thread(payload: &Payload) -> Option<OpId> {
     }
 }
 
-/// `(is_pull, state)` of a thread, as the gauges label it.
-fn thread_state(thread: &guts_core::Thread) -> (bool, &'static str) {
-    let state = match (&thread.pull, thread.open) {
-        (Some(p), _) if p.merged.is_some() => "merged",
-        (_, true) => "open",
-        (_, false) => "closed",
-    };
-    (thread.pull.is_some(), state)
-}
-
 /// Every ref the fold says exists, with its target: branches and tags, plus the losing
 /// tips of concurrent updates under `refs/guts/conflicts/`.
-fn materialised_refs(state: &RepoState) -> BTreeMap<String, crate::git::Oid> {
-    state
-        .refs
-        .iter()
+fn materialised_refs(
+    refs: &BTreeMap<String, guts_core::RefState>,
+    conflicts: &BTreeMap<String, ObjectId>,
+) -> BTreeMap<String, crate::git::Oid> {
+    refs.iter()
         .map(|(name, r)| (name.clone(), *r.target.as_bytes()))
         .chain(
-            state
-                .conflicts
+            conflicts
                 .iter()
                 .map(|(name, target)| (name.clone(), *target.as_bytes())),
         )
@@ -799,7 +859,7 @@ impl Repositories {
     /// repository's append lock.
     async fn sync_git_refs(&self, id: RepoId, state: &RepoState) -> Result<(), StoreError> {
         let git = self.git.clone();
-        let desired = materialised_refs(state);
+        let desired = materialised_refs(&state.refs, &state.conflicts);
         let head = state
             .meta
             .as_ref()

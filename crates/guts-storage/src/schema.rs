@@ -15,6 +15,11 @@ pub const OPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ops");
 pub const REPO_OPS: MultimapTableDefinition<&[u8], &[u8]> =
     MultimapTableDefinition::new("repo_ops");
 
+/// What is kept of every repository whether its state is loaded or not:
+/// `repo id -> encoded summary` (see `repos::summary`). Derived from the operation
+/// log and written in the transactions that append to it; rebuilt if missing.
+pub const REPO_SUMMARIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("repo_summaries");
+
 /// Repository names: `lowercase "owner/name" -> repo id`, claimed in the transaction
 /// that stores the creating operation, released with the deleting one. GitHub names are
 /// case-insensitive; the operation keeps the spelling.
@@ -76,6 +81,7 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(OPS)?;
         txn.open_multimap_table(REPO_OPS)?;
         txn.open_table(REPO_NAMES)?;
+        txn.open_table(REPO_SUMMARIES)?;
         txn.open_table(USERS)?;
         txn.open_table(USER_KEYS)?;
         txn.open_table(TOKENS)?;

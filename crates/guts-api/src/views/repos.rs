@@ -281,10 +281,7 @@ pub(crate) fn owned_repositories(
 ) -> Response {
     let theirs: Vec<Arc<RepoView>> = state
         .service
-        .visible_repos(Caller::from(caller))
-        .into_iter()
-        .filter(|v| state.served(v).owner.eq_ignore_ascii_case(owner))
-        .collect();
+        .visible_repos_of(Caller::from(caller), Some(owner));
     let (items, headers) = page.apply(theirs);
     let body: Vec<Option<Repository>> = items
         .iter()

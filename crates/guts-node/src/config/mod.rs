@@ -204,6 +204,11 @@ impl Config {
         Duration::from_secs(self.anti_entropy_interval)
     }
 
+    /// `GUTS_CACHE_MB` in bytes.
+    pub fn cache_bytes(&self) -> usize {
+        (self.cache_mb as usize).saturating_mul(1024 * 1024)
+    }
+
     pub fn max_push_bytes(&self) -> u64 {
         u64::from(self.max_push_size_mb).saturating_mul(1024 * 1024)
     }

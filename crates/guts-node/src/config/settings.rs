@@ -129,6 +129,12 @@ settings! {
     /// moves. Bounds the memory one object can claim.
     max_object_size_mb: u32 = 100, check range_in(1, 4096, "MiB");
 
+    /// Memory budget in MiB for repository state: three quarters for the folded state
+    /// of recently used repositories (the least recently used are dropped and loaded
+    /// again from the store when next used), a quarter for the store's page cache (at
+    /// least 4 MiB). 0 keeps no state between uses.
+    cache_mb: u32 = 128, check range_in(0, 1_048_576, "MiB");
+
     /// Seconds a request may take, body included; slower ones get 408.
     request_timeout: u64 = 30, check range_in(1, 3600, "seconds");
 

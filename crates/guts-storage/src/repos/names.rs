@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use guts_core::{Hlc, RepoId, RepoState};
+use guts_core::{Hlc, RepoHeader, RepoId, RepoMeta};
 use redb::ReadableTable as _;
 
+use super::summary::Summary;
 use super::{Entry, RepoView, Repositories};
 use crate::db::Store;
 use crate::error::StoreError;
@@ -70,6 +71,15 @@ pub(super) struct Index {
     pub(super) former: HashMap<String, RepoId>,
 }
 
+/// What is known of a live repository without loading its state.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub id: RepoId,
+    pub header: RepoHeader,
+    /// Wall-clock milliseconds of its newest operation.
+    pub updated_ms: u64,
+}
+
 /// Where a live repository is served: `owner/name` as `find` answers to it and as the
 /// front ends spell it in URLs and `full_name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,11 +115,17 @@ pub(super) fn served_owner(meta: &guts_core::RepoMeta, bound: bool) -> String {
 }
 
 impl Index {
-    /// Records `id` as live if `state` says so (created and not deleted), else forgets
+    /// Records `id` as live if it is created and not deleted, else forgets
     /// its claim; `bound`: whether its author holds its owner's login. Callers then
     /// [`Index::resolve_names`].
-    pub(super) fn set_claim(&mut self, id: RepoId, state: &RepoState, bound: bool) {
-        match (&state.meta, state.deleted) {
+    pub(super) fn set_claim(
+        &mut self,
+        id: RepoId,
+        meta: Option<&RepoMeta>,
+        deleted: bool,
+        bound: bool,
+    ) {
+        match (meta, deleted) {
             (Some(meta), false) => {
                 let owner = served_owner(meta, bound);
                 let former = meta
@@ -224,13 +240,11 @@ pub(super) fn name_key(owner: &str, name: &str) -> String {
     )
 }
 
-/// Whether the author of `state`'s creation holds its owner's login (see [`Index`]).
-/// A store that cannot be read binds nothing: a name is never handed out on an error.
-pub(super) fn bound(store: &Store, binding: &NameBinding, state: &RepoState) -> bool {
-    state
-        .meta
-        .as_ref()
-        .is_some_and(|meta| holds(store, binding, &meta.owner, &meta.created_by))
+/// Whether the author of a repository's creation (`meta`) holds its owner's login (see
+/// [`Index`]). A store that cannot be read binds nothing: a name is never handed out on
+/// an error.
+pub(super) fn bound(store: &Store, binding: &NameBinding, meta: Option<&RepoMeta>) -> bool {
+    meta.is_some_and(|meta| holds(store, binding, &meta.owner, &meta.created_by))
 }
 
 /// Whether `author` holds the login `owner` here (see [`Index`]). A store that cannot
@@ -297,9 +311,10 @@ impl Repositories {
         self.index.read().ok()?.served.get(&id).cloned()
     }
 
-    /// Whether the author of `state`'s creation holds its owner's login here.
-    pub(super) fn bound(&self, state: &RepoState) -> bool {
-        bound(&self.store, &self.binding, state)
+    /// Whether the author of a repository's creation (`meta`) holds its owner's login
+    /// here.
+    pub(super) fn bound(&self, meta: Option<&RepoMeta>) -> bool {
+        bound(&self.store, &self.binding, meta)
     }
 
     /// Re-derives which repositories are bound to their owner's login, after accounts
@@ -307,35 +322,32 @@ impl Repositories {
     /// account of the user who created it). O(live repositories) store reads; returns
     /// whether any repository moved.
     pub fn rebind(&self) -> bool {
-        let states: Vec<(RepoId, Arc<RepoView>)> = {
+        let states: Vec<(RepoId, Arc<Summary>)> = {
             let Ok(index) = self.index.read() else {
                 return false;
             };
             index
                 .live
                 .keys()
-                .filter_map(|id| {
-                    let entry = index.by_id.get(id)?;
-                    let view = entry.view.read().ok()?.clone();
-                    Some((*id, view))
-                })
+                .filter_map(|id| Some((*id, index.by_id.get(id)?.summary())))
                 .collect()
         };
-        let bindings: Vec<(RepoId, Arc<RepoView>, bool)> = states
+        let bindings: Vec<(RepoId, Arc<Summary>, bool)> = states
             .into_iter()
-            .map(|(id, view)| {
-                let bound = self.bound(&view.state);
-                (id, view, bound)
+            .map(|(id, summary)| {
+                let bound = self.bound(summary.header.meta.as_ref());
+                (id, summary, bound)
             })
             .collect();
         let Ok(mut index) = self.index.write() else {
             return false;
         };
         let before = index.served.clone();
-        for (id, view, bound) in bindings {
+        for (id, summary, bound) in bindings {
             // Skip repositories deleted meanwhile: their claim is already gone.
             if index.live.contains_key(&id) {
-                index.set_claim(id, &view.state, bound);
+                let header = &summary.header;
+                index.set_claim(id, header.meta.as_ref(), header.deleted, bound);
             }
         }
         index.resolve_names();
@@ -349,11 +361,13 @@ impl Repositories {
     /// The live repository `owner/name` (case-insensitive), or the one renamed from
     /// it while no other holds the name (see [`Index::former`]).
     pub fn find(&self, owner: &str, name: &str) -> Option<Arc<RepoView>> {
-        let index = self.index.read().ok()?;
-        let key = name_key(owner, name);
-        let id = index.by_name.get(&key).or_else(|| index.former.get(&key))?;
-        let entry = index.by_id.get(id)?;
-        entry.view.read().ok().map(|v| v.clone())
+        let (id, entry) = {
+            let index = self.index.read().ok()?;
+            let key = name_key(owner, name);
+            let id = *index.by_name.get(&key).or_else(|| index.former.get(&key))?;
+            (id, index.by_id.get(&id)?.clone())
+        };
+        self.view_of(id, &entry)
     }
 
     /// The live repository that holds `owner/name` now (former names not included:
@@ -364,8 +378,37 @@ impl Repositories {
     }
 
     /// Every live repository, ordered by `owner/name` (as served: see
-    /// [`Repositories::served`]).
+    /// [`Repositories::served`]). Loads every state not in memory: O(everything) on a
+    /// cold node, for the callers that must see each repository's state.
     pub fn list(&self) -> Vec<Arc<RepoView>> {
+        self.live_entries()
+            .into_iter()
+            .filter_map(|(id, entry)| self.view_of(id, &entry))
+            .collect()
+    }
+
+    /// Every live repository as known without loading its state, ordered by
+    /// `owner/name` as [`Repositories::list`].
+    pub fn listings(&self) -> Vec<Listing> {
+        self.live_entries()
+            .into_iter()
+            .map(|(id, entry)| {
+                let summary = entry.summary();
+                Listing {
+                    id,
+                    updated_ms: summary.latest.wall_ms,
+                    header: summary.header.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// How many live repositories there are.
+    pub fn live_count(&self) -> usize {
+        self.index.read().map_or(0, |i| i.live.len())
+    }
+
+    fn live_entries(&self) -> Vec<(RepoId, Arc<Entry>)> {
         let Ok(index) = self.index.read() else {
             return Vec::new();
         };
@@ -373,8 +416,7 @@ impl Repositories {
         names.sort();
         names
             .into_iter()
-            .filter_map(|(_, id)| index.by_id.get(id))
-            .filter_map(|e| e.view.read().ok().map(|v| v.clone()))
+            .filter_map(|(_, id)| Some((*id, index.by_id.get(id)?.clone())))
             .collect()
     }
 }

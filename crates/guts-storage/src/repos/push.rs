@@ -8,7 +8,7 @@ use guts_core::{
     Ancestry, AppendError, Hlc, Keypair, ObjectId, OpId, Operation, Payload, Rejection, RepoId,
 };
 
-use super::{Engine, GitAncestry, RepoError, Repositories, publish};
+use super::{Engine, GitAncestry, RepoError, Repositories, ThreadCounts};
 use crate::error::StoreError;
 use crate::schema::{OPS, REPO_OPS};
 
@@ -70,7 +70,7 @@ impl Repositories {
     ) -> Result<Vec<Result<(), RefRefusal>>, RepoError> {
         let entry = self.entry(id)?;
         let mut slot = entry.engine.lock().await;
-        let engine = self.take_engine(&mut slot, id)?;
+        let engine = self.take_engine(&entry, &mut slot, id)?;
         let stamps: Vec<Hlc> = commands.iter().map(|_| self.tick()).collect();
         let (git, key) = (self.git.clone(), key.clone());
         let (engine, results, ops, rejections) = tokio::task::spawn_blocking(move || {
@@ -91,11 +91,7 @@ impl Repositories {
                 let Some(result) = results.get_mut(index) else {
                     continue;
                 };
-                let Engine {
-                    dag,
-                    fold,
-                    updated_ms,
-                } = &mut *engine;
+                let Engine { dag, fold, .. } = &mut *engine;
                 let current = fold.state().refs.get(&command.name).map(|r| r.target);
                 if current != command.old {
                     *result = Err(RefRefusal::Stale { name: command.name });
@@ -124,7 +120,7 @@ impl Repositories {
                 };
                 match fold.append(dag, signed.clone(), &ancestry) {
                     Ok(()) => {
-                        *updated_ms = (*updated_ms).max(at.wall_ms);
+                        engine.note(&signed);
                         ops.push(signed);
                         *result = Ok(());
                     }
@@ -135,6 +131,8 @@ impl Repositories {
                     Err(other) => return Err(StoreError::Corrupt(other.to_string()).into()),
                 }
             }
+            // A ref update can close or merge pull requests.
+            engine.counts = ThreadCounts::of(engine.fold.state());
             Ok((engine, results, ops, rejections))
         })
         .await
@@ -166,9 +164,12 @@ impl Repositories {
         let state = engine.fold.state();
         let hooked = state.hooks.any_active();
         let owner = state.meta.as_ref().map(|m| m.owner.to_ascii_lowercase());
+        let view = Arc::new(engine.view());
+        let summary = view.summary.encode();
         let written = self
             .store
             .write("update_refs", move |txn| {
+                super::put_summary(txn, id, &summary)?;
                 let mut table = txn.open_table(OPS)?;
                 let mut members = txn.open_multimap_table(REPO_OPS)?;
                 for (op_id, bytes) in &encoded {
@@ -186,14 +187,19 @@ impl Repositories {
             })
             .await;
         if let Err(e) = written {
+            // The engine holds operations the disk does not (the slot stays empty).
+            entry.unload_view();
+            self.charge(&entry, 0);
             return Err(e.into());
         }
-        let view = Arc::new(engine.view());
+        let size = super::cache::estimate(&engine);
         *slot = Some(engine);
-        publish(&entry, &view);
+        entry.publish(&view);
+        self.charge(&entry, size);
         // Still under the engine lock, so git's refs change in the fold's order.
         self.sync_git_refs(id, &view.state).await?;
         drop(slot);
+        self.enforce_budget();
         self.notify(id);
         Ok(results)
     }

@@ -25,7 +25,7 @@ use redb::ReadableTable as _;
 
 use super::dead_letters::{self, Dead};
 use super::{
-    Engine, Entry, GitAncestry, RepoError, RepoView, Repositories, name_key, now_ms, publish,
+    Engine, Entry, GitAncestry, RepoError, RepoView, Repositories, ThreadCounts, name_key, now_ms,
     thread_state,
 };
 use crate::error::StoreError;
@@ -359,8 +359,10 @@ fn plan(
         }
         plan.stored.extend(rest);
     }
-    let newest = plan.stored.iter().map(|op| op.op().timestamp.wall_ms).max();
-    engine.updated_ms = engine.updated_ms.max(newest.unwrap_or(0));
+    for op in &plan.stored {
+        engine.note(op);
+    }
+    engine.counts = ThreadCounts::of(engine.fold.state());
     plan.result.applied = plan.stored.len();
     Ok((engine, plan))
 }
@@ -462,27 +464,27 @@ impl Repositories {
     /// Repository `id` as last folded, deleted or not.
     pub fn get(&self, id: RepoId) -> Option<Arc<RepoView>> {
         let entry = self.entry(id).ok()?;
-        entry.view.read().ok().map(|v| v.clone())
+        self.view_of(id, &entry)
     }
 
     /// The heads of repository `id` (sorted), deleted or not; `None` if not held.
-    /// Lock-free with respect to appends: read from the published view.
+    /// Lock-free with respect to appends, and loads nothing: read from the summary.
     pub fn heads(&self, id: RepoId) -> Option<Vec<OpId>> {
-        self.get(id).map(|view| view.heads.clone())
+        Some(self.entry(id).ok()?.summary().heads.clone())
     }
 
     /// Heads of every repository held, deleted ones included (their deletion must
     /// replicate), ascending by id, strictly after `after`, at most `limit`: the pages
     /// anti-entropy compares.
     pub fn all_heads(&self, after: Option<RepoId>, limit: usize) -> Vec<(RepoId, Vec<OpId>)> {
-        self.views_after(after, limit)
+        self.entries_after(after, limit)
             .into_iter()
-            .map(|view| (view.id, view.heads.clone()))
+            .map(|(id, entry)| (id, entry.summary().heads.clone()))
             .collect()
     }
 
-    /// Up to `limit` views, ascending by id, strictly after `after`.
-    fn views_after(&self, after: Option<RepoId>, limit: usize) -> Vec<Arc<RepoView>> {
+    /// Up to `limit` entries, ascending by id, strictly after `after`.
+    fn entries_after(&self, after: Option<RepoId>, limit: usize) -> Vec<(RepoId, Arc<Entry>)> {
         use std::ops::Bound;
         let Ok(index) = self.index.read() else {
             return Vec::new();
@@ -491,7 +493,7 @@ impl Repositories {
         index
             .by_id
             .range((lower, Bound::Unbounded))
-            .filter_map(|(_, entry)| entry.view.read().ok().map(|v| v.clone()))
+            .map(|(id, entry)| (*id, entry.clone()))
             .take(limit)
             .collect()
     }
@@ -512,31 +514,49 @@ impl Repositories {
         tips.into_iter().collect()
     }
 
-    /// The digest of repository `id`'s folded state ([`RepoState::digest`]).
+    /// The digest of repository `id`'s folded state ([`RepoState::digest`]): kept
+    /// from the last time it was computed if the state has not changed since, else
+    /// computed (loading the state if it is not in memory).
     pub fn state_digest(&self, id: RepoId) -> Option<[u8; 32]> {
-        self.get(id).map(|view| view.digest())
+        let entry = self.entry(id).ok()?;
+        self.digest_of(id, &entry)
+    }
+
+    fn digest_of(&self, id: RepoId, entry: &Arc<Entry>) -> Option<[u8; 32]> {
+        if let Some(digest) = entry.known_digest() {
+            return Some(digest);
+        }
+        let view = self.view_of(id, entry)?;
+        let digest = view.digest();
+        entry.keep_digest(view.version, digest);
+        Some(digest)
     }
 
     /// Replication status of up to `limit` repositories, ascending by id, strictly
-    /// after `after`, deleted ones included. Computes each digest not computed yet
-    /// (O(state) each).
+    /// after `after`, deleted ones included. Computes each digest not known yet
+    /// (O(state) each, and a load for a state not in memory).
     pub fn replication_status(&self, after: Option<RepoId>, limit: usize) -> Vec<RepoStatus> {
-        self.views_after(after, limit)
+        self.entries_after(after, limit)
             .into_iter()
-            .filter_map(|view| {
-                let meta = view.state.meta.as_ref()?;
-                let served = self.served(view.id);
+            .filter_map(|(id, entry)| {
+                let digest = self.digest_of(id, &entry)?;
+                // Read after the digest: a change in between makes the next status
+                // differ, never a digest of one version reported with another's heads
+                // for long (heads and digest converge together).
+                let summary = entry.summary();
+                let meta = summary.header.meta.as_ref()?;
+                let served = self.served(id);
                 Some(RepoStatus {
-                    id: view.id,
+                    id,
                     owner: served
                         .as_ref()
                         .map_or_else(|| meta.owner.clone(), |s| s.owner.clone()),
                     name: served.map_or_else(|| meta.name.clone(), |s| s.name),
-                    deleted: view.state.deleted,
-                    ops: view.version,
-                    heads: view.heads.clone(),
-                    digest: view.digest(),
-                    updated_ms: view.updated_ms,
+                    deleted: summary.header.deleted,
+                    ops: summary.version,
+                    heads: summary.heads.clone(),
+                    digest,
+                    updated_ms: summary.latest.wall_ms,
                 })
             })
             .collect()
@@ -559,9 +579,11 @@ impl Repositories {
     ) -> Result<(Vec<SignedOp>, Vec<OpId>), RepoError> {
         let entry = self.entry(id)?;
         let mut slot = entry.engine.lock().await;
-        let engine = self.take_engine(&mut slot, id)?;
+        let engine = self.take_engine(&entry, &mut slot, id)?;
         let selected = select_since(&engine.dag, &want, &have, max_bytes);
         *slot = Some(engine);
+        drop(slot);
+        self.enforce_budget();
         Ok(selected)
     }
 
@@ -627,10 +649,7 @@ impl Repositories {
             });
         }
         let engine = Box::new(Engine::new(RepoDag::new(id), &super::NoAncestry));
-        let entry = Arc::new(Entry {
-            engine: tokio::sync::Mutex::new(None),
-            view: std::sync::RwLock::new(Arc::new(engine.view())),
-        });
+        let entry = Arc::new(Entry::loaded(Arc::new(engine.view())));
         let mut slot = entry.engine.lock().await;
         let result = self
             .insert_locked(id, &entry, &mut slot, engine, ops, true)
@@ -677,7 +696,7 @@ impl Repositories {
         ops: Vec<SignedOp>,
     ) -> Result<RemoteInsert, RepoError> {
         let mut slot = entry.engine.lock().await;
-        let engine = self.take_engine(&mut slot, id)?;
+        let engine = self.take_engine(entry, &mut slot, id)?;
         self.insert_locked(id, entry, &mut slot, engine, ops, false)
             .await
     }
@@ -740,7 +759,7 @@ impl Repositories {
             return Ok(result);
         }
         let now_deleted = state.deleted;
-        let bound = self.bound(state);
+        let bound = self.bound(state.meta.as_ref());
         let key = state
             .meta
             .as_ref()
@@ -780,9 +799,12 @@ impl Repositories {
         let standby_value = crate::hooks::outbox_value(&id, engine.dag.len());
         let hooked = state.hooks.any_active();
         let owner = state.meta.as_ref().map(|m| m.owner.to_ascii_lowercase());
+        let view = Arc::new(engine.view());
+        let summary = view.summary.encode();
         let written = self
             .store
             .write("insert_remote", move |txn| {
+                super::put_summary(txn, id, &summary)?;
                 let mut table = txn.open_table(OPS)?;
                 let mut members = txn.open_multimap_table(REPO_OPS)?;
                 let mut rejected = txn.open_table(REJECTED)?;
@@ -820,21 +842,18 @@ impl Repositories {
             // The engine holds operations the disk does not: rebuilt from the log by
             // the next append (a new repository is simply not installed).
             *slot = None;
+            entry.unload_view();
+            self.charge(entry, 0);
             return Err(e.into());
         }
         self.observe(&stored);
 
-        let view = Arc::new(engine.view());
+        let size = super::cache::estimate(&engine);
         *slot = Some(engine);
-        if is_new {
-            if let Ok(mut current) = entry.view.write() {
-                *current = view.clone();
-            }
-            if let Ok(mut index) = self.index.write() {
-                index.by_id.insert(id, entry.clone());
-            }
-        } else {
-            publish(entry, &view);
+        entry.publish(&view);
+        self.charge(entry, size);
+        if is_new && let Ok(mut index) = self.index.write() {
+            index.by_id.insert(id, entry.clone());
         }
         if !now_deleted {
             // Still under the append lock, so git's refs change in the fold's order.
@@ -846,7 +865,7 @@ impl Repositories {
         }
         if names_change {
             if let Ok(mut index) = self.index.write() {
-                index.set_claim(id, &view.state, bound);
+                index.set_claim(id, view.state.meta.as_ref(), view.state.deleted, bound);
                 index.resolve_names();
             }
             self.refresh_count();

@@ -39,10 +39,8 @@ fn repo_list(state: &WebState, repos: &[Arc<RepoView>]) -> Markup {
 /// The dashboard: the viewer's repositories and what happened in them lately; or, signed
 /// out, a welcome with the public repositories.
 pub(super) async fn index(State(state): State<WebState>, viewer: Viewer) -> Response {
-    let mut repos = state.service.visible_repos(viewer.caller());
-    repos.sort_by_key(|v| std::cmp::Reverse(v.updated_ms));
-    let Some(authed) = viewer.authed.as_ref() else {
-        repos.truncate(50);
+    if viewer.authed.is_none() {
+        let repos = state.service.recent_repos(viewer.caller(), false, 50);
         let body = html! {
             h1 { "Welcome to Guts" }
             p { "Peer-to-peer code collaboration. " a href="/login" { "Sign in" } " to create repositories, open issues and review pull requests." }
@@ -50,12 +48,8 @@ pub(super) async fn index(State(state): State<WebState>, viewer: Viewer) -> Resp
             div.box { (repo_list(&state, &repos)) }
         };
         return page::page(&viewer, "Welcome", body);
-    };
-    let mine: Vec<Arc<RepoView>> = repos
-        .into_iter()
-        .filter(|v| authed.role_in(v).is_some())
-        .take(100)
-        .collect();
+    }
+    let mine: Vec<Arc<RepoView>> = state.service.recent_repos(viewer.caller(), true, 100);
     // Recent activity: the latest updated issues and pull requests of those
     // repositories.
     let mut activity = Vec::new();
@@ -160,10 +154,7 @@ pub(super) async fn profile(
     };
     let mut repos: Vec<Arc<RepoView>> = state
         .service
-        .visible_repos(viewer.caller())
-        .into_iter()
-        .filter(|v| state.service.served(v).owner.eq_ignore_ascii_case(&login))
-        .collect();
+        .visible_repos_of(viewer.caller(), Some(&login));
     repos.sort_by_key(|v| std::cmp::Reverse(v.updated_ms));
     let body = html! {
         h1 #profile-login { (login) " " span.badge { (kind) } }

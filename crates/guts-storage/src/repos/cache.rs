@@ -1,0 +1,343 @@
+//! Repository state in memory under a budget (`GUTS_CACHE_MB`).
+//!
+//! Every repository has an [`Entry`] from the moment the node opens: its summary
+//! (always in memory, see `summary`) and, once something used it, its engine (DAG and
+//! fold) and the view readers share. Loading folds the repository's log (operations
+//! are decoded without re-verifying their signatures, see `SignedOp::decode_stored`);
+//! when the estimated size of what is loaded passes the budget, the least recently
+//! used repositories are dropped back to their summaries. Nothing is lost by that: the
+//! log is the truth, and the next use folds it again.
+//!
+//! Three rules keep an eviction from racing a write:
+//! - only an entry whose append lock is free can be evicted (`try_lock`), so no append,
+//!   push or replication batch is between taking and putting back the engine;
+//! - nor one with a write queued and not yet durable (`inflight`): its engine already
+//!   holds an operation the log does not, and a load now would miss it;
+//! - a reader that finds the lock taken loads a view without installing an engine.
+//!
+//! The estimate counts each operation's encoding three times (the stored bytes, the
+//! decoded payload and the folded state that copies its text) plus a fixed overhead per
+//! operation for the DAG and fold bookkeeping; `guts_repo_cache_bytes` reports it.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use guts_core::RepoId;
+
+use super::summary::Summary;
+use super::{Engine, RepoView, Repositories};
+use crate::error::StoreError;
+
+/// The default budget (`GUTS_CACHE_MB`'s default, in bytes).
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
+/// Fixed bytes per operation besides its encoding: DAG node, fold bookkeeping, maps.
+const PER_OP_OVERHEAD: usize = 400;
+/// Eviction frees down to this share of the budget (in percent), so that a node at its
+/// budget does not evict on every load.
+const LOW_WATER_PERCENT: u64 = 90;
+
+/// Estimated bytes an engine and its view hold.
+pub(super) fn estimate(engine: &Engine) -> u64 {
+    let per_op = engine.dag.len().saturating_mul(PER_OP_OVERHEAD);
+    u64::try_from(engine.ops_bytes.saturating_mul(3).saturating_add(per_op)).unwrap_or(u64::MAX)
+}
+
+/// One repository: its engine (guarded for appends, which must see current heads),
+/// the latest fold (swapped atomically for readers) and its summary.
+///
+/// An append takes the engine out of the lock into the blocking pool (folding is CPU
+/// work that must not stall the async workers) and puts it back. If that task fails,
+/// or the durable write does, the slot is left empty and the next append rebuilds the
+/// engine from the stored log, so memory never holds an operation the disk does not.
+/// Eviction empties both the slot and the view.
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub(super) engine: tokio::sync::Mutex<Option<Box<Engine>>>,
+    view: RwLock<Option<Arc<RepoView>>>,
+    summary: RwLock<Arc<Summary>>,
+    /// Estimated bytes while loaded (what [`Cache::used`] counts for it), else 0.
+    bytes: AtomicU64,
+    /// [`Cache::clock`] at the last use.
+    last_used: AtomicU64,
+    /// Writes queued with the lock released and not yet durable.
+    pub(super) inflight: AtomicUsize,
+    /// The digest of the state at a version, kept when the state is evicted.
+    digest: Mutex<Option<(usize, [u8; 32])>>,
+}
+
+impl Entry {
+    /// An entry with nothing loaded.
+    pub(super) fn unloaded(summary: Summary) -> Entry {
+        Entry {
+            engine: tokio::sync::Mutex::new(None),
+            view: RwLock::new(None),
+            summary: RwLock::new(Arc::new(summary)),
+            bytes: AtomicU64::new(0),
+            last_used: AtomicU64::new(0),
+            inflight: AtomicUsize::new(0),
+            digest: Mutex::new(None),
+        }
+    }
+
+    /// An entry holding `view` (its engine is put in the slot by the caller).
+    pub(super) fn loaded(view: Arc<RepoView>) -> Entry {
+        let entry = Entry::unloaded(view.summary.as_ref().clone());
+        if let Ok(mut slot) = entry.view.write() {
+            *slot = Some(view);
+        }
+        entry
+    }
+
+    pub(super) fn summary(&self) -> Arc<Summary> {
+        match self.summary.read() {
+            Ok(summary) => summary.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The loaded view, if any (no load, no hit counted).
+    pub(super) fn peek(&self) -> Option<Arc<RepoView>> {
+        self.view.read().ok().and_then(|v| v.clone())
+    }
+
+    /// Makes `view` the one readers see and its summary the one kept, unless a newer
+    /// one is already there (pipelined appends finish their fsyncs together and may
+    /// publish out of order).
+    pub(super) fn publish(&self, view: &Arc<RepoView>) {
+        if let Ok(mut current) = self.view.write()
+            && current.as_ref().is_none_or(|c| c.version <= view.version)
+        {
+            *current = Some(view.clone());
+        }
+        if let Ok(mut summary) = self.summary.write()
+            && summary.version <= view.version
+        {
+            *summary = view.summary.clone();
+        }
+    }
+
+    /// Drops the view (readers load the state again), returning it.
+    pub(super) fn unload_view(&self) -> Option<Arc<RepoView>> {
+        self.view.write().ok().and_then(|mut v| v.take())
+    }
+
+    /// The digest of the current state, if known without loading it.
+    pub(super) fn known_digest(&self) -> Option<[u8; 32]> {
+        let version = self.summary().version;
+        let kept = self.digest.lock().ok().and_then(|d| *d);
+        kept.filter(|(v, _)| *v == version).map(|(_, d)| d)
+    }
+
+    pub(super) fn keep_digest(&self, version: usize, digest: [u8; 32]) {
+        if let Ok(mut kept) = self.digest.lock() {
+            *kept = Some((version, digest));
+        }
+    }
+}
+
+/// Compares the summary kept for `entry` with the one just folded from its log at the
+/// same version (a later write may have moved the kept one on): they can only differ
+/// by a bug or damage the decoder did not catch, and the log wins. The stored copy is
+/// rewritten by the repository's next write.
+fn check_summary(id: RepoId, entry: &Entry, folded: &Arc<Summary>) {
+    let kept = entry.summary();
+    if kept.version == folded.version && kept.as_ref() != folded.as_ref() {
+        tracing::error!(repo = %id, "the repository's summary disagreed with its log: replaced");
+        if let Ok(mut summary) = entry.summary.write() {
+            *summary = folded.clone();
+        }
+    }
+}
+
+/// The budget and what is charged against it.
+#[derive(Debug)]
+pub(super) struct Cache {
+    budget: AtomicU64,
+    used: AtomicU64,
+    clock: AtomicU64,
+    /// One eviction pass at a time.
+    evicting: Mutex<()>,
+}
+
+impl Cache {
+    pub(super) fn new(budget: u64) -> Cache {
+        Cache {
+            budget: AtomicU64::new(budget),
+            used: AtomicU64::new(0),
+            clock: AtomicU64::new(0),
+            evicting: Mutex::new(()),
+        }
+    }
+}
+
+impl Repositories {
+    /// Sets the memory budget for repository state (`GUTS_CACHE_MB`) and evicts down
+    /// to it.
+    pub fn set_cache_budget(&self, bytes: u64) {
+        self.cache.budget.store(bytes, Ordering::Relaxed);
+        self.enforce_budget();
+    }
+
+    /// Estimated bytes of repository state in memory now.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache.used.load(Ordering::Relaxed)
+    }
+
+    fn touch(&self, entry: &Entry) {
+        let now = self.cache.clock.fetch_add(1, Ordering::Relaxed);
+        entry.last_used.store(now, Ordering::Relaxed);
+    }
+
+    /// Charges `entry` with `bytes` (replacing what it was charged).
+    pub(super) fn charge(&self, entry: &Entry, bytes: u64) {
+        self.touch(entry);
+        let before = entry.bytes.swap(bytes, Ordering::Relaxed);
+        if bytes >= before {
+            self.cache.used.fetch_add(bytes - before, Ordering::Relaxed);
+        } else {
+            self.cache.used.fetch_sub(before - bytes, Ordering::Relaxed);
+        }
+        self.report_used();
+    }
+
+    fn report_used(&self) {
+        let used = self.cache.used.load(Ordering::Relaxed);
+        self.store
+            .metrics()
+            .cache_bytes
+            .set(i64::try_from(used).unwrap_or(i64::MAX));
+    }
+
+    /// The view of `entry`, loading the repository if it is not in memory. `None` if
+    /// it cannot be loaded (the store failed; logged).
+    pub(super) fn view_of(&self, id: RepoId, entry: &Arc<Entry>) -> Option<Arc<RepoView>> {
+        if let Some(view) = entry.peek() {
+            self.store.metrics().cache_hits.inc();
+            self.touch(entry);
+            return Some(view);
+        }
+        self.store.metrics().cache_misses.inc();
+        let started = Instant::now();
+        let loaded = self.load_view(id, entry);
+        self.store
+            .metrics()
+            .open_duration
+            .observe(started.elapsed().as_secs_f64());
+        match loaded {
+            Ok(view) => {
+                self.enforce_budget();
+                Some(view)
+            }
+            Err(e) => {
+                tracing::error!(repo = %id, error = %e, "cannot load the repository's state");
+                None
+            }
+        }
+    }
+
+    fn load_view(&self, id: RepoId, entry: &Arc<Entry>) -> Result<Arc<RepoView>, StoreError> {
+        match entry.engine.try_lock() {
+            Ok(mut slot) => {
+                if let Some(engine) = slot.as_ref() {
+                    // Loaded by a writer meanwhile.
+                    let view = Arc::new(engine.view());
+                    entry.publish(&view);
+                    return Ok(view);
+                }
+                let engine = self.load_engine(id)?;
+                let view = Arc::new(engine.view());
+                check_summary(id, entry, &view.summary);
+                self.charge(entry, estimate(&engine));
+                // An engine is installed only when no write is on its way to the log.
+                if entry.inflight.load(Ordering::Acquire) == 0 {
+                    *slot = Some(Box::new(engine));
+                }
+                entry.publish(&view);
+                Ok(view)
+            }
+            Err(_) => {
+                // A writer holds the lock and will publish its own view; this one
+                // serves the reader now.
+                let engine = self.load_engine(id)?;
+                let view = Arc::new(engine.view());
+                self.charge(entry, estimate(&engine));
+                entry.publish(&view);
+                Ok(view)
+            }
+        }
+    }
+
+    /// The engine from its slot, or rebuilt from the log if the slot is empty (never
+    /// loaded, evicted, or left empty by a failed append). The caller holds the slot's
+    /// lock and puts an engine back (or not).
+    pub(super) fn take_engine(
+        &self,
+        entry: &Entry,
+        slot: &mut Option<Box<Engine>>,
+        id: RepoId,
+    ) -> Result<Box<Engine>, super::RepoError> {
+        if let Some(engine) = slot.take() {
+            self.store.metrics().cache_hits.inc();
+            self.touch(entry);
+            return Ok(engine);
+        }
+        self.store.metrics().cache_misses.inc();
+        let started = Instant::now();
+        let engine = Box::new(self.load_engine(id)?);
+        self.store
+            .metrics()
+            .open_duration
+            .observe(started.elapsed().as_secs_f64());
+        check_summary(id, entry, &Arc::new(engine.summary()));
+        self.charge(entry, estimate(&engine));
+        Ok(engine)
+    }
+
+    /// Drops the least recently used states until what is loaded fits the budget
+    /// (with some room to spare). O(repositories) per pass, and a pass runs only when
+    /// the budget is exceeded.
+    pub(super) fn enforce_budget(&self) {
+        let budget = self.cache.budget.load(Ordering::Relaxed);
+        if self.cache.used.load(Ordering::Relaxed) <= budget {
+            return;
+        }
+        let Ok(_pass) = self.cache.evicting.try_lock() else {
+            return;
+        };
+        let low_water = budget / 100 * LOW_WATER_PERCENT;
+        let mut loaded: Vec<(u64, Arc<Entry>)> = match self.index.read() {
+            Ok(index) => index
+                .by_id
+                .values()
+                .filter(|e| e.bytes.load(Ordering::Relaxed) > 0)
+                .map(|e| (e.last_used.load(Ordering::Relaxed), e.clone()))
+                .collect(),
+            Err(_) => return,
+        };
+        loaded.sort_unstable_by_key(|(used, _)| *used);
+        for (_, entry) in loaded {
+            if self.cache.used.load(Ordering::Relaxed) <= low_water {
+                break;
+            }
+            let Ok(mut slot) = entry.engine.try_lock() else {
+                continue;
+            };
+            if entry.inflight.load(Ordering::Acquire) > 0 {
+                continue;
+            }
+            if let Some(view) = entry.unload_view()
+                && let Some(digest) = view.digest.get()
+            {
+                entry.keep_digest(view.version, *digest);
+            }
+            *slot = None;
+            drop(slot);
+            self.charge(&entry, 0);
+            self.store.metrics().cache_evictions.inc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

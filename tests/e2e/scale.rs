@@ -1,0 +1,216 @@
+//! State at scale, from outside: a restarted node folds nothing until a repository is
+//! used and reports it in `guts_repo_cache_*`; a budget of nothing evicts after every
+//! use; a node killed while writing comes back with every acknowledged write and the
+//! same state as a node that replays the whole log from zero.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::gitutil::create_repo;
+use crate::harness::{ADMIN_TOKEN, NodeOptions, Signal, TestNode, client, create_user, eventually};
+
+const CLUSTER_SECRET: &str = "scale-test-cluster-secret-0123456789abcdef";
+
+fn options(cache_mb: &str) -> NodeOptions {
+    NodeOptions::default()
+        .env("GUTS_CLUSTER_SECRET", CLUSTER_SECRET)
+        .env("GUTS_ANTI_ENTROPY_INTERVAL", "1")
+        .env("GUTS_CACHE_MB", cache_mb)
+}
+
+/// Opens an issue with a comment; `Some(number)` once both are acknowledged.
+fn issue_with_comment(node: &TestNode, token: &str, repo: &str, i: usize) -> Option<u64> {
+    let r = client()
+        .post(node.url(&format!("/api/v3/repos/{repo}/issues")))
+        .header("Authorization", format!("token {token}"))
+        .json(&json!({ "title": format!("issue {i}"), "body": "b".repeat(200 + i % 700) }))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .ok()?;
+    if r.status() != 201 {
+        return None;
+    }
+    let number = r.json::<Value>().ok()?["number"].as_u64()?;
+    let r = client()
+        .post(node.url(&format!("/api/v3/repos/{repo}/issues/{number}/comments")))
+        .header("Authorization", format!("token {token}"))
+        .json(&json!({ "body": format!("comment {i}") }))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .ok()?;
+    (r.status() == 201).then_some(number)
+}
+
+/// An authenticated GET (anonymous reads have a small hourly budget).
+fn get(node: &TestNode, token: &str, path: &str) -> (u16, Value) {
+    let r = client()
+        .get(node.url(path))
+        .header("Authorization", format!("token {token}"))
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+fn node_digest(node: &TestNode) -> (String, usize) {
+    let r: Value = client()
+        .get(node.url("/admin/replication"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    (
+        r["state_digest"].as_str().unwrap().to_string(),
+        r["repositories"].as_array().unwrap().len(),
+    )
+}
+
+fn metric(node: &TestNode, series: &str) -> f64 {
+    node.metric(series).unwrap_or_else(|| panic!("no {series}"))
+}
+
+#[test]
+fn a_restarted_node_loads_repositories_on_first_use_and_evicts_under_a_budget() {
+    let mut a = TestNode::start_with(options("64"));
+    let alice = create_user(&a, "alice");
+    for name in ["one", "two"] {
+        create_repo(&a, &alice, name, false);
+        for i in 0..5 {
+            issue_with_comment(&a, &alice, &format!("alice/{name}"), i).unwrap();
+        }
+    }
+    let data = a.data_dir.clone();
+    a.stop();
+
+    // Restarted with a budget: nothing is loaded until used, then it stays.
+    // (The first node, shadowed, keeps the temporary directory alive.)
+    let a = TestNode::start_with(options("64").data_dir(&data));
+    assert_eq!(metric(&a, "guts_repo_cache_misses_total"), 0.0);
+    assert_eq!(metric(&a, "guts_repo_cache_bytes"), 0.0);
+    assert_eq!(metric(&a, "guts_repositories_total"), 2.0);
+    assert_eq!(metric(&a, r#"guts_issues_total{state="open"}"#), 10.0);
+    let (status, issue) = get(&a, &alice, "/api/v3/repos/alice/two/issues/3");
+    assert_eq!(status, 200, "{issue}");
+    assert_eq!(issue["title"], "issue 2");
+    assert_eq!(issue["comments"], 1);
+    assert_eq!(metric(&a, "guts_repo_cache_misses_total"), 1.0);
+    assert!(metric(&a, "guts_repo_cache_bytes") > 0.0);
+    get(&a, &alice, "/api/v3/repos/alice/two/issues/4");
+    assert!(metric(&a, "guts_repo_cache_hits_total") >= 1.0);
+    assert_eq!(metric(&a, "guts_repo_cache_evictions_total"), 0.0);
+    assert!(metric(&a, "guts_repo_open_duration_seconds_count") >= 1.0);
+    drop(a);
+
+    // With no budget, every use loads and evicts; everything still works.
+    let a = TestNode::start_with(options("0").data_dir(&data));
+    for _ in 0..3 {
+        let (status, list) = get(
+            &a,
+            &alice,
+            "/api/v3/repos/alice/one/issues?state=all&per_page=100",
+        );
+        assert_eq!(status, 200);
+        assert_eq!(list.as_array().unwrap().len(), 5);
+    }
+    issue_with_comment(&a, &alice, "alice/one", 9).unwrap();
+    let (_, list) = get(
+        &a,
+        &alice,
+        "/api/v3/repos/alice/one/issues?state=all&per_page=100",
+    );
+    assert_eq!(list.as_array().unwrap().len(), 6);
+    assert!(metric(&a, "guts_repo_cache_evictions_total") >= 4.0);
+    assert_eq!(metric(&a, "guts_repo_cache_bytes"), 0.0);
+}
+
+#[test]
+fn a_node_killed_while_writing_keeps_every_acknowledged_write_and_agrees_with_a_replay() {
+    let mut a = TestNode::start_with(options("1"));
+    let alice = create_user(&a, "alice");
+    let repos: Vec<String> = (0..3).map(|i| format!("alice/r{i}")).collect();
+    for repo in &repos {
+        create_repo(&a, &alice, repo.trim_start_matches("alice/"), false);
+    }
+    // Writers on every repository, each recording what was acknowledged, until the
+    // node dies under them.
+    let stop = Arc::new(AtomicBool::new(false));
+    let url_node = &a;
+    let acked: Vec<(String, u64)> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (stop, repos, alice) = (stop.clone(), repos.clone(), alice.clone());
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    let mut i = w;
+                    while !stop.load(Ordering::Relaxed) {
+                        let repo = &repos[i % repos.len()];
+                        match issue_with_comment(url_node, &alice, repo, i) {
+                            Some(number) => done.push((repo.clone(), number)),
+                            None => break,
+                        }
+                        i += 4;
+                    }
+                    done
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(1500));
+        url_node.signal(Signal::SIGKILL);
+        stop.store(true, Ordering::Relaxed);
+        writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(
+        acked.len() > 20,
+        "too few writes to mean anything: {}",
+        acked.len()
+    );
+    a.wait_exit(Duration::from_secs(10)).unwrap();
+    // The killed node keeps its temporary data directory alive until the test ends.
+    let (data, port) = (a.data_dir.clone(), a.p2p);
+
+    let a = TestNode::start_with(options("1").data_dir(&data).p2p_port(port));
+    for (repo, number) in &acked {
+        let (status, issue) = get(&a, &alice, &format!("/api/v3/repos/{repo}/issues/{number}"));
+        assert_eq!(status, 200, "{repo}#{number} was acknowledged: {issue}");
+    }
+    assert!(
+        !a.logs().contains("summary disagreed"),
+        "a summary was wrong after the kill"
+    );
+
+    // A fresh node takes every operation from A and folds it from zero: the states
+    // agree, repository by repository.
+    let b = TestNode::start_with(options("1").env("GUTS_BOOTSTRAP_PEERS", &a.p2p_addr()));
+    let agreed = eventually(Duration::from_secs(60), "the nodes to agree", || {
+        let (da, db) = (node_digest(&a), node_digest(&b));
+        (da.1 == repos.len() && da == db).then_some(da.0)
+    });
+    assert!(!agreed.is_empty());
+    let issues = |node: &TestNode, repo: &str| -> Vec<(u64, String, u64)> {
+        let path = format!("/api/v3/repos/{repo}/issues?state=all&per_page=100");
+        let (status, list) = get(node, &alice, &path);
+        assert_eq!(status, 200);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let title = i["title"].as_str().unwrap().to_string();
+                (
+                    i["number"].as_u64().unwrap(),
+                    title,
+                    i["comments"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    for repo in &repos {
+        assert_eq!(issues(&a, repo), issues(&b, repo), "{repo}");
+    }
+}
