@@ -798,7 +798,7 @@ fn decode_keys(
     (0..count).map(|_| r.public_key(field)).collect()
 }
 
-fn decode_verdict(r: &mut Reader<'_>) -> Result<Verdict, DecodeError> {
+pub(crate) fn decode_verdict(r: &mut Reader<'_>) -> Result<Verdict, DecodeError> {
     match r.u8()? {
         1 => Ok(Verdict::Approve),
         2 => Ok(Verdict::RequestChanges),
@@ -810,7 +810,7 @@ fn decode_verdict(r: &mut Reader<'_>) -> Result<Verdict, DecodeError> {
     }
 }
 
-fn decode_merge_method(r: &mut Reader<'_>) -> Result<MergeMethod, DecodeError> {
+pub(crate) fn decode_merge_method(r: &mut Reader<'_>) -> Result<MergeMethod, DecodeError> {
     match r.u8()? {
         1 => Ok(MergeMethod::Merge),
         2 => Ok(MergeMethod::Squash),
@@ -833,7 +833,7 @@ fn decode_option<'a, T>(
     }
 }
 
-fn decode_role(r: &mut Reader<'_>) -> Result<Role, DecodeError> {
+pub(crate) fn decode_role(r: &mut Reader<'_>) -> Result<Role, DecodeError> {
     match r.u8()? {
         1 => Ok(Role::Read),
         2 => Ok(Role::Write),
@@ -844,7 +844,7 @@ fn decode_role(r: &mut Reader<'_>) -> Result<Role, DecodeError> {
 }
 
 /// The fields of the original (0x0005) protection encoding.
-fn decode_protection(r: &mut Reader<'_>) -> Result<BranchProtection, DecodeError> {
+pub(crate) fn decode_protection(r: &mut Reader<'_>) -> Result<BranchProtection, DecodeError> {
     Ok(BranchProtection {
         no_force_push: r.bool()?,
         no_deletion: r.bool()?,
