@@ -349,6 +349,27 @@ impl CheckRuns {
         Ok(())
     }
 
+    /// The runs `runs` (each keyed by its `op`), with the indexes derived from them
+    /// rebuilt: what decoding a state needs. Refuses two runs of one numeric id, which
+    /// the fold never holds (it refuses the second).
+    pub(crate) fn from_runs(runs: BTreeMap<OpId, CheckRun>) -> Result<CheckRuns, DecodeError> {
+        let mut by_commit: BTreeMap<ObjectId, BTreeSet<OpId>> = BTreeMap::new();
+        let mut by_number = BTreeMap::new();
+        for (op, run) in &runs {
+            if by_number.insert(op.numeric(), *op).is_some() {
+                return Err(DecodeError::NotCanonical {
+                    field: "check run id",
+                });
+            }
+            by_commit.entry(run.head).or_default().insert(*op);
+        }
+        Ok(CheckRuns {
+            runs,
+            by_commit,
+            by_number,
+        })
+    }
+
     /// Appends the canonical encoding of every run (the state's own section).
     pub(crate) fn encode(&self, w: &mut Writer) {
         w.long_count(self.runs.len());

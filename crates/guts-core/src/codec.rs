@@ -801,7 +801,7 @@ fn decode_keys(
     (0..count).map(|_| r.public_key(field)).collect()
 }
 
-fn decode_verdict(r: &mut Reader<'_>) -> Result<Verdict, DecodeError> {
+pub(crate) fn decode_verdict(r: &mut Reader<'_>) -> Result<Verdict, DecodeError> {
     match r.u8()? {
         1 => Ok(Verdict::Approve),
         2 => Ok(Verdict::RequestChanges),
@@ -813,7 +813,7 @@ fn decode_verdict(r: &mut Reader<'_>) -> Result<Verdict, DecodeError> {
     }
 }
 
-fn decode_merge_method(r: &mut Reader<'_>) -> Result<MergeMethod, DecodeError> {
+pub(crate) fn decode_merge_method(r: &mut Reader<'_>) -> Result<MergeMethod, DecodeError> {
     match r.u8()? {
         1 => Ok(MergeMethod::Merge),
         2 => Ok(MergeMethod::Squash),
@@ -847,7 +847,7 @@ pub(crate) fn decode_role(r: &mut Reader<'_>) -> Result<Role, DecodeError> {
 }
 
 /// The fields of the original (0x0005) protection encoding.
-fn decode_protection(r: &mut Reader<'_>) -> Result<BranchProtection, DecodeError> {
+pub(crate) fn decode_protection(r: &mut Reader<'_>) -> Result<BranchProtection, DecodeError> {
     Ok(BranchProtection {
         no_force_push: r.bool()?,
         no_deletion: r.bool()?,

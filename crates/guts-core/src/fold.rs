@@ -47,6 +47,7 @@ use crate::ids::{ObjectId, OpId, RepoId};
 use crate::names::{self, NameError};
 use crate::op::{Payload, Role, SignedOp};
 
+mod decode;
 mod header;
 mod past;
 mod rejection;

@@ -261,6 +261,54 @@ impl<'a> Reader<'a> {
             .map_err(|_| DecodeError::InvalidUtf8 { field })
     }
 
+    /// A `u64` count (as [`Writer::long_count`] writes it) of items of at least
+    /// `item_len` bytes each, refused when they could not fit in the remaining input,
+    /// so that a caller may allocate `count` items afterwards without trusting it.
+    pub fn long_count(
+        &mut self,
+        field: &'static str,
+        item_len: usize,
+    ) -> Result<usize, DecodeError> {
+        let count = self.u64()?;
+        self.fitting(field, count, item_len)
+    }
+
+    /// `count` (already read) as a `usize`, if `count` items of at least `item_len`
+    /// bytes could fit in the remaining input.
+    pub fn fitting(
+        &self,
+        field: &'static str,
+        count: u64,
+        item_len: usize,
+    ) -> Result<usize, DecodeError> {
+        let remaining = self.remaining();
+        let count = usize::try_from(count).map_err(|_| DecodeError::TooManyItems {
+            field,
+            max: remaining,
+            found: usize::MAX,
+        })?;
+        let needed = count.saturating_mul(item_len.max(1));
+        if needed > remaining {
+            return Err(DecodeError::UnexpectedEnd { needed, remaining });
+        }
+        Ok(count)
+    }
+
+    /// A `u64`-length-prefixed byte string (as [`Writer::long_bytes`] writes it),
+    /// borrowed: the length is checked against the input before anything is taken.
+    pub fn long_bytes(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        let len = self.long_count(field, 1)?;
+        self.take(len)
+    }
+
+    /// A `u64`-length-prefixed UTF-8 string.
+    pub fn long_string(&mut self, field: &'static str) -> Result<String, DecodeError> {
+        let bytes = self.long_bytes(field)?;
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError::InvalidUtf8 { field })
+    }
+
     pub fn public_key(&mut self, field: &'static str) -> Result<PublicKey, DecodeError> {
         let bytes = self.array::<32>()?;
         PublicKey::from_bytes(&bytes).map_err(|_| DecodeError::InvalidPublicKey { field })

@@ -2,7 +2,7 @@
 //! apart from the rules in `fold.rs` because rejections are part of the state nodes
 //! agree on ([`super::RepoState::encode`]), so their tags must never change.
 
-use crate::codec::Writer;
+use crate::codec::{DecodeError, Reader, Writer};
 use crate::names::NameError;
 use crate::op::Role;
 
@@ -258,4 +258,188 @@ fn encode_name_error(w: &mut Writer, error: &NameError) {
         NameError::HeadBranch => w.u8(17),
         NameError::LeadingHyphen => w.u8(18),
     }
+}
+
+/// Every field a rejection names: a rejection holds a `&'static str`, so decoding one
+/// maps the stored text back to its constant. A field the fold gains must be added here
+/// (the decode tests fold every rejection kind, and a missing name fails them).
+pub(super) const FIELDS: &[&str] = &[
+    "assignees",
+    "body",
+    "check_run_id",
+    "check_runs",
+    "color",
+    "comments",
+    "completed_at",
+    "conclusion",
+    "context",
+    "contexts",
+    "default_branch",
+    "description",
+    "details_url",
+    "events",
+    "external_id",
+    "homepage",
+    "hooks",
+    "label",
+    "labels",
+    "name",
+    "output",
+    "owner",
+    "path",
+    "ref name",
+    "reviewers",
+    "secret",
+    "started_at",
+    "statuses",
+    "target_url",
+    "title",
+    "url",
+];
+
+/// The constant spelled by the next long string, which must be one of [`FIELDS`].
+fn decode_field(r: &mut Reader<'_>) -> Result<&'static str, DecodeError> {
+    let text = r.long_bytes("rejection field")?;
+    FIELDS
+        .iter()
+        .copied()
+        .find(|field| field.as_bytes() == text)
+        .ok_or(DecodeError::NotCanonical {
+            field: "rejection field",
+        })
+}
+
+/// The inverse of [`encode_rejection`]: unknown tags are errors.
+pub(crate) fn decode_rejection(r: &mut Reader<'_>) -> Result<Rejection, DecodeError> {
+    let tag = r.u8()?;
+    let rejection = match tag {
+        1 => Rejection::CreateWithParents,
+        2 => Rejection::RepoIdMismatch,
+        3 => Rejection::AlreadyCreated,
+        4 => Rejection::NoRepo,
+        5 => Rejection::RepoDeleted,
+        6 => Rejection::InvalidName {
+            field: decode_field(r)?,
+            error: decode_name_error(r)?,
+        },
+        7 => Rejection::NotPermitted {
+            required: crate::codec::decode_role(r)?,
+            held: match r.u8()? {
+                0 => None,
+                tag => Some(role_of(tag)?),
+            },
+        },
+        8 => Rejection::OwnerImmutable,
+        9 => Rejection::AdminRequiresOwner,
+        10 => Rejection::ReservedRef,
+        11 => Rejection::EmptyRefUpdate,
+        12 => Rejection::NonFastForward,
+        13 => Rejection::Protected(match r.u8()? {
+            1 => ProtectedAction::ForcePush,
+            2 => ProtectedAction::Deletion,
+            3 => ProtectedAction::DirectPush,
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    field: "protected action",
+                    tag,
+                });
+            }
+        }),
+        14 => Rejection::RefPathConflict {
+            existing: r.long_string("existing ref")?,
+        },
+        15 => Rejection::NoSuchThread,
+        16 => Rejection::NotAPull,
+        17 => Rejection::NoSuchComment,
+        18 => Rejection::ThreadClosed,
+        19 => Rejection::AlreadyMerged,
+        20 => Rejection::Draft,
+        21 => Rejection::OwnPullReview,
+        22 => Rejection::ReviewRequired {
+            required: r.u8()?,
+            approvals: r.u8()?,
+        },
+        23 => Rejection::SameBranch,
+        24 => Rejection::BranchMissing,
+        25 => Rejection::DuplicatePull,
+        26 => Rejection::NoCommits,
+        27 => Rejection::LabelExists,
+        28 => Rejection::InvalidText {
+            field: decode_field(r)?,
+        },
+        29 => Rejection::TooMany {
+            field: decode_field(r)?,
+        },
+        30 => Rejection::BeforeParents {
+            at: r.u64()?,
+            parent: r.u64()?,
+        },
+        31 => Rejection::Archived,
+        32 => Rejection::IssuesDisabled,
+        33 => Rejection::StatusCheck {
+            context: r.long_string("context")?,
+            failing: r.bool()?,
+        },
+        34 => Rejection::HeadBehind,
+        35 => Rejection::NoSuchCheckRun,
+        40 => Rejection::NoSuchHook,
+        tag => {
+            return Err(DecodeError::UnknownTag {
+                field: "rejection",
+                tag,
+            });
+        }
+    };
+    Ok(rejection)
+}
+
+/// A role from its tag (the `held` of `NotPermitted`, where 0 stands for none).
+fn role_of(tag: u8) -> Result<Role, DecodeError> {
+    let byte = [tag];
+    crate::codec::decode_role(&mut Reader::new(&byte))
+}
+
+/// A `u64` written by `long_count` as a `usize`.
+fn decode_usize(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
+    usize::try_from(r.u64()?).map_err(|_| DecodeError::NotCanonical {
+        field: "name error",
+    })
+}
+
+fn decode_name_error(r: &mut Reader<'_>) -> Result<NameError, DecodeError> {
+    let error = match r.u8()? {
+        1 => NameError::Empty,
+        2 => NameError::TooLong {
+            max: decode_usize(r)?,
+            found: decode_usize(r)?,
+        },
+        3 => NameError::InvalidChar {
+            ch: char::from_u32(r.u32()?).ok_or(DecodeError::NotCanonical {
+                field: "name error",
+            })?,
+            position: decode_usize(r)?,
+        },
+        4 => NameError::EdgeHyphen,
+        5 => NameError::DoubleHyphen,
+        6 => NameError::DotName,
+        7 => NameError::GitSuffix,
+        8 => NameError::NotUnderRefs,
+        9 => NameError::DoubleDot,
+        10 => NameError::AtBrace,
+        11 => NameError::BareAt,
+        12 => NameError::EmptyComponent,
+        13 => NameError::TrailingSlash,
+        14 => NameError::TrailingDot,
+        15 => NameError::DotComponent,
+        16 => NameError::LockComponent,
+        17 => NameError::HeadBranch,
+        18 => NameError::LeadingHyphen,
+        tag => {
+            return Err(DecodeError::UnknownTag {
+                field: "name error",
+                tag,
+            });
+        }
+    };
+    Ok(error)
 }
