@@ -135,6 +135,12 @@ fn a_node_killed_while_writing_keeps_every_acknowledged_write_and_agrees_with_a_
     for repo in &repos {
         create_repo(&a, &alice, repo.trim_start_matches("alice/"), false);
     }
+    // One repository is written before the load and not during it: its checkpoint is
+    // current when the node dies, and the restarted node reads it.
+    create_repo(&a, &alice, "quiet", false);
+    let quiet: Vec<u64> = (0..5)
+        .map(|i| issue_with_comment(&a, &alice, "alice/quiet", i).unwrap())
+        .collect();
     // Writers on every repository, each recording what was acknowledged, until the
     // node dies under them.
     let stop = Arc::new(AtomicBool::new(false));
@@ -158,7 +164,13 @@ fn a_node_killed_while_writing_keeps_every_acknowledged_write_and_agrees_with_a_
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(1500));
+        // Checkpoints are written every 2 s: the kill lands amid writes and passes.
+        eventually(
+            Duration::from_secs(30),
+            "checkpoints written under load",
+            || url_node.logs().contains("checkpoint written").then_some(()),
+        );
+        std::thread::sleep(Duration::from_millis(2300));
         url_node.signal(Signal::SIGKILL);
         stop.store(true, Ordering::Relaxed);
         writers
@@ -184,13 +196,25 @@ fn a_node_killed_while_writing_keeps_every_acknowledged_write_and_agrees_with_a_
         !a.logs().contains("summary disagreed"),
         "a summary was wrong after the kill"
     );
+    for number in &quiet {
+        let (status, _) = get(
+            &a,
+            &alice,
+            &format!("/api/v3/repos/alice/quiet/issues/{number}"),
+        );
+        assert_eq!(status, 200);
+    }
+    assert!(
+        a.logs().contains("state loaded from its checkpoint"),
+        "the quiet repository was not read from its checkpoint"
+    );
 
     // A fresh node takes every operation from A and folds it from zero: the states
     // agree, repository by repository.
     let b = TestNode::start_with(options("1").env("GUTS_BOOTSTRAP_PEERS", &a.p2p_addr()));
     let agreed = eventually(Duration::from_secs(60), "the nodes to agree", || {
         let (da, db) = (node_digest(&a), node_digest(&b));
-        (da.1 == repos.len() && da == db).then_some(da.0)
+        (da.1 == repos.len() + 1 && da == db).then_some(da.0)
     });
     assert!(!agreed.is_empty());
     let issues = |node: &TestNode, repo: &str| -> Vec<(u64, String, u64)> {
@@ -210,7 +234,7 @@ fn a_node_killed_while_writing_keeps_every_acknowledged_write_and_agrees_with_a_
             })
             .collect()
     };
-    for repo in &repos {
+    for repo in repos.iter().map(String::as_str).chain(["alice/quiet"]) {
         assert_eq!(issues(&a, repo), issues(&b, repo), "{repo}");
     }
 }

@@ -34,6 +34,15 @@ const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
 /// How often `guts_storage_size_bytes` is measured.
 const STORAGE_SIZE_INTERVAL: Duration = Duration::from_secs(15);
 
+/// How often checkpoints of moved repository state are written: often enough that a
+/// restart or an eviction rarely has to fold a long log, rarely enough that a busy
+/// repository is not re-encoded on every write.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Checkpoint bytes one pass writes at most (the rest wait for the next pass), so a
+/// pass never holds the writer for long.
+const CHECKPOINT_PASS_BYTES: usize = 64 * 1024 * 1024;
+
 /// How often repositories are checked for packs to consolidate.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -432,6 +441,29 @@ impl Node {
                 tokio::select! {
                     () = token.cancelled() => return Ok::<(), std::convert::Infallible>(()),
                     () = tokio::time::sleep(STORAGE_SIZE_INTERVAL) => {}
+                }
+            }
+        });
+
+        // Checkpoints of folded state, for the repositories whose state moved (and the
+        // ones evicted before theirs was written), and once more on the way out.
+        let (token, repos) = (supervisor.token(), storage.repos.clone());
+        supervisor.spawn("repo-checkpoints", async move {
+            loop {
+                let last = tokio::select! {
+                    () = token.cancelled() => true,
+                    () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
+                };
+                let max = if last {
+                    usize::MAX
+                } else {
+                    CHECKPOINT_PASS_BYTES
+                };
+                if let Err(e) = repos.write_checkpoints(max).await {
+                    tracing::warn!(error = %e, "cannot write checkpoints");
+                }
+                if last {
+                    return Ok::<(), std::convert::Infallible>(());
                 }
             }
         });

@@ -349,6 +349,8 @@ fn copy_database(
             "repo_names" => copy_table(read, &write, schema::REPO_NAMES)?,
             // Consistent with the operations copied in the same snapshot.
             "repo_summaries" => copy_table(read, &write, schema::REPO_SUMMARIES)?,
+            // Checked against the operations on use; copied so a restore starts warm.
+            "repo_checkpoints" => copy_table(read, &write, schema::REPO_CHECKPOINTS)?,
             "users" => copy_table(read, &write, schema::USERS)?,
             "user_keys" => copy_table(read, &write, schema::USER_KEYS)?,
             "tokens" => copy_table(read, &write, schema::TOKENS)?,

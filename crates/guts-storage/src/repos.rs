@@ -37,6 +37,7 @@ use crate::metrics::{ReasonLabels, TypeLabels};
 use crate::schema::{OPS, REPO_NAMES, REPO_OPS, REPO_SUMMARIES};
 
 mod cache;
+mod checkpoint;
 mod dead_letters;
 mod names;
 mod push;
@@ -124,6 +125,19 @@ pub struct RepoView {
 }
 
 impl RepoView {
+    /// A view of `state`, decoded from a checkpoint of the version `summary` counts.
+    fn from_checkpoint(id: RepoId, state: RepoState, summary: Arc<Summary>) -> RepoView {
+        RepoView {
+            id,
+            state,
+            updated_ms: summary.latest.wall_ms,
+            version: summary.version,
+            heads: summary.heads.clone(),
+            summary,
+            digest: OnceLock::new(),
+        }
+    }
+
     /// The digest of the folded state ([`RepoState::digest`]): two nodes holding the
     /// same operations (and objects) report the same digest.
     pub fn digest(&self) -> [u8; 32] {
@@ -231,6 +245,24 @@ impl Ancestry for GitAncestry {
         self.0
             .as_ref()
             .is_some_and(|r| r.is_ancestor(ancestor.as_bytes(), descendant.as_bytes()))
+    }
+}
+
+/// [`GitAncestry`], opening the repository on the first question.
+struct LazyAncestry<'a> {
+    git: &'a GitRepos,
+    id: RepoId,
+    repo: std::cell::OnceCell<GitAncestry>,
+}
+
+impl Ancestry for LazyAncestry<'_> {
+    fn is_ancestor(&self, ancestor: &ObjectId, descendant: &ObjectId) -> bool {
+        if ancestor == descendant {
+            return true;
+        }
+        self.repo
+            .get_or_init(|| GitAncestry(self.git.open_repo(&self.id.to_string()).ok()))
+            .is_ancestor(ancestor, descendant)
     }
 }
 
@@ -406,7 +438,13 @@ impl Repositories {
                 .map_err(|e| StoreError::Corrupt(format!("stored operation: {e}")))?;
         }
         drop((ops, members, read));
-        let ancestry = GitAncestry(self.git.open_repo(&id.to_string()).ok());
+        // Most logs have no operation that asks git (issues, comments): open the
+        // repository only if one does.
+        let ancestry = LazyAncestry {
+            git: &self.git,
+            id,
+            repo: std::cell::OnceCell::new(),
+        };
         Ok(Engine::new(dag, &ancestry))
     }
 

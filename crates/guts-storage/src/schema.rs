@@ -20,6 +20,12 @@ pub const REPO_OPS: MultimapTableDefinition<&[u8], &[u8]> =
 /// log and written in the transactions that append to it; rebuilt if missing.
 pub const REPO_SUMMARIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("repo_summaries");
 
+/// Checkpoints of folded state: `repo id -> format, operation count, digest, canonical
+/// state encoding` (see `repos::checkpoint`). Derived, never trusted beyond what it
+/// proves; a missing or unusable one means a fold of the log.
+pub const REPO_CHECKPOINTS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("repo_checkpoints");
+
 /// Repository names: `lowercase "owner/name" -> repo id`, claimed in the transaction
 /// that stores the creating operation, released with the deleting one. GitHub names are
 /// case-insensitive; the operation keeps the spelling.
@@ -82,6 +88,7 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_multimap_table(REPO_OPS)?;
         txn.open_table(REPO_NAMES)?;
         txn.open_table(REPO_SUMMARIES)?;
+        txn.open_table(REPO_CHECKPOINTS)?;
         txn.open_table(USERS)?;
         txn.open_table(USER_KEYS)?;
         txn.open_table(TOKENS)?;

@@ -135,6 +135,7 @@ async fn the_backup_holds_the_snapshot_and_not_later_writes() {
         ("repo_names", 2),
         // Written by the repository layer, which this test bypasses.
         ("repo_summaries", 0),
+        ("repo_checkpoints", 0),
         ("users", 2),
         ("user_keys", 2),
         ("tokens", 2),

@@ -62,6 +62,8 @@ pub(super) struct Entry {
     last_used: AtomicU64,
     /// Writes queued with the lock released and not yet durable.
     pub(super) inflight: AtomicUsize,
+    /// The version of the newest checkpoint known to be stored (0: none known).
+    pub(super) checkpointed: AtomicUsize,
     /// The digest of the state at a version, kept when the state is evicted.
     digest: Mutex<Option<(usize, [u8; 32])>>,
 }
@@ -76,6 +78,7 @@ impl Entry {
             bytes: AtomicU64::new(0),
             last_used: AtomicU64::new(0),
             inflight: AtomicUsize::new(0),
+            checkpointed: AtomicUsize::new(0),
             digest: Mutex::new(None),
         }
     }
@@ -150,6 +153,9 @@ fn check_summary(id: RepoId, entry: &Entry, folded: &Arc<Summary>) {
     }
 }
 
+/// An evicted state whose checkpoint is still to be written.
+type Pending = (RepoId, Arc<Entry>, Arc<RepoView>);
+
 /// The budget and what is charged against it.
 #[derive(Debug)]
 pub(super) struct Cache {
@@ -158,7 +164,14 @@ pub(super) struct Cache {
     clock: AtomicU64,
     /// One eviction pass at a time.
     evicting: Mutex<()>,
+    /// Evicted states held for their checkpoint, and their charge: at most
+    /// [`Cache::pending_cap`], beyond which an evicted state is just dropped (its next
+    /// load folds the log).
+    pending: Mutex<(Vec<Pending>, u64)>,
 }
+
+/// The least room for evicted states awaiting their checkpoint, whatever the budget.
+const MIN_PENDING_BYTES: u64 = 8 * 1024 * 1024;
 
 impl Cache {
     pub(super) fn new(budget: u64) -> Cache {
@@ -167,7 +180,12 @@ impl Cache {
             used: AtomicU64::new(0),
             clock: AtomicU64::new(0),
             evicting: Mutex::new(()),
+            pending: Mutex::new((Vec::new(), 0)),
         }
+    }
+
+    fn pending_cap(&self) -> u64 {
+        (self.budget.load(Ordering::Relaxed) / 4).max(MIN_PENDING_BYTES)
     }
 }
 
@@ -245,6 +263,11 @@ impl Repositories {
                     entry.publish(&view);
                     return Ok(view);
                 }
+                if let Some((view, size)) = self.view_from_checkpoint(id, entry)? {
+                    self.charge(entry, size);
+                    entry.publish(&view);
+                    return Ok(view);
+                }
                 let engine = self.load_engine(id)?;
                 let view = Arc::new(engine.view());
                 check_summary(id, entry, &view.summary);
@@ -259,6 +282,11 @@ impl Repositories {
             Err(_) => {
                 // A writer holds the lock and will publish its own view; this one
                 // serves the reader now.
+                if let Some((view, size)) = self.view_from_checkpoint(id, entry)? {
+                    self.charge(entry, size);
+                    entry.publish(&view);
+                    return Ok(view);
+                }
                 let engine = self.load_engine(id)?;
                 let view = Arc::new(engine.view());
                 self.charge(entry, estimate(&engine));
@@ -326,15 +354,48 @@ impl Repositories {
             if entry.inflight.load(Ordering::Acquire) > 0 {
                 continue;
             }
-            if let Some(view) = entry.unload_view()
-                && let Some(digest) = view.digest.get()
-            {
-                entry.keep_digest(view.version, *digest);
+            let bytes = entry.bytes.load(Ordering::Relaxed);
+            if let Some(view) = entry.unload_view() {
+                if let Some(digest) = view.digest.get() {
+                    entry.keep_digest(view.version, *digest);
+                }
+                if view.version > entry.checkpointed.load(Ordering::Acquire) {
+                    self.hold_for_checkpoint(&entry, view, bytes);
+                }
             }
             *slot = None;
             drop(slot);
             self.charge(&entry, 0);
             self.store.metrics().cache_evictions.inc();
+        }
+    }
+
+    /// Keeps an evicted state whose checkpoint is not written until the next
+    /// [`Repositories::write_checkpoints`], if there is room.
+    fn hold_for_checkpoint(&self, entry: &Arc<Entry>, view: Arc<RepoView>, bytes: u64) {
+        let cap = self.cache.pending_cap();
+        let Ok(mut pending) = self.cache.pending.lock() else {
+            return;
+        };
+        let (held, charged) = &mut *pending;
+        // A newer state of the same repository replaces the one held.
+        if let Some(at) = held.iter().position(|(id, ..)| *id == view.id) {
+            held.swap_remove(at);
+        }
+        if charged.saturating_add(bytes) <= cap {
+            *charged = charged.saturating_add(bytes);
+            held.push((view.id, entry.clone(), view));
+        }
+    }
+
+    /// The evicted states held for their checkpoint, handed over.
+    pub(super) fn evicted_dirty(&self) -> Vec<Pending> {
+        match self.cache.pending.lock() {
+            Ok(mut pending) => {
+                pending.1 = 0;
+                std::mem::take(&mut pending.0)
+            }
+            Err(_) => Vec::new(),
         }
     }
 }

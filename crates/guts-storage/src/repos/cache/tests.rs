@@ -10,6 +10,7 @@ use super::super::{GitAncestry, Repositories};
 use crate::schema::{OPS, REPO_OPS, REPO_SUMMARIES};
 use crate::testing::open_repos as open;
 use guts_core::{OpId, RepoId, SignedOp};
+use redb::ReadableTable as _;
 
 /// Opens issues, comments on them and closes every other one, in `repo`.
 async fn busy(repos: &Repositories, key: &Keypair, repo: RepoId, issues: usize) {
@@ -286,6 +287,13 @@ async fn a_budget_smaller_than_one_repository_evicts_on_every_use_and_loses_noth
         let numbers: Vec<u64> = view.state.collab.numbers.keys().copied().collect();
         assert_eq!(numbers, [1, 2, 3, 4]);
     }
+    // Evicted states wait for their checkpoints, which the next pass writes; then a
+    // read decodes one instead of folding the log.
+    assert_eq!(repos.write_checkpoints(usize::MAX).await.unwrap(), 3);
+    for id in &ids {
+        repos.get(*id).unwrap();
+        assert!(!has_engine(&repos, *id));
+    }
     let digests: Vec<[u8; 32]> = ids
         .iter()
         .map(|id| repos.state_digest(*id).unwrap())
@@ -295,4 +303,91 @@ async fn a_budget_smaller_than_one_repository_evicts_on_every_use_and_loses_noth
     for (id, digest) in ids.iter().zip(digests) {
         assert_eq!(replayed_digest(dir.path(), *id), digest);
     }
+}
+
+/// Whether repository `id` has an engine in memory (a fold of its log was needed).
+fn has_engine(repos: &Repositories, id: RepoId) -> bool {
+    let entry = repos.entry(id).unwrap();
+    let slot = entry.engine.try_lock().unwrap();
+    slot.is_some()
+}
+
+#[tokio::test]
+async fn reads_load_checkpoints_and_a_damaged_or_stale_one_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::generate();
+    let ids = {
+        let (repos, w, _m) = open(dir.path());
+        let mut ids = Vec::new();
+        for name in ["kept", "flipped", "stale"] {
+            let view = repos
+                .create(&alice, "alice", name, "", false, "main")
+                .await
+                .unwrap();
+            busy(&repos, &alice, view.id, 4).await;
+            ids.push(view.id);
+        }
+        assert_eq!(repos.write_checkpoints(usize::MAX).await.unwrap(), 3);
+        // Nothing moved since: nothing to write.
+        assert_eq!(repos.write_checkpoints(usize::MAX).await.unwrap(), 0);
+        // One moves on after its checkpoint; another's checkpoint is damaged.
+        busy(&repos, &alice, ids[2], 1).await;
+        let flipped = ids[1];
+        repos
+            .store
+            .write("test", move |txn| {
+                let mut table = txn.open_table(crate::schema::REPO_CHECKPOINTS)?;
+                let mut bytes = table
+                    .get(flipped.as_bytes().as_slice())?
+                    .map(|b| b.value().to_vec())
+                    .unwrap_or_default();
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0x20;
+                table.insert(flipped.as_bytes().as_slice(), bytes.as_slice())?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        drop(repos);
+        w.join();
+        ids
+    };
+    let names = ["kept", "flipped", "stale"];
+    let digests = {
+        let (repos, w, _m) = open(dir.path());
+        let mut digests = Vec::new();
+        for (id, name) in ids.iter().zip(names) {
+            let view = repos.find("alice", name).unwrap();
+            assert_eq!(
+                has_engine(&repos, *id),
+                name != "kept",
+                "{name}: only a sound, current checkpoint spares the fold"
+            );
+            digests.push(view.digest());
+        }
+        // The two that were folded get a checkpoint; the sound one needs none.
+        assert_eq!(repos.write_checkpoints(usize::MAX).await.unwrap(), 2);
+        drop(repos);
+        w.join();
+        digests
+    };
+    for (id, digest) in ids.iter().zip(&digests) {
+        assert_eq!(*digest, replayed_digest(dir.path(), *id));
+    }
+    // Now all three load from their checkpoints, with the same states.
+    let (repos, w, _m) = open(dir.path());
+    for ((id, name), digest) in ids.iter().zip(names).zip(&digests) {
+        let view = repos.find("alice", name).unwrap();
+        assert!(!has_engine(&repos, *id), "{name}");
+        assert_eq!(view.digest(), *digest, "{name}");
+    }
+    // A write after a checkpoint load folds the log and carries on.
+    let view = repos
+        .append(ids[0], &alice, Payload::DeleteRepo)
+        .await
+        .unwrap();
+    assert!(view.state.deleted);
+    assert!(has_engine(&repos, ids[0]));
+    drop(repos);
+    w.join();
 }

@@ -1,0 +1,201 @@
+//! Checkpoints of folded state (`REPO_CHECKPOINTS`): a repository's state as its
+//! canonical encoding ([`RepoState::encode`]), the number of operations it covers and
+//! its digest, so that a read of a repository not in memory decodes one value instead
+//! of folding its whole log.
+//!
+//! The log stays the truth. A checkpoint is written from a published view (so it is
+//! never ahead of what is durable), in a transaction of its own, by
+//! [`Repositories::write_checkpoints`] (the node runs it every few seconds, on
+//! evictions and at shutdown). It is used only if it covers exactly the operations the
+//! repository has now (operations are never removed, so an equal count is an equal
+//! set), its bytes hash to its digest (a cut or flipped checkpoint is refused: the
+//! encoding's optional sections make some prefixes decode), it decodes, and its header
+//! agrees with the repository's summary. Anything else folds the log, and the next
+//! pass writes a good checkpoint. A loaded checkpoint serves reads; the first write
+//! folds the log, since continuing a fold needs more than the state.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use guts_core::{RepoId, RepoState};
+
+use super::cache::Entry;
+use super::{RepoView, Repositories};
+use crate::error::StoreError;
+use crate::schema::REPO_CHECKPOINTS;
+
+/// Version byte leading a checkpoint.
+const CHECKPOINT_FORMAT: u8 = 1;
+/// Format byte, operation count, digest.
+const HEADER_LEN: usize = 1 + 8 + 32;
+
+/// A checkpoint's bytes for `view`. O(state).
+pub(super) fn encode(view: &RepoView) -> Vec<u8> {
+    let state = view.state.encode();
+    let digest = blake3::hash(&state);
+    let mut bytes = Vec::with_capacity(HEADER_LEN + state.len());
+    bytes.push(CHECKPOINT_FORMAT);
+    bytes.extend_from_slice(&(view.version as u64).to_be_bytes());
+    bytes.extend_from_slice(digest.as_bytes());
+    bytes.extend_from_slice(&state);
+    bytes
+}
+
+/// Why a stored checkpoint is not used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(super) enum Unusable {
+    #[error("covers {found} operations, the repository has {expected}")]
+    Stale { expected: usize, found: usize },
+    #[error("damaged: {0}")]
+    Damaged(String),
+}
+
+/// The state in `bytes` if it is a sound checkpoint of exactly `version` operations.
+pub(super) fn decode(bytes: &[u8], version: usize) -> Result<RepoState, Unusable> {
+    let damaged = |why: &str| Unusable::Damaged(why.to_string());
+    let (head, state) = bytes
+        .split_at_checked(HEADER_LEN)
+        .ok_or_else(|| damaged("shorter than its header"))?;
+    let (format, rest) = head.split_first().ok_or_else(|| damaged("empty"))?;
+    if *format != CHECKPOINT_FORMAT {
+        return Err(damaged("unknown format"));
+    }
+    let (count, digest) = rest.split_at(8);
+    let count = <[u8; 8]>::try_from(count)
+        .map(u64::from_be_bytes)
+        .map_err(|_| damaged("operation count"))?;
+    let found = usize::try_from(count).unwrap_or(usize::MAX);
+    if found != version {
+        return Err(Unusable::Stale {
+            expected: version,
+            found,
+        });
+    }
+    if blake3::hash(state).as_bytes().as_slice() != digest {
+        return Err(damaged("its bytes do not hash to its digest"));
+    }
+    RepoState::decode(state).map_err(|e| Unusable::Damaged(e.to_string()))
+}
+
+impl Repositories {
+    /// The view of repository `id` from its checkpoint, if it has a usable one (see
+    /// the module documentation); `None` sends the caller to the log.
+    pub(super) fn view_from_checkpoint(
+        &self,
+        id: RepoId,
+        entry: &Entry,
+    ) -> Result<Option<(Arc<RepoView>, u64)>, StoreError> {
+        let summary = entry.summary();
+        let read = self.store.read()?;
+        let table = read.open_table(REPO_CHECKPOINTS)?;
+        let Some(bytes) = table.get(id.as_bytes().as_slice())? else {
+            return Ok(None);
+        };
+        let size = bytes.value().len();
+        let state = match decode(bytes.value(), summary.version) {
+            Ok(state) => state,
+            Err(Unusable::Stale { .. }) => return Ok(None),
+            Err(e) => {
+                tracing::warn!(repo = %id, error = %e, "checkpoint not used: folding the log");
+                return Ok(None);
+            }
+        };
+        drop((bytes, table, read));
+        if state.header() != summary.header {
+            tracing::warn!(repo = %id, "checkpoint disagrees with the summary: folding the log");
+            return Ok(None);
+        }
+        entry.checkpointed.store(summary.version, Ordering::Release);
+        tracing::debug!(repo = %id, version = summary.version, "state loaded from its checkpoint");
+        let view = RepoView::from_checkpoint(id, state, summary);
+        // The decoded maps and strings take about twice the encoding.
+        Ok(Some((
+            Arc::new(view),
+            u64::try_from(size.saturating_mul(2)).unwrap_or(u64::MAX),
+        )))
+    }
+
+    /// Writes a checkpoint of every loaded repository whose state moved since its last
+    /// one, and of the repositories evicted before theirs was written, up to about
+    /// `max_bytes` of checkpoints (the rest wait for the next pass). One transaction
+    /// each, encoded on the blocking pool. Returns how many were written.
+    pub async fn write_checkpoints(&self, max_bytes: usize) -> Result<usize, StoreError> {
+        let mut due: Vec<(RepoId, Arc<Entry>, Arc<RepoView>)> = self.evicted_dirty();
+        if let Ok(index) = self.index.read() {
+            for (id, entry) in &index.by_id {
+                if let Some(view) = entry.peek()
+                    && view.version > entry.checkpointed.load(Ordering::Acquire)
+                {
+                    due.push((*id, entry.clone(), view));
+                }
+            }
+        }
+        // The newest state of each repository, once.
+        due.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.version.cmp(&a.2.version)));
+        due.dedup_by_key(|(id, ..)| *id);
+        let mut written = 0;
+        let mut bytes_written = 0usize;
+        for (id, entry, view) in due {
+            if bytes_written >= max_bytes {
+                break;
+            }
+            if view.version <= entry.checkpointed.load(Ordering::Acquire) {
+                continue;
+            }
+            let started = Instant::now();
+            let version = view.version;
+            let bytes = tokio::task::spawn_blocking(move || encode(&view))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("checkpoint task failed: {e}")))?;
+            bytes_written = bytes_written.saturating_add(bytes.len());
+            let bytes = Arc::new(bytes);
+            self.store
+                .write("write_checkpoint", move |txn| {
+                    txn.open_table(REPO_CHECKPOINTS)?
+                        .insert(id.as_bytes().as_slice(), bytes.as_slice())?;
+                    Ok(())
+                })
+                .await?;
+            entry.checkpointed.fetch_max(version, Ordering::AcqRel);
+            written += 1;
+            tracing::debug!(repo = %id, version, ms = started.elapsed().as_millis() as u64, "checkpoint written");
+        }
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_sound_checkpoint_of_the_current_version_is_used() {
+        let state = RepoState::default();
+        let encoded = state.encode();
+        let digest = blake3::hash(&encoded);
+        let mut bytes = vec![CHECKPOINT_FORMAT];
+        bytes.extend_from_slice(&7u64.to_be_bytes());
+        bytes.extend_from_slice(digest.as_bytes());
+        bytes.extend_from_slice(&encoded);
+        assert_eq!(decode(&bytes, 7), Ok(state));
+        assert_eq!(
+            decode(&bytes, 8),
+            Err(Unusable::Stale {
+                expected: 8,
+                found: 7
+            })
+        );
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut], 7).is_err(), "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        if let Some(last) = flipped.last_mut() {
+            *last ^= 1;
+        }
+        assert!(matches!(decode(&flipped, 7), Err(Unusable::Damaged(_))));
+        let mut format = bytes;
+        format[0] = 9;
+        assert!(matches!(decode(&format, 7), Err(Unusable::Damaged(_))));
+    }
+}
