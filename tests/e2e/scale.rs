@@ -168,7 +168,12 @@ fn a_node_killed_while_writing_keeps_every_acknowledged_write_and_agrees_with_a_
         eventually(
             Duration::from_secs(30),
             "checkpoints written under load",
-            || url_node.logs().contains("checkpoint written").then_some(()),
+            || {
+                url_node
+                    .logs()
+                    .contains("checkpoints written")
+                    .then_some(())
+            },
         );
         std::thread::sleep(Duration::from_millis(2300));
         url_node.signal(Signal::SIGKILL);

@@ -109,6 +109,18 @@ impl fmt::Debug for Keypair {
     }
 }
 
+/// Keys each thread remembers decompressed (about 200 bytes each).
+const DECOMPRESSED_MEMO: usize = 128;
+
+thread_local! {
+    /// Valid keys recently decompressed on this thread. Decompressing a point costs a
+    /// field exponentiation (about as much as folding an operation), and the
+    /// operations and state a repository is loaded from name the same few authors
+    /// thousands of times. A pure function's memo: only valid points are kept.
+    static DECOMPRESSED: std::cell::RefCell<std::collections::HashMap<[u8; KEY_LEN], PublicKey>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// An ed25519 public key; text form is 64 lowercase hex characters.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey(VerifyingKey);
@@ -121,9 +133,20 @@ impl PublicKey {
                 expected: KEY_LEN,
                 found: bytes.len(),
             })?;
-        VerifyingKey::from_bytes(&arr)
+        if let Some(known) = DECOMPRESSED.with(|memo| memo.borrow().get(&arr).copied()) {
+            return Ok(known);
+        }
+        let key = VerifyingKey::from_bytes(&arr)
             .map(PublicKey)
-            .map_err(|_| KeyParseError::InvalidPoint)
+            .map_err(|_| KeyParseError::InvalidPoint)?;
+        DECOMPRESSED.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            if memo.len() >= DECOMPRESSED_MEMO {
+                memo.clear();
+            }
+            memo.insert(arr, key);
+        });
+        Ok(key)
     }
 
     pub fn as_bytes(&self) -> &[u8; KEY_LEN] {

@@ -453,6 +453,7 @@ impl Node {
                 let last = tokio::select! {
                     () = token.cancelled() => true,
                     () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
+                    () = repos.checkpoints_wanted() => false,
                 };
                 let max = if last {
                     usize::MAX

@@ -168,10 +168,12 @@ pub(super) struct Cache {
     /// [`Cache::pending_cap`], beyond which an evicted state is just dropped (its next
     /// load folds the log).
     pending: Mutex<(Vec<Pending>, u64)>,
+    /// Told when something is held for its checkpoint.
+    wanted: tokio::sync::Notify,
 }
 
-/// The least room for evicted states awaiting their checkpoint, whatever the budget.
-const MIN_PENDING_BYTES: u64 = 8 * 1024 * 1024;
+/// The least room for states awaiting their checkpoint, whatever the budget.
+const MIN_PENDING_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Cache {
     pub(super) fn new(budget: u64) -> Cache {
@@ -181,6 +183,7 @@ impl Cache {
             clock: AtomicU64::new(0),
             evicting: Mutex::new(()),
             pending: Mutex::new((Vec::new(), 0)),
+            wanted: tokio::sync::Notify::new(),
         }
     }
 
@@ -277,6 +280,9 @@ impl Repositories {
                     *slot = Some(Box::new(engine));
                 }
                 entry.publish(&view);
+                // Folded for want of a usable checkpoint: have one written now, so the
+                // next load of this repository decodes it.
+                self.hold_for_checkpoint(entry, view.clone());
                 Ok(view)
             }
             Err(_) => {
@@ -354,13 +360,12 @@ impl Repositories {
             if entry.inflight.load(Ordering::Acquire) > 0 {
                 continue;
             }
-            let bytes = entry.bytes.load(Ordering::Relaxed);
             if let Some(view) = entry.unload_view() {
                 if let Some(digest) = view.digest.get() {
                     entry.keep_digest(view.version, *digest);
                 }
                 if view.version > entry.checkpointed.load(Ordering::Acquire) {
-                    self.hold_for_checkpoint(&entry, view, bytes);
+                    self.hold_for_checkpoint(&entry, view);
                 }
             }
             *slot = None;
@@ -370,9 +375,12 @@ impl Repositories {
         }
     }
 
-    /// Keeps an evicted state whose checkpoint is not written until the next
-    /// [`Repositories::write_checkpoints`], if there is room.
-    fn hold_for_checkpoint(&self, entry: &Arc<Entry>, view: Arc<RepoView>, bytes: u64) {
+    /// Keeps a state whose checkpoint is due (folded from the log, or evicted before
+    /// its checkpoint was written) until the next [`Repositories::write_checkpoints`],
+    /// if there is room, and wakes the writer of checkpoints.
+    fn hold_for_checkpoint(&self, entry: &Arc<Entry>, view: Arc<RepoView>) {
+        // The state alone (its engine is dropped): about the operations' encodings.
+        let bytes = entry.bytes.load(Ordering::Relaxed) / 3;
         let cap = self.cache.pending_cap();
         let Ok(mut pending) = self.cache.pending.lock() else {
             return;
@@ -385,10 +393,17 @@ impl Repositories {
         if charged.saturating_add(bytes) <= cap {
             *charged = charged.saturating_add(bytes);
             held.push((view.id, entry.clone(), view));
+            self.cache.wanted.notify_one();
         }
     }
 
-    /// The evicted states held for their checkpoint, handed over.
+    /// Resolves when a state is held for its checkpoint (or was since the last
+    /// call): what the writer of checkpoints waits for besides its interval.
+    pub async fn checkpoints_wanted(&self) {
+        self.cache.wanted.notified().await;
+    }
+
+    /// The states held for their checkpoint, handed over.
     pub(super) fn evicted_dirty(&self) -> Vec<Pending> {
         match self.cache.pending.lock() {
             Ok(mut pending) => {

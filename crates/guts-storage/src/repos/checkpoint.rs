@@ -134,33 +134,52 @@ impl Repositories {
         // The newest state of each repository, once.
         due.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.version.cmp(&a.2.version)));
         due.dedup_by_key(|(id, ..)| *id);
-        let mut written = 0;
-        let mut bytes_written = 0usize;
+        let started = Instant::now();
+        let mut batch: Vec<(RepoId, Arc<Entry>, usize, Vec<u8>)> = Vec::new();
+        let mut bytes_due = 0usize;
         for (id, entry, view) in due {
-            if bytes_written >= max_bytes {
+            if bytes_due >= max_bytes {
                 break;
             }
             if view.version <= entry.checkpointed.load(Ordering::Acquire) {
                 continue;
             }
-            let started = Instant::now();
             let version = view.version;
             let bytes = tokio::task::spawn_blocking(move || encode(&view))
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("checkpoint task failed: {e}")))?;
-            bytes_written = bytes_written.saturating_add(bytes.len());
-            let bytes = Arc::new(bytes);
-            self.store
-                .write("write_checkpoint", move |txn| {
-                    txn.open_table(REPO_CHECKPOINTS)?
-                        .insert(id.as_bytes().as_slice(), bytes.as_slice())?;
-                    Ok(())
-                })
-                .await?;
-            entry.checkpointed.fetch_max(version, Ordering::AcqRel);
-            written += 1;
-            tracing::debug!(repo = %id, version, ms = started.elapsed().as_millis() as u64, "checkpoint written");
+            bytes_due = bytes_due.saturating_add(bytes.len());
+            batch.push((id, entry, version, bytes));
         }
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        // One transaction (one fsync) for the pass.
+        let rows: Arc<Vec<(RepoId, Vec<u8>)>> = Arc::new(
+            batch
+                .iter_mut()
+                .map(|(id, _, _, bytes)| (*id, std::mem::take(bytes)))
+                .collect(),
+        );
+        let written = rows.len();
+        self.store
+            .write("write_checkpoints", move |txn| {
+                let mut table = txn.open_table(REPO_CHECKPOINTS)?;
+                for (id, bytes) in rows.iter() {
+                    table.insert(id.as_bytes().as_slice(), bytes.as_slice())?;
+                }
+                Ok(())
+            })
+            .await?;
+        for (_, entry, version, _) in &batch {
+            entry.checkpointed.fetch_max(*version, Ordering::AcqRel);
+        }
+        tracing::debug!(
+            written,
+            bytes = bytes_due,
+            ms = started.elapsed().as_millis() as u64,
+            "checkpoints written"
+        );
         Ok(written)
     }
 }
