@@ -169,9 +169,10 @@ impl TestNode {
             .env("GUTS_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("GUTS_P2P_ADDR", format!("/ip4/127.0.0.1/tcp/{p2p}"))
             .env("GUTS_SSH_ADDR", ssh.to_string())
-            // No repository state is kept between uses unless a test asks for a
-            // budget: every flow of these tests then loads its repositories from the
-            // store and evicts them again, so the cache is exercised everywhere.
+            // No repository state is kept beyond the one in use unless a test asks
+            // for a budget: every flow of these tests that moves between repositories
+            // loads them from the store and evicts them again, so the cache is
+            // exercised everywhere.
             .env("GUTS_CACHE_MB", "0");
         for (k, v) in &options.env {
             cmd.env(k, v);

@@ -455,12 +455,14 @@ impl Node {
                     () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
                     () = repos.checkpoints_wanted() => false,
                 };
-                let max = if last {
-                    usize::MAX
+                let pass = if last {
+                    guts_storage::CheckpointPass::Final
                 } else {
-                    CHECKPOINT_PASS_BYTES
+                    guts_storage::CheckpointPass::Periodic {
+                        max_bytes: CHECKPOINT_PASS_BYTES,
+                    }
                 };
-                if let Err(e) = repos.write_checkpoints(max).await {
+                if let Err(e) = repos.write_checkpoints(pass).await {
                     tracing::warn!(error = %e, "cannot write checkpoints");
                 }
                 if last {

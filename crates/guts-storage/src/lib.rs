@@ -38,8 +38,8 @@ pub use hooks::{Delivery, HookQueue, Job};
 pub use merge::{MergeError, MergeRequest, Mergeability, Signature};
 pub use metrics::StorageMetrics;
 pub use repos::{
-    Change, DeadLetter, Listing, NameBinding, RefCommand, RefRefusal, RemoteInsert, ReplayReport,
-    RepoError, RepoStatus, RepoView, Repositories, ServedName, node_state_digest,
+    Change, CheckpointPass, DeadLetter, Listing, NameBinding, RefCommand, RefRefusal, RemoteInsert,
+    ReplayReport, RepoError, RepoStatus, RepoView, Repositories, ServedName, node_state_digest,
 };
 pub use seal::{SealError, Sealer};
 pub use write::{

@@ -46,6 +46,7 @@ mod summary;
 
 pub use cache::DEFAULT_CACHE_BYTES;
 use cache::Entry;
+pub use checkpoint::CheckpointPass;
 pub use dead_letters::{DeadLetter, ReplayReport};
 use names::{Index, bound, holds, move_name, name_key, release_name, served_owner};
 pub use names::{Listing, NameBinding, ServedName};

@@ -92,20 +92,20 @@ impl RepoHeader {
             return Err(DecodeError::UnsupportedVersion(version));
         }
         let meta = if r.option_tag()? {
-            let owner = long_string(r, "owner")?;
-            let name = long_string(r, "name")?;
-            let description = long_string(r, "description")?;
+            let owner = r.long_string("owner")?;
+            let name = r.long_string("name")?;
+            let description = r.long_string("description")?;
             let private = r.bool()?;
-            let default_branch = long_string(r, "default_branch")?;
+            let default_branch = r.long_string("default_branch")?;
             let created_by = r.public_key("created_by")?;
             let created_at = r.hlc()?;
             let named_at = r.hlc()?;
-            let n = long_count(r, "former_names", 8)?;
+            let n = r.long_count("former_names", 8)?;
             let mut former_names = Vec::with_capacity(n);
             for _ in 0..n {
-                former_names.push(long_string(r, "former_name")?);
+                former_names.push(r.long_string("former_name")?);
             }
-            let homepage = long_string(r, "homepage")?;
+            let homepage = r.long_string("homepage")?;
             let has_issues = r.bool()?;
             let archived = r.bool()?;
             Some(RepoMeta {
@@ -128,22 +128,22 @@ impl RepoHeader {
         let deleted = r.bool()?;
         let mut access = Access::default();
         for roles in [&mut access.collaborators, &mut access.org] {
-            for _ in 0..long_count(r, "roles", 33)? {
+            for _ in 0..r.long_count("roles", 33)? {
                 let user = r.public_key("role holder")?;
                 roles.insert(user, crate::codec::decode_role(r)?);
             }
         }
         let mut refs = BTreeMap::new();
-        for _ in 0..long_count(r, "refs", 8 + 20 + 32 + 12)? {
-            let name = long_string(r, "ref")?;
+        for _ in 0..r.long_count("refs", 8 + 20 + 32 + 12)? {
+            let name = r.long_string("ref")?;
             let target = ObjectId::from_bytes(r.array()?);
             let op = OpId::from_bytes(r.array()?);
             let at = r.hlc()?;
             refs.insert(name, RefState { target, op, at });
         }
         let mut conflicts = BTreeMap::new();
-        for _ in 0..long_count(r, "conflicts", 8 + 20)? {
-            let name = long_string(r, "conflict ref")?;
+        for _ in 0..r.long_count("conflicts", 8 + 20)? {
+            let name = r.long_string("conflict ref")?;
             conflicts.insert(name, ObjectId::from_bytes(r.array()?));
         }
         Ok(RepoHeader {
@@ -154,41 +154,6 @@ impl RepoHeader {
             conflicts,
         })
     }
-}
-
-/// A `u64` count of items of at least `item_len` bytes each, refused when they could
-/// not fit in what is left of the input.
-fn long_count(
-    r: &mut Reader<'_>,
-    field: &'static str,
-    item_len: usize,
-) -> Result<usize, DecodeError> {
-    let count = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
-    let needed = count.saturating_mul(item_len);
-    if needed > r.remaining() {
-        return Err(DecodeError::TooManyItems {
-            field,
-            max: r.remaining() / item_len.max(1),
-            found: count,
-        });
-    }
-    Ok(count)
-}
-
-/// A `u64`-length-prefixed UTF-8 string ([`Writer::long_bytes`]).
-fn long_string(r: &mut Reader<'_>, field: &'static str) -> Result<String, DecodeError> {
-    let len = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
-    if len > r.remaining() {
-        return Err(DecodeError::FieldTooLong {
-            field,
-            max: r.remaining(),
-            found: len,
-        });
-    }
-    let bytes = r.take(len)?;
-    std::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| DecodeError::InvalidUtf8 { field })
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 //! fold) and the view readers share. Loading folds the repository's log (operations
 //! are decoded without re-verifying their signatures, see `SignedOp::decode_stored`);
 //! when the estimated size of what is loaded passes the budget, the least recently
-//! used repositories are dropped back to their summaries. Nothing is lost by that: the
-//! log is the truth, and the next use folds it again.
+//! used repositories are dropped back to their summaries, all but the most recently
+//! used one (a repository larger than the budget stays while it is the one in use).
+//! Nothing is lost by that: the log is the truth, and the next use loads it again.
 //!
 //! Three rules keep an eviction from racing a write:
 //! - only an entry whose append lock is free can be evicted (`try_lock`), so no append,
@@ -60,6 +61,8 @@ pub(super) struct Entry {
     bytes: AtomicU64,
     /// [`Cache::clock`] at the last use.
     last_used: AtomicU64,
+    /// Milliseconds since [`Cache::started`] at the last use.
+    last_used_ms: AtomicU64,
     /// Writes queued with the lock released and not yet durable.
     pub(super) inflight: AtomicUsize,
     /// The version of the newest checkpoint known to be stored (0: none known).
@@ -77,6 +80,7 @@ impl Entry {
             summary: RwLock::new(Arc::new(summary)),
             bytes: AtomicU64::new(0),
             last_used: AtomicU64::new(0),
+            last_used_ms: AtomicU64::new(0),
             inflight: AtomicUsize::new(0),
             checkpointed: AtomicUsize::new(0),
             digest: Mutex::new(None),
@@ -170,6 +174,8 @@ pub(super) struct Cache {
     pending: Mutex<(Vec<Pending>, u64)>,
     /// Told when something is held for its checkpoint.
     wanted: tokio::sync::Notify,
+    /// What [`Entry::last_used_ms`] counts from.
+    started: Instant,
 }
 
 /// The least room for states awaiting their checkpoint, whatever the budget.
@@ -184,7 +190,12 @@ impl Cache {
             evicting: Mutex::new(()),
             pending: Mutex::new((Vec::new(), 0)),
             wanted: tokio::sync::Notify::new(),
+            started: Instant::now(),
         }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn pending_cap(&self) -> u64 {
@@ -208,6 +219,15 @@ impl Repositories {
     fn touch(&self, entry: &Entry) {
         let now = self.cache.clock.fetch_add(1, Ordering::Relaxed);
         entry.last_used.store(now, Ordering::Relaxed);
+        entry
+            .last_used_ms
+            .store(self.cache.elapsed_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether `entry` has not been used for `idle_ms`.
+    pub(super) fn idle(&self, entry: &Entry, idle_ms: u64) -> bool {
+        let last = entry.last_used_ms.load(Ordering::Relaxed);
+        self.cache.elapsed_ms().saturating_sub(last) >= idle_ms
     }
 
     /// Charges `entry` with `bytes` (replacing what it was charged).
@@ -230,6 +250,20 @@ impl Repositories {
             .set(i64::try_from(used).unwrap_or(i64::MAX));
     }
 
+    /// Counts a miss; the load starts now.
+    fn miss(&self) -> Instant {
+        self.store.metrics().cache_misses.inc();
+        Instant::now()
+    }
+
+    /// Records how long the load that started at `started` took.
+    fn opened(&self, started: Instant) {
+        self.store
+            .metrics()
+            .open_duration
+            .observe(started.elapsed().as_secs_f64());
+    }
+
     /// The view of `entry`, loading the repository if it is not in memory. `None` if
     /// it cannot be loaded (the store failed; logged).
     pub(super) fn view_of(&self, id: RepoId, entry: &Arc<Entry>) -> Option<Arc<RepoView>> {
@@ -238,13 +272,9 @@ impl Repositories {
             self.touch(entry);
             return Some(view);
         }
-        self.store.metrics().cache_misses.inc();
-        let started = Instant::now();
+        let started = self.miss();
         let loaded = self.load_view(id, entry);
-        self.store
-            .metrics()
-            .open_duration
-            .observe(started.elapsed().as_secs_f64());
+        self.opened(started);
         match loaded {
             Ok(view) => {
                 self.enforce_budget();
@@ -316,13 +346,9 @@ impl Repositories {
             self.touch(entry);
             return Ok(engine);
         }
-        self.store.metrics().cache_misses.inc();
-        let started = Instant::now();
+        let started = self.miss();
         let engine = Box::new(self.load_engine(id)?);
-        self.store
-            .metrics()
-            .open_duration
-            .observe(started.elapsed().as_secs_f64());
+        self.opened(started);
         check_summary(id, entry, &Arc::new(engine.summary()));
         self.charge(entry, estimate(&engine));
         Ok(engine)
@@ -350,6 +376,9 @@ impl Repositories {
             Err(_) => return,
         };
         loaded.sort_unstable_by_key(|(used, _)| *used);
+        // The most recently used state stays, even alone over the budget: evicting the
+        // repository in use would fold its log again on its next request.
+        loaded.pop();
         for (_, entry) in loaded {
             if self.cache.used.load(Ordering::Relaxed) <= low_water {
                 break;

@@ -25,10 +25,37 @@ use super::{RepoView, Repositories};
 use crate::error::StoreError;
 use crate::schema::REPO_CHECKPOINTS;
 
+/// Which checkpoints a [`Repositories::write_checkpoints`] pass writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointPass {
+    /// The held ones and the loaded states that moved enough (see `periodic_due`), up
+    /// to about `max_bytes` of checkpoints; the rest wait for the next pass.
+    Periodic { max_bytes: usize },
+    /// Every state that moved at all: at shutdown, so the next start loads them.
+    Final,
+}
+
 /// Version byte leading a checkpoint.
 const CHECKPOINT_FORMAT: u8 = 1;
 /// Format byte, operation count, digest.
 const HEADER_LEN: usize = 1 + 8 + 32;
+
+/// New operations after which a loaded state's checkpoint is rewritten by the periodic
+/// pass, at least; beyond that, only once the repository has doubled since its last
+/// checkpoint, and only once it has been left alone for [`PERIODIC_IDLE_MS`].
+/// Re-encoding a large busy repository on every pass would hold the store's writer
+/// (and every append queued behind it) for the whole state each time; a repository in
+/// use is checkpointed when it goes quiet, is evicted or the node stops. A crash costs
+/// at most a fold of what moved since.
+const PERIODIC_MIN_OPS: usize = 64;
+/// See [`PERIODIC_MIN_OPS`].
+const PERIODIC_IDLE_MS: u64 = 5_000;
+
+/// Whether the periodic pass writes a checkpoint of a loaded state at `version` whose
+/// last checkpoint is at `checkpointed`.
+fn periodic_due(version: usize, checkpointed: usize) -> bool {
+    version.saturating_sub(checkpointed) >= PERIODIC_MIN_OPS.max(checkpointed)
+}
 
 /// A checkpoint's bytes for `view`. O(state).
 pub(super) fn encode(view: &RepoView) -> Vec<u8> {
@@ -116,16 +143,24 @@ impl Repositories {
         )))
     }
 
-    /// Writes a checkpoint of every loaded repository whose state moved since its last
-    /// one, and of the repositories evicted before theirs was written, up to about
-    /// `max_bytes` of checkpoints (the rest wait for the next pass). One transaction
-    /// each, encoded on the blocking pool. Returns how many were written.
-    pub async fn write_checkpoints(&self, max_bytes: usize) -> Result<usize, StoreError> {
+    /// Writes the checkpoints that are due (see [`CheckpointPass`]): those of states held
+    /// for one (folded from the log, or evicted before theirs was written), and those
+    /// of loaded states that moved enough since their last one. One transaction per
+    /// pass, encoded on the blocking pool. Returns how many were written.
+    pub async fn write_checkpoints(&self, pass: CheckpointPass) -> Result<usize, StoreError> {
+        let (max_bytes, every_moved) = match pass {
+            CheckpointPass::Periodic { max_bytes } => (max_bytes, false),
+            CheckpointPass::Final => (usize::MAX, true),
+        };
         let mut due: Vec<(RepoId, Arc<Entry>, Arc<RepoView>)> = self.evicted_dirty();
         if let Ok(index) = self.index.read() {
             for (id, entry) in &index.by_id {
+                let checkpointed = entry.checkpointed.load(Ordering::Acquire);
                 if let Some(view) = entry.peek()
-                    && view.version > entry.checkpointed.load(Ordering::Acquire)
+                    && view.version > checkpointed
+                    && (every_moved
+                        || (periodic_due(view.version, checkpointed)
+                            && self.idle(entry, PERIODIC_IDLE_MS)))
                 {
                     due.push((*id, entry.clone(), view));
                 }
