@@ -131,7 +131,8 @@ impl Replica for NodeReplica {
     }
 
     async fn offer(&self, repo: RepoId, ops: Vec<SignedOp>) -> Result<Offered, ReplicaError> {
-        let known = self.repos.get(repo).is_some();
+        // Held here at all (from its summary: nothing is loaded to answer).
+        let known = self.repos.heads(repo).is_some();
         let wanted = if known {
             self.seeds(repo)
         } else {
