@@ -825,7 +825,7 @@ pub(crate) fn decode_merge_method(r: &mut Reader<'_>) -> Result<MergeMethod, Dec
     }
 }
 
-fn decode_option<'a, T>(
+pub(crate) fn decode_option<'a, T>(
     r: &mut Reader<'a>,
     value: impl FnOnce(&mut Reader<'a>) -> Result<T, DecodeError>,
 ) -> Result<Option<T>, DecodeError> {

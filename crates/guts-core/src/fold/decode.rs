@@ -281,17 +281,8 @@ pub(super) fn object(r: &mut Reader<'_>) -> Result<ObjectId, DecodeError> {
     r.array().map(ObjectId::from_bytes)
 }
 
-/// An `Option` as `Writer::option_tag` and the value spell it.
-pub(super) fn option<'a, T>(
-    r: &mut Reader<'a>,
-    value: impl FnOnce(&mut Reader<'a>) -> Result<T, DecodeError>,
-) -> Result<Option<T>, DecodeError> {
-    if r.option_tag()? {
-        value(r).map(Some)
-    } else {
-        Ok(None)
-    }
-}
+/// An `Option` as `Writer::option_tag` and the value spell it: the operations' own.
+pub(super) use crate::codec::decode_option as option;
 
 /// An optional long string (statuses', check runs').
 pub(super) fn opt_text(
