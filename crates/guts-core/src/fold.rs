@@ -48,11 +48,13 @@ use crate::names::{self, NameError};
 use crate::op::{Payload, Role, SignedOp};
 
 mod decode;
+mod frontier;
 mod header;
 mod past;
 mod rejection;
 mod state;
 
+pub use frontier::{FrontierError, append_at_frontier, folds_at_frontier};
 pub use header::RepoHeader;
 use past::{AclEffect, Pasts, apply_effect};
 pub use rejection::{ProtectedAction, Rejection};

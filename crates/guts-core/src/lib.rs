@@ -34,8 +34,9 @@ pub use collab::{
 };
 pub use dag::{DagError, Inserted, RepoDag};
 pub use fold::{
-    Access, Ancestry, AppendError, Fold, MAX_FORMER_NAMES, MAX_HOMEPAGE_BYTES, ProtectedAction,
-    RefState, Rejection, RepoHeader, RepoMeta, RepoState, fold,
+    Access, Ancestry, AppendError, Fold, FrontierError, MAX_FORMER_NAMES, MAX_HOMEPAGE_BYTES,
+    ProtectedAction, RefState, Rejection, RepoHeader, RepoMeta, RepoState, append_at_frontier,
+    fold, folds_at_frontier,
 };
 pub use hlc::{Clock, ClockError, Hlc};
 pub use identity::{KeyParseError, Keypair, PublicKey};

@@ -2,15 +2,16 @@
 //! checked by folding it into the repository's DAG *before* it is stored, and stored
 //! durably before it is acknowledged.
 //!
-//! The operation log (`OPS`, `REPO_OPS`) is the only truth. Repository state lives in
-//! memory as the fold of that log and is rebuilt from it on open, so there is no
-//! materialised copy that could disagree with it after a crash. The one derived table,
-//! `REPO_NAMES`, exists so that a name is claimed atomically with the operation that
-//! claims it.
+//! The operation log (`OPS`, `REPO_OPS`) is the only truth. Repository state is the
+//! fold of that log; what is derived from it and stored (summaries, checkpoints) is
+//! checked against the log and thrown away when it disagrees, so nothing materialised
+//! can outvote it after a crash. `REPO_NAMES` exists so that a name is claimed
+//! atomically with the operation that claims it.
 //!
 //! Cost model: a local append names every head as a parent, so it is last in the
-//! topological order and is folded incrementally (`Fold::append`: one visit, no copy of
-//! the DAG). Opening folds every repository once. Appends to one repository are
+//! topological order and is folded incrementally: onto the loaded DAG (`Fold::append`:
+//! one visit, no copy of the DAG), or onto the state alone when only that is loaded
+//! (see [`local`]). Opening folds nothing (see [`summary`]); states load on first use. Appends to one repository are
 //! serialised up to the moment their write is queued, so that each names the previous
 //! one as its parent; they wait for their fsync after releasing the append lock, so
 //! concurrent appends share group commits.
@@ -19,14 +20,13 @@
 //! and operations the fold refuses for good are kept in [`dead_letters`].
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use guts_core::names::{NameError, validate_repo_name};
 use guts_core::{
-    Ancestry, AppendError, Clock, Fold, Hlc, Keypair, ObjectId, OpId, Operation, Payload,
-    Rejection, RepoDag, RepoId, RepoState, SignedOp,
+    Ancestry, Clock, Fold, Hlc, Keypair, ObjectId, OpId, Operation, Payload, Rejection, RepoDag,
+    RepoId, RepoState, SignedOp,
 };
 use redb::{ReadableMultimapTable as _, ReadableTable as _};
 
@@ -39,6 +39,7 @@ use crate::schema::{OPS, REPO_NAMES, REPO_OPS, REPO_SUMMARIES};
 mod cache;
 mod checkpoint;
 mod dead_letters;
+mod local;
 mod names;
 mod push;
 mod replicate;
@@ -357,7 +358,7 @@ impl Repositories {
                     let entry = Arc::new(Entry::loaded(view.clone()));
                     this.charge(&entry, cache::estimate(&engine));
                     if let Ok(mut slot) = entry.engine.try_lock() {
-                        *slot = Some(Box::new(engine));
+                        *slot = Some(cache::Loaded::Log(Box::new(engine)));
                     }
                     rebuilt.push((id, view.summary.encode()));
                     (entry, view.summary.as_ref().clone())
@@ -601,7 +602,7 @@ impl Repositories {
         let entry = Arc::new(Entry::loaded(view.clone()));
         self.charge(&entry, cache::estimate(&engine));
         if let Ok(mut slot) = entry.engine.try_lock() {
-            *slot = Some(Box::new(engine));
+            *slot = Some(cache::Loaded::Log(Box::new(engine)));
         }
         if let Ok(mut index) = self.index.write() {
             index.set_claim(id, view.state.meta.as_ref(), view.state.deleted, bound);
@@ -639,80 +640,22 @@ impl Repositories {
         &self,
         id: RepoId,
         key: &Keypair,
-        mut payload: Payload,
+        payload: Payload,
         check: impl FnOnce(&RepoState) -> Result<(), RepoError>,
     ) -> Result<(Arc<RepoView>, OpId), RepoError> {
         let entry = self.entry(id)?;
         let mut slot = entry.engine.lock().await;
-        let engine = self.take_engine(&entry, &mut slot, id)?;
-        let checked = check(engine.fold.state());
-        if let Payload::OpenIssue { number, .. } | Payload::OpenPull { number, .. } = &mut payload
-            && *number == 0
-        {
-            *number = engine.fold.state().collab.next_number();
-        }
-        if let Err(e) = checked {
-            *slot = Some(engine);
-            return Err(e);
-        }
-        let counted = counted_thread(&payload);
-        let name_before = engine.fold.state().meta.as_ref().map(|m| m.name.clone());
-        let before = counted
-            .and_then(|t| engine.fold.state().collab.threads.get(&t))
-            .map(thread_state);
-        let op = Operation {
-            repo: id,
-            parents: engine.dag.heads(),
-            author: key.public(),
-            timestamp: self.tick(),
-            payload,
-        }
-        .sign(key)?;
-        let (git, candidate) = (self.git.clone(), op.clone());
-        let fold_one = move |mut engine: Box<Engine>| {
-            let ancestry = GitAncestry(git.open_repo(&id.to_string()).ok());
-            let Engine { dag, fold, .. } = &mut *engine;
-            let appended = fold.append(dag, candidate, &ancestry);
-            (engine, appended)
-        };
-        // Only ref-moving payloads ask git about ancestry (disk reads, and a long walk
-        // at worst): those fold on the blocking pool. The rest (issues, comments,
-        // settings) fold in microseconds, here, with no repository opened.
-        let (mut engine, appended) = if needs_ancestry(&op.op().payload) {
-            tokio::task::spawn_blocking(move || fold_one(engine))
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("fold task failed: {e}")))?
-        } else {
-            let mut engine = engine;
-            let appended = engine.fold.append(&mut engine.dag, op.clone(), &NoAncestry);
-            (engine, appended)
-        };
-        if appended.is_ok() {
-            engine.note(&op);
-            let thread = counted.unwrap_or(op.id());
-            let after = engine
-                .fold
-                .state()
-                .collab
-                .threads
-                .get(&thread)
-                .map(thread_state);
-            engine.counts.shift(before, after);
-            if engine.fold.state().deleted {
-                engine.counts = ThreadCounts::default();
-            }
-        }
-        let view = engine.view();
-        let size = cache::estimate(&engine);
-        *slot = Some(engine);
-        match appended {
-            Ok(()) => {}
-            Err(AppendError::Rejected(rejection)) => {
-                self.count_rejection(&rejection);
-                return Err(RepoError::Rejected(rejection));
-            }
-            Err(other) => return Err(StoreError::Corrupt(other.to_string()).into()),
-        }
+        let at = self.tick();
+        let local::Folded {
+            op,
+            view,
+            size,
+            before,
+            counted,
+            name_before,
+        } = self
+            .fold_local(id, &entry, &mut slot, key, payload, at, check)
+            .await?;
         // A merge moves a branch; a new default branch moves HEAD.
         let moves_refs = matches!(
             op.op().payload,
@@ -754,7 +697,7 @@ impl Repositories {
             .as_ref()
             .map(|m| m.owner.to_ascii_lowercase());
         let summary = view.summary.encode();
-        entry.inflight.fetch_add(1, Ordering::AcqRel);
+        entry.begin_write();
         let pending = self
             .store
             .submit("append_operation", move |txn| {
@@ -787,7 +730,7 @@ impl Repositories {
                 *slot = None;
                 entry.unload_view();
                 self.charge(&entry, 0);
-                entry.inflight.fetch_sub(1, Ordering::AcqRel);
+                entry.end_write();
                 return Err(e.into());
             }
         };
@@ -812,13 +755,12 @@ impl Repositories {
             }
             entry.unload_view();
             self.charge(&entry, 0);
-            entry.inflight.fetch_sub(1, Ordering::AcqRel);
+            entry.end_write();
             return Err(e.into());
         }
-        let view = Arc::new(view);
         entry.publish(&view);
         self.charge(&entry, size);
-        entry.inflight.fetch_sub(1, Ordering::AcqRel);
+        entry.end_write();
         if moves_refs {
             // Still under the append lock, so git's refs change in the fold's order.
             self.sync_git_refs(id, &view.state).await?;

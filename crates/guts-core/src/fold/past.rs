@@ -33,6 +33,16 @@ impl Pasts {
         }
     }
 
+    /// One past, set 0, producing `acl`: the past of an operation that descends from
+    /// every operation folded so far, whose ACL is the state's (see `frontier`). Not to
+    /// be combined further.
+    pub(super) fn everything(acl: Acl) -> Self {
+        Self {
+            sets: vec![(Vec::new(), acl)],
+            lookup: BTreeMap::new(),
+        }
+    }
+
     fn bits(&self, past: usize) -> &[u64] {
         self.sets.get(past).map_or(&[], |(bits, _)| bits)
     }

@@ -1430,7 +1430,7 @@ proptest! {
             .map(|o| o.op().timestamp.wall_ms)
             .max()
             .unwrap();
-        let (mut accepted, mut refused) = (0, 0);
+        let (mut accepted, mut refused, mut frontier_checked) = (0, 0, 0);
         for (k, template) in templates.iter().skip(1).enumerate() {
             let wall = latest + 1 + k as u64;
             let key = (0..=u8::MAX)
@@ -1450,6 +1450,26 @@ proptest! {
             with.insert(op.clone()).unwrap();
             let full = fold(&with, &graph);
             let before = incremental.state().encode();
+            // The same operation folded onto the state alone, where it can be.
+            let newest = dag.topological().into_iter().map(|o| o.op().timestamp).max().unwrap();
+            let mut alone = incremental.state().clone();
+            let at_frontier = append_at_frontier(&mut alone, repo, &op, newest, &graph);
+            match &at_frontier {
+                Ok(()) => {
+                    prop_assert_eq!(alone.encode(), full.encode());
+                    frontier_checked += 1;
+                }
+                Err(FrontierError::Rejected(rejection)) => {
+                    prop_assert_eq!(full.rejected.get(&op.id()), Some(rejection));
+                    prop_assert_eq!(alone.encode(), before.clone());
+                    frontier_checked += 1;
+                }
+                Err(FrontierError::NeedsLog) => {
+                    prop_assert!(!folds_at_frontier(&op.op().payload));
+                    prop_assert_eq!(alone.encode(), before.clone());
+                }
+                Err(FrontierError::WrongRepo) => prop_assert!(false, "wrong repository"),
+            }
             match incremental.append(&mut dag, op.clone(), &graph) {
                 Ok(()) => {
                     prop_assert_eq!(incremental.state().encode(), full.encode());
@@ -1466,6 +1486,8 @@ proptest! {
         }
         prop_assert_eq!(accepted + refused, templates.len() - 1);
         prop_assert_eq!(Fold::new(&dag, &graph).state().encode(), incremental.state().encode());
+        let eligible = templates.iter().skip(1).filter(|t| folds_at_frontier(&t.op().payload)).count();
+        prop_assert_eq!(frontier_checked, eligible);
     }
 }
 

@@ -33,7 +33,7 @@ use crate::error::StoreError;
 /// The default budget (`GUTS_CACHE_MB`'s default, in bytes).
 pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
 /// Fixed bytes per operation besides its encoding: DAG node, fold bookkeeping, maps.
-const PER_OP_OVERHEAD: usize = 400;
+pub(super) const PER_OP_OVERHEAD: usize = 400;
 /// Eviction frees down to this share of the budget (in percent), so that a node at its
 /// budget does not evict on every load.
 const LOW_WATER_PERCENT: u64 = 90;
@@ -42,6 +42,17 @@ const LOW_WATER_PERCENT: u64 = 90;
 pub(super) fn estimate(engine: &Engine) -> u64 {
     let per_op = engine.dag.len().saturating_mul(PER_OP_OVERHEAD);
     u64::try_from(engine.ops_bytes.saturating_mul(3).saturating_add(per_op)).unwrap_or(u64::MAX)
+}
+
+/// What an entry's append lock guards, once something loaded it.
+#[derive(Debug)]
+pub(super) enum Loaded {
+    /// The DAG and its continuable fold: any operation folds onto it.
+    Log(Box<Engine>),
+    /// The newest state alone, from a checkpoint and moved on by local appends (whose
+    /// writes may not be durable yet): local operations that do not move refs fold
+    /// onto it (see `local`); anything else loads the log, once those writes are.
+    Frontier(Arc<RepoView>),
 }
 
 /// One repository: its engine (guarded for appends, which must see current heads),
@@ -54,17 +65,19 @@ pub(super) fn estimate(engine: &Engine) -> u64 {
 /// Eviction empties both the slot and the view.
 #[derive(Debug)]
 pub(super) struct Entry {
-    pub(super) engine: tokio::sync::Mutex<Option<Box<Engine>>>,
+    pub(super) engine: tokio::sync::Mutex<Option<Loaded>>,
     view: RwLock<Option<Arc<RepoView>>>,
     summary: RwLock<Arc<Summary>>,
     /// Estimated bytes while loaded (what [`Cache::used`] counts for it), else 0.
-    bytes: AtomicU64,
+    pub(super) bytes: AtomicU64,
     /// [`Cache::clock`] at the last use.
     last_used: AtomicU64,
     /// Milliseconds since [`Cache::started`] at the last use.
     last_used_ms: AtomicU64,
     /// Writes queued with the lock released and not yet durable.
     pub(super) inflight: AtomicUsize,
+    /// Told when `inflight` drops to 0.
+    settled: tokio::sync::Notify,
     /// The version of the newest checkpoint known to be stored (0: none known).
     pub(super) checkpointed: AtomicUsize,
     /// The digest of the state at a version, kept when the state is evicted.
@@ -82,6 +95,7 @@ impl Entry {
             last_used: AtomicU64::new(0),
             last_used_ms: AtomicU64::new(0),
             inflight: AtomicUsize::new(0),
+            settled: tokio::sync::Notify::new(),
             checkpointed: AtomicUsize::new(0),
             digest: Mutex::new(None),
         }
@@ -94,6 +108,32 @@ impl Entry {
             *slot = Some(view);
         }
         entry
+    }
+
+    /// A write is queued for the log (see [`Entry::inflight`]).
+    pub(super) fn begin_write(&self) {
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A write queued by [`Entry::begin_write`] is durable, or failed.
+    pub(super) fn end_write(&self) {
+        if self.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.settled.notify_waiters();
+        }
+    }
+
+    /// Resolves once no write is on its way to the log: what a fold of the log must
+    /// wait for to include them.
+    pub(super) async fn settle(&self) {
+        loop {
+            let notified = self.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.inflight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub(super) fn summary(&self) -> Arc<Summary> {
@@ -216,7 +256,7 @@ impl Repositories {
         self.cache.used.load(Ordering::Relaxed)
     }
 
-    fn touch(&self, entry: &Entry) {
+    pub(super) fn touch(&self, entry: &Entry) {
         let now = self.cache.clock.fetch_add(1, Ordering::Relaxed);
         entry.last_used.store(now, Ordering::Relaxed);
         entry
@@ -251,13 +291,13 @@ impl Repositories {
     }
 
     /// Counts a miss; the load starts now.
-    fn miss(&self) -> Instant {
+    pub(super) fn miss(&self) -> Instant {
         self.store.metrics().cache_misses.inc();
         Instant::now()
     }
 
     /// Records how long the load that started at `started` took.
-    fn opened(&self, started: Instant) {
+    pub(super) fn opened(&self, started: Instant) {
         self.store
             .metrics()
             .open_duration
@@ -290,11 +330,18 @@ impl Repositories {
     fn load_view(&self, id: RepoId, entry: &Arc<Entry>) -> Result<Arc<RepoView>, StoreError> {
         match entry.engine.try_lock() {
             Ok(mut slot) => {
-                if let Some(engine) = slot.as_ref() {
+                match slot.as_ref() {
                     // Loaded by a writer meanwhile.
-                    let view = Arc::new(engine.view());
-                    entry.publish(&view);
-                    return Ok(view);
+                    Some(Loaded::Log(engine)) => {
+                        let view = Arc::new(engine.view());
+                        entry.publish(&view);
+                        return Ok(view);
+                    }
+                    Some(Loaded::Frontier(view)) => {
+                        entry.publish(view);
+                        return Ok(view.clone());
+                    }
+                    None => {}
                 }
                 if let Some((view, size)) = self.view_from_checkpoint(id, entry)? {
                     self.charge(entry, size);
@@ -307,7 +354,7 @@ impl Repositories {
                 self.charge(entry, estimate(&engine));
                 // An engine is installed only when no write is on its way to the log.
                 if entry.inflight.load(Ordering::Acquire) == 0 {
-                    *slot = Some(Box::new(engine));
+                    *slot = Some(Loaded::Log(Box::new(engine)));
                 }
                 entry.publish(&view);
                 // Folded for want of a usable checkpoint: have one written now, so the
@@ -332,20 +379,22 @@ impl Repositories {
         }
     }
 
-    /// The engine from its slot, or rebuilt from the log if the slot is empty (never
-    /// loaded, evicted, or left empty by a failed append). The caller holds the slot's
-    /// lock and puts an engine back (or not).
-    pub(super) fn take_engine(
+    /// The engine from its slot, or rebuilt from the log if the slot holds none (never
+    /// loaded, evicted, left empty by a failed append, or holding a state alone): then
+    /// once the writes on their way to the log are durable, so the fold includes them.
+    /// The caller holds the slot's lock and puts an engine back (or not).
+    pub(super) async fn take_engine(
         &self,
         entry: &Entry,
-        slot: &mut Option<Box<Engine>>,
+        slot: &mut Option<Loaded>,
         id: RepoId,
     ) -> Result<Box<Engine>, super::RepoError> {
-        if let Some(engine) = slot.take() {
+        if let Some(Loaded::Log(engine)) = slot.take() {
             self.store.metrics().cache_hits.inc();
             self.touch(entry);
             return Ok(engine);
         }
+        entry.settle().await;
         let started = self.miss();
         let engine = Box::new(self.load_engine(id)?);
         self.opened(started);

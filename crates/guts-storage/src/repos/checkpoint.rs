@@ -11,8 +11,8 @@
 //! set), its bytes hash to its digest (a cut or flipped checkpoint is refused: the
 //! encoding's optional sections make some prefixes decode), it decodes, and its header
 //! agrees with the repository's summary. Anything else folds the log, and the next
-//! pass writes a good checkpoint. A loaded checkpoint serves reads; the first write
-//! folds the log, since continuing a fold needs more than the state.
+//! pass writes a good checkpoint. A loaded checkpoint serves reads, and local writes
+//! that do not move refs fold onto it (see `local`); anything else folds the log.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

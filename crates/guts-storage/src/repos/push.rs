@@ -8,6 +8,7 @@ use guts_core::{
     Ancestry, AppendError, Hlc, Keypair, ObjectId, OpId, Operation, Payload, Rejection, RepoId,
 };
 
+use super::cache::Loaded;
 use super::{Engine, GitAncestry, RepoError, Repositories, ThreadCounts};
 use crate::error::StoreError;
 use crate::schema::{OPS, REPO_OPS};
@@ -70,7 +71,7 @@ impl Repositories {
     ) -> Result<Vec<Result<(), RefRefusal>>, RepoError> {
         let entry = self.entry(id)?;
         let mut slot = entry.engine.lock().await;
-        let engine = self.take_engine(&entry, &mut slot, id)?;
+        let engine = self.take_engine(&entry, &mut slot, id).await?;
         let stamps: Vec<Hlc> = commands.iter().map(|_| self.tick()).collect();
         let (git, key) = (self.git.clone(), key.clone());
         let (engine, results, ops, rejections) = tokio::task::spawn_blocking(move || {
@@ -144,14 +145,18 @@ impl Repositories {
         if atomic && refused {
             // Accepted updates are folded in memory but will not be stored: rebuild
             // the engine from the log next time (or keep it if nothing was folded).
-            *slot = if ops.is_empty() { Some(engine) } else { None };
+            *slot = if ops.is_empty() {
+                Some(Loaded::Log(engine))
+            } else {
+                None
+            };
             return Ok(results
                 .into_iter()
                 .map(|r| r.and(Err(RefRefusal::AtomicAborted)))
                 .collect());
         }
         if ops.is_empty() {
-            *slot = Some(engine);
+            *slot = Some(Loaded::Log(engine));
             return Ok(results);
         }
         let encoded: Vec<(OpId, Vec<u8>)> = ops.iter().map(|op| (op.id(), op.encode())).collect();
@@ -193,7 +198,7 @@ impl Repositories {
             return Err(e.into());
         }
         let size = super::cache::estimate(&engine);
-        *slot = Some(engine);
+        *slot = Some(Loaded::Log(engine));
         entry.publish(&view);
         self.charge(&entry, size);
         // Still under the engine lock, so git's refs change in the fold's order.

@@ -23,6 +23,7 @@ use guts_core::{
 };
 use redb::ReadableTable as _;
 
+use super::cache::Loaded;
 use super::dead_letters::{self, Dead};
 use super::{
     Engine, Entry, GitAncestry, RepoError, RepoView, Repositories, ThreadCounts, name_key, now_ms,
@@ -579,9 +580,9 @@ impl Repositories {
     ) -> Result<(Vec<SignedOp>, Vec<OpId>), RepoError> {
         let entry = self.entry(id)?;
         let mut slot = entry.engine.lock().await;
-        let engine = self.take_engine(&entry, &mut slot, id)?;
+        let engine = self.take_engine(&entry, &mut slot, id).await?;
         let selected = select_since(&engine.dag, &want, &have, max_bytes);
-        *slot = Some(engine);
+        *slot = Some(Loaded::Log(engine));
         drop(slot);
         self.enforce_budget();
         Ok(selected)
@@ -696,7 +697,7 @@ impl Repositories {
         ops: Vec<SignedOp>,
     ) -> Result<RemoteInsert, RepoError> {
         let mut slot = entry.engine.lock().await;
-        let engine = self.take_engine(entry, &mut slot, id)?;
+        let engine = self.take_engine(entry, &mut slot, id).await?;
         self.insert_locked(id, entry, &mut slot, engine, ops, false)
             .await
     }
@@ -708,7 +709,7 @@ impl Repositories {
         &self,
         id: RepoId,
         entry: &Arc<Entry>,
-        slot: &mut Option<Box<Engine>>,
+        slot: &mut Option<Loaded>,
         engine: Box<Engine>,
         ops: Vec<SignedOp>,
         is_new: bool,
@@ -748,7 +749,7 @@ impl Repositories {
         // A new repository is stored only with its creation accepted.
         if stored.is_empty() || (is_new && state.meta.is_none()) {
             if !is_new {
-                *slot = Some(engine);
+                *slot = Some(Loaded::Log(engine));
             }
             result.applied = 0;
             if !letters.is_empty() {
@@ -849,7 +850,7 @@ impl Repositories {
         self.observe(&stored);
 
         let size = super::cache::estimate(&engine);
-        *slot = Some(engine);
+        *slot = Some(Loaded::Log(engine));
         entry.publish(&view);
         self.charge(entry, size);
         if is_new && let Ok(mut index) = self.index.write() {

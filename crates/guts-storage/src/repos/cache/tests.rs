@@ -318,7 +318,7 @@ async fn a_budget_smaller_than_one_repository_keeps_only_the_one_in_use_and_lose
 fn has_engine(repos: &Repositories, id: RepoId) -> bool {
     let entry = repos.entry(id).unwrap();
     let slot = entry.engine.try_lock().unwrap();
-    slot.is_some()
+    matches!(*slot, Some(super::Loaded::Log(_)))
 }
 
 #[tokio::test]
@@ -408,13 +408,126 @@ async fn reads_load_checkpoints_and_a_damaged_or_stale_one_is_replaced() {
         assert!(!has_engine(&repos, *id), "{name}");
         assert_eq!(view.digest(), *digest, "{name}");
     }
-    // A write after a checkpoint load folds the log and carries on.
+    // A write after a checkpoint load folds onto the state alone and carries on.
     let view = repos
         .append(ids[0], &alice, Payload::DeleteRepo)
         .await
         .unwrap();
     assert!(view.state.deleted);
-    assert!(has_engine(&repos, ids[0]));
+    assert!(!has_engine(&repos, ids[0]));
+    drop(repos);
+    w.join();
+}
+
+#[tokio::test]
+async fn writes_after_a_checkpoint_load_fold_onto_the_state_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob) = (Keypair::generate(), Keypair::generate());
+    let id = {
+        let (repos, w, _m) = open(dir.path());
+        let id = repos
+            .create(&alice, "alice", "r", "", false, "main")
+            .await
+            .unwrap()
+            .id;
+        busy(&repos, &alice, id, 4).await;
+        repos
+            .write_checkpoints(crate::CheckpointPass::Final)
+            .await
+            .unwrap();
+        drop(repos);
+        w.join();
+        id
+    };
+    let (digest, numbers) = {
+        let (repos, w, m) = open(dir.path());
+        let misses = m.cache_misses.get();
+        busy(&repos, &alice, id, 3).await;
+        // Concurrent appends queue behind one another, each on the state the one
+        // before left, durable or not yet.
+        let open_issue = |n: usize| {
+            repos.append(
+                id,
+                &alice,
+                Payload::OpenIssue {
+                    number: 0,
+                    title: format!("concurrent {n}"),
+                    body: String::new(),
+                    labels: Vec::new(),
+                    assignees: Vec::new(),
+                },
+            )
+        };
+        let (a, b, c) = tokio::join!(open_issue(0), open_issue(1), open_issue(2));
+        let mut numbers: Vec<u64> = [a, b, c]
+            .into_iter()
+            .map(|v| v.unwrap().state.collab.next_number() - 1)
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers.len(), 3, "three distinct numbers");
+        // One load, of the checkpoint; the log was never folded.
+        assert_eq!(m.cache_misses.get() - misses, 1);
+        assert!(!has_engine(&repos, id));
+        // The rules hold without the log: bob has no role here.
+        let before = repos.get(id).unwrap().digest();
+        let refused = repos
+            .append(
+                id,
+                &bob,
+                Payload::Comment {
+                    thread: OpId::from_bytes([7; 32]),
+                    body: "no".into(),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, super::super::RepoError::Rejected(_)),
+            "{refused:?}"
+        );
+        let view = repos.get(id).unwrap();
+        assert_eq!(view.digest(), before);
+        // What was folded this way is checkpointed at shutdown.
+        assert_eq!(
+            repos
+                .write_checkpoints(crate::CheckpointPass::Final)
+                .await
+                .unwrap(),
+            1
+        );
+        drop(repos);
+        w.join();
+        (view.digest(), numbers)
+    };
+    assert_eq!(replayed_digest(dir.path(), id), digest);
+    let (repos, w, m) = open(dir.path());
+    let view = repos.get(id).unwrap();
+    assert_eq!(view.digest(), digest);
+    assert!(!has_engine(&repos, id), "loaded from the new checkpoint");
+    assert_eq!(view.state.collab.next_number() - 1, numbers[2]);
+    // A ref update needs the log: it waits for what is queued and folds it all.
+    busy(&repos, &alice, id, 1).await;
+    let misses = m.cache_misses.get();
+    let view = repos
+        .append(
+            id,
+            &alice,
+            Payload::UpdateRef {
+                name: "refs/heads/topic".into(),
+                old: None,
+                new: Some(guts_core::ObjectId::from_bytes([0xab; 20])),
+                force: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(has_engine(&repos, id));
+    assert_eq!(m.cache_misses.get() - misses, 1);
+    assert!(view.state.refs.contains_key("refs/heads/topic"));
+    assert_eq!(view.state.collab.next_number() - 1, numbers[2] + 1);
+    // Deleted, so that no ref to a missing object is left for git.
+    repos.append(id, &alice, Payload::DeleteRepo).await.unwrap();
     drop(repos);
     w.join();
 }
