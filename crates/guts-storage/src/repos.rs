@@ -193,6 +193,7 @@ impl Engine {
             heads: self.dag.heads(),
             latest: self.latest,
             counts: self.counts,
+            frontier: Vec::new(),
         }
     }
 

@@ -442,7 +442,7 @@ impl Repositories {
                 if let Some(digest) = view.digest.get() {
                     entry.keep_digest(view.version, *digest);
                 }
-                if view.version > entry.checkpointed.load(Ordering::Acquire) {
+                if !super::checkpoint::covered(&view, entry.checkpointed.load(Ordering::Acquire)) {
                     self.hold_for_checkpoint(&entry, view);
                 }
             }

@@ -8,11 +8,15 @@
 //! [`Repositories::write_checkpoints`] (the node runs it every few seconds, on
 //! evictions and at shutdown). It is used only if it covers exactly the operations the
 //! repository has now (operations are never removed, so an equal count is an equal
-//! set), its bytes hash to its digest (a cut or flipped checkpoint is refused: the
+//! set), or a prefix of them that the summary's frontier continues (the newest
+//! operations were folded at the frontier, and are folded again the same way; see
+//! `Summary::frontier`), its bytes hash to its digest (a cut or flipped checkpoint is refused: the
 //! encoding's optional sections make some prefixes decode), it decodes, and its header
 //! agrees with the repository's summary. Anything else folds the log, and the next
 //! pass writes a good checkpoint. A loaded checkpoint serves reads, and local writes
-//! that do not move refs fold onto it (see `local`); anything else folds the log.
+//! that do not move refs fold onto it (see `local`) and only extend the frontier, so an
+//! evicted repository needs a new checkpoint only once its frontier outgrows
+//! `MAX_REFOLD`; anything else folds the log.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -28,10 +32,12 @@ use crate::schema::REPO_CHECKPOINTS;
 /// Which checkpoints a [`Repositories::write_checkpoints`] pass writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckpointPass {
-    /// The held ones and the loaded states that moved enough (see `periodic_due`), up
-    /// to about `max_bytes` of checkpoints; the rest wait for the next pass.
+    /// The held ones and the loaded states that moved enough (see `periodic_due`) or
+    /// moved at the frontier beyond what a load may fold (see [`covered`]) and are
+    /// idle, up to about `max_bytes` of checkpoints; the rest wait for the next pass.
     Periodic { max_bytes: usize },
-    /// Every state that moved at all: at shutdown, so the next start loads them.
+    /// Every state that moved and is not [`covered`]: at shutdown, so the next start
+    /// loads them.
     Final,
 }
 
@@ -50,6 +56,20 @@ const HEADER_LEN: usize = 1 + 8 + 32;
 const PERIODIC_MIN_OPS: usize = 64;
 /// See [`PERIODIC_MIN_OPS`].
 const PERIODIC_IDLE_MS: u64 = 5_000;
+
+/// The most operations a load folds after a checkpoint (see `Summary::frontier`):
+/// beyond that, or when the frontier does not reach back to the stored checkpoint, a new
+/// checkpoint is due.
+const MAX_REFOLD: usize = 64;
+
+/// Whether loading `view`'s version needs no new checkpoint: the stored one, of
+/// `checkpointed` operations, is of this version or one the frontier reaches back to
+/// within [`MAX_REFOLD`] operations.
+pub(super) fn covered(view: &RepoView, checkpointed: usize) -> bool {
+    let frontier = view.summary.frontier.len();
+    view.version <= checkpointed
+        || (frontier < MAX_REFOLD && view.version.saturating_sub(frontier) <= checkpointed)
+}
 
 /// Whether the periodic pass writes a checkpoint of a loaded state at `version` whose
 /// last checkpoint is at `checkpointed`.
@@ -78,8 +98,13 @@ pub(super) enum Unusable {
     Damaged(String),
 }
 
-/// The state in `bytes` if it is a sound checkpoint of exactly `version` operations.
-pub(super) fn decode(bytes: &[u8], version: usize) -> Result<RepoState, Unusable> {
+/// The state in `bytes` and the number of operations it covers, if it is a sound
+/// checkpoint of between `oldest` and `version` operations.
+pub(super) fn decode(
+    bytes: &[u8],
+    oldest: usize,
+    version: usize,
+) -> Result<(RepoState, usize), Unusable> {
     let damaged = |why: &str| Unusable::Damaged(why.to_string());
     let (head, state) = bytes
         .split_at_checked(HEADER_LEN)
@@ -93,7 +118,7 @@ pub(super) fn decode(bytes: &[u8], version: usize) -> Result<RepoState, Unusable
         .map(u64::from_be_bytes)
         .map_err(|_| damaged("operation count"))?;
     let found = usize::try_from(count).unwrap_or(usize::MAX);
-    if found != version {
+    if found < oldest || found > version {
         return Err(Unusable::Stale {
             expected: version,
             found,
@@ -102,7 +127,8 @@ pub(super) fn decode(bytes: &[u8], version: usize) -> Result<RepoState, Unusable
     if blake3::hash(state).as_bytes().as_slice() != digest {
         return Err(damaged("its bytes do not hash to its digest"));
     }
-    RepoState::decode(state).map_err(|e| Unusable::Damaged(e.to_string()))
+    let state = RepoState::decode(state).map_err(|e| Unusable::Damaged(e.to_string()))?;
+    Ok((state, found))
 }
 
 impl Repositories {
@@ -120,20 +146,29 @@ impl Repositories {
             return Ok(None);
         };
         let size = bytes.value().len();
-        let state = match decode(bytes.value(), summary.version) {
-            Ok(state) => state,
+        let oldest = summary.version.saturating_sub(summary.frontier.len());
+        let (mut state, found) = match decode(bytes.value(), oldest, summary.version) {
+            Ok(decoded) => decoded,
             Err(Unusable::Stale { .. }) => return Ok(None),
             Err(e) => {
                 tracing::warn!(repo = %id, error = %e, "checkpoint not used: folding the log");
                 return Ok(None);
             }
         };
-        drop((bytes, table, read));
+        drop((bytes, table));
+        // The operations after the checkpoint, folded at the frontier as they were.
+        let after = summary.frontier.len() - (summary.version - found);
+        let tail = summary.frontier.get(after..).unwrap_or_default();
+        if let Err(e) = self.fold_frontier(&read, id, &mut state, tail) {
+            tracing::warn!(repo = %id, error = %e, "checkpoint not continued: folding the log");
+            return Ok(None);
+        }
+        drop(read);
         if state.header() != summary.header {
             tracing::warn!(repo = %id, "checkpoint disagrees with the summary: folding the log");
             return Ok(None);
         }
-        entry.checkpointed.store(summary.version, Ordering::Release);
+        entry.checkpointed.fetch_max(found, Ordering::AcqRel);
         tracing::debug!(repo = %id, version = summary.version, "state loaded from its checkpoint");
         let view = RepoView::from_checkpoint(id, state, summary);
         // The decoded maps and strings take about twice the encoding.
@@ -157,9 +192,10 @@ impl Repositories {
             for (id, entry) in &index.by_id {
                 let checkpointed = entry.checkpointed.load(Ordering::Acquire);
                 if let Some(view) = entry.peek()
-                    && view.version > checkpointed
+                    && !covered(&view, checkpointed)
                     && (every_moved
-                        || (periodic_due(view.version, checkpointed)
+                        || ((periodic_due(view.version, checkpointed)
+                            || !view.summary.frontier.is_empty())
                             && self.idle(entry, PERIODIC_IDLE_MS)))
                 {
                     due.push((*id, entry.clone(), view));
@@ -224,7 +260,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_sound_checkpoint_of_the_current_version_is_used() {
+    fn only_a_sound_checkpoint_within_the_frontier_is_used() {
         let state = RepoState::default();
         let encoded = state.encode();
         let digest = blake3::hash(&encoded);
@@ -232,24 +268,28 @@ mod tests {
         bytes.extend_from_slice(&7u64.to_be_bytes());
         bytes.extend_from_slice(digest.as_bytes());
         bytes.extend_from_slice(&encoded);
-        assert_eq!(decode(&bytes, 7), Ok(state));
+        assert_eq!(decode(&bytes, 7, 7), Ok((state.clone(), 7)));
+        // A frontier of two operations reaches back to it.
+        assert_eq!(decode(&bytes, 7, 9), Ok((state, 7)));
         assert_eq!(
-            decode(&bytes, 8),
+            decode(&bytes, 8, 9),
             Err(Unusable::Stale {
-                expected: 8,
+                expected: 9,
                 found: 7
             })
         );
+        // Never one ahead of the log.
+        assert!(matches!(decode(&bytes, 6, 6), Err(Unusable::Stale { .. })));
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut], 7).is_err(), "cut at {cut}");
+            assert!(decode(&bytes[..cut], 7, 7).is_err(), "cut at {cut}");
         }
         let mut flipped = bytes.clone();
         if let Some(last) = flipped.last_mut() {
             *last ^= 1;
         }
-        assert!(matches!(decode(&flipped, 7), Err(Unusable::Damaged(_))));
+        assert!(matches!(decode(&flipped, 7, 7), Err(Unusable::Damaged(_))));
         let mut format = bytes;
         format[0] = 9;
-        assert!(matches!(decode(&format, 7), Err(Unusable::Damaged(_))));
+        assert!(matches!(decode(&format, 7, 7), Err(Unusable::Damaged(_))));
     }
 }

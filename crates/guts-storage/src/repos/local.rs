@@ -20,12 +20,13 @@ use guts_core::{
 };
 
 use super::cache::{Entry, Loaded, PER_OP_OVERHEAD, estimate};
-use super::summary::{Summary, thread_state};
+use super::summary::{MAX_FRONTIER, Summary, thread_state};
 use super::{
-    Engine, GitAncestry, NoAncestry, RepoError, RepoView, Repositories, ThreadCounts,
+    Engine, GitAncestry, LazyAncestry, NoAncestry, RepoError, RepoView, Repositories, ThreadCounts,
     counted_thread, needs_ancestry,
 };
 use crate::error::StoreError;
+use crate::schema::OPS;
 
 /// A local operation folded and not yet stored.
 pub(super) struct Folded {
@@ -189,12 +190,18 @@ impl Repositories {
             counts = ThreadCounts::default();
         }
         let latest = base.summary.latest.max(at);
+        let kept = base.summary.frontier.len().min(MAX_FRONTIER - 1);
+        let mut frontier = Vec::with_capacity(kept + 1);
+        let skip = base.summary.frontier.len() - kept;
+        frontier.extend(base.summary.frontier.iter().skip(skip).copied());
+        frontier.push(op.id());
         let summary = Summary {
             header: state.header(),
             version: base.version.saturating_add(1),
             heads: vec![op.id()],
             latest,
             counts,
+            frontier,
         };
         let view = Arc::new(RepoView {
             id,
@@ -313,6 +320,46 @@ impl Repositories {
             counted,
             name_before,
         })
+    }
+}
+
+impl Repositories {
+    /// Folds the stored operations `ops` (oldest first) onto `state` at the frontier,
+    /// as [`Repositories::fold_at_frontier`] folded them when they were appended: how
+    /// a checkpoint older than the summary is brought up to it (see
+    /// `Summary::frontier`). An error means the log must be folded instead.
+    pub(super) fn fold_frontier(
+        &self,
+        read: &redb::ReadTransaction,
+        id: RepoId,
+        state: &mut RepoState,
+        ops: &[OpId],
+    ) -> Result<(), StoreError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let table = read.open_table(OPS)?;
+        let ancestry = LazyAncestry {
+            git: &self.git,
+            id,
+            repo: std::cell::OnceCell::new(),
+        };
+        for op_id in ops {
+            let Some(bytes) = table.get(op_id.as_bytes().as_slice())? else {
+                return Err(StoreError::Corrupt(format!(
+                    "repository {id}: operation {op_id} missing"
+                )));
+            };
+            let op = SignedOp::decode_stored(bytes.value(), op_id)
+                .map_err(|e| StoreError::Corrupt(format!("stored operation {op_id}: {e}")))?;
+            // It was stamped no earlier than everything before it when it was folded.
+            append_at_frontier(state, id, &op, op.op().timestamp, &ancestry).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "operation {op_id} does not continue the checkpoint: {e}"
+                ))
+            })?;
+        }
+        Ok(())
     }
 }
 

@@ -13,8 +13,11 @@ use guts_core::{Hlc, OpId, RepoHeader, RepoState, Thread};
 
 use crate::metrics::StorageMetrics;
 
-/// Version byte leading an encoded summary.
-const SUMMARY_FORMAT_VERSION: u8 = 1;
+/// Version byte leading an encoded summary. Version 1 had no `frontier` (read as
+/// empty).
+const SUMMARY_FORMAT_VERSION: u8 = 2;
+/// The most operations [`Summary::frontier`] keeps.
+pub(super) const MAX_FRONTIER: usize = 256;
 
 /// `(is_pull, state)` of the five thread gauges, in [`ThreadCounts`] order.
 const SLOTS: [(bool, &str); 5] = [
@@ -92,6 +95,12 @@ pub(super) struct Summary {
     /// The newest operation's timestamp.
     pub latest: Hlc,
     pub counts: ThreadCounts,
+    /// The newest operations, oldest first (at most [`MAX_FRONTIER`]), each folded at
+    /// the frontier (see `local`) onto the state the one before left: a checkpoint of
+    /// any of the last `frontier.len()` versions, with the operations after it folded
+    /// the same way, is the current state. Empty after anything else (a ref update, a
+    /// peer's batch), which a checkpoint of the current version must cover.
+    pub frontier: Vec<OpId>,
 }
 
 impl Summary {
@@ -108,33 +117,38 @@ impl Summary {
         for n in self.counts.0 {
             w.u64(n);
         }
+        w.long_count(self.frontier.len());
+        for op in &self.frontier {
+            w.fixed(op.as_bytes());
+        }
         w.into_bytes()
     }
 
     pub(super) fn decode(bytes: &[u8]) -> Result<Summary, DecodeError> {
         let mut r = Reader::new(bytes);
         let format = r.u8()?;
-        if format != SUMMARY_FORMAT_VERSION {
+        if format != SUMMARY_FORMAT_VERSION && format != 1 {
             return Err(DecodeError::UnsupportedVersion(format));
         }
         let header = RepoHeader::decode(&mut r)?;
         let version = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
-        let heads_len = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
-        if heads_len.saturating_mul(32) > r.remaining() {
-            return Err(DecodeError::TooManyItems {
-                field: "heads",
-                max: r.remaining() / 32,
-                found: heads_len,
-            });
-        }
-        let mut heads = Vec::with_capacity(heads_len);
-        for _ in 0..heads_len {
-            heads.push(OpId::from_bytes(r.array()?));
-        }
+        let heads = ids(&mut r, "heads")?;
         let latest = r.hlc()?;
         let mut counts = ThreadCounts::default();
         for n in &mut counts.0 {
             *n = r.u64()?;
+        }
+        let frontier = if format == 1 {
+            Vec::new()
+        } else {
+            ids(&mut r, "frontier")?
+        };
+        if frontier.len() > MAX_FRONTIER.min(version) {
+            return Err(DecodeError::TooManyItems {
+                field: "frontier",
+                max: MAX_FRONTIER.min(version),
+                found: frontier.len(),
+            });
         }
         r.finish()?;
         Ok(Summary {
@@ -143,8 +157,26 @@ impl Summary {
             heads,
             latest,
             counts,
+            frontier,
         })
     }
+}
+
+/// A count and that many operation ids, the count bounded by what is left.
+fn ids(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<OpId>, DecodeError> {
+    let len = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
+    if len.saturating_mul(32) > r.remaining() {
+        return Err(DecodeError::TooManyItems {
+            field,
+            max: r.remaining() / 32,
+            found: len,
+        });
+    }
+    let mut ids = Vec::with_capacity(len);
+    for _ in 0..len {
+        ids.push(OpId::from_bytes(r.array()?));
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]
@@ -166,6 +198,7 @@ mod tests {
                 counter: 3,
             },
             counts,
+            frontier: vec![OpId::from_bytes([9; 32])],
         };
         let bytes = summary.encode();
         assert_eq!(Summary::decode(&bytes), Ok(summary));
