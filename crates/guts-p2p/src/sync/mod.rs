@@ -11,8 +11,8 @@
 //!   [`PULL_WORKERS`] workers run them, one pull per repository at a time. A pull asks
 //!   for the wanted operations with everything this node has as `have`, so one request
 //!   brings any depth of history (4 MiB at a time); ref operations whose git objects
-//!   are absent wait until a pack of them has been fetched in chunks (resumable) and
-//!   verified.
+//!   are absent wait until a pack of them has been fetched in chunks (resumable,
+//!   several in flight at once) and verified.
 //! - **announcing and anti-entropy**: every durable change of a repository is
 //!   announced on its gossipsub topic; every few seconds, and whenever a peer
 //!   connects, the node compares heads digests with a peer and pulls what differs, so
@@ -23,6 +23,7 @@
 //! do not decode, is banned; per-peer circuit breakers stop a node from waiting on a
 //! peer that keeps failing.
 
+mod fetch;
 mod pack;
 mod pull;
 mod serve;

@@ -1,6 +1,6 @@
 //! Packs in transit, on disk in the scratch directory: outgoing packs kept for a while
 //! so a transfer that broke off resumes on the same bytes, and incoming downloads
-//! appended chunk by chunk. Memory holds one chunk, never a pack.
+//! appended chunk by chunk (in order: see `fetch.rs`). Memory holds chunks, never a pack.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

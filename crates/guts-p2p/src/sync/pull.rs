@@ -192,8 +192,8 @@ impl<R: Replica> SyncService<R> {
     }
 
     /// Downloads the pack of `wants` (minus what this node's refs reach) from `peer`
-    /// chunk by chunk into the scratch directory, resuming at the offset reached after
-    /// a transient failure, then has the replica verify and install it.
+    /// into the scratch directory (see `fetch.rs`), then has the replica verify and
+    /// install it.
     async fn fetch_pack(
         &self,
         repo: RepoId,
@@ -203,47 +203,7 @@ impl<R: Replica> SyncService<R> {
         wants.truncate(MAX_PACK_IDS);
         let mut haves = self.inner.replica.ref_tips(repo);
         haves.truncate(MAX_PACK_IDS);
-        let mut download = self.inner.packs.download()?;
-        let mut restarts = 0;
-        loop {
-            let offset = download.len();
-            let request = Request::Pack {
-                repo,
-                wants: wants.clone(),
-                haves: haves.clone(),
-                offset,
-            };
-            let response = self.request(peer, request).await?;
-            match response {
-                Response::PackChunk(chunk) if chunk.repo == repo && chunk.offset == offset => {
-                    let total = chunk.total.unwrap_or(0);
-                    if total > self.inner.config.max_pack_bytes
-                        || offset + chunk.data.len() as u64 > self.inner.config.max_pack_bytes
-                    {
-                        return Err(PullError::Refused(format!(
-                            "a pack larger than {} bytes",
-                            self.inner.config.max_pack_bytes
-                        )));
-                    }
-                    if chunk.data.is_empty() && !chunk.last {
-                        return Err(PullError::Misbehaved("an empty pack chunk".to_owned()));
-                    }
-                    download.append(&chunk.data).await?;
-                    if chunk.last {
-                        break;
-                    }
-                }
-                Response::Error {
-                    code: wire::ErrorCode::PackChanged,
-                    ..
-                } if restarts < 3 => {
-                    restarts += 1;
-                    download.restart().await?;
-                }
-                other => return Err(unexpected(&other)),
-            }
-        }
-        let path = download.finish().await?;
+        let path = self.download_pack(repo, peer, &wants, &haves).await?;
         let ingested = self.inner.replica.ingest_pack(repo, &path).await;
         let _ = tokio::fs::remove_file(&path).await;
         match ingested {
