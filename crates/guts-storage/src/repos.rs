@@ -488,6 +488,12 @@ impl Repositories {
             .inc();
     }
 
+    /// A local operation the fold refused: counted, and the caller's error.
+    fn refused(&self, rejection: Rejection) -> RepoError {
+        self.count_rejection(&rejection);
+        RepoError::Rejected(rejection)
+    }
+
     pub fn git(&self) -> &GitRepos {
         &self.git
     }

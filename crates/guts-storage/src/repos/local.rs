@@ -176,10 +176,7 @@ impl Repositories {
         };
         match folded {
             Ok(()) => {}
-            Err(FrontierError::Rejected(rejection)) => {
-                self.count_rejection(&rejection);
-                return Err(RepoError::Rejected(rejection));
-            }
+            Err(FrontierError::Rejected(rejection)) => return Err(self.refused(rejection)),
             // `frontier_base` let only what folds here through.
             Err(other) => return Err(StoreError::Corrupt(other.to_string()).into()),
         }
@@ -306,10 +303,7 @@ impl Repositories {
         **slot = Some(Loaded::Log(engine));
         match appended {
             Ok(()) => {}
-            Err(AppendError::Rejected(rejection)) => {
-                self.count_rejection(&rejection);
-                return Err(RepoError::Rejected(rejection));
-            }
+            Err(AppendError::Rejected(rejection)) => return Err(self.refused(rejection)),
             Err(other) => return Err(StoreError::Corrupt(other.to_string()).into()),
         }
         Ok(Folded {
