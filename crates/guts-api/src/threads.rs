@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::response::{IntoResponse as _, Response};
 use guts_core::{
     Comment, Hlc, LabelDef, ObjectId, OpId, Payload, PublicKey, Pull, RepoState, Review, Role,
-    Thread,
+    TextRef, Thread,
 };
 use guts_storage::{RepoView, ServedName, accounts::numeric_id};
 use http::StatusCode;
@@ -45,13 +45,15 @@ pub(crate) struct Render<'a> {
     /// By label key (the lowercase name).
     labels: RefCell<HashMap<&'a str, Shared<Label<'a>>>>,
     repository: OnceCell<Option<Shared<Repository>>>,
+    /// Where bodies are read from, opened on the first one.
+    texts: OnceCell<guts_service::Texts>,
 }
 
 /// What an issue and a pull request show alike of their thread.
 struct ThreadFields<'a> {
     state: &'static str,
     title: &'a str,
-    body: Option<&'a str>,
+    body: Option<String>,
     user: Shared<SimpleUser>,
     labels: Vec<Shared<Label<'a>>>,
     assignee: Option<Shared<SimpleUser>>,
@@ -81,7 +83,23 @@ impl<'a> Render<'a> {
             users: RefCell::new(HashMap::new()),
             labels: RefCell::new(HashMap::new()),
             repository: OnceCell::new(),
+            texts: OnceCell::new(),
         }
+    }
+
+    /// The text `text` names, read from the operation log.
+    fn text(&self, text: &TextRef) -> Result<String, ApiError> {
+        if text.is_empty() {
+            return Ok(String::new());
+        }
+        let texts = match self.texts.get() {
+            Some(texts) => texts,
+            None => {
+                let opened = self.state.service.texts()?;
+                self.texts.get_or_init(|| opened)
+            }
+        };
+        Ok(texts.get(text)?)
     }
 
     /// `…/api/v3/repos/{owner}/{repo}{path}`.
@@ -166,12 +184,14 @@ impl<'a> Render<'a> {
             .collect()
     }
 
-    fn thread_fields(&self, thread: &'a Thread) -> ThreadFields<'a> {
+    fn thread_fields(&self, thread: &'a Thread) -> Result<ThreadFields<'a>, ApiError> {
         let assignees: Vec<_> = thread.assignees.iter().map(|k| self.user(k)).collect();
-        ThreadFields {
+        Ok(ThreadFields {
             state: if thread.open { "open" } else { "closed" },
             title: &thread.title,
-            body: views::non_empty(&thread.body),
+            body: (!thread.body.is_empty())
+                .then(|| self.text(&thread.body))
+                .transpose()?,
             user: self.user(&thread.author),
             labels: self.thread_labels(thread),
             assignee: assignees.first().cloned(),
@@ -180,14 +200,14 @@ impl<'a> Render<'a> {
             created_at: stamp(thread.created_at),
             updated_at: stamp(thread.updated_at),
             author_association: self.association(&thread.author),
-        }
+        })
     }
 
     /// GitHub's issue object; pull requests are issues too, with `pull_request`.
-    pub(crate) fn issue(&self, id: &OpId, thread: &'a Thread) -> Issue<'a> {
+    pub(crate) fn issue(&self, id: &OpId, thread: &'a Thread) -> Result<Issue<'a>, ApiError> {
         let n = thread.number;
         let url = format!("{}/issues/{n}", self.api);
-        let fields = self.thread_fields(thread);
+        let fields = self.thread_fields(thread)?;
         let pull_request = thread.pull.as_ref().map(|pull| {
             let html_url = self.web(&format!("/pull/{n}"));
             IssuePullRequestLinks {
@@ -203,7 +223,7 @@ impl<'a> Render<'a> {
         } else {
             "issues"
         };
-        Issue {
+        Ok(Issue {
             reactions: views::Reactions::none(&url),
             id: id.numeric(),
             node_id: format!("I_{id}"),
@@ -233,14 +253,18 @@ impl<'a> Render<'a> {
             author_association: fields.author_association,
             draft: thread.pull.as_ref().map(|p| p.draft),
             pull_request,
-        }
+        })
     }
 
-    pub(crate) fn comment(&self, id: &OpId, comment: &'a Comment) -> IssueComment<'a> {
+    pub(crate) fn comment(
+        &self,
+        id: &OpId,
+        comment: &'a Comment,
+    ) -> Result<IssueComment, ApiError> {
         let number = self.number_of(&comment.thread);
         let numeric = id.numeric();
         let url = self.api(&format!("/issues/comments/{numeric}"));
-        IssueComment {
+        Ok(IssueComment {
             id: numeric,
             node_id: format!("IC_{id}"),
             reactions: views::Reactions::none(&url),
@@ -248,12 +272,12 @@ impl<'a> Render<'a> {
             url,
             html_url: self.web(&format!("/issues/{number}#issuecomment-{numeric}")),
             issue_url: self.api(&format!("/issues/{number}")),
-            body: &comment.body,
+            body: self.text(&comment.body)?,
             user: self.user(&comment.author),
             created_at: stamp(comment.created_at),
             updated_at: stamp(comment.updated_at),
             author_association: self.association(&comment.author),
-        }
+        })
     }
 
     /// The number of thread `id` (0 if it is gone).
@@ -266,16 +290,16 @@ impl<'a> Render<'a> {
             .map_or(0, |t| t.number)
     }
 
-    pub(crate) fn review(&self, id: &OpId, review: &'a Review) -> ReviewView<'a> {
+    pub(crate) fn review(&self, id: &OpId, review: &'a Review) -> Result<ReviewView, ApiError> {
         let number = self.number_of(&review.pull);
         let numeric = id.numeric();
         let html_url = self.web(&format!("/pull/{number}#pullrequestreview-{numeric}"));
         let pull_request_url = self.api(&format!("/pulls/{number}"));
-        ReviewView {
+        Ok(ReviewView {
             id: numeric,
             node_id: format!("PRR_{id}"),
             user: self.user(&review.author),
-            body: &review.body,
+            body: self.text(&review.body)?,
             state: review.verdict.github_state(),
             links: ReviewLinks {
                 html: Href {
@@ -290,21 +314,26 @@ impl<'a> Render<'a> {
             commit_id: review.commit.to_string(),
             submitted_at: stamp(review.at),
             author_association: self.association(&review.author),
-        }
+        })
     }
 
-    /// GitHub's review comment object for inline comment `index` of review `id`.
+    /// GitHub's review comment object for inline comment `index` of review `id`;
+    /// `None` if it has none such (or it was deleted).
     pub(crate) fn review_comment(
         &self,
         id: &OpId,
         review: &'a Review,
         index: usize,
-    ) -> Option<ReviewComment<'a>> {
+    ) -> Option<Result<ReviewComment<'a>, ApiError>> {
         let comment = review.comments.get(index)?;
         let slot = u32::try_from(index).ok()?;
         if review.deleted.contains(&slot) {
             return None;
         }
+        let body = match self.text(&comment.body) {
+            Ok(body) => body,
+            Err(e) => return Some(Err(e)),
+        };
         let updated = stamp(review.edited.get(&slot).copied().unwrap_or(review.at));
         let number = self.number_of(&review.pull);
         let numeric = id
@@ -317,7 +346,7 @@ impl<'a> Render<'a> {
         let html_url = self.web(&format!("/pull/{number}#discussion_r{numeric}"));
         let pull_request_url = self.api(&format!("/pulls/{number}"));
         let href = |url: &String| Href { href: url.clone() };
-        Some(ReviewComment {
+        Some(Ok(ReviewComment {
             id: numeric,
             node_id: format!("PRRC_{numeric}"),
             links: ReviewCommentLinks {
@@ -340,14 +369,14 @@ impl<'a> Render<'a> {
             original_commit_id: commit_id.clone(),
             commit_id,
             diff_hunk: "",
-            body: &comment.body,
+            body,
             user: self.user(&review.author),
             created_at: at,
             updated_at: updated,
             html_url,
             pull_request_url,
             author_association: "NONE",
-        })
+        }))
     }
 
     fn branch_end(&self, branch: &'a str, sha: ObjectId) -> BranchEnd<'a> {
@@ -370,7 +399,7 @@ impl<'a> Render<'a> {
         pull: &'a Pull,
         mergeable: Option<bool>,
         stats: Option<PullStats>,
-    ) -> PullRequest<'a> {
+    ) -> Result<PullRequest<'a>, ApiError> {
         let n = thread.number;
         let state = &self.view.state;
         let head = head_sha(state, pull);
@@ -394,8 +423,8 @@ impl<'a> Render<'a> {
             commits: href(&commits_url),
             statuses: href(&statuses_url),
         };
-        let fields = self.thread_fields(thread);
-        PullRequest {
+        let fields = self.thread_fields(thread)?;
+        Ok(PullRequest {
             id: id.numeric(),
             node_id: format!("PR_{id}"),
             diff_url: views::join(&html_url, ".diff"),
@@ -453,7 +482,7 @@ impl<'a> Render<'a> {
                 .sum(),
             maintainer_can_modify: false,
             stats,
-        }
+        })
     }
 }
 
@@ -464,9 +493,9 @@ pub(crate) fn respond<'a, T: Serialize>(
     links: &'a Links,
     view: &'a RepoView,
     status: StatusCode,
-    render: impl FnOnce(&Render<'a>) -> Option<T>,
+    render: impl FnOnce(&Render<'a>) -> Option<Result<T, ApiError>>,
 ) -> Result<Response, ApiError> {
-    let body = render(&Render::new(state, links, view)).ok_or_else(ApiError::not_found)?;
+    let body = render(&Render::new(state, links, view)).ok_or_else(ApiError::not_found)??;
     Ok((status, crate::json::Json(body)).into_response())
 }
 

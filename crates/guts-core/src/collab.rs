@@ -28,17 +28,25 @@
 //!
 //! Collections are persistent maps (`imbl`), so publishing the state after every
 //! operation (a clone per append) costs O(1) rather than a copy of every issue.
+//!
+//! # Bodies
+//!
+//! The state keeps where each body is written ([`TextRef`]: the operation that set it
+//! last) rather than the text. The operation log holds every body anyway, so a
+//! repository's state is its structure, about the same size whatever people write,
+//! and a read fetches the bodies it renders (see [`Payload::text`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use imbl::OrdMap;
 
-use crate::codec::Writer;
 use crate::fold::Rejection;
 use crate::hlc::Hlc;
 use crate::identity::PublicKey;
 use crate::ids::{ObjectId, OpId};
 use crate::op::{BranchProtection, Role};
+
+mod encode;
 
 /// Longest issue or pull request title, in bytes.
 pub const MAX_TITLE_BYTES: usize = 1024;
@@ -121,12 +129,50 @@ impl MergeMethod {
     }
 }
 
-/// An inline comment of a review, on `line` of `path` in the reviewed commit.
+/// An inline comment of a review, on `line` of `path` in the reviewed commit, as a
+/// `Review` operation carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReviewComment {
     pub path: String,
     pub line: u32,
     pub body: String,
+}
+
+/// An inline comment of a review as the state keeps it: its body by reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InlineComment {
+    pub path: String,
+    pub line: u32,
+    pub body: TextRef,
+}
+
+/// Where a body's text is: which text of which operation (see the module's "Bodies").
+/// Two folds of the same operations name the same operations, so this is as
+/// deterministic as the text, and the state's digest covers it instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TextRef {
+    /// The operation that wrote the text.
+    pub op: OpId,
+    /// Which of its texts: 0 is its body, `i + 1` inline comment `i` of a review.
+    pub part: u32,
+    /// The text's length in bytes, so that an empty body needs no read.
+    pub len: u32,
+}
+
+impl TextRef {
+    /// Text `part` of operation `op`, which is `text`.
+    pub fn new(op: OpId, part: u32, text: &str) -> TextRef {
+        TextRef {
+            op,
+            part,
+            // Bodies are capped far below 4 GiB by the operation codec.
+            len: u32::try_from(text.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// A merged pull request's record.
@@ -165,7 +211,7 @@ pub struct Thread {
     pub number: u64,
     pub author: PublicKey,
     pub title: String,
-    pub body: String,
+    pub body: TextRef,
     pub created_at: Hlc,
     pub updated_at: Hlc,
     pub open: bool,
@@ -184,7 +230,7 @@ pub struct Thread {
 pub struct Comment {
     pub thread: OpId,
     pub author: PublicKey,
-    pub body: String,
+    pub body: TextRef,
     pub created_at: Hlc,
     pub updated_at: Hlc,
 }
@@ -194,10 +240,10 @@ pub struct Review {
     pub pull: OpId,
     pub author: PublicKey,
     pub verdict: Verdict,
-    pub body: String,
+    pub body: TextRef,
     pub commit: ObjectId,
     pub at: Hlc,
-    pub comments: Vec<ReviewComment>,
+    pub comments: Vec<InlineComment>,
     /// Inline comments edited since (index → when) and deleted (their slots stay, so
     /// the others keep their ids).
     pub edited: BTreeMap<u32, Hlc>,
@@ -379,7 +425,7 @@ impl Collab {
             number: self.assign_number(number),
             author: actor.key,
             title: title.to_owned(),
-            body: body.to_owned(),
+            body: TextRef::new(actor.op, 0, body),
             created_at: actor.at,
             updated_at: actor.at,
             open: true,
@@ -414,7 +460,7 @@ impl Collab {
             number: self.assign_number(new.number),
             author: actor.key,
             title: new.title.to_owned(),
-            body: new.body.to_owned(),
+            body: TextRef::new(actor.op, 0, new.body),
             created_at: actor.at,
             updated_at: actor.at,
             open: true,
@@ -474,7 +520,7 @@ impl Collab {
                 t.title.clone_from(title);
             }
             if let Some(body) = &edit.body {
-                t.body.clone_from(body);
+                t.body = TextRef::new(actor.op, 0, body);
             }
             if let Some(open) = edit.open {
                 if open {
@@ -615,7 +661,7 @@ impl Collab {
             Comment {
                 thread: *id,
                 author: actor.key,
-                body: body.to_owned(),
+                body: TextRef::new(actor.op, 0, body),
                 created_at: actor.at,
                 updated_at: actor.at,
             },
@@ -638,7 +684,7 @@ impl Collab {
             Some(body) => {
                 validate_body(body)?;
                 if let Some(comment) = self.comments.get_mut(id) {
-                    comment.body = body.to_owned();
+                    comment.body = TextRef::new(actor.op, 0, body);
                     comment.updated_at = comment.updated_at.max(actor.at);
                 }
             }
@@ -675,7 +721,7 @@ impl Collab {
             match body {
                 Some(body) => {
                     if let Some(comment) = review.comments.get_mut(slot) {
-                        body.clone_into(&mut comment.body);
+                        comment.body = TextRef::new(actor.op, 0, body);
                     }
                     let at = review.edited.entry(index).or_insert(actor.at);
                     *at = (*at).max(actor.at);
@@ -777,10 +823,18 @@ impl Collab {
                 pull: *pull_id,
                 author: actor.key,
                 verdict,
-                body: body.to_owned(),
+                body: TextRef::new(actor.op, 0, body),
                 commit,
                 at: actor.at,
-                comments: comments.to_vec(),
+                comments: comments
+                    .iter()
+                    .zip(1..)
+                    .map(|(c, part)| InlineComment {
+                        path: c.path.clone(),
+                        line: c.line,
+                        body: TextRef::new(actor.op, part, &c.body),
+                    })
+                    .collect(),
                 edited: BTreeMap::new(),
                 deleted: BTreeSet::new(),
                 role: actor.held,
@@ -841,99 +895,6 @@ impl Collab {
                 pull.merged = Some(merged);
             }
         });
-    }
-
-    /// Appends the canonical encoding (for [`crate::RepoState::encode`]).
-    pub(crate) fn encode(&self, w: &mut Writer) {
-        w.long_count(self.threads.len());
-        for (id, t) in &self.threads {
-            w.fixed(id.as_bytes());
-            encode_thread(w, t);
-        }
-        w.long_count(self.comments.len());
-        for (id, c) in &self.comments {
-            w.fixed(id.as_bytes());
-            w.fixed(c.thread.as_bytes());
-            w.fixed(c.author.as_bytes());
-            w.long_bytes(c.body.as_bytes());
-            w.hlc(c.created_at);
-            w.hlc(c.updated_at);
-        }
-        w.long_count(self.labels.len());
-        for (key, l) in &self.labels {
-            w.long_bytes(key.as_bytes());
-            w.long_bytes(l.name.as_bytes());
-            w.long_bytes(l.color.as_bytes());
-            w.long_bytes(l.description.as_bytes());
-        }
-        w.long_count(self.reviews.len());
-        for (id, r) in &self.reviews {
-            w.fixed(id.as_bytes());
-            w.fixed(r.pull.as_bytes());
-            w.fixed(r.author.as_bytes());
-            w.u8(crate::codec::verdict_tag(r.verdict));
-            w.long_bytes(r.body.as_bytes());
-            w.fixed(r.commit.as_bytes());
-            w.hlc(r.at);
-            w.long_count(r.comments.len());
-            for c in &r.comments {
-                w.long_bytes(c.path.as_bytes());
-                w.u32(c.line);
-                w.long_bytes(c.body.as_bytes());
-            }
-            w.option_tag(r.role.is_some());
-            if let Some(role) = r.role {
-                w.u8(crate::codec::role_tag(role));
-            }
-        }
-    }
-}
-
-fn encode_thread(w: &mut Writer, t: &Thread) {
-    w.u64(t.number);
-    w.fixed(t.author.as_bytes());
-    w.long_bytes(t.title.as_bytes());
-    w.long_bytes(t.body.as_bytes());
-    w.hlc(t.created_at);
-    w.hlc(t.updated_at);
-    w.bool(t.open);
-    w.option_tag(t.closed.is_some());
-    if let Some((at, by)) = &t.closed {
-        w.hlc(*at);
-        w.fixed(by.as_bytes());
-    }
-    w.bool(t.locked);
-    w.long_count(t.labels.len());
-    for label in &t.labels {
-        w.long_bytes(label.as_bytes());
-    }
-    w.long_count(t.assignees.len());
-    for key in &t.assignees {
-        w.fixed(key.as_bytes());
-    }
-    w.long_count(t.comments.len());
-    for id in &t.comments {
-        w.fixed(id.as_bytes());
-    }
-    w.option_tag(t.pull.is_some());
-    if let Some(p) = &t.pull {
-        w.long_bytes(p.head.as_bytes());
-        w.long_bytes(p.base.as_bytes());
-        w.fixed(p.head_sha.as_bytes());
-        w.fixed(p.base_sha.as_bytes());
-        w.bool(p.draft);
-        w.long_count(p.reviews.len());
-        for id in &p.reviews {
-            w.fixed(id.as_bytes());
-        }
-        w.option_tag(p.merged.is_some());
-        if let Some(m) = &p.merged {
-            w.fixed(m.by.as_bytes());
-            w.hlc(m.at);
-            w.u8(crate::codec::merge_method_tag(m.method));
-            w.fixed(m.head.as_bytes());
-            w.fixed(m.commit.as_bytes());
-        }
     }
 }
 

@@ -61,7 +61,7 @@ pub use rejection::{ProtectedAction, Rejection};
 pub use state::{Access, MAX_FORMER_NAMES, RefState, RepoMeta, RepoState};
 
 /// Version byte leading [`RepoState::encode`].
-const STATE_FORMAT_VERSION: u8 = 3;
+const STATE_FORMAT_VERSION: u8 = 4;
 /// Refs under this prefix belong to Guts (conflict refs) and cannot be pushed.
 pub const RESERVED_REF_PREFIX: &str = "refs/guts/";
 /// Where losing tips of concurrent ref updates are kept.

@@ -29,8 +29,8 @@ pub use check_runs::{CheckOutput, CheckRun, CheckRunFields, CheckStatus, Conclus
 pub use checks::{Checks, CommitStatus, StatusState};
 pub use codec::{DecodeError, EncodeError};
 pub use collab::{
-    Assignment, Collab, Comment, LabelDef, MergeMethod, Merged, Pull, Review, ReviewComment,
-    Thread, ThreadEdit, Verdict,
+    Assignment, Collab, Comment, InlineComment, LabelDef, MergeMethod, Merged, Pull, Review,
+    ReviewComment, TextRef, Thread, ThreadEdit, Verdict,
 };
 pub use dag::{DagError, Inserted, RepoDag};
 pub use fold::{

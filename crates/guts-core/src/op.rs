@@ -281,6 +281,25 @@ impl Payload {
             Payload::MergePull { .. } => "merge_pull",
         }
     }
+
+    /// Text `part` of the operation, as a [`crate::collab::TextRef`] names it: 0 its
+    /// body, `i + 1` a review's inline comment `i`. `None` for a part it does not have.
+    pub fn text(&self, part: u32) -> Option<&str> {
+        let body = match (self, part) {
+            (Payload::OpenIssue { body, .. } | Payload::OpenPull { body, .. }, 0)
+            | (Payload::Comment { body, .. } | Payload::Review { body, .. }, 0) => body,
+            (Payload::EditThread { edit, .. }, 0) => edit.body.as_ref()?,
+            (Payload::EditComment { body, .. } | Payload::EditReviewComment { body, .. }, 0) => {
+                body.as_ref()?
+            }
+            (Payload::Review { comments, .. }, part) => {
+                let index = usize::try_from(part.checked_sub(1)?).ok()?;
+                &comments.get(index)?.body
+            }
+            _ => return None,
+        };
+        Some(body)
+    }
 }
 
 /// An unsigned operation.

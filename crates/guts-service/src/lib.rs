@@ -56,6 +56,7 @@ pub use pulls::{
     InlineComment, NewPull, PullChange, ReviewInput, base_sha, find_pull, head_sha, pull_range,
 };
 pub use push::Pusher;
+pub use reads::Texts;
 pub use repos::{MAX_DESCRIPTION_CHARS, NewRepo, RepoAccess, RepoUpdate, resource_of};
 pub use sessions::{SESSION_COOKIE, SESSION_DAYS};
 pub use ssh_keys::{

@@ -1,8 +1,10 @@
-//! Read models that need the accounts beside a repository: who a commit author is,
-//! who may be assigned, which organizations a user belongs to.
+//! Read models that need the accounts or the store beside a repository's state: who a
+//! commit author is, who may be assigned, which organizations a user belongs to, and
+//! the bodies the state names.
 
+use guts_core::TextRef;
 use guts_core::op::Role;
-use guts_storage::{OrgRecord, RepoView, UserRecord};
+use guts_storage::{OrgRecord, RepoError, RepoView, UserRecord};
 
 use crate::{Service, ServiceError};
 
@@ -70,5 +72,28 @@ impl Service {
         }
         out.sort_by_key(|o| o.login.to_lowercase());
         Ok(out)
+    }
+}
+
+/// Bodies of issues, pull requests, comments and reviews, read when a page or a
+/// response renders them: the state names them ([`TextRef`]) and the operation log
+/// holds them.
+#[derive(Debug)]
+pub struct Texts(guts_storage::Texts);
+
+impl Texts {
+    /// The text `text` names.
+    pub fn get(&self, text: &TextRef) -> Result<String, ServiceError> {
+        self.0.get(text).map_err(|e| RepoError::Store(e).into())
+    }
+}
+
+impl Service {
+    /// A reader of bodies: take it after the view whose references it reads.
+    pub fn texts(&self) -> Result<Texts, ServiceError> {
+        self.repos
+            .texts()
+            .map(Texts)
+            .map_err(|e| RepoError::Store(e).into())
     }
 }

@@ -39,7 +39,8 @@ pub use merge::{MergeError, MergeRequest, Mergeability, Signature};
 pub use metrics::StorageMetrics;
 pub use repos::{
     Change, CheckpointPass, DeadLetter, Listing, NameBinding, RefCommand, RefRefusal, RemoteInsert,
-    ReplayReport, RepoError, RepoStatus, RepoView, Repositories, ServedName, node_state_digest,
+    ReplayReport, RepoError, RepoStatus, RepoView, Repositories, ServedName, Texts,
+    node_state_digest,
 };
 pub use seal::{SealError, Sealer};
 pub use write::{

@@ -44,6 +44,7 @@ mod names;
 mod push;
 mod replicate;
 mod summary;
+mod texts;
 
 pub use cache::DEFAULT_CACHE_BYTES;
 use cache::Entry;
@@ -54,6 +55,7 @@ pub use names::{Listing, NameBinding, ServedName};
 pub use push::{RefCommand, RefRefusal};
 pub use replicate::{RemoteInsert, RepoStatus, node_state_digest};
 use summary::{Summary, ThreadCounts, thread_state};
+pub use texts::Texts;
 
 /// Capacity of the change notification channel ([`Repositories::subscribe`]): enough
 /// for a burst of pushes; a receiver that falls further behind loses the oldest

@@ -7,6 +7,7 @@ use guts_storage::RepoView;
 use maud::{Markup, PreEscaped, html};
 
 use crate::WebState;
+use crate::error::WebError;
 use crate::markup::markdown;
 use crate::page::{self, csrf_field};
 use crate::session::Viewer;
@@ -48,22 +49,28 @@ pub(crate) fn comment_box(
     }
 }
 
-/// A thread's opening post and its comments, oldest first.
+/// A thread's opening post and its comments, oldest first, their bodies read from
+/// the operation log.
 pub(crate) fn thread_posts(
     state: &WebState,
     view: &RepoView,
     thread: &Thread,
     body_id: &str,
-) -> Markup {
-    let comments = &view.state.collab.comments;
-    html! {
-        (comment_box(state, &thread.author, thread.created_at.wall_ms, &thread.body, Some(body_id)))
-        @for id in &thread.comments {
-            @if let Some(c) = comments.get(id) {
-                (comment_box(state, &c.author, c.created_at.wall_ms, &c.body, None))
-            }
+) -> Result<Markup, WebError> {
+    let texts = state.service.texts()?;
+    let opening = texts.get(&thread.body)?;
+    let comments = thread
+        .comments
+        .iter()
+        .filter_map(|id| view.state.collab.comments.get(id))
+        .map(|c| Ok((c, texts.get(&c.body)?)))
+        .collect::<Result<Vec<_>, WebError>>()?;
+    Ok(html! {
+        (comment_box(state, &thread.author, thread.created_at.wall_ms, &opening, Some(body_id)))
+        @for (c, body) in &comments {
+            (comment_box(state, &c.author, c.created_at.wall_ms, body, None))
         }
-    }
+    })
 }
 
 /// Labels and assignees of a thread, and for writers (`edit` is where the form posts)
@@ -221,11 +228,11 @@ impl TitleBody {
 
 /// The number of thread `id` in `view` (one the caller just opened), or an internal
 /// error.
-pub(crate) fn number_of(view: &RepoView, id: &OpId) -> Result<u64, crate::error::WebError> {
+pub(crate) fn number_of(view: &RepoView, id: &OpId) -> Result<u64, WebError> {
     view.state
         .collab
         .threads
         .get(id)
         .map(|t| t.number)
-        .ok_or_else(crate::error::WebError::internal)
+        .ok_or_else(WebError::internal)
 }

@@ -52,11 +52,14 @@ fn page_of(
     page: &Page,
     view: &RepoView,
     comments: Vec<(OpId, &Comment)>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let (items, headers) = page.apply(comments);
     let render = Render::new(state, links, view);
-    let body: Vec<_> = items.iter().map(|(id, c)| render.comment(id, c)).collect();
-    (headers, Json(body)).into_response()
+    let body = items
+        .iter()
+        .map(|(id, c)| render.comment(id, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((headers, Json(body)).into_response())
 }
 
 /// The comments of an issue or pull request, oldest first.
@@ -76,7 +79,7 @@ async fn list(
         .iter()
         .filter_map(|id| view.state.collab.comments.get(id).map(|c| (*id, c)))
         .collect();
-    Ok(page_of(&state, &links, &page, &view, comments))
+    page_of(&state, &links, &page, &view, comments)
 }
 
 /// Every comment of the repository, oldest first.
@@ -97,7 +100,7 @@ async fn list_repo(
         .map(|(id, c)| (*id, c))
         .collect();
     comments.sort_by_key(|(id, c)| (c.created_at, *id));
-    Ok(page_of(&state, &links, &page, &view, comments))
+    page_of(&state, &links, &page, &view, comments)
 }
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]

@@ -86,7 +86,10 @@ async fn list(
     )?;
     let (items, headers) = page.apply(found);
     let render = Render::new(&state, &links, &view);
-    let body: Vec<_> = items.iter().map(|(id, t)| render.issue(id, t)).collect();
+    let body = items
+        .iter()
+        .map(|(id, t)| render.issue(id, t))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((headers, Json(body)).into_response())
 }
 
@@ -416,15 +419,17 @@ async fn list_mine(
     };
     let me = authed.user.public_key().map_err(|_| ApiError::internal())?;
     let mention = format!("@{}", authed.user.login.to_lowercase());
-    let mentions = |t: &Thread| {
+    let views = state.service.visible_repos(Caller::from(Some(&authed)));
+    // Bodies are read from the log only for threads whose title does not mention.
+    let texts = state.service.texts()?;
+    let mentions = |t: &Thread| -> Result<bool, ApiError> {
         let words = |text: &str| {
             text.to_lowercase()
                 .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '@'))
                 .any(|w| w == mention)
         };
-        words(&t.title) || words(&t.body)
+        Ok(words(&t.title) || (!t.body.is_empty() && words(&texts.get(&t.body)?)))
     };
-    let views = state.service.visible_repos(Caller::from(Some(&authed)));
     let mut found: Vec<(usize, OpId, &Thread)> = Vec::new();
     for (at, view) in views.iter().enumerate() {
         let member = view.state.role(&me).is_some();
@@ -432,8 +437,8 @@ async fn list_mine(
             let wanted = match filter {
                 Mine::Assigned => t.assignees.contains(&me),
                 Mine::Created => t.author == me,
-                Mine::Mentioned => mentions(t),
-                Mine::Subscribed => t.assignees.contains(&me) || t.author == me || mentions(t),
+                Mine::Mentioned => mentions(t)?,
+                Mine::Subscribed => t.assignees.contains(&me) || t.author == me || mentions(t)?,
                 Mine::All => member,
             };
             if wanted
@@ -478,7 +483,7 @@ async fn list_mine(
         let render = renders
             .entry(at)
             .or_insert_with(|| Render::new(&state, &links, view));
-        body.push(render.issue(&id, t));
+        body.push(render.issue(&id, t)?);
     }
     Ok((headers, Json(body)).into_response())
 }

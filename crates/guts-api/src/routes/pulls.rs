@@ -187,10 +187,10 @@ async fn list(
     sort_threads(&mut found, sort, query.direction.as_deref())?;
     let (items, headers) = page.apply(found);
     let render = Render::new(&state, &links, &view);
-    let body: Vec<_> = items
+    let body = items
         .iter()
         .filter_map(|(id, t)| t.pull.as_ref().map(|p| render.pull(id, t, p, None, None)))
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((headers, Json(body)).into_response())
 }
 
@@ -459,10 +459,10 @@ async fn requested_reviewers(
 ) -> Result<Response, ApiError> {
     let (_, _, pull) = find_pull(&view, number)?;
     threads::respond(&state, &links, &view, StatusCode::OK, |r| {
-        Some(ReviewRequest {
+        Some(Ok(ReviewRequest {
             users: pull.requested.iter().map(|k| r.user(k)).collect(),
             teams: [],
-        })
+        }))
     })
 }
 

@@ -61,7 +61,10 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let (items, headers) = page.apply(reviews_of(&view, number)?);
     let render = Render::new(&state, &links, &view);
-    let body: Vec<_> = items.iter().map(|(id, r)| render.review(id, r)).collect();
+    let body = items
+        .iter()
+        .map(|(id, r)| render.review(id, r))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((headers, Json(body)).into_response())
 }
 
@@ -80,7 +83,7 @@ async fn get_one(
         .into_iter()
         .find(|(rid, _)| rid.numeric() == id)
         .ok_or_else(ApiError::not_found)?;
-    let body = Render::new(&state, &links, &view).review(&review_id, review);
+    let body = Render::new(&state, &links, &view).review(&review_id, review)?;
     Ok(Json(body).into_response())
 }
 
@@ -191,10 +194,10 @@ async fn list_comments(
         .collect();
     let (items, headers) = page.apply(all);
     let render = Render::new(&state, &links, &view);
-    let body: Vec<_> = items
+    let body = items
         .iter()
         .filter_map(|(id, r, i)| render.review_comment(id, r, *i))
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((headers, Json(body)).into_response())
 }
 
@@ -320,10 +323,10 @@ async fn list_repo_comments(
     }
     let (items, headers) = page.apply(all);
     let render = Render::new(&state, &links, &view);
-    let body: Vec<_> = items
+    let body = items
         .iter()
         .filter_map(|(id, r, i)| render.review_comment(id, r, *i))
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((headers, Json(body)).into_response())
 }
 

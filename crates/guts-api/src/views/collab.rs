@@ -1,7 +1,7 @@
 //! GitHub's shapes for the collaboration of a repository: labels, issues (pull requests
 //! are issues too), issue comments, pull requests with their branch ends, reviews and
-//! review comments. `threads::Render` fills them in; text comes borrowed from the
-//! repository's state (`'a`), so a body is written out without being copied, and the
+//! review comments. `threads::Render` fills them in; names and titles come borrowed
+//! from the repository's state (`'a`), bodies as read from the operation log, and the
 //! users, labels and repository they embed are [`Shared`] across one response.
 
 use serde::Serialize;
@@ -38,7 +38,7 @@ pub(crate) struct Issue<'a> {
     /// `completed` once closed.
     pub(crate) state_reason: Option<&'static str>,
     pub(crate) title: &'a str,
-    pub(crate) body: Option<&'a str>,
+    pub(crate) body: Option<String>,
     pub(crate) user: Shared<SimpleUser>,
     pub(crate) labels: Vec<Shared<Label<'a>>>,
     /// The first of `assignees`.
@@ -112,13 +112,13 @@ pub(crate) struct IssuePullRequestLinks {
 
 /// A comment in the conversation of an issue or pull request.
 #[derive(Debug, Serialize)]
-pub(crate) struct IssueComment<'a> {
+pub(crate) struct IssueComment {
     pub(crate) id: u64,
     pub(crate) node_id: String,
     pub(crate) url: String,
     pub(crate) html_url: String,
     pub(crate) issue_url: String,
-    pub(crate) body: &'a str,
+    pub(crate) body: String,
     pub(crate) user: Shared<SimpleUser>,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
@@ -149,7 +149,7 @@ pub(crate) struct PullRequest<'a> {
     pub(crate) locked: bool,
     pub(crate) title: &'a str,
     pub(crate) user: Shared<SimpleUser>,
-    pub(crate) body: Option<&'a str>,
+    pub(crate) body: Option<String>,
     pub(crate) labels: Vec<Shared<Label<'a>>>,
     pub(crate) milestone: Null,
     pub(crate) active_lock_reason: Null,
@@ -231,11 +231,11 @@ pub(crate) struct Href {
 
 /// A pull request review.
 #[derive(Debug, Serialize)]
-pub(crate) struct Review<'a> {
+pub(crate) struct Review {
     pub(crate) id: u64,
     pub(crate) node_id: String,
     pub(crate) user: Shared<SimpleUser>,
-    pub(crate) body: &'a str,
+    pub(crate) body: String,
     /// `APPROVED`, `CHANGES_REQUESTED` or `COMMENTED`.
     pub(crate) state: &'static str,
     pub(crate) html_url: String,
@@ -285,7 +285,7 @@ pub(crate) struct ReviewComment<'a> {
     pub(crate) commit_id: String,
     pub(crate) original_commit_id: String,
     pub(crate) diff_hunk: &'static str,
-    pub(crate) body: &'a str,
+    pub(crate) body: String,
     pub(crate) user: Shared<SimpleUser>,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,

@@ -195,7 +195,7 @@ pub(crate) struct IssueBody<'a> {
 #[derive(Debug, Serialize)]
 pub(crate) struct IssueCommentBody<'a> {
     pub(crate) issue: Issue<'a>,
-    pub(crate) comment: IssueComment<'a>,
+    pub(crate) comment: IssueComment,
     /// `edited` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) changes: Option<Changes>,
@@ -220,7 +220,7 @@ pub(crate) struct PullBody<'a> {
 /// `pull_request_review`.
 #[derive(Debug, Serialize)]
 pub(crate) struct ReviewBody<'a> {
-    pub(crate) review: Review<'a>,
+    pub(crate) review: Review,
     pub(crate) pull_request: PullRequest<'a>,
 }
 

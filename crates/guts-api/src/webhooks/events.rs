@@ -477,9 +477,14 @@ impl<'a> Events<'a> {
             Extra::Assignee(key) => Some(Some(self.render.user(key))),
             _ => None,
         };
+        // A body that cannot be read is logged where the store failed; the event is
+        // not sent half-rendered.
+        let Ok(issue) = self.render.issue(id, thread) else {
+            return;
+        };
         let body = IssueBody {
             changes: (action == "edited").then(Changes::default),
-            issue: self.render.issue(id, thread),
+            issue,
             label,
             assignee,
         };
@@ -516,10 +521,13 @@ impl<'a> Events<'a> {
             let (base, head) = guts_service::pull_range(state, pull);
             pull_stats(b, base, head)
         });
+        let Ok(pull_request) = self.render.pull(id, thread, pull, None, stats) else {
+            return;
+        };
         let body = PullBody {
             changes: (action == "edited").then(Changes::default),
             number: thread.number,
-            pull_request: self.render.pull(id, thread, pull, None, stats),
+            pull_request,
             label,
             assignee,
             requested_reviewer,
@@ -535,10 +543,16 @@ impl<'a> Events<'a> {
         let Some(thread) = state.collab.threads.get(&comment.thread) else {
             return;
         };
+        let (Ok(issue), Ok(comment)) = (
+            self.render.issue(&comment.thread, thread),
+            self.render.comment(id, comment),
+        ) else {
+            return;
+        };
         let body = IssueCommentBody {
             changes: (action == "edited").then(Changes::default),
-            issue: self.render.issue(&comment.thread, thread),
-            comment: self.render.comment(id, comment),
+            issue,
+            comment,
         };
         self.emit("issue_comment", Some(action), sender, body);
     }
@@ -554,9 +568,15 @@ impl<'a> Events<'a> {
         let Some(pull) = thread.pull.as_ref() else {
             return;
         };
+        let (Ok(review), Ok(pull_request)) = (
+            self.render.review(id, review),
+            self.render.pull(pull_id, thread, pull, None, None),
+        ) else {
+            return;
+        };
         let body = ReviewBody {
-            review: self.render.review(id, review),
-            pull_request: self.render.pull(pull_id, thread, pull, None, None),
+            review,
+            pull_request,
         };
         self.emit("pull_request_review", Some("submitted"), sender, body);
     }
@@ -576,15 +596,18 @@ impl<'a> Events<'a> {
         ) else {
             return;
         };
-        let (Some(pull), Some(comment)) = (
+        let (Some(pull), Some(Ok(comment))) = (
             thread.pull.as_ref(),
             self.render.review_comment(id, review, index),
         ) else {
             return;
         };
+        let Ok(pull_request) = self.render.pull(pull_id, thread, pull, None, None) else {
+            return;
+        };
         let body = ReviewCommentBody {
             comment,
-            pull_request: self.render.pull(pull_id, thread, pull, None, None),
+            pull_request,
         };
         self.emit("pull_request_review_comment", Some(action), sender, body);
     }

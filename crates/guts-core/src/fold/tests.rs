@@ -4,7 +4,9 @@
 
 use super::*;
 use crate::arbitrary::{CommitGraph, keypair, protection, role};
-use crate::collab::{Assignment, LabelDef, MergeMethod, ReviewComment, ThreadEdit, Verdict};
+use crate::collab::{
+    Assignment, LabelDef, MergeMethod, ReviewComment, TextRef, ThreadEdit, Verdict,
+};
 use crate::identity::Keypair;
 use crate::op::{BranchProtection, Operation};
 use proptest::prelude::*;
@@ -2225,7 +2227,18 @@ fn inline_review_comments_are_edited_and_deleted_in_place() {
         Some(&Rejection::NoSuchComment)
     );
     let stored = &state.collab.reviews[&review.id()];
-    assert_eq!(stored.comments[0].body, "better");
+    // The state names the operation that wrote each text, and that operation holds it.
+    assert_eq!(
+        stored.comments[0].body,
+        TextRef::new(edited.id(), 0, "better")
+    );
+    assert_eq!(edited.op().payload.text(0), Some("better"));
+    assert_eq!(
+        stored.comments[1].body,
+        TextRef::new(review.id(), 2, "note 2")
+    );
+    assert_eq!(review.op().payload.text(2), Some("note 2"));
+    assert_eq!(review.op().payload.text(3), None);
     assert_eq!(stored.edited.get(&0), Some(&at(2_012)));
     assert!(stored.deleted.contains(&1));
     assert_ne!(state.encode(), before);

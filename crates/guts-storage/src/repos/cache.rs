@@ -16,9 +16,10 @@
 //!   holds an operation the log does not, and a load now would miss it;
 //! - a reader that finds the lock taken loads a view without installing an engine.
 //!
-//! The estimate counts each operation's encoding three times (the stored bytes, the
-//! decoded payload and the folded state that copies its text) plus a fixed overhead per
-//! operation for the DAG and fold bookkeeping; `guts_repo_cache_bytes` reports it.
+//! The estimate counts each operation's encoding twice (the stored bytes and the
+//! decoded payload; the folded state names bodies rather than copying them) plus a
+//! fixed overhead per operation for the DAG and fold bookkeeping;
+//! `guts_repo_cache_bytes` reports it.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -41,7 +42,7 @@ const LOW_WATER_PERCENT: u64 = 90;
 /// Estimated bytes an engine and its view hold.
 pub(super) fn estimate(engine: &Engine) -> u64 {
     let per_op = engine.dag.len().saturating_mul(PER_OP_OVERHEAD);
-    u64::try_from(engine.ops_bytes.saturating_mul(3).saturating_add(per_op)).unwrap_or(u64::MAX)
+    u64::try_from(engine.ops_bytes.saturating_mul(2).saturating_add(per_op)).unwrap_or(u64::MAX)
 }
 
 /// What an entry's append lock guards, once something loaded it.

@@ -211,7 +211,9 @@ impl Repositories {
         });
         // The next append folds onto this one, durable or not yet.
         **slot = Some(Loaded::Frontier(view.clone()));
-        let grown = op.as_bytes().len().saturating_mul(3) + PER_OP_OVERHEAD;
+        // The state keeps the operation's structure (a title, labels) and names its
+        // body: at most its encoding, plus the maps' overhead.
+        let grown = op.as_bytes().len() + PER_OP_OVERHEAD;
         let size = entry
             .bytes
             .load(Ordering::Relaxed)

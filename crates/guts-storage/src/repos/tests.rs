@@ -270,3 +270,75 @@ async fn concurrent_issues_get_consecutive_numbers_and_survive_reopen() {
     assert_eq!(again.state.encode(), state.encode());
     assert_eq!(open_gauge(&metrics), 24);
 }
+
+/// Bodies are read from the log by the references the state keeps, also after an
+/// edit and after a restart; a
+/// reference to an operation or a part that is not there is a typed error, not a panic.
+#[tokio::test]
+async fn bodies_are_read_from_the_log_by_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Keypair::generate();
+    let (id, issue) = {
+        let (repos, writer, _) = open(dir.path());
+        let view = repos
+            .create(&alice, "alice", "texts", "", false, "main")
+            .await
+            .unwrap();
+        let open_issue = Payload::OpenIssue {
+            number: 0,
+            title: "t".into(),
+            body: "first words".into(),
+            labels: vec![],
+            assignees: vec![],
+        };
+        let (view, issue) = repos
+            .append_checked(view.id, &alice, open_issue, |_| Ok(()))
+            .await
+            .unwrap();
+        let texts = repos.texts().unwrap();
+        let thread = &view.state.collab.threads[&issue];
+        assert_eq!(texts.get(&thread.body).unwrap(), "first words");
+        let comment = Payload::Comment {
+            thread: issue,
+            body: "a comment".into(),
+        };
+        let (view, comment) = repos
+            .append_checked(view.id, &alice, comment, |_| Ok(()))
+            .await
+            .unwrap();
+        let edit = Payload::EditThread {
+            thread: issue,
+            edit: guts_core::ThreadEdit {
+                body: Some("second words".into()),
+                ..Default::default()
+            },
+        };
+        let view = repos.append(view.id, &alice, edit).await.unwrap();
+        let texts = repos.texts().unwrap();
+        let thread = &view.state.collab.threads[&issue];
+        assert_eq!(texts.get(&thread.body).unwrap(), "second words");
+        let stored = &view.state.collab.comments[&comment];
+        assert_eq!(texts.get(&stored.body).unwrap(), "a comment");
+
+        // Not there: an operation no one wrote, a part the operation lacks.
+        let missing = guts_core::TextRef {
+            op: OpId::from_bytes([7; 32]),
+            part: 0,
+            len: 3,
+        };
+        assert!(matches!(texts.get(&missing), Err(StoreError::Corrupt(_))));
+        let no_part = guts_core::TextRef {
+            part: 9,
+            ..thread.body
+        };
+        assert!(matches!(texts.get(&no_part), Err(StoreError::Corrupt(_))));
+        repos.write_checkpoints(CheckpointPass::Final).await.unwrap();
+        drop(repos);
+        writer.join();
+        (view.id, issue)
+    };
+    let (repos, _writer, _) = open(dir.path());
+    let view = repos.get(id).unwrap();
+    let thread = &view.state.collab.threads[&issue];
+    assert_eq!(repos.texts().unwrap().get(&thread.body).unwrap(), "second words");
+}

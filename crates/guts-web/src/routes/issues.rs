@@ -156,13 +156,14 @@ pub(super) async fn view(
     if thread.pull.is_some() {
         return Ok(Redirect::to(&format!("{base}/pull/{number}")).into_response());
     }
+    let posts = thread_posts(&state, &access.view, thread, "issue-body")?;
     let body = html! {
         (repo_header(&access, Tab::Issues))
         h1 { span #issue-title { (thread.title) } " " span.muted { "#" (thread.number) } }
         p { (state_badge(thread, "issue-state")) }
         div.grid {
             div {
-                (thread_posts(&state, &access.view, thread, "issue-body"))
+                (posts)
                 (comment_form(&viewer, &base, thread, "issue"))
             }
             (sidebar(&state, &access.view, thread, (access.role >= Some(Role::Write)).then(|| (&viewer, format!("{base}/issues/{number}/triage")))))

@@ -221,10 +221,14 @@ pub(super) async fn view(
     let (_, thread, pull) = guts_service::find_pull(view, number)?;
     let readiness = state.service.merge_readiness(view, number)?;
     let head = guts_service::head_sha(&view.state, pull).to_string();
+    let posts = thread_posts(&state, view, thread, "pull-body")?;
+    let texts = state.service.texts()?;
     let reviews = pull
         .reviews
         .iter()
-        .filter_map(|id| view.state.collab.reviews.get(id));
+        .filter_map(|id| view.state.collab.reviews.get(id))
+        .map(|review| Ok((review, texts.get(&review.body)?)))
+        .collect::<Result<Vec<_>, WebError>>()?;
     let viewer_key = viewer.authed.as_ref().map(|a| a.key());
     let can_review =
         viewer_key.is_some_and(|k| k != thread.author) && thread.open && pull.merged.is_none();
@@ -233,8 +237,8 @@ pub(super) async fn view(
         (pull_header(&access, thread, false))
         div.grid {
             div {
-                (thread_posts(&state, view, thread, "pull-body"))
-                @for review in reviews {
+                (posts)
+                @for (review, review_body) in &reviews {
                     div.review {
                         div.comment-header {
                             strong { (author(&state, &review.author)) } " "
@@ -242,8 +246,8 @@ pub(super) async fn view(
                             " " (page::time(review.at.wall_ms / 1000))
                             " on " code { (short(&review.commit.to_string())) }
                         }
-                        @if !review.body.trim().is_empty() {
-                            div.comment-body.markdown-body { (PreEscaped(markdown::render(&review.body))) }
+                        @if !review_body.trim().is_empty() {
+                            div.comment-body.markdown-body { (PreEscaped(markdown::render(review_body))) }
                         }
                     }
                 }

@@ -11,11 +11,16 @@ use imbl::OrdMap;
 use crate::check_runs::{CheckOutput, CheckRun, CheckRuns, CheckStatus, Conclusion};
 use crate::checks::{CommitStatus, StatusState};
 use crate::codec::{DecodeError, Reader, decode_merge_method, decode_role, decode_verdict};
-use crate::collab::{Collab, Comment, LabelDef, Merged, Pull, Review, ReviewComment, Thread};
+use crate::collab::{
+    Collab, Comment, InlineComment, LabelDef, Merged, Pull, Review, TextRef, Thread,
+};
 use crate::hooks::{ContentType, Hook, HookConfig, Hooks};
 use crate::ids::{ObjectId, OpId};
 
 use super::{HLC, KEY, LEN, OBJECT, OP};
+
+/// An encoded [`TextRef`].
+const TEXT: usize = OP + 4 + 4;
 use super::{list, map, not_canonical, object, op_id, opt_text, option, set};
 
 /// Commit statuses: a map of commits, each a map of lowercase contexts, each a list.
@@ -25,15 +30,15 @@ pub(super) type Statuses = BTreeMap<ObjectId, BTreeMap<String, Vec<CommitStatus>
 /// are rebuilt from them. Requested reviewers and edited inline comments come later,
 /// in sections of their own.
 pub(super) fn decode_collab(r: &mut Reader<'_>) -> Result<Collab, DecodeError> {
-    let threads: OrdMap<OpId, Thread> = map(r, "threads", OP + 108, |r| {
+    let threads: OrdMap<OpId, Thread> = map(r, "threads", OP + 100 + TEXT, |r| {
         Ok((op_id(r)?, decode_thread(r)?))
     })?;
-    let comments: OrdMap<OpId, Comment> = map(r, "comments", 2 * OP + KEY + LEN + 2 * HLC, |r| {
+    let comments: OrdMap<OpId, Comment> = map(r, "comments", 2 * OP + KEY + TEXT + 2 * HLC, |r| {
         let id = op_id(r)?;
         let comment = Comment {
             thread: op_id(r)?,
             author: r.public_key("author")?,
-            body: r.long_string("body")?,
+            body: text(r)?,
             created_at: r.hlc()?,
             updated_at: r.hlc()?,
         };
@@ -48,7 +53,9 @@ pub(super) fn decode_collab(r: &mut Reader<'_>) -> Result<Collab, DecodeError> {
         };
         Ok((key, label))
     })?;
-    let reviews = map(r, "reviews", 146, |r| Ok((op_id(r)?, decode_review(r)?)))?;
+    let reviews = map(r, "reviews", 138 + TEXT, |r| {
+        Ok((op_id(r)?, decode_review(r)?))
+    })?;
     let mut numbers = OrdMap::new();
     for (id, thread) in &threads {
         // The fold hands out each number once.
@@ -67,12 +74,21 @@ pub(super) fn decode_collab(r: &mut Reader<'_>) -> Result<Collab, DecodeError> {
     })
 }
 
+/// A [`TextRef`]: operation, part and length.
+fn text(r: &mut Reader<'_>) -> Result<TextRef, DecodeError> {
+    Ok(TextRef {
+        op: op_id(r)?,
+        part: r.u32()?,
+        len: r.u32()?,
+    })
+}
+
 fn decode_thread(r: &mut Reader<'_>) -> Result<Thread, DecodeError> {
     Ok(Thread {
         number: r.u64()?,
         author: r.public_key("author")?,
         title: r.long_string("title")?,
-        body: r.long_string("body")?,
+        body: text(r)?,
         created_at: r.hlc()?,
         updated_at: r.hlc()?,
         open: r.bool()?,
@@ -112,14 +128,14 @@ fn decode_review(r: &mut Reader<'_>) -> Result<Review, DecodeError> {
         pull: op_id(r)?,
         author: r.public_key("author")?,
         verdict: decode_verdict(r)?,
-        body: r.long_string("body")?,
+        body: text(r)?,
         commit: object(r)?,
         at: r.hlc()?,
-        comments: list(r, "review comments", 2 * LEN + 4, |r| {
-            Ok(ReviewComment {
+        comments: list(r, "review comments", LEN + 4 + TEXT, |r| {
+            Ok(InlineComment {
                 path: r.long_string("path")?,
                 line: r.u32()?,
-                body: r.long_string("body")?,
+                body: text(r)?,
             })
         })?,
         // Written in a section of their own.

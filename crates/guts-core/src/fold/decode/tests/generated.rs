@@ -75,6 +75,11 @@ fn pick(ids: &[OpId], n: usize) -> OpId {
 /// Folds a generated sequence: authors 1 (the owner) to 4, two in three operations
 /// after every head, the rest concurrent with the previous one.
 fn generated(steps: &[(u8, bool, Action)]) -> RepoState {
+    generated_chain(steps).state()
+}
+
+/// The operations of a generated sequence.
+fn generated_chain(steps: &[(u8, bool, Action)]) -> Chain {
     let mut c = Chain::new();
     let (mut threads, mut reviews, mut comments, mut runs, mut hooks) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -228,7 +233,7 @@ fn generated(steps: &[(u8, bool, Action)]) -> RepoState {
             _ => {}
         }
     }
-    c.state()
+    c
 }
 
 fn steps() -> impl Strategy<Value = Vec<(u8, bool, Action)>> {
@@ -309,5 +314,23 @@ proptest! {
         let decoded = RepoState::decode(&bytes);
         prop_assert_eq!(decoded.as_ref(), Ok(&state));
         prop_assert_eq!(decoded.map(|s| s.encode()), Ok(bytes));
+    }
+
+    /// Every body the state names is in the operation it names, at the length it says:
+    /// what a read renders is what was written.
+    #[test]
+    fn every_text_reference_resolves(steps in steps()) {
+        let chain = generated_chain(&steps);
+        let collab = chain.state().collab;
+        let texts = collab.threads.values().map(|t| &t.body)
+            .chain(collab.comments.values().map(|c| &c.body))
+            .chain(collab.reviews.values().flat_map(|r| {
+                std::iter::once(&r.body).chain(r.comments.iter().map(|c| &c.body))
+            }));
+        for text in texts {
+            let op = chain.dag.get(&text.op);
+            let resolved = op.and_then(|op| op.op().payload.text(text.part));
+            prop_assert_eq!(resolved.map(str::len), Some(text.len as usize), "{:?}", text);
+        }
     }
 }
