@@ -223,7 +223,9 @@ pub struct Thread {
     pub assignees: BTreeSet<PublicKey>,
     /// Live comments, oldest first.
     pub comments: Vec<OpId>,
-    pub pull: Option<Pull>,
+    /// Boxed: most threads are issues, and a thread is an entry of a persistent map's
+    /// node, so its size counts for every issue.
+    pub pull: Option<Box<Pull>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -469,7 +471,7 @@ impl Collab {
             labels: BTreeSet::new(),
             assignees: BTreeSet::new(),
             comments: Vec::new(),
-            pull: Some(Pull {
+            pull: Some(Box::new(Pull {
                 head: new.head.to_owned(),
                 base: new.base.to_owned(),
                 head_sha: new.head_sha,
@@ -478,7 +480,7 @@ impl Collab {
                 reviews: Vec::new(),
                 merged: None,
                 requested: BTreeSet::new(),
-            }),
+            })),
         };
         self.insert_thread(actor.op, thread);
         Ok(())

@@ -92,7 +92,7 @@ impl Keypair {
     }
 
     pub fn public(&self) -> PublicKey {
-        PublicKey(self.signing.verifying_key())
+        PublicKey(self.signing.verifying_key().to_bytes())
     }
 
     pub fn sign(&self, message: &[u8]) -> Signature {
@@ -117,13 +117,35 @@ thread_local! {
     /// field exponentiation (about as much as folding an operation), and the
     /// operations and state a repository is loaded from name the same few authors
     /// thousands of times. A pure function's memo: only valid points are kept.
-    static DECOMPRESSED: std::cell::RefCell<std::collections::HashMap<[u8; KEY_LEN], PublicKey>> =
+    static DECOMPRESSED: std::cell::RefCell<std::collections::HashMap<[u8; KEY_LEN], VerifyingKey>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
+/// The point `bytes` encode, decompressed (through the memo), or `None` if they
+/// encode none.
+fn decompressed(bytes: &[u8; KEY_LEN]) -> Option<VerifyingKey> {
+    if let Some(known) = DECOMPRESSED.with(|memo| memo.borrow().get(bytes).copied()) {
+        return Some(known);
+    }
+    let key = VerifyingKey::from_bytes(bytes).ok()?;
+    DECOMPRESSED.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= DECOMPRESSED_MEMO {
+            memo.clear();
+        }
+        memo.insert(*bytes, key);
+    });
+    Some(key)
+}
+
 /// An ed25519 public key; text form is 64 lowercase hex characters.
+///
+/// Kept compressed (32 bytes; checked to be a point when made) rather than as the
+/// decompressed point (192 bytes): folded state names an author, assignee or merger in
+/// every thread, comment and review, and verifying a signature, which needs the point,
+/// is rare beside reading them.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PublicKey(VerifyingKey);
+pub struct PublicKey([u8; KEY_LEN]);
 
 impl PublicKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyParseError> {
@@ -133,31 +155,22 @@ impl PublicKey {
                 expected: KEY_LEN,
                 found: bytes.len(),
             })?;
-        if let Some(known) = DECOMPRESSED.with(|memo| memo.borrow().get(&arr).copied()) {
-            return Ok(known);
-        }
-        let key = VerifyingKey::from_bytes(&arr)
-            .map(PublicKey)
-            .map_err(|_| KeyParseError::InvalidPoint)?;
-        DECOMPRESSED.with(|memo| {
-            let mut memo = memo.borrow_mut();
-            if memo.len() >= DECOMPRESSED_MEMO {
-                memo.clear();
-            }
-            memo.insert(arr, key);
-        });
-        Ok(key)
+        decompressed(&arr)
+            .map(|_| PublicKey(arr))
+            .ok_or(KeyParseError::InvalidPoint)
     }
 
     pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
-        self.0.as_bytes()
+        &self.0
     }
 
     /// Checks `signature` over `message`. Strict verification: rejects small-order keys
     /// and malleable signatures, so one message has one valid signature per key.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> bool {
-        self.0.verify_strict(message, signature).is_ok()
-            && self.0.verify(message, signature).is_ok()
+        // Made from a valid point, so this decompresses.
+        decompressed(&self.0).is_some_and(|key| {
+            key.verify_strict(message, signature).is_ok() && key.verify(message, signature).is_ok()
+        })
     }
 
     /// The libp2p peer id of this key in its usual base58 text form (`12D3KooW…`).

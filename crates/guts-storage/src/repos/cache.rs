@@ -18,8 +18,9 @@
 //!
 //! The estimate counts each operation's encoding twice (the stored bytes and the
 //! decoded payload; the folded state names bodies rather than copying them) plus a
-//! fixed overhead per operation for the DAG and fold bookkeeping;
-//! `guts_repo_cache_bytes` reports it.
+//! fixed overhead per operation for the DAG, fold bookkeeping and the state's share,
+//! and a state loaded from a checkpoint at [`DECODED_PER_CHECKPOINT_BYTE`] times the
+//! checkpoint; `guts_repo_cache_bytes` reports it.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,8 +34,18 @@ use crate::error::StoreError;
 
 /// The default budget (`GUTS_CACHE_MB`'s default, in bytes).
 pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
-/// Fixed bytes per operation besides its encoding: DAG node, fold bookkeeping, maps.
-pub(super) const PER_OP_OVERHEAD: usize = 400;
+/// Fixed bytes per operation besides its encoding: DAG node, fold bookkeeping, and
+/// the state's share (a thread or comment in the state's maps, with its sets and
+/// title, is about 1.2 kB whatever its body: measured with the scale bench's data,
+/// 1,000 issues and comments a repository).
+pub(super) const PER_OP_OVERHEAD: usize = 1_500;
+/// Bytes a state decoded from a checkpoint takes per byte of the checkpoint. The
+/// encoding is dense (ids, lengths); in memory every thread and comment is an entry of
+/// a persistent map's node (about half full after the sorted inserts of a decode)
+/// with its own sets, vectors and strings. Measured with the scale bench's data: 873
+/// states loaded with no eviction held 1.05 GB above the node's baseline for 196 MB
+/// of checkpoints, about 5.3 times.
+pub(super) const DECODED_PER_CHECKPOINT_BYTE: usize = 6;
 /// Eviction frees down to this share of the budget (in percent), so that a node at its
 /// budget does not evict on every load.
 const LOW_WATER_PERCENT: u64 = 90;
@@ -190,7 +201,7 @@ impl Entry {
 /// rewritten by the repository's next write.
 fn check_summary(id: RepoId, entry: &Entry, folded: &Arc<Summary>) {
     let kept = entry.summary();
-    if kept.version == folded.version && kept.as_ref() != folded.as_ref() {
+    if kept.version == folded.version && !kept.agrees_with(folded) {
         tracing::error!(repo = %id, "the repository's summary disagreed with its log: replaced");
         if let Ok(mut summary) = entry.summary.write() {
             *summary = folded.clone();
@@ -458,8 +469,8 @@ impl Repositories {
     /// its checkpoint was written) until the next [`Repositories::write_checkpoints`],
     /// if there is room, and wakes the writer of checkpoints.
     fn hold_for_checkpoint(&self, entry: &Arc<Entry>, view: Arc<RepoView>) {
-        // The state alone (its engine is dropped): about the operations' encodings.
-        let bytes = entry.bytes.load(Ordering::Relaxed) / 3;
+        // The state alone (its engine is dropped) is most of the estimate.
+        let bytes = entry.bytes.load(Ordering::Relaxed);
         let cap = self.cache.pending_cap();
         let Ok(mut pending) = self.cache.pending.lock() else {
             return;

@@ -171,10 +171,10 @@ impl Repositories {
         entry.checkpointed.fetch_max(found, Ordering::AcqRel);
         tracing::debug!(repo = %id, version = summary.version, "state loaded from its checkpoint");
         let view = RepoView::from_checkpoint(id, state, summary);
-        // The decoded maps and strings take about twice the encoding.
+        let decoded = size.saturating_mul(super::cache::DECODED_PER_CHECKPOINT_BYTE);
         Ok(Some((
             Arc::new(view),
-            u64::try_from(size.saturating_mul(2)).unwrap_or(u64::MAX),
+            u64::try_from(decoded).unwrap_or(u64::MAX),
         )))
     }
 

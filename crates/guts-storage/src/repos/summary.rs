@@ -104,6 +104,17 @@ pub(super) struct Summary {
 }
 
 impl Summary {
+    /// Whether `self` and `folded`, a summary folded from the log, say the same of the
+    /// log. The frontier is not compared: it records how the newest operations were
+    /// folded, which a fold of the log does not know (it leaves it empty).
+    pub(super) fn agrees_with(&self, folded: &Summary) -> bool {
+        self.header == folded.header
+            && self.version == folded.version
+            && self.heads == folded.heads
+            && self.latest == folded.latest
+            && self.counts == folded.counts
+    }
+
     pub(super) fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
         w.u8(SUMMARY_FORMAT_VERSION);
@@ -201,7 +212,24 @@ mod tests {
             frontier: vec![OpId::from_bytes([9; 32])],
         };
         let bytes = summary.encode();
-        assert_eq!(Summary::decode(&bytes), Ok(summary));
+        assert_eq!(Summary::decode(&bytes).as_ref(), Ok(&summary));
+        // A fold of the log leaves the frontier empty and agrees; any other field
+        // differing does not.
+        let folded = Summary {
+            frontier: Vec::new(),
+            ..summary.clone()
+        };
+        assert!(summary.agrees_with(&folded));
+        let moved = Summary {
+            version: 8,
+            ..folded.clone()
+        };
+        assert!(!summary.agrees_with(&moved));
+        let recounted = Summary {
+            counts: ThreadCounts::default(),
+            ..folded
+        };
+        assert!(!summary.agrees_with(&recounted));
         for cut in 0..bytes.len() {
             assert!(Summary::decode(&bytes[..cut]).is_err(), "prefix {cut}");
         }

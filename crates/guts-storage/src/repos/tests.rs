@@ -332,7 +332,10 @@ async fn bodies_are_read_from_the_log_by_reference() {
             ..thread.body
         };
         assert!(matches!(texts.get(&no_part), Err(StoreError::Corrupt(_))));
-        repos.write_checkpoints(CheckpointPass::Final).await.unwrap();
+        repos
+            .write_checkpoints(CheckpointPass::Final)
+            .await
+            .unwrap();
         drop(repos);
         writer.join();
         (view.id, issue)
@@ -340,5 +343,8 @@ async fn bodies_are_read_from_the_log_by_reference() {
     let (repos, _writer, _) = open(dir.path());
     let view = repos.get(id).unwrap();
     let thread = &view.state.collab.threads[&issue];
-    assert_eq!(repos.texts().unwrap().get(&thread.body).unwrap(), "second words");
+    assert_eq!(
+        repos.texts().unwrap().get(&thread.body).unwrap(),
+        "second words"
+    );
 }

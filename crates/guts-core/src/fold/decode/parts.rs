@@ -97,7 +97,7 @@ fn decode_thread(r: &mut Reader<'_>) -> Result<Thread, DecodeError> {
         labels: set(r, "thread labels", LEN, |r| r.long_string("label"))?,
         assignees: set(r, "assignees", KEY, |r| r.public_key("assignee"))?,
         comments: list(r, "thread comments", OP, op_id)?,
-        pull: option(r, decode_pull)?,
+        pull: option(r, |r| decode_pull(r).map(Box::new))?,
     })
 }
 
