@@ -35,11 +35,19 @@ pub fn write_pack(
     objects: Vec<ObjectId>,
     out: &mut dyn Write,
 ) -> Result<PackStats, ServeError> {
+    write_pack_from(super::packs::PackSet::open(repo)?, objects, out)
+}
+
+/// [`write_pack`] from packs already opened (the caller listed their objects).
+pub fn write_pack_from(
+    db: super::packs::PackSet,
+    objects: Vec<ObjectId>,
+    out: &mut dyn Write,
+) -> Result<PackStats, ServeError> {
     let num_entries = u32::try_from(objects.len())
         .map_err(|_| ServeError::Refused("more than 2^32 objects requested".to_owned()))?;
     // Locations from the indexes, sizes from the offsets: nothing is inflated to find
     // where an entry ends (see `packs`).
-    let db = super::packs::PackSet::open(repo)?;
     // Chunks of entries (compressed data included) wait in memory until written in
     // order, a few per thread: size them to hold about CHUNK_BYTES, so that large
     // objects stay bounded and small ones are not handed over one by one.

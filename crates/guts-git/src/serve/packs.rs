@@ -83,6 +83,24 @@ impl PackSet {
 }
 
 impl PackSet {
+    /// Every object stored here, each once: the ids of every loaded pack's index and
+    /// of the loose objects, sorted. Nothing is read but indexes and directory names.
+    pub fn object_ids(&self) -> Result<Vec<ObjectId>, ServeError> {
+        let stored: usize = self
+            .packs
+            .iter()
+            .map(|p| p.bundle.index.num_objects() as usize)
+            .sum();
+        let mut ids = Vec::with_capacity(stored);
+        for pack in self.packs.iter() {
+            ids.extend(pack.bundle.index.iter().map(|e| e.oid));
+        }
+        loose_ids(self.fallback.store_ref().path(), &mut ids)?;
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
     /// Mean size of a stored entry, compressed: what one object costs in memory while
     /// it waits to be written.
     pub fn mean_entry_bytes(&self) -> u64 {
@@ -94,6 +112,33 @@ impl PackSet {
         });
         bytes.checked_div(objects).unwrap_or(0)
     }
+}
+
+/// Adds the ids of the loose objects under `objects` (`ab/cdef…` files) to `out`.
+/// Anything else there (`pack`, `info`, temporary files) is not an object.
+fn loose_ids(objects: &Path, out: &mut Vec<ObjectId>) -> Result<(), ServeError> {
+    let listing = |dir: &Path| match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect::<Vec<String>>()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(ServeError::Git(format!("{}: {e}", dir.display()))),
+    };
+    for prefix in listing(objects)? {
+        if prefix.len() != 2 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        for rest in listing(&objects.join(&prefix))? {
+            if rest.len() != 38 {
+                continue;
+            }
+            if let Ok(id) = ObjectId::from_hex(format!("{prefix}{rest}").as_bytes()) {
+                out.push(id);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A pack whose files vanished in between (a concurrent repack) is skipped: its
