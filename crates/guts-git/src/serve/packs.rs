@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use gix::ObjectId;
 use gix_pack::data;
+use gix_pack::data::output;
 
 use super::ServeError;
 
@@ -83,22 +84,48 @@ impl PackSet {
 }
 
 impl PackSet {
-    /// Every object stored here, each once: the ids of every loaded pack's index and
-    /// of the loose objects, sorted. Nothing is read but indexes and directory names.
-    pub fn object_ids(&self) -> Result<Vec<ObjectId>, ServeError> {
+    /// Every object stored here, each once, with where it is stored: the entries of
+    /// every loaded pack's index (an object in several packs from the newest, as
+    /// lookups find it) and the loose objects. Nothing is read but indexes and
+    /// directory names, and no object is looked up: each pack is listed once.
+    pub fn stored_objects(&self) -> Result<Vec<output::Count>, ServeError> {
         let stored: usize = self
             .packs
             .iter()
             .map(|p| p.bundle.index.num_objects() as usize)
             .sum();
-        let mut ids = Vec::with_capacity(stored);
-        for pack in self.packs.iter() {
-            ids.extend(pack.bundle.index.iter().map(|e| e.oid));
+        let mut seen: gix::hashtable::HashSet<ObjectId> = gix::hashtable::HashSet::default();
+        seen.reserve(stored);
+        let mut counts = Vec::with_capacity(stored);
+        for (pack_id, pack) in self.packs.iter().enumerate() {
+            for entry in pack.bundle.index.iter() {
+                if !seen.insert(entry.oid) {
+                    continue;
+                }
+                let location =
+                    pack.entry_size(entry.pack_offset)
+                        .map(|entry_size| data::entry::Location {
+                            pack_id: pack_id as u32,
+                            entry_size,
+                            pack_offset: entry.pack_offset,
+                        });
+                counts.push(output::Count {
+                    id: entry.oid,
+                    entry_pack_location: output::count::PackLocation::LookedUp(location),
+                });
+            }
         }
-        loose_ids(self.fallback.store_ref().path(), &mut ids)?;
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids)
+        let mut loose = Vec::new();
+        loose_ids(self.fallback.store_ref().path(), &mut loose)?;
+        for id in loose {
+            if seen.insert(id) {
+                counts.push(output::Count {
+                    id,
+                    entry_pack_location: output::count::PackLocation::LookedUp(None),
+                });
+            }
+        }
+        Ok(counts)
     }
 
     /// Mean size of a stored entry, compressed: what one object costs in memory while

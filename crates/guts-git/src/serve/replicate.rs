@@ -8,7 +8,7 @@ use std::path::Path;
 use guts_storage::{GitRepo, GitRepos};
 
 use super::ServeError;
-use super::pack::{PackStats, write_pack, write_pack_from};
+use super::pack::{PackStats, write_pack, write_stored};
 use super::packs::PackSet;
 use super::walk::{Graph, WalkRequest, plan};
 use crate::Oid;
@@ -47,9 +47,7 @@ pub fn pack_for_peer(
         .map(|h| Oid::from_bytes(*h))
         .collect();
     let stats = if common.is_empty() && !wants.is_empty() {
-        let db = PackSet::open(gix)?;
-        let objects = db.object_ids()?;
-        write_pack_from(db, objects, out)?
+        write_stored(PackSet::open(gix)?, out)?
     } else {
         let request = WalkRequest {
             wants: wants.iter().map(|w| Oid::from_bytes(*w)).collect(),
