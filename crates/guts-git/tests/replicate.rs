@@ -81,7 +81,7 @@ fn history(branch: &str, from: u32, to: u32) -> String {
     for i in from..=to {
         let lines: String = (0..300)
             .map(|l| {
-                if (l + i as usize * 7) % 50 == 0 {
+                if (l + i as usize * 7).is_multiple_of(50) {
                     format!("line {l:03} edited by commit {i}\n")
                 } else {
                     format!("line {l:03} of a file large enough to be worth a delta\n")

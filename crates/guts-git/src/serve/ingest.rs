@@ -270,7 +270,7 @@ fn kinds_by_offset(bundle: &gix_pack::Bundle) -> Result<Vec<Node>, ServeError> {
             }
             Header::RefDelta { base_id } => bundle
                 .index
-                .lookup(&base_id)
+                .lookup(base_id)
                 .map(|at| bundle.index.pack_offset_at_index(at))
                 .and_then(position),
             _ => None,
