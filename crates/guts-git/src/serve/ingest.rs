@@ -1,7 +1,8 @@
 //! An incoming pack, from the wire to the object database: streamed into a quarantine
 //! directory while gix indexes it (verifying every object's checksum and completing a
 //! thin pack with the bases it refers to), then checked for connectivity (every object
-//! it names is in the pack or already in the repository), and only then moved into the
+//! its commits, trees and tags name is in the pack or already in the repository; only
+//! those are inflated again, never the blobs), and only then moved into the
 //! repository. A pack that fails any step never becomes visible, and its quarantine is
 //! removed (on drop, or by the next start after a crash).
 
@@ -32,9 +33,11 @@ pub struct Ingested {
 /// `max_object_bytes` caps any single object (inflated) and so the memory one hostile
 /// object can claim: a blob of 900 MiB of zeros is 1 MB on the wire. While the pack
 /// streams in, gix inflates each entry only to measure it (into a small buffer); it
-/// inflates whole objects when it resolves and hashes them for the index, and again in
-/// the connectivity check, and both times it compares the size the entry declares (and
-/// a delta's base and result sizes) with this cap *before* allocating. An object over
+/// inflates whole objects when it resolves and hashes them for the index, and the
+/// connectivity check inflates the commits, trees and tags again; both times the size
+/// an entry declares (and a delta's base and result sizes) is compared with this cap
+/// *before* allocating. What else the check holds is a few words per entry of the
+/// index gix wrote (offsets, ids, kinds), which the pack's size already bounds. An object over
 /// it refuses the pack with a message naming the limit (git prints it as
 /// `remote unpack failed`).
 pub fn ingest(
@@ -123,99 +126,246 @@ fn size_text(bytes: usize) -> String {
 /// Every object the pack's commits, trees and tags name must be in the pack or in the
 /// repository; the repository is connected already, so then everything reachable from
 /// the pack is present (what git's `--check-connectivity` establishes).
+///
+/// Why only commits, trees and tags are decoded: indexing has just inflated and hashed
+/// every object, and blobs (most of a pack's bytes) name nothing. An entry's kind is
+/// known without inflating it (a delta has its base's kind, read from the entry
+/// headers), so the blob delta chains are left out of the traversal entirely. Each
+/// remaining delta is applied once (gix's delta tree), on every core.
 fn check_connectivity(
     repo: &GitRepo,
     index: &std::path::Path,
     max_object_bytes: usize,
 ) -> Result<(), ServeError> {
     let bundle = gix_pack::Bundle::at(index, gix::hash::Kind::Sha1).map_err(ServeError::git)?;
+    let entries = kinds_by_offset(&bundle)?;
+    // Where each entry ends: where the next one (by offset) starts. The delta tree
+    // below holds only some entries, so it cannot tell this itself.
+    let offsets: Vec<u64> = entries.iter().map(|e| e.offset).collect();
+    let named: Vec<Node> = entries
+        .into_iter()
+        .filter(|e| e.kind != gix::object::Kind::Blob || e.first)
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let interrupt = AtomicBool::new(false);
+    let index_file = &bundle.index;
+    let tree = gix_pack::cache::delta::Tree::from_offsets_in_pack(
+        bundle.pack.path(),
+        named.into_iter(),
+        &|node: &Node| node.offset,
+        &|id| {
+            Ok(index_file
+                .lookup(id)
+                .map(|at| index_file.pack_offset_at_index(at)))
+        },
+        &mut gix::progress::Discard,
+        &interrupt,
+        gix::hash::Kind::Sha1,
+    )
+    .map_err(|e| refusal("pack verification failed", &e, max_object_bytes))?;
+    let pack_end = bundle.pack.pack_end() as u64;
+    let resolve = entry_bytes(&offsets, pack_end);
     let missing: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-    let processor = {
+    let inspect = {
         let missing = missing.clone();
-        let index = &bundle.index;
         let odb = repo.gix().objects.clone();
-        move |kind: gix::object::Kind,
-              data: &[u8],
-              entry: &gix_pack::index::Entry,
-              _: &dyn gix::Progress|
+        move |node: &mut Node,
+              _: &dyn gix::progress::Progress,
+              context: gix_pack::cache::delta::traverse::Context<'_>|
               -> gix::Result<()> {
-            let present = |id: &gix::oid| index.lookup(id).is_some() || odb.exists(id);
-            let note = |what: String| {
-                if let Ok(mut slot) = missing.lock()
-                    && slot.is_none()
-                {
-                    *slot = Some(what);
-                }
-            };
-            match kind {
-                gix::object::Kind::Commit => {
-                    match gix::objs::CommitRef::from_bytes(data, gix::hash::Kind::Sha1) {
-                        Ok(commit) => {
-                            let tree = commit.tree();
-                            if !present(&tree) {
-                                note(format!("tree {tree} of commit {}", entry.oid));
-                            }
-                            for parent in commit.parents() {
-                                if !present(&parent) {
-                                    note(format!("parent {parent} of commit {}", entry.oid));
-                                }
-                            }
-                        }
-                        Err(e) => note(format!("malformed commit {}: {e}", entry.oid)),
-                    }
-                }
-                gix::object::Kind::Tree => {
-                    for item in gix::objs::TreeRefIter::from_bytes(data, gix::hash::Kind::Sha1) {
-                        match item {
-                            Ok(item) if item.mode.is_commit() => {}
-                            Ok(item) => {
-                                if !present(item.oid) {
-                                    note(format!("{} of tree {}", item.oid, entry.oid));
-                                }
-                            }
-                            Err(e) => {
-                                note(format!("malformed tree {}: {e}", entry.oid));
-                                break;
-                            }
-                        }
-                    }
-                }
-                gix::object::Kind::Tag => {
-                    match gix::objs::TagRefIter::from_bytes(data, gix::hash::Kind::Sha1).target_id()
-                    {
-                        Ok(target) if present(&target) => {}
-                        Ok(target) => note(format!("{target} tagged by {}", entry.oid)),
-                        Err(e) => note(format!("malformed tag {}: {e}", entry.oid)),
-                    }
-                }
-                gix::object::Kind::Blob => {}
+            let present = |id: &gix::oid| index_file.lookup(id).is_some() || odb.exists(id);
+            if let Some(what) = first_missing(node, context.decompressed, present)
+                && let Ok(mut slot) = missing.lock()
+                && slot.is_none()
+            {
+                *slot = Some(what);
             }
             Ok(())
         }
     };
-    bundle
-        .index
-        .traverse(
-            &bundle.pack,
-            &mut gix::progress::Discard,
-            &AtomicBool::new(false),
-            processor,
-            gix_pack::index::traverse::Options {
-                traversal: gix_pack::index::traverse::Algorithm::DeltaTreeLookup,
-                thread_limit: None,
-                check:
-                    gix_pack::index::traverse::SafetyCheck::SkipFileAndObjectChecksumVerification,
-                alloc_limit_bytes: Some(max_object_bytes),
-                make_pack_lookup_cache: || gix_pack::cache::Never,
-            },
-        )
-        .map_err(|e| refusal("pack verification failed", &e, max_object_bytes))?;
+    let mut size_progress = gix::progress::Discard;
+    tree.traverse(
+        resolve,
+        &bundle.pack,
+        pack_end,
+        inspect,
+        gix_pack::cache::delta::traverse::Options {
+            object_progress: Box::new(gix::progress::Discard),
+            size_progress: &mut size_progress,
+            thread_limit: None,
+            should_interrupt: &interrupt,
+            object_hash: gix::hash::Kind::Sha1,
+            alloc_limit_bytes: Some(max_object_bytes),
+        },
+    )
+    .map_err(|e| refusal("pack verification failed", &e, max_object_bytes))?;
     let missing = missing.lock().map(|m| m.clone()).unwrap_or_default();
     match missing {
         Some(what) => Err(ServeError::Refused(format!(
             "missing necessary objects: {what}"
         ))),
         None => Ok(()),
+    }
+}
+
+/// The bytes of the entry at a range's start, up to where the next entry of the pack
+/// starts (`offsets`: every entry's, ascending) rather than the range's end, which
+/// counts only the entries in the delta tree.
+fn entry_bytes(
+    offsets: &[u64],
+    pack_end: u64,
+) -> impl for<'r> Fn(gix_pack::data::EntryRange, &'r gix_pack::data::File) -> Option<&'r [u8]>
++ Send
++ Clone
++ '_ {
+    move |range, pack| {
+        let end = match offsets.binary_search(&range.start) {
+            Ok(at) => offsets.get(at + 1).copied().unwrap_or(pack_end),
+            Err(_) => range.end,
+        };
+        pack.entry_slice(range.start..end)
+    }
+}
+
+/// One entry of the indexed pack.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    offset: u64,
+    id: gix::ObjectId,
+    /// For a delta, the kind of the object at the root of its chain (its own kind).
+    kind: gix::object::Kind,
+    /// The pack's first entry or one of its bases: always in the delta tree, because
+    /// gix builds that tree reading entry headers from the start of the pack and
+    /// expects the first one it is given right after the pack header.
+    first: bool,
+}
+
+/// Every entry of the pack by ascending offset, with its kind, read from the entry
+/// headers alone. A delta's base is found by offset or, for a reference delta, through
+/// the index; a chain that does not end in a whole object (a base outside the pack,
+/// a cycle) refuses the pack, though indexing has refused such packs already.
+fn kinds_by_offset(bundle: &gix_pack::Bundle) -> Result<Vec<Node>, ServeError> {
+    use gix_pack::data::entry::Header;
+    let corrupt = |what: String| ServeError::Refused(format!("pack verification failed: {what}"));
+    let mut entries: Vec<(u64, gix::ObjectId)> = bundle
+        .index
+        .iter()
+        .map(|e| (e.pack_offset, e.oid))
+        .collect();
+    entries.sort_unstable_by_key(|e| e.0);
+    let position = |offset: u64| entries.binary_search_by_key(&offset, |e| e.0).ok();
+    // Per entry: its kind if whole, else the position of its base.
+    let mut kinds: Vec<Option<gix::object::Kind>> = Vec::with_capacity(entries.len());
+    let mut bases: Vec<usize> = Vec::with_capacity(entries.len());
+    for (offset, id) in &entries {
+        let entry = bundle
+            .pack
+            .entry(*offset)
+            .map_err(|e| corrupt(format!("entry of {id}: {}", first_line(&e))))?;
+        let base = match entry.header {
+            Header::OfsDelta { base_distance } => {
+                Header::verified_base_pack_offset(*offset, base_distance).and_then(position)
+            }
+            Header::RefDelta { base_id } => bundle
+                .index
+                .lookup(base_id)
+                .map(|at| bundle.index.pack_offset_at_index(at))
+                .and_then(position),
+            _ => None,
+        };
+        let kind = entry.header.as_kind();
+        match (kind, base) {
+            (Some(_), _) => bases.push(usize::MAX),
+            (None, Some(base)) => bases.push(base),
+            (None, None) => return Err(corrupt(format!("the base of {id} is not in the pack"))),
+        }
+        kinds.push(kind);
+    }
+    // Resolve chains: walk down to a known kind, then mark the whole path. Each entry
+    // is marked once, so this is linear; a path longer than the pack is a cycle.
+    let mut path = Vec::new();
+    for start in 0..entries.len() {
+        let mut at = start;
+        path.clear();
+        let kind = loop {
+            if let Some(kind) = kinds.get(at).copied().flatten() {
+                break kind;
+            }
+            if path.len() > entries.len() {
+                return Err(corrupt("a cycle of deltas".to_owned()));
+            }
+            path.push(at);
+            at = bases.get(at).copied().unwrap_or(usize::MAX);
+        };
+        for &p in &path {
+            if let Some(slot) = kinds.get_mut(p) {
+                *slot = Some(kind);
+            }
+        }
+    }
+    let mut first = vec![false; entries.len()];
+    let mut at = 0;
+    while let Some(slot) = first.get_mut(at)
+        && !*slot
+    {
+        *slot = true;
+        at = bases.get(at).copied().unwrap_or(usize::MAX);
+    }
+    Ok(entries
+        .into_iter()
+        .zip(kinds)
+        .zip(first)
+        .map(|(((offset, id), kind), first)| Node {
+            offset,
+            id,
+            kind: kind.unwrap_or(gix::object::Kind::Blob),
+            first,
+        })
+        .collect())
+}
+
+/// The first object `data` (the object of `node`) names that is not `present`, told
+/// with what names it; a malformed object is told too.
+fn first_missing(node: &Node, data: &[u8], present: impl Fn(&gix::oid) -> bool) -> Option<String> {
+    let id = node.id;
+    match node.kind {
+        gix::object::Kind::Commit => {
+            match gix::objs::CommitRef::from_bytes(data, gix::hash::Kind::Sha1) {
+                Ok(commit) => {
+                    let tree = commit.tree();
+                    if !present(&tree) {
+                        return Some(format!("tree {tree} of commit {id}"));
+                    }
+                    commit
+                        .parents()
+                        .find(|parent| !present(parent))
+                        .map(|parent| format!("parent {parent} of commit {id}"))
+                }
+                Err(e) => Some(format!("malformed commit {id}: {e}")),
+            }
+        }
+        gix::object::Kind::Tree => {
+            for item in gix::objs::TreeRefIter::from_bytes(data, gix::hash::Kind::Sha1) {
+                match item {
+                    // Submodule commits are not objects of this repository.
+                    Ok(item) if item.mode.is_commit() => {}
+                    Ok(item) if present(item.oid) => {}
+                    Ok(item) => return Some(format!("{} of tree {id}", item.oid)),
+                    Err(e) => return Some(format!("malformed tree {id}: {e}")),
+                }
+            }
+            None
+        }
+        gix::object::Kind::Tag => {
+            match gix::objs::TagRefIter::from_bytes(data, gix::hash::Kind::Sha1).target_id() {
+                Ok(target) if present(&target) => None,
+                Ok(target) => Some(format!("{target} tagged by {id}")),
+                Err(e) => Some(format!("malformed tag {id}: {e}")),
+            }
+        }
+        gix::object::Kind::Blob => None,
     }
 }
 

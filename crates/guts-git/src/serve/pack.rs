@@ -35,17 +35,9 @@ pub fn write_pack(
     objects: Vec<ObjectId>,
     out: &mut dyn Write,
 ) -> Result<PackStats, ServeError> {
-    let num_entries = u32::try_from(objects.len())
-        .map_err(|_| ServeError::Refused("more than 2^32 objects requested".to_owned()))?;
+    let db = super::packs::PackSet::open(repo)?;
     // Locations from the indexes, sizes from the offsets: nothing is inflated to find
     // where an entry ends (see `packs`).
-    let db = super::packs::PackSet::open(repo)?;
-    // Chunks of entries (compressed data included) wait in memory until written in
-    // order, a few per thread: size them to hold about CHUNK_BYTES, so that large
-    // objects stay bounded and small ones are not handed over one by one.
-    let chunk_size = usize::try_from(CHUNK_BYTES / db.mean_entry_bytes().max(1))
-        .unwrap_or(MAX_CHUNK)
-        .clamp(1, MAX_CHUNK);
     let mut counts: Vec<output::Count> = Vec::with_capacity(objects.len());
     let mut buf = Vec::new();
     for id in objects {
@@ -56,6 +48,32 @@ pub fn write_pack(
             entry_pack_location: output::count::PackLocation::LookedUp(location),
         });
     }
+    write_counts(db, counts, out)
+}
+
+/// [`write_pack`] of every object `db` holds (see `PackSet::stored_objects`).
+pub fn write_stored(
+    db: super::packs::PackSet,
+    out: &mut dyn Write,
+) -> Result<PackStats, ServeError> {
+    let counts = db.stored_objects()?;
+    write_counts(db, counts, out)
+}
+
+/// Writes the pack of `counts`, objects of `db` located (or not, for loose ones).
+fn write_counts(
+    db: super::packs::PackSet,
+    counts: Vec<output::Count>,
+    out: &mut dyn Write,
+) -> Result<PackStats, ServeError> {
+    let num_entries = u32::try_from(counts.len())
+        .map_err(|_| ServeError::Refused("more than 2^32 objects requested".to_owned()))?;
+    // Chunks of entries (compressed data included) wait in memory until written in
+    // order, a few per thread: size them to hold about CHUNK_BYTES, so that large
+    // objects stay bounded and small ones are not handed over one by one.
+    let chunk_size = usize::try_from(CHUNK_BYTES / db.mean_entry_bytes().max(1))
+        .unwrap_or(MAX_CHUNK)
+        .clamp(1, MAX_CHUNK);
     let mut entries = Entries::new(db, counts, chunk_size);
     let mut stats = PackStats::default();
     let mut counter = CountingWriter {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use gix::ObjectId;
 use gix_pack::data;
+use gix_pack::data::output;
 
 use super::ServeError;
 
@@ -83,6 +84,50 @@ impl PackSet {
 }
 
 impl PackSet {
+    /// Every object stored here, each once, with where it is stored: the entries of
+    /// every loaded pack's index (an object in several packs from the newest, as
+    /// lookups find it) and the loose objects. Nothing is read but indexes and
+    /// directory names, and no object is looked up: each pack is listed once.
+    pub fn stored_objects(&self) -> Result<Vec<output::Count>, ServeError> {
+        let stored: usize = self
+            .packs
+            .iter()
+            .map(|p| p.bundle.index.num_objects() as usize)
+            .sum();
+        let mut seen: gix::hashtable::HashSet<ObjectId> = gix::hashtable::HashSet::default();
+        seen.reserve(stored);
+        let mut counts = Vec::with_capacity(stored);
+        for (pack_id, pack) in self.packs.iter().enumerate() {
+            for entry in pack.bundle.index.iter() {
+                if !seen.insert(entry.oid) {
+                    continue;
+                }
+                let location =
+                    pack.entry_size(entry.pack_offset)
+                        .map(|entry_size| data::entry::Location {
+                            pack_id: pack_id as u32,
+                            entry_size,
+                            pack_offset: entry.pack_offset,
+                        });
+                counts.push(output::Count {
+                    id: entry.oid,
+                    entry_pack_location: output::count::PackLocation::LookedUp(location),
+                });
+            }
+        }
+        let mut loose = Vec::new();
+        loose_ids(self.fallback.store_ref().path(), &mut loose)?;
+        for id in loose {
+            if seen.insert(id) {
+                counts.push(output::Count {
+                    id,
+                    entry_pack_location: output::count::PackLocation::LookedUp(None),
+                });
+            }
+        }
+        Ok(counts)
+    }
+
     /// Mean size of a stored entry, compressed: what one object costs in memory while
     /// it waits to be written.
     pub fn mean_entry_bytes(&self) -> u64 {
@@ -94,6 +139,33 @@ impl PackSet {
         });
         bytes.checked_div(objects).unwrap_or(0)
     }
+}
+
+/// Adds the ids of the loose objects under `objects` (`ab/cdef…` files) to `out`.
+/// Anything else there (`pack`, `info`, temporary files) is not an object.
+fn loose_ids(objects: &Path, out: &mut Vec<ObjectId>) -> Result<(), ServeError> {
+    let listing = |dir: &Path| match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect::<Vec<String>>()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(ServeError::Git(format!("{}: {e}", dir.display()))),
+    };
+    for prefix in listing(objects)? {
+        if prefix.len() != 2 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        for rest in listing(&objects.join(&prefix))? {
+            if rest.len() != 38 {
+                continue;
+            }
+            if let Ok(id) = ObjectId::from_hex(format!("{prefix}{rest}").as_bytes()) {
+                out.push(id);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A pack whose files vanished in between (a concurrent repack) is skipped: its
