@@ -45,7 +45,7 @@ pub(crate) struct Render<'a> {
     /// By label key (the lowercase name).
     labels: RefCell<HashMap<&'a str, Shared<Label<'a>>>>,
     repository: OnceCell<Option<Shared<Repository>>>,
-    /// Where bodies are read from, opened on the first one.
+    /// Where bodies are read from, made for the first one.
     texts: OnceCell<guts_service::Texts>,
 }
 
@@ -92,13 +92,7 @@ impl<'a> Render<'a> {
         if text.is_empty() {
             return Ok(String::new());
         }
-        let texts = match self.texts.get() {
-            Some(texts) => texts,
-            None => {
-                let opened = self.state.service.texts()?;
-                self.texts.get_or_init(|| opened)
-            }
-        };
+        let texts = self.texts.get_or_init(|| self.state.service.texts());
         Ok(texts.get(text)?)
     }
 

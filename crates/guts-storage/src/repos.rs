@@ -229,6 +229,8 @@ pub struct Repositories {
     binding: NameBinding,
     /// What is loaded and the budget it must fit (see [`cache`]).
     cache: cache::Cache,
+    /// Bodies read lately (see `texts`).
+    texts: Arc<texts::TextCache>,
 }
 
 fn now_ms() -> u64 {
@@ -348,6 +350,7 @@ impl Repositories {
             creating: tokio::sync::Mutex::new(()),
             binding,
             cache: cache::Cache::new(cache::DEFAULT_CACHE_BYTES),
+            texts: Arc::default(),
         };
         let mut latest = Hlc::default();
         let mut rebuilt: Vec<(RepoId, Vec<u8>)> = Vec::new();

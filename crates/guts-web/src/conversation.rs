@@ -57,7 +57,7 @@ pub(crate) fn thread_posts(
     thread: &Thread,
     body_id: &str,
 ) -> Result<Markup, WebError> {
-    let texts = state.service.texts()?;
+    let texts = state.service.texts();
     let opening = texts.get(&thread.body)?;
     let comments = thread
         .comments

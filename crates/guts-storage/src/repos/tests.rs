@@ -295,7 +295,7 @@ async fn bodies_are_read_from_the_log_by_reference() {
             .append_checked(view.id, &alice, open_issue, |_| Ok(()))
             .await
             .unwrap();
-        let texts = repos.texts().unwrap();
+        let texts = repos.texts();
         let thread = &view.state.collab.threads[&issue];
         assert_eq!(texts.get(&thread.body).unwrap(), "first words");
         let comment = Payload::Comment {
@@ -314,7 +314,7 @@ async fn bodies_are_read_from_the_log_by_reference() {
             },
         };
         let view = repos.append(view.id, &alice, edit).await.unwrap();
-        let texts = repos.texts().unwrap();
+        let texts = repos.texts();
         let thread = &view.state.collab.threads[&issue];
         assert_eq!(texts.get(&thread.body).unwrap(), "second words");
         let stored = &view.state.collab.comments[&comment];
@@ -343,8 +343,5 @@ async fn bodies_are_read_from_the_log_by_reference() {
     let (repos, _writer, _) = open(dir.path());
     let view = repos.get(id).unwrap();
     let thread = &view.state.collab.threads[&issue];
-    assert_eq!(
-        repos.texts().unwrap().get(&thread.body).unwrap(),
-        "second words"
-    );
+    assert_eq!(repos.texts().get(&thread.body).unwrap(), "second words");
 }

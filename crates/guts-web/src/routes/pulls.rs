@@ -222,7 +222,7 @@ pub(super) async fn view(
     let readiness = state.service.merge_readiness(view, number)?;
     let head = guts_service::head_sha(&view.state, pull).to_string();
     let posts = thread_posts(&state, view, thread, "pull-body")?;
-    let texts = state.service.texts()?;
+    let texts = state.service.texts();
     let reviews = pull
         .reviews
         .iter()
