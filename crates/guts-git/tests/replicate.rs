@@ -9,56 +9,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use guts_git::serve::ServeError;
 use guts_git::serve::replicate::{ingest_file, pack_for_peer};
 use guts_storage::{GitRepo, GitRepos};
 
-const T0: i64 = 1_700_000_000;
-
-fn git_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_OBJECT_DIRECTORY")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .env("GIT_AUTHOR_DATE", format!("{T0} +0000"))
-        .env("GIT_COMMITTER_DATE", format!("{T0} +0000"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    String::from_utf8(git_in(dir, args, b""))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
+mod common;
+use common::{T0, git, git_bytes};
 
 fn ids(text: &str) -> BTreeSet<String> {
     text.lines()
@@ -165,18 +123,18 @@ const DST: &str = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdc
 /// commit no ref reaches.
 fn stored_repository(node: &Node) -> PathBuf {
     let dir = node.init(SRC);
-    git_in(
+    git_bytes(
         &dir,
         &["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"],
         history("main", 1, 12).as_bytes(),
     );
-    git_in(
+    git_bytes(
         &dir,
         &["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"],
         history("side", 20, 26).as_bytes(),
     );
     let tip = git(&dir, &["rev-parse", "main~4"]);
-    git_in(
+    git_bytes(
         &dir,
         &["pack-objects", "-q", "--revs", "objects/pack/pack"],
         format!("{tip}\n").as_bytes(),
@@ -184,7 +142,7 @@ fn stored_repository(node: &Node) -> PathBuf {
     git(&dir, &["tag", "-a", "-m", "v1", "v1", "main~2"]);
     let tree = git(&dir, &["rev-parse", "side^{tree}"]);
     git(&dir, &["commit-tree", "-m", "left behind", &tree]);
-    git_in(&dir, &["hash-object", "-w", "--stdin"], b"a loose blob\n");
+    git_bytes(&dir, &["hash-object", "-w", "--stdin"], b"a loose blob\n");
     dir
 }
 
@@ -274,7 +232,7 @@ fn a_peer_with_common_commits_gets_only_what_it_lacks() {
 fn a_pack_naming_an_object_that_is_nowhere_is_refused_wherever_the_name_is() {
     let node = Node::new();
     let src = node.init(SRC);
-    git_in(
+    git_bytes(
         &src,
         &["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"],
         history("main", 1, 6).as_bytes(),
@@ -283,7 +241,7 @@ fn a_pack_naming_an_object_that_is_nowhere_is_refused_wherever_the_name_is() {
     peer.init(DST);
     let pack_of = |objects: &BTreeSet<String>| {
         let list: String = objects.iter().map(|o| format!("{o}\n")).collect();
-        git_in(&src, &["pack-objects", "-q", "--stdout"], list.as_bytes())
+        git_bytes(&src, &["pack-objects", "-q", "--stdout"], list.as_bytes())
     };
     let everything = ids(&git(&src, &["rev-list", "--objects", "main"]));
 
@@ -342,7 +300,7 @@ fn a_pack_naming_an_object_that_is_nowhere_is_refused_wherever_the_name_is() {
 fn a_pack_with_a_damaged_object_is_refused_even_with_a_valid_checksum() {
     let node = Node::new();
     let src = node.init(SRC);
-    git_in(
+    git_bytes(
         &src,
         &["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"],
         history("main", 1, 3).as_bytes(),

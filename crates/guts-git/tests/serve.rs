@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use guts_core::{Keypair, RepoId};
@@ -21,9 +20,10 @@ use guts_storage::{
     GitRepo, GitRepos, RefCommand, Repositories, StorageMetrics, Store, WriterHandle,
 };
 
-/// Commit `n` of a fixture is made at `T0 + 10 n`: distinct, increasing times, so the
-/// walk's newest-first order is known.
-const T0: i64 = 1_700_000_000;
+// Commit `n` of a fixture is made at `T0 + 10 n`: distinct, increasing times, so the
+// walk's newest-first order is known.
+mod common;
+use common::{T0, git, git_bytes, try_git};
 
 /// The repository id (directory name) the fixtures use under `repos/`.
 fn repo_id() -> String {
@@ -33,63 +33,6 @@ fn repo_id() -> String {
 // ---------------------------------------------------------------------------------
 // Running git
 // ---------------------------------------------------------------------------------
-
-fn git_command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .env_remove("GIT_OBJECT_DIRECTORY")
-        .env_remove("GIT_ALTERNATE_OBJECT_DIRECTORIES")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .env("GIT_AUTHOR_DATE", format!("{T0} +0000"))
-        .env("GIT_COMMITTER_DATE", format!("{T0} +0000"));
-    cmd
-}
-
-/// Runs git with `stdin`; stdout on success, stderr on failure.
-fn try_git(dir: &Path, args: &[&str], stdin: &[u8]) -> Result<Vec<u8>, String> {
-    let mut child = git_command(dir, args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    // Written from another thread: git may fill its stdout before it has read stdin.
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    if out.status.success() {
-        Ok(out.stdout)
-    } else {
-        Err(format!(
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-fn git_bytes(dir: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
-    try_git(dir, args, stdin).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    String::from_utf8(git_bytes(dir, args, b""))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
 
 /// The first word of each line (the object id, in `rev-list --objects` output).
 fn first_words(text: &str) -> BTreeSet<String> {

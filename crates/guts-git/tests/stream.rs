@@ -25,9 +25,8 @@ use std::collections::BTreeSet;
 use std::io::{BufWriter, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use guts_core::{Keypair, RepoId};
 use guts_git::pktline::{self, Packet, PktReader};
@@ -36,10 +35,8 @@ use guts_storage::{
     GitRepos, RefCommand, RefRefusal, Repositories, StorageMetrics, Store, WriterHandle,
 };
 
-const T0: i64 = 1_700_000_000;
-
-/// Longest any git command may take here; far above what each needs (about a second).
-const GIT_DEADLINE: Duration = Duration::from_secs(120);
+mod common;
+use common::{T0, git, git_command, run};
 
 const PROXY: &str = r#"
 import os, socket, sys, threading
@@ -70,86 +67,9 @@ while True:
 // Running git
 // ---------------------------------------------------------------------------------
 
-fn git_command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .env_remove("GIT_OBJECT_DIRECTORY")
-        .env_remove("GIT_ALTERNATE_OBJECT_DIRECTORIES")
-        .env_remove("GIT_PROTOCOL")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_COUNT", "1")
-        .env("GIT_CONFIG_KEY_0", "protocol.allow")
-        .env("GIT_CONFIG_VALUE_0", "always")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .env("GIT_AUTHOR_DATE", format!("{T0} +0000"))
-        .env("GIT_COMMITTER_DATE", format!("{T0} +0000"));
-    cmd
-}
-
-/// Runs git with `stdin` under [`GIT_DEADLINE`].
-fn run(mut cmd: Command, stdin: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf);
-        buf
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > GIT_DEADLINE {
-            let _ = child.kill();
-            panic!("git {cmd:?} hung (killed after {GIT_DEADLINE:?})");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    writer.join().unwrap();
-    Output {
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    }
-}
-
+/// `git args` with no input, whatever its exit status.
 fn try_git(dir: &Path, args: &[&str]) -> Output {
     run(git_command(dir, args), b"")
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = try_git(dir, args);
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// `n` commits on `branch` by fast-import, the first on top of `from` (or a root), at
