@@ -243,3 +243,72 @@ fn issue_permissions_errors_and_pagination_follow_github() {
         Some(1.0)
     );
 }
+
+/// `since` keeps the issues updated at or after a time, on a repository's list and on
+/// `/user/issues`, whatever else filters or sorts them; a time that is not ISO 8601 is
+/// GitHub's 422 naming `since`.
+#[test]
+fn issue_lists_keep_what_was_updated_since_a_time() {
+    let node = TestNode::start();
+    let token = create_user(&node, "alice");
+    let alice = Api {
+        node: &node,
+        token: Some(&token),
+    };
+    expect(alice.post("/user/repos", json!({"name": "since"})), 201);
+    for title in ["one", "two"] {
+        expect(
+            alice.post("/repos/alice/since/issues", json!({"title": title})),
+            201,
+        );
+    }
+    // Times have seconds on the wire: the next issue is made in a later second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let three = expect(
+        alice.post("/repos/alice/since/issues", json!({"title": "three"})),
+        201,
+    );
+    let since = three["created_at"].as_str().unwrap().to_owned();
+    let numbers = |path: &str| -> Vec<u64> {
+        expect(alice.get(path), 200)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["number"].as_u64().unwrap())
+            .collect()
+    };
+    let list = format!("/repos/alice/since/issues?since={since}");
+    assert_eq!(numbers(&list), vec![3]);
+    assert_eq!(numbers("/repos/alice/since/issues"), vec![3, 2, 1]);
+    // A comment updates issue 1, which then counts as updated since.
+    expect(
+        alice.post(
+            "/repos/alice/since/issues/1/comments",
+            json!({"body": "up"}),
+        ),
+        201,
+    );
+    assert_eq!(numbers(&list), vec![3, 1]);
+    assert_eq!(
+        numbers(&format!("{list}&sort=updated&direction=asc")),
+        vec![3, 1]
+    );
+    assert_eq!(numbers(&format!("{list}&state=closed")), Vec::<u64>::new());
+    assert_eq!(
+        numbers(&format!("/user/issues?filter=created&since={since}")),
+        vec![3, 1]
+    );
+    assert_eq!(
+        numbers("/repos/alice/since/issues?since=2999-01-01T00:00:00Z"),
+        Vec::<u64>::new()
+    );
+    for bad in ["yesterday", "2024-13-01T00:00:00Z"] {
+        for path in [
+            format!("/repos/alice/since/issues?since={bad}"),
+            format!("/user/issues?since={bad}"),
+        ] {
+            let e = expect(alice.get(&path), 422);
+            assert_eq!(e["errors"][0]["field"], "since", "{path}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
-//! Which issues and pull requests a list shows: GitHub's `state`, `labels`, `assignee`
-//! and `creator` filters, read once here for every front end that lists threads.
+//! Which issues and pull requests a list shows: GitHub's `state`, `labels`, `assignee`,
+//! `creator` and `since` filters, read once here for every front end that lists threads.
 
 use guts_core::{PublicKey, Thread};
 
@@ -27,6 +27,8 @@ pub struct ThreadFilter {
     pub labels: Vec<String>,
     pub assignee: AssigneeFilter,
     pub creator: Option<PublicKey>,
+    /// Only threads updated at or after this time (Unix milliseconds).
+    pub since_ms: Option<i64>,
 }
 
 impl ThreadFilter {
@@ -34,6 +36,9 @@ impl ThreadFilter {
         self.open.is_none_or(|open| thread.open == open)
             && self.labels.iter().all(|l| thread.labels.contains(l))
             && self.creator.is_none_or(|c| thread.author == c)
+            && self
+                .since_ms
+                .is_none_or(|s| at_or_after(thread.updated_at.wall_ms, s))
             && match self.assignee {
                 AssigneeFilter::Ignored => true,
                 AssigneeFilter::Nobody => thread.assignees.is_empty(),
@@ -41,6 +46,32 @@ impl ThreadFilter {
                 AssigneeFilter::User(key) => thread.assignees.contains(&key),
             }
     }
+}
+
+/// Whether wall-clock milliseconds `ms` are at or after `since_ms`.
+pub fn at_or_after(ms: u64, since_ms: i64) -> bool {
+    i64::try_from(ms).unwrap_or(i64::MAX) >= since_ms
+}
+
+/// A list's `since` (ISO 8601, as GitHub takes it: `YYYY-MM-DDTHH:MM:SSZ`, or with an
+/// offset, or a date alone) as Unix milliseconds; absent or blank is no bound. Anything
+/// else is invalid, named as `resource`'s `since`.
+pub fn since_ms(resource: &'static str, since: Option<&str>) -> Result<Option<i64>, ServiceError> {
+    since
+        .filter(|s| !s.trim().is_empty())
+        .map(|text| {
+            guts_ops::time::parse_iso8601(text.trim())
+                .map(|secs| secs.saturating_mul(1000))
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        resource,
+                        "since",
+                        FieldCode::Invalid,
+                        Some(format!("since must be an ISO 8601 timestamp: {text}")),
+                    )
+                })
+        })
+        .transpose()
 }
 
 /// `open` (the default), `closed` or `all` as a thread's wanted openness.
@@ -68,16 +99,19 @@ impl Service {
     }
 
     /// A list's filters as a request spells them: `state` (`open` by default),
-    /// comma-separated `labels`, `assignee` (a login, `none` or `*`) and `creator` (a
-    /// login). An unknown login is [`ServiceError::NotFound`], as on GitHub.
+    /// comma-separated `labels`, `assignee` (a login, `none` or `*`), `creator` (a
+    /// login) and `since` (see [`since_ms`]). An unknown login is
+    /// [`ServiceError::NotFound`], as on GitHub.
     pub fn thread_filter(
         &self,
         state: Option<&str>,
         labels: Option<&str>,
         assignee: Option<&str>,
         creator: Option<&str>,
+        since: Option<&str>,
     ) -> Result<ThreadFilter, ServiceError> {
         let open = state_filter(state)?;
+        let since_ms = since_ms("Issue", since)?;
         let labels = labels
             .iter()
             .flat_map(|l| l.split(','))
@@ -96,6 +130,7 @@ impl Service {
             labels,
             assignee,
             creator,
+            since_ms,
         })
     }
 }

@@ -23,7 +23,7 @@ use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
 use crate::params::{OwnerRepo, OwnerRepoNumber};
 use crate::state::AppState;
-use crate::threads::{self, LabelRef, Render, find_thread, open_flag, sort_threads, state_filter};
+use crate::threads::{self, LabelRef, Render, find_thread, open_flag, sort_threads};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -52,6 +52,8 @@ struct ListQuery {
     sort: Option<String>,
     /// `desc` (default) or `asc`.
     direction: Option<String>,
+    /// Only issues updated at or after this time (ISO 8601).
+    since: Option<String>,
 }
 
 /// The issues (and pull requests) of a repository, filtered and sorted.
@@ -70,6 +72,7 @@ async fn list(
         query.labels.as_deref(),
         query.assignee.as_deref(),
         query.creator.as_deref(),
+        query.since.as_deref(),
     )?;
     let mut found: Vec<(OpId, &Thread)> = view
         .state
@@ -399,24 +402,15 @@ async fn list_mine(
             ));
         }
     };
-    let keep_state = state_filter(query.state.as_deref())?;
-    let labels: Vec<String> = query
-        .labels
-        .iter()
-        .flat_map(|l| l.split(','))
-        .map(|l| l.trim().to_lowercase())
-        .filter(|l| !l.is_empty())
-        .collect();
-    let since_ms = match query.since.as_deref() {
-        None => None,
-        Some(text) => Some(
-            crate::time::parse_iso8601(text)
-                .ok_or_else(|| {
-                    ApiError::invalid_field("Issue", "since", "must be an ISO 8601 time")
-                })?
-                .saturating_mul(1000),
-        ),
-    };
+    // `state`, `labels` and `since` as on a repository's list; who is asked about is
+    // `filter`.
+    let keep = state.service.thread_filter(
+        query.state.as_deref(),
+        query.labels.as_deref(),
+        None,
+        None,
+        query.since.as_deref(),
+    )?;
     let me = authed.user.public_key().map_err(|_| ApiError::internal())?;
     let mention = format!("@{}", authed.user.login.to_lowercase());
     let views = state.service.visible_repos(Caller::from(Some(&authed)));
@@ -441,12 +435,7 @@ async fn list_mine(
                 Mine::Subscribed => t.assignees.contains(&me) || t.author == me || mentions(t)?,
                 Mine::All => member,
             };
-            if wanted
-                && keep_state(t)
-                && labels.iter().all(|l| t.labels.contains(l))
-                && since_ms
-                    .is_none_or(|s| i64::try_from(t.updated_at.wall_ms).unwrap_or(i64::MAX) >= s)
-            {
+            if wanted && keep.matches(t) {
                 found.push((at, *id, t));
             }
         }

@@ -275,28 +275,13 @@ async fn list_repo_comments(
     VisibleRepo { view, .. }: VisibleRepo,
     axum::extract::Query(query): axum::extract::Query<RepoCommentsQuery>,
 ) -> Result<Response, ApiError> {
-    let since_ms = match query.since.as_deref() {
-        None => None,
-        Some(text) => Some(
-            crate::time::parse_iso8601(text)
-                .ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "PullRequestReviewComment",
-                        "since",
-                        "must be an ISO 8601 time",
-                    )
-                })?
-                .saturating_mul(1000),
-        ),
-    };
+    let since_ms = guts_service::since_ms("PullRequestReviewComment", query.since.as_deref())?;
     let mut all: Vec<(OpId, &Review, usize)> = view
         .state
         .collab
         .reviews
         .iter()
-        .filter(|(_, r)| {
-            since_ms.is_none_or(|s| i64::try_from(r.at.wall_ms).unwrap_or(i64::MAX) >= s)
-        })
+        .filter(|(_, r)| since_ms.is_none_or(|s| guts_service::at_or_after(r.at.wall_ms, s)))
         .flat_map(|(id, r)| r.live_comments().map(move |i| (*id, r, i)))
         .collect();
     all.sort_by_key(|(id, r, i)| (r.at, *id, *i));

@@ -55,6 +55,7 @@ pub(super) async fn list(
         labels.as_deref(),
         assignee.as_deref(),
         creator.as_deref(),
+        None,
     )?;
     let found = conversation::threads(&access.view, false, &wanted);
     // The pager keeps the filters.

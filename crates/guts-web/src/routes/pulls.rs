@@ -39,7 +39,7 @@ pub(super) async fn list(
     let filter = conversation::list_state(query.state.as_deref());
     let wanted = state
         .service
-        .thread_filter(Some(filter), None, None, None)?;
+        .thread_filter(Some(filter), None, None, None, None)?;
     let found = conversation::threads(&access.view, true, &wanted);
     let body = html! {
         (repo_header(&access, Tab::Pulls))
