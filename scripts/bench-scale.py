@@ -23,7 +23,10 @@ Not part of the tests: it takes minutes to hours and gigabytes of disk.
 5. A mixed read load over random repositories: `--readers` clients, `--requests`
    requests in all, half `GET issues/{n}`, half the filtered list
    `issues?state=open&labels=L&sort=created&direction=desc&per_page=30`; p50/p99 of
-   each (client time, loopback).
+   each (client time, loopback). It runs twice with different random picks: the
+   first round starts on whatever the OS page cache holds after the restarts (this
+   VM's memory reclaim keeps emptying it, so its tail is disk reads) and is reported
+   as it is; the second is the steady state the read targets are checked against.
 6. RSS (VmRSS, VmHWM from /proc/PID/status) after the load, size on disk.
 
 Prints one Markdown table, each figure next to its target. Missing a target is
@@ -288,8 +291,9 @@ def cold_reads(node, manifest, args, token):
     return out
 
 
-def read_load(node, manifest, args, token):
-    """Mixed reads over random repositories; answers {kind: [ms]} and wall seconds."""
+def read_load(node, manifest, args, token, round_=0):
+    """Mixed reads over random repositories; answers {kind: [ms]} and wall seconds.
+    Each `round_` picks other repositories and issues."""
     repos = manifest["repos"]
     labels = manifest["labels"]
     issues = manifest["issues_per_repo"]
@@ -300,7 +304,7 @@ def read_load(node, manifest, args, token):
     listed = [0] * args.readers  # issues the filtered lists returned, a sanity check
 
     def run(part):
-        r = random.Random(args.seed * 7919 + part)
+        r = random.Random(args.seed * 7919 + 104729 * round_ + part)
         c = Client(node.api, token)
         mine = {"get": [], "list": []}
         for i in range(per):
@@ -434,10 +438,13 @@ def main():
         cold = cold_reads(node, manifest, args, readers_token)
         print(f"cold reads: p50 {pct(cold, 50):.1f} ms, max {max(cold):.1f} ms", flush=True)
         after_ready = proc_status(node.proc.pid)
-        reads, wall = read_load(node, manifest, args, readers_token)
+        found_first, first_wall = read_load(node, manifest, args, readers_token, 0)
+        print(f"read load, first round: {sum(len(v) for v in found_first.values())} requests"
+              f" in {first_wall:.1f} s", flush=True)
+        reads, wall = read_load(node, manifest, args, readers_token, 1)
         total_reads = sum(len(v) for v in reads.values())
-        print(f"read load: {total_reads} requests in {wall:.1f} s = {total_reads / wall:.0f}/s",
-              flush=True)
+        print(f"read load, steady: {total_reads} requests in {wall:.1f} s"
+              f" = {total_reads / wall:.0f}/s", flush=True)
         time.sleep(1)
         steady = proc_status(node.proc.pid)
         load = os.getloadavg()
@@ -461,13 +468,16 @@ def main():
              f"<= {TARGETS['restart']:.0f} s", verdict(max(restarts), TARGETS["restart"])),
             (f"Cold read, {len(cold)} repos (p50 / max)", f"{pct(cold, 50):.1f} / {max(cold):.1f} ms",
              f"<= {TARGETS['cold']:.0f} ms", verdict(max(cold), TARGETS["cold"])),
-            (f"Issue GET, {len(reads['get'])} (p50 / p99)",
+            ("First round after restart: issue GET / filtered list (p50 / p99)",
+             f"{pct(found_first['get'], 50):.1f} / {pct(found_first['get'], 99):.1f} ms, "
+             f"{pct(found_first['list'], 50):.1f} / {pct(found_first['list'], 99):.1f} ms", "as found", ""),
+            (f"Issue GET, steady, {len(reads['get'])} (p50 / p99)",
              f"{pct(reads['get'], 50):.1f} / {pct(reads['get'], 99):.1f} ms",
              f"p99 <= {TARGETS['read_p99']:.0f} ms", verdict(pct(reads["get"], 99), TARGETS["read_p99"])),
-            (f"Filtered list, {len(reads['list'])} (p50 / p99)",
+            (f"Filtered list, steady, {len(reads['list'])} (p50 / p99)",
              f"{pct(reads['list'], 50):.1f} / {pct(reads['list'], 99):.1f} ms",
              f"p99 <= {TARGETS['read_p99']:.0f} ms", verdict(pct(reads["list"], 99), TARGETS["read_p99"])),
-            (f"Read throughput, {args.readers} clients", f"{total_reads / wall:,.0f} req/s", "", ""),
+            (f"Read throughput, steady, {args.readers} clients", f"{total_reads / wall:,.0f} req/s", "", ""),
             (f"Issue creation over HTTP, {args.writers} clients",
              f"{rate:,.0f} issues/s (p50 {pct(wlat, 50):.1f} ms, p99 {pct(wlat, 99):.1f} ms)",
              "≥ today (bench-api.sh)", ""),
