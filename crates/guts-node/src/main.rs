@@ -5,13 +5,6 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use guts_node::cli::{self, Cli, Command, ConfigAction, UserAction};
 
-/// mimalloc instead of glibc malloc: a miss of the repository cache decodes a state of
-/// thousands of small allocations and an eviction frees them, from any worker thread;
-/// glibc's arenas spent a quarter of the CPU of a read load in malloc, free and their
-/// locks, and kept freed memory fragmented.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
