@@ -98,16 +98,24 @@ fn a_restarted_node_loads_repositories_on_first_use_and_evicts_under_a_budget() 
     assert_eq!(status, 200, "{issue}");
     assert_eq!(issue["title"], "issue 2");
     assert_eq!(issue["comments"], 1);
+    // An issue is read from the store's thread rows: a miss that loads nothing.
     assert_eq!(metric(&a, "guts_repo_cache_misses_total"), 1.0);
+    assert_eq!(metric(&a, "guts_repo_cache_bytes"), 0.0);
+    // Its comments need the state: loaded, then kept.
+    let (status, comments) = get(&a, &alice, "/api/v3/repos/alice/two/issues/3/comments");
+    assert_eq!(status, 200, "{comments}");
+    assert_eq!(comments.as_array().unwrap().len(), 1);
+    assert_eq!(metric(&a, "guts_repo_cache_misses_total"), 2.0);
     assert!(metric(&a, "guts_repo_cache_bytes") > 0.0);
+    get(&a, &alice, "/api/v3/repos/alice/two/issues/4/comments");
     get(&a, &alice, "/api/v3/repos/alice/two/issues/4");
-    assert!(metric(&a, "guts_repo_cache_hits_total") >= 1.0);
+    assert!(metric(&a, "guts_repo_cache_hits_total") >= 2.0);
     assert_eq!(metric(&a, "guts_repo_cache_evictions_total"), 0.0);
     assert!(metric(&a, "guts_repo_open_duration_seconds_count") >= 1.0);
     drop(a);
 
     // With no budget, only the repository in use stays: moving between two loads and
-    // evicts every time, and everything still works.
+    // evicts every time (issue lists need no state), and everything still works.
     let a = TestNode::start_with(options("0").data_dir(&data));
     for _ in 0..3 {
         for name in ["one", "two"] {
@@ -118,6 +126,11 @@ fn a_restarted_node_loads_repositories_on_first_use_and_evicts_under_a_budget() 
             );
             assert_eq!(status, 200);
             assert_eq!(list.as_array().unwrap().len(), 5);
+            // Lists come from thread rows; comments load the state.
+            let path = format!("/api/v3/repos/alice/{name}/issues/1/comments");
+            let (status, comments) = get(&a, &alice, &path);
+            assert_eq!(status, 200);
+            assert_eq!(comments.as_array().unwrap().len(), 1);
         }
     }
     issue_with_comment(&a, &alice, "alice/one", 9).unwrap();
@@ -213,6 +226,13 @@ fn a_node_killed_while_writing_keeps_every_acknowledged_write_and_agrees_with_a_
             &a,
             &alice,
             &format!("/api/v3/repos/alice/quiet/issues/{number}"),
+        );
+        assert_eq!(status, 200);
+        // The comments need the state.
+        let (status, _) = get(
+            &a,
+            &alice,
+            &format!("/api/v3/repos/alice/quiet/issues/{number}/comments"),
         );
         assert_eq!(status, 200);
     }

@@ -211,31 +211,79 @@ impl FromRequestParts<AppState> for VisibleRepo {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let MaybeUser(caller) = MaybeUser::from_request_parts(parts, state).await?;
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::not_found())?;
-        let (mut owner, mut repo) = (None, None);
-        for (key, value) in &params {
-            match key {
-                "owner" => owner = Some(value),
-                "repo" => repo = Some(value),
-                _ => {}
-            }
-        }
-        let (Some(owner), Some(repo)) = (owner, repo) else {
-            tracing::error!("VisibleRepo on a route without {{owner}} and {{repo}}");
-            return Err(ApiError::internal());
-        };
-        tracing::Span::current().record("repo", format!("{owner}/{repo}"));
-        let access = state
-            .service
-            .repo(Caller::from(caller.as_ref()), owner, repo)?;
-        Ok(VisibleRepo {
-            view: access.view,
-            caller,
+        visible_repo(parts, state, |service, caller, owner, repo, _| {
+            service.repo(caller, owner, repo)
         })
+        .await
     }
+}
+
+/// [`VisibleRepo`] for the handlers that render issues and nothing else of the
+/// repository (one issue, a list of them): its view may come from the store's thread
+/// rows instead of a loaded state (see `guts_service::Service::repo_threads`), and
+/// then holds only the repository's header, labels and threads (only the one the
+/// path's `{number}` names, on a route that has one).
+#[derive(Debug, Clone)]
+pub struct VisibleThreads(pub VisibleRepo);
+
+impl FromRequestParts<AppState> for VisibleThreads {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        visible_repo(parts, state, |service, caller, owner, repo, number| {
+            service.repo_threads(caller, owner, repo, number)
+        })
+        .await
+        .map(VisibleThreads)
+    }
+}
+
+/// The repository the path names, found by `find` (given the path's `{number}`, if
+/// any) as the caller may see it.
+async fn visible_repo(
+    parts: &mut Parts,
+    state: &AppState,
+    find: impl FnOnce(
+        &guts_service::Service,
+        Caller<'_>,
+        &str,
+        &str,
+        Option<u64>,
+    ) -> Result<guts_service::RepoAccess, guts_service::ServiceError>,
+) -> Result<VisibleRepo, ApiError> {
+    let MaybeUser(caller) = MaybeUser::from_request_parts(parts, state).await?;
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::not_found())?;
+    let (mut owner, mut repo, mut number) = (None, None, None);
+    for (key, value) in &params {
+        match key {
+            "owner" => owner = Some(value),
+            "repo" => repo = Some(value),
+            // One that does not parse is refused by the handler's own extractor.
+            "number" => number = value.parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    let (Some(owner), Some(repo)) = (owner, repo) else {
+        tracing::error!("VisibleRepo on a route without {{owner}} and {{repo}}");
+        return Err(ApiError::internal());
+    };
+    tracing::Span::current().record("repo", format!("{owner}/{repo}"));
+    let access = find(
+        &state.service,
+        Caller::from(caller.as_ref()),
+        owner,
+        repo,
+        number,
+    )?;
+    Ok(VisibleRepo {
+        view: access.view,
+        caller,
+    })
 }
 
 /// Proof that the request carries `GUTS_ADMIN_TOKEN`.

@@ -47,6 +47,7 @@ use crate::ids::{ObjectId, OpId};
 use crate::op::{BranchProtection, Role};
 
 mod encode;
+pub use encode::ROW_FORMAT_VERSION;
 
 /// Longest issue or pull request title, in bytes.
 pub const MAX_TITLE_BYTES: usize = 1024;

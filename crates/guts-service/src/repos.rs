@@ -134,6 +134,28 @@ impl Service {
         Ok(self.access(caller, view))
     }
 
+    /// [`Service::repo`] for reading issues and pull requests as issues: when the
+    /// state is not in memory the view may hold only the repository's header, labels
+    /// and threads, read from the store's thread rows (see
+    /// `guts_storage::Repositories::find_threads`), so it renders issues and nothing
+    /// else (no comments, reviews, checks or hooks); with `only`, perhaps just the
+    /// thread of that number.
+    pub fn repo_threads(
+        &self,
+        caller: Caller<'_>,
+        owner: &str,
+        name: &str,
+        only: Option<u64>,
+    ) -> Result<RepoAccess, ServiceError> {
+        let name = name.strip_suffix(".git").unwrap_or(name);
+        let view = self
+            .repos
+            .find_threads(owner, name, only)
+            .filter(|v| visible(v, caller))
+            .ok_or(ServiceError::NotFound)?;
+        Ok(self.access(caller, view))
+    }
+
     /// `view` as `caller` sees it (no visibility check: for repositories the caller
     /// was given, such as one they just created).
     pub fn access(&self, caller: Caller<'_>, view: Arc<RepoView>) -> RepoAccess {

@@ -351,6 +351,9 @@ fn copy_database(
             "repo_summaries" => copy_table(read, &write, schema::REPO_SUMMARIES)?,
             // Checked against the operations on use; copied so a restore starts warm.
             "repo_checkpoints" => copy_table(read, &write, schema::REPO_CHECKPOINTS)?,
+            // Written with the operations copied in the same snapshot.
+            "thread_rows" => copy_table(read, &write, schema::THREAD_ROWS)?,
+            "thread_rows_at" => copy_table(read, &write, schema::THREAD_ROWS_AT)?,
             "users" => copy_table(read, &write, schema::USERS)?,
             "user_keys" => copy_table(read, &write, schema::USER_KEYS)?,
             "tokens" => copy_table(read, &write, schema::TOKENS)?,

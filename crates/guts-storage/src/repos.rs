@@ -43,6 +43,7 @@ mod local;
 mod names;
 mod push;
 mod replicate;
+mod rows;
 mod summary;
 mod texts;
 
@@ -589,6 +590,8 @@ impl Repositories {
         let bytes = op.encode();
         let op_id = op.id();
         let summary = view.summary.encode();
+        let view = Arc::new(view);
+        let rows = rows::RowsUpdate::between(None, &view);
         let claimed = self
             .store
             .write("create_repo", move |txn| {
@@ -602,6 +605,7 @@ impl Repositories {
                 txn.open_multimap_table(REPO_OPS)?
                     .insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
                 put_summary(txn, id, &summary)?;
+                rows.write(txn)?;
                 Ok(true)
             })
             .await?;
@@ -609,7 +613,6 @@ impl Repositories {
             let _ = self.git.delete(&hex_id);
             return Err(RepoError::NameTaken);
         }
-        let view = Arc::new(view);
         let bound = self.bound(view.state.meta.as_ref());
         let entry = Arc::new(Entry::loaded(view.clone()));
         self.charge(&entry, cache::estimate(&engine));
@@ -665,6 +668,7 @@ impl Repositories {
             before,
             counted,
             name_before,
+            rows,
         } = self
             .fold_local(id, &entry, &mut slot, key, payload, at, check)
             .await?;
@@ -718,6 +722,7 @@ impl Repositories {
                 txn.open_multimap_table(REPO_OPS)?
                     .insert(id.as_bytes().as_slice(), op_id.as_bytes().as_slice())?;
                 put_summary(txn, id, &summary)?;
+                rows.write(txn)?;
                 if let Some(name) = &released {
                     release_name(txn, name, id)?;
                 }

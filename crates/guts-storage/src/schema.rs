@@ -26,6 +26,14 @@ pub const REPO_SUMMARIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("
 pub const REPO_CHECKPOINTS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("repo_checkpoints");
 
+/// Thread rows: `repo id ‖ number (big-endian) -> Thread::encode_row` (see
+/// `repos::rows`). Derived, written with the operations they reflect.
+pub const THREAD_ROWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("thread_rows");
+
+/// Per repository, the version its thread rows were written at (8 bytes, big-endian)
+/// followed by its labels (`Collab::encode_labels`).
+pub const THREAD_ROWS_AT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("thread_rows_at");
+
 /// Repository names: `lowercase "owner/name" -> repo id`, claimed in the transaction
 /// that stores the creating operation, released with the deleting one. GitHub names are
 /// case-insensitive; the operation keeps the spelling.
@@ -89,6 +97,8 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(REPO_NAMES)?;
         txn.open_table(REPO_SUMMARIES)?;
         txn.open_table(REPO_CHECKPOINTS)?;
+        txn.open_table(THREAD_ROWS)?;
+        txn.open_table(THREAD_ROWS_AT)?;
         txn.open_table(USERS)?;
         txn.open_table(USER_KEYS)?;
         txn.open_table(TOKENS)?;

@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{AuthUser, JsonBody, VisibleRepo};
+use crate::extract::{AuthUser, JsonBody, VisibleRepo, VisibleThreads};
 use crate::links::Links;
 use crate::openapi::schemas;
 use crate::pagination::{Page, PageParams};
@@ -64,7 +64,7 @@ async fn list(
     State(state): State<AppState>,
     links: Links,
     page: Page,
-    VisibleRepo { view, .. }: VisibleRepo,
+    VisibleThreads(VisibleRepo { view, .. }): VisibleThreads,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let filter = state.service.thread_filter(
@@ -170,7 +170,7 @@ pub(crate) fn respond_thread(
 async fn get_one(
     State(state): State<AppState>,
     links: Links,
-    VisibleRepo { view, .. }: VisibleRepo,
+    VisibleThreads(VisibleRepo { view, .. }): VisibleThreads,
     Path((_owner, _repo, number)): Path<(String, String, u64)>,
 ) -> Result<Response, ApiError> {
     let (id, _) = find_thread(&view, number)?;

@@ -1,9 +1,17 @@
 //! The canonical encoding of the collaboration state, part of
-//! [`crate::RepoState::encode`] (its decoder is `fold::decode::parts`).
+//! [`crate::RepoState::encode`] (its decoder is `fold::decode::parts`), and of the
+//! parts the store keeps apart to serve issue lists without a state: one thread with
+//! its id ([`Thread::encode_row`]) and a repository's labels ([`Collab::encode_labels`]).
+
+use imbl::OrdMap;
 
 use crate::codec::Writer;
+use crate::ids::OpId;
 
-use super::{Collab, TextRef, Thread};
+use super::{Collab, LabelDef, TextRef, Thread};
+
+/// Version byte leading [`Thread::encode_row`] and [`Collab::encode_labels`].
+pub const ROW_FORMAT_VERSION: u8 = 1;
 
 impl Collab {
     /// Appends the canonical encoding (for [`crate::RepoState::encode`]).
@@ -22,13 +30,7 @@ impl Collab {
             w.hlc(c.created_at);
             w.hlc(c.updated_at);
         }
-        w.long_count(self.labels.len());
-        for (key, l) in &self.labels {
-            w.long_bytes(key.as_bytes());
-            w.long_bytes(l.name.as_bytes());
-            w.long_bytes(l.color.as_bytes());
-            w.long_bytes(l.description.as_bytes());
-        }
+        encode_labels(w, &self.labels);
         w.long_count(self.reviews.len());
         for (id, r) in &self.reviews {
             w.fixed(id.as_bytes());
@@ -49,6 +51,44 @@ impl Collab {
                 w.u8(crate::codec::role_tag(role));
             }
         }
+    }
+
+    /// The label definitions alone (`Thread::decode_row`'s companion
+    /// `Collab::decode_labels` reads them back).
+    pub fn encode_labels(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(ROW_FORMAT_VERSION);
+        encode_labels(&mut w, &self.labels);
+        w.into_bytes()
+    }
+}
+
+impl Thread {
+    /// Thread `id` alone: its canonical encoding, then a pull request's requested
+    /// reviewers (which the state encodes in a section of its own). `Thread::decode_row`
+    /// reads it back exactly.
+    pub fn encode_row(&self, id: &OpId) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(ROW_FORMAT_VERSION);
+        w.fixed(id.as_bytes());
+        encode_thread(&mut w, self);
+        if let Some(pull) = &self.pull {
+            w.long_count(pull.requested.len());
+            for key in &pull.requested {
+                w.fixed(key.as_bytes());
+            }
+        }
+        w.into_bytes()
+    }
+}
+
+fn encode_labels(w: &mut Writer, labels: &OrdMap<String, LabelDef>) {
+    w.long_count(labels.len());
+    for (key, l) in labels {
+        w.long_bytes(key.as_bytes());
+        w.long_bytes(l.name.as_bytes());
+        w.long_bytes(l.color.as_bytes());
+        w.long_bytes(l.description.as_bytes());
     }
 }
 

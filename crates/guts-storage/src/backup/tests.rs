@@ -136,6 +136,8 @@ async fn the_backup_holds_the_snapshot_and_not_later_writes() {
         // Written by the repository layer, which this test bypasses.
         ("repo_summaries", 0),
         ("repo_checkpoints", 0),
+        ("thread_rows", 0),
+        ("thread_rows_at", 0),
         ("users", 2),
         ("user_keys", 2),
         ("tokens", 2),

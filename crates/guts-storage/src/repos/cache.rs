@@ -224,8 +224,12 @@ pub(super) struct Cache {
     /// [`Cache::pending_cap`], beyond which an evicted state is just dropped (its next
     /// load folds the log).
     pending: Mutex<(Vec<Pending>, u64)>,
-    /// Told when something is held for its checkpoint.
-    wanted: tokio::sync::Notify,
+    /// Told when something is held for its checkpoint (or wants its thread rows).
+    pub(super) wanted: tokio::sync::Notify,
+    /// Repositories whose thread rows are to be rewritten from their loaded state
+    /// (see `rows`), and whether they were found damaged: ids only, at most
+    /// [`super::rows::MAX_ROWS_WANTED`].
+    pub(super) rows_wanted: Mutex<Vec<(RepoId, bool)>>,
     /// What [`Entry::last_used_ms`] counts from.
     started: Instant,
 }
@@ -242,6 +246,7 @@ impl Cache {
             evicting: Mutex::new(()),
             pending: Mutex::new((Vec::new(), 0)),
             wanted: tokio::sync::Notify::new(),
+            rows_wanted: Mutex::new(Vec::new()),
             started: Instant::now(),
         }
     }

@@ -183,6 +183,11 @@ impl Repositories {
     /// of loaded states that moved enough since their last one. One transaction per
     /// pass, encoded on the blocking pool. Returns how many were written.
     pub async fn write_checkpoints(&self, pass: CheckpointPass) -> Result<usize, StoreError> {
+        match self.write_wanted_rows().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(repositories = n, "thread rows rewritten"),
+            Err(e) => tracing::warn!(error = %e, "cannot rewrite thread rows"),
+        }
         let (max_bytes, every_moved) = match pass {
             CheckpointPass::Periodic { max_bytes } => (max_bytes, false),
             CheckpointPass::Final => (usize::MAX, true),

@@ -20,6 +20,7 @@ use guts_core::{
 };
 
 use super::cache::{Entry, Loaded, PER_OP_OVERHEAD, estimate};
+use super::rows::RowsUpdate;
 use super::summary::{MAX_FRONTIER, Summary, thread_state};
 use super::{
     Engine, GitAncestry, LazyAncestry, NoAncestry, RepoError, RepoView, Repositories, ThreadCounts,
@@ -41,6 +42,8 @@ pub(super) struct Folded {
     pub(super) counted: Option<OpId>,
     /// The repository's name before it.
     pub(super) name_before: Option<String>,
+    /// What it does to the repository's thread rows.
+    pub(super) rows: RowsUpdate,
 }
 
 /// The append lock's content, held by [`Repositories::append_checked`].
@@ -218,6 +221,7 @@ impl Repositories {
             .bytes
             .load(Ordering::Relaxed)
             .saturating_add(u64::try_from(grown).unwrap_or(u64::MAX));
+        let rows = RowsUpdate::between(Some((base.version, &base.state.collab.threads)), &view);
         Ok(Folded {
             op,
             view,
@@ -225,6 +229,7 @@ impl Repositories {
             before,
             counted,
             name_before,
+            rows,
         })
     }
 
@@ -248,6 +253,8 @@ impl Repositories {
         number_new_thread(&mut payload, engine.fold.state());
         let counted = counted_thread(&payload);
         let name_before = engine.fold.state().meta.as_ref().map(|m| m.name.clone());
+        // Shares every node with the state it is cloned from: O(1).
+        let base_threads = (engine.dag.len(), engine.fold.state().collab.threads.clone());
         let before = counted
             .and_then(|t| engine.fold.state().collab.threads.get(&t))
             .map(thread_state);
@@ -308,6 +315,7 @@ impl Repositories {
             Err(AppendError::Rejected(rejection)) => return Err(self.refused(rejection)),
             Err(other) => return Err(StoreError::Corrupt(other.to_string()).into()),
         }
+        let rows = RowsUpdate::between(Some((base_threads.0, &base_threads.1)), &view);
         Ok(Folded {
             op,
             view,
@@ -315,6 +323,7 @@ impl Repositories {
             before,
             counted,
             name_before,
+            rows,
         })
     }
 }

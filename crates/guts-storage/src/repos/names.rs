@@ -361,13 +361,16 @@ impl Repositories {
     /// The live repository `owner/name` (case-insensitive), or the one renamed from
     /// it while no other holds the name (see [`Index::former`]).
     pub fn find(&self, owner: &str, name: &str) -> Option<Arc<RepoView>> {
-        let (id, entry) = {
-            let index = self.index.read().ok()?;
-            let key = name_key(owner, name);
-            let id = *index.by_name.get(&key).or_else(|| index.former.get(&key))?;
-            (id, index.by_id.get(&id)?.clone())
-        };
+        let (id, entry) = self.entry_by_name(owner, name)?;
         self.view_of(id, &entry)
+    }
+
+    /// The repository `owner/name` names now or named before, and its cache entry.
+    pub(super) fn entry_by_name(&self, owner: &str, name: &str) -> Option<(RepoId, Arc<Entry>)> {
+        let index = self.index.read().ok()?;
+        let key = name_key(owner, name);
+        let id = *index.by_name.get(&key).or_else(|| index.former.get(&key))?;
+        Some((id, index.by_id.get(&id)?.clone()))
     }
 
     /// The live repository that holds `owner/name` now (former names not included:

@@ -9,6 +9,7 @@ use guts_core::{
 };
 
 use super::cache::Loaded;
+use super::rows::RowsUpdate;
 use super::{Engine, GitAncestry, RepoError, Repositories, ThreadCounts};
 use crate::error::StoreError;
 use crate::schema::{OPS, REPO_OPS};
@@ -72,6 +73,8 @@ impl Repositories {
         let entry = self.entry(id)?;
         let mut slot = entry.engine.lock().await;
         let engine = self.take_engine(&entry, &mut slot, id).await?;
+        // Shares every node with the engine's: O(1).
+        let base_threads = (engine.dag.len(), engine.fold.state().collab.threads.clone());
         let stamps: Vec<Hlc> = commands.iter().map(|_| self.tick()).collect();
         let (git, key) = (self.git.clone(), key.clone());
         let (engine, results, ops, rejections) = tokio::task::spawn_blocking(move || {
@@ -171,10 +174,12 @@ impl Repositories {
         let owner = state.meta.as_ref().map(|m| m.owner.to_ascii_lowercase());
         let view = Arc::new(engine.view());
         let summary = view.summary.encode();
+        let rows = RowsUpdate::between(Some((base_threads.0, &base_threads.1)), &view);
         let written = self
             .store
             .write("update_refs", move |txn| {
                 super::put_summary(txn, id, &summary)?;
+                rows.write(txn)?;
                 let mut table = txn.open_table(OPS)?;
                 let mut members = txn.open_multimap_table(REPO_OPS)?;
                 for (op_id, bytes) in &encoded {

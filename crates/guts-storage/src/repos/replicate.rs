@@ -715,6 +715,7 @@ impl Repositories {
         is_new: bool,
     ) -> Result<RemoteInsert, RepoError> {
         let before = engine.fold.state().clone();
+        let base_version = engine.dag.len();
         let was_live = !is_new && !before.deleted;
         // A deleted repository's objects are gone: its operations cannot wait for
         // them (they would wait forever, and the operation sets would never agree).
@@ -802,10 +803,15 @@ impl Repositories {
         let owner = state.meta.as_ref().map(|m| m.owner.to_ascii_lowercase());
         let view = Arc::new(engine.view());
         let summary = view.summary.encode();
+        let rows = super::rows::RowsUpdate::between(
+            (!is_new).then_some((base_version, &before.collab.threads)),
+            &view,
+        );
         let written = self
             .store
             .write("insert_remote", move |txn| {
                 super::put_summary(txn, id, &summary)?;
+                rows.write(txn)?;
                 let mut table = txn.open_table(OPS)?;
                 let mut members = txn.open_multimap_table(REPO_OPS)?;
                 let mut rejected = txn.open_table(REJECTED)?;

@@ -44,6 +44,11 @@ pub(super) fn thread_state(thread: &Thread) -> (bool, &'static str) {
 pub(super) struct ThreadCounts([u64; 5]);
 
 impl ThreadCounts {
+    /// Issues and pull requests in all.
+    pub(super) fn total(&self) -> u64 {
+        self.0.iter().fold(0u64, |sum, n| sum.saturating_add(*n))
+    }
+
     /// Counts `state`'s threads. O(threads).
     pub(super) fn of(state: &RepoState) -> ThreadCounts {
         let mut counts = ThreadCounts::default();

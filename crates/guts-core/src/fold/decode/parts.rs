@@ -44,15 +44,7 @@ pub(super) fn decode_collab(r: &mut Reader<'_>) -> Result<Collab, DecodeError> {
         };
         Ok((id, comment))
     })?;
-    let labels = map(r, "labels", 4 * LEN, |r| {
-        let key = r.long_string("label")?;
-        let label = LabelDef {
-            name: r.long_string("label")?,
-            color: r.long_string("color")?,
-            description: r.long_string("description")?,
-        };
-        Ok((key, label))
-    })?;
+    let labels = decode_labels(r)?;
     let reviews = map(r, "reviews", 138 + TEXT, |r| {
         Ok((op_id(r)?, decode_review(r)?))
     })?;
@@ -72,6 +64,55 @@ pub(super) fn decode_collab(r: &mut Reader<'_>) -> Result<Collab, DecodeError> {
         reviews,
         comment_ids,
     })
+}
+
+fn decode_labels(r: &mut Reader<'_>) -> Result<OrdMap<String, LabelDef>, DecodeError> {
+    map(r, "labels", 4 * LEN, |r| {
+        let key = r.long_string("label")?;
+        let label = LabelDef {
+            name: r.long_string("label")?,
+            color: r.long_string("color")?,
+            description: r.long_string("description")?,
+        };
+        Ok((key, label))
+    })
+}
+
+impl Collab {
+    /// Reads what [`Collab::encode_labels`] wrote, and nothing else.
+    pub fn decode_labels(bytes: &[u8]) -> Result<OrdMap<String, LabelDef>, DecodeError> {
+        let mut r = Reader::new(bytes);
+        row_version(&mut r)?;
+        let labels = decode_labels(&mut r)?;
+        r.finish()?;
+        Ok(labels)
+    }
+}
+
+impl Thread {
+    /// Reads what [`Thread::encode_row`] wrote, and nothing else: a thread and its id.
+    /// Stored bytes are input, so this never panics and bounds what it allocates by
+    /// the input, as the state's decoder does.
+    pub fn decode_row(bytes: &[u8]) -> Result<(OpId, Thread), DecodeError> {
+        let mut r = Reader::new(bytes);
+        row_version(&mut r)?;
+        let id = op_id(&mut r)?;
+        let mut thread = decode_thread(&mut r)?;
+        if let Some(pull) = thread.pull.as_mut() {
+            pull.requested = set(&mut r, "requested reviewers", KEY, |r| {
+                r.public_key("reviewer")
+            })?;
+        }
+        r.finish()?;
+        Ok((id, thread))
+    }
+}
+
+fn row_version(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    match r.u8()? {
+        crate::collab::ROW_FORMAT_VERSION => Ok(()),
+        other => Err(DecodeError::UnsupportedVersion(other)),
+    }
 }
 
 /// A [`TextRef`]: operation, part and length.

@@ -234,6 +234,8 @@ fn assert_same(a: &Node, b: &Node, id: RepoId) {
         a.repos.get(id).unwrap().state.encode()
     );
     assert_eq!(b.refs(id), a.refs(id));
+    crate::repos::rows::assert_rows_match(&b.repos, id);
+    crate::repos::rows::assert_rows_match(&a.repos, id);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 
 use super::*;
+use crate::collab::{Collab, Thread};
 
 /// What a generated sequence does; indices pick among what exists so far.
 #[derive(Debug, Clone)]
@@ -332,5 +333,27 @@ proptest! {
             let resolved = op.and_then(|op| op.op().payload.text(text.part));
             prop_assert_eq!(resolved.map(str::len), Some(text.len as usize), "{:?}", text);
         }
+    }
+
+    /// A thread alone and a repository's labels alone (what the store keeps to serve
+    /// issue lists without the state) read back exactly, requested reviewers included;
+    /// every cut of them is an error, never a panic.
+    #[test]
+    fn thread_rows_and_labels_read_back_exactly(steps in steps()) {
+        let collab = generated_chain(&steps).state().collab;
+        for (id, thread) in collab.threads.iter() {
+            let row = thread.encode_row(id);
+            let (back_id, back) = Thread::decode_row(&row).unwrap();
+            prop_assert_eq!(back_id, *id);
+            prop_assert_eq!(&back, thread);
+            for cut in 0..row.len() {
+                prop_assert!(Thread::decode_row(&row[..cut]).is_err());
+            }
+        }
+        let labels = collab.encode_labels();
+        prop_assert_eq!(Collab::decode_labels(&labels).unwrap(), collab.labels.clone());
+        let mut longer = labels.clone();
+        longer.push(0);
+        prop_assert!(Collab::decode_labels(&longer).is_err());
     }
 }
