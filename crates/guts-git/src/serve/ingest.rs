@@ -171,11 +171,15 @@ fn check_connectivity(
     let inspect = {
         let missing = missing.clone();
         let odb = repo.gix().objects.clone();
+        // Cloned for each thread of the traversal.
+        let mut seen = Seen::new();
         move |node: &mut Node,
               _: &dyn gix::progress::Progress,
               context: gix_pack::cache::delta::traverse::Context<'_>|
               -> gix::Result<()> {
-            let present = |id: &gix::oid| index_file.lookup(id).is_some() || odb.exists(id);
+            let present = |id: &gix::oid| {
+                seen.check(id, |id| index_file.lookup(id).is_some() || odb.exists(id))
+            };
             if let Some(what) = first_missing(node, context.decompressed, present)
                 && let Ok(mut slot) = missing.lock()
                 && slot.is_none()
@@ -207,6 +211,44 @@ fn check_connectivity(
             "missing necessary objects: {what}"
         ))),
         None => Ok(()),
+    }
+}
+
+/// Slots of [`Seen`].
+const SEEN_SLOTS: usize = 4096;
+
+/// Object ids found present lately, each in the slot its first bits pick (ids are
+/// uniformly distributed): the trees of successive versions list mostly the same
+/// entries, and a hit spares a binary search of the pack's index (which took a sixth
+/// of a catch-up's CPU) or a lookup in the repository. Only presence is remembered,
+/// and only of ids that were looked up, so a hit is never wrong; a slot holds one id
+/// at a time, so memory is fixed (per traversal thread) whatever the pack holds.
+#[derive(Clone)]
+struct Seen(Vec<Option<gix::ObjectId>>);
+
+impl Seen {
+    fn new() -> Seen {
+        Seen(vec![None; SEEN_SLOTS])
+    }
+
+    /// Whether `id` is present: remembered, or answered by `lookup`.
+    fn check(&mut self, id: &gix::oid, lookup: impl FnOnce(&gix::oid) -> bool) -> bool {
+        let bytes = id.as_bytes();
+        let slot = usize::from(u16::from_le_bytes([
+            bytes.first().copied().unwrap_or(0),
+            bytes.get(1).copied().unwrap_or(0),
+        ])) % SEEN_SLOTS;
+        let Some(remembered) = self.0.get_mut(slot) else {
+            return lookup(id);
+        };
+        if remembered.as_deref() == Some(id) {
+            return true;
+        }
+        let present = lookup(id);
+        if present {
+            *remembered = Some(id.to_owned());
+        }
+        present
     }
 }
 
@@ -328,7 +370,11 @@ fn kinds_by_offset(bundle: &gix_pack::Bundle) -> Result<Vec<Node>, ServeError> {
 
 /// The first object `data` (the object of `node`) names that is not `present`, told
 /// with what names it; a malformed object is told too.
-fn first_missing(node: &Node, data: &[u8], present: impl Fn(&gix::oid) -> bool) -> Option<String> {
+fn first_missing(
+    node: &Node,
+    data: &[u8],
+    mut present: impl FnMut(&gix::oid) -> bool,
+) -> Option<String> {
     let id = node.id;
     match node.kind {
         gix::object::Kind::Commit => {
@@ -410,5 +456,46 @@ impl BufRead for CountingRead<'_> {
     fn consume(&mut self, amt: usize) {
         self.read += amt as u64;
         self.inner.consume(amt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(first: u8, second: u8, rest: u8) -> gix::ObjectId {
+        let mut bytes = [rest; 20];
+        bytes[0] = first;
+        bytes[1] = second;
+        gix::ObjectId::from_bytes_or_panic(&bytes)
+    }
+
+    /// A hit only ever repeats a lookup that found the id: an empty slot never
+    /// matches (not even the null id, which a hostile tree may name), and an id
+    /// sharing a slot with a remembered one is looked up.
+    #[test]
+    fn seen_remembers_only_ids_that_were_found() {
+        let mut seen = Seen::new();
+        let mut lookups = 0;
+        let mut check = |seen: &mut Seen, id: &gix::ObjectId, found: bool| {
+            seen.check(id, |_| {
+                lookups += 1;
+                found
+            })
+        };
+        let null = gix::ObjectId::null(gix::hash::Kind::Sha1);
+        assert!(!check(&mut seen, &null, false));
+        assert!(!check(&mut seen, &null, false));
+        let a = id(1, 1, 7);
+        assert!(check(&mut seen, &a, true));
+        assert!(check(&mut seen, &a, false), "remembered, not asked again");
+        // Same slot, another id: asked, and absent stays absent.
+        let b = id(1, 1, 8);
+        assert!(!check(&mut seen, &b, false));
+        assert!(check(&mut seen, &b, true));
+        assert!(check(&mut seen, &b, false));
+        // `b` took the slot: `a` is asked again.
+        assert!(!check(&mut seen, &a, false));
+        assert_eq!(lookups, 6);
     }
 }
