@@ -277,13 +277,12 @@ impl Repositories {
         let labels = Collab::decode_labels(labels)
             .map_err(|e| StoreError::Corrupt(format!("repository {id}: labels row: {e}")))?;
         let table = read.open_table(THREAD_ROWS)?;
-        let mut threads = OrdMap::new();
-        let mut numbers = OrdMap::new();
+        // Rows come in number order; the maps are built in key order (see below).
+        let mut decoded: Vec<(OpId, Thread)> = Vec::new();
         let mut add = |value: &[u8]| -> Result<(), StoreError> {
-            let (thread_id, thread) = Thread::decode_row(value)
+            let row = Thread::decode_row(value)
                 .map_err(|e| StoreError::Corrupt(format!("repository {id}: thread row: {e}")))?;
-            numbers.insert(thread.number, thread_id);
-            threads.insert(thread_id, thread);
+            decoded.push(row);
             Ok(())
         };
         match only {
@@ -297,6 +296,23 @@ impl Repositories {
                 for row in table.range(low.as_slice()..=high.as_slice())? {
                     add(row?.1.value())?;
                 }
+            }
+        }
+        // Numbers ascend already. Thread ids do not: inserted at random places, each
+        // insert would shift half a node of threads (hundreds of bytes each), so they
+        // are inserted in id order, always at the end.
+        let numbers: OrdMap<u64, OpId> = decoded.iter().map(|(i, t)| (t.number, *i)).collect();
+        let mut order: Vec<(OpId, usize)> = decoded
+            .iter()
+            .enumerate()
+            .map(|(at, (thread_id, _))| (*thread_id, at))
+            .collect();
+        order.sort_unstable();
+        let mut slots: Vec<Option<Thread>> = decoded.into_iter().map(|(_, t)| Some(t)).collect();
+        let mut threads = OrdMap::new();
+        for (thread_id, at) in order {
+            if let Some(thread) = slots.get_mut(at).and_then(Option::take) {
+                threads.insert(thread_id, thread);
             }
         }
         let header = &summary.header;
