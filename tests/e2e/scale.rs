@@ -27,7 +27,11 @@ fn issue_with_comment(node: &TestNode, token: &str, repo: &str, i: usize) -> Opt
     let r = client()
         .post(node.url(&format!("/api/v3/repos/{repo}/issues")))
         .header("Authorization", format!("token {token}"))
-        .json(&json!({ "title": format!("issue {i}"), "body": "b".repeat(200 + i % 700) }))
+        .json(&json!({
+            "title": format!("issue {i}"),
+            "body": "b".repeat(200 + i % 700),
+            "labels": [format!("l{}", i % 3)],
+        }))
         .timeout(Duration::from_secs(5))
         .send()
         .ok()?;
@@ -126,7 +130,20 @@ fn a_restarted_node_loads_repositories_on_first_use_and_evicts_under_a_budget() 
             );
             assert_eq!(status, 200);
             assert_eq!(list.as_array().unwrap().len(), 5);
-            // Lists come from thread rows; comments load the state.
+            // Lists come from thread rows, filtered ones too; comments load the state.
+            let (status, l1) = get(
+                &a,
+                &alice,
+                &format!("/api/v3/repos/alice/{name}/issues?state=open&labels=L1"),
+            );
+            assert_eq!(status, 200);
+            let numbers: Vec<u64> = l1
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["number"].as_u64().unwrap())
+                .collect();
+            assert_eq!(numbers, vec![5, 2], "issues 1 and 4 carry l1");
             let path = format!("/api/v3/repos/alice/{name}/issues/1/comments");
             let (status, comments) = get(&a, &alice, &path);
             assert_eq!(status, 200);
@@ -249,8 +266,8 @@ fn a_node_killed_while_writing_keeps_every_acknowledged_write_and_agrees_with_a_
         (da.1 == repos.len() + 1 && da == db).then_some(da.0)
     });
     assert!(!agreed.is_empty());
-    let issues = |node: &TestNode, repo: &str| -> Vec<(u64, String, u64)> {
-        let path = format!("/api/v3/repos/{repo}/issues?state=all&per_page=100");
+    let issues = |node: &TestNode, repo: &str, filter: &str| -> Vec<(u64, String, u64)> {
+        let path = format!("/api/v3/repos/{repo}/issues?state=all&per_page=100{filter}");
         let (status, list) = get(node, &alice, &path);
         assert_eq!(status, 200);
         list.as_array()
@@ -267,6 +284,12 @@ fn a_node_killed_while_writing_keeps_every_acknowledged_write_and_agrees_with_a_
             .collect()
     };
     for repo in repos.iter().map(String::as_str).chain(["alice/quiet"]) {
-        assert_eq!(issues(&a, repo), issues(&b, repo), "{repo}");
+        assert_eq!(issues(&a, repo, ""), issues(&b, repo, ""), "{repo}");
+        let labelled = "&labels=l1";
+        assert_eq!(
+            issues(&a, repo, labelled),
+            issues(&b, repo, labelled),
+            "{repo}"
+        );
     }
 }

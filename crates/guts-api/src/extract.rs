@@ -221,8 +221,9 @@ impl FromRequestParts<AppState> for VisibleRepo {
 /// [`VisibleRepo`] for the handlers that render issues and nothing else of the
 /// repository (one issue, a list of them): its view may come from the store's thread
 /// rows instead of a loaded state (see `guts_service::Service::repo_threads`), and
-/// then holds only the repository's header, labels and threads (only the one the
-/// path's `{number}` names, on a route that has one).
+/// then holds only the repository's header, labels and threads: on a route with a
+/// `{number}`, only that thread; on one without, only those the query's `state` and
+/// `labels` (GitHub's issue list filters, read as the list reads them) may show.
 #[derive(Debug, Clone)]
 pub struct VisibleThreads(pub VisibleRepo);
 
@@ -233,12 +234,33 @@ impl FromRequestParts<AppState> for VisibleThreads {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let wanted = axum::extract::Query::<ListPreselect>::try_from_uri(&parts.uri)
+            .map(|q| q.0)
+            .unwrap_or_default();
+        let labels = guts_service::list_labels(wanted.labels.as_deref());
+        // A `state` the list refuses selects everything; the handler answers 422.
+        let open = guts_service::state_filter(wanted.state.as_deref()).ok();
         visible_repo(parts, state, |service, caller, owner, repo, number| {
-            service.repo_threads(caller, owner, repo, number)
+            let select = match (number, open) {
+                (Some(number), _) => guts_storage::RowSelect::One(number),
+                (None, Some(open)) => guts_storage::RowSelect::Matching {
+                    open,
+                    labels: &labels,
+                },
+                (None, None) => guts_storage::RowSelect::All,
+            };
+            service.repo_threads(caller, owner, repo, select)
         })
         .await
         .map(VisibleThreads)
     }
+}
+
+/// What [`VisibleThreads`] reads of a list's query to pre-select rows.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ListPreselect {
+    state: Option<String>,
+    labels: Option<String>,
 }
 
 /// The repository the path names, found by `find` (given the path's `{number}`, if

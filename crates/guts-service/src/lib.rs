@@ -64,7 +64,9 @@ pub use ssh_keys::{
     ParsedKey, SshCaller, SshKey, parse_public_key, ssh_fingerprint_text,
 };
 pub use statuses::NewStatus;
-pub use thread_filter::{AssigneeFilter, ThreadFilter, at_or_after, since_ms, state_filter};
+pub use thread_filter::{
+    AssigneeFilter, ThreadFilter, at_or_after, list_labels, since_ms, state_filter,
+};
 pub use threads::{
     IssueChange, MAX_BODY_CHARS, MAX_TITLE_CHARS, NewIssue, check_bytes, check_count, check_labels,
     check_text, find_thread, label_diff,

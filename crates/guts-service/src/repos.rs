@@ -138,19 +138,19 @@ impl Service {
     /// state is not in memory the view may hold only the repository's header, labels
     /// and threads, read from the store's thread rows (see
     /// `guts_storage::Repositories::find_threads`), so it renders issues and nothing
-    /// else (no comments, reviews, checks or hooks); with `only`, perhaps just the
-    /// thread of that number.
+    /// else (no comments, reviews, checks or hooks), and perhaps only the threads
+    /// `select` picks.
     pub fn repo_threads(
         &self,
         caller: Caller<'_>,
         owner: &str,
         name: &str,
-        only: Option<u64>,
+        select: guts_storage::RowSelect<'_>,
     ) -> Result<RepoAccess, ServiceError> {
         let name = name.strip_suffix(".git").unwrap_or(name);
         let view = self
             .repos
-            .find_threads(owner, name, only)
+            .find_threads(owner, name, select)
             .filter(|v| visible(v, caller))
             .ok_or(ServiceError::NotFound)?;
         Ok(self.access(caller, view))

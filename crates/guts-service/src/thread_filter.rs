@@ -74,6 +74,16 @@ pub fn since_ms(resource: &'static str, since: Option<&str>) -> Result<Option<i6
         .transpose()
 }
 
+/// A list's comma-separated `labels` as label keys (lowercase, blanks dropped).
+pub fn list_labels(labels: Option<&str>) -> Vec<String> {
+    labels
+        .iter()
+        .flat_map(|l| l.split(','))
+        .map(|l| l.trim().to_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
 /// `open` (the default), `closed` or `all` as a thread's wanted openness.
 pub fn state_filter(state: Option<&str>) -> Result<Option<bool>, ServiceError> {
     match state.unwrap_or("open") {
@@ -112,12 +122,7 @@ impl Service {
     ) -> Result<ThreadFilter, ServiceError> {
         let open = state_filter(state)?;
         let since_ms = since_ms("Issue", since)?;
-        let labels = labels
-            .iter()
-            .flat_map(|l| l.split(','))
-            .map(|l| l.trim().to_lowercase())
-            .filter(|l| !l.is_empty())
-            .collect();
+        let labels = list_labels(labels);
         let creator = creator.map(|login| self.user_key(login)).transpose()?;
         let assignee = match assignee {
             None => AssigneeFilter::Ignored,

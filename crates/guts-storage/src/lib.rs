@@ -39,7 +39,7 @@ pub use merge::{MergeError, MergeRequest, Mergeability, Signature};
 pub use metrics::StorageMetrics;
 pub use repos::{
     Change, CheckpointPass, DeadLetter, Listing, NameBinding, RefCommand, RefRefusal, RemoteInsert,
-    ReplayReport, RepoError, RepoStatus, RepoView, Repositories, ServedName, Texts,
+    ReplayReport, RepoError, RepoStatus, RepoView, Repositories, RowSelect, ServedName, Texts,
     node_state_digest,
 };
 pub use seal::{SealError, Sealer};

@@ -55,6 +55,7 @@ use names::{Index, bound, holds, move_name, name_key, release_name, served_owner
 pub use names::{Listing, NameBinding, ServedName};
 pub use push::{RefCommand, RefRefusal};
 pub use replicate::{RemoteInsert, RepoStatus, node_state_digest};
+pub use rows::RowSelect;
 use summary::{Summary, ThreadCounts, thread_state};
 pub use texts::Texts;
 

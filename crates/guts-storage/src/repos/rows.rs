@@ -37,6 +37,22 @@ pub(super) const MAX_ROWS_WANTED: usize = 256;
 /// unit tests, which cross it.)
 pub(super) const MAX_ROWS_THREADS: u64 = if cfg!(test) { 8 } else { 4096 };
 
+/// Which threads a view from rows holds ([`Repositories::find_threads`]).
+#[derive(Debug, Clone, Copy)]
+pub enum RowSelect<'a> {
+    /// Every thread.
+    All,
+    /// The thread of this number, if there is one: a point read.
+    One(u64),
+    /// The threads a list may show: open as `open` says (when given) and carrying every
+    /// label of `labels` (lowercase keys), judged on the rows' bytes before decoding
+    /// ([`Thread::row_may_match`]). A pre-selection: the caller filters again.
+    Matching {
+        open: Option<bool>,
+        labels: &'a [String],
+    },
+}
+
 /// The key of thread `number` of repository `id`.
 fn row_key(id: RepoId, number: u64) -> [u8; 40] {
     let mut key = [0u8; 40];
@@ -155,22 +171,23 @@ impl Repositories {
     /// its thread rows when they are current (a cache miss, timed like a load, that
     /// loads nothing); else its state, loaded, and its rows queued to be rewritten. A
     /// repository of more than [`MAX_ROWS_THREADS`] threads is always loaded, unless
-    /// `only` names the one thread wanted: then the view holds that thread alone (or
-    /// none, if there is no such number), a point read whatever the repository's size.
-    /// A view from rows holds the repository's header, labels and threads and
-    /// nothing else (no comments, reviews, checks or hooks): for rendering issues.
+    /// `select` names the one thread wanted ([`RowSelect::One`]: a point read whatever
+    /// the repository's size). A view from rows holds the repository's header, labels
+    /// and the threads `select` picks, nothing else (no comments, reviews, checks or
+    /// hooks): for rendering issues.
     pub fn find_threads(
         &self,
         owner: &str,
         name: &str,
-        only: Option<u64>,
+        select: RowSelect<'_>,
     ) -> Option<Arc<RepoView>> {
         let (id, entry) = self.entry_by_name(owner, name)?;
         if entry.peek().is_none()
-            && (only.is_some() || entry.summary().counts.total() <= MAX_ROWS_THREADS)
+            && (matches!(select, RowSelect::One(_))
+                || entry.summary().counts.total() <= MAX_ROWS_THREADS)
         {
             let started = std::time::Instant::now();
-            match self.view_from_rows(id, &entry.summary(), only) {
+            match self.view_from_rows(id, &entry.summary(), select) {
                 Ok(Some(view)) => {
                     let _ = self.miss();
                     self.opened(started);
@@ -256,7 +273,7 @@ impl Repositories {
         &self,
         id: RepoId,
         summary: &Arc<super::summary::Summary>,
-        only: Option<u64>,
+        select: RowSelect<'_>,
     ) -> Result<Option<Arc<RepoView>>, StoreError> {
         let read = self.store.read()?;
         let Some(marker) = read
@@ -285,16 +302,25 @@ impl Repositories {
             decoded.push(row);
             Ok(())
         };
-        match only {
-            Some(number) => {
+        let damaged = |e| StoreError::Corrupt(format!("repository {id}: thread row: {e}"));
+        let (low, high) = (row_key(id, 0), row_key(id, u64::MAX));
+        match select {
+            RowSelect::One(number) => {
                 if let Some(value) = table.get(row_key(id, number).as_slice())? {
                     add(value.value())?;
                 }
             }
-            None => {
-                let (low, high) = (row_key(id, 0), row_key(id, u64::MAX));
+            RowSelect::All => {
                 for row in table.range(low.as_slice()..=high.as_slice())? {
                     add(row?.1.value())?;
+                }
+            }
+            RowSelect::Matching { open, labels } => {
+                for row in table.range(low.as_slice()..=high.as_slice())? {
+                    let value = row?.1;
+                    if Thread::row_may_match(value.value(), open, labels).map_err(damaged)? {
+                        add(value.value())?;
+                    }
                 }
             }
         }
@@ -349,12 +375,12 @@ pub(crate) fn assert_rows_match(repos: &Repositories, id: RepoId) {
     let full = repos.get(id).unwrap();
     let summary = full.summary.clone();
     let rows = repos
-        .view_from_rows(id, &summary, None)
+        .view_from_rows(id, &summary, RowSelect::All)
         .unwrap()
         .expect("thread rows are current");
     for (number, thread_id) in full.state.collab.numbers.iter() {
         let one = repos
-            .view_from_rows(id, &summary, Some(*number))
+            .view_from_rows(id, &summary, RowSelect::One(*number))
             .unwrap()
             .expect("thread rows are current");
         assert_eq!(
@@ -427,7 +453,7 @@ mod tests {
     /// Whether a read of the repository's issues was served from its rows (a view
     /// from rows holds no comments).
     fn served_from_rows(repos: &Repositories) -> bool {
-        let view = repos.find_threads("alice", "rows", None).unwrap();
+        let view = repos.find_threads("alice", "rows", RowSelect::All).unwrap();
         view.state.collab.comments.is_empty()
     }
 
@@ -506,12 +532,49 @@ mod tests {
             // Evicted, the repository's issues are read from its rows, alike.
             evict(&repos);
             assert!(served_from_rows(&repos));
-            let sparse = repos.find_threads("alice", "rows", None).unwrap();
-            let one = repos.find_threads("alice", "rows", Some(2)).unwrap();
+            let sparse = repos.find_threads("alice", "rows", RowSelect::All).unwrap();
+            let one = repos
+                .find_threads("alice", "rows", RowSelect::One(2))
+                .unwrap();
             assert_eq!(one.state.collab.threads.len(), 1);
             assert_eq!(one.state.collab.numbers.get(&2), Some(&two));
-            let none = repos.find_threads("alice", "rows", Some(99)).unwrap();
+            let none = repos
+                .find_threads("alice", "rows", RowSelect::One(99))
+                .unwrap();
             assert!(none.state.collab.threads.is_empty());
+            // A list's pre-selection keeps exactly what its filter keeps (read from
+            // rows: the state, loaded for comparison, is evicted again).
+            let full = repos.get(id).unwrap();
+            evict(&repos);
+            let label_sets: [&[String]; 3] =
+                [&[], &["defect".into()], &["ui".into(), "defect".into()]];
+            for open in [None, Some(true), Some(false)] {
+                for labels in label_sets {
+                    let picked = repos
+                        .find_threads("alice", "rows", RowSelect::Matching { open, labels })
+                        .unwrap();
+                    let expected: Vec<&OpId> = full
+                        .state
+                        .collab
+                        .threads
+                        .iter()
+                        .filter(|(_, t)| {
+                            open.is_none_or(|o| t.open == o)
+                                && labels.iter().all(|l| t.labels.contains(l))
+                        })
+                        .map(|(thread_id, _)| thread_id)
+                        .collect();
+                    let got: Vec<&OpId> = picked.state.collab.threads.keys().collect();
+                    assert_eq!(got, expected, "{open:?} {labels:?}");
+                }
+            }
+            assert!(
+                full.state
+                    .collab
+                    .threads
+                    .values()
+                    .any(|t| t.labels.contains("defect"))
+            );
             assert_eq!(sparse.state.collab.threads.len(), 2);
             assert_eq!(
                 sparse.state.role(&bob.public()),
@@ -554,7 +617,11 @@ mod tests {
         evict(&repos);
         assert!(!served_from_rows(&repos), "past the limit");
         // Loaded and kept: the next read is a hit.
-        assert!(repos.find_threads("alice", "rows", None).is_some());
+        assert!(
+            repos
+                .find_threads("alice", "rows", RowSelect::All)
+                .is_some()
+        );
         assert!(repos.peek_loaded(id));
     }
 
@@ -597,9 +664,13 @@ mod tests {
             .await
             .unwrap();
         repos.set_cache_budget(1 << 30);
-        let view = repos.find_threads("alice", "rows", None).unwrap();
+        let view = repos.find_threads("alice", "rows", RowSelect::All).unwrap();
         assert_eq!(view.state.collab.comments.len(), 1);
-        assert!(repos.view_from_rows(id, &view.summary, None).is_err());
+        assert!(
+            repos
+                .view_from_rows(id, &view.summary, RowSelect::All)
+                .is_err()
+        );
         // The next pass of the writer of checkpoints repairs them; writes go on from there.
         repos
             .write_checkpoints(CheckpointPass::Periodic { max_bytes: 0 })

@@ -108,6 +108,49 @@ impl Thread {
     }
 }
 
+impl Thread {
+    /// Whether the thread a row holds ([`Thread::encode_row`]) is open as `open` says
+    /// (when given) and carries every label of `labels` (lowercase keys), read from the
+    /// row's bytes without decoding it: what a list filters on first, so that it decodes
+    /// only the rows it may show. Allocates nothing; an error for bytes that do not
+    /// start as a row.
+    pub fn row_may_match(
+        bytes: &[u8],
+        open: Option<bool>,
+        labels: &[String],
+    ) -> Result<bool, DecodeError> {
+        let mut r = Reader::new(bytes);
+        row_version(&mut r)?;
+        r.take(OP)?; // id
+        r.u64()?; // number
+        r.take(KEY)?; // author
+        r.long_bytes("title")?;
+        r.take(TEXT)?; // body
+        r.take(2 * HLC)?; // created, updated
+        let is_open = r.bool()?;
+        if open.is_some_and(|wanted| wanted != is_open) {
+            return Ok(false);
+        }
+        if r.option_tag()? {
+            r.take(HLC + KEY)?; // closed at, by
+        }
+        r.bool()?; // locked
+        let count = r.long_count("thread labels", LEN)?;
+        let held = r.clone();
+        for wanted in labels {
+            let mut scan = held.clone();
+            let mut found = false;
+            for _ in 0..count {
+                found |= scan.long_bytes("label")? == wanted.as_bytes();
+            }
+            if !found {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
 fn row_version(r: &mut Reader<'_>) -> Result<(), DecodeError> {
     match r.u8()? {
         crate::collab::ROW_FORMAT_VERSION => Ok(()),

@@ -350,6 +350,19 @@ proptest! {
                 prop_assert!(Thread::decode_row(&row[..cut]).is_err());
             }
         }
+        // The filter read from a row's bytes agrees with the decoded thread.
+        let keys: Vec<String> = collab.labels.keys().cloned().collect();
+        for (id, thread) in collab.threads.iter() {
+            let row = thread.encode_row(id);
+            for open in [None, Some(true), Some(false)] {
+                let singles = keys.iter().map(std::slice::from_ref);
+                for wanted in [&keys[..0], &keys[..]].into_iter().chain(singles) {
+                    let decoded = open.is_none_or(|o| thread.open == o)
+                        && wanted.iter().all(|l| thread.labels.contains(l));
+                    prop_assert_eq!(Thread::row_may_match(&row, open, wanted), Ok(decoded));
+                }
+            }
+        }
         let labels = collab.encode_labels();
         prop_assert_eq!(Collab::decode_labels(&labels).unwrap(), collab.labels.clone());
         let mut longer = labels.clone();
