@@ -1255,14 +1255,55 @@ fn ingest_accepts_a_pack_and_install_makes_its_objects_readable() {
     );
 }
 
+/// A pack whose deltas name their bases by offset (what git sends) is indexed in one
+/// pass over its objects: the index written is the one `git index-pack` writes for
+/// it, byte for byte, and the pack is kept as it came.
 #[test]
-fn ingest_completes_a_thin_pack_from_the_repository() {
+fn ingest_writes_the_index_git_writes() {
     let client = big_linear(5);
     let server = big_linear(3);
     let pack = client.pack_objects(
-        &["--revs", "--thin"],
-        &format!("{}\n^{}\n", client.at(5), client.at(3)),
+        &["--revs", "--delta-base-offset"],
+        &format!("{}\n", client.at(5)),
     );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.pack"), &pack).unwrap();
+    git_bytes(dir.path(), &["index-pack", "p.pack"], b"");
+    let verified =
+        String::from_utf8(git_bytes(dir.path(), &["verify-pack", "-v", "p.idx"], b"")).unwrap();
+    assert!(
+        verified.lines().any(|l| l.split_whitespace().count() > 5),
+        "the pack holds deltas:\n{verified}"
+    );
+
+    let repos = server.repos();
+    let repo = repos.open_repo(&repo_id()).unwrap();
+    let ingested = ingest::ingest(&repo, repos.quarantine().unwrap(), &mut &pack[..], 1 << 20)
+        .unwrap()
+        .expect("a pack with objects");
+    assert_eq!(ingested.objects as usize, pack_header_count(&pack));
+    assert_eq!(std::fs::read(&ingested.pack).unwrap(), pack);
+    assert_eq!(
+        std::fs::read(&ingested.index).unwrap(),
+        std::fs::read(dir.path().join("p.idx")).unwrap(),
+        "the index differs from git's"
+    );
+}
+
+#[test]
+fn ingest_completes_a_thin_pack_from_the_repository() {
+    // Deltas naming their in-pack bases by id (indexed the slower way) and by offset.
+    for form in [&[][..], &["--delta-base-offset"][..]] {
+        ingest_completes_a_thin_pack(form);
+    }
+}
+
+fn ingest_completes_a_thin_pack(form: &[&str]) {
+    let client = big_linear(5);
+    let server = big_linear(3);
+    let mut args = vec!["--revs", "--thin"];
+    args.extend_from_slice(form);
+    let pack = client.pack_objects(&args, &format!("{}\n^{}\n", client.at(5), client.at(3)));
     // It is thin: git cannot index it alone.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("thin.pack"), &pack).unwrap();
@@ -1341,22 +1382,25 @@ fn ingest_refuses_bad_packs_and_removes_their_quarantine() {
 
     // The tip commit with its whole tree, but not its parent (4), which the server
     // lacks.
+    // Both ways a delta can name its base: by id and by offset.
     let mut objects: Vec<String> = vec![client.at(5)];
     objects.extend(client.tree_objects(&client.at(5)));
-    let pack = client.pack_objects(&[], &(objects.join("\n") + "\n"));
-    assert_eq!(pack_header_count(&pack), objects.len());
-    let message = refuse(&pack, 1 << 20);
-    assert!(message.contains("missing"), "{message}");
-    assert!(
-        message.contains(&client.at(4)),
-        "names the parent: {message}"
-    );
-
-    // A tree naming a blob that is nowhere.
     let lone_tree = client.git(&["rev-parse", &format!("{}^{{tree}}", client.at(5))]);
-    let pack = client.pack_objects(&[], &format!("{lone_tree}\n"));
-    let message = refuse(&pack, 1 << 20);
-    assert!(message.contains("missing"), "{message}");
+    for form in [&[][..], &["--delta-base-offset"][..]] {
+        let pack = client.pack_objects(form, &(objects.join("\n") + "\n"));
+        assert_eq!(pack_header_count(&pack), objects.len());
+        let message = refuse(&pack, 1 << 20);
+        assert!(message.contains("missing"), "{message}");
+        assert!(
+            message.contains(&client.at(4)),
+            "names the parent: {message}"
+        );
+
+        // A tree naming a blob that is nowhere.
+        let pack = client.pack_objects(form, &format!("{lone_tree}\n"));
+        let message = refuse(&pack, 1 << 20);
+        assert!(message.contains("missing"), "{message}");
+    }
 
     // A truncated pack.
     let pack = client.pack_objects(

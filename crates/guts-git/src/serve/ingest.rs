@@ -1,10 +1,15 @@
 //! An incoming pack, from the wire to the object database: streamed into a quarantine
-//! directory while gix indexes it (verifying every object's checksum and completing a
-//! thin pack with the bases it refers to), then checked for connectivity (every object
-//! its commits, trees and tags name is in the pack or already in the repository; only
-//! those are inflated again, never the blobs), and only then moved into the
-//! repository. A pack that fails any step never becomes visible, and its quarantine is
-//! removed (on drop, or by the next start after a crash).
+//! directory (its checksum verified, a thin pack completed with the bases it refers
+//! to), indexed (every object inflated and hashed), checked for connectivity (every
+//! object its commits, trees and tags name is in the pack or already in the
+//! repository), and only then moved into the repository. A pack that fails any step
+//! never becomes visible, and its quarantine is removed (on drop, or by the next start
+//! after a crash).
+//!
+//! A pack whose deltas name their bases by offset (what git and Guts send) is indexed
+//! and checked in one traversal (`index.rs`); one whose deltas name in-pack bases by id
+//! is indexed by gix's bundle writer and then checked on a traversal of its own, which
+//! inflates the commits and trees again but never the blobs (here).
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -14,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use gix::objs::Exists as _;
 use guts_storage::{GitRepo, Quarantine};
 
-use super::ServeError;
+use super::{ServeError, index};
 
 /// A verified pack waiting in its quarantine.
 #[derive(Debug)]
@@ -32,32 +37,86 @@ pub struct Ingested {
 ///
 /// `max_object_bytes` caps any single object (inflated) and so the memory one hostile
 /// object can claim: a blob of 900 MiB of zeros is 1 MB on the wire. While the pack
-/// streams in, gix inflates each entry only to measure it (into a small buffer); it
-/// inflates whole objects when it resolves and hashes them for the index, and the
-/// connectivity check inflates the commits, trees and tags again; both times the size
+/// streams in, each entry is inflated only to measure it (nothing is kept); whole
+/// objects are inflated when they are resolved and hashed for the index, and the size
 /// an entry declares (and a delta's base and result sizes) is compared with this cap
-/// *before* allocating. What else the check holds is a few words per entry of the
-/// index gix wrote (offsets, ids, kinds), which the pack's size already bounds. An object over
-/// it refuses the pack with a message naming the limit (git prints it as
-/// `remote unpack failed`).
+/// *before* allocating. What else indexing holds is a few words per entry (offsets,
+/// ids, CRC-32s) and one id per distinct id the commits and trees name, which the
+/// pack's size bounds. An object over the cap refuses the pack with a message naming
+/// the limit (git prints it as `remote unpack failed`).
 pub fn ingest(
     repo: &GitRepo,
     quarantine: Quarantine,
     pack: &mut dyn BufRead,
     max_object_bytes: usize,
 ) -> Result<Option<Ingested>, ServeError> {
-    let interrupt = AtomicBool::new(false);
     let mut counted = CountingRead {
         inner: pack,
         read: 0,
         failure: None,
     };
+    let odb = &repo.gix().objects;
+    let written = index::write_pack(odb.clone(), quarantine.path(), &mut counted).map_err(|e| {
+        match counted.failure.take() {
+            // The body could not be read (over the push limit, idle too long, client
+            // gone): that is the story, not how gix noticed.
+            Some(read) => ServeError::Read(read),
+            None => refusal("index-pack failed", &e, max_object_bytes),
+        }
+    })?;
+    let bytes = counted.read;
+    let objects = u32::try_from(written.objects()).unwrap_or(u32::MAX);
+    if objects == 0 {
+        return Ok(None);
+    }
+    let (pack, index) = if written.in_pack_ref_deltas {
+        index_with_gix(repo, &written.path, max_object_bytes)?
+    } else {
+        let indexed = index::index_pack(written, odb, max_object_bytes)?;
+        match indexed.problem {
+            None => {}
+            Some(index::Problem::Malformed(what)) => {
+                return Err(ServeError::Refused(format!(
+                    "missing necessary objects: {what}"
+                )));
+            }
+            // Rare (a broken or hostile pack): the slower check tells what names it.
+            Some(index::Problem::Missing(id)) => {
+                return Err(check_connectivity(repo, &indexed.index, max_object_bytes)
+                    .err()
+                    .unwrap_or_else(|| {
+                        ServeError::Refused(format!("missing necessary objects: {id}"))
+                    }));
+            }
+        }
+        (indexed.pack, indexed.index)
+    };
+    Ok(Some(Ingested {
+        _quarantine: quarantine,
+        pack,
+        index,
+        objects,
+        bytes,
+    }))
+}
+
+/// Indexes the complete pack at `path` (thin bases inserted already) with gix's bundle
+/// writer, which resolves deltas that name in-pack bases by id, then checks
+/// connectivity on its own pass. Used only for such packs (see `index.rs`).
+fn index_with_gix(
+    repo: &GitRepo,
+    path: &std::path::Path,
+    max_object_bytes: usize,
+) -> Result<(PathBuf, PathBuf), ServeError> {
+    let file = std::fs::File::open(path).map_err(ServeError::Read)?;
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    let interrupt = AtomicBool::new(false);
     let outcome = gix_pack::Bundle::write_to_directory(
-        &mut counted,
-        Some(quarantine.path()),
+        &mut reader,
+        path.parent(),
         &mut gix::progress::Discard,
         &interrupt,
-        Some(repo.gix().objects.clone()),
+        None::<gix::OdbHandle>,
         gix::hash::Kind::Sha1,
         gix_pack::bundle::write::Options {
             thread_limit: None,
@@ -67,27 +126,13 @@ pub fn ingest(
             compression: gix::zlib::Compression::BEST_SPEED,
         },
     )
-    .map_err(|e| match counted.failure.take() {
-        // The body could not be read (over the push limit, idle too long, client
-        // gone): that is the story, not how gix noticed.
-        Some(read) => ServeError::Read(read),
-        None => refusal("index-pack failed", &e, max_object_bytes),
-    })?;
-    let bytes = counted.read;
-    if outcome.index.num_objects == 0 {
-        return Ok(None);
-    }
+    .map_err(|e| refusal("index-pack failed", &e, max_object_bytes))?;
+    let _ = std::fs::remove_file(path);
     let (Some(pack), Some(index)) = (outcome.data_path, outcome.index_path) else {
         return Err(ServeError::Git("index-pack wrote no files".to_owned()));
     };
     check_connectivity(repo, &index, max_object_bytes)?;
-    Ok(Some(Ingested {
-        _quarantine: quarantine,
-        pack,
-        index,
-        objects: outcome.index.num_objects,
-        bytes,
-    }))
+    Ok((pack, index))
 }
 
 fn first_line(e: &impl std::fmt::Display) -> String {
@@ -97,7 +142,7 @@ fn first_line(e: &impl std::fmt::Display) -> String {
 /// Why gix refused a pack, for the pusher. Going over `max_object_bytes` is told as
 /// such (gix says only that an entry is too large to fit in memory, without naming it:
 /// it refuses before inflating, so it never learns the object's id).
-fn refusal(step: &str, e: &gix::Error, max_object_bytes: usize) -> ServeError {
+pub(super) fn refusal(step: &str, e: &gix::Error, max_object_bytes: usize) -> ServeError {
     use gix::error::{Class, ResourceExhaustionKind};
     if e.classify().has(Class::ResourceExhaustion(
         ResourceExhaustionKind::AllocationLimit,
@@ -195,14 +240,7 @@ fn check_connectivity(
         &bundle.pack,
         pack_end,
         inspect,
-        gix_pack::cache::delta::traverse::Options {
-            object_progress: Box::new(gix::progress::Discard),
-            size_progress: &mut size_progress,
-            thread_limit: None,
-            should_interrupt: &interrupt,
-            object_hash: gix::hash::Kind::Sha1,
-            alloc_limit_bytes: Some(max_object_bytes),
-        },
+        index::traverse_options(&mut size_progress, &interrupt, max_object_bytes),
     )
     .map_err(|e| refusal("pack verification failed", &e, max_object_bytes))?;
     let missing = missing.lock().map(|m| m.clone()).unwrap_or_default();
@@ -224,15 +262,15 @@ const SEEN_SLOTS: usize = 4096;
 /// and only of ids that were looked up, so a hit is never wrong; a slot holds one id
 /// at a time, so memory is fixed (per traversal thread) whatever the pack holds.
 #[derive(Clone)]
-struct Seen(Vec<Option<gix::ObjectId>>);
+pub(super) struct Seen(Vec<Option<gix::ObjectId>>);
 
 impl Seen {
-    fn new() -> Seen {
+    pub(super) fn new() -> Seen {
         Seen(vec![None; SEEN_SLOTS])
     }
 
     /// Whether `id` is present: remembered, or answered by `lookup`.
-    fn check(&mut self, id: &gix::oid, lookup: impl FnOnce(&gix::oid) -> bool) -> bool {
+    pub(super) fn check(&mut self, id: &gix::oid, lookup: impl FnOnce(&gix::oid) -> bool) -> bool {
         let bytes = id.as_bytes();
         let slot = usize::from(u16::from_le_bytes([
             bytes.first().copied().unwrap_or(0),
@@ -375,43 +413,80 @@ fn first_missing(
     data: &[u8],
     mut present: impl FnMut(&gix::oid) -> bool,
 ) -> Option<String> {
-    let id = node.id;
-    match node.kind {
+    let mut missing = None;
+    let named = names(node.id, node.kind, data, |named, how| {
+        if present(named) {
+            return true;
+        }
+        missing = Some(how.describe(named, &node.id));
+        false
+    });
+    match named {
+        Err(malformed) => Some(malformed),
+        Ok(()) => missing,
+    }
+}
+
+/// How an object names another.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Naming {
+    TreeOfCommit,
+    ParentOfCommit,
+    EntryOfTree,
+    TaggedBy,
+}
+
+impl Naming {
+    /// `named`, as `by` names it, for a refusal.
+    fn describe(self, named: &gix::oid, by: &gix::oid) -> String {
+        match self {
+            Naming::TreeOfCommit => format!("tree {named} of commit {by}"),
+            Naming::ParentOfCommit => format!("parent {named} of commit {by}"),
+            Naming::EntryOfTree => format!("{named} of tree {by}"),
+            Naming::TaggedBy => format!("{named} tagged by {by}"),
+        }
+    }
+}
+
+/// Every id the object `id` (of `kind`, content `data`) names, in order, to `visit`,
+/// until it returns false; a submodule's commit is not named (it is not an object of
+/// this repository). Err tells a malformed commit, tree or tag.
+pub(super) fn names(
+    id: gix::ObjectId,
+    kind: gix::object::Kind,
+    data: &[u8],
+    mut visit: impl FnMut(&gix::oid, Naming) -> bool,
+) -> Result<(), String> {
+    match kind {
         gix::object::Kind::Commit => {
-            match gix::objs::CommitRef::from_bytes(data, gix::hash::Kind::Sha1) {
-                Ok(commit) => {
-                    let tree = commit.tree();
-                    if !present(&tree) {
-                        return Some(format!("tree {tree} of commit {id}"));
+            let commit = gix::objs::CommitRef::from_bytes(data, gix::hash::Kind::Sha1)
+                .map_err(|e| format!("malformed commit {id}: {e}"))?;
+            if visit(&commit.tree(), Naming::TreeOfCommit) {
+                for parent in commit.parents() {
+                    if !visit(&parent, Naming::ParentOfCommit) {
+                        break;
                     }
-                    commit
-                        .parents()
-                        .find(|parent| !present(parent))
-                        .map(|parent| format!("parent {parent} of commit {id}"))
                 }
-                Err(e) => Some(format!("malformed commit {id}: {e}")),
             }
+            Ok(())
         }
         gix::object::Kind::Tree => {
             for item in gix::objs::TreeRefIter::from_bytes(data, gix::hash::Kind::Sha1) {
-                match item {
-                    // Submodule commits are not objects of this repository.
-                    Ok(item) if item.mode.is_commit() => {}
-                    Ok(item) if present(item.oid) => {}
-                    Ok(item) => return Some(format!("{} of tree {id}", item.oid)),
-                    Err(e) => return Some(format!("malformed tree {id}: {e}")),
+                let item = item.map_err(|e| format!("malformed tree {id}: {e}"))?;
+                if !item.mode.is_commit() && !visit(item.oid, Naming::EntryOfTree) {
+                    break;
                 }
             }
-            None
+            Ok(())
         }
         gix::object::Kind::Tag => {
-            match gix::objs::TagRefIter::from_bytes(data, gix::hash::Kind::Sha1).target_id() {
-                Ok(target) if present(&target) => None,
-                Ok(target) => Some(format!("{target} tagged by {id}")),
-                Err(e) => Some(format!("malformed tag {id}: {e}")),
-            }
+            let target = gix::objs::TagRefIter::from_bytes(data, gix::hash::Kind::Sha1)
+                .target_id()
+                .map_err(|e| format!("malformed tag {id}: {e}"))?;
+            visit(&target, Naming::TaggedBy);
+            Ok(())
         }
-        gix::object::Kind::Blob => None,
+        gix::object::Kind::Blob => Ok(()),
     }
 }
 

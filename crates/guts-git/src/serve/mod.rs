@@ -18,6 +18,7 @@
 //! - [`stream`]: both services over one stream (stateful v0 negotiation, the v2
 //!   command loop), built on the above and [`crate::section`].
 
+mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod pack;
