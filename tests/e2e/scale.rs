@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::gitutil::create_repo;
-use crate::harness::{ADMIN_TOKEN, NodeOptions, Signal, TestNode, client, create_user, eventually};
+use crate::harness::{
+    ADMIN_TOKEN, NodeOptions, Signal, TestNode, api, client, create_user, eventually,
+};
 
 const CLUSTER_SECRET: &str = "scale-test-cluster-secret-0123456789abcdef";
 
@@ -50,6 +52,32 @@ fn issue_with_comment(node: &TestNode, token: &str, repo: &str, i: usize) -> Opt
 }
 
 /// An authenticated GET (anonymous reads have a small hourly budget).
+/// Opens a pull request `feature` → `main` in `repo` (empty), written without git
+/// through the contents and refs APIs; returns its head commit.
+fn open_pull_without_git(node: &TestNode, token: &str, repo: &str) -> String {
+    use base64::Engine as _;
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        let (status, body) = api(node, method, token, &format!("/repos/{repo}{path}"), body);
+        assert!((200..300).contains(&status), "{path}: {status} {body}");
+        body
+    };
+    let file = |name: &str, branch: &str| {
+        let content = base64::engine::general_purpose::STANDARD.encode(name);
+        let body = json!({"message": name, "content": content, "branch": branch});
+        call(reqwest::Method::PUT, &format!("/contents/{name}"), body)["commit"]["sha"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let main = file("a.txt", "main");
+    let body = json!({"ref": "refs/heads/feature", "sha": main});
+    call(reqwest::Method::POST, "/git/refs", body);
+    let head = file("b.txt", "feature");
+    let body = json!({"title": "feature", "head": "feature", "base": "main"});
+    call(reqwest::Method::POST, "/pulls", body);
+    head
+}
+
 fn get(node: &TestNode, token: &str, path: &str) -> (u16, Value) {
     let r = client()
         .get(node.url(path))
@@ -88,6 +116,7 @@ fn a_restarted_node_loads_repositories_on_first_use_and_evicts_under_a_budget() 
             issue_with_comment(&a, &alice, &format!("alice/{name}"), i).unwrap();
         }
     }
+    let head = open_pull_without_git(&a, &alice, "alice/two");
     let data = a.data_dir.clone();
     a.stop();
 
@@ -105,11 +134,25 @@ fn a_restarted_node_loads_repositories_on_first_use_and_evicts_under_a_budget() 
     // An issue is read from the store's thread rows: a miss that loads nothing.
     assert_eq!(metric(&a, "guts_repo_cache_misses_total"), 1.0);
     assert_eq!(metric(&a, "guts_repo_cache_bytes"), 0.0);
+    // So is the pull request list: rendered whole (branches, author's role) from the
+    // rows and the repository's header.
+    let (status, pulls) = get(&a, &alice, "/api/v3/repos/alice/two/pulls?state=open");
+    assert_eq!(status, 200, "{pulls}");
+    let pulls = pulls.as_array().unwrap();
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    assert_eq!(pulls[0]["number"], 6, "after the five issues");
+    assert_eq!(pulls[0]["head"]["sha"], head.as_str());
+    assert_eq!(pulls[0]["base"]["ref"], "main");
+    assert_eq!(pulls[0]["author_association"], "OWNER");
+    let (status, closed) = get(&a, &alice, "/api/v3/repos/alice/two/pulls?state=closed");
+    assert_eq!((status, closed), (200, json!([])));
+    assert_eq!(metric(&a, "guts_repo_cache_misses_total"), 3.0);
+    assert_eq!(metric(&a, "guts_repo_cache_bytes"), 0.0);
     // Its comments need the state: loaded, then kept.
     let (status, comments) = get(&a, &alice, "/api/v3/repos/alice/two/issues/3/comments");
     assert_eq!(status, 200, "{comments}");
     assert_eq!(comments.as_array().unwrap().len(), 1);
-    assert_eq!(metric(&a, "guts_repo_cache_misses_total"), 2.0);
+    assert_eq!(metric(&a, "guts_repo_cache_misses_total"), 4.0);
     assert!(metric(&a, "guts_repo_cache_bytes") > 0.0);
     get(&a, &alice, "/api/v3/repos/alice/two/issues/4/comments");
     get(&a, &alice, "/api/v3/repos/alice/two/issues/4");
@@ -129,7 +172,9 @@ fn a_restarted_node_loads_repositories_on_first_use_and_evicts_under_a_budget() 
                 &format!("/api/v3/repos/alice/{name}/issues?state=all&per_page=100"),
             );
             assert_eq!(status, 200);
-            assert_eq!(list.as_array().unwrap().len(), 5);
+            // GitHub's issue list holds pull requests too: `two` has one.
+            let pulls = usize::from(name == "two");
+            assert_eq!(list.as_array().unwrap().len(), 5 + pulls);
             // Lists come from thread rows, filtered ones too; comments load the state.
             let (status, l1) = get(
                 &a,

@@ -234,26 +234,57 @@ impl FromRequestParts<AppState> for VisibleThreads {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let wanted = axum::extract::Query::<ListPreselect>::try_from_uri(&parts.uri)
-            .map(|q| q.0)
-            .unwrap_or_default();
-        let labels = guts_service::list_labels(wanted.labels.as_deref());
-        // A `state` the list refuses selects everything; the handler answers 422.
-        let open = guts_service::state_filter(wanted.state.as_deref()).ok();
-        visible_repo(parts, state, |service, caller, owner, repo, number| {
-            let select = match (number, open) {
-                (Some(number), _) => guts_storage::RowSelect::One(number),
-                (None, Some(open)) => guts_storage::RowSelect::Matching {
-                    open,
-                    labels: &labels,
-                },
-                (None, None) => guts_storage::RowSelect::All,
-            };
-            service.repo_threads(caller, owner, repo, select)
-        })
-        .await
-        .map(VisibleThreads)
+        visible_threads(parts, state, true)
+            .await
+            .map(VisibleThreads)
     }
+}
+
+/// [`VisibleThreads`] for the pull request list, whose query has no `labels`: rows are
+/// pre-selected by `state` alone. Rendering a pull request in a list (GitHub sends
+/// `mergeable` null there) reads the header's refs and access, which the view has.
+#[derive(Debug, Clone)]
+pub struct VisiblePulls(pub VisibleRepo);
+
+impl FromRequestParts<AppState> for VisiblePulls {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        visible_threads(parts, state, false).await.map(VisiblePulls)
+    }
+}
+
+/// The repository with the threads a route needs (see [`VisibleThreads`]), the query's
+/// `labels` pre-selecting rows only where the list has that filter.
+async fn visible_threads(
+    parts: &mut Parts,
+    state: &AppState,
+    by_labels: bool,
+) -> Result<VisibleRepo, ApiError> {
+    let wanted = axum::extract::Query::<ListPreselect>::try_from_uri(&parts.uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let labels = match by_labels {
+        true => guts_service::list_labels(wanted.labels.as_deref()),
+        false => Vec::new(),
+    };
+    // A `state` the list refuses selects everything; the handler answers 422.
+    let open = guts_service::state_filter(wanted.state.as_deref()).ok();
+    visible_repo(parts, state, |service, caller, owner, repo, number| {
+        let select = match (number, open) {
+            (Some(number), _) => guts_storage::RowSelect::One(number),
+            (None, Some(open)) => guts_storage::RowSelect::Matching {
+                open,
+                labels: &labels,
+            },
+            (None, None) => guts_storage::RowSelect::All,
+        };
+        service.repo_threads(caller, owner, repo, select)
+    })
+    .await
 }
 
 /// What [`VisibleThreads`] reads of a list's query to pre-select rows.

@@ -20,7 +20,9 @@ use utoipa_axum::routes;
 use crate::browse::Repo;
 use crate::caps;
 use crate::error::ApiError;
-use crate::extract::{ApiResource, AuthUser, Authed, JsonBody, MaybeUser, ValidJson, VisibleRepo};
+use crate::extract::{
+    ApiResource, AuthUser, Authed, JsonBody, MaybeUser, ValidJson, VisiblePulls, VisibleRepo,
+};
 use crate::git_views;
 use crate::links::Links;
 use crate::openapi::schemas;
@@ -160,7 +162,7 @@ async fn list(
     State(state): State<AppState>,
     links: Links,
     page: Page,
-    VisibleRepo { view, .. }: VisibleRepo,
+    VisiblePulls(VisibleRepo { view, .. }): VisiblePulls,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let keep_state = state_filter(query.state.as_deref())?;
