@@ -204,6 +204,52 @@ fn a_peer_with_nothing_gets_every_stored_object_once_and_an_empty_repository_acc
     git(&dst, &["fsck", "--no-dangling"]);
 }
 
+/// A repository stored as one pack and nothing else (one import, one push, one
+/// catch-up) gives a peer with nothing that pack byte for byte; one loose object more
+/// and the pack is written entry by entry again, holding that object too.
+#[test]
+fn a_peer_with_nothing_gets_a_sole_pack_as_stored() {
+    let node = Node::new();
+    let src = node.init(SRC);
+    git_bytes(
+        &src,
+        &["-c", "fastimport.unpackLimit=0", "fast-import", "--quiet"],
+        history("main", 1, 8).as_bytes(),
+    );
+    let packs: Vec<PathBuf> = std::fs::read_dir(src.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+        .collect();
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    let stored = all_objects(&src);
+
+    let mut pack = Vec::new();
+    let stats = pack_for_peer(&node.open(SRC), &tips(&src), &[], &mut pack).unwrap();
+    assert_eq!(
+        pack,
+        std::fs::read(&packs[0]).unwrap(),
+        "the stored pack as it is"
+    );
+    assert_eq!(stats.objects, stored.len());
+    assert_eq!(stats.bytes, pack.len() as u64);
+    let peer = Node::new();
+    let dst = peer.init(DST);
+    assert_eq!(peer.ingest(DST, &pack).unwrap() as usize, stored.len());
+    assert_eq!(all_objects(&dst), stored);
+
+    let loose = git_bytes(&src, &["hash-object", "-w", "--stdin"], b"one more\n");
+    let loose = String::from_utf8(loose).unwrap().trim().to_owned();
+    let mut pack = Vec::new();
+    let stats = pack_for_peer(&node.open(SRC), &tips(&src), &[], &mut pack).unwrap();
+    assert_eq!(stats.objects, stored.len() + 1);
+    assert_eq!(stats.recompressed, 1, "{stats:?}");
+    let peer = Node::new();
+    let dst = peer.init(DST);
+    peer.ingest(DST, &pack).unwrap();
+    assert!(all_objects(&dst).contains(&loose));
+}
+
 #[test]
 fn a_peer_with_common_commits_gets_only_what_it_lacks() {
     let node = Node::new();

@@ -44,9 +44,12 @@ impl Written {
     }
 }
 
-/// Streams `input` into `dir/incoming.pack`, verifying the pack's checksum and
-/// completing a thin pack with the bases `odb` holds (inserted before the first delta
-/// that needs them), as gix's bundle writer does.
+/// Streams `input` into `dir/incoming.pack`, verifying the pack's checksum. Into a
+/// repository that has objects, a thin pack is completed with the bases `odb` holds
+/// (inserted before the first delta that needs them, as gix's bundle writer does), the
+/// entries written again one by one. Into one that has none (a node catching up, a
+/// first push) nothing can complete a pack, so its bytes are copied as they are read:
+/// no entry is kept in memory on the way, and the pack needs no second hashing.
 pub(super) fn write_pack(
     odb: gix::OdbHandle,
     dir: &Path,
@@ -59,6 +62,30 @@ pub(super) fn write_pack(
         .create_new(true)
         .open(&path)
         .map_err(gix::Error::from_error)?;
+    let file = BufWriter::with_capacity(256 * 1024, file);
+    let empty = odb
+        .iter()
+        .map(|mut all| all.next().is_none())
+        .unwrap_or(false);
+    if empty {
+        let mut tee = Tee {
+            input,
+            copy: file,
+            failure: None,
+        };
+        let entries = BytesToEntriesIter::new_from_header(
+            &mut tee,
+            Mode::Verify,
+            EntryDataMode::Crc32,
+            gix::hash::Kind::Sha1,
+        )?;
+        let written = collect(path, entries)?;
+        if let Some(e) = tee.failure.take() {
+            return Err(gix::Error::from_error(e));
+        }
+        tee.copy.flush().map_err(gix::Error::from_error)?;
+        return Ok(written);
+    }
     let entries = BytesToEntriesIter::new_from_header(
         input,
         Mode::Verify,
@@ -68,12 +95,16 @@ pub(super) fn write_pack(
     let version = entries.version();
     let completed =
         LookupRefDeltaObjectsIter::new(entries, odb, gix::zlib::Compression::BEST_SPEED);
-    let written = EntriesToBytesIter::new(
-        completed,
-        PackFile(BufWriter::with_capacity(256 * 1024, file)),
-        version,
-        gix::hash::Kind::Sha1,
-    );
+    let written =
+        EntriesToBytesIter::new(completed, PackFile(file), version, gix::hash::Kind::Sha1);
+    collect(path, written)
+}
+
+/// Notes where each entry of the pack being written to `path` lies.
+fn collect(
+    path: PathBuf,
+    entries: impl Iterator<Item = Result<gix_pack::data::input::Entry, gix::Error>>,
+) -> Result<Written, gix::Error> {
     let mut out = Written {
         path,
         entries: Vec::new(),
@@ -81,7 +112,7 @@ pub(super) fn write_pack(
         checksum: gix::ObjectId::null(gix::hash::Kind::Sha1),
         in_pack_ref_deltas: false,
     };
-    for entry in written {
+    for entry in entries {
         let entry = entry?;
         let crc32 = entry
             .crc32
@@ -96,6 +127,50 @@ pub(super) fn write_pack(
         }
     }
     Ok(out)
+}
+
+/// Reads `input` and writes what was read (consumed) to `copy`. A failed write is kept
+/// and fails the reads after it.
+struct Tee<'a, W> {
+    input: &'a mut dyn BufRead,
+    copy: W,
+    failure: Option<std::io::Error>,
+}
+
+impl<W: Write> Tee<'_, W> {
+    fn failed(&self) -> std::io::Result<()> {
+        match &self.failure {
+            Some(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<W: Write> Read for Tee<'_, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.failed()?;
+        let n = self.input.read(buf)?;
+        self.copy.write_all(buf.get(..n).unwrap_or_default())?;
+        Ok(n)
+    }
+}
+
+impl<W: Write> BufRead for Tee<'_, W> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.failed()?;
+        self.input.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        if self.failure.is_none() {
+            let copied = match self.input.fill_buf() {
+                Ok(buf) => self.copy.write_all(buf.get(..amt).unwrap_or(buf)),
+                Err(e) => Err(e),
+            };
+            self.failure = copied.err();
+        }
+        self.input.consume(amt);
+    }
 }
 
 /// The pack file being written: buffered writes (one per entry otherwise), and reads

@@ -128,6 +128,25 @@ impl PackSet {
         Ok(counts)
     }
 
+    /// The one pack that holds every object stored here, as mapped, with its object
+    /// count: when there is exactly one pack and no loose object (a repository that
+    /// arrived in one push or one catch-up, or was just repacked), what a peer with
+    /// nothing gets is that pack, byte for byte, without reading an entry or hashing.
+    pub fn sole_pack(&self) -> Result<Option<(&[u8], usize)>, ServeError> {
+        let [pack] = self.packs.as_slice() else {
+            return Ok(None);
+        };
+        let mut loose = Vec::new();
+        loose_ids(self.fallback.store_ref().path(), &mut loose)?;
+        if !loose.is_empty() {
+            return Ok(None);
+        }
+        let data = &pack.bundle.pack;
+        Ok(data
+            .entry_slice(0..data.data_len() as u64)
+            .map(|bytes| (bytes, pack.bundle.index.num_objects() as usize)))
+    }
+
     /// Mean size of a stored entry, compressed: what one object costs in memory while
     /// it waits to be written.
     pub fn mean_entry_bytes(&self) -> u64 {

@@ -25,7 +25,8 @@ use crate::Oid;
 /// left behind) are objects of the same repository, which any reader could fetch by
 /// id anyway, and each arrived connected (every pack installed here passed the
 /// connectivity check, and repacks keep unreachable objects), so the peer's own check
-/// passes. With common commits, the walk sends only what the peer lacks.
+/// passes. A repository stored as one pack and nothing else sends that pack as it is.
+/// With common commits, the walk sends only what the peer lacks.
 pub fn pack_for_peer(
     repo: &GitRepo,
     wants: &[[u8; 20]],
@@ -47,7 +48,19 @@ pub fn pack_for_peer(
         .map(|h| Oid::from_bytes(*h))
         .collect();
     let stats = if common.is_empty() && !wants.is_empty() {
-        write_stored(PackSet::open(gix)?, out)?
+        let db = PackSet::open(gix)?;
+        match db.sole_pack()? {
+            Some((pack, objects)) => {
+                out.write_all(pack).map_err(ServeError::Write)?;
+                PackStats {
+                    objects,
+                    bytes: pack.len() as u64,
+                    copied: objects,
+                    recompressed: 0,
+                }
+            }
+            None => write_stored(db, out)?,
+        }
     } else {
         let request = WalkRequest {
             wants: wants.iter().map(|w| Oid::from_bytes(*w)).collect(),
